@@ -1,0 +1,86 @@
+# /// script
+# requires-python = ">=3.11"
+# dependencies = ["nox>=2025.2.9", "pyyaml>=6"]
+# ///
+"""perfkit's nox sessions: ``nox -l`` lists them, one line each.
+
+One ``perf-<scale>`` session exists for every scale in scales.yaml (``$PERFKIT_CONFIG``
+chooses another file). Sessions are thin: they install the project once per venv and call the
+same invoke tasks a user would. Arguments after ``--`` go to pytest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from perfkit.config import Scale, load_config  # noqa: E402
+from perfkit.errors import PerfkitError  # noqa: E402
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["tests", "lint"]
+nox.options.error_on_missing_interpreters = True
+
+
+def _install(session: nox.Session, extras: str) -> None:
+    """Install the project with ``extras`` unless this venv already has this exact version."""
+    stamp_input = (ROOT / "pyproject.toml").read_bytes() + extras.encode()
+    stamp = hashlib.sha256(stamp_input).hexdigest()
+    marker = Path(session.virtualenv.location) / ".perfkit-installed"
+    if marker.exists() and marker.read_text() == stamp and "--reinstall" not in sys.argv:
+        session.log("project already installed in this venv (pyproject.toml unchanged)")
+        return
+    session.install("-e", f".[{extras}]")
+    marker.write_text(stamp)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests against a real PostgreSQL that perfkit brings up itself."""
+    _install(session, "test")
+    session.run("pytest", *(session.posargs or ["tests/unit", "tests/integration"]))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format check) and mypy --strict."""
+    _install(session, "test,lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+def _perf_session(scale: Scale) -> None:
+    def session_fn(session: nox.Session) -> None:
+        _install(session, "test")
+        env = {"PERF_TEST_SCALE": scale.name}
+        session.run("invoke", "db-up", env=env)
+        session.log(
+            f"perf-{scale.name}: database is up; data preparation and the performance tests "
+            "arrive with the seed/snapshot/workload issues"
+        )
+
+    session_fn.__doc__ = (
+        f"Performance run at scale {scale.name!r} ({scale.frequency}): {scale.description}"
+    )
+    nox.session(name=f"perf-{scale.name}", default=False)(session_fn)
+
+
+def _register_perf_sessions() -> None:
+    try:
+        cfg = load_config(os.environ.get("PERFKIT_CONFIG") or ROOT / "scales.yaml")
+    except PerfkitError as exc:
+        sys.exit(f"perfkit: {exc.one_line()}")
+    for scale in cfg.scales.values():
+        _perf_session(scale)
+
+
+_register_perf_sessions()

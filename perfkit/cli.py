@@ -1,0 +1,83 @@
+"""Plumbing shared by the front ends (``tasks.py``, ``noxfile.py``): load, run, report, exit.
+
+Front ends stay thin: they parse arguments, call :func:`load` and one package function
+inside :func:`guarded`, and print with :func:`console`. A :class:`~perfkit.errors.PerfkitError`
+becomes one line on stderr and its exit status; Ctrl-C becomes status 130. No tracebacks,
+unless ``PERFKIT_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sys
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.table import Table
+
+from perfkit.config import Config, load_config
+from perfkit.errors import PerfkitError
+from perfkit.urls import mask_text
+
+T = TypeVar("T")
+
+
+@functools.cache
+def console() -> Console:
+    """The terminal for messages and progress: stderr, so stdout stays clean for scripts."""
+    return Console(stderr=True, highlight=False)
+
+
+def load(config: str | None = None, **flags: Any) -> Config:
+    """Load the config with command-line flags on top (``database.port=5434`` style keys)."""
+    return load_config(config, overrides={k: v for k, v in flags.items() if v is not None})
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one coroutine to completion (the front ends are synchronous)."""
+    return asyncio.run(coro)
+
+
+@contextmanager
+def guarded(*secrets: str) -> Iterator[None]:
+    """Turn perfkit errors and Ctrl-C into one masked line and an exit status."""
+    try:
+        yield
+    except PerfkitError as exc:
+        if os.environ.get("PERFKIT_DEBUG") == "1":
+            raise
+        console().print(
+            f"[bold red]perfkit:[/] {mask_text(exc.one_line(), *secrets)}",
+            markup=True,
+            soft_wrap=True,
+        )
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        console().print("[bold red]perfkit:[/] interrupted", markup=True)
+        sys.exit(130)
+
+
+def print_table(title: str, rows: list[tuple[str, str]] | Mapping[str, str]) -> None:
+    """A two-column table on the terminal."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows.items() if isinstance(rows, Mapping) else rows:
+        table.add_row(key, value)
+    console().print(table)
+
+
+def guard(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorator form of :func:`guarded` for task bodies."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        with guarded():
+            return fn(*args, **kwargs)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return wrapper

@@ -1,0 +1,532 @@
+"""Load ``scales.yaml`` once into typed, frozen dataclasses.
+
+Precedence, lowest first (the README says the same):
+
+1. built-in defaults (the dataclass defaults below);
+2. the config file: ``--config PATH``, else ``$PERFKIT_CONFIG``, else ``./scales.yaml``;
+3. environment variables: ``PERFORMANCE_TEST_DATABASE_URL``, then ``TEST_DATABASE_URL`` (an
+   external database), and the ``PERFKIT_*`` overrides in :data:`ENV_OVERRIDES`;
+4. command-line flags, passed in as ``overrides={"database.port": 5434}``.
+
+Every problem is a :class:`~perfkit.errors.ConfigError` naming the source and the key path.
+This module depends on PyYAML and the standard library only: ``noxfile.py`` imports it to make
+one ``perf-<scale>`` session per scale.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from perfkit.errors import ConfigError, UnknownScaleError
+
+CONFIG_ENV = "PERFKIT_CONFIG"
+DEFAULT_CONFIG_NAME = "scales.yaml"
+URL_ENV_VARS = ("PERFORMANCE_TEST_DATABASE_URL", "TEST_DATABASE_URL")
+
+#: Environment variable -> the key path it overrides.
+ENV_OVERRIDES: Mapping[str, str] = {
+    "PERFKIT_BACKEND": "database.backend",
+    "PERFKIT_BINARIES": "database.binaries",
+    "PERFKIT_HOST": "database.host",
+    "PERFKIT_PORT": "database.port",
+    "PERFKIT_DATABASE": "database.name",
+    "PERFKIT_SERVER_ACCOUNT": "database.server_account",
+    "PERFKIT_STATE_DIR": "state_dir",
+    "PERFKIT_SNAPSHOT_DIR": "snapshots.directory",
+    "PERFKIT_DATA_MODE": "data.mode",
+}
+
+Backend = Literal["auto", "external", "docker", "native"]
+BinarySource = Literal["auto", "system", "embedded"]
+DataMode = Literal["realistic", "plan"]
+
+
+def _positive(**kw: Any) -> Any:
+    return field(metadata={"positive": True}, **kw)
+
+
+def _fraction(**kw: Any) -> Any:
+    return field(metadata={"fraction": True}, **kw)
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Seconds the performance tests allow each phase; past them a test fails."""
+
+    batch: float = _positive(default=2.0)
+    prepare: float = _positive(default=60.0)
+    restore: float = _positive(default=30.0)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One scale tier: how much data, how often it runs and how long it may take."""
+
+    name: str
+    offices: int = _positive()
+    staff_per_office: int = _positive(default=10)
+    recipients_per_office: int = _positive(default=100)
+    cycles_per_plan: int = _positive(default=1)
+    frequency: str = "manual"
+    timeout: int = _positive(default=600)
+    description: str = ""
+    budgets: Budgets = field(default_factory=Budgets)
+
+    @property
+    def staff(self) -> int:
+        return self.offices * self.staff_per_office
+
+    @property
+    def recipients(self) -> int:
+        return self.offices * self.recipients_per_office
+
+
+@dataclass(frozen=True)
+class CycleDue:
+    """Share of current cycles by end date relative to the anchor date; sums to 1."""
+
+    overdue: float = _fraction(default=0.05)
+    within_10_days: float = _fraction(default=0.10)
+    within_30_days: float = _fraction(default=0.20)
+    later: float = _fraction(default=0.65)
+
+
+@dataclass(frozen=True)
+class RealisticData:
+    """Proportions of the realistic data mode."""
+
+    cycle_due: CycleDue = field(default_factory=CycleDue)
+    finished_cycles_per_plan: int = 1
+    staff_email_off: float = _fraction(default=0.15)
+    email_threshold_days: tuple[int, ...] = (30, 30, 30, 14, 60)
+    roles: Mapping[str, float] = field(
+        default_factory=lambda: types.MappingProxyType(
+            {"service_manager": 0.2, "employee": 0.7, "owner": 0.1}
+        )
+    )
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How generated data looks: ``realistic`` or the plan's exact shape."""
+
+    mode: DataMode = "realistic"
+    seed: int = 42
+    realistic: RealisticData = field(default_factory=RealisticData)
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """The dedicated PostgreSQL: where it listens, how it is run and tuned."""
+
+    name: str = "keikakun_test_performance"
+    host: str = "127.0.0.1"
+    port: int = _positive(default=5433)
+    user: str = "postgres"
+    backend: Backend = "auto"
+    binaries: BinarySource = "auto"
+    server_account: str = "perfkit"
+    settings: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """The async engine's pool and the session factory's settings."""
+
+    pool_size: int = _positive(default=20)
+    max_overflow: int = 30
+    pool_timeout: float = _positive(default=60.0)
+    pool_recycle: int = _positive(default=3600)
+    pool_pre_ping: bool = True
+    application_name: str = "performance_test"
+    statement_timeout: float = _positive(default=600.0)
+    connect_timeout: float = _positive(default=10.0)
+    expire_on_commit: bool = False
+    autoflush: bool = False
+
+
+@dataclass(frozen=True)
+class SnapshotConfig:
+    """Where snapshots live and how many per scale are kept."""
+
+    directory: Path = Path(".perfkit/snapshots")
+    keep: int = _positive(default=3)
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Which databases count as test databases that destructive commands may touch."""
+
+    test_database_pattern: str = "test|perf"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole of scales.yaml after defaults, environment and flags were applied."""
+
+    source: Path
+    scales: Mapping[str, Scale]
+    version: int = 1
+    data: DataConfig = field(default_factory=DataConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    snapshots: SnapshotConfig = field(default_factory=SnapshotConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    state_dir: Path = Path(".perfkit")
+    #: A database URL from the environment (``PERFORMANCE_TEST_DATABASE_URL`` first).
+    external_url: str | None = None
+
+    @property
+    def root(self) -> Path:
+        """The project folder: the config file's directory. Relative paths start here."""
+        return self.source.parent
+
+    @property
+    def scale_names(self) -> tuple[str, ...]:
+        return tuple(self.scales)
+
+    def scale(self, name: str) -> Scale:
+        """The scale called ``name``; an unknown name lists the valid ones."""
+        try:
+            return self.scales[name]
+        except KeyError:
+            raise UnknownScaleError(name, self.scale_names) from None
+
+    def scales_up_to(self, name: str) -> tuple[Scale, ...]:
+        """The plan's staging rule: ``name`` and every scale listed before it."""
+        target = self.scale(name)
+        names = self.scale_names
+        return tuple(self.scales[n] for n in names[: names.index(target.name) + 1])
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+
+
+def find_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str]) -> Path:
+    """The config file to read: the explicit path, else ``$PERFKIT_CONFIG``, else scales.yaml."""
+    chosen = path or env.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
+    resolved = Path(chosen).expanduser().resolve()
+    if not resolved.is_file():
+        origin = "--config" if path else (CONFIG_ENV if env.get(CONFIG_ENV) else "default")
+        raise ConfigError(
+            f"config file not found ({origin})",
+            source=str(resolved),
+            key_path="",
+            hint="run from the project folder, or pass --config / set PERFKIT_CONFIG",
+        )
+    return resolved
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read, merge and validate the config. See the module docstring for precedence."""
+    env = os.environ if env is None else env
+    source = find_config(path, env=env)
+    label = source.name
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"not valid YAML{where}: {problem}", source=label, key_path="") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", source=label, key_path="") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"expected a mapping at the top level, got {_kind(raw)}", source=label, key_path=""
+        )
+
+    origins: dict[str, str] = {}
+    for var, key_path in ENV_OVERRIDES.items():
+        if var in env and env[var] != "":
+            _set_path(raw, key_path, _parse_scalar(env[var]), label=var, source=label)
+            origins[key_path] = f"environment {var}"
+    for key_path, value in (overrides or {}).items():
+        if value is not None:
+            if isinstance(value, str):  # flags arrive as text, like environment variables
+                value = _parse_scalar(value)
+            _set_path(raw, key_path, value, label="flag", source=label)
+            origins[key_path] = "command line"
+
+    raw_scales = raw.pop("scales", None)
+    scales = _load_scales(raw_scales, label)
+    if "source" in raw or "external_url" in raw:
+        bad = "source" if "source" in raw else "external_url"
+        raise ConfigError(f"unknown key {bad!r}", source=label, key_path=bad)
+    try:
+        cfg = _build(
+            Config,
+            raw,
+            path="",
+            source=label,
+            fixed={"source": source, "scales": types.MappingProxyType(scales)},
+        )
+    except ConfigError as exc:
+        origin = origins.get(exc.key_path)
+        if origin is None:
+            raise
+        raise ConfigError(
+            exc.message.split(": ", 2)[-1], source=origin, key_path=exc.key_path, hint=exc.hint
+        ) from None
+    _check_semantics(cfg, label)
+    external = next((env[v] for v in URL_ENV_VARS if env.get(v)), None)
+    root = source.parent
+    result: Config = dataclasses.replace(
+        cfg,
+        external_url=external,
+        state_dir=_under(root, cfg.state_dir),
+        snapshots=dataclasses.replace(
+            cfg.snapshots, directory=_under(root, cfg.snapshots.directory)
+        ),
+    )
+    return result
+
+
+def _under(root: Path, p: Path) -> Path:
+    return p if p.is_absolute() else (root / p)
+
+
+def _load_scales(raw: Any, label: str) -> dict[str, Scale]:
+    if raw is None:
+        raise ConfigError(
+            "missing: at least one scale is required", source=label, key_path="scales"
+        )
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(
+            f"expected a non-empty mapping of scale names, got {_kind(raw)}",
+            source=label,
+            key_path="scales",
+        )
+    scales: dict[str, Scale] = {}
+    for name, body in raw.items():
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+            raise ConfigError(
+                "a scale name must be lowercase letters, digits, '-' or '_', "
+                f"starting with a letter; got {name!r}",
+                source=label,
+                key_path=f"scales.{name}",
+            )
+        if not isinstance(body, dict):
+            raise ConfigError(
+                f"expected a mapping, got {_kind(body)}", source=label, key_path=f"scales.{name}"
+            )
+        if "name" in body:
+            raise ConfigError("unknown key 'name'", source=label, key_path=f"scales.{name}.name")
+        scales[name] = _build(
+            Scale, body, path=f"scales.{name}", source=label, fixed={"name": name}
+        )
+    return scales
+
+
+def _check_semantics(cfg: Config, label: str) -> None:
+    due = cfg.data.realistic.cycle_due
+    total = due.overdue + due.within_10_days + due.within_30_days + due.later
+    if abs(total - 1.0) > 1e-6:
+        raise ConfigError(
+            f"shares must sum to 1, got {total:g}",
+            source=label,
+            key_path="data.realistic.cycle_due",
+        )
+    roles = cfg.data.realistic.roles
+    if not roles or abs(sum(roles.values()) - 1.0) > 1e-6 or min(roles.values()) < 0:
+        raise ConfigError(
+            "role shares must be non-negative and sum to 1",
+            source=label,
+            key_path="data.realistic.roles",
+        )
+    if (
+        not cfg.data.realistic.email_threshold_days
+        or min(cfg.data.realistic.email_threshold_days) <= 0
+    ):
+        raise ConfigError(
+            "expected a non-empty list of positive day counts",
+            source=label,
+            key_path="data.realistic.email_threshold_days",
+        )
+    try:
+        re.compile(cfg.safety.test_database_pattern)
+    except re.error as exc:
+        raise ConfigError(
+            f"not a valid regular expression: {exc}",
+            source=label,
+            key_path="safety.test_database_pattern",
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# generic, type-hint driven validation
+
+
+def _build(
+    cls: type[Any],
+    raw: Any,
+    *,
+    path: str,
+    source: str,
+    fixed: Mapping[str, Any] | None = None,
+) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"expected a mapping, got {_kind(raw)}", source=source, key_path=path)
+    fixed = fixed or {}
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in fixed}
+    for key in raw:
+        if key not in fields:
+            key_str = str(key)
+            close = difflib.get_close_matches(key_str, list(fields), n=1, cutoff=0.6)
+            raise ConfigError(
+                f"unknown key {key_str!r}."
+                + (f" Did you mean {close[0]!r}?" if close else "")
+                + ("" if close else f" Valid keys: {', '.join(fields)}"),
+                source=source,
+                key_path=_join(path, key_str),
+                suggestion=close[0] if close else None,
+            )
+    values: dict[str, Any] = dict(fixed)
+    for name, f in fields.items():
+        key_path = _join(path, name)
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError("missing required key", source=source, key_path=key_path)
+            continue
+        values[name] = _coerce(hints[name], raw[name], f, path=key_path, source=source)
+    return cls(**values)
+
+
+def _coerce(
+    tp: Any, value: Any, f: dataclasses.Field[Any] | None, *, path: str, source: str
+) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    meta = f.metadata if f is not None else {}
+
+    def fail(expected: str) -> typing.NoReturn:
+        raise ConfigError(f"expected {expected}, got {value!r}", source=source, key_path=path)
+
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, f, path=path, source=source)
+    if origin is Literal:
+        if value not in args:
+            close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"expected one of {', '.join(map(str, args))}, got {value!r}.{hint}",
+                source=source,
+                key_path=path,
+                suggestion=close[0] if close else None,
+            )
+        return value
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _build(tp, value, path=path, source=source)
+    if tp is bool:
+        if not isinstance(value, bool):
+            fail("true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail("a positive integer" if meta.get("positive") else "an integer")
+        if meta.get("positive") and value <= 0:
+            fail("a positive integer")
+        if value < 0:
+            fail("a non-negative integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            fail("a positive number" if meta.get("positive") else "a number")
+        if meta.get("positive") and value <= 0:
+            fail("a positive number")
+        if meta.get("fraction") and not 0 <= value <= 1:
+            fail("a fraction between 0 and 1")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str) or not value.strip():
+            fail("a non-empty string")
+        return value
+    if tp is Path:
+        if not isinstance(value, str) or not value.strip():
+            fail("a path")
+        return Path(value).expanduser()
+    if origin is tuple:
+        if not isinstance(value, list):
+            fail("a list")
+        return tuple(
+            _coerce(args[0], v, None, path=f"{path}[{i}]", source=source)
+            for i, v in enumerate(value)
+        )
+    if origin is Mapping or origin is dict:
+        if not isinstance(value, dict):
+            fail("a mapping")
+        _key_tp, val_tp = args
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ConfigError(f"expected string keys, got {k!r}", source=source, key_path=path)
+            sub = _join(path, k)
+            if val_tp is str:
+                if isinstance(v, bool) or not isinstance(v, str | int | float):
+                    raise ConfigError(
+                        f"expected a scalar setting, got {v!r}", source=source, key_path=sub
+                    )
+                out[k] = str(v)
+            else:
+                out[k] = _coerce(val_tp, v, None, path=sub, source=source)
+        return types.MappingProxyType(out)
+    raise TypeError(f"perfkit.config cannot validate type {tp!r}")  # a bug, not user input
+
+
+def _set_path(raw: dict[str, Any], key_path: str, value: Any, *, label: str, source: str) -> None:
+    node = raw
+    parts = key_path.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(
+                f"expected a mapping, got {_kind(child)}", source=source, key_path=part
+            )
+        node = child
+    node[parts[-1]] = value
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _join(path: str, key: str) -> str:
+    shown = key if key.isprintable() and key.strip() == key and key else repr(key)
+    return f"{path}.{shown}" if path else shown
+
+
+def _kind(value: Any) -> str:
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: f"the string {value!r}",
+        type(None): "nothing",
+    }.get(type(value), repr(value))

@@ -1,0 +1,121 @@
+"""What every database environment offers, and the helpers they share."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import asyncpg
+
+from perfkit.db import connection
+from perfkit.urls import mask_url, with_database
+
+#: The comment perfkit puts on databases it creates; safety checks look for it.
+CREATED_BY_PERFKIT = "created by perfkit: test database"
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """What ``db-status`` reports. ``url`` holds the password: print :attr:`masked_url`."""
+
+    backend: str
+    running: bool
+    url: str
+    version: str | None = None
+    data_bytes: int | None = None
+    started: bool = False
+    details: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.url)
+
+    def rows(self) -> list[tuple[str, str]]:
+        """Label/value pairs for a terminal table; the password is masked."""
+        out = [
+            ("backend", self.backend),
+            ("state", "running" if self.running else "stopped"),
+            ("url", self.masked_url),
+            ("server version", self.version or "-"),
+            ("data size", _human(self.data_bytes) if self.data_bytes is not None else "-"),
+        ]
+        return out + list(self.details)
+
+
+class Environment(Protocol):
+    """A place where the dedicated PostgreSQL runs: native, docker or external."""
+
+    backend: str
+
+    def url(self) -> str:
+        """The URL of the test database, password included (callers mask it)."""
+        ...
+
+    async def up(self) -> ServerStatus:
+        """Make the server run and the test database exist; idempotent."""
+        ...
+
+    async def down(self, *, remove_data: bool = False) -> str:
+        """Stop the server (and delete its data when asked); returns what was done."""
+        ...
+
+    async def status(self) -> ServerStatus:
+        """Report without changing anything."""
+        ...
+
+
+async def ensure_database(url: str, *, timeout: float = 10.0) -> bool:
+    """Create the URL's database (marked as perfkit's) if missing; True when it was created."""
+    from perfkit.urls import database_name
+
+    name = database_name(url)
+    async with connection(with_database(url, "postgres"), timeout=timeout) as conn:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        ident = quote_ident(name)
+        try:
+            await conn.execute(f"CREATE DATABASE {ident}")
+        except asyncpg.DuplicateDatabaseError:
+            return False
+        await conn.execute(f"COMMENT ON DATABASE {ident} IS '{CREATED_BY_PERFKIT}'")
+        return True
+
+
+async def server_facts(url: str, *, timeout: float = 5.0) -> tuple[str, int]:
+    """(server version, total size of all databases in bytes) over a real connection."""
+    async with connection(with_database(url, "postgres"), timeout=timeout) as conn:
+        version = await conn.fetchval("SHOW server_version")
+        size = await conn.fetchval("SELECT sum(pg_database_size(datname))::bigint FROM pg_database")
+        return str(version), int(size or 0)
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier, double-quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def read_or_create_password(path: Path) -> str:
+    """The server password kept in a 0600 file beside perfkit's state; made once."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(password + "\n")
+    tmp.replace(path)
+    return password
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"

@@ -1,0 +1,117 @@
+"""The docker backend: ``docker-compose.test.yml`` for users who have a Docker engine.
+
+Chosen automatically only when an engine answers (``docker info`` succeeds), not merely when
+the CLI is installed. The server settings come from scales.yaml through environment variables
+the compose file reads; the password is passed through the environment, never argv.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+
+from perfkit.config import Config
+from perfkit.db import wait_until_ready
+from perfkit.env.base import ServerStatus, read_or_create_password, server_facts
+from perfkit.errors import CommandFailed, DatabaseEnvError, PerfkitError
+from perfkit.urls import make_url
+
+COMPOSE_FILE = "docker-compose.test.yml"
+PROJECT = "perfkit"
+
+
+def engine_available(timeout: float = 5.0) -> bool:
+    """True when a Docker engine answers (the CLI alone is not enough)."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        done = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0 and bool(done.stdout.strip())
+
+
+def compose_settings_args(settings: dict[str, str]) -> list[str]:
+    """The ``-c key=value`` arguments for ``postgres`` that scales.yaml's settings mean."""
+    out: list[str] = []
+    for key, value in settings.items():
+        out += ["-c", f"{key}={value}"]
+    return out
+
+
+class DockerEnvironment:
+    """PostgreSQL in Docker Compose, on the configured host port."""
+
+    backend = "docker"
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.db = cfg.database
+        self.compose_file = cfg.root / COMPOSE_FILE
+        self._password_file = cfg.state_dir / "password"
+
+    def url(self) -> str:
+        return make_url(
+            user=self.db.user, password=read_or_create_password(self._password_file),
+            host="127.0.0.1", port=self.db.port, database=self.db.name,
+        )  # fmt: skip
+
+    def _compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        docker = shutil.which("docker")
+        if docker is None or not self.compose_file.exists():
+            raise DatabaseEnvError(
+                "the docker backend needs the docker CLI and " + COMPOSE_FILE,
+                hint="use --backend native, or install Docker",
+            )
+        env = {
+            **os.environ,
+            "PERFKIT_PORT": str(self.db.port),
+            "PERFKIT_DB_NAME": self.db.name,
+            "PERFKIT_DB_USER": self.db.user,
+            "PERFKIT_DB_PASSWORD": read_or_create_password(self._password_file),
+        }
+        argv = [docker, "compose", "-f", str(self.compose_file), "-p", PROJECT, *args]
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+        if check and done.returncode != 0:
+            raise CommandFailed(
+                argv,
+                done.returncode,
+                done.stdout + done.stderr,
+                hint="is the Docker engine running? `docker info` tells",
+            )
+        return done
+
+    async def up(self) -> ServerStatus:
+        await asyncio.to_thread(self._compose, "up", "-d", "--wait")
+        await wait_until_ready(self.url(), deadline_s=60)
+        status = await self.status()
+        return ServerStatus(**{**status.__dict__, "started": True})
+
+    async def down(self, *, remove_data: bool = False) -> str:
+        await asyncio.to_thread(self._compose, "down", *(["-v"] if remove_data else []))
+        return "stopped the docker service" + (" and removed its volume" if remove_data else "")
+
+    async def status(self) -> ServerStatus:
+        try:
+            version, size = await server_facts(self.url())
+        except PerfkitError as exc:
+            return ServerStatus(
+                backend=self.backend,
+                running=False,
+                url=self.url(),
+                details=(("error", exc.message),),
+            )
+        return ServerStatus(
+            backend=self.backend,
+            running=True,
+            url=self.url(),
+            version=version,
+            data_bytes=size,
+            details=(("compose file", str(self.compose_file)),),
+        )

@@ -1,0 +1,47 @@
+"""Fixture wiring only; the helpers live in :mod:`perfkit.testing`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from perfkit.config import Config
+from perfkit.env.native import NativeEnvironment
+from perfkit.testing import PrivateServer, private_server
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def config_file() -> Path:
+    """The project's own scales.yaml."""
+    return ROOT / "scales.yaml"
+
+
+@pytest.fixture(scope="session")
+async def pg(config_file: Path) -> AsyncIterator[PrivateServer]:
+    """One private PostgreSQL for the whole test session (its own folder and port)."""
+    async with private_server(config_file) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg: PrivateServer) -> str:
+    return pg.url
+
+
+@pytest.fixture(scope="session")
+def pg_config(pg: PrivateServer) -> Config:
+    return pg.cfg
+
+
+@pytest.fixture(scope="session")
+def pg_env(pg: PrivateServer) -> NativeEnvironment:
+    return pg.env
