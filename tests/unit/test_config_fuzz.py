@@ -48,7 +48,7 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
     doc = copy.deepcopy(BASE)
     for _ in range(draw(st.integers(1, 3))):
         path = draw(st.sampled_from(PATHS))
-        parent = doc
+        parent: Any = doc
         for part in path[:-1]:
             parent = parent.get(part) if isinstance(parent, dict) else None
             if not isinstance(parent, dict):
