@@ -104,6 +104,6 @@ class UnsafeTargetError(PerfkitError):
     def __init__(self, database: str, *, reason: str) -> None:
         super().__init__(
             f"refusing to modify database {database!r}: {reason}",
-            hint=f"if you are sure, repeat its name: --i-mean-it={database}",
+            hint=f"if you are sure, repeat its name: --confirm-database {database}",
         )
         self.database = database

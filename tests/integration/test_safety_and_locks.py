@@ -1,0 +1,88 @@
+"""The safety rule and the per-database lock, against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from perfkit.config import Config, load_config
+from perfkit.env.base import ensure_database
+from perfkit.errors import UnsafeTargetError
+from perfkit.locks import LockTimeout, exclusive
+from perfkit.safety import check_name, ensure_test_database
+from perfkit.urls import to_asyncpg, with_database
+
+pytestmark = pytest.mark.integration
+
+
+def test_names_that_look_like_tests_pass(config_file: Path) -> None:
+    cfg = load_config(config_file, env={})
+    for name in ("keikakun_test_performance", "perf_db", "app_TEST", "perfkit_test"):
+        check_name(name, cfg)
+
+
+def test_a_production_name_is_refused_unless_confirmed(config_file: Path) -> None:
+    cfg = load_config(config_file, env={})
+    with pytest.raises(UnsafeTargetError) as info:
+        check_name("keikakun", cfg)
+    assert info.value.database == "keikakun"
+    assert "--confirm-database keikakun" in (info.value.hint or "")
+    with pytest.raises(UnsafeTargetError):
+        check_name("keikakun", cfg, confirm="other")
+    check_name("keikakun", cfg, confirm="keikakun")
+
+
+async def test_databases_perfkit_created_qualify_whatever_their_name(
+    pg_url: str, pg_config: Config
+) -> None:
+    url = with_database(pg_url, "welfare_app")
+    assert await ensure_database(url)  # perfkit creates it, so it carries the marker
+    conn = await asyncpg.connect(to_asyncpg(url))
+    try:
+        assert await ensure_test_database(conn, pg_config) == "welfare_app"
+    finally:
+        await conn.close()
+
+    admin = await asyncpg.connect(to_asyncpg(with_database(pg_url, "postgres")))
+    try:
+        await admin.execute('CREATE DATABASE "keikakun"')
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(to_asyncpg(with_database(pg_url, "keikakun")))
+    try:
+        with pytest.raises(UnsafeTargetError):
+            await ensure_test_database(conn, pg_config)
+    finally:
+        await conn.close()
+
+
+async def test_second_holder_waits_then_times_out(pg_url: str) -> None:
+    messages: list[str] = []
+    async with exclusive(pg_url):
+        with pytest.raises(LockTimeout):
+            async with exclusive(pg_url, wait_s=0.3, on_wait=messages.append):
+                pass
+    assert messages and "waiting" in messages[0]
+    async with exclusive(pg_url, wait_s=0.3):  # released: free again
+        pass
+
+
+async def test_waiter_gets_the_lock_when_the_holder_finishes(pg_url: str) -> None:
+    order: list[str] = []
+
+    async def first() -> None:
+        async with exclusive(pg_url):
+            order.append("first in")
+            await asyncio.sleep(0.3)
+            order.append("first out")
+
+    async def second() -> None:
+        await asyncio.sleep(0.05)
+        async with exclusive(pg_url, wait_s=5):
+            order.append("second in")
+
+    await asyncio.gather(first(), second())
+    assert order == ["first in", "first out", "second in"]
