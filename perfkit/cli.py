@@ -16,8 +16,10 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import asyncpg
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
 from perfkit.config import Config, load_config
 from perfkit.errors import PerfkitError
@@ -56,6 +58,18 @@ def guarded(*secrets: str) -> Iterator[None]:
             soft_wrap=True,
         )
         sys.exit(exc.exit_code)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, DBAPIError) as exc:
+        # The server went away or refused mid-run: one line, never a traceback or a password.
+        if os.environ.get("PERFKIT_DEBUG") == "1":
+            raise
+        detail = mask_text(f"{type(exc).__name__}: {exc}".splitlines()[0], *secrets)
+        console().print(
+            f"[bold red]perfkit:[/] database error: {detail} "
+            "(hint: `invoke db-status` shows whether the server is up)",
+            markup=True,
+            soft_wrap=True,
+        )
+        sys.exit(3)
     except KeyboardInterrupt:
         console().print("[bold red]perfkit:[/] interrupted", markup=True)
         sys.exit(130)

