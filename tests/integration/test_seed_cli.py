@@ -1,0 +1,117 @@
+"""``invoke seed`` as a user meets it: output, exit statuses and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from perfkit.env.base import ensure_database
+from perfkit.testing import free_port
+from perfkit.urls import password_of, to_asyncpg, with_database
+
+pytestmark = pytest.mark.integration
+
+
+def invoke(
+    root: Path, *args: str, url: str, tmp_path: Path, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``invoke`` from the project folder against ``url`` (the external backend)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TEST_DATABASE_URL", "PERFORMANCE_TEST_DATABASE_URL")
+        and not k.startswith("PERFKIT_")
+    }
+    env.update({"TEST_DATABASE_URL": url, "PERFKIT_STATE_DIR": str(tmp_path), **(extra or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(root), *args],
+        capture_output=True, text=True, env=env, cwd=root, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("perfkit: ")
+    return lines[0]
+
+
+@pytest.fixture
+async def cli_db(pg_url: str) -> AsyncIterator[str]:
+    name = "seed_cli_test"
+    admin = await asyncpg.connect(to_asyncpg(with_database(pg_url, "postgres")))
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        url = with_database(pg_url, name)
+        await ensure_database(url)
+        yield url
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+def test_seed_then_seed_again(project_root: Path, cli_db: str, tmp_path: Path) -> None:
+    args = ("seed", "--scale", "small", "--mode", "plan", "--anchor", "2026-02-09")
+    first = invoke(project_root, *args, url=cli_db, tmp_path=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "seeded" in first.stderr and "3,110 rows" in first.stderr
+    assert "support_plan_cycles" in first.stderr and "swap" in first.stderr
+    password = password_of(cli_db)
+    assert password and password not in first.stdout + first.stderr
+
+    again = invoke(project_root, *args, url=cli_db, tmp_path=tmp_path)
+    assert again.returncode == 0 and "already holds this dataset" in again.stderr
+
+    other = invoke(project_root, "seed", "--scale", "small", url=cli_db, tmp_path=tmp_path)
+    assert other.returncode == 1
+    assert "another dataset" in one_error_line(other) and "--reset" in other.stderr
+
+
+def test_bad_input_is_one_line(project_root: Path, cli_db: str, tmp_path: Path) -> None:
+    unknown = invoke(project_root, "seed", "--scale", "huge", url=cli_db, tmp_path=tmp_path)
+    assert unknown.returncode == 2 and "unknown scale 'huge'" in one_error_line(unknown)
+
+    mode = invoke(project_root, "seed", "-s", "small", "--mode", "plna", url=cli_db,
+                  tmp_path=tmp_path)  # fmt: skip
+    assert mode.returncode == 2 and "Did you mean 'plan'?" in one_error_line(mode)
+
+    anchor = invoke(project_root, "seed", "-s", "small", "--anchor", "soon", url=cli_db,
+                    tmp_path=tmp_path)  # fmt: skip
+    assert anchor.returncode == 2 and "--anchor" in one_error_line(anchor)
+
+
+def test_database_down_is_one_line(project_root: Path, tmp_path: Path) -> None:
+    url = f"postgresql://postgres:secret-pw@127.0.0.1:{free_port()}/perfkit_test"
+    done = invoke(project_root, "seed", "--scale", "small", url=url, tmp_path=tmp_path)
+    assert done.returncode == 3
+    line = one_error_line(done)
+    assert "cannot connect" in line and "secret-pw" not in line
+
+
+async def test_reset_of_a_non_test_database_is_refused(
+    project_root: Path, pg_url: str, tmp_path: Path
+) -> None:
+    name = "welfare_cli"
+    admin = await asyncpg.connect(to_asyncpg(with_database(pg_url, "postgres")))
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
+        url = with_database(pg_url, name)
+        done = invoke(project_root, "seed", "-s", "small", "--reset", url=url, tmp_path=tmp_path)
+        assert done.returncode == 4
+        assert f"--confirm-database {name}" in one_error_line(done)
+        confirmed = invoke(
+            project_root, "seed", "-s", "small", "--reset", "--confirm-database", name,
+            url=url, tmp_path=tmp_path,
+        )  # fmt: skip
+        assert confirmed.returncode == 0, confirmed.stderr
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
