@@ -1,0 +1,115 @@
+"""Is this the right dataset? The checks ``prepare`` and ``snapshot`` share.
+
+A database holds "the right dataset" for a scale when its ``perfkit_dataset`` row names that
+scale, the configured seed and data mode, the current generator version and schema
+fingerprint, the row counts scales.yaml implies, and the tables still hold those counts (a
+destructive test that deleted rows is noticed; one that only updated rows is not).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import asyncpg
+
+from perfkit.config import Config, Scale
+from perfkit.datagen import (
+    GENERATOR_VERSION,
+    DatasetInfo,
+    SeedProgress,
+    expected_row_counts,
+    planned_dataset,
+    read_dataset_info,
+)
+from perfkit.env.base import quote_ident
+from perfkit.schema import TABLES, schema_fingerprint
+from perfkit.snapshot.manifest import Manifest, dataset_key
+
+
+def expected_key(cfg: Config, scale: Scale) -> str:
+    """The dataset key that scales.yaml and this perfkit produce for ``scale`` today."""
+    return dataset_key(
+        scale,
+        cfg.data,
+        generator_version=GENERATOR_VERSION,
+        schema_fingerprint=schema_fingerprint(),
+    )
+
+
+def info_problem(info: DatasetInfo | None, cfg: Config, scale: Scale) -> str | None:
+    """Why ``info`` is not the dataset ``cfg`` wants for ``scale``; None when it is."""
+    if info is None:
+        return "the database holds no perfkit dataset"
+    if info.scale != scale.name:
+        return f"the database holds scale {info.scale!r}"
+    if info.schema_fingerprint != schema_fingerprint():
+        return f"the data was made for schema {info.schema_fingerprint}"
+    if info.generator_version != GENERATOR_VERSION:
+        return f"the data was made by generator version {info.generator_version}"
+    if info.seed != cfg.data.seed or info.mode != cfg.data.mode:
+        return f"the data was made with seed {info.seed}, mode {info.mode}"
+    if dict(info.row_counts) != expected_row_counts(scale, cfg.data, cfg.data.mode):
+        return "its row counts differ from what scales.yaml asks for"
+    wanted = planned_dataset(
+        scale, cfg.data, seed=cfg.data.seed, mode=cfg.data.mode, anchor=info.anchor_date
+    )
+    if not info.same_data(wanted, compare_anchor=False):
+        return "scales.yaml's data settings changed since it was made"
+    return None
+
+
+def manifest_problem(manifest: Manifest, cfg: Config, scale: Scale) -> str | None:
+    """Why a snapshot is not the dataset ``cfg`` wants for ``scale``; None when it is."""
+    if manifest.scale != scale.name:
+        return f"it holds scale {manifest.scale!r}"
+    if manifest.schema_fingerprint != schema_fingerprint():
+        return "it was made for another schema"
+    if manifest.dataset_key != expected_key(cfg, scale):
+        return "scales.yaml's data settings or the generator changed since"
+    return None
+
+
+async def count_rows(conn: asyncpg.Connection) -> dict[str, int]:
+    """Exact row counts of the application's tables."""
+    selects = " UNION ALL ".join(
+        f"SELECT {i}, count(*) FROM {quote_ident(t)}"  # noqa: S608 - our own table names
+        for i, t in enumerate(TABLES)
+    )
+    rows = await conn.fetch(selects)
+    by_index = {int(r[0]): int(r[1]) for r in rows}
+    return {t: by_index[i] for i, t in enumerate(TABLES)}
+
+
+async def database_problem(
+    conn: asyncpg.Connection, cfg: Config, scale: Scale, *, today: dt.date | None = None
+) -> tuple[DatasetInfo | None, str | None]:
+    """(the dataset info, why the database is not ready for ``scale``, or None when it is).
+
+    With ``today``, the anchor date must equal it too (the dates are current).
+    """
+    info = await read_dataset_info(conn)
+    problem = info_problem(info, cfg, scale)
+    if problem is None and info is not None:
+        counts = await count_rows(conn)
+        if counts != {t: int(info.row_counts.get(t, -1)) for t in TABLES}:
+            problem = "its tables were changed since it was made (row counts differ)"
+        elif today is not None and info.anchor_date != today:
+            problem = f"its dates are for {info.anchor_date}, not {today}"
+    return info, problem
+
+
+class SaySeedProgress(SeedProgress):
+    """Seeding's progress reports as one-line messages (``invoke``'s spinner text)."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self._say = say
+
+    def phase(self, name: str) -> None:
+        self._say(f"seeding: {name}")
+
+    def rows(self, table: str, done: int, total: int) -> None:
+        self._say(f"seeding: {table} {done:,} of {total:,} rows")
+
+    def note(self, message: str) -> None:
+        self._say(message)

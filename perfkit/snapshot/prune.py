@@ -1,0 +1,155 @@
+"""Housekeeping: keep the newest N snapshots per scale, and drop what nothing can use.
+
+``invoke prune`` (and every ``invoke snapshot``, right after writing) removes:
+
+* snapshots beyond the newest ``snapshots.keep`` of each scale (the one ``LATEST`` names is
+  always kept), and snapshot folders whose manifest is unreadable;
+* ``.tmp-*``/``.del-*`` folders left by a process that died while writing or deleting;
+* on the server: perfkit templates that are stale (made for another schema, another
+  generator version or other data settings, or for a scale scales.yaml no longer has), and
+  helper databases (``<name>__pknew_*``/``__pkold_*``) left by a killed restore, the spare
+  (``<name>__pkspare``, the previous database kept empty for the next restore) of a database
+  that no longer exists, and
+  ``perfkit_clone_*`` databases of a test run that was killed before dropping them.
+
+Only databases carrying perfkit's mark are dropped (a template's comment, or the "created by
+perfkit" comment of helper databases), each under its owner's lock so a running restore's
+helpers are never touched. ``dry_run`` reports the same lists and removes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from perfkit.config import Config
+from perfkit.db import connection
+from perfkit.env.base import CREATED_BY_PERFKIT
+from perfkit.errors import PerfkitError
+from perfkit.locks import LockTimeout, exclusive
+from perfkit.snapshot import dbadmin, template
+from perfkit.snapshot.dataset import expected_key
+from perfkit.snapshot.store import BrokenSnapshot, Entry, Leftover, SnapshotStore
+from perfkit.urls import with_database
+
+SPARE = "__pkspare"
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What was removed (or, with ``dry_run``, what would be)."""
+
+    dry_run: bool
+    snapshots: list[Entry] = field(default_factory=list)
+    leftovers: list[Leftover] = field(default_factory=list)
+    templates: list[str] = field(default_factory=list)
+    databases: list[str] = field(default_factory=list)
+    kept: dict[str, int] = field(default_factory=dict)
+    server_note: str | None = None
+
+    @property
+    def nothing(self) -> bool:
+        return not (self.snapshots or self.leftovers or self.templates or self.databases)
+
+
+def plan_files(
+    store: SnapshotStore, *, keep: int, scale: str | None = None
+) -> tuple[list[Entry], dict[str, int]]:
+    """(snapshot folders to remove, how many are kept per scale); changes nothing."""
+    doomed: list[Entry] = []
+    kept: dict[str, int] = {}
+    for name in [scale] if scale else store.scales():
+        latest = store.latest_id(name)
+        entries = store.entries(name)
+        readable = [e for e in entries if not isinstance(e, BrokenSnapshot)]
+        keepers = {e.id for e in readable[:keep]} | ({latest} if latest else set())
+        doomed += [e for e in entries if e.id not in keepers or isinstance(e, BrokenSnapshot)]
+        kept[name] = sum(1 for e in readable if e.id in keepers)
+    return doomed, kept
+
+
+async def prune(
+    cfg: Config,
+    *,
+    url: str | None,
+    scale: str | None = None,
+    keep: int | None = None,
+    dry_run: bool = False,
+) -> PruneReport:
+    """Apply the policy above; ``url`` names the server whose templates are checked (None:
+    files only). An unreachable server is noted in the report, not an error."""
+    store = SnapshotStore(cfg.snapshots.directory)
+    doomed, kept = plan_files(store, keep=keep or cfg.snapshots.keep, scale=scale)
+    leftovers = store.leftovers(scale)
+    templates: list[str] = []
+    databases: list[str] = []
+    note: str | None = None
+    if url is not None:
+        try:
+            async with connection(with_database(url, "postgres"), timeout=5.0) as admin:
+                templates = await _stale_templates(admin, cfg, scale)
+                databases = await _helper_leftovers(admin)
+                if not dry_run:
+                    templates = await _drop_locked(admin, url, templates)
+                    databases = await _drop_locked(admin, url, databases)
+        except PerfkitError as exc:
+            note = f"templates not checked: {exc.message}"
+    if not dry_run:
+        for entry in doomed:
+            store.remove(entry.path)
+        for leftover in leftovers:
+            store.remove(leftover.path)
+    return PruneReport(
+        dry_run=dry_run,
+        snapshots=doomed,
+        leftovers=leftovers,
+        templates=templates,
+        databases=databases,
+        kept=kept,
+        server_note=note,
+    )
+
+
+async def _stale_templates(admin: asyncpg.Connection, cfg: Config, scale: str | None) -> list[str]:
+    stale = []
+    for info in await template.list_templates(admin):
+        if scale and info.scale != scale:
+            continue
+        known = cfg.scales.get(info.scale)
+        if (
+            known is None
+            or info.dataset_key != expected_key(cfg, known)
+            or info.name != template.template_name(info.scale, info.dataset_key)
+        ):
+            stale.append(info.name)
+    return stale
+
+
+async def _helper_leftovers(admin: asyncpg.Connection) -> list[str]:
+    rows = await admin.fetch(
+        "SELECT d.datname FROM pg_database d "
+        "WHERE (strpos(d.datname, '__pk') > 0 OR left(d.datname, 14) = 'perfkit_clone_') "
+        "AND shobj_description(d.oid, 'pg_database') = $1 "
+        "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname) "
+        "ORDER BY 1",
+        CREATED_BY_PERFKIT,
+    )
+    names = [str(r["datname"]) for r in rows]
+    existing = {str(r["datname"]) for r in await admin.fetch("SELECT datname FROM pg_database")}
+    # a spare is kept while its database exists: the next restore loads into it
+    return [n for n in names if not (n.endswith(SPARE) and n[: -len(SPARE)] in existing)]
+
+
+async def _drop_locked(admin: asyncpg.Connection, url: str, names: list[str]) -> list[str]:
+    """Drop each database under its owner's lock; skip those whose owner is busy."""
+    dropped = []
+    for name in names:
+        owner = name[: name.rindex("__pk")] if "__pk" in name else name
+        try:
+            async with exclusive(with_database(url, owner), wait_s=0.0):
+                await dbadmin.drop(admin, name)
+        except LockTimeout:
+            continue
+        dropped.append(name)
+    return dropped

@@ -1,0 +1,467 @@
+"""Restore: make a database hold exactly a snapshot's dataset, moved to a target date.
+
+The order of events is what makes it safe:
+
+1. **Verify** the snapshot before anything else: its manifest checksum, the schema
+   fingerprint (a snapshot made for another schema is *stale*), and every data file's size and
+   SHA-256. A bad snapshot is refused with one line and a hint; nothing is touched.
+2. **Check the target** with the safety rule (:mod:`perfkit.safety`) and take its lock
+   (:func:`perfkit.locks.exclusive`).
+3. **Build beside it** a staging database: cloned from the scale's template when one holds
+   this snapshot (the fast path), else created empty and loaded from the files (tables, COPY
+   over two connections, then constraints and indexes in parallel, then foreign keys, then
+   ``ANALYZE``). Dates are shifted on the way (:mod:`perfkit.snapshot.dates`).
+4. **Swap** the names in one transaction (other sessions on the target are ended first), then
+   drop the old database. A failure or Ctrl-C before the swap drops the staging database and
+   leaves the target as it was; a kill -9 leaves a marked helper database that the next run
+   removes.
+
+After a restore from file in ``auto`` mode the staging copy also becomes the scale's template,
+so the next restore takes the fast path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import asyncpg
+
+from perfkit.config import Config, Scale
+from perfkit.datagen.metadata import create_dataset_table_sql
+from perfkit.db import connect, connection
+from perfkit.ddl import create_tables_sql, drop_tables_sql, post_load_steps
+from perfkit.env.base import quote_ident
+from perfkit.errors import PerfkitError
+from perfkit.locks import exclusive
+from perfkit.safety import check_name, created_by_perfkit
+from perfkit.schema import TABLES, metadata, schema_fingerprint
+from perfkit.snapshot import dbadmin, template
+from perfkit.snapshot.dates import (
+    DATASET_TABLE,
+    SHIFTED_COLUMNS,
+    shift_days,
+    shifted_select,
+    target_date,
+)
+from perfkit.snapshot.errors import (
+    CorruptSnapshotError,
+    RestoreFailedError,
+    SnapshotNotFoundError,
+    StaleSnapshotError,
+)
+from perfkit.snapshot.fileformat import load_table, verify_files
+from perfkit.snapshot.manifest import TableFile
+from perfkit.snapshot.parallel import spread
+from perfkit.snapshot.store import Snapshot, SnapshotStore
+from perfkit.urls import database_name, mask_url, with_database
+
+Method = Literal["auto", "template", "file"]
+Progress = Callable[[str], None]
+#: Connections used to load files and build indexes (the machines have two cores).
+JOBS = 2
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    """What a restore did: which snapshot, how, how long, and the dates it moved."""
+
+    scale: str
+    snapshot_id: str | None
+    database: str
+    method: Literal["template", "file"]
+    seconds: float
+    anchor_date: dt.date
+    shifted_days: int
+    #: The template cloned, or the one made from the files (None: neither).
+    template: str | None = None
+    steps: Mapping[str, float] = field(default_factory=dict)
+
+
+def verify_snapshot(snapshot: Snapshot, *, fingerprint: str | None = None) -> None:
+    """Refuse a stale or damaged snapshot: schema fingerprint first, then every file."""
+    m = snapshot.manifest
+    expected = fingerprint or schema_fingerprint()
+    if m.schema_fingerprint != expected:
+        raise StaleSnapshotError(
+            snapshot.label, scale=m.scale, found=m.schema_fingerprint, expected=expected
+        )
+    missing = [t for t in (*TABLES, DATASET_TABLE) if t not in m.row_counts]
+    if missing:
+        raise CorruptSnapshotError(
+            snapshot.label, reason=f"no data for table(s) {', '.join(missing)}", scale=m.scale
+        )
+    try:
+        verify_files(snapshot.path, m.tables, label=snapshot.label)
+    except CorruptSnapshotError as exc:
+        raise CorruptSnapshotError(snapshot.label, reason=exc.reason, scale=m.scale) from None
+
+
+def pick_snapshot(store: SnapshotStore, scale: Scale, snapshot_id: str | None) -> Snapshot:
+    """The snapshot asked for, else the scale's latest; a clear error when there is none."""
+    if snapshot_id:
+        return store.get(scale.name, snapshot_id)
+    found = store.latest(scale.name, strict=True)
+    if found is None:
+        raise SnapshotNotFoundError(scale.name, None, where=str(store.directory))
+    return found
+
+
+async def restore_snapshot(
+    url: str,
+    cfg: Config,
+    scale: Scale,
+    *,
+    snapshot_id: str | None = None,
+    as_of: dt.date | str | None = None,
+    method: Method = "auto",
+    keep_template: bool | None = None,
+    confirm: str | None = None,
+    progress: Progress | None = None,
+) -> RestoreReport:
+    """Make the URL's database hold the snapshot (default: the scale's latest) as of ``as_of``
+    (default: today). See the module docstring for the guarantees.
+
+    ``method``: ``auto`` clones the template when it holds this snapshot, else loads the files;
+    ``file`` always loads the files; ``template`` insists on the template. ``keep_template``
+    (default: in ``auto`` mode, for the scale's latest snapshot) makes a restore from file
+    leave a template behind.
+    """
+    if method not in ("auto", "template", "file"):
+        raise PerfkitError(
+            f"--method: expected auto, template or file, got {method!r}", hint="see --help"
+        )
+    started = time.perf_counter()
+    steps: dict[str, float] = {}
+    store = SnapshotStore(cfg.snapshots.directory)
+    target_day = target_date(as_of)
+    say = progress or (lambda _msg: None)
+
+    say("verifying the snapshot")
+    t = time.perf_counter()
+    snap = pick_snapshot(store, scale, snapshot_id)
+    verify_snapshot(snap)
+    steps["verify"] = time.perf_counter() - t
+    if keep_template is None:
+        keep_template = method == "auto" and store.latest_id(scale.name) in (None, snap.id)
+    used: list[str] = []  # the template cloned
+    built: list[str] = []  # the template made from the files
+
+    async def build(admin: asyncpg.Connection, staging: Staging) -> None:
+        tpl = await template.find(admin, scale.name, snap.manifest.dataset_key)
+        if tpl is not None and tpl.snapshot_id != snap.id:
+            tpl = None
+        if method == "template" and tpl is None:
+            raise SnapshotNotFoundError(
+                scale.name, None, where=f"the server's templates (for {snap.label})"
+            )
+        if tpl is not None and method != "file":
+            name = await staging.fresh()
+            await clone_template(
+                url, admin, tpl, name=name, target_day=target_day, steps=steps, progress=say
+            )
+            used.append(tpl.name)
+            return
+        name = await staging.reuse_spare()
+        await load_from_files(
+            url,
+            admin,
+            snap,
+            staging=name,
+            target_day=target_day,
+            create=False,
+            steps=steps,
+            progress=say,
+        )
+        if keep_template:
+            say("keeping a template for the fast path")
+            t = time.perf_counter()
+            built.append(
+                await install_template(url, admin, source=name, snap=snap, anchor=target_day)
+            )
+            steps["template"] = time.perf_counter() - t
+
+    target = await replace_database(
+        url, cfg, build=build, confirm=confirm, steps=steps, progress=say
+    )
+    return RestoreReport(
+        scale=scale.name,
+        snapshot_id=snap.id,
+        database=target,
+        method="template" if used else "file",
+        seconds=time.perf_counter() - started,
+        anchor_date=target_day,
+        shifted_days=shift_days(snap.manifest.anchor_date, target_day),
+        template=used[0] if used else (built[0] if built else None),
+        steps=steps,
+    )
+
+
+class Staging:
+    """Where ``build`` makes the new database, beside the target (see :func:`replace_database`).
+
+    A restore from files loads into the target's *spare* (the previous database, emptied): no
+    ``CREATE DATABASE`` and no ``DROP DATABASE``, whose forced checkpoint would flush every
+    dirty buffer of the server. A clone needs a new database instead: :meth:`fresh` names it.
+    """
+
+    def __init__(self, url: str, admin: asyncpg.Connection, target: str) -> None:
+        self._url = url
+        self._admin = admin
+        self.spare = dbadmin.spare_name(target)
+        self.name: str | None = None
+        self.target = target
+
+    async def reuse_spare(self) -> str:
+        """An empty database to load into: the spare, emptied, or a new one."""
+        self.name = self.spare
+        if await dbadmin.exists(self._admin, self.spare):
+            if await _empty(with_database(self._url, self.spare)):
+                return self.spare
+            await dbadmin.drop(self._admin, self.spare)
+        await dbadmin.create_empty(self._admin, self.spare)
+        return self.spare
+
+    async def fresh(self) -> str:
+        """A name for a database ``build`` creates itself (a clone); the spare goes first, so
+        that the old target can take its place after the swap."""
+        await dbadmin.drop(self._admin, self.spare)
+        self.name = dbadmin.helper_name(self.target, "new")
+        return self.name
+
+
+async def _empty(url: str) -> bool:
+    async with connection(url) as conn:
+        return await dbadmin.empty_database(conn, drop_tables_sql())
+
+
+async def replace_database(
+    url: str,
+    cfg: Config,
+    *,
+    build: Callable[[asyncpg.Connection, Staging], Awaitable[None]],
+    confirm: str | None = None,
+    steps: dict[str, float] | None = None,
+    progress: Progress | None = None,
+) -> str:
+    """Replace the URL's database by one that ``build(admin, staging)`` makes beside it.
+
+    Safety check, lock, removal of a killed run's leftovers, then ``build``; on success the
+    swap, after which the old database becomes the spare (emptied; dropped if something else
+    was in it). On any failure (or Ctrl-C) the half-built database is dropped and the target
+    is untouched. Returns the database name.
+    """
+    say = progress or (lambda _msg: None)
+    steps = steps if steps is not None else {}
+    target = database_name(url)
+    admin_url = with_database(url, "postgres")
+    async with connection(admin_url) as admin:
+        check_name(target, cfg, confirm=confirm, created=await created_by_perfkit(admin, target))
+        async with exclusive(url, on_wait=say):
+            for leftover in await dbadmin.leftovers(admin, target):
+                await dbadmin.drop(admin, leftover)
+            staging = Staging(url, admin, target)
+            try:
+                await build(admin, staging)
+                if staging.name is None:  # pragma: no cover - a bug in a build function
+                    raise RuntimeError("build did not choose a staging database")
+                say(f"swapping the restored copy in as {target!r}")
+                t = time.perf_counter()
+                old = await dbadmin.swap(
+                    admin, target=target, staging=staging.name, keep_old_as=staging.spare
+                )
+            except BaseException:
+                if staging.name:
+                    await _cleanup(admin_url, staging.name)
+                raise
+            if old and not await _empty(with_database(url, old)):
+                await dbadmin.drop(admin, old)
+            steps["swap"] = time.perf_counter() - t
+    return target
+
+
+async def clone_template(
+    url: str,
+    admin: asyncpg.Connection,
+    tpl: template.TemplateInfo,
+    *,
+    name: str,
+    target_day: dt.date,
+    steps: dict[str, float] | None = None,
+    progress: Progress | None = None,
+) -> template.TemplateInfo:
+    """Clone the template into a new database ``name``, its dates first moved to
+    ``target_day`` (once: the template keeps them)."""
+    steps = steps if steps is not None else {}
+    if progress:
+        progress(f"cloning template {tpl.name}")
+    async with template.locked(url, tpl.name):
+        t = time.perf_counter()
+        tpl = await template.refresh(url, admin, tpl, target=target_day)
+        steps["refresh_template"] = time.perf_counter() - t
+        t = time.perf_counter()
+        await template.clone(admin, tpl, name=name)
+        steps["clone"] = time.perf_counter() - t
+    return tpl
+
+
+async def install_template(
+    url: str, admin: asyncpg.Connection, *, source: str, snap: Snapshot, anchor: dt.date
+) -> str:
+    """Make database ``source`` (holding ``snap`` as of ``anchor``) the scale's template."""
+    m = snap.manifest
+    info = template.TemplateInfo(
+        name=template.template_name(m.scale, m.dataset_key),
+        scale=m.scale,
+        dataset_key=m.dataset_key,
+        schema_fingerprint=m.schema_fingerprint,
+        snapshot_id=m.id,
+        anchor_date=anchor,
+    )
+    async with template.locked(url, info.name):
+        await template.install(admin, source=source, info=info)
+    return info.name
+
+
+async def load_from_files(
+    url: str,
+    admin: asyncpg.Connection,
+    snap: Snapshot,
+    *,
+    staging: str,
+    target_day: dt.date,
+    create: bool = True,
+    steps: dict[str, float] | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """Load ``snap`` into database ``staging`` (created first unless ``create`` is false: then
+    it exists and is empty), dates moved to ``target_day``.
+
+    Like ``pg_restore``: tables bare, COPY (``FREEZE``, into tables made in the same
+    transaction), then primary keys, constraints and indexes per table in parallel, then
+    foreign keys, then ``ANALYZE`` so the planner sees what a seeded database shows it.
+    The caller verified the snapshot and drops ``staging`` if this fails.
+    """
+    say = progress or (lambda _msg: None)
+    steps = steps if steps is not None else {}
+    days = shift_days(snap.manifest.anchor_date, target_day)
+    if create:
+        await dbadmin.create_empty(admin, staging)
+    staging_url = with_database(url, staging)
+    conns = [
+        await connect(staging_url, server_settings={"synchronous_commit": "off"})
+        for _ in range(JOBS)
+    ]
+    try:
+        t = time.perf_counter()
+        entries = sorted(snap.manifest.tables, key=lambda e: e.raw_bytes, reverse=True)
+        creates = dict(zip(TABLES, create_tables_sql(), strict=True))
+        creates[DATASET_TABLE] = create_dataset_table_sql()
+        primary_keys = primary_key_sql()
+
+        async def load(conn: asyncpg.Connection, table: str) -> None:
+            entry = next(e for e in entries if e.table == table)
+            say(f"loading {table}")
+            async with conn.transaction():
+                await conn.execute(creates[table])
+                if table in primary_keys:  # built after the load, as pg_restore does
+                    await conn.execute(
+                        f"ALTER TABLE {quote_ident(table)} "
+                        f"DROP CONSTRAINT {quote_ident(primary_keys[table][0])}"
+                    )
+                if days and table in SHIFTED_COLUMNS:
+                    await _load_shifted(conn, entry, snap, days=days)
+                    return
+                copied = await load_table(conn, entry, snap.path, freeze=True)
+            _check_rows(snap, table, copied, entry.rows)
+
+        await spread(conns, [e.table for e in entries], load)
+        steps["load"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        say("building constraints and indexes, analyzing")
+        per_table, foreign_keys = post_load_steps()
+
+        async def finish(conn: asyncpg.Connection, table: str) -> None:
+            """One table's primary key, constraints and indexes, then its statistics."""
+            pk = [primary_keys[table][1]] if table in primary_keys else []
+            for stmt in [*pk, *per_table.get(table, [])]:
+                await conn.execute(stmt)
+            await conn.execute(f"ANALYZE {quote_ident(table)}")
+
+        await spread(conns, [e.table for e in entries], finish)
+        steps["indexes"] = time.perf_counter() - t
+        t = time.perf_counter()
+        for stmt in foreign_keys:
+            await conns[0].execute(stmt)
+        steps["foreign_keys"] = time.perf_counter() - t
+    except asyncpg.PostgresError as exc:
+        raise RestoreFailedError(
+            f"restoring {snap.label} failed on the server: {type(exc).__name__}: "
+            f"{mask_url(str(exc))}; the previous database was kept",
+            hint="check the server log (`invoke db-status`); re-snapshot if the data is at fault",
+        ) from None
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
+async def _load_shifted(
+    conn: asyncpg.Connection, entry: TableFile, snap: Snapshot, *, days: int
+) -> None:
+    """COPY into a scratch table, then insert with the dates moved: no dead rows left behind."""
+    table = entry.table
+    columns = [
+        str(r["attname"])
+        for r in await conn.fetch(
+            "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass "
+            "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            table,
+        )
+    ]
+    scratch = "perfkit_restore_scratch"
+    await conn.execute(f"CREATE TEMP TABLE {scratch} (LIKE {quote_ident(table)}) ON COMMIT DROP")
+    copied = await load_table(conn, entry, snap.path, into=scratch)
+    _check_rows(snap, table, copied, entry.rows)
+    cols = ", ".join(quote_ident(c) for c in columns)
+    body = shifted_select(table, columns, source=scratch, days=days)
+    await conn.execute(f"INSERT INTO {quote_ident(table)} ({cols}) {body}")
+
+
+def primary_key_sql() -> dict[str, tuple[str, str]]:
+    """Table -> (primary key name, ``ALTER TABLE ... ADD CONSTRAINT ... PRIMARY KEY``).
+
+    Written out by hand: SQLAlchemy's ``AddConstraint`` would mark the model's constraint as
+    "added separately" and so change the schema fingerprint of the running process.
+    """
+    out = {}
+    for name in TABLES:
+        pk = metadata.tables[name].primary_key
+        columns = ", ".join(quote_ident(c.name) for c in pk.columns)
+        sql = (
+            f"ALTER TABLE {quote_ident(name)} ADD CONSTRAINT {quote_ident(str(pk.name))} "
+            f"PRIMARY KEY ({columns})"
+        )
+        out[name] = (str(pk.name), sql)
+    return out
+
+
+def _check_rows(snap: Snapshot, table: str, copied: int, expected: int) -> None:
+    if copied != expected:
+        raise CorruptSnapshotError(
+            snap.label,
+            reason=f"{table}: the server copied {copied} rows, the manifest says {expected}",
+            scale=snap.scale,
+        )
+
+
+async def _cleanup(admin_url: str, name: str) -> None:
+    """Drop a half-built staging database over a fresh connection (best effort)."""
+    try:
+        async with connection(admin_url, timeout=5.0) as conn:
+            await dbadmin.drop_quietly(conn, name)
+    except (PerfkitError, OSError):
+        pass
