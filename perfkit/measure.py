@@ -1,0 +1,193 @@
+"""Measuring a phase: wall time, SQL statements and peak memory, as one :class:`Measurement`.
+
+:func:`measure` runs an async callable ``warmup`` times untimed (to fill caches and the
+connection pool, and to let SQLAlchemy compile its statements), then ``repeat`` times timed
+with :func:`time.perf_counter`, counting the SQL statements each timed run sends through the
+engine (SQLAlchemy's ``before_cursor_execute`` event; an ``executemany`` counts once). A last
+untimed run under :mod:`tracemalloc` gives the phase's peak Python memory, so tracing never
+slows the timed runs. The record keeps every sample; budgets apply to the median.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Engine, event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+T = TypeVar("T")
+
+MB = 1024 * 1024
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine sends while the counter is active.
+
+    ``with StatementCounter(engine) as counter: ...`` then ``counter.count``; ``statements``
+    keeps the SQL text of each, for a failure message that shows what was sent.
+    """
+
+    def __init__(self, engine: AsyncEngine | Engine) -> None:
+        self._engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> int:
+        """Start counting again from zero; return the count so far."""
+        done = self.count
+        self.statements = []
+        return done
+
+    def _on_execute(self, *args: Any) -> None:
+        # (conn, cursor, statement, parameters, context, executemany)
+        self.statements.append(str(args[2]))
+
+    def __enter__(self) -> StatementCounter:
+        event.listen(self._engine, "before_cursor_execute", self._on_execute)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._on_execute)
+
+
+@dataclass
+class Stopwatch:
+    """Elapsed seconds of a ``with stopwatch() as sw:`` block (``sw.seconds`` after it)."""
+
+    started: float = field(default_factory=time.perf_counter)
+    seconds: float = 0.0
+
+
+@contextmanager
+def stopwatch() -> Iterator[Stopwatch]:
+    """Time a block with :func:`time.perf_counter`."""
+    sw = Stopwatch()
+    try:
+        yield sw
+    finally:
+        sw.seconds = time.perf_counter() - sw.started
+
+
+def process_peak_rss_mb() -> float:
+    """The process's resident-memory high-water mark so far, in MB (whole process)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / MB if sys.platform == "darwin" else peak / 1024
+
+
+@dataclass(frozen=True)
+class Measurement(Generic[T]):
+    """One measured phase: its timed samples, statement count, peak memory and last result."""
+
+    name: str
+    #: Seconds of each timed run, in order.
+    samples: tuple[float, ...]
+    #: Untimed runs before the timed ones.
+    warmup: int
+    #: SQL statements of each timed run (empty when no engine was given).
+    statement_samples: tuple[int, ...]
+    #: Peak Python memory allocated during one run (tracemalloc), in MB.
+    peak_memory_mb: float
+    #: What the last run returned.
+    result: T
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def best(self) -> float:
+        return min(self.samples)
+
+    @property
+    def worst(self) -> float:
+        return max(self.samples)
+
+    @property
+    def statements(self) -> int:
+        """Statements per run (the most any timed run sent)."""
+        return max(self.statement_samples, default=0)
+
+    @property
+    def statements_stable(self) -> bool:
+        """Whether every timed run sent the same number of statements."""
+        return len(set(self.statement_samples)) <= 1
+
+
+async def measure(
+    fn: Callable[[], Awaitable[T]],
+    *,
+    name: str,
+    engine: AsyncEngine | Engine | None = None,
+    repeat: int = 1,
+    warmup: int = 0,
+) -> Measurement[T]:
+    """Run ``fn`` ``warmup`` times untimed, ``repeat`` times timed, then once for memory.
+
+    Statements are counted on ``engine`` (when given) during each timed run only.
+    """
+    if repeat < 1:
+        raise ValueError("repeat must be at least 1")
+    for _ in range(warmup):
+        await fn()
+    samples: list[float] = []
+    statements: list[int] = []
+    last: list[T] = []  # only the latest result is kept alive
+    for _ in range(repeat):
+        last.clear()
+        with _counting(engine) as counter:
+            started = time.perf_counter()
+            value = await fn()
+            samples.append(time.perf_counter() - started)
+        last.append(value)
+        if counter is not None:
+            statements.append(counter.count)
+    peak = await _peak_memory(fn)
+    return Measurement(
+        name=name,
+        samples=tuple(samples),
+        warmup=warmup,
+        statement_samples=tuple(statements),
+        peak_memory_mb=peak / MB,
+        result=last[0],
+    )
+
+
+@contextmanager
+def _counting(engine: AsyncEngine | Engine | None) -> Iterator[StatementCounter | None]:
+    if engine is None:
+        yield None
+        return
+    with StatementCounter(engine) as counter:
+        yield counter
+
+
+async def _peak_memory(fn: Callable[[], Awaitable[Any]]) -> int:
+    """Peak bytes tracemalloc saw during one run of ``fn`` (baseline excluded)."""
+    started_here = not tracemalloc.is_tracing()
+    if started_here:
+        tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        await fn()
+        return max(0, tracemalloc.get_traced_memory()[1] - baseline)
+    finally:
+        if started_here:
+            tracemalloc.stop()

@@ -1,0 +1,195 @@
+"""Run records: one JSON line per measured scale, appended to ``results.jsonl``.
+
+The file lives in ``results.directory`` (scales.yaml; default ``<state_dir>/results``, i.e.
+``.perfkit/results``). Each line is one :class:`RunRecord`; reports and comparisons read them
+back with :func:`read_records`, which skips a damaged line with a warning instead of failing.
+
+A record (``schema`` 1)::
+
+    {"schema": 1, "run_id": "...", "scale": "small", "when": "2026-02-09T03:00:00+00:00",
+     "commit": "abc123..." | null,
+     "machine": {"hostname": ..., "cpus": 2, "python": "3.11.9", "platform": ...},
+     "backend": "native", "server_version": "15.10",
+     "dataset": {"mode": "realistic", "seed": 42, "generator_version": ...,
+                 "anchor_date": "2026-02-09", "rows": {"offices": 10, ...}},
+     "metrics": {"batch_seconds": <median>, "prepare_seconds": ..., "restore_seconds": ...,
+                 "seed_rows_per_second": ..., "statements": 1, "peak_memory_mb": ...,
+                 "emails": 85, "offices": 10, "seconds_per_office": ...},
+     "samples": {"batch_seconds": [...]}, "budgets": {"batch": 2.0, ...}, "passed": true,
+     "workload": "deadline_alerts", "failures": []}
+
+``restore_seconds`` and ``seed_rows_per_second`` appear only when that step happened.
+``workload`` and ``failures`` are additions readers may ignore. No record holds a URL or a
+password.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import socket
+import subprocess
+import uuid
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from perfkit.config import Config
+
+SCHEMA_VERSION = 1
+RESULTS_FILE = "results.jsonl"
+#: Environment variables CI systems put the commit in, tried before asking git.
+COMMIT_ENV_VARS = ("PERFKIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT")
+
+Number = int | float
+
+
+class CorruptRecordWarning(UserWarning):
+    """A line of results.jsonl could not be read as a run record; it was skipped."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One scale's measurement in one run. See the module docstring for the JSON shape."""
+
+    run_id: str
+    scale: str
+    when: str
+    commit: str | None
+    machine: Mapping[str, Any]
+    backend: str
+    server_version: str
+    dataset: Mapping[str, Any]
+    metrics: Mapping[str, Number]
+    samples: Mapping[str, list[float]]
+    budgets: Mapping[str, float]
+    passed: bool
+    schema: int = SCHEMA_VERSION
+    workload: str | None = None
+    failures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready data, ``schema`` first."""
+        data = dataclasses.asdict(self)
+        return {"schema": data.pop("schema"), **data}
+
+    def to_json(self) -> str:
+        """One line of JSON (UTF-8 text kept readable, no trailing newline)."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
+        """A record from parsed JSON; unknown keys are ignored, missing required ones raise
+        ``ValueError``."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        required = {
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        }
+        missing = sorted(required - data.keys())
+        if missing:
+            raise ValueError(f"missing keys: {', '.join(missing)}")
+        if not isinstance(data["passed"], bool):
+            raise ValueError("'passed' must be true or false")
+        for key in ("machine", "dataset", "metrics", "samples", "budgets"):
+            if not isinstance(data[key], Mapping):
+                raise ValueError(f"{key!r} must be an object")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @property
+    def timestamp(self) -> dt.datetime:
+        """``when`` as an aware datetime."""
+        return dt.datetime.fromisoformat(self.when)
+
+
+def results_path(cfg: Config) -> Path:
+    """``results.jsonl`` in the configured results folder."""
+    return cfg.results_dir / RESULTS_FILE
+
+
+def append_record(path: Path, record: RunRecord) -> None:
+    """Append ``record`` as one line; the folder is made if needed.
+
+    The line goes out in a single ``write`` on a file opened for appending, so concurrent
+    runs do not interleave their lines.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (record.to_json() + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def read_records(path: Path) -> list[RunRecord]:
+    """Every record in ``path``, oldest first; none when the file does not exist.
+
+    A line that is not a valid record (a crash mid-write, a hand edit) is skipped with a
+    :class:`CorruptRecordWarning` naming the file and line number.
+    """
+    if not path.is_file():
+        return []
+    records: list[RunRecord] = []
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(RunRecord.from_dict(json.loads(line)))
+            except (ValueError, TypeError) as exc:
+                warnings.warn(
+                    f"{path}:{number}: skipped a damaged run record ({exc})",
+                    CorruptRecordWarning,
+                    stacklevel=2,
+                )
+    return records
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """A sortable, unique id: ``20260209T030000Z-1a2b3c4d``."""
+    when = now or utc_now()
+    return f"{when.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def machine_info() -> dict[str, Any]:
+    """Which machine ran: hostname, CPU count, Python version and platform."""
+    return {
+        "hostname": socket.gethostname(),
+        "cpus": os.cpu_count() or 1,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def current_commit(root: Path, *, env: Mapping[str, str] | None = None) -> str | None:
+    """The commit being measured: from CI's environment, else ``git rev-parse HEAD`` in
+    ``root``; ``None`` outside a git checkout. Read-only."""
+    env = os.environ if env is None else env
+    for var in COMMIT_ENV_VARS:
+        if env.get(var):
+            return env[var].strip()
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None

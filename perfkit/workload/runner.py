@@ -1,0 +1,450 @@
+"""One scale's performance run: data ready -> measure the workload -> check budgets -> record.
+
+:func:`run_scale` is what each performance test calls (``tests/performance``); it returns a
+:class:`ScaleRun` whose :meth:`~ScaleRun.summary_lines` the test prints and whose
+:attr:`~ScaleRun.failures` make it fail. Steps:
+
+1. **data ready**: :func:`perfkit.snapshot.ensure_dataset` keeps, restores or seeds the
+   scale's dataset (so a run of medium after small switches the data). With
+   ``after_prepare_task``, the report ``invoke prepare`` wrote for this scale
+   (``<state_dir>/prepare/<scale>.json``: ``nox -s perf-<scale>`` prepares its own scale just
+   before the tests) counts too when it is under an hour old and describes the same dataset
+   and date: both preparations are checked against the budgets, and the record keeps the one
+   that did the most work (seeded > restored from a file > cloned from a template > kept);
+2. **measure**: the workload (default: the deadline-alert batch, dry run) runs
+   ``measure.warmup`` times untimed and ``measure.repeat`` times timed on an engine built from
+   scales.yaml's ``pool`` section, under perfkit's lock on the database so that no other
+   command swaps the data meanwhile. Statements and peak memory are measured too;
+3. **check**: the median against ``budgets.batch``, statements per run against
+   ``budgets.statements``, preparation and restore times against ``budgets.prepare`` and
+   ``budgets.restore``; on plan-shaped data, e-mails must equal staff. A database timeout
+   (pool or statement timeout) fails the run with :class:`DatabaseTimeoutError`;
+4. **record**: one :class:`~perfkit.results.RunRecord` appended to ``results.jsonl``, passed
+   or not.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+
+from perfkit.config import Config, Scale
+from perfkit.datagen import DatasetInfo, read_dataset_info
+from perfkit.db import connection, create_engine, create_session_factory
+from perfkit.env import select_environment
+from perfkit.errors import PerfkitError
+from perfkit.locks import exclusive
+from perfkit.measure import Measurement, measure
+from perfkit.results import (
+    RunRecord,
+    append_record,
+    current_commit,
+    machine_info,
+    results_path,
+    utc_now,
+)
+from perfkit.snapshot import PrepareReport, ensure_dataset, report_path
+from perfkit.urls import mask_url
+from perfkit.workload.registry import (
+    Outcome,
+    WorkloadContext,
+    WorkloadRegistry,
+    default_registry,
+)
+
+Progress = Callable[[str], None]
+
+#: The workload the performance tests measure unless told otherwise.
+DEFAULT_WORKLOAD = "deadline_alerts"
+#: SQLSTATE of a statement cancelled by statement_timeout.
+QUERY_CANCELED = "57014"
+#: ``invoke prepare`` reports older than this are not this run's preparation.
+PREPARE_REPORT_MAX_AGE_S = 3600.0
+#: How much work each "data ready" route does, to pick the one a record keeps.
+PREPARE_WORK = {"seeded": 3, "file": 2, "template": 1, "kept": 0}
+
+
+class DatabaseTimeoutError(PerfkitError):
+    """The database timed out during a performance run (the plan allows zero of these)."""
+
+    def __init__(self, scale: str, detail: str) -> None:
+        super().__init__(
+            f"database timeout during the {scale} run: {detail}",
+            hint="check pool.pool_timeout / pool.statement_timeout in scales.yaml and the "
+            "server log (`invoke db-status`)",
+        )
+        self.scale = scale
+
+
+class DatasetChangedError(PerfkitError):
+    """Another command replaced the data between preparing and measuring it."""
+
+    def __init__(self, scale: str, now: str) -> None:
+        super().__init__(
+            f"the {scale} dataset changed before it could be measured (now: {now})",
+            hint="another perfkit command is using the same database; run one at a time",
+        )
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    """One number against its limit from scales.yaml."""
+
+    name: str
+    value: float
+    limit: float
+    unit: str = "s"
+
+    @property
+    def ok(self) -> bool:
+        return self.value <= self.limit
+
+    def describe(self) -> str:
+        verdict = "ok" if self.ok else "OVER BUDGET"
+        return (
+            f"{self.name} {_fmt(self.value, self.unit)} <= {_fmt(self.limit, self.unit)}: {verdict}"
+        )
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """One "data ready" step for the measured data: its route and seconds."""
+
+    #: ``"invoke prepare"`` (its JSON report) or ``"this run"`` (``ensure_dataset`` here).
+    source: str
+    how: str
+    seconds: float
+    restore_seconds: float | None = None
+    seed_seconds: float | None = None
+
+    @property
+    def work(self) -> int:
+        """How much this route does: seeded 3, file 2, template 1, kept 0."""
+        return PREPARE_WORK.get(self.how, 0)
+
+    def describe(self, total_rows: int) -> str:
+        out = f"{self.how} in {self.seconds:.2f} s"
+        if self.restore_seconds is not None:
+            out += f" (restore {self.restore_seconds:.2f} s)"
+        if self.seed_seconds:
+            out += (
+                f" (seed {self.seed_seconds:.2f} s, {total_rows / self.seed_seconds:,.0f} rows/s)"
+            )
+        return f"{out} [{self.source}]"
+
+
+@dataclass(frozen=True)
+class ScaleRun:
+    """The outcome of :func:`run_scale`: what was measured, checked and recorded."""
+
+    scale: Scale
+    workload: str
+    label: str
+    preparations: tuple[Preparation, ...]
+    info: DatasetInfo
+    measurement: Measurement[Outcome]
+    checks: tuple[BudgetCheck, ...]
+    problems: tuple[str, ...]
+    record: RunRecord
+    record_path: Path
+
+    @property
+    def failures(self) -> list[str]:
+        """Every budget exceeded and every correctness problem, one line each."""
+        return [c.describe() for c in self.checks if not c.ok] + list(self.problems)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def summary_lines(self) -> list[str]:
+        """What a run prints: elapsed, e-mails, time per office, statements, memory, budgets."""
+        m, metrics = self.measurement, self.record.metrics
+        samples = ", ".join(f"{s * 1000:.1f}" for s in m.samples)
+        lines = [
+            f"[{self.scale.name}] {self.label}",
+            f"  data      {self.info.describe()}",
+            "  prepare   " + "; ".join(p.describe(self.info.total_rows) for p in self.preparations),
+            f"  elapsed   {m.median:.3f} s median of {len(m.samples)} "
+            f"(warm-up {m.warmup}; samples ms: {samples})",
+            f"  e-mails   {metrics.get('emails', 0):,} for {metrics['offices']:,} offices: "
+            f"{metrics['seconds_per_office'] * 1000:.3f} ms per office",
+            f"  SQL       {m.statements} statement(s) per run",
+            f"  memory    {m.peak_memory_mb:.1f} MB peak (Python heap during one run)",
+        ]
+        lines += [f"  budget    {c.describe()}" for c in self.checks]
+        lines += [f"  PROBLEM   {p}" for p in self.problems]
+        lines.append(f"  record    {self.record_path} ({'passed' if self.passed else 'FAILED'})")
+        return lines
+
+
+async def run_scale(
+    cfg: Config,
+    scale: Scale,
+    *,
+    url: str,
+    run_id: str,
+    workload: str = DEFAULT_WORKLOAD,
+    registry: WorkloadRegistry | None = None,
+    after_prepare_task: bool = False,
+    progress: Progress | None = None,
+) -> ScaleRun:
+    """Make ``scale``'s data ready at ``url``, measure ``workload`` on it, check the budgets and
+    append the run record. See the module docstring for the steps; ``after_prepare_task``
+    says ``invoke prepare --scale <scale>`` ran just before (as in ``nox -s perf-<scale>``)."""
+    say = progress or (lambda _msg: None)
+    spec = (registry or default_registry()).get(workload)
+
+    say(f"{scale.name}: making the data ready")
+    report = await ensure_dataset(url, cfg, scale, progress=say)
+    preparations = _preparations(cfg, report, after_prepare_task=after_prepare_task)
+
+    engine = create_engine(url, cfg.pool)
+    try:
+        async with exclusive(url, on_wait=say):
+            async with connection(url) as conn:
+                info = await read_dataset_info(conn)
+            if info is None or not info.same_data(report.info):
+                raise DatasetChangedError(scale.name, info.describe() if info else "no dataset")
+            ctx = WorkloadContext(
+                session_factory=create_session_factory(engine, cfg.pool), today=info.anchor_date
+            )
+            async with engine.connect() as conn:
+                server_version = str(await conn.scalar(text("SHOW server_version")))
+            say(f"{scale.name}: measuring {spec.name}")
+            try:
+                measurement: Measurement[Outcome] = await measure(
+                    lambda: spec.run(ctx),
+                    name=spec.name,
+                    engine=engine,
+                    repeat=cfg.measure.repeat,
+                    warmup=cfg.measure.warmup,
+                )
+            except (sa_exc.TimeoutError, asyncpg.QueryCanceledError, TimeoutError) as exc:
+                raise DatabaseTimeoutError(scale.name, _one_line(exc)) from None
+            except sa_exc.DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
+                    raise DatabaseTimeoutError(scale.name, _one_line(exc)) from None
+                raise
+    finally:
+        await engine.dispose()
+
+    checks = _budget_checks(scale, preparations, measurement)
+    problems = _problems(info, measurement)
+    record = _record(
+        cfg,
+        scale,
+        run_id=run_id,
+        workload=spec.name,
+        server_version=server_version,
+        info=info,
+        preparations=preparations,
+        measurement=measurement,
+        checks=checks,
+        problems=problems,
+    )
+    path = results_path(cfg)
+    append_record(path, record)
+    return ScaleRun(
+        scale=scale,
+        workload=spec.name,
+        label=spec.label,
+        preparations=preparations,
+        info=info,
+        measurement=measurement,
+        checks=checks,
+        problems=problems,
+        record=record,
+        record_path=path,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# steps
+
+
+def _preparations(
+    cfg: Config, report: PrepareReport, *, after_prepare_task: bool
+) -> tuple[Preparation, ...]:
+    """This run's preparation, preceded by ``invoke prepare``'s when it ran just before: its
+    report is fresh (at most :data:`PREPARE_REPORT_MAX_AGE_S` old) and describes the same
+    dataset and date."""
+    own = Preparation(
+        source="this run",
+        how=report.how,
+        seconds=report.seconds,
+        restore_seconds=report.restore_seconds,
+        seed_seconds=report.seed_seconds,
+    )
+    if not after_prepare_task:
+        return (own,)
+    path = report_path(cfg, report.scale)
+    saved = read_prepare_json(path)
+    if saved is None or not _same_dataset(saved.get("info"), report.info):
+        return (own,)
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        return (own,)
+    if age > PREPARE_REPORT_MAX_AGE_S:
+        return (own,)
+    earlier = Preparation(
+        source="invoke prepare",
+        how=str(saved.get("how", "kept")),
+        seconds=float(saved.get("seconds") or 0.0),
+        restore_seconds=_float_or_none(saved.get("restore_seconds")),
+        seed_seconds=_float_or_none(saved.get("seed_seconds")),
+    )
+    return (earlier, own)
+
+
+def main_preparation(preparations: tuple[Preparation, ...]) -> Preparation:
+    """The preparation that did the most work (the first of equals)."""
+    return max(preparations, key=lambda p: p.work)
+
+
+def read_prepare_json(path: Path) -> dict[str, Any] | None:
+    """``invoke prepare``'s report at ``path``; None when missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _same_dataset(saved: Any, info: DatasetInfo) -> bool:
+    if not isinstance(saved, Mapping):
+        return False
+    return (
+        saved.get("scale") == info.scale
+        and saved.get("seed") == info.seed
+        and saved.get("mode") == info.mode
+        and saved.get("generator_version") == info.generator_version
+        and saved.get("anchor_date") == info.anchor_date.isoformat()
+        and saved.get("row_counts") == dict(info.row_counts)
+    )
+
+
+def _budget_checks(
+    scale: Scale, preparations: tuple[Preparation, ...], measurement: Measurement[Outcome]
+) -> tuple[BudgetCheck, ...]:
+    budgets = scale.budgets
+    checks = [
+        BudgetCheck("batch", measurement.median, budgets.batch),
+        BudgetCheck("statements", measurement.statements, budgets.statements, unit=""),
+    ]
+    for prep in preparations:
+        checks.append(BudgetCheck(f"prepare ({prep.source})", prep.seconds, budgets.prepare))
+        if prep.restore_seconds is not None:
+            checks.append(
+                BudgetCheck(f"restore ({prep.source})", prep.restore_seconds, budgets.restore)
+            )
+    return tuple(checks)
+
+
+def _problems(info: DatasetInfo, measurement: Measurement[Outcome]) -> tuple[str, ...]:
+    metrics = measurement.result.metrics()
+    problems = []
+    if not measurement.statements_stable:
+        problems.append(
+            f"statement count varied between runs: {list(measurement.statement_samples)}"
+        )
+    if "emails" in metrics and metrics["emails"] == 0:
+        problems.append("the batch composed no e-mails: the data does not exercise it")
+    staff = info.row_counts.get("staffs")
+    if info.mode == "plan" and "emails" in metrics and metrics["emails"] != staff:
+        problems.append(
+            f"plan-shaped data must give one e-mail per staff member: "
+            f"expected {staff}, got {metrics['emails']}"
+        )
+    return tuple(problems)
+
+
+def _record(
+    cfg: Config,
+    scale: Scale,
+    *,
+    run_id: str,
+    workload: str,
+    server_version: str,
+    info: DatasetInfo,
+    preparations: tuple[Preparation, ...],
+    measurement: Measurement[Outcome],
+    checks: tuple[BudgetCheck, ...],
+    problems: tuple[str, ...],
+) -> RunRecord:
+    prepare = main_preparation(preparations)
+    restores = [p.restore_seconds for p in preparations if p.restore_seconds is not None]
+    outcome = dict(measurement.result.metrics())
+    offices = int(info.row_counts.get("offices", 0)) or scale.offices
+    metrics: dict[str, int | float] = {
+        "batch_seconds": measurement.median,
+        "prepare_seconds": prepare.seconds,
+    }
+    if prepare.restore_seconds is not None or restores:
+        metrics["restore_seconds"] = (
+            prepare.restore_seconds if prepare.restore_seconds is not None else max(restores)
+        )
+    if prepare.seed_seconds:
+        metrics["seed_rows_per_second"] = info.total_rows / prepare.seed_seconds
+    metrics.update(
+        statements=measurement.statements,
+        peak_memory_mb=round(measurement.peak_memory_mb, 3),
+        emails=int(outcome.pop("emails", 0)),
+        offices=offices,
+        seconds_per_office=measurement.median / offices,
+        timeout_errors=0,
+    )
+    metrics.update({k: v for k, v in outcome.items() if k not in metrics})
+    failures = [c.describe() for c in checks if not c.ok] + list(problems)
+    return RunRecord(
+        run_id=run_id,
+        scale=scale.name,
+        when=utc_now().isoformat(timespec="seconds"),
+        commit=current_commit(cfg.root),
+        machine=machine_info(),
+        backend=select_environment(cfg).backend,
+        server_version=server_version,
+        dataset={
+            "mode": info.mode,
+            "seed": info.seed,
+            "generator_version": info.generator_version,
+            "anchor_date": info.anchor_date.isoformat(),
+            "rows": dict(info.row_counts),
+            "prepared": prepare.how,
+        },
+        metrics=metrics,
+        samples={"batch_seconds": list(measurement.samples)},
+        budgets={
+            "batch": scale.budgets.batch,
+            "prepare": scale.budgets.prepare,
+            "restore": scale.budgets.restore,
+            "statements": scale.budgets.statements,
+        },
+        passed=not failures,
+        workload=workload,
+        failures=failures,
+    )
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "s":
+        return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
+    return f"{value:g}"
+
+
+def _one_line(exc: BaseException) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return mask_url(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None

@@ -1,0 +1,148 @@
+"""The ``perf-<scale>`` session end to end, and one scale's run, against the private server.
+
+The session test runs the very steps ``noxfile.py`` runs (:func:`perf_session_commands`:
+``invoke db-up``, ``invoke prepare``, the performance pytest) in subprocesses, with a test
+config holding a 2-office scale, and checks the summary, the staging rule's skip and the run
+record. No nox here: it would build a virtual environment; the steps are the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from perfkit.config import Budgets, Config, load_config
+from perfkit.db import connection
+from perfkit.results import read_records, results_path
+from perfkit.staging import perf_session_commands, perf_session_env
+from perfkit.testing import PrivateServer
+from perfkit.urls import password_of, with_database
+from perfkit.workload.runner import run_scale
+
+pytestmark = pytest.mark.integration
+
+SCALES = {
+    "tiny": {
+        "offices": 2,
+        "timeout": 300,
+        "description": "2 offices: the session test's scale",
+        "budgets": {"batch": 30, "prepare": 120, "restore": 60},
+    },
+    "later": {"offices": 3, "timeout": 300},
+}
+
+
+@pytest.fixture
+async def wiring_db(pg: PrivateServer) -> AsyncIterator[str]:
+    """A database of its own on the private server (its name says "test")."""
+    name = "perfkit_wiring_test"
+    async with connection(pg.url) as admin:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(pg.url, name)
+    finally:
+        async with connection(pg.url) as admin:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def write_config(tmp_path: Path, config_file: Path, *, mode: str) -> Path:
+    """The project's scales.yaml with the scales replaced and the data mode chosen."""
+    raw = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    raw["scales"] = SCALES
+    raw["data"]["mode"] = mode
+    path = tmp_path / "scales.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def as_module(command: tuple[str, ...], root: Path) -> list[str]:
+    """``invoke ...`` / ``pytest ...`` run with this interpreter, as the session's venv would."""
+    tool, *args = command
+    if tool == "invoke":
+        return [sys.executable, "-m", "invoke", "--search-root", str(root), *args]
+    return [sys.executable, "-m", tool, "-p", "no:cacheprovider", *args]
+
+
+def test_the_perf_session_steps_run_end_to_end(
+    project_root: Path, tmp_path: Path, config_file: Path, wiring_db: str
+) -> None:
+    cfg_path = write_config(tmp_path, config_file, mode="plan")
+    state = tmp_path / "state"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TEST_DATABASE_URL", "PERF_TEST_SCALE") and not k.startswith("PERFKIT_")
+    }
+    env |= {
+        "PERFKIT_CONFIG": str(cfg_path),
+        "PERFORMANCE_TEST_DATABASE_URL": wiring_db,
+        "PERFKIT_STATE_DIR": str(state),
+        "PERFKIT_SNAPSHOT_DIR": str(tmp_path / "snapshots"),
+    }
+    tiny = load_config(cfg_path, env=env).scale("tiny")
+    env |= perf_session_env(tiny)
+    outputs = []
+    for command in perf_session_commands(tiny, pytest_args=["-q"]):
+        done = subprocess.run(
+            as_module(command, project_root),
+            cwd=project_root, env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, f"{command}: {done.stdout[-3000:]}{done.stderr[-3000:]}"
+        outputs.append(done.stdout + done.stderr)
+
+    assert (state / "prepare" / "tiny.json").is_file()
+    report = outputs[-1]
+    assert "1 passed, 1 skipped" in report
+    assert "[tiny] Deadline-alert e-mail batch" in report
+    for shown in ("elapsed", "e-mails   20 for 2 offices", "ms per office", "statement(s)"):
+        assert shown in report
+    assert "PERF_TEST_SCALE=tiny runs tiny only: 'later' comes after 'tiny'" in report
+
+    records = read_records(state / "results" / "results.jsonl")
+    assert len(records) == 1
+    rec = records[0]
+    assert rec.scale == "tiny" and rec.passed and rec.backend == "external"
+    assert rec.dataset["mode"] == "plan" and rec.dataset["rows"]["offices"] == 2
+    # `invoke prepare` seeded the data and the test kept it: the record keeps the seeding
+    assert rec.dataset["prepared"] == "seeded" and rec.metrics["seed_rows_per_second"] > 0
+    assert "[invoke prepare]; kept in" in report
+    assert rec.metrics["emails"] == 20 and rec.metrics["offices"] == 2
+    assert rec.metrics["statements"] == 1
+    assert len(rec.samples["batch_seconds"]) == load_config(cfg_path, env={}).measure.repeat
+    assert rec.budgets["batch"] == 30
+    password = password_of(wiring_db)
+    assert password and password not in (state / "results" / "results.jsonl").read_text()
+    assert all(password not in out for out in outputs)
+
+
+async def test_a_run_over_budget_fails_and_is_recorded_as_failed(
+    pg: PrivateServer, tmp_path: Path, config_file: Path, wiring_db: str
+) -> None:
+    cfg: Config = load_config(
+        write_config(tmp_path, config_file, mode="realistic"),
+        env={"PERFORMANCE_TEST_DATABASE_URL": wiring_db, "PERFKIT_STATE_DIR": str(tmp_path)},
+    )
+    cfg = dataclasses.replace(cfg, snapshots=dataclasses.replace(cfg.snapshots, directory=tmp_path))
+    tight = dataclasses.replace(
+        cfg.scale("tiny"), budgets=Budgets(batch=1e-9, prepare=120, restore=60, statements=1)
+    )
+    run = await run_scale(cfg, tight, url=wiring_db, run_id="test-run")
+    assert not run.passed
+    assert [f.split(" ")[0] for f in run.failures] == ["batch"]
+    assert "OVER BUDGET" in run.failures[0]
+    assert any("budget    statements 1 <= 1: ok" in line for line in run.summary_lines())
+
+    (rec,) = read_records(results_path(cfg))
+    assert rec.run_id == "test-run" and not rec.passed and rec.failures == run.failures
+    assert rec.dataset["mode"] == "realistic" and rec.metrics["emails"] > 0
+    line = json.loads(results_path(cfg).read_text(encoding="utf-8").splitlines()[0])
+    assert next(iter(line)) == "schema" and line["metrics"]["timeout_errors"] == 0

@@ -1,0 +1,1 @@
+"""The staged performance tests (marker ``performance``), run by ``nox -s perf-<scale>``."""
