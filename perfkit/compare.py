@@ -1,0 +1,527 @@
+"""Regression detection: compare a run with a baseline, metric by metric.
+
+The **candidate** is a scale's newest run (or the run named by ``run_id``). The **baseline**
+is one of (``--baseline``, else ``regression.baseline`` in scales.yaml):
+
+``median:N``
+    the median, metric by metric, of the last N earlier runs of the same scale and dataset;
+``git:REF``
+    the runs recorded at the commit ``REF`` resolves to (a branch, tag or hash; the median
+    when there are several), same scale and dataset;
+``run:ID`` (or a bare ``ID``)
+    that stored run's record for the scale (a unique prefix of the id is enough).
+
+Each run's timing is already the median of its repeats (``samples``); the comparison uses
+medians throughout, so one slow repeat or one slow run does not flag a regression.
+
+A metric **regressed** when it is worse than the baseline by more than its threshold (a
+fraction: 0.20 means 20 % slower, bigger, or fewer rows per second) *and* by more than its
+noise floor (an absolute amount in the metric's unit, so a 2 ms timing that became 3 ms does
+not flap). Direction is per metric: lower is better for seconds, statements and memory, higher
+for rows per second. The thresholds come from the ``regression:`` section of scales.yaml
+(built-in defaults in :data:`METRICS`); ``threshold=`` (``invoke compare --threshold``)
+replaces every metric's threshold for one comparison.
+
+A scale with no earlier comparable run has **no baseline yet**: that is reported, and is not
+a failure. :func:`check` raises :class:`RegressionError` (exit status 6) when a gated metric
+regressed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from perfkit.config import Config, RegressionConfig
+from perfkit.errors import PerfkitError
+from perfkit.history import (
+    History,
+    HistoryError,
+    dataset_key,
+    history_for,
+    metric_value,
+    resolve_git_ref,
+    same_work,
+)
+from perfkit.results import RunRecord
+
+Direction = Literal["lower", "higher"]
+Verdict = Literal["regression", "improvement", "unchanged", "within noise", "no baseline"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric of the run record: how to show it and which direction is better."""
+
+    name: str
+    label: str
+    unit: str
+    direction: Direction
+    #: Built-in noise floor (absolute, in ``unit``); scales.yaml may override it.
+    noise_floor: float = 0.0
+    #: Built-in: whether a regression in it fails the gate.
+    gate: bool = True
+    #: Decimal places when shown.
+    digits: int = 3
+    #: Whether ``compare`` judges it at all (``seconds_per_office`` is only the batch time
+    #: divided by a fixed office count: judging both would count one change twice).
+    compared: bool = True
+
+    def format(self, value: float | None) -> str:
+        """``value`` with its unit, or an em dash when there is none."""
+        if value is None:
+            return "—"
+        if self.digits == 0:
+            return f"{value:,.0f}{' ' + self.unit if self.unit else ''}"
+        return f"{value:,.{self.digits}f}{' ' + self.unit if self.unit else ''}"
+
+
+#: Every gated-or-shown metric, in the order reports list them.
+METRICS: Mapping[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("batch_seconds", "batch time (median)", "s", "lower", noise_floor=0.05),
+        Metric(
+            "seconds_per_office", "batch time per office", "s", "lower", digits=5, compared=False
+        ),
+        Metric("statements", "SQL statements", "", "lower", digits=0),
+        Metric("peak_memory_mb", "peak memory", "MB", "lower", noise_floor=5.0, digits=1),
+        Metric(
+            "restore_seconds",
+            "snapshot restore",
+            "s",
+            "lower",
+            noise_floor=0.5,
+            gate=False,
+            digits=2,
+        ),
+        Metric(
+            "seed_rows_per_second",
+            "bulk insert speed",
+            "rows/s",
+            "higher",
+            noise_floor=20_000.0,
+            digits=0,
+        ),
+        Metric(
+            "prepare_seconds", "data ready", "s", "lower", noise_floor=1.0, gate=False, digits=2
+        ),
+    )
+}
+
+#: The metrics ``compare`` judges (scales.yaml's ``regression.metrics`` may name these).
+COMPARED: Mapping[str, Metric] = {n: m for n, m in METRICS.items() if m.compared}
+
+
+class BaselineSpecError(PerfkitError):
+    """``--baseline`` (or ``regression.baseline``) is not ``median:N``, ``git:REF`` or a run."""
+
+    exit_code = 2
+
+    def __init__(self, spec: str) -> None:
+        super().__init__(
+            f"not a baseline: {spec!r}",
+            hint="use median:N (last N runs), git:REF (a branch, tag or commit) or run:ID",
+        )
+        self.spec = spec
+
+
+class RegressionError(PerfkitError):
+    """At least one gated metric regressed past its threshold and noise floor."""
+
+    exit_code = 6
+
+    def __init__(self, comparisons: Sequence[Comparison]) -> None:
+        worst = [c for c in comparisons if c.regressions]
+        parts = [f"{c.scale}: " + ", ".join(m.short() for m in c.regressions) for c in worst]
+        super().__init__(
+            "performance regression: " + "; ".join(parts),
+            hint="see the table above; if the slowdown is intended, compare against a newer "
+            "baseline (--baseline run:ID) or raise regression.metrics.<metric>.threshold "
+            "in scales.yaml",
+        )
+        self.comparisons = tuple(comparisons)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The regression rule in force for one metric."""
+
+    threshold: float
+    noise_floor: float
+    gate: bool
+
+
+class ThresholdError(PerfkitError):
+    """``--threshold`` is not a fraction >= 0."""
+
+    exit_code = 2
+
+    def __init__(self, given: object) -> None:
+        super().__init__(
+            f"--threshold must be a fraction >= 0, got {given!r}",
+            hint="0.2 means 20 % worse than the baseline",
+        )
+
+
+def parse_threshold(text: str | float | None) -> float | None:
+    """``--threshold`` as a float (``None`` stays ``None``: use scales.yaml's)."""
+    if text is None or text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ThresholdError(text) from None
+    if value < 0 or not math.isfinite(value):
+        raise ThresholdError(text)
+    return value
+
+
+def rules_from_config(reg: RegressionConfig, *, threshold: float | None = None) -> dict[str, Rule]:
+    """Each metric's rule: built-in defaults, then scales.yaml, then ``threshold`` for all."""
+    if threshold is not None and (threshold < 0 or not math.isfinite(threshold)):
+        raise ThresholdError(threshold)
+    rules: dict[str, Rule] = {}
+    for name, metric in COMPARED.items():
+        given = reg.metrics.get(name)
+        t = given.threshold if given and given.threshold is not None else reg.threshold
+        floor = given.noise_floor if given and given.noise_floor is not None else None
+        gate = given.gate if given and given.gate is not None else metric.gate
+        rules[name] = Rule(
+            threshold=threshold if threshold is not None else t,
+            noise_floor=metric.noise_floor if floor is None else floor,
+            gate=gate,
+        )
+    return rules
+
+
+# --------------------------------------------------------------------------------------------
+# baselines
+
+BaselineKind = Literal["median", "git", "run"]
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """A parsed ``--baseline``: its kind and argument."""
+
+    kind: BaselineKind
+    value: str
+
+    @property
+    def runs(self) -> int:
+        """N of ``median:N``."""
+        return int(self.value) if self.kind == "median" else 1
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+def parse_baseline(spec: str) -> BaselineSpec:
+    """``median:5`` / ``git:main`` / ``run:20260209T...`` / a bare run id, parsed."""
+    spec = spec.strip()
+    m = re.fullmatch(r"median:([0-9]+)", spec)
+    if m:
+        if int(m.group(1)) < 1:
+            raise BaselineSpecError(spec)
+        return BaselineSpec("median", str(int(m.group(1))))
+    for kind in ("git", "run"):
+        prefix = kind + ":"
+        if spec.startswith(prefix) and spec[len(prefix) :].strip():
+            return BaselineSpec(kind, spec[len(prefix) :].strip())
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", spec) and ":" not in spec:
+        return BaselineSpec("run", spec)
+    raise BaselineSpecError(spec)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The runs a candidate is compared with, and the per-metric medians over them."""
+
+    spec: BaselineSpec
+    records: tuple[RunRecord, ...]
+    #: Why there are no records, when there are none.
+    missing_reason: str | None = None
+    #: For ``git:``, the commit the ref resolved to.
+    commit: str | None = None
+
+    @property
+    def found(self) -> bool:
+        return bool(self.records)
+
+    def value(self, metric: str) -> float | None:
+        """The median over the baseline runs that measured ``metric``."""
+        values = [v for r in self.records if (v := metric_value(r, metric)) is not None]
+        return float(statistics.median(values)) if values else None
+
+    def describe(self) -> str:
+        """One phrase: what this baseline is, for tables and messages."""
+        n = len(self.records)
+        if self.spec.kind == "median":
+            asked = self.spec.runs
+            of = f"{n} earlier run{'s' if n != 1 else ''}"
+            return f"median of the last {of}" + (f" (asked for {asked})" if n < asked else "")
+        if self.spec.kind == "git":
+            short = (self.commit or "")[:10]
+            runs = f"{n} run{'s' if n != 1 else ''}"
+            return f"git {self.spec.value} ({short}, median of {runs})"
+        return f"run {self.records[0].run_id}" if self.records else f"run {self.spec.value}"
+
+
+def select_baseline(
+    history: History, candidate: RunRecord, spec: BaselineSpec, *, repo: Path | None = None
+) -> Baseline:
+    """The baseline runs for ``candidate`` under ``spec``, from ``history``.
+
+    ``median`` and ``git`` use only earlier runs of the same scale and dataset; an explicit
+    ``run`` is taken as given (a different dataset is reported by the comparison's note).
+    ``repo`` is the git checkout a ``git:`` ref is resolved in.
+    """
+    if spec.kind == "median":
+        pool = history.comparable(candidate)
+        if not pool:
+            return Baseline(spec, (), missing_reason=_no_earlier(history, candidate))
+        return Baseline(spec, pool[-spec.runs :])
+    if spec.kind == "git":
+        if repo is None:
+            raise HistoryError("a git: baseline needs the project's git checkout")
+        commit = resolve_git_ref(spec.value, repo=repo)
+        pool = tuple(
+            r
+            for r in history.by_commit(commit, scale=candidate.scale)
+            if r is not candidate and r != candidate and same_work(r, candidate)
+        )
+        if not pool:
+            reason = (
+                f"no {candidate.scale} run with this dataset was recorded at {spec.value} "
+                f"({commit[:10]})"
+            )
+            return Baseline(spec, (), missing_reason=reason, commit=commit)
+        return Baseline(spec, pool, commit=commit)
+    records = [r for r in history.run(spec.value) if r.scale == candidate.scale]
+    if not records:
+        return Baseline(
+            spec, (), missing_reason=f"run {spec.value} did not measure scale {candidate.scale}"
+        )
+    return Baseline(spec, (records[-1],))
+
+
+def _no_earlier(history: History, candidate: RunRecord) -> str:
+    same_scale = [r for r in history.before(candidate) if r.scale == candidate.scale]
+    if same_scale:
+        return (
+            f"no earlier {candidate.scale} run with the same workload and dataset "
+            f"({len(same_scale)} earlier run(s) measured something else)"
+        )
+    return f"no earlier {candidate.scale} run"
+
+
+# --------------------------------------------------------------------------------------------
+# comparing
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One metric of one scale: baseline, new value, ratio and verdict."""
+
+    metric: Metric
+    rule: Rule
+    baseline: float | None
+    new: float | None
+    verdict: Verdict
+
+    @property
+    def ratio(self) -> float | None:
+        """new / baseline (``None`` when either is missing or the baseline is 0)."""
+        if self.baseline is None or self.new is None or self.baseline == 0:
+            return None
+        return self.new / self.baseline
+
+    @property
+    def worse_by(self) -> float | None:
+        """How much worse, as a fraction of the baseline (negative: better)."""
+        return _worse_by(self.metric, self.baseline, self.new)
+
+    @property
+    def fails(self) -> bool:
+        """A regression in a gated metric."""
+        return self.verdict == "regression" and self.rule.gate
+
+    def short(self) -> str:
+        """``batch time (median) 0.031 s -> 0.236 s (x7.61)``."""
+        ratio = f" (x{self.ratio:.2f})" if self.ratio is not None else ""
+        return (
+            f"{self.metric.name} {self.metric.format(self.baseline)} -> "
+            f"{self.metric.format(self.new)}{ratio}"
+        )
+
+
+def _worse_by(metric: Metric, baseline: float | None, new: float | None) -> float | None:
+    if baseline is None or new is None:
+        return None
+    delta = new - baseline if metric.direction == "lower" else baseline - new
+    if baseline == 0:
+        return 0.0 if delta == 0 else math.copysign(math.inf, delta)
+    return delta / abs(baseline)
+
+
+def judge(metric: Metric, rule: Rule, *, baseline: float | None, new: float | None) -> Verdict:
+    """The verdict for one metric (see the module docstring for the rule)."""
+    if baseline is None or new is None:
+        return "no baseline"
+    delta = new - baseline if metric.direction == "lower" else baseline - new
+    change = _worse_by(metric, baseline, new)
+    assert change is not None
+    if change > rule.threshold:
+        return "regression" if delta > rule.noise_floor else "within noise"
+    if change < -rule.threshold:
+        return "improvement" if -delta > rule.noise_floor else "within noise"
+    return "unchanged"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One scale's candidate run against its baseline."""
+
+    scale: str
+    candidate: RunRecord
+    baseline: Baseline
+    metrics: tuple[MetricComparison, ...]
+    #: Something a reader should know (a different machine or dataset), or ``None``.
+    note: str | None = None
+
+    @property
+    def has_baseline(self) -> bool:
+        return self.baseline.found
+
+    @property
+    def regressions(self) -> tuple[MetricComparison, ...]:
+        """Gated metrics that regressed."""
+        return tuple(m for m in self.metrics if m.fails)
+
+    @property
+    def ok(self) -> bool:
+        return not self.regressions
+
+    def summary(self) -> str:
+        """One line: the scale, the outcome and the baseline."""
+        run = f"run {self.candidate.run_id}"
+        if not self.has_baseline:
+            return (
+                f"{self.scale}: no baseline yet ({self.baseline.missing_reason}); {run} is "
+                "recorded and later runs will compare with it"
+            )
+        against = self.baseline.describe()
+        if self.regressions:
+            n = len(self.regressions)
+            return (
+                f"{self.scale}: {n} regression{'s' if n != 1 else ''} in {run} against "
+                f"{against}: " + ", ".join(m.short() for m in self.regressions)
+            )
+        better = [m for m in self.metrics if m.verdict == "improvement"]
+        extra = f"; improved: {', '.join(m.metric.name for m in better)}" if better else ""
+        return f"{self.scale}: no regression in {run} against {against}{extra}"
+
+
+def compare_record(
+    candidate: RunRecord, baseline: Baseline, rules: Mapping[str, Rule]
+) -> Comparison:
+    """Compare ``candidate`` with ``baseline`` metric by metric."""
+    rows: list[MetricComparison] = []
+    if baseline.found:
+        for name, metric in COMPARED.items():
+            base, new = baseline.value(name), metric_value(candidate, name)
+            if new is None:  # the run did not measure it (no restore, no seeding this time)
+                continue
+            rule = rules[name]
+            verdict = judge(metric, rule, baseline=base, new=new)
+            rows.append(MetricComparison(metric, rule, base, new, verdict))
+    return Comparison(
+        scale=candidate.scale,
+        candidate=candidate,
+        baseline=baseline,
+        metrics=tuple(rows),
+        note=_note(candidate, baseline),
+    )
+
+
+def _note(candidate: RunRecord, baseline: Baseline) -> str | None:
+    notes: list[str] = []
+    if any(dataset_key(r) != dataset_key(candidate) for r in baseline.records):
+        notes.append("the baseline measured a different dataset")
+    if any(r.workload != candidate.workload for r in baseline.records):
+        notes.append("the baseline measured a different workload")
+    cpus = {r.machine.get("cpus") for r in baseline.records}
+    if baseline.records and cpus != {candidate.machine.get("cpus")}:
+        notes.append("the baseline ran on a machine with a different CPU count")
+    return "; ".join(notes) or None
+
+
+def compare_history(
+    history: History,
+    *,
+    baseline: str,
+    rules: Mapping[str, Rule],
+    scales: Sequence[str] = (),
+    run_id: str | None = None,
+    repo: Path | None = None,
+) -> list[Comparison]:
+    """Compare the candidate runs with ``baseline`` (a spec such as ``median:5``).
+
+    The candidates: the records of run ``run_id`` when given, else the newest run's records;
+    with ``scales``, each named scale's newest record instead (or its record in ``run_id``).
+    A scale without runs yields no comparison. An empty history yields an empty list.
+    """
+    spec = parse_baseline(baseline)
+    candidates: list[RunRecord]
+    if run_id is not None:
+        candidates = list(history.run(run_id))
+        if scales:
+            candidates = [r for r in candidates if r.scale in scales]
+    elif scales:
+        candidates = [r for s in scales if (r := history.latest(s)) is not None]
+    else:
+        newest = history.latest_run_id()
+        candidates = [r for r in history if r.run_id == newest] if newest else []
+    return [
+        compare_record(c, select_baseline(history, c, spec, repo=repo), rules) for c in candidates
+    ]
+
+
+def check(comparisons: Sequence[Comparison]) -> None:
+    """Raise :class:`RegressionError` when any comparison has a gated regression."""
+    if any(c.regressions for c in comparisons):
+        raise RegressionError(comparisons)
+
+
+# --------------------------------------------------------------------------------------------
+# the `invoke compare` command
+
+
+def compare_command(
+    cfg: Config,
+    *,
+    scales: Sequence[str] = (),
+    baseline: str | None = None,
+    threshold: float | None = None,
+    run_id: str | None = None,
+) -> tuple[History, list[Comparison]]:
+    """What ``invoke compare`` does before printing: load the configured history and compare
+    the newest run (or ``run_id``; or each of ``scales``' newest runs) with ``baseline``
+    (default ``regression.baseline``). Unknown scales are a ConfigError; an empty history
+    gives no comparisons. Call :func:`check` afterwards to turn regressions into exit 6."""
+    for name in scales:
+        cfg.scale(name)
+    spec = baseline or cfg.regression.baseline
+    parse_baseline(spec)  # a bad spec fails before anything is read
+    rules = rules_from_config(cfg.regression, threshold=threshold)
+    history = history_for(cfg)
+    comparisons = compare_history(
+        history, baseline=spec, rules=rules, scales=scales, run_id=run_id, repo=cfg.root
+    )
+    return history, comparisons

@@ -1,0 +1,585 @@
+"""The performance report: Markdown for a pull request or a terminal, and one HTML page.
+
+Both show, from the results history (:mod:`perfkit.history`):
+
+1. **the plan's measurement table**: per scale, the newest bulk-insert speed, restore time,
+   data-ready time, batch time (median of the repeats, with its budget), time per office, SQL
+   statements, peak memory and e-mails. Restore and bulk insert happen only in runs that
+   restored or seeded, so each cell shows the newest run that measured it;
+2. **the regression check**: each scale's newest run against its baseline (see
+   :mod:`perfkit.compare`): metric, baseline, new value, ratio, verdict;
+3. **the history**: the last N runs of each scale, newest first.
+
+The HTML page adds a chart per metric over time, one line per scale (plotly; the batch chart
+shows each run's fastest and slowest repeat as error bars and the budget as a dashed line).
+It is self-contained: plotly.js is embedded once in the page, so the file opens offline, as a
+CI artifact or an e-mail attachment, with nothing fetched from the network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from rich.table import Table
+from rich.text import Text
+
+from perfkit.compare import METRICS, Comparison, Metric, compare_history, rules_from_config
+from perfkit.config import Config
+from perfkit.errors import PerfkitError
+from perfkit.history import History, history_for, metric_value, timestamp_of
+from perfkit.results import RunRecord
+
+Format = Literal["md", "html"]
+FORMATS: dict[str, tuple[Format, ...]] = {"md": ("md",), "html": ("html",), "both": ("md", "html")}
+FILE_NAMES: dict[Format, str] = {"md": "report.md", "html": "report.html"}
+#: The run-record budget that applies to a metric (shown next to it and drawn in its chart).
+BUDGET_OF = {
+    "batch_seconds": "batch",
+    "prepare_seconds": "prepare",
+    "restore_seconds": "restore",
+    "statements": "statements",
+}
+#: Columns of the measurement table, in the plan's order.
+TABLE_METRICS = (
+    "seed_rows_per_second",
+    "restore_seconds",
+    "prepare_seconds",
+    "batch_seconds",
+    "seconds_per_office",
+    "statements",
+    "peak_memory_mb",
+)
+
+
+class ReportError(PerfkitError):
+    """The report cannot be written where it was asked to go."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One value of the measurement table and the run it came from."""
+
+    value: float | None
+    record: RunRecord | None
+
+
+@dataclass(frozen=True)
+class ScaleSummary:
+    """What the measurement table says about one scale."""
+
+    scale: str
+    latest: RunRecord
+    runs: int
+    cells: dict[str, Cell] = field(default_factory=dict)
+
+    def cell(self, metric: str) -> Cell:
+        return self.cells.get(metric, Cell(None, None))
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything a report shows, gathered once, rendered as Markdown or HTML."""
+
+    history: History
+    scales: tuple[str, ...]
+    last: int
+    comparisons: tuple[Comparison, ...]
+    generated: dt.datetime
+    summaries: tuple[ScaleSummary, ...]
+
+    def runs(self, scale: str) -> tuple[RunRecord, ...]:
+        """The last N runs of ``scale``, oldest first."""
+        return self.history.last(scale, self.last)
+
+
+def build_report(
+    history: History,
+    *,
+    scale_order: Sequence[str] = (),
+    scales: Sequence[str] = (),
+    last: int = 20,
+    comparisons: Iterable[Comparison] = (),
+    now: dt.datetime | None = None,
+) -> ReportData:
+    """Gather the report's content: ``scales`` (default: every scale with runs, in
+    ``scale_order``), the last ``last`` runs of each, and the given comparisons."""
+    if last < 1:
+        raise ReportError(f"--last must be at least 1, got {last}")
+    chosen = tuple(scales) or history.scales(scale_order)
+    summaries: list[ScaleSummary] = []
+    for scale in chosen:
+        runs = history.for_scale(scale)
+        if not runs:
+            continue
+        cells: dict[str, Cell] = {}
+        for metric in METRICS:
+            measured = next(
+                (r for r in reversed(runs) if metric_value(r, metric) is not None), None
+            )
+            cells[metric] = Cell(metric_value(measured, metric) if measured else None, measured)
+        summaries.append(ScaleSummary(scale=scale, latest=runs[-1], runs=len(runs), cells=cells))
+    return ReportData(
+        history=history,
+        scales=tuple(s.scale for s in summaries),
+        last=last,
+        comparisons=tuple(c for c in comparisons if c.scale in chosen),
+        generated=now or dt.datetime.now(dt.UTC),
+        summaries=tuple(summaries),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# shared formatting
+
+
+def _when(record: RunRecord) -> str:
+    return f"{timestamp_of(record):%Y-%m-%d %H:%M} UTC"
+
+
+def _commit(record: RunRecord) -> str:
+    return (record.commit or "—")[:10]
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"x{value:.2f}"
+
+
+def _change(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.0%} {'worse' if value > 0 else 'better'}" if value else "±0%"
+
+
+def _budget(record: RunRecord | None, metric: str) -> str:
+    key = BUDGET_OF.get(metric)
+    if record is None or key is None or key not in record.budgets:
+        return ""
+    unit = METRICS[metric].unit
+    return f" / {record.budgets[key]:g}" + (f" {unit}" if unit else "")
+
+
+def _emails(record: RunRecord) -> str:
+    emails = record.metrics.get("emails")
+    return "—" if emails is None else f"{emails:,.0f}"
+
+
+def _status(record: RunRecord) -> str:
+    if record.passed:
+        return "pass"
+    return "FAIL" + (f": {'; '.join(record.failures)}" if record.failures else "")
+
+
+def _machine(record: RunRecord) -> str:
+    m, ds = record.machine, record.dataset
+    rows = ds.get("rows")
+    total = sum(v for v in rows.values() if isinstance(v, int)) if isinstance(rows, dict) else None
+    data = f"{ds.get('mode', '?')} data" + (f", {total:,} rows" if total else "")
+    data += f", seed {ds.get('seed', '?')}, generator v{ds.get('generator_version', '?')}"
+    return (
+        f"{data}; {m.get('hostname', '?')}, {m.get('cpus', '?')} CPUs, "
+        f"Python {m.get('python', '?')}, PostgreSQL {record.server_version} ({record.backend})"
+    )
+
+
+def _measurement_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
+    header = ["scale", "offices"] + [METRICS[m].label for m in TABLE_METRICS] + ["e-mails"]
+    header += ["within budgets", "newest run"]
+    rows: list[list[str]] = []
+    for s in data.summaries:
+        offices = s.latest.metrics.get("offices")
+        row = [s.scale, "—" if offices is None else f"{offices:,.0f}"]
+        for name in TABLE_METRICS:
+            cell = s.cell(name)
+            text = METRICS[name].format(cell.value) + _budget(cell.record, name)
+            if cell.record is not None and cell.record is not s.latest:
+                text += f" ({timestamp_of(cell.record):%Y-%m-%d})"
+            row.append(text)
+        row += [_emails(s.latest), _status(s.latest), f"{_when(s.latest)}, {_commit(s.latest)}"]
+        rows.append(row)
+    return header, rows
+
+
+def _comparison_rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
+    header = ["metric", "baseline", "new", "ratio", "change", "verdict"]
+    rows = []
+    for m in c.metrics:
+        verdict = m.verdict + ("" if m.rule.gate or m.verdict != "regression" else " (not gated)")
+        rows.append(
+            [
+                m.metric.label,
+                m.metric.format(m.baseline),
+                m.metric.format(m.new),
+                _ratio(m.ratio),
+                _change(m.worse_by),
+                verdict,
+            ]
+        )
+    return header, rows
+
+
+def _history_rows(data: ReportData, scale: str) -> tuple[list[str], list[list[str]]]:
+    header = ["when", "commit", "run", "batch (median)", "fastest–slowest", "statements"]
+    header += ["peak memory", "e-mails", "within budgets"]
+    batch, statements, memory = (
+        METRICS[n] for n in ("batch_seconds", "statements", "peak_memory_mb")
+    )
+    rows = []
+    for r in reversed(data.runs(scale)):
+        samples = r.samples.get("batch_seconds") or []
+        spread = f"{min(samples):.3f}–{max(samples):.3f} s ({len(samples)})" if samples else "—"
+        rows.append(
+            [
+                _when(r),
+                _commit(r),
+                r.run_id,
+                batch.format(metric_value(r, "batch_seconds")),
+                spread,
+                statements.format(metric_value(r, "statements")),
+                memory.format(metric_value(r, "peak_memory_mb")),
+                _emails(r),
+                _status(r),
+            ]
+        )
+    return header, rows
+
+
+def _intro(data: ReportData) -> str:
+    total = sum(s.runs for s in data.summaries)
+    source = data.history.source or "memory"
+    return (
+        f"Generated {data.generated:%Y-%m-%d %H:%M} UTC from {total} run record"
+        f"{'s' if total != 1 else ''} in `{source}`; scales: {', '.join(data.scales) or 'none'}."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(map(_md_cell, header)) + " |"]
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(data: ReportData) -> str:
+    """The report as GitHub-flavoured Markdown."""
+    out = ["# perfkit performance report", "", _intro(data), ""]
+    if not data.summaries:
+        out += ["No runs recorded yet: run `nox -s perf-small` (or another scale) first.", ""]
+        return "\n".join(out)
+    out += ["## Measurements (newest run per scale)", ""]
+    out += [_md_table(*_measurement_rows(data)), ""]
+    out += [
+        "Batch time is the median of the timed repeats; a value dated in brackets comes from "
+        "the newest run that measured it (restore and bulk insert happen only when a run "
+        "restored or seeded its data). Budgets are the scale's, from scales.yaml.",
+        "",
+    ]
+    for s in data.summaries:
+        out.append(f"- **{s.scale}**: {_machine(s.latest)}; {s.runs} run(s) recorded")
+    out.append("")
+    if data.comparisons:
+        out += ["## Regression check", ""]
+        for c in data.comparisons:
+            mark = "✅" if c.ok else "❌"
+            out += [f"{mark} {c.summary()}", ""]
+            if c.note:
+                out += [f"> note: {c.note}", ""]
+            if c.metrics:
+                out += [_md_table(*_comparison_rows(c)), ""]
+    for s in data.summaries:
+        shown = min(s.runs, data.last)
+        out += [f"## History: {s.scale} (last {shown} of {s.runs} runs, newest first)", ""]
+        out += [_md_table(*_history_rows(data, s.scale)), ""]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 1200px; padding: 0 1rem; color: #1f2328; }
+h1 { margin-bottom: .2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #d0d7de; }
+table { border-collapse: collapse; margin: .6rem 0 1rem; font-size: .88rem; }
+th, td { border: 1px solid #d0d7de; padding: .3rem .55rem; text-align: right; }
+th { background: #f6f8fa; } td:first-child, th:first-child { text-align: left; }
+.muted { color: #656d76; font-size: .9rem; }
+.regression { color: #b3261e; font-weight: 600; } .improvement { color: #1a7f37; }
+.ok { color: #1a7f37; } .bad { color: #b3261e; }
+.chart { margin: 1rem 0 2rem; }
+"""
+
+
+def _html_table(header: list[str], rows: list[list[str]], *, verdict_col: int = -1) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = []
+        for i, text in enumerate(row):
+            cls = ""
+            if i == verdict_col:
+                cls = f' class="{text.split()[0]}"' if text else ""
+            cells.append(f"<td{cls}>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _figure_html(data: ReportData, metric: Metric) -> str | None:
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    fig = go.Figure()
+    values: list[float] = []
+    for scale in data.scales:
+        runs = [r for r in data.runs(scale) if metric_value(r, metric.name) is not None]
+        if not runs:
+            continue
+        ys = [metric_value(r, metric.name) or 0.0 for r in runs]
+        values += ys
+        error: dict[str, object] | None = None
+        samples = [r.samples.get(metric.name) or [] for r in runs]
+        if any(samples):
+            error = {
+                "type": "data",
+                "symmetric": False,
+                "array": [max(s) - y if s else 0.0 for s, y in zip(samples, ys, strict=True)],
+                "arrayminus": [y - min(s) if s else 0.0 for s, y in zip(samples, ys, strict=True)],
+                "thickness": 1,
+            }
+        fig.add_trace(
+            go.Scatter(
+                x=[timestamp_of(r) for r in runs],
+                y=ys,
+                mode="lines+markers",
+                name=scale,
+                error_y=error,
+                customdata=[[r.run_id, _commit(r), _status(r)] for r in runs],
+                hovertemplate=(
+                    f"{scale}: %{{y:.4g}} {metric.unit}<br>%{{x}}<br>run %{{customdata[0]}}"
+                    "<br>commit %{customdata[1]}<br>%{customdata[2]}<extra></extra>"
+                ),
+            )
+        )
+        budget_key = BUDGET_OF.get(metric.name)
+        budgets = [r.budgets.get(budget_key) for r in runs] if budget_key else []
+        if budgets and all(b is not None for b in budgets):
+            fig.add_trace(
+                go.Scatter(
+                    x=[timestamp_of(r) for r in runs],
+                    y=budgets,
+                    mode="lines",
+                    name=f"{scale} budget",
+                    line={"dash": "dash", "width": 1},
+                    hovertemplate=f"{scale} budget: %{{y}} {metric.unit}<extra></extra>",
+                )
+            )
+    if not values:
+        return None
+    better = "lower" if metric.direction == "lower" else "higher"
+    positive = [v for v in values if v > 0]
+    log = bool(positive) and len(positive) == len(values) and max(positive) / min(positive) > 30
+    fig.update_layout(
+        title=f"{metric.label} ({better} is better)",
+        xaxis_title="run time (UTC)",
+        yaxis_title=metric.unit or "count",
+        yaxis_type="log" if log else "linear",
+        template="plotly_white",
+        height=380,
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    div: str = pio.to_html(
+        fig,
+        include_plotlyjs=False,
+        full_html=False,
+        config={"displaylogo": False, "responsive": True},
+    )
+    return div
+
+
+def render_html(data: ReportData) -> str:
+    """The report as one self-contained HTML page (plotly.js embedded, no network needed)."""
+    from plotly.offline import get_plotlyjs
+
+    parts = [f"<h1>perfkit performance report</h1><p class='muted'>{html.escape(_intro(data))}</p>"]
+    if not data.summaries:
+        parts.append("<p>No runs recorded yet: run <code>nox -s perf-small</code> first.</p>")
+    else:
+        parts.append("<h2>Measurements (newest run per scale)</h2>")
+        parts.append(_html_table(*_measurement_rows(data)))
+        parts.append(
+            "<p class='muted'>Batch time is the median of the timed repeats; a value dated in "
+            "brackets comes from the newest run that measured it. Budgets come from "
+            "scales.yaml.</p><ul>"
+            + "".join(
+                f"<li><b>{html.escape(s.scale)}</b>: {html.escape(_machine(s.latest))}; "
+                f"{s.runs} run(s) recorded</li>"
+                for s in data.summaries
+            )
+            + "</ul>"
+        )
+        if data.comparisons:
+            parts.append("<h2>Regression check</h2>")
+            for c in data.comparisons:
+                cls = "ok" if c.ok else "bad"
+                parts.append(f"<p class='{cls}'>{html.escape(c.summary())}</p>")
+                if c.note:
+                    parts.append(f"<p class='muted'>note: {html.escape(c.note)}</p>")
+                if c.metrics:
+                    parts.append(_html_table(*_comparison_rows(c), verdict_col=5))
+        parts.append("<h2>Charts</h2>")
+        for metric in METRICS.values():
+            div = _figure_html(data, metric)
+            if div is not None:
+                parts.append(f"<div class='chart'>{div}</div>")
+        for s in data.summaries:
+            shown = min(s.runs, data.last)
+            parts.append(
+                f"<h2>History: {html.escape(s.scale)} (last {shown} of {s.runs} runs)</h2>"
+            )
+            parts.append(_html_table(*_history_rows(data, s.scale)))
+    plotly_js = get_plotlyjs()
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<title>perfkit performance report</title>"
+        f"<style>{_CSS}</style>"
+        f'<script type="text/javascript">{plotly_js}</script>'
+        "</head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# writing
+
+
+def report_paths(output: Path, formats: Sequence[Format]) -> dict[Format, Path]:
+    """Where each format goes: ``output`` itself when it names a file of the only format
+    (``report.html``), else ``report.md`` / ``report.html`` inside the folder ``output``."""
+    suffix = output.suffix.lower()
+    if suffix in {".md", ".html", ".htm"}:
+        named: Format = "md" if suffix == ".md" else "html"
+        if tuple(formats) != (named,):
+            wanted = " and ".join(formats)
+            raise ReportError(
+                f"--output {output} names a {suffix} file, but the report is {wanted}",
+                hint="name a folder (report.md and report.html go inside it), "
+                f"or pass --format {named}",
+            )
+        return {named: output}
+    return {fmt: output / FILE_NAMES[fmt] for fmt in formats}
+
+
+def write_report(data: ReportData, *, output: Path, formats: Sequence[Format]) -> list[Path]:
+    """Render ``formats`` and write them under ``output`` (see :func:`report_paths`)."""
+    written: list[Path] = []
+    for fmt, path in report_paths(output, formats).items():
+        text = render_markdown(data) if fmt == "md" else render_html(data)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ReportError(
+                f"cannot write the report to {path}: {exc.strerror or exc}",
+                hint="choose another --output",
+            ) from None
+        written.append(path)
+    return written
+
+
+# --------------------------------------------------------------------------------------------
+# the `invoke report` and `invoke compare` front ends
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What ``invoke report`` produced: Markdown to print, and/or the files written."""
+
+    markdown: str | None
+    written: tuple[Path, ...]
+    data: ReportData
+
+
+def parse_formats(fmt: str) -> tuple[Format, ...]:
+    """``md``, ``html`` or ``both``."""
+    try:
+        return FORMATS[fmt]
+    except KeyError:
+        raise ReportError(
+            f"unknown report format {fmt!r}", hint="use --format md, html or both"
+        ) from None
+
+
+def split_scales(text: str | None) -> tuple[str, ...]:
+    """``"small,medium"`` (or spaces) -> ``("small", "medium")``."""
+    return tuple(name for name in (text or "").replace(",", " ").split() if name)
+
+
+def report_command(
+    cfg: Config,
+    *,
+    fmt: str = "md",
+    output: str | Path | None = None,
+    scales: Sequence[str] = (),
+    last: int = 20,
+    baseline: str | None = None,
+) -> ReportOutcome:
+    """What ``invoke report`` does: read the history, compare each scale's newest run with
+    ``baseline`` (default ``regression.baseline``), and render.
+
+    Markdown alone with no ``output`` is returned for printing on stdout; otherwise the
+    files go to ``output`` (default ``<results dir>/report/``)."""
+    formats = parse_formats(fmt)
+    for name in scales:
+        cfg.scale(name)
+    history = history_for(cfg)
+    comparisons = compare_history(
+        history,
+        baseline=baseline or cfg.regression.baseline,
+        rules=rules_from_config(cfg.regression),
+        scales=scales or history.scales(cfg.scale_names),  # every scale's newest run
+        repo=cfg.root,
+    )
+    data = build_report(
+        history, scale_order=cfg.scale_names, scales=scales, last=last, comparisons=comparisons
+    )
+    if output is None and formats == ("md",):
+        return ReportOutcome(markdown=render_markdown(data), written=(), data=data)
+    target = Path(output) if output is not None else cfg.results_dir / "report"
+    written = write_report(data, output=target, formats=formats)
+    return ReportOutcome(markdown=None, written=tuple(written), data=data)
+
+
+_VERDICT_STYLE = {
+    "regression": "bold red",
+    "improvement": "green",
+    "unchanged": "",
+    "within noise": "dim",
+    "no baseline": "dim",
+}
+
+
+def comparison_table(c: Comparison) -> Table:
+    """One scale's comparison as a rich table for the terminal."""
+    table = Table(title=c.summary(), title_justify="left", title_style="bold")
+    header, rows = _comparison_rows(c)
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i in (0, 5) else "right")
+    for row, m in zip(rows, c.metrics, strict=True):
+        style = _VERDICT_STYLE[m.verdict] if (m.rule.gate or m.verdict != "regression") else "dim"
+        table.add_row(*row[:-1], Text(row[-1], style=style))
+    if c.note:
+        table.caption = f"note: {c.note}"
+    return table

@@ -1,0 +1,207 @@
+"""The regression gate and the report on records of real runs.
+
+A tiny scale is made ready and measured on the session's private PostgreSQL by the real
+performance-run code (:func:`perfkit.workload.runner.run_scale`: seed, measure the real
+deadline-alert batch with repeats, write run records). Three unchanged runs, then one run of
+the same batch with a delay injected by a wrapper registered only here: ``compare`` must flag
+the slowed run and not the unchanged rerun, through the package and through ``invoke``. The
+HTML and Markdown reports are rendered from the same records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import subprocess
+import sys
+import types
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from perfkit.compare import RegressionError, check, compare_history, rules_from_config
+from perfkit.config import Config, MeasureConfig, ResultsConfig
+from perfkit.db import connection
+from perfkit.history import History, load_history
+from perfkit.report import build_report, render_html, render_markdown
+from perfkit.results import new_run_id, results_path
+from perfkit.snapshot import dbadmin
+from perfkit.testing import PrivateServer
+from perfkit.urls import with_database
+from perfkit.workload import AlertRunResult
+from perfkit.workload.deadline_alerts import deadline_alerts
+from perfkit.workload.registry import Workload, WorkloadContext, WorkloadRegistry
+from perfkit.workload.runner import ScaleRun, run_scale
+
+pytestmark = pytest.mark.integration
+
+DATABASE = "perfkit_gate_test"
+#: What the injected slowdown adds to every run of the batch: far above the noise floor.
+SLOWDOWN_SECONDS = 0.3
+
+
+async def slowed_deadline_alerts(ctx: WorkloadContext) -> AlertRunResult:
+    """Deadline-alert e-mail batch with a delay injected (a regression, on purpose)."""
+    result = await deadline_alerts(ctx)
+    await asyncio.sleep(SLOWDOWN_SECONDS)
+    return result
+
+
+def slowed_registry() -> WorkloadRegistry:
+    """The real batch's name bound to the slowed wrapper: as if the application got slower."""
+    spec = Workload(name="deadline_alerts", label="deadline alerts", fn=slowed_deadline_alerts)
+    return WorkloadRegistry({"deadline_alerts": spec})
+
+
+@dataclass(frozen=True)
+class GateRuns:
+    cfg: Config
+    config_file: Path
+    unchanged: tuple[ScaleRun, ...]
+    slowed: ScaleRun
+
+    @property
+    def history(self) -> History:
+        return load_history(results_path(self.cfg))
+
+
+@pytest.fixture(scope="module")
+async def gate_runs(
+    pg: PrivateServer, pg_config: Config, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[GateRuns]:
+    root = tmp_path_factory.mktemp("gate")
+    tiny = dataclasses.replace(pg_config.scale("small"), name="tiny", offices=3)
+    cfg = dataclasses.replace(
+        pg_config,
+        scales=types.MappingProxyType({"tiny": tiny}),
+        snapshots=dataclasses.replace(pg_config.snapshots, directory=root / "snapshots"),
+        results=ResultsConfig(directory=root / "results"),
+        measure=MeasureConfig(repeat=3, warmup=1),
+    )
+    config_file = root / "scales.yaml"
+    config_file.write_text(
+        f"scales:\n  tiny: {{offices: 3}}\nresults:\n  directory: {root / 'results'}\n",
+        encoding="utf-8",
+    )
+    url = with_database(pg.url, DATABASE)
+    try:
+        unchanged = [await run_scale(cfg, tiny, url=url, run_id=new_run_id()) for _ in range(3)]
+        slowed = await run_scale(
+            cfg, tiny, url=url, run_id=new_run_id(), registry=slowed_registry()
+        )
+        yield GateRuns(cfg, config_file, tuple(unchanged), slowed)
+    finally:
+        async with connection(with_database(pg.url, "postgres")) as admin:
+            await dbadmin.drop(admin, DATABASE)
+
+
+def test_every_run_wrote_a_record(gate_runs: GateRuns) -> None:
+    history = gate_runs.history
+    assert len(history) == 4 and history.skipped == ()
+    assert [r.run_id for r in history] == [
+        run.record.run_id for run in (*gate_runs.unchanged, gate_runs.slowed)
+    ]
+    first = history.records[0]
+    assert first.scale == "tiny" and first.workload == "deadline_alerts"
+    assert len(first.samples["batch_seconds"]) == 3
+    assert first.metrics["emails"] > 0 and first.metrics["statements"] >= 1
+
+
+def test_an_unchanged_rerun_is_not_flagged(gate_runs: GateRuns) -> None:
+    third = gate_runs.unchanged[-1].record
+    (comparison,) = compare_history(
+        gate_runs.history,
+        baseline="median:5",
+        rules=rules_from_config(gate_runs.cfg.regression),
+        run_id=third.run_id,
+    )
+    assert comparison.has_baseline and len(comparison.baseline.records) == 2
+    assert comparison.ok, comparison.summary()
+    check([comparison])
+
+
+def test_the_slowed_batch_is_flagged(gate_runs: GateRuns) -> None:
+    (comparison,) = compare_history(
+        gate_runs.history,
+        baseline="median:3",
+        rules=rules_from_config(gate_runs.cfg.regression),
+    )
+    assert comparison.candidate.run_id == gate_runs.slowed.record.run_id
+    assert [m.metric.name for m in comparison.regressions] == ["batch_seconds"]
+    (batch,) = comparison.regressions
+    assert batch.new is not None and batch.baseline is not None
+    assert batch.new - batch.baseline >= SLOWDOWN_SECONDS * 0.9
+    with pytest.raises(RegressionError) as info:
+        check([comparison])
+    assert info.value.exit_code == 6
+
+
+def test_the_first_run_has_no_baseline(gate_runs: GateRuns) -> None:
+    first = gate_runs.unchanged[0].record
+    (comparison,) = compare_history(
+        gate_runs.history,
+        baseline="median:5",
+        rules=rules_from_config(gate_runs.cfg.regression),
+        run_id=first.run_id,
+    )
+    assert not comparison.has_baseline and comparison.ok
+
+
+def invoke(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERFKIT_")}
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(root), *args],
+        capture_output=True, text=True, env=env, cwd=root, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_invoke_compare_exits_6_on_the_slowed_run_and_0_on_the_rerun(
+    gate_runs: GateRuns, project_root: Path
+) -> None:
+    config = str(gate_runs.config_file)
+    slowed = invoke(project_root, "compare", "--config", config, "--baseline", "median:3")
+    assert slowed.returncode == 6, slowed.stderr
+    said = " ".join(slowed.stderr.split())
+    assert "tiny: 1 regression in run " + gate_runs.slowed.record.run_id in said
+    assert "performance regression: tiny: batch_seconds" in said
+    rerun = gate_runs.unchanged[-1].record.run_id
+    ok = invoke(project_root, "compare", "--config", config, "--run-id", rerun)
+    assert ok.returncode == 0, ok.stderr
+    assert "tiny: no regression" in " ".join(ok.stderr.split())
+    first = gate_runs.unchanged[0].record.run_id
+    none = invoke(project_root, "compare", "--config", config, "--run-id", first)
+    assert none.returncode == 0 and "no baseline yet" in " ".join(none.stderr.split())
+    loose = invoke(project_root, "compare", "--config", config, "--threshold", "1000")
+    assert loose.returncode == 0, loose.stderr
+
+
+def test_the_reports_render_from_the_real_records(
+    gate_runs: GateRuns, project_root: Path, tmp_path: Path
+) -> None:
+    history = gate_runs.history
+    comparisons = compare_history(
+        history,
+        baseline="median:3",
+        rules=rules_from_config(gate_runs.cfg.regression),
+        scales=("tiny",),
+    )
+    data = build_report(history, comparisons=comparisons)
+    page = render_html(data)
+    assert page.count("Plotly.newPlot") >= 4
+    assert gate_runs.slowed.record.run_id in page
+    assert 'class="regression"' in page
+    md = render_markdown(data)
+    assert "| tiny | 3 |" in md and "❌ tiny: 1 regression" in md
+    assert "PostgreSQL " + history.records[0].server_version in md
+
+    done = invoke(
+        project_root, "report", "--config", str(gate_runs.config_file),
+        "--format", "both", "--output", str(tmp_path / "report"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    html_file = tmp_path / "report" / "report.html"
+    assert html_file.stat().st_size > 1_000_000  # plotly.js embedded
+    assert "## History: tiny" in (tmp_path / "report" / "report.md").read_text(encoding="utf-8")

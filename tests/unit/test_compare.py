@@ -1,0 +1,391 @@
+"""Regression rules: directions, thresholds, noise floors, every baseline kind, no baseline."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perfkit.compare import (
+    COMPARED,
+    METRICS,
+    BaselineSpec,
+    BaselineSpecError,
+    RegressionError,
+    Rule,
+    ThresholdError,
+    check,
+    compare_history,
+    judge,
+    parse_baseline,
+    parse_threshold,
+    rules_from_config,
+)
+from perfkit.config import REGRESSION_METRICS, RegressionConfig, load_config
+from perfkit.errors import ConfigError
+from perfkit.history import History, HistoryError
+from perfkit.results import RunRecord
+
+T0 = dt.datetime(2026, 2, 9, 3, 0, tzinfo=dt.UTC)
+RULES = rules_from_config(RegressionConfig())
+
+
+def record(n: int, *, batch: float = 0.5, scale: str = "small", **changes: Any) -> RunRecord:
+    """Run ``n`` of ``scale`` whose batch median is ``batch`` seconds."""
+    metrics = {
+        "batch_seconds": batch,
+        "statements": 3,
+        "peak_memory_mb": 40.0,
+        "emails": 85,
+        "offices": 10,
+        "seconds_per_office": batch / 10,
+        "prepare_seconds": 1.0,
+    }
+    base = RunRecord(
+        run_id=f"run{n:03d}",
+        scale=scale,
+        when=(T0 + dt.timedelta(hours=n)).isoformat(),
+        commit=f"{n:02x}" * 20,
+        machine={"hostname": "ci", "cpus": 2, "python": "3.11.9", "platform": "Linux"},
+        backend="native",
+        server_version="15.10",
+        dataset={"mode": "realistic", "seed": 42, "generator_version": "1",
+                 "anchor_date": "2026-02-09", "rows": {"offices": 10}},
+        metrics={**metrics, **changes.pop("metrics", {})},
+        samples={"batch_seconds": [batch * 0.98, batch, batch * 1.03]},
+        budgets={"batch": 2.0, "prepare": 30.0, "restore": 5.0},
+        passed=True,
+        workload="deadline_alerts",
+    )  # fmt: skip
+    return dataclasses.replace(base, **changes)
+
+
+def compare(history: History, baseline: str = "median:5", **kw: Any) -> list[Any]:
+    return compare_history(history, baseline=baseline, rules=RULES, **kw)
+
+
+def verdicts(history: History, baseline: str = "median:5") -> dict[str, str]:
+    (comparison,) = compare(history, baseline)
+    return {m.metric.name: m.verdict for m in comparison.metrics}
+
+
+# --------------------------------------------------------------------------------------------
+# the rule for one metric
+
+
+LOWER, HIGHER = METRICS["batch_seconds"], METRICS["seed_rows_per_second"]
+RULE = Rule(threshold=0.2, noise_floor=0.02, gate=True)
+
+
+@pytest.mark.parametrize(
+    ("baseline", "new", "verdict"),
+    [
+        (1.0, 1.0, "unchanged"),
+        (1.0, 1.19, "unchanged"),  # worse, but within the threshold
+        (1.0, 1.25, "regression"),
+        (1.0, 0.7, "improvement"),
+        (0.010, 0.025, "within noise"),  # 150 % slower, but only 15 ms: under the floor
+        (0.010, 0.035, "regression"),  # 25 ms: above the floor
+        (0.0, 0.0, "unchanged"),
+        (0.0, 0.5, "regression"),
+    ],
+)
+def test_lower_is_better_metrics(baseline: float, new: float, verdict: str) -> None:
+    assert judge(LOWER, RULE, baseline=baseline, new=new) == verdict
+
+
+@pytest.mark.parametrize(
+    ("baseline", "new", "verdict"),
+    [
+        (500_000.0, 520_000.0, "unchanged"),
+        (500_000.0, 300_000.0, "regression"),  # fewer rows per second is worse
+        (500_000.0, 700_000.0, "improvement"),
+    ],
+)
+def test_higher_is_better_metrics(baseline: float, new: float, verdict: str) -> None:
+    rule = Rule(threshold=0.2, noise_floor=20_000, gate=True)
+    assert judge(HIGHER, rule, baseline=baseline, new=new) == verdict
+
+
+def test_a_metric_missing_on_one_side_has_no_baseline() -> None:
+    assert judge(LOWER, RULE, baseline=None, new=1.0) == "no baseline"
+    assert judge(LOWER, RULE, baseline=1.0, new=None) == "no baseline"
+
+
+def test_metrics_the_new_run_did_not_measure_are_left_out() -> None:
+    seeded = record(1, metrics={"seed_rows_per_second": 300_000.0})
+    restored = record(2, metrics={"restore_seconds": 0.8})
+    (comparison,) = compare(History.of([seeded, restored]))
+    by_name = {m.metric.name: m.verdict for m in comparison.metrics}
+    assert "seed_rows_per_second" not in by_name
+    assert by_name["restore_seconds"] == "no baseline"
+
+
+# --------------------------------------------------------------------------------------------
+# rules from scales.yaml
+
+
+def test_every_metric_has_a_rule_and_config_knows_the_same_metrics() -> None:
+    assert set(COMPARED) == set(REGRESSION_METRICS)
+    assert set(RULES) == set(COMPARED)
+    assert set(METRICS) - set(COMPARED) == {"seconds_per_office"}  # batch / offices: shown only
+    assert RULES["batch_seconds"] == Rule(threshold=0.2, noise_floor=0.05, gate=True)
+    assert RULES["prepare_seconds"].gate is False
+
+
+def test_the_project_file_sets_the_regression_section(config_file: Path) -> None:
+    reg = load_config(config_file, env={}).regression
+    assert reg.threshold == 0.2 and reg.baseline == "median:5"
+    rules = rules_from_config(reg)
+    assert rules["batch_seconds"].noise_floor == 0.05
+    assert rules["restore_seconds"] == Rule(threshold=0.2, noise_floor=0.5, gate=False)
+
+
+def write(tmp_path: Path, regression: str) -> Path:
+    path = tmp_path / "scales.yaml"
+    body = "scales:\n  small: {offices: 10}\nregression:\n" + textwrap.indent(
+        textwrap.dedent(regression), "  "
+    )
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def test_per_metric_overrides_and_the_command_line_threshold(tmp_path: Path) -> None:
+    cfg = load_config(
+        write(
+            tmp_path,
+            """
+            threshold: 0.1
+            metrics:
+              batch_seconds: {threshold: 0.5}
+              statements: {gate: false}
+              peak_memory_mb: {noise_floor: 50}
+            """,
+        ),
+        env={},
+    )
+    rules = rules_from_config(cfg.regression)
+    assert rules["batch_seconds"] == Rule(threshold=0.5, noise_floor=0.05, gate=True)
+    assert rules["statements"] == Rule(threshold=0.1, noise_floor=0.0, gate=False)
+    assert rules["peak_memory_mb"].noise_floor == 50
+    assert rules["restore_seconds"].threshold == 0.1
+    flagged = rules_from_config(cfg.regression, threshold=0.3)
+    assert {r.threshold for r in flagged.values()} == {0.3}
+    assert flagged["statements"].gate is False
+
+
+@pytest.mark.parametrize(
+    ("body", "key_path", "suggestion"),
+    [
+        ("metrics: {batch_second: {threshold: 0.1}}", "regression.metrics.batch_second",
+         "batch_seconds"),
+        ("metrics: {batch_seconds: {treshold: 0.1}}", "regression.metrics.batch_seconds.treshold",
+         "threshold"),
+        ("threshold: -0.1", "regression.threshold", None),
+        ("baseline: last-week", "regression.baseline", None),
+        ("metrics: {statements: {noise_floor: -1}}", "regression.metrics.statements.noise_floor",
+         None),
+    ],
+)  # fmt: skip
+def test_bad_regression_settings_name_the_key(
+    tmp_path: Path, body: str, key_path: str, suggestion: str | None
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, body), env={})
+    assert info.value.key_path == key_path
+    assert info.value.suggestion == suggestion
+
+
+def test_threshold_flag_parsing() -> None:
+    assert parse_threshold(None) is None
+    assert parse_threshold("0.35") == 0.35
+    for bad in ("lots", "-0.1", "nan"):
+        with pytest.raises(ThresholdError) as info:
+            parse_threshold(bad)
+        assert info.value.exit_code == 2
+
+
+# --------------------------------------------------------------------------------------------
+# baselines
+
+
+def test_baseline_specs() -> None:
+    assert parse_baseline("median:5") == BaselineSpec("median", "5")
+    assert parse_baseline("git:origin/main") == BaselineSpec("git", "origin/main")
+    assert parse_baseline("run:20260209T030000Z-1a") == BaselineSpec("run", "20260209T030000Z-1a")
+    assert parse_baseline("20260209T030000Z-1a") == BaselineSpec("run", "20260209T030000Z-1a")
+    for bad in ("median:0", "median:x", "git:", "last week", "svn:trunk"):
+        with pytest.raises(BaselineSpecError) as info:
+            parse_baseline(bad)
+        assert info.value.exit_code == 2
+
+
+def test_no_baseline_yet_is_reported_and_is_not_a_failure() -> None:
+    (comparison,) = compare(History.of([record(1)]))
+    assert not comparison.has_baseline and comparison.ok and comparison.metrics == ()
+    assert "no baseline yet" in comparison.summary()
+    check([comparison])  # does not raise
+
+
+def test_a_different_dataset_is_no_baseline() -> None:
+    other = {**record(0).dataset, "rows": {"offices": 20}}
+    (comparison,) = compare(History.of([record(1, batch=0.1, dataset=other), record(2)]))
+    assert not comparison.has_baseline
+    assert "measured something else" in (comparison.baseline.missing_reason or "")
+
+
+def test_an_unchanged_rerun_is_not_flagged() -> None:
+    history = History.of([record(1), record(2, batch=0.52), record(3, batch=0.49)])
+    (comparison,) = compare(history)
+    assert comparison.ok and comparison.has_baseline
+    assert {m.verdict for m in comparison.metrics} <= {"unchanged", "within noise"}
+
+
+def test_a_slower_batch_is_a_regression_with_exit_status_6() -> None:
+    history = History.of([record(1), record(2), record(3, batch=0.9)])
+    (comparison,) = compare(history)
+    (reg,) = comparison.regressions
+    assert reg.metric.name == "batch_seconds"
+    assert reg.baseline == pytest.approx(0.5) and reg.new == pytest.approx(0.9)
+    assert reg.ratio == pytest.approx(1.8)
+    assert reg.worse_by == pytest.approx(0.8)
+    with pytest.raises(RegressionError) as info:
+        check([comparison])
+    assert info.value.exit_code == 6
+    assert "batch_seconds" in info.value.message and "x1.80" in info.value.message
+    # batch time per office is the same change: shown in reports, not judged twice
+    assert "seconds_per_office" not in {m.metric.name for m in comparison.metrics}
+
+
+def test_a_regression_in_an_ungated_metric_does_not_fail() -> None:
+    history = History.of([record(1, metrics={"restore_seconds": 0.5}),
+                          record(2, metrics={"restore_seconds": 4.0})])  # fmt: skip
+    (comparison,) = compare(history)
+    restore = next(m for m in comparison.metrics if m.metric.name == "restore_seconds")
+    assert restore.verdict == "regression" and not restore.fails
+    assert comparison.ok
+    check([comparison])
+
+
+def test_a_faster_batch_is_an_improvement() -> None:
+    v = verdicts(History.of([record(1), record(2, batch=0.2)]))
+    assert v["batch_seconds"] == "improvement"
+
+
+def test_more_statements_is_a_regression_even_by_one_when_small() -> None:
+    history = History.of([record(1), record(2, metrics={"statements": 4})])
+    assert verdicts(history)["statements"] == "regression"
+
+
+def test_median_of_last_n_ignores_one_slow_outlier_and_old_runs() -> None:
+    runs = [record(1, batch=5.0)]  # too old for median:3
+    runs += [record(2), record(3, batch=3.0), record(4, batch=0.52), record(5, batch=0.55)]
+    (comparison,) = compare(History.of(runs), "median:3")
+    assert [r.run_id for r in comparison.baseline.records] == ["run002", "run003", "run004"]
+    batch = next(m for m in comparison.metrics if m.metric.name == "batch_seconds")
+    assert batch.baseline == pytest.approx(0.52)  # the median, not the mean (1.34)
+    assert batch.verdict == "unchanged"
+    assert "median of the last 3 earlier runs" in comparison.summary()
+
+
+def test_median_with_fewer_runs_than_asked_says_so() -> None:
+    (comparison,) = compare(History.of([record(1), record(2)]), "median:5")
+    assert comparison.baseline.describe() == "median of the last 1 earlier run (asked for 5)"
+
+
+def test_a_stored_run_as_baseline() -> None:
+    history = History.of([record(1, batch=0.2), record(2), record(3)])
+    (comparison,) = compare(history, "run:run001")
+    batch = next(m for m in comparison.metrics if m.metric.name == "batch_seconds")
+    assert batch.baseline == pytest.approx(0.2) and batch.verdict == "regression"
+    assert verdicts(history, "run002")["batch_seconds"] == "unchanged"
+    with pytest.raises(HistoryError):
+        compare(history, "run:run999")
+
+
+def test_a_stored_run_of_another_scale_is_no_baseline() -> None:
+    history = History.of([record(1, scale="medium"), record(2)])
+    (comparison,) = compare(history, "run:run001")
+    assert not comparison.has_baseline
+    assert "did not measure scale small" in comparison.summary()
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=perfkit", "-c",
+         "user.email=perfkit@example.invalid", "-c", "commit.gpgsign=false", *args],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def test_a_git_ref_as_baseline(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "--quiet", "--initial-branch=main")
+    _git(tmp_path, "commit", "--quiet", "--allow-empty", "-m", "base")
+    base = _git(tmp_path, "rev-parse", "HEAD")
+    _git(tmp_path, "branch", "release")
+    _git(tmp_path, "commit", "--quiet", "--allow-empty", "-m", "change")
+    head = _git(tmp_path, "rev-parse", "HEAD")
+    history = History.of(
+        [
+            record(1, batch=0.50, commit=base),
+            record(2, batch=0.52, commit=base),
+            record(3, batch=0.30, commit=head),  # a run at HEAD, not on the release branch
+            record(4, batch=0.80, commit=head),
+        ]
+    )
+    (comparison,) = compare(history, "git:release", repo=tmp_path)
+    assert {r.run_id for r in comparison.baseline.records} == {"run001", "run002"}
+    assert comparison.baseline.commit == base
+    batch = next(m for m in comparison.metrics if m.metric.name == "batch_seconds")
+    assert batch.baseline == pytest.approx(0.51) and batch.verdict == "regression"
+    # the candidate's own commit: the other runs at HEAD, not the candidate itself
+    (same, *_) = compare(history, "git:HEAD", repo=tmp_path)
+    assert [r.run_id for r in same.baseline.records] == ["run003"]
+
+
+def test_a_git_ref_without_runs_is_no_baseline(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "--quiet", "--initial-branch=main")
+    _git(tmp_path, "commit", "--quiet", "--allow-empty", "-m", "base")
+    (comparison,) = compare(History.of([record(1)]), "git:main", repo=tmp_path)
+    assert not comparison.has_baseline
+    assert "no small run with this dataset was recorded at main" in comparison.summary()
+
+
+# --------------------------------------------------------------------------------------------
+# which runs are compared
+
+
+def test_the_newest_run_is_compared_for_every_scale_it_measured() -> None:
+    history = History.of(
+        [
+            record(1), record(1, scale="medium", run_id="run001"),
+            record(2, run_id="run002"), record(2, scale="medium", run_id="run002"),
+            record(3, scale="large"),
+        ]
+    )  # fmt: skip
+    assert [(c.scale, c.candidate.run_id) for c in compare(history)] == [("large", "run003")]
+    by_scale = compare(history, scales=("small", "medium"))
+    assert [(c.scale, c.candidate.run_id) for c in by_scale] == [
+        ("small", "run002"),
+        ("medium", "run002"),
+    ]
+    by_run = compare(history, run_id="run001")
+    assert [c.scale for c in by_run] == ["small", "medium"]
+    assert all(not c.has_baseline for c in by_run)
+
+
+def test_an_empty_history_compares_nothing() -> None:
+    assert compare(History.of([])) == []
+    check([])
+
+
+def test_a_baseline_from_another_machine_is_noted() -> None:
+    machine = {"hostname": "laptop", "cpus": 8, "python": "3.12", "platform": "Darwin"}
+    (comparison,) = compare(History.of([record(1, machine=machine), record(2)]))
+    assert comparison.note == "the baseline ran on a machine with a different CPU count"

@@ -1,0 +1,144 @@
+"""The GitHub Actions workflow agrees with scales.yaml: every frequency has its trigger, and
+the planning step picks the right scales for each event."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from perfkit.config import load_config
+from perfkit.errors import ConfigError
+from perfkit.schedule import (
+    FREQUENCIES,
+    cron_frequency,
+    github_matrix,
+    job_timeout_minutes,
+    main,
+    normalize_frequency,
+    scales_for_event,
+)
+
+
+@pytest.fixture(scope="module")
+def workflow(project_root: Path) -> dict[str, Any]:
+    data = yaml.safe_load((project_root / ".github/workflows/perf.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert isinstance(on, dict)
+    return on
+
+
+def crons(workflow: dict[str, Any]) -> list[str]:
+    return [entry["cron"] for entry in triggers(workflow).get("schedule", [])]
+
+
+@pytest.mark.parametrize(
+    ("cron", "frequency"),
+    [("17 2 * * *", "daily"), ("43 3 * * 0", "weekly"), ("0 4 1 * *", "monthly")],
+)
+def test_cron_lines_are_classified(cron: str, frequency: str) -> None:
+    assert cron_frequency(cron) == frequency
+
+
+@pytest.mark.parametrize("cron", ["*/5 * * * *x", "0 4 1 1 *", "0 4 * * 1-5", "0 4"])
+def test_unclassifiable_cron_lines_are_config_errors(cron: str) -> None:
+    with pytest.raises(ConfigError):
+        cron_frequency(cron)
+
+
+def test_every_frequency_in_scales_yaml_has_a_trigger(
+    config_file: Path, workflow: dict[str, Any]
+) -> None:
+    cfg = load_config(config_file, env={})
+    on = triggers(workflow)
+    scheduled = {cron_frequency(c) for c in crons(workflow)}
+    for scale in cfg.scales.values():
+        frequency = normalize_frequency(scale.frequency)
+        assert frequency in FREQUENCIES, scale.name
+        if frequency == "every-commit":
+            assert {"push", "pull_request"} <= on.keys(), scale.name
+        elif frequency == "manual":
+            assert "workflow_dispatch" in on
+        else:
+            assert frequency in scheduled, f"{scale.name}: no {frequency} cron line"
+    assert "workflow_dispatch" in on
+
+
+def test_each_event_runs_the_plans_scales(config_file: Path, workflow: dict[str, Any]) -> None:
+    cfg = load_config(config_file, env={})
+    names = {s.name: s.frequency for s in cfg.scales.values()}
+    assert names == {"small": "every-commit", "medium": "daily", "large": "weekly"}
+    for event in ("push", "pull_request"):
+        assert [s.name for s in scales_for_event(cfg, event=event)] == ["small"]
+    by_cron = {
+        cron: [s.name for s in scales_for_event(cfg, event="schedule", cron=cron)]
+        for cron in crons(workflow)
+    }
+    assert sorted(by_cron.values()) == [["large"], ["medium"]]
+    assert scales_for_event(cfg, event="workflow_dispatch") == ()
+    manual = scales_for_event(cfg, event="workflow_dispatch", requested=["medium", "small"])
+    assert [s.name for s in manual] == ["medium", "small"]
+
+
+def test_job_timeouts_cover_the_staged_scales(config_file: Path) -> None:
+    cfg = load_config(config_file, env={})
+    # perf-large runs small, medium and large (the staging rule): all their timeouts, plus setup
+    staged = sum(cfg.scale(n).timeout for n in ("small", "medium", "large"))
+    assert job_timeout_minutes(cfg, cfg.scale("large")) == 15 + -(-staged // 60)
+    small = github_matrix(cfg, event="push")[0]
+    assert small.timeout_minutes == 15 + -(-cfg.scale("small").timeout // 60)
+
+
+def test_unknown_frequency_names_the_scale(tmp_path: Path) -> None:
+    path = tmp_path / "scales.yaml"
+    path.write_text("scales:\n  small: {offices: 1, frequency: hourly}\n")
+    with pytest.raises(ConfigError) as info:
+        scales_for_event(load_config(path, env={}), event="push")
+    assert info.value.key_path == "scales.small.frequency"
+
+
+def test_the_planning_command_prints_a_matrix_for_github_output(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config_file), "--event", "pull_request"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("matrix=")
+    cfg = load_config(config_file, env={})
+    minutes = job_timeout_minutes(cfg, cfg.scale("small"))
+    assert json.loads(line.removeprefix("matrix=")) == [
+        {"scale": "small", "timeout_minutes": minutes}
+    ]
+    assert main(["--config", str(config_file), "--event", "workflow_dispatch",
+                 "--scale", "small, medium"]) == 0  # fmt: skip
+    include = json.loads(capsys.readouterr().out.strip().removeprefix("matrix="))
+    assert [entry["scale"] for entry in include] == ["small", "medium"]
+    assert main(["--config", str(config_file), "--event", "workflow_dispatch",
+                 "--scale", "huge"]) == 2  # fmt: skip
+    assert "unknown scale 'huge'" in capsys.readouterr().err
+
+
+def test_the_perf_job_runs_the_session_reports_and_gates(workflow: dict[str, Any]) -> None:
+    jobs = workflow["jobs"]
+    assert "python -m perfkit.schedule" in " ".join(
+        step.get("run", "") for step in jobs["plan"]["steps"]
+    )
+    perf = jobs["perf"]
+    assert perf["needs"] == "plan"
+    assert perf["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    assert perf["timeout-minutes"] == "${{ matrix.timeout_minutes }}"
+    runs = [step.get("run", "") for step in perf["steps"]]
+    uses = [step.get("uses", "") for step in perf["steps"]]
+    assert any('nox -s "perf-${{ matrix.scale }}"' in r for r in runs)
+    assert any("report --format both" in r for r in runs)
+    assert any(u.startswith("actions/upload-artifact@") for u in uses)
+    gate = next(s for s in perf["steps"] if "compare" in s.get("run", ""))
+    assert gate["run"].strip() == '"$INVOKE" compare'
+    assert perf["env"]["INVOKE"] == ".nox/perf-${{ matrix.scale }}/bin/invoke"
