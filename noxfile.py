@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from perfkit.config import Scale, load_config  # noqa: E402
 from perfkit.errors import PerfkitError  # noqa: E402
+from perfkit.staging import perf_session_commands, perf_session_env  # noqa: E402
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
@@ -51,22 +52,20 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format check) and mypy --strict."""
+    """ruff (lint and format check), mypy --strict, actionlint on .github/workflows."""
     _install(session, "test,lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("actionlint")  # with shellcheck (lint extra) it checks the run: scripts too
 
 
 def _perf_session(scale: Scale) -> None:
     def session_fn(session: nox.Session) -> None:
         _install(session, "test")
-        env = {"PERF_TEST_SCALE": scale.name}
-        session.run("invoke", "db-up", env=env)
-        session.log(
-            f"perf-{scale.name}: database is up; data preparation and the performance tests "
-            "arrive with the seed/snapshot/workload issues"
-        )
+        env = perf_session_env(scale)
+        for command in perf_session_commands(scale, pytest_args=session.posargs):
+            session.run(*command, env=env)
 
     session_fn.__doc__ = (
         f"Performance run at scale {scale.name!r} ({scale.frequency}): {scale.description}"

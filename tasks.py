@@ -76,3 +76,337 @@ def db_url(
     """Print the test database URL with its password, for `export TEST_DATABASE_URL=...`."""
     with guarded():
         print(lifecycle.db_url(load(config, **_db_flags(backend, port))))
+
+
+# -- snapshots (perfkit.snapshot) ---------------------------------------------------------------
+
+SCALE_HELP = "a scale from scales.yaml (small, medium, large, ...)"
+CONFIRM_HELP = "repeat the target database's name to allow one that is not clearly a test database"
+
+
+@task(
+    help={
+        "scale": SCALE_HELP,
+        "config": CONFIG_HELP,
+        "confirm_database": CONFIRM_HELP,
+        "no_prune": "do not prune old snapshots afterwards",
+    }
+)
+def snapshot(
+    c: Context,
+    scale: str,
+    config: str | None = None,
+    confirm_database: str | None = None,
+    no_prune: bool = False,
+) -> None:
+    """Save the scale's dataset as a snapshot (seeding it first if needed), then prune."""
+    from perfkit.snapshot import create_snapshot, views
+
+    with guarded():
+        cfg = load(config)
+        with console().status("snapshot ...") as status:
+            report = run(
+                create_snapshot(
+                    lifecycle.db_url(cfg), cfg, cfg.scale(scale), confirm=confirm_database,
+                    prune_after=not no_prune, progress=status.update,
+                )
+            )  # fmt: skip
+        console().print(views.snapshot_done(report))
+        for line in views.prune_lines(report.pruned) if report.pruned else []:
+            console().print(line)
+
+
+@task(
+    help={
+        "scale": SCALE_HELP,
+        "snapshot": "snapshot id (default: the scale's latest; `invoke snapshots` lists them)",
+        "as_of": "move the data's dates to this day, YYYY-MM-DD (default: today)",
+        "method": "auto (template when it holds the snapshot, else files), template or file",
+        "config": CONFIG_HELP,
+        "confirm_database": CONFIRM_HELP,
+    }
+)
+def restore(
+    c: Context,
+    scale: str,
+    snapshot: str | None = None,
+    as_of: str | None = None,
+    method: str = "auto",
+    config: str | None = None,
+    confirm_database: str | None = None,
+) -> None:
+    """Make the test database hold a verified snapshot, dates moved to today (or --as-of)."""
+    from perfkit.snapshot import restore_snapshot, views
+
+    with guarded():
+        cfg = load(config)
+        with console().status("restore ...") as status:
+            report = run(
+                restore_snapshot(
+                    lifecycle.db_url(cfg), cfg, cfg.scale(scale), snapshot_id=snapshot,
+                    as_of=as_of, method=method, confirm=confirm_database,  # type: ignore[arg-type]
+                    progress=status.update,
+                )
+            )  # fmt: skip
+        console().print(views.restore_done(report))
+
+
+@task(help={"scale": "only this scale", "config": CONFIG_HELP})
+def snapshots(c: Context, scale: str | None = None, config: str | None = None) -> None:
+    """List snapshots: scale, id, age, size, rows, anchor date, fits the current schema."""
+    from perfkit.snapshot import list_snapshots, views
+
+    with guarded():
+        cfg = load(config)
+        console().print(views.snapshots_table(list_snapshots(cfg, scale=scale)))
+        console().print(f"directory: {cfg.snapshots.directory}")
+
+
+@task(
+    help={
+        "scale": "only this scale",
+        "keep": "snapshots kept per scale (default 0: snapshots.keep in scales.yaml)",
+        "dry_run": "show what would be removed, remove nothing",
+        "config": CONFIG_HELP,
+    }
+)
+def prune(
+    c: Context,
+    scale: str | None = None,
+    keep: int = 0,
+    dry_run: bool = False,
+    config: str | None = None,
+) -> None:
+    """Keep the newest N snapshots per scale; drop stale templates and leftovers."""
+    from perfkit.snapshot import prune as prune_snapshots
+    from perfkit.snapshot import views
+
+    with guarded():
+        cfg = load(config)
+        report = run(
+            prune_snapshots(
+                cfg, url=lifecycle.db_url(cfg), scale=scale, keep=keep or None, dry_run=dry_run
+            )
+        )
+        for line in views.prune_lines(report):
+            console().print(line)
+
+
+@task(help={"scale": "only this scale", "snapshot": "only this snapshot id", "config": CONFIG_HELP})
+def verify(
+    c: Context, scale: str | None = None, snapshot: str | None = None, config: str | None = None
+) -> None:
+    """Check snapshots' manifests, schema fingerprints and file checksums (exit 1 if any fail)."""
+    from perfkit.snapshot import SnapshotError, verify_snapshots, views
+
+    with guarded():
+        cfg = load(config)
+        results = verify_snapshots(cfg, scale=scale, snapshot_id=snapshot)
+        console().print(views.verify_table(results))
+        bad = [r for r in results if not r.ok]
+        if bad:
+            raise SnapshotError(f"{len(bad)} of {len(results)} snapshots failed verification")
+
+
+@task(
+    help={
+        "scale": SCALE_HELP,
+        "as_of": "date the data for this day, YYYY-MM-DD (default: today)",
+        "config": CONFIG_HELP,
+        "confirm_database": CONFIRM_HELP,
+    }
+)
+def prepare(
+    c: Context,
+    scale: str,
+    as_of: str | None = None,
+    config: str | None = None,
+    confirm_database: str | None = None,
+) -> None:
+    """Data ready: keep, clone the template, restore a snapshot, or seed + snapshot."""
+    from perfkit.snapshot import views
+    from perfkit.snapshot.prepare import prepare as prepare_data
+
+    with guarded():
+        cfg = load(config)
+        with console().status("preparing data ...") as status:
+            report, path = run(
+                prepare_data(
+                    lifecycle.db_url(cfg), cfg, cfg.scale(scale), as_of=as_of,
+                    confirm=confirm_database, progress=status.update,
+                )
+            )  # fmt: skip
+        console().print(views.prepare_done(report))
+        console().print(f"report: {path}")
+
+
+@task(
+    help={
+        "scales": "comma-separated scales (default: medium,large)",
+        "repeat": "runs of each method; medians are reported (default 3)",
+        "config": CONFIG_HELP,
+    }
+)
+def bench_restore(
+    c: Context, scales: str = "medium,large", repeat: int = 3, config: str | None = None
+) -> None:
+    """Benchmark restores side by side: psql replay, pg_restore -j 2, perfkit file, template."""
+    from perfkit.snapshot.bench import run_benchmark
+
+    with guarded():
+        cfg = load(config)
+        names = [s.strip() for s in scales.split(",") if s.strip()]
+        run(run_benchmark(lifecycle.db_url(cfg), cfg, [cfg.scale(n) for n in names],
+                          repeat=repeat, console=console()))  # fmt: skip
+
+
+# -- test data (perfkit.datagen) -----------------------------------------------------------------
+
+
+@task(
+    help={
+        "scale": SCALE_HELP,
+        "seed": "random seed (default: data.seed in scales.yaml)",
+        "mode": "realistic or plan (default: data.mode in scales.yaml, $PERFKIT_DATA_MODE)",
+        "anchor": "the date generated dates are relative to, YYYY-MM-DD (default: today)",
+        "reset": "replace whatever the database holds (test databases only)",
+        "confirm_database": CONFIRM_HELP,
+        "config": CONFIG_HELP,
+        "backend": BACKEND_HELP,
+        "port": PORT_HELP,
+    }
+)
+def seed(
+    c: Context,
+    scale: str,
+    seed: int | None = None,
+    mode: str | None = None,
+    anchor: str | None = None,
+    reset: bool = False,
+    confirm_database: str | None = None,
+    config: str | None = None,
+    backend: str | None = None,
+    port: int | None = None,
+) -> None:
+    """Fill the test database with the scale's deterministic data (COPY; all or nothing)."""
+    from perfkit.datagen.command import report_table, seed_command
+
+    with guarded():
+        cfg = load(config, **{"data.seed": seed, "data.mode": mode}, **_db_flags(backend, port))
+        outcome = seed_command(
+            cfg, scale=scale, anchor=anchor, reset=reset, confirm=confirm_database,
+            console=console(),
+        )  # fmt: skip
+        console().print(outcome.summary(), soft_wrap=True)
+        if outcome.report.created:
+            console().print(report_table(outcome.report))
+
+
+@task(
+    help={
+        "repeats": "runs per case; times are medians (default 3)",
+        "quick": "skip the slow cases (the plan's method at medium, 5,000 offices)",
+        "config": CONFIG_HELP,
+    }
+)
+def bench_seed(
+    c: Context, repeats: int = 3, quick: bool = False, config: str | None = None
+) -> None:
+    """Benchmark seeding against the plan's ORM method on a private server; print the table."""
+    from perfkit.datagen.bench import TABLE_NOTES, bench_table, run_benchmark, target_lines
+
+    with guarded():
+        cfg = load(config)
+        with console().status("benchmark ...") as status:
+            report = run(run_benchmark(cfg, repeats=repeats, quick=quick, say=status.update))
+        console().print(bench_table(report))
+        for line in (*TABLE_NOTES, *target_lines(report)):
+            console().print(line, soft_wrap=True)
+
+
+# -- results: report and regression gate (perfkit.report, perfkit.compare) -------------------
+
+BASELINE_HELP = (
+    "median:N (last N earlier runs), git:REF (runs of that commit) or run:ID "
+    "(default: regression.baseline in scales.yaml)"
+)
+
+
+@task(
+    help={
+        "format": "md (default: printed, or written with --output), html, or both",
+        "output": "a folder (report.md / report.html inside) or one .md/.html file "
+        "(default for html/both: <results dir>/report/)",
+        "scale": "only these scales, comma-separated (default: every scale with runs)",
+        "last": "runs per scale in the history tables and charts (default 20)",
+        "baseline": BASELINE_HELP,
+        "config": CONFIG_HELP,
+    }
+)
+def report(
+    c: Context,
+    format: str = "md",
+    output: str | None = None,
+    scale: str | None = None,
+    last: int = 20,
+    baseline: str | None = None,
+    config: str | None = None,
+) -> None:
+    """Render the results history: Markdown, and/or one self-contained HTML page with charts."""
+    from perfkit.report import report_command, split_scales
+
+    with guarded():
+        cfg = load(config)
+        done = report_command(
+            cfg, fmt=format, output=output, scales=split_scales(scale), last=last,
+            baseline=baseline,
+        )  # fmt: skip
+        for line in done.data.history.skipped:
+            console().print(f"[yellow]warning:[/] {line}")
+        if done.markdown is not None:
+            print(done.markdown)
+        for path in done.written:
+            console().print(f"report: {path}")
+
+
+@task(
+    help={
+        "scale": "only these scales, comma-separated (default: the scales of the newest run)",
+        "baseline": BASELINE_HELP,
+        "threshold": "fraction worse that fails, for every metric (e.g. 0.3; "
+        "default: regression.threshold and per-metric overrides in scales.yaml)",
+        "run_id": "compare this run (an id, or a unique prefix) instead of the newest",
+        "config": CONFIG_HELP,
+    }
+)
+def compare(
+    c: Context,
+    scale: str | None = None,
+    baseline: str | None = None,
+    threshold: str | None = None,
+    run_id: str | None = None,
+    config: str | None = None,
+) -> None:
+    """Compare the newest run with a baseline; exit 6 when a metric regressed."""
+    from perfkit.compare import check, compare_command, parse_threshold
+    from perfkit.report import comparison_table, split_scales
+
+    with guarded():
+        cfg = load(config)
+        history, comparisons = compare_command(
+            cfg, scales=split_scales(scale), baseline=baseline,
+            threshold=parse_threshold(threshold), run_id=run_id,
+        )  # fmt: skip
+        for line in history.skipped:
+            console().print(f"[yellow]warning:[/] {line}")
+        if not comparisons:
+            console().print(
+                f"no runs recorded yet in {history.source}: nothing to compare "
+                "(run `nox -s perf-small` first)"
+            )
+        for comparison in comparisons:
+            if comparison.metrics:
+                console().print(comparison_table(comparison))
+            else:
+                console().print(comparison.summary())
+        check(comparisons)

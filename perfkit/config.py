@@ -45,6 +45,7 @@ ENV_OVERRIDES: Mapping[str, str] = {
     "PERFKIT_STATE_DIR": "state_dir",
     "PERFKIT_SNAPSHOT_DIR": "snapshots.directory",
     "PERFKIT_DATA_MODE": "data.mode",
+    "PERFKIT_RESULTS_DIR": "results.directory",
 }
 
 Backend = Literal["auto", "external", "docker", "native"]
@@ -67,6 +68,9 @@ class Budgets:
     batch: float = _positive(default=2.0)
     prepare: float = _positive(default=60.0)
     restore: float = _positive(default=30.0)
+    #: SQL statements per batch run (a count, not seconds): catches an N+1 regression
+    #: that timing alone hides at small scales.
+    statements: int = _positive(default=5)
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,71 @@ class SnapshotConfig:
 
 
 @dataclass(frozen=True)
+class SmtpConfig:
+    """The SMTP server the deadline-alert batch sends through when it is not a dry run.
+
+    The password is never in scales.yaml: when ``username`` is set, it is read from the
+    environment variable named by ``password_env`` at the moment of sending.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = _positive(default=1025)
+    sender: str = "keikakun-alerts@example.invalid"
+    username: str | None = None
+    password_env: str = "PERFKIT_SMTP_PASSWORD"  # noqa: S105 - a variable name, not a secret
+    starttls: bool = False
+    timeout: float = _positive(default=30.0)
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """How the performance tests time a phase: ``warmup`` untimed runs, then ``repeat`` timed."""
+
+    repeat: int = _positive(default=5)
+    warmup: int = 1
+
+
+@dataclass(frozen=True)
+class ResultsConfig:
+    """Where run records go; ``None`` means ``<state_dir>/results``."""
+
+    directory: Path | None = None
+
+
+#: Metrics of a run record that ``regression.metrics`` may name (see :mod:`perfkit.compare`).
+REGRESSION_METRICS = (
+    "batch_seconds",
+    "prepare_seconds",
+    "restore_seconds",
+    "seed_rows_per_second",
+    "statements",
+    "peak_memory_mb",
+)
+
+
+@dataclass(frozen=True)
+class MetricRule:
+    """One metric's regression rule; a key left out falls back to the built-in default."""
+
+    #: Fraction worse than the baseline that counts as a regression (0.2 = 20 % worse).
+    threshold: float | None = None
+    #: Differences smaller than this, in the metric's own unit, never count (tiny timings).
+    noise_floor: float | None = None
+    #: Whether a regression in this metric fails ``invoke compare`` (else it is only shown).
+    gate: bool | None = None
+
+
+@dataclass(frozen=True)
+class RegressionConfig:
+    """How ``invoke compare`` decides that a run is worse than its baseline."""
+
+    threshold: float = 0.20
+    #: ``median:N`` (the last N earlier runs), ``git:REF`` (runs of that commit), ``run:ID``.
+    baseline: str = "median:5"
+    metrics: Mapping[str, MetricRule] = field(default_factory=lambda: types.MappingProxyType({}))
+
+
+@dataclass(frozen=True)
 class SafetyConfig:
     """Which databases count as test databases that destructive commands may touch."""
 
@@ -183,6 +252,10 @@ class Config:
     pool: PoolConfig = field(default_factory=PoolConfig)
     snapshots: SnapshotConfig = field(default_factory=SnapshotConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
+    results: ResultsConfig = field(default_factory=ResultsConfig)
+    regression: RegressionConfig = field(default_factory=RegressionConfig)
     state_dir: Path = Path(".perfkit")
     #: A database URL from the environment (``PERFORMANCE_TEST_DATABASE_URL`` first).
     external_url: str | None = None
@@ -195,6 +268,11 @@ class Config:
     @property
     def scale_names(self) -> tuple[str, ...]:
         return tuple(self.scales)
+
+    @property
+    def results_dir(self) -> Path:
+        """The folder holding ``results.jsonl``: ``results.directory``, else under state_dir."""
+        return self.results.directory or self.state_dir / "results"
 
     def scale(self, name: str) -> Scale:
         """The scale called ``name``; an unknown name lists the valid ones."""
@@ -297,6 +375,10 @@ def load_config(
         snapshots=dataclasses.replace(
             cfg.snapshots, directory=_under(root, cfg.snapshots.directory)
         ),
+        results=dataclasses.replace(
+            cfg.results,
+            directory=_under(root, cfg.results.directory) if cfg.results.directory else None,
+        ),
     )
     return result
 
@@ -362,6 +444,7 @@ def _check_semantics(cfg: Config, label: str) -> None:
             source=label,
             key_path="data.realistic.email_threshold_days",
         )
+    _check_regression(cfg.regression, label)
     try:
         re.compile(cfg.safety.test_database_pattern)
     except re.error as exc:
@@ -370,6 +453,41 @@ def _check_semantics(cfg: Config, label: str) -> None:
             source=label,
             key_path="safety.test_database_pattern",
         ) from None
+
+
+def _check_regression(reg: RegressionConfig, label: str) -> None:
+    if reg.threshold < 0:
+        raise ConfigError(
+            f"expected a fraction >= 0, got {reg.threshold:g}",
+            source=label,
+            key_path="regression.threshold",
+        )
+    if not re.fullmatch(r"median:[1-9][0-9]*|git:\S+|run:\S+", reg.baseline):
+        raise ConfigError(
+            f"expected median:N, git:REF or run:ID, got {reg.baseline!r}",
+            source=label,
+            key_path="regression.baseline",
+        )
+    for name, rule in reg.metrics.items():
+        key_path = f"regression.metrics.{name}"
+        if name not in REGRESSION_METRICS:
+            close = difflib.get_close_matches(name, REGRESSION_METRICS, n=1, cutoff=0.6)
+            raise ConfigError(
+                f"unknown metric {name!r}."
+                + (f" Did you mean {close[0]!r}?" if close else "")
+                + ("" if close else f" Valid metrics: {', '.join(REGRESSION_METRICS)}"),
+                source=label,
+                key_path=key_path,
+                suggestion=close[0] if close else None,
+            )
+        for attr in ("threshold", "noise_floor"):
+            value = getattr(rule, attr)
+            if value is not None and value < 0:
+                raise ConfigError(
+                    f"expected a number >= 0, got {value:g}",
+                    source=label,
+                    key_path=f"{key_path}.{attr}",
+                )
 
 
 # --------------------------------------------------------------------------------------------

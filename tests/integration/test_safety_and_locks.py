@@ -51,12 +51,20 @@ async def test_databases_perfkit_created_qualify_whatever_their_name(
         await admin.execute('CREATE DATABASE "keikakun"')
     finally:
         await admin.close()
-    conn = await asyncpg.connect(to_asyncpg(with_database(pg_url, "keikakun")))
     try:
-        with pytest.raises(UnsafeTargetError):
-            await ensure_test_database(conn, pg_config)
-    finally:
-        await conn.close()
+        conn = await asyncpg.connect(to_asyncpg(with_database(pg_url, "keikakun")))
+        try:
+            with pytest.raises(UnsafeTargetError):
+                await ensure_test_database(conn, pg_config)
+        finally:
+            await conn.close()
+    finally:  # other tests on this shared server make their own "keikakun"
+        admin = await asyncpg.connect(to_asyncpg(with_database(pg_url, "postgres")))
+        try:
+            await admin.execute('DROP DATABASE "keikakun"')
+            await admin.execute('DROP DATABASE "welfare_app"')
+        finally:
+            await admin.close()
 
 
 async def test_second_holder_waits_then_times_out(pg_url: str) -> None:
