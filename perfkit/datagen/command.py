@@ -11,7 +11,7 @@ from rich.table import Table
 
 from perfkit.config import Config
 from perfkit.datagen.load import SeedProgress, SeedReport, seed_database
-from perfkit.datagen.progress import RichSeedProgress
+from perfkit.datagen.progress import PlainSeedProgress, RichSeedProgress
 from perfkit.errors import ConfigError
 from perfkit.lifecycle import db_url
 from perfkit.urls import mask_url
@@ -83,8 +83,8 @@ def seed_command(
     if console.is_terminal:
         with RichSeedProgress(console) as progress:
             report = seed(progress)
-    else:  # no bars in logs: the summary says it all
-        report = seed(None)
+    else:  # no bars in logs: notes only, the summary says the rest
+        report = seed(PlainSeedProgress(console))
     return SeedOutcome(report=report, database=mask_url(url))
 
 

@@ -192,8 +192,8 @@ async def seed_database(
     try:
         async with exclusive(url, on_wait=shown.note):
             with _phase("check", phases, shown):
-                if reset:
-                    await ensure_test_database(conn, cfg, confirm=confirm)
+                # Seeding writes tables even without --reset: test databases only.
+                await ensure_test_database(conn, cfg, confirm=confirm)
                 existing = await _check_existing(
                     conn, wanted, reset=reset, compare_anchor=anchor is not None
                 )

@@ -58,3 +58,13 @@ class RichSeedProgress(SeedProgress):
 
     def note(self, message: str) -> None:
         self._progress.console.print(f"[yellow]{message}[/]")
+
+
+class PlainSeedProgress(SeedProgress):
+    """No bars (for logs and pipes), but notes -- such as waiting for a lock -- still show."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    def note(self, message: str) -> None:
+        self._console.print(message)

@@ -265,7 +265,7 @@ async def test_tables_without_a_dataset_are_refused(pg_config: Config, make_db: 
     assert "no perfkit dataset" in info.value.message
 
 
-async def test_reset_refuses_a_database_that_is_not_for_tests(
+async def test_seeding_refuses_a_database_that_is_not_for_tests(
     pg_url: str, pg_config: Config
 ) -> None:
     name = "welfare_main"
@@ -274,7 +274,9 @@ async def test_reset_refuses_a_database_that_is_not_for_tests(
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         await admin.execute(f"CREATE DATABASE {name}")  # not made by perfkit, no test-like name
         url = with_database(pg_url, name)
-        await seed_database(url, pg_config, TINY, anchor=ANCHOR)  # empty: nothing to lose
+        with pytest.raises(UnsafeTargetError):  # even an empty one: no test data in it
+            await seed_database(url, pg_config, TINY, anchor=ANCHOR)
+        await seed_database(url, pg_config, TINY, anchor=ANCHOR, confirm=name)
         before = await snapshot_of(url)
         with pytest.raises(UnsafeTargetError) as info:
             await seed_database(url, pg_config, TINY, anchor=ANCHOR, seed=3, reset=True)

@@ -1,0 +1,393 @@
+"""Faults, end to end, the way a user meets them: each test asserts that nothing was lost.
+
+Every command runs as a real ``invoke`` process against a private server of this module's own
+(so stopping the server here disturbs no other test). Processes are killed with SIGKILL in the
+middle of their work, which no ``finally`` block survives: what protects the data is the design
+(staging schemas, spare databases, temporary snapshot folders renamed into place).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import pytest
+import yaml
+
+from perfkit.datagen import read_dataset_info, table_checksums
+from perfkit.db import connection
+from perfkit.env.base import ensure_database
+from perfkit.snapshot import list_snapshots
+from perfkit.testing import PrivateServer, private_server
+from perfkit.urls import password_of, to_asyncpg, with_database
+
+pytestmark = pytest.mark.integration
+
+DB = "perfkit_faults_test"
+#: Big enough that a load takes a moment (about 250,000 rows), small enough for a test suite.
+FAULT_SCALE = {"offices": 600, "timeout": 600, "description": "fault tests' scale"}
+
+
+@dataclass
+class Cli:
+    """Runs ``invoke`` against the module's server; remembers everything it printed."""
+
+    root: Path
+    env: dict[str, str]
+    outputs: list[str] = field(default_factory=list)
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "invoke", "--search-root", str(self.root), *args]
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            self.argv(*args), capture_output=True, text=True, env=self.env, cwd=self.root,
+            timeout=timeout, check=False,
+        )  # fmt: skip
+        self.outputs += [done.stdout, done.stderr]
+        return done
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=self.env, cwd=self.root,
+        )  # fmt: skip
+
+    def ok(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = self.run(*args)
+        assert done.returncode == 0, f"invoke {' '.join(args)}: {done.stderr}"
+        return done
+
+
+def one_error_line(done: subprocess.CompletedProcess[str] | tuple[int, str]) -> str:
+    stderr = done.stderr if isinstance(done, subprocess.CompletedProcess) else done[1]
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip().startswith("perfkit:")]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+async def server(config_file: Path) -> AsyncIterator[PrivateServer]:
+    async with private_server(config_file) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="perfkit-faults-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cli(server: PrivateServer, config_file: Path, project_root: Path, workdir: Path) -> Cli:
+    raw = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    raw["scales"]["faults"] = FAULT_SCALE
+    config = workdir / "scales.yaml"
+    config.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PERFKIT_") and k not in ("TEST_DATABASE_URL",)
+    }
+    env.update(
+        {
+            "PERFORMANCE_TEST_DATABASE_URL": with_database(server.url, DB),
+            "PERFKIT_CONFIG": str(config),
+            "PERFKIT_STATE_DIR": str(workdir / "state"),
+            "PERFKIT_SNAPSHOT_DIR": str(workdir / "state" / "snapshots"),
+            "PERFKIT_RESULTS_DIR": str(workdir / "state" / "results"),
+        }
+    )
+    return Cli(root=project_root, env=env)
+
+
+@pytest.fixture(scope="module")
+async def baseline(server: PrivateServer, cli: Cli) -> dict[str, str]:
+    """The test database holding the small dataset, snapshotted: what must never be lost."""
+    await ensure_database(with_database(server.url, DB))
+    cli.ok("seed", "--scale", "small", "--reset")
+    cli.ok("snapshot", "--scale", "small")
+    return await checksums(server)
+
+
+async def checksums(server: PrivateServer, db: str = DB) -> dict[str, str]:
+    async with connection(with_database(server.url, db)) as conn:
+        info = await read_dataset_info(conn)
+        sums = await table_checksums(conn)
+    return {"scale": info.scale if info else "-", **sums}
+
+
+async def wait_for(predicate: Callable[[], object], *, what: str, deadline_s: float = 60) -> None:
+    """Poll ``predicate`` (sync or async) until it is truthy; fail the test past the deadline."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.005)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def copy_running(server: PrivateServer, db_prefix: str) -> Callable[[], object]:
+    async def check() -> bool:
+        async with connection(with_database(server.url, "postgres")) as conn:
+            return bool(
+                await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                    "AND query ILIKE 'COPY%' AND datname LIKE $1",
+                    db_prefix + "%",
+                )
+            )
+
+    return check
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    assert proc.poll() is None, "the command finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)  # reap it and close its pipes
+
+
+async def test_sigkill_during_seed_keeps_the_previous_dataset(
+    server: PrivateServer, cli: Cli, baseline: dict[str, str]
+) -> None:
+    proc = cli.start("seed", "--scale", "faults", "--reset")
+    await wait_for(copy_running(server, DB), what="the seed's COPY")
+    kill(proc)
+    assert await checksums(server) == baseline
+    # the next command needs no manual cleanup
+    cli.ok("seed", "--scale", "faults", "--reset")
+    assert (await checksums(server))["scale"] == "faults"
+    cli.ok("seed", "--scale", "small", "--reset")
+    assert await checksums(server) == baseline
+
+
+async def test_sigkill_during_snapshot_leaves_no_valid_looking_snapshot(
+    server: PrivateServer, cli: Cli, baseline: dict[str, str], workdir: Path
+) -> None:
+    cli.ok("seed", "--scale", "faults", "--reset")
+    before = [(s.entry.scale, s.entry.id) for s in list_snapshots(_cfg(cli))]
+    scale_dir = workdir / "state" / "snapshots" / "faults"
+    proc = cli.start("snapshot", "--scale", "faults")
+    await wait_for(
+        lambda: scale_dir.is_dir() and any(p.name.startswith(".tmp-") for p in scale_dir.iterdir()),
+        what="the snapshot's temporary folder",
+    )
+    kill(proc)
+    after = [(s.entry.scale, s.entry.id) for s in list_snapshots(_cfg(cli))]
+    assert after == before  # nothing half-written is listed; the earlier ones are all there
+    assert cli.run("verify").returncode == 0
+    # the next snapshot works, and prune clears the crash's leftovers
+    cli.ok("snapshot", "--scale", "faults")
+    cli.ok("prune")
+    assert not any(p.name.startswith(".tmp-") for p in scale_dir.iterdir())
+    assert cli.run("verify").returncode == 0
+    cli.ok("seed", "--scale", "small", "--reset")
+    assert await checksums(server) == baseline
+
+
+async def test_sigkill_during_restore_keeps_the_previous_database(
+    server: PrivateServer, cli: Cli, baseline: dict[str, str]
+) -> None:
+    cli.ok("seed", "--scale", "faults", "--reset")
+    cli.ok("snapshot", "--scale", "faults")
+    faults = await checksums(server)
+    cli.ok("seed", "--scale", "small", "--reset")
+    assert await checksums(server) == baseline
+
+    proc = cli.start("restore", "--scale", "faults", "--method", "file")
+    await wait_for(copy_running(server, DB), what="the restore's COPY")
+    kill(proc)
+    assert await checksums(server) == baseline
+    cli.ok("restore", "--scale", "faults", "--method", "file")
+    assert await checksums(server) == faults
+    cli.ok("seed", "--scale", "small", "--reset")
+
+
+async def test_server_stopped_mid_seed_fails_fast_and_db_up_recovers(
+    server: PrivateServer, cli: Cli, baseline: dict[str, str]
+) -> None:
+    proc = cli.start("seed", "--scale", "faults", "--reset")
+    await wait_for(copy_running(server, DB), what="the seed's COPY")
+    started = time.monotonic()
+    await server.env.down()  # fast shutdown: the server terminates every session
+    try:
+        _out, err = proc.communicate(timeout=60)
+        elapsed = time.monotonic() - started
+        assert proc.returncode not in (0, None)
+        line = one_error_line((proc.returncode, err))
+        assert elapsed < server.cfg.pool.connect_timeout + 20, "the command hung"
+        assert password_of(server.url) not in err
+        # a command while the server is down: one line, quickly
+        down = cli.run("seed", "--scale", "small", timeout=60)
+        assert down.returncode != 0 and "cannot connect" in one_error_line(down)
+        assert line
+    finally:
+        status = await server.env.up()
+    assert status.running
+    assert await checksums(server) == baseline
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tiny filesystem needs root")
+async def test_disk_full_while_writing_a_snapshot(
+    server: PrivateServer, cli: Cli, baseline: dict[str, str], workdir: Path
+) -> None:
+    tiny = workdir / "tiny"
+    tiny.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(tiny)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs as root: {mounted.stderr.strip()}")
+    try:
+        env = {**cli.env, "PERFKIT_SNAPSHOT_DIR": str(tiny)}
+        full = Cli(root=cli.root, env=env, outputs=cli.outputs)
+        cli.ok("seed", "--scale", "faults", "--reset")
+        done = full.run("snapshot", "--scale", "faults")
+        assert done.returncode != 0
+        line = one_error_line(done)
+        assert "space" in line.lower()
+        leftovers = [p for p in tiny.rglob("*") if p.is_file()]
+        assert not leftovers, f"a failed snapshot left files behind: {leftovers}"
+    finally:
+        subprocess.run(["umount", str(tiny)], check=False)
+    cli.ok("seed", "--scale", "small", "--reset")
+    assert await checksums(server) == baseline
+
+
+async def test_two_seeds_at_once_do_not_interleave(
+    server: PrivateServer, cli: Cli, baseline: dict[str, str]
+) -> None:
+    first = cli.start("seed", "--scale", "faults", "--reset", "--seed", "1")
+    await wait_for(copy_running(server, DB), what="the first seed's COPY")
+    second = cli.start("seed", "--scale", "small", "--reset")
+    out1, err1 = first.communicate(timeout=120)
+    out2, err2 = second.communicate(timeout=120)
+    cli.outputs += [out1, err1, out2, err2]
+    assert first.returncode == 0, err1
+    assert second.returncode == 0, err2
+    assert "waiting" in err2  # the second said it waited for the first
+    assert await checksums(server) == baseline  # the last one to run wins, whole
+
+
+async def test_a_database_named_like_production_is_never_changed(
+    server: PrivateServer, cli: Cli, baseline: dict[str, str]
+) -> None:
+    prod = "keikakun"
+    async with connection(with_database(server.url, "postgres")) as admin:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{prod}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{prod}"')
+    prod_url = with_database(server.url, prod)
+    try:
+        conn = await asyncpg.connect(to_asyncpg(prod_url))
+        try:
+            await conn.execute(
+                "CREATE TABLE offices (id uuid PRIMARY KEY, name text);"
+                "INSERT INTO offices SELECT gen_random_uuid(), 'office ' || g "
+                "FROM generate_series(1, 50) g;"
+                "CREATE TABLE audit (id int, note text); INSERT INTO audit VALUES (1, 'keep');"
+            )
+            before = await _whole_database(conn)
+        finally:
+            await conn.close()
+
+        env = {**cli.env, "PERFORMANCE_TEST_DATABASE_URL": prod_url}
+        user = Cli(root=cli.root, env=env, outputs=cli.outputs)
+        for args in (
+            ("seed", "--scale", "small"),
+            ("seed", "--scale", "small", "--reset"),
+            ("seed", "--scale", "small", "--reset", "--confirm-database", "keikakun_prod"),
+            ("restore", "--scale", "small"),
+            ("restore", "--scale", "small", "--method", "file"),
+            ("prepare", "--scale", "small"),
+            ("snapshot", "--scale", "small"),
+        ):
+            done = user.run(*args)
+            assert done.returncode != 0, f"invoke {' '.join(args)} was allowed"
+            assert prod in one_error_line(done)
+        user.run("db-down", "--remove-data")  # external: perfkit must not touch it
+
+        conn = await asyncpg.connect(to_asyncpg(prod_url))
+        try:
+            assert await _whole_database(conn) == before
+        finally:
+            await conn.close()
+    finally:
+        async with connection(with_database(server.url, "postgres")) as admin:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{prod}" WITH (FORCE)')
+
+
+async def test_no_password_in_any_output_or_file(
+    server: PrivateServer, cli: Cli, baseline: dict[str, str], workdir: Path, project_root: Path
+) -> None:
+    """Runs the remaining commands, then scans everything printed and written in this module."""
+    for args in (
+        ("db-status",),
+        ("snapshots",),
+        ("verify",),
+        ("prune", "--dry-run"),
+        ("prepare", "--scale", "small"),
+        ("restore", "--scale", "small"),
+    ):
+        cli.ok(*args)
+    perf = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "performance", "tests/performance", "-q",
+         "-p", "no:cacheprovider"],
+        capture_output=True, text=True, cwd=project_root, timeout=300, check=False,
+        env={**cli.env, "PERF_TEST_SCALE": "small"},
+    )  # fmt: skip
+    cli.outputs += [perf.stdout, perf.stderr]
+    assert perf.returncode == 0, perf.stdout[-2000:]
+    for args in (("report", "--format", "both"), ("compare",)):
+        cli.ok(*args)
+    wrong = {**cli.env, "PERFORMANCE_TEST_DATABASE_URL": server.url.replace("@", "x@", 1)}
+    bad = Cli(root=cli.root, env=wrong, outputs=cli.outputs).run("seed", "--scale", "small")
+    assert bad.returncode != 0
+
+    password = password_of(server.url)
+    assert password and len(password) >= 16
+    for i, text in enumerate(cli.outputs):
+        assert password not in text, f"output #{i} shows the password"
+    written = [p for p in workdir.rglob("*") if p.is_file() and p.name != "password"]
+    assert any(p.suffix == ".jsonl" for p in written)  # the run records are among them
+    for path in written:
+        assert password.encode() not in path.read_bytes(), f"{path} holds the password"
+
+
+def _cfg(cli: Cli):  # type: ignore[no-untyped-def]
+    from perfkit.config import load_config
+
+    return load_config(cli.env["PERFKIT_CONFIG"], env=cli.env)
+
+
+async def _whole_database(conn: asyncpg.Connection) -> dict[str, object]:
+    """Every relation, schema, and the contents of every user table."""
+    relations = await conn.fetch(
+        "SELECT n.nspname, c.relname, c.relkind FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') "
+        "ORDER BY 1, 2"
+    )
+    out: dict[str, object] = {"relations": [tuple(r) for r in relations]}
+    for r in relations:
+        if r["relkind"] == "r":
+            out[f"{r['nspname']}.{r['relname']}"] = await conn.fetchval(
+                f'SELECT md5(coalesce(string_agg(t::text, \',\' ORDER BY t::text), \'\')) '
+                f'FROM "{r["nspname"]}"."{r["relname"]}" t'
+            )
+    return out
