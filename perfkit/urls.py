@@ -13,9 +13,22 @@ _SCHEME = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://", re.IGNORECASE)
 _PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?=@)", re.I)
 
 
-def make_url(*, user: str, password: str, host: str, port: int, database: str) -> str:
+class SecretUrl(str):
+    """A URL string whose ``repr`` masks the password.
+
+    It is an ordinary ``str`` everywhere else; only ``repr`` -- what tracebacks, pytest's
+    failure reports and debug logs show -- hides the secret.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(mask_url(str(self)))
+
+
+def make_url(*, user: str, password: str, host: str, port: int, database: str) -> SecretUrl:
     """A libpq-style ``postgresql://`` URL with every part quoted."""
-    return (
+    return SecretUrl(
         f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
         f"@{host}:{port}/{quote(database, safe='')}"
     )
@@ -55,10 +68,10 @@ def database_name(url: str) -> str:
     return unquote(path) or "postgres"
 
 
-def with_database(url: str, database: str) -> str:
+def with_database(url: str, database: str) -> SecretUrl:
     """The same server and credentials, another database."""
     parts = urlsplit(to_asyncpg(url))
-    return parts._replace(path="/" + quote(database, safe="")).geturl()
+    return SecretUrl(parts._replace(path="/" + quote(database, safe="")).geturl())
 
 
 def password_of(url: str) -> str | None:

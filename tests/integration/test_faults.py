@@ -24,9 +24,10 @@ import asyncpg
 import pytest
 import yaml
 
+from perfkit.config import Config, load_config
 from perfkit.datagen import read_dataset_info, table_checksums
 from perfkit.db import connection
-from perfkit.env.base import ensure_database
+from perfkit.env.base import ensure_database, quote_ident
 from perfkit.snapshot import list_snapshots
 from perfkit.testing import PrivateServer, private_server
 from perfkit.urls import password_of, to_asyncpg, with_database
@@ -231,7 +232,7 @@ async def test_server_stopped_mid_seed_fails_fast_and_db_up_recovers(
         assert proc.returncode not in (0, None)
         line = one_error_line((proc.returncode, err))
         assert elapsed < server.cfg.pool.connect_timeout + 20, "the command hung"
-        assert password_of(server.url) not in err
+        assert str(password_of(server.url)) not in err
         # a command while the server is down: one line, quickly
         down = cli.run("seed", "--scale", "small", timeout=60)
         assert down.returncode != 0 and "cannot connect" in one_error_line(down)
@@ -248,7 +249,8 @@ async def test_disk_full_while_writing_a_snapshot(
 ) -> None:
     tiny = workdir / "tiny"
     tiny.mkdir()
-    mounted = subprocess.run(
+    mounted = await asyncio.to_thread(
+        subprocess.run,
         ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(tiny)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
@@ -265,7 +267,7 @@ async def test_disk_full_while_writing_a_snapshot(
         leftovers = [p for p in tiny.rglob("*") if p.is_file()]
         assert not leftovers, f"a failed snapshot left files behind: {leftovers}"
     finally:
-        subprocess.run(["umount", str(tiny)], check=False)
+        await asyncio.to_thread(subprocess.run, ["umount", str(tiny)], check=False)
     cli.ok("seed", "--scale", "small", "--reset")
     assert await checksums(server) == baseline
 
@@ -345,7 +347,8 @@ async def test_no_password_in_any_output_or_file(
         ("restore", "--scale", "small"),
     ):
         cli.ok(*args)
-    perf = subprocess.run(
+    perf = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "pytest", "-m", "performance", "tests/performance", "-q",
          "-p", "no:cacheprovider"],
         capture_output=True, text=True, cwd=project_root, timeout=300, check=False,
@@ -369,9 +372,7 @@ async def test_no_password_in_any_output_or_file(
         assert password.encode() not in path.read_bytes(), f"{path} holds the password"
 
 
-def _cfg(cli: Cli):  # type: ignore[no-untyped-def]
-    from perfkit.config import load_config
-
+def _cfg(cli: Cli) -> Config:
     return load_config(cli.env["PERFKIT_CONFIG"], env=cli.env)
 
 
@@ -386,8 +387,8 @@ async def _whole_database(conn: asyncpg.Connection) -> dict[str, object]:
     out: dict[str, object] = {"relations": [tuple(r) for r in relations]}
     for r in relations:
         if r["relkind"] == "r":
-            out[f"{r['nspname']}.{r['relname']}"] = await conn.fetchval(
-                f'SELECT md5(coalesce(string_agg(t::text, \',\' ORDER BY t::text), \'\')) '
-                f'FROM "{r["nspname"]}"."{r["relname"]}" t'
-            )
+            table = f"{quote_ident(r['nspname'])}.{quote_ident(r['relname'])}"
+            # identifiers from the catalog, quoted
+            query = f"SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {table} t"  # noqa: S608, E501
+            out[table] = await conn.fetchval(query)
     return out
