@@ -362,7 +362,11 @@ async def load_from_files(
         creates[DATASET_TABLE] = create_dataset_table_sql()
         primary_keys = primary_key_sql()
 
+        per_table, foreign_keys = post_load_steps()
+
         async def load(conn: asyncpg.Connection, table: str) -> None:
+            """COPY one table in, then at once its keys, indexes and statistics: no barrier
+            between loading and indexing, so both connections stay busy to the end."""
             entry = next(e for e in entries if e.table == table)
             say(f"loading {table}")
             async with conn.transaction():
@@ -374,26 +378,18 @@ async def load_from_files(
                     )
                 if days and table in SHIFTED_COLUMNS:
                     await _load_shifted(conn, entry, snap, days=days)
-                    return
-                copied = await load_table(conn, entry, snap.path, freeze=True)
-            _check_rows(snap, table, copied, entry.rows)
-
-        await spread(conns, [e.table for e in entries], load)
-        steps["load"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        say("building constraints and indexes, analyzing")
-        per_table, foreign_keys = post_load_steps()
-
-        async def finish(conn: asyncpg.Connection, table: str) -> None:
-            """One table's primary key, constraints and indexes, then its statistics."""
+                else:
+                    copied = await load_table(conn, entry, snap.path, freeze=True)
+                    _check_rows(snap, table, copied, entry.rows)
+            say(f"building constraints and indexes of {table}, analyzing")
             pk = [primary_keys[table][1]] if table in primary_keys else []
             for stmt in [*pk, *per_table.get(table, [])]:
                 await conn.execute(stmt)
             await conn.execute(f"ANALYZE {quote_ident(table)}")
 
-        await spread(conns, [e.table for e in entries], finish)
-        steps["indexes"] = time.perf_counter() - t
+        await spread(conns, [e.table for e in entries], load)
+        steps["load_and_index"] = time.perf_counter() - t
+
         t = time.perf_counter()
         for stmt in foreign_keys:
             await conns[0].execute(stmt)
