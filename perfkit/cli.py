@@ -31,7 +31,11 @@ T = TypeVar("T")
 @functools.cache
 def console() -> Console:
     """The terminal for messages and progress: stderr, so stdout stays clean for scripts."""
-    return Console(stderr=True, highlight=False)
+    term = Console(stderr=True, highlight=False)
+    if term.is_terminal or "COLUMNS" in os.environ:
+        return term
+    # Logs and pipes: rich would assume 80 columns and cut table cells short.
+    return Console(stderr=True, highlight=False, width=120)
 
 
 def load(config: str | None = None, **flags: Any) -> Config:
