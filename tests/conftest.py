@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,18 @@ def pg_config(pg: PrivateServer) -> Config:
 @pytest.fixture(scope="session")
 def pg_env(pg: PrivateServer) -> NativeEnvironment:
     return pg.env
+
+
+@pytest.fixture
+def git() -> Callable[..., str]:
+    """``git(repo, *args)``: run git in a scratch repository with a throwaway identity."""
+
+    def run(repo: Path, *args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(repo), "-c", "user.name=perfkit", "-c",
+             "user.email=perfkit@example.invalid", "-c", "commit.gpgsign=false", *args],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return done.stdout.strip()
+
+    return run

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import subprocess
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -315,22 +315,13 @@ def test_a_stored_run_of_another_scale_is_no_baseline() -> None:
     assert "did not measure scale small" in comparison.summary()
 
 
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=perfkit", "-c",
-         "user.email=perfkit@example.invalid", "-c", "commit.gpgsign=false", *args],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return done.stdout.strip()
-
-
-def test_a_git_ref_as_baseline(tmp_path: Path) -> None:
-    _git(tmp_path, "init", "--quiet", "--initial-branch=main")
-    _git(tmp_path, "commit", "--quiet", "--allow-empty", "-m", "base")
-    base = _git(tmp_path, "rev-parse", "HEAD")
-    _git(tmp_path, "branch", "release")
-    _git(tmp_path, "commit", "--quiet", "--allow-empty", "-m", "change")
-    head = _git(tmp_path, "rev-parse", "HEAD")
+def test_a_git_ref_as_baseline(tmp_path: Path, git: Callable[..., str]) -> None:
+    git(tmp_path, "init", "--quiet", "--initial-branch=main")
+    git(tmp_path, "commit", "--quiet", "--allow-empty", "-m", "base")
+    base = git(tmp_path, "rev-parse", "HEAD")
+    git(tmp_path, "branch", "release")
+    git(tmp_path, "commit", "--quiet", "--allow-empty", "-m", "change")
+    head = git(tmp_path, "rev-parse", "HEAD")
     history = History.of(
         [
             record(1, batch=0.50, commit=base),
@@ -349,9 +340,9 @@ def test_a_git_ref_as_baseline(tmp_path: Path) -> None:
     assert [r.run_id for r in same.baseline.records] == ["run003"]
 
 
-def test_a_git_ref_without_runs_is_no_baseline(tmp_path: Path) -> None:
-    _git(tmp_path, "init", "--quiet", "--initial-branch=main")
-    _git(tmp_path, "commit", "--quiet", "--allow-empty", "-m", "base")
+def test_a_git_ref_without_runs_is_no_baseline(tmp_path: Path, git: Callable[..., str]) -> None:
+    git(tmp_path, "init", "--quiet", "--initial-branch=main")
+    git(tmp_path, "commit", "--quiet", "--allow-empty", "-m", "base")
     (comparison,) = compare(History.of([record(1)]), "git:main", repo=tmp_path)
     assert not comparison.has_baseline
     assert "no small run with this dataset was recorded at main" in comparison.summary()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,21 +154,14 @@ def test_metric_value_is_the_median_of_samples_else_the_stored_number() -> None:
     assert metric_value(r, "restore_seconds") is None
 
 
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=perfkit", "-c",
-         "user.email=perfkit@example.invalid", "-c", "commit.gpgsign=false", *args],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return done.stdout.strip()
-
-
-def test_git_refs_resolve_to_commits_in_a_scratch_repository(tmp_path: Path) -> None:
-    _git(tmp_path, "init", "--quiet", "--initial-branch=main")
-    _git(tmp_path, "commit", "--quiet", "--allow-empty", "-m", "one")
-    first = _git(tmp_path, "rev-parse", "HEAD")
-    _git(tmp_path, "tag", "v1")
-    _git(tmp_path, "commit", "--quiet", "--allow-empty", "-m", "two")
+def test_git_refs_resolve_to_commits_in_a_scratch_repository(
+    tmp_path: Path, git: Callable[..., str]
+) -> None:
+    git(tmp_path, "init", "--quiet", "--initial-branch=main")
+    git(tmp_path, "commit", "--quiet", "--allow-empty", "-m", "one")
+    first = git(tmp_path, "rev-parse", "HEAD")
+    git(tmp_path, "tag", "v1")
+    git(tmp_path, "commit", "--quiet", "--allow-empty", "-m", "two")
     assert resolve_git_ref("v1", repo=tmp_path) == first
     assert resolve_git_ref("main~1", repo=tmp_path) == first
     assert resolve_git_ref("HEAD", repo=tmp_path) != first
