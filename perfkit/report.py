@@ -339,10 +339,14 @@ def _html_table(header: list[str], rows: list[list[str]], *, verdict_col: int = 
 def _figure_html(data: ReportData, metric: Metric) -> str | None:
     import plotly.graph_objects as go
     import plotly.io as pio
+    from plotly.colors import qualitative
 
     fig = go.Figure()
     values: list[float] = []
-    for scale in data.scales:
+    palette = qualitative.Plotly
+    for index, scale in enumerate(data.scales):
+        # one colour per scale, the same in every chart; its budget is the same colour, dashed
+        colour = palette[index % len(palette)]
         runs = [r for r in data.runs(scale) if metric_value(r, metric.name) is not None]
         if not runs:
             continue
@@ -364,6 +368,7 @@ def _figure_html(data: ReportData, metric: Metric) -> str | None:
                 y=ys,
                 mode="lines+markers",
                 name=scale,
+                line={"color": colour},
                 error_y=error,
                 customdata=[[r.run_id, _commit(r), _status(r)] for r in runs],
                 hovertemplate=(
@@ -381,7 +386,7 @@ def _figure_html(data: ReportData, metric: Metric) -> str | None:
                     y=budgets,
                     mode="lines",
                     name=f"{scale} budget",
-                    line={"dash": "dash", "width": 1},
+                    line={"dash": "dash", "width": 1, "color": colour},
                     hovertemplate=f"{scale} budget: %{{y}} {metric.unit}<extra></extra>",
                 )
             )
