@@ -9,6 +9,7 @@ unless ``PERFKIT_DEBUG=1``.
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import os
 import sys
@@ -63,20 +64,48 @@ def guarded(*secrets: str) -> Iterator[None]:
         )
         sys.exit(exc.exit_code)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, DBAPIError) as exc:
-        # The server went away or refused mid-run: one line, never a traceback or a password.
+        # Unplanned failures from below: one line, never a traceback or a password.
         if os.environ.get("PERFKIT_DEBUG") == "1":
             raise
-        detail = mask_text(f"{type(exc).__name__}: {exc}".splitlines()[0], *secrets)
+        message, hint, code = _explain(exc)
         console().print(
-            f"[bold red]perfkit:[/] database error: {detail} "
-            "(hint: `invoke db-status` shows whether the server is up)",
+            f"[bold red]perfkit:[/] {mask_text(message, *secrets)} (hint: {hint})",
             markup=True,
             soft_wrap=True,
         )
-        sys.exit(3)
+        sys.exit(code)
     except KeyboardInterrupt:
         console().print("[bold red]perfkit:[/] interrupted", markup=True)
         sys.exit(130)
+
+
+def _explain(exc: BaseException) -> tuple[str, str, int]:
+    """(message, hint, exit status) for an error no perfkit layer turned into its own."""
+    first_line = (str(exc).splitlines() or [""])[0]
+    if (
+        isinstance(exc, OSError)
+        and not isinstance(exc, ConnectionError | TimeoutError)
+        and (exc.filename is not None or exc.errno in (errno.ENOSPC, errno.EDQUOT))
+    ):
+        where = f": {exc.filename}" if exc.filename else ""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return (
+                f"no space left on the device{where} ({exc.strerror}); nothing half-written "
+                "was kept",
+                "free some space, or move snapshots and results to a larger disk "
+                "(PERFKIT_SNAPSHOT_DIR, PERFKIT_RESULTS_DIR, PERFKIT_STATE_DIR)",
+                1,
+            )
+        return (
+            f"{exc.strerror or type(exc).__name__}{where}",
+            "check the path and its permissions",
+            1,
+        )
+    return (
+        f"database error: {type(exc).__name__}: {first_line}",
+        "`invoke db-status` shows whether the server is up",
+        3,
+    )
 
 
 def print_table(title: str, rows: list[tuple[str, str]] | Mapping[str, str]) -> None:

@@ -75,6 +75,7 @@ def one_error_line(done: subprocess.CompletedProcess[str] | tuple[int, str]) -> 
     assert "Traceback" not in stderr
     lines = [line for line in stderr.splitlines() if line.strip().startswith("perfkit:")]
     assert len(lines) == 1, stderr
+    print(f"user saw: {lines[0]}")  # shown by `pytest -rP`: the messages a user meets
     return lines[0]
 
 
