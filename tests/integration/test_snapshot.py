@@ -186,7 +186,9 @@ async def test_stale_template_falls_back_to_file(
     assert await digests(target) == source_digests
 
 
-@pytest.mark.parametrize("damage", ["bit flip", "truncated", "manifest edited", "stale schema"])
+@pytest.mark.parametrize(
+    "damage", ["bit flip", "truncated", "missing file", "manifest edited", "stale schema"]
+)
 async def test_damaged_snapshots_are_refused_and_the_target_is_untouched(
     damage: str,
     target: str,
@@ -205,6 +207,8 @@ async def test_damaged_snapshots_are_refused_and_the_target_is_untouched(
         data.write_bytes(bytes(raw))
     elif damage == "truncated":
         data.write_bytes(data.read_bytes()[:-100])
+    elif damage == "missing file":
+        data.unlink()
     elif damage == "manifest edited":
         manifest_file.write_text(manifest_file.read_text().replace('"seed": 42', '"seed": 43'))
     else:
@@ -214,6 +218,7 @@ async def test_damaged_snapshots_are_refused_and_the_target_is_untouched(
     with pytest.raises(expected) as info:
         await restore_snapshot(target, damaged_cfg, small, as_of=ANCHOR)
     assert "nothing was restored" in info.value.message and info.value.hint
+    print(f"user saw: perfkit: {info.value.one_line()}")  # `pytest -rP` shows it
     assert await digests(target) == source_digests
     assert await helper_databases(target) == []
     verified = verify_snapshots(damaged_cfg, scale="small")
