@@ -37,6 +37,8 @@ pytestmark = pytest.mark.integration
 DB = "perfkit_faults_test"
 #: Big enough that a load takes a moment (about 250,000 rows), small enough for a test suite.
 FAULT_SCALE = {"offices": 600, "timeout": 600, "description": "fault tests' scale"}
+#: A load of a few seconds: long enough that a second command surely starts while it runs.
+LONG_SCALE = {"offices": 2000, "timeout": 600, "description": "fault tests' long load"}
 
 
 @dataclass
@@ -96,6 +98,7 @@ def workdir() -> Iterator[Path]:
 def cli(server: PrivateServer, config_file: Path, project_root: Path, workdir: Path) -> Cli:
     raw = yaml.safe_load(config_file.read_text(encoding="utf-8"))
     raw["scales"]["faults"] = FAULT_SCALE
+    raw["scales"]["long"] = LONG_SCALE
     config = workdir / "scales.yaml"
     config.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     env = {
@@ -223,7 +226,7 @@ async def test_sigkill_during_restore_keeps_the_previous_database(
 async def test_server_stopped_mid_seed_fails_fast_and_db_up_recovers(
     server: PrivateServer, cli: Cli, baseline: dict[str, str]
 ) -> None:
-    proc = cli.start("seed", "--scale", "faults", "--reset")
+    proc = cli.start("seed", "--scale", "long", "--reset")
     await wait_for(copy_running(server, DB), what="the seed's COPY")
     started = time.monotonic()
     await server.env.down()  # fast shutdown: the server terminates every session
@@ -276,7 +279,7 @@ async def test_disk_full_while_writing_a_snapshot(
 async def test_two_seeds_at_once_do_not_interleave(
     server: PrivateServer, cli: Cli, baseline: dict[str, str]
 ) -> None:
-    first = cli.start("seed", "--scale", "faults", "--reset", "--seed", "1")
+    first = cli.start("seed", "--scale", "long", "--reset", "--seed", "1")
     await wait_for(copy_running(server, DB), what="the first seed's COPY")
     second = cli.start("seed", "--scale", "small", "--reset")
     out1, err1 = first.communicate(timeout=120)
