@@ -14,6 +14,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import asyncpg
+
 from perfkit.db import connect
 from perfkit.errors import PerfkitError
 from perfkit.urls import database_name, with_database
@@ -37,11 +39,18 @@ async def exclusive(
     *,
     wait_s: float = 600.0,
     on_wait: Callable[[str], None] | None = None,
+    conn: asyncpg.Connection | None = None,
 ) -> AsyncIterator[None]:
-    """Hold the lock for the URL's database for the duration of the ``with`` block."""
+    """Hold the lock for the URL's database for the duration of the ``with`` block.
+
+    ``conn``, when given, must be connected to the server's ``postgres`` database (where the
+    locks live); it saves opening a connection of its own, and is left open on exit.
+    """
     target = database_name(url)
     key = lock_key(target)
-    conn = await connect(with_database(url, "postgres"))
+    own = conn is None
+    if conn is None:
+        conn = await connect(with_database(url, "postgres"))
     try:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
             holder = await conn.fetchval(
@@ -71,4 +80,5 @@ async def exclusive(
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", key)
     finally:
-        await conn.close()
+        if own:
+            await conn.close()

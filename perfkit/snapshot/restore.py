@@ -260,7 +260,7 @@ async def replace_database(
     admin_url = with_database(url, "postgres")
     async with connection(admin_url) as admin:
         check_name(target, cfg, confirm=confirm, created=await created_by_perfkit(admin, target))
-        async with exclusive(url, on_wait=say):
+        async with exclusive(url, on_wait=say, conn=admin):
             for leftover in await dbadmin.leftovers(admin, target):
                 await dbadmin.drop(admin, leftover)
             staging = Staging(url, admin, target)
