@@ -18,10 +18,37 @@ from pathlib import Path
 from typing import Any
 
 from perfkit.config import Config, load_config
+from perfkit.db import connection
+from perfkit.env.base import ensure_database, quote_ident
 from perfkit.env.native import NativeEnvironment
+from perfkit.urls import SecretUrl, with_database
 
 #: The database name tests use: it says "test", so destructive commands accept it.
 TEST_DATABASE = "perfkit_test"
+
+
+@asynccontextmanager
+async def scratch_database(
+    server_url: str, name: str, *, perfkit_made: bool = False
+) -> AsyncIterator[SecretUrl]:
+    """A new, empty database ``name`` on the server of ``server_url``; dropped on exit.
+
+    Any database of that name is dropped first (a killed test's leftover). ``perfkit_made``
+    creates it the way ``invoke db-up`` does, with perfkit's marker comment; otherwise it is a
+    plain ``CREATE DATABASE``, as a user's own database would be.
+    """
+    url = with_database(server_url, name)
+    async with connection(with_database(server_url, "postgres")) as admin:
+        await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+        if not perfkit_made:
+            await admin.execute(f"CREATE DATABASE {quote_ident(name)}")
+    if perfkit_made:
+        await ensure_database(url)
+    try:
+        yield url
+    finally:
+        async with connection(with_database(server_url, "postgres")) as admin:
+            await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
 
 
 def free_port() -> int:

@@ -26,8 +26,7 @@ from perfkit.datagen import seed_database
 from perfkit.db import connection, create_engine, create_session_factory
 from perfkit.measure import StatementCounter
 from perfkit.schema import metadata
-from perfkit.testing import PrivateServer, free_port
-from perfkit.urls import with_database
+from perfkit.testing import PrivateServer, free_port, scratch_database
 from perfkit.workload import AlertRunResult, SmtpMailer, default_registry
 from perfkit.workload.deadline_alerts import (
     MissingMailerError,
@@ -164,22 +163,9 @@ def random_offices(rng: random.Random, count: int) -> list[OfficeRows]:
 
 
 @asynccontextmanager
-async def empty_database(pg: PrivateServer, name: str) -> AsyncIterator[str]:
-    """A new, empty database on the private server; dropped after."""
-    async with connection(pg.url) as admin:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(pg.url, name)
-    finally:
-        async with connection(pg.url) as admin:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@asynccontextmanager
-async def scratch_database(pg: PrivateServer, name: str) -> AsyncIterator[str]:
+async def schema_database(pg: PrivateServer, name: str) -> AsyncIterator[str]:
     """A new database with the application's schema on the private server; dropped after."""
-    async with empty_database(pg, name) as url:
+    async with scratch_database(pg.url, name) as url:
         engine = create_engine(url, pg.cfg.pool)
         try:
             async with engine.begin() as conn:
@@ -193,7 +179,7 @@ async def scratch_database(pg: PrivateServer, name: str) -> AsyncIterator[str]:
 async def loaded(
     pg: PrivateServer, name: str, offices: Sequence[OfficeRows]
 ) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession], str]]:
-    async with scratch_database(pg, name) as url:
+    async with schema_database(pg, name) as url:
         async with connection(url) as conn:
             await insert(conn, offices)
         engine = create_engine(url, pg.cfg.pool)
@@ -315,7 +301,7 @@ async def test_matches_an_independent_count_on_generated_data(
 ) -> None:
     """The seeder's data (issue 3): realistic spreads, and the plan's shape (e-mails = staff)."""
     scale = Scale(name="tiny", offices=6, staff_per_office=10, recipients_per_office=40)
-    async with empty_database(pg, f"alerts_seeded_{mode}_test") as url:
+    async with scratch_database(pg.url, f"alerts_seeded_{mode}_test") as url:
         seeded = await seed_database(url, pg.cfg, scale, mode=mode, anchor=TODAY)
         engine = create_engine(url, pg.cfg.pool)
         try:

@@ -29,7 +29,7 @@ from perfkit.datagen import read_dataset_info, table_checksums
 from perfkit.db import connection
 from perfkit.env.base import ensure_database, quote_ident
 from perfkit.snapshot import list_snapshots
-from perfkit.testing import PrivateServer, private_server
+from perfkit.testing import PrivateServer, private_server, scratch_database
 from perfkit.urls import password_of, to_asyncpg, with_database
 
 pytestmark = pytest.mark.integration
@@ -295,11 +295,7 @@ async def test_a_database_named_like_production_is_never_changed(
     server: PrivateServer, cli: Cli, baseline: dict[str, str]
 ) -> None:
     prod = "keikakun"
-    async with connection(with_database(server.url, "postgres")) as admin:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{prod}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{prod}"')
-    prod_url = with_database(server.url, prod)
-    try:
+    async with scratch_database(server.url, prod) as prod_url:
         conn = await asyncpg.connect(to_asyncpg(prod_url))
         try:
             await conn.execute(
@@ -333,9 +329,6 @@ async def test_a_database_named_like_production_is_never_changed(
             assert await _whole_database(conn) == before
         finally:
             await conn.close()
-    finally:
-        async with connection(with_database(server.url, "postgres")) as admin:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{prod}" WITH (FORCE)')
 
 
 async def test_no_password_in_any_output_or_file(

@@ -20,11 +20,10 @@ import pytest
 import yaml
 
 from perfkit.config import Budgets, Config, load_config
-from perfkit.db import connection
 from perfkit.results import read_records, results_path
 from perfkit.staging import perf_session_commands, perf_session_env
-from perfkit.testing import PrivateServer
-from perfkit.urls import password_of, with_database
+from perfkit.testing import PrivateServer, scratch_database
+from perfkit.urls import password_of
 from perfkit.workload.runner import run_scale
 
 pytestmark = pytest.mark.integration
@@ -43,15 +42,8 @@ SCALES = {
 @pytest.fixture
 async def wiring_db(pg: PrivateServer) -> AsyncIterator[str]:
     """A database of its own on the private server (its name says "test")."""
-    name = "perfkit_wiring_test"
-    async with connection(pg.url) as admin:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(pg.url, name)
-    finally:
-        async with connection(pg.url) as admin:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with scratch_database(pg.url, "perfkit_wiring_test") as url:
+        yield url
 
 
 def write_config(tmp_path: Path, config_file: Path, *, mode: str) -> Path:

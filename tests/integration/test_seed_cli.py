@@ -8,12 +8,10 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from perfkit.env.base import ensure_database
-from perfkit.testing import free_port
-from perfkit.urls import password_of, to_asyncpg, with_database
+from perfkit.testing import free_port, scratch_database
+from perfkit.urls import password_of
 
 pytestmark = pytest.mark.integration
 
@@ -45,16 +43,8 @@ def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture
 async def cli_db(pg_url: str) -> AsyncIterator[str]:
-    name = "seed_cli_test"
-    admin = await asyncpg.connect(to_asyncpg(with_database(pg_url, "postgres")))
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        url = with_database(pg_url, name)
-        await ensure_database(url)
+    async with scratch_database(pg_url, "seed_cli_test", perfkit_made=True) as url:
         yield url
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
 
 
 def test_seed_then_seed_again(project_root: Path, cli_db: str, tmp_path: Path) -> None:
@@ -99,11 +89,7 @@ async def test_reset_of_a_non_test_database_is_refused(
     project_root: Path, pg_url: str, tmp_path: Path
 ) -> None:
     name = "welfare_cli"
-    admin = await asyncpg.connect(to_asyncpg(with_database(pg_url, "postgres")))
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {name}")
-        url = with_database(pg_url, name)
+    async with scratch_database(pg_url, name) as url:
         done = invoke(project_root, "seed", "-s", "small", "--reset", url=url, tmp_path=tmp_path)
         assert done.returncode == 4
         assert f"--confirm-database {name}" in one_error_line(done)
@@ -112,6 +98,3 @@ async def test_reset_of_a_non_test_database_is_refused(
             url=url, tmp_path=tmp_path,
         )  # fmt: skip
         assert confirmed.returncode == 0, confirmed.stderr
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
