@@ -251,7 +251,7 @@ def bench_restore(
     c: Context, scales: str = "medium,large", repeat: int = 3, config: str | None = None
 ) -> None:
     """Benchmark restores side by side: psql replay, pg_restore -j 2, perfkit file, template."""
-    from perfkit.snapshot.bench import run_benchmark
+    from benchmarks.bench_restore import run_benchmark
 
     with guarded():
         cfg = load(config)
@@ -313,7 +313,7 @@ def bench_seed(
     c: Context, repeats: int = 3, quick: bool = False, config: str | None = None
 ) -> None:
     """Benchmark seeding against the plan's ORM method on a private server; print the table."""
-    from perfkit.datagen.bench import TABLE_NOTES, bench_table, run_benchmark, target_lines
+    from benchmarks.bench_seed import TABLE_NOTES, bench_table, run_benchmark, target_lines
 
     with guarded():
         cfg = load(config)

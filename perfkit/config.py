@@ -46,6 +46,7 @@ ENV_OVERRIDES: Mapping[str, str] = {
     "PERFKIT_SNAPSHOT_DIR": "snapshots.directory",
     "PERFKIT_DATA_MODE": "data.mode",
     "PERFKIT_RESULTS_DIR": "results.directory",
+    "PERFKIT_APP": "app.entry",
 }
 
 Backend = Literal["auto", "external", "docker", "native"]
@@ -241,12 +242,21 @@ class SafetyConfig:
 
 
 @dataclass(frozen=True)
+class AppConfig:
+    """The application under test: ``module:attribute`` of its :class:`perfkit.app.Application`
+    (or of a function returning one). The default is the sample application."""
+
+    entry: str = "perfkit.apps.welfare:application"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole of scales.yaml after defaults, environment and flags were applied."""
 
     source: Path
     scales: Mapping[str, Scale]
     version: int = 1
+    app: AppConfig = field(default_factory=AppConfig)
     data: DataConfig = field(default_factory=DataConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     pool: PoolConfig = field(default_factory=PoolConfig)

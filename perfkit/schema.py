@@ -1,192 +1,177 @@
-"""The application under test: SQLAlchemy 2 models of its five tables, and a schema fingerprint.
+"""The application's schema as perfkit builds, loads, fingerprints and swaps it.
 
-The tables are those of the welfare-office application in the plan: offices (事業所), staff
-(スタッフ), welfare recipients (利用者), individual support plans (個別支援計画) and their cycles
-(支援計画サイクル). Ids are UUIDs made by the client, so bulk loads never read rows back.
+An application hands perfkit its SQLAlchemy ``MetaData`` (see :mod:`perfkit.app`); a
+:class:`Schema` turns it into what a bulk loader needs. A bulk load is fastest into bare
+tables: :meth:`Schema.create_tables_sql` makes the tables with their primary keys only; after
+the rows are in, :meth:`Schema.post_load_steps` adds everything else (unique and check
+constraints, secondary indexes, foreign keys). The result is the schema that
+``metadata.create_all`` makes, name for name (a test compares the catalogues).
 
-The indexes are the ones the deadline-alert batch needs: active cycles by end date, and every
-foreign key. :func:`schema_fingerprint` hashes the DDL; snapshots carry it so data made for
-another schema is never restored silently.
+Every statement takes the target schema, so a loader can build a complete copy in a staging
+schema and move it into place with :meth:`Schema.swap_sql` in one transaction: readers see
+either the old tables or the new ones, never a half-loaded state. The seeder and snapshot
+restore share this.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
 import hashlib
-import uuid
-from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    Date,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    func,
-    text,
-)
+from sqlalchemy import CheckConstraint, MetaData, Table, UniqueConstraint
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 
-#: Staff roles the application knows.
-STAFF_ROLES = ("owner", "service_manager", "employee")
-#: Support-plan cycle states; only ``active`` cycles are alerted.
-CYCLE_STATUSES = ("active", "completed")
-
-NAMING = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+#: The one-row table describing the dataset a database holds (see ``perfkit.datagen``).
+DATASET_TABLE = "perfkit_dataset"
 
 
-class Base(DeclarativeBase):
-    """Declarative base with a deterministic constraint naming convention."""
-
-    metadata = MetaData(naming_convention=NAMING)
+def _dialect() -> Dialect:
+    return postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
-class Office(Base):
-    """事業所: a welfare office."""
-
-    __tablename__ = "offices"
-
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    name: Mapped[str] = mapped_column(String(255))
-    address: Mapped[str] = mapped_column(String(500))
-    phone_number: Mapped[str] = mapped_column(String(20))
-    is_test_data: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-
-    staffs: Mapped[list[Staff]] = relationship(back_populates="office")
+def quote_ident(name: str) -> str:
+    """``name`` as a PostgreSQL identifier, always double-quoted (perfkit's one quoting rule:
+    the name is kept exactly, case and all, and can never end the identifier)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
-class Staff(Base):
-    """スタッフ: a staff member who may receive deadline alerts."""
-
-    __tablename__ = "staffs"
-    __table_args__ = (
-        CheckConstraint("role IN ('owner', 'service_manager', 'employee')", name="role_valid"),
-    )
-
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    office_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("offices.id", ondelete="CASCADE"), index=True
-    )
-    first_name: Mapped[str] = mapped_column(String(100))
-    last_name: Mapped[str] = mapped_column(String(100))
-    full_name: Mapped[str] = mapped_column(String(255))
-    email: Mapped[str] = mapped_column(String(255), unique=True)
-    hashed_password: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(32))
-    #: in_app_notification, email_notification, system_notification (bool),
-    #: email_threshold_days, push_threshold_days (int)
-    notification_preferences: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    is_test_data: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-
-    office: Mapped[Office] = relationship(back_populates="staffs")
+def _compact(stmt: str) -> str:
+    return " ".join(stmt.split())
 
 
-class WelfareRecipient(Base):
-    """利用者: a person the office supports."""
+class Schema:
+    """An application's tables, parents first, and the DDL perfkit runs for them."""
 
-    __tablename__ = "welfare_recipients"
+    def __init__(self, metadata: MetaData) -> None:
+        self.metadata = metadata
+        #: The application's tables in dependency order (parents first).
+        self.tables: tuple[str, ...] = tuple(t.name for t in metadata.sorted_tables)
+        #: Every table a seeded database holds: the application's, then the metadata table.
+        self.all_tables: tuple[str, ...] = (*self.tables, DATASET_TABLE)
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    office_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("offices.id", ondelete="CASCADE"), index=True
-    )
-    first_name: Mapped[str] = mapped_column(String(100))
-    last_name: Mapped[str] = mapped_column(String(100))
-    full_name: Mapped[str] = mapped_column(String(255))
-    date_of_birth: Mapped[dt.date] = mapped_column(Date)
-    is_test_data: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    def __repr__(self) -> str:
+        return f"Schema({', '.join(self.tables)})"
 
+    # -- identity -------------------------------------------------------------------------------
 
-class IndividualSupportPlan(Base):
-    """個別支援計画: a recipient's individual support plan, with a responsible staff member."""
+    def ddl_statements(self) -> list[str]:
+        """The CREATE TABLE and CREATE INDEX statements of the schema, in dependency order."""
+        dialect = _dialect()
+        out: list[str] = []
+        for table in self.metadata.sorted_tables:
+            out.append(str(CreateTable(table).compile(dialect=dialect)).strip())
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                out.append(str(CreateIndex(index).compile(dialect=dialect)).strip())
+        return out
 
-    __tablename__ = "individual_support_plans"
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A short hash of the DDL: equal fingerprints mean data fits the schema."""
+        normalized = "\n".join(_compact(stmt) for stmt in self.ddl_statements())
+        return hashlib.sha256(normalized.encode()).hexdigest()[:16]
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    office_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("offices.id", ondelete="CASCADE"), index=True
-    )
-    welfare_recipient_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("welfare_recipients.id", ondelete="CASCADE"), index=True
-    )
-    responsible_staff_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("staffs.id", ondelete="SET NULL"), index=True
-    )
-    is_test_data: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    # -- bulk-load DDL --------------------------------------------------------------------------
 
+    @functools.cache  # noqa: B019 - one Schema per application, kept for the process
+    def _tables(self, schema: str) -> tuple[Table, ...]:
+        """The tables re-homed in ``schema`` (foreign keys follow), parents first."""
+        target = MetaData(naming_convention=self.metadata.naming_convention)
+        for table in self.metadata.sorted_tables:
+            table.to_metadata(target, schema=schema)
+        return tuple(target.tables[f"{schema}.{name}"] for name in self.tables)
 
-class SupportPlanCycle(Base):
-    """支援計画サイクル: one period of a support plan; alerts fire as its end date nears."""
+    @functools.cache  # noqa: B019
+    def _create_tables(self, schema: str) -> tuple[str, ...]:
+        dialect = _dialect()
+        compiler = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
+        out = []
+        for table in self._tables(schema):
+            parts = [compiler.get_column_specification(column) for column in table.columns]
+            parts.append(compiler.process(table.primary_key))
+            body = ",\n    ".join(parts)
+            out.append(f"CREATE TABLE {compiler.preparer.format_table(table)} (\n    {body}\n)")
+        return tuple(out)
 
-    __tablename__ = "support_plan_cycles"
-    __table_args__ = (
-        CheckConstraint("status IN ('active', 'completed')", name="status_valid"),
-        CheckConstraint("end_date >= start_date", name="dates_ordered"),
-        # The batch's access path: active cycles by end date.
-        Index(
-            "ix_support_plan_cycles_active_end_date",
-            "end_date",
-            postgresql_where=text("status = 'active'"),
-        ),
-    )
+    def create_tables_sql(self, schema: str = "public") -> list[str]:
+        """``CREATE TABLE`` for each table, parents first: columns (types, defaults, NOT NULL)
+        and the primary key only, ready for COPY."""
+        return list(self._create_tables(schema))
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    individual_support_plan_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("individual_support_plans.id", ondelete="CASCADE"), index=True
-    )
-    cycle_number: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
-    start_date: Mapped[dt.date] = mapped_column(Date)
-    end_date: Mapped[dt.date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(20), default="active", server_default="active")
-    is_test_data: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    @functools.cache  # noqa: B019
+    def _post_load_parts(
+        self, schema: str
+    ) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]:
+        """((table, (constraints and indexes, ...)), ...) and (foreign keys, ...), by name."""
+        dialect = _dialect()
+        per_table = []
+        foreign_keys: list[str] = []
+        for table in self._tables(schema):
+            own = sorted(
+                (c for c in table.constraints if isinstance(c, UniqueConstraint | CheckConstraint)),
+                key=lambda c: str(c.name),
+            )
+            stmts = [str(AddConstraint(c).compile(dialect=dialect)) for c in own]
+            stmts += [
+                str(CreateIndex(index).compile(dialect=dialect))
+                for index in sorted(table.indexes, key=lambda i: str(i.name))
+            ]
+            per_table.append((table.name, tuple(_compact(s) for s in stmts)))
+            foreign_keys += self._foreign_keys(table)
+        return tuple(per_table), tuple(foreign_keys)
 
+    @staticmethod
+    def _foreign_keys(table: Table) -> list[str]:
+        dialect = _dialect()
+        fks = sorted(table.foreign_key_constraints, key=lambda c: str(c.name))
+        return [_compact(str(AddConstraint(fk).compile(dialect=dialect))) for fk in fks]
 
-metadata = Base.metadata
+    def post_load_sql(self, schema: str = "public") -> list[str]:
+        """What :meth:`create_tables_sql` leaves out, to run after the load, in this order:
+        unique and check constraints and secondary indexes per table, then every foreign key."""
+        per_table, foreign_keys = self._post_load_parts(schema)
+        return [stmt for _, stmts in per_table for stmt in stmts] + list(foreign_keys)
 
-#: The application's tables in dependency order (parents first).
-TABLES = tuple(t.name for t in metadata.sorted_tables)
+    def post_load_steps(self, schema: str = "public") -> tuple[dict[str, list[str]], list[str]]:
+        """:meth:`post_load_sql` split for parallel work: ``({table: [constraints and
+        indexes]}, [foreign keys])``. Each table's list may run concurrently with the others';
+        the foreign keys run after them, one at a time (each locks the table it references)."""
+        per_table, foreign_keys = self._post_load_parts(schema)
+        return {name: list(stmts) for name, stmts in per_table}, list(foreign_keys)
 
+    def foreign_keys_by_table(self, schema: str = "public") -> dict[str, list[str]]:
+        """Each table's ``ADD CONSTRAINT ... FOREIGN KEY`` statements (tables without any left
+        out): they can run once the table and :meth:`referenced_tables` hold all their rows."""
+        return {t.name: fks for t in self._tables(schema) if (fks := self._foreign_keys(t))}
 
-def ddl_statements() -> list[str]:
-    """The CREATE TABLE and CREATE INDEX statements of the schema, in dependency order."""
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    out: list[str] = []
-    for table in metadata.sorted_tables:
-        out.append(str(CreateTable(table).compile(dialect=dialect)).strip())
-        for index in sorted(table.indexes, key=lambda i: str(i.name)):
-            out.append(str(CreateIndex(index).compile(dialect=dialect)).strip())
-    return out
+    def referenced_tables(self, table: str) -> set[str]:
+        """The application tables that ``table``'s foreign keys point at."""
+        fks = self.metadata.tables[table].foreign_key_constraints
+        return {fk.referred_table.name for fk in fks}
 
+    def drop_tables_sql(self, schema: str = "public", *, include_dataset: bool = True) -> list[str]:
+        """One ``DROP TABLE IF EXISTS ... CASCADE`` of the tables (and, by default, the
+        ``perfkit_dataset`` metadata table) in ``schema``.
 
-def schema_fingerprint() -> str:
-    """A short hash of the DDL: equal fingerprints mean data fits the schema."""
-    normalized = "\n".join(" ".join(stmt.split()) for stmt in ddl_statements())
-    return hashlib.sha256(normalized.encode()).hexdigest()[:16]
+        ``CASCADE`` also drops foreign keys that other tables hold on these, so only call it
+        after the safety check (:func:`perfkit.safety.ensure_test_database`).
+        """
+        names = self.all_tables if include_dataset else self.tables
+        qualified = ", ".join(f"{quote_ident(schema)}.{quote_ident(n)}" for n in reversed(names))
+        return [f"DROP TABLE IF EXISTS {qualified} CASCADE"]
+
+    def swap_sql(self, staging: str, target: str = "public", *, replace: bool) -> list[str]:
+        """Move every table of :attr:`all_tables` from ``staging`` into ``target`` and drop the
+        staging schema; with ``replace``, drop the target's tables first.
+
+        Run the statements in one transaction: the switch is then all or nothing.
+        """
+        out = self.drop_tables_sql(target) if replace else []
+        out += [
+            f"ALTER TABLE {quote_ident(staging)}.{quote_ident(name)} "
+            f"SET SCHEMA {quote_ident(target)}"
+            for name in self.all_tables
+        ]
+        out.append(f"DROP SCHEMA {quote_ident(staging)}")
+        return out

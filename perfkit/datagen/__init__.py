@@ -1,28 +1,27 @@
-"""Deterministic test data at COPY speed: generators, the COPY loader and dataset metadata.
+"""Deterministic test data at COPY speed: recipes, the COPY loader and dataset metadata.
 
 ``seed_database`` is the entry point (``invoke seed``); ``read_dataset_info`` tells what a
-database holds; ``expected_row_counts`` what a scale makes. See the modules for the details:
-``pools`` (names and places), ``ids`` (seeded UUID streams), ``generate`` (rows per table),
-``load`` (staging, COPY, swap), ``metadata`` (the ``perfkit_dataset`` table).
+database holds. See the modules for the details: ``recipe`` (what an application's recipe is,
+and the :class:`~perfkit.datagen.recipe.Shape` that decides a dataset), ``ids`` (seeded UUID
+streams), ``load`` (staging, COPY, swap), ``metadata`` (the ``perfkit_dataset`` table).
 """
 
 from __future__ import annotations
 
 from perfkit.datagen.errors import DatasetConflictError, SeedFailedError
-from perfkit.datagen.generate import GENERATOR_VERSION, TABLE_SPECS, Shape, expected_row_counts
 from perfkit.datagen.load import SeedProgress, SeedReport, planned_dataset, seed_database
 from perfkit.datagen.metadata import DatasetInfo, read_dataset_info, table_checksums
+from perfkit.datagen.recipe import Recipe, Shape, TableRecipe
 
 __all__ = [
-    "GENERATOR_VERSION",
-    "TABLE_SPECS",
     "DatasetConflictError",
     "DatasetInfo",
+    "Recipe",
     "SeedFailedError",
     "SeedProgress",
     "SeedReport",
     "Shape",
-    "expected_row_counts",
+    "TableRecipe",
     "planned_dataset",
     "read_dataset_info",
     "seed_database",

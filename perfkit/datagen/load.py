@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
 import functools
 import gc
@@ -37,33 +36,20 @@ from typing import Any
 
 import asyncpg
 
+from perfkit.app import Application, load_application
 from perfkit.config import Config, DataConfig, DataMode, Scale
 from perfkit.datagen.errors import DatasetConflictError, SeedFailedError
-from perfkit.datagen.generate import (
-    GENERATOR_VERSION,
-    TABLE_SPECS,
-    Shape,
-    TableSpec,
-    expected_row_counts,
-)
 from perfkit.datagen.metadata import (
     DatasetInfo,
     create_dataset_table_sql,
     read_dataset_info,
     write_dataset_info,
 )
+from perfkit.datagen.recipe import Shape, TableRecipe
 from perfkit.db import connect
-from perfkit.ddl import (
-    create_tables_sql,
-    foreign_keys_by_table,
-    post_load_steps,
-    quote_ident,
-    referenced_tables,
-    swap_sql,
-)
 from perfkit.locks import exclusive
 from perfkit.safety import ensure_test_database
-from perfkit.schema import TABLES, schema_fingerprint
+from perfkit.schema import quote_ident
 from perfkit.urls import mask_text
 
 #: Where seeded tables end up.
@@ -119,38 +105,27 @@ class SeedReport:
         return self.total_rows / self.seconds if self.created and self.seconds > 0 else 0.0
 
 
-def dataset_parameters(scale: Scale, data: DataConfig) -> dict[str, Any]:
-    """Everything besides seed and mode that shapes the rows, as plain JSON values."""
-    realistic = data.realistic
-    return {
-        "offices": scale.offices,
-        "staff_per_office": scale.staff_per_office,
-        "recipients_per_office": scale.recipients_per_office,
-        "cycles_per_plan": scale.cycles_per_plan,
-        "realistic": {
-            "cycle_due": dataclasses.asdict(realistic.cycle_due),
-            "finished_cycles_per_plan": realistic.finished_cycles_per_plan,
-            "staff_email_off": realistic.staff_email_off,
-            "email_threshold_days": list(realistic.email_threshold_days),
-            "roles": dict(realistic.roles),
-        },
-    }
-
-
 def planned_dataset(
-    scale: Scale, data: DataConfig, *, seed: int, mode: DataMode, anchor: dt.date
+    app: Application,
+    scale: Scale,
+    data: DataConfig,
+    *,
+    seed: int,
+    mode: DataMode,
+    anchor: dt.date,
 ) -> DatasetInfo:
-    """The :class:`DatasetInfo` that seeding with these inputs writes (``created_at`` = now)."""
+    """The :class:`DatasetInfo` that seeding ``app`` with these inputs writes
+    (``created_at`` = now)."""
     return DatasetInfo(
         scale=scale.name,
         seed=seed,
         mode=mode,
-        generator_version=GENERATOR_VERSION,
+        generator_version=app.recipe.version,
         anchor_date=anchor,
-        schema_fingerprint=schema_fingerprint(),
-        row_counts=types.MappingProxyType(expected_row_counts(scale, data, mode)),
+        schema_fingerprint=app.schema.fingerprint,
+        row_counts=types.MappingProxyType(app.recipe.row_counts(scale, data, mode)),
         created_at=dt.datetime.now(dt.UTC),
-        parameters=types.MappingProxyType(dataset_parameters(scale, data)),
+        parameters=types.MappingProxyType(app.recipe.parameters(scale, data)),
     )
 
 
@@ -178,14 +153,18 @@ async def seed_database(
     """
     started = time.perf_counter()
     shown = progress or SeedProgress()
+    app = load_application(cfg)
     shape = Shape(
         scale=scale,
         data=cfg.data,
         mode=mode or cfg.data.mode,
         seed=cfg.data.seed if seed is None else seed,
         anchor=anchor or dt.date.today(),
+        version=app.recipe.version,
     )
-    wanted = planned_dataset(scale, cfg.data, seed=shape.seed, mode=shape.mode, anchor=shape.anchor)
+    wanted = planned_dataset(
+        app, scale, cfg.data, seed=shape.seed, mode=shape.mode, anchor=shape.anchor
+    )
     phases: dict[str, float] = {}
     # The target first: a missing database or a wrong password is reported with its own URL.
     conn = await connect(url, server_settings=_SESSION)
@@ -195,7 +174,7 @@ async def seed_database(
                 # Seeding writes tables even without --reset: test databases only.
                 await ensure_test_database(conn, cfg, confirm=confirm)
                 existing = await _check_existing(
-                    conn, wanted, reset=reset, compare_anchor=anchor is not None
+                    conn, app, wanted, reset=reset, compare_anchor=anchor is not None
                 )
                 if existing is not None:
                     return SeedReport(
@@ -207,7 +186,7 @@ async def seed_database(
                     )
                 await _drop_stale_staging(conn)
             rows = await _build_and_swap(
-                url, conn, shape, wanted, reset=reset, phases=phases, progress=shown
+                url, conn, app, shape, wanted, reset=reset, phases=phases, progress=shown
             )
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         detail = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
@@ -224,7 +203,12 @@ async def seed_database(
 
 
 async def _check_existing(
-    conn: asyncpg.Connection, wanted: DatasetInfo, *, reset: bool, compare_anchor: bool
+    conn: asyncpg.Connection,
+    app: Application,
+    wanted: DatasetInfo,
+    *,
+    reset: bool,
+    compare_anchor: bool,
 ) -> DatasetInfo | None:
     """The existing dataset when it is the wanted one (and not ``reset``); raise when seeding
     would replace data without ``reset``; None when seeding should go ahead."""
@@ -243,7 +227,7 @@ async def _check_existing(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) ORDER BY c.relname",
         TARGET_SCHEMA,
-        list(TABLES),
+        list(app.tables),
     )
     if present:
         names = ", ".join(r["relname"] for r in present)
@@ -271,6 +255,7 @@ async def _drop_stale_staging(conn: asyncpg.Connection) -> None:
 async def _build_and_swap(
     url: str,
     conn: asyncpg.Connection,
+    app: Application,
     shape: Shape,
     wanted: DatasetInfo,
     *,
@@ -289,20 +274,21 @@ async def _build_and_swap(
                 ";\n".join(
                     [
                         f"CREATE SCHEMA {quote_ident(staging)}",
-                        *create_tables_sql(staging),
+                        *app.schema.create_tables_sql(staging),
                         create_dataset_table_sql(staging),
                     ]
                 )
             )
             loaders = await opening
         with _phase("load", phases, progress):
-            rows = await _load_tables(loaders, shape, staging, progress=progress)
+            rows = await _load_tables(loaders, app, shape, staging, progress=progress)
         _verify_counts(rows, wanted.row_counts)
         with _phase("swap", phases, progress):
             async with conn.transaction():
                 await conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
                 await write_dataset_info(conn, wanted, schema=staging)
-                await conn.execute(";\n".join(swap_sql(staging, TARGET_SCHEMA, replace=reset)))
+                swap = app.schema.swap_sql(staging, TARGET_SCHEMA, replace=reset)
+                await conn.execute(";\n".join(swap))
             swapped = True
         return rows
     finally:
@@ -382,17 +368,19 @@ def _timestamptz_from_tuple(value: tuple[int]) -> dt.datetime:
     return _PG_EPOCH + dt.timedelta(microseconds=value[0])
 
 
-def load_order(expected: Mapping[str, int]) -> list[str]:
+def load_order(app: Application, expected: Mapping[str, int]) -> list[str]:
     """Tables in the order loaders take them: parents before children (so a table's foreign
     keys never wait for a table no loader has taken), the bigger first among equals."""
     depth: dict[str, int] = {}
-    for name in TABLES:  # parents first already
-        depth[name] = 1 + max((depth[p] for p in referenced_tables(name)), default=-1)
-    return sorted(TABLES, key=lambda name: (depth[name], -expected[name]))
+    for name in app.tables:  # parents first already
+        parents = app.schema.referenced_tables(name) - {name}
+        depth[name] = 1 + max((depth[p] for p in parents), default=-1)
+    return sorted(app.tables, key=lambda name: (depth[name], -expected[name]))
 
 
 async def _load_tables(
     loaders: Sequence[asyncpg.Connection],
+    app: Application,
     shape: Shape,
     staging: str,
     *,
@@ -404,12 +392,12 @@ async def _load_tables(
     keys follow as soon as the tables they reference hold all their rows. So the server builds
     and checks while the client still generates other tables, and no step waits for all.
     """
-    expected = expected_row_counts(shape.scale, shape.data, shape.mode)
-    specs = {spec.name: spec for spec in TABLE_SPECS}
-    queue = load_order(expected)
-    per_table, _ = post_load_steps(staging)
-    foreign_keys = foreign_keys_by_table(staging)
-    loaded = {name: asyncio.Event() for name in TABLES}
+    expected = app.recipe.row_counts(shape.scale, shape.data, shape.mode)
+    specs = {spec.name: spec for spec in app.recipe.tables}
+    queue = load_order(app, expected)
+    per_table, _ = app.schema.post_load_steps(staging)
+    foreign_keys = app.schema.foreign_keys_by_table(staging)
+    loaded = {name: asyncio.Event() for name in app.tables}
     one_at_a_time = asyncio.Lock()
     counts: dict[str, int] = {}
 
@@ -424,7 +412,7 @@ async def _load_tables(
             # Constraints, indexes and statistics in one round trip (one transaction).
             await conn.execute(";\n".join([*per_table.get(spec.name, ()), f"ANALYZE {target}"]))
             if spec.name in foreign_keys:
-                for parent in referenced_tables(spec.name):
+                for parent in app.schema.referenced_tables(spec.name) - {spec.name}:
                     await loaded[parent].wait()
                 # One table's foreign keys at a time: each locks the child and its parents,
                 # and two such transactions taking shared parents in turn would deadlock.
@@ -433,12 +421,12 @@ async def _load_tables(
 
     with _gc_paused():
         await _gather_or_cancel([worker(conn) for conn in loaders])
-    return {name: counts[name] for name in TABLES}
+    return {name: counts[name] for name in app.tables}
 
 
 async def _copy_table(
     conn: asyncpg.Connection,
-    spec: TableSpec,
+    spec: TableRecipe,
     shape: Shape,
     staging: str,
     *,

@@ -11,14 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
-from perfkit.ddl import DATASET_TABLE, quote_ident
-from perfkit.schema import TABLES
+from perfkit.schema import DATASET_TABLE, quote_ident
 
 
 @dataclass(frozen=True)
@@ -117,9 +116,11 @@ async def write_dataset_info(
 
 
 async def read_dataset_info(
-    conn: asyncpg.Connection, *, schema: str = "public"
+    conn: asyncpg.Connection, *, schema: str = "public", order: Sequence[str] = ()
 ) -> DatasetInfo | None:
-    """The dataset ``conn``'s database holds, or None when it has no metadata table or row."""
+    """The dataset ``conn``'s database holds, or None when it has no metadata table or row.
+    ``row_counts`` lists the tables named in ``order`` first, in that order (jsonb forgets the
+    order they were written in), the others by name."""
     table = f"{quote_ident(schema)}.{DATASET_TABLE}"
     if await conn.fetchval("SELECT to_regclass($1)", table) is None:
         return None
@@ -131,8 +132,8 @@ async def read_dataset_info(
     if row is None:
         return None
     counts = json.loads(row["row_counts"])
-    order = {name: i for i, name in enumerate(TABLES)}  # jsonb forgets key order
-    counts = dict(sorted(counts.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+    rank = {name: i for i, name in enumerate(order)}
+    counts = dict(sorted(counts.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
     return DatasetInfo(
         scale=row["scale"],
         seed=int(row["seed"]),
@@ -146,11 +147,13 @@ async def read_dataset_info(
     )
 
 
-async def table_checksums(conn: asyncpg.Connection, *, schema: str = "public") -> dict[str, str]:
-    """An md5 of each application table's whole contents, rows in id order: equal checksums
-    mean equal data, ids included (timestamps render in the session's time zone)."""
+async def table_checksums(
+    conn: asyncpg.Connection, tables: Sequence[str], *, schema: str = "public"
+) -> dict[str, str]:
+    """An md5 of each table's whole contents, rows in id order: equal checksums mean equal
+    data, ids included (timestamps render in the session's time zone)."""
     out: dict[str, str] = {}
-    for table in TABLES:
+    for table in tables:
         qualified = f"{quote_ident(schema)}.{quote_ident(table)}"
         out[table] = str(
             await conn.fetchval(

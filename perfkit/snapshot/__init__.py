@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from perfkit.snapshot.create import SnapshotReport, create_snapshot, write_snapshot
-from perfkit.snapshot.dates import SHIFTED_COLUMNS, target_date
+from perfkit.snapshot.dates import shifted_columns, target_date
 from perfkit.snapshot.errors import (
     CorruptSnapshotError,
     RestoreFailedError,
@@ -37,7 +37,6 @@ from perfkit.snapshot.restore import RestoreReport, restore_snapshot, verify_sna
 from perfkit.snapshot.store import BrokenSnapshot, Snapshot, SnapshotStore
 
 __all__ = [
-    "SHIFTED_COLUMNS",
     "BrokenSnapshot",
     "CorruptSnapshotError",
     "Listed",
@@ -63,6 +62,7 @@ __all__ = [
     "prune",
     "report_path",
     "restore_snapshot",
+    "shifted_columns",
     "target_date",
     "verify_snapshot",
     "verify_snapshots",

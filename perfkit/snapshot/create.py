@@ -15,14 +15,13 @@ from dataclasses import dataclass
 import asyncpg
 
 import perfkit
+from perfkit.app import load_application
 from perfkit.config import Config, Scale
 from perfkit.datagen import read_dataset_info, seed_database
 from perfkit.db import connect, connection
 from perfkit.env.base import ensure_database
-from perfkit.schema import TABLES
 from perfkit.snapshot import dbadmin
 from perfkit.snapshot.dataset import SaySeedProgress, database_problem, expected_key, info_problem
-from perfkit.snapshot.dates import DATASET_TABLE
 from perfkit.snapshot.errors import SnapshotError
 from perfkit.snapshot.fileformat import LEVEL, dump_tables
 from perfkit.snapshot.manifest import Manifest, scale_shape
@@ -112,6 +111,7 @@ async def write_snapshot(
 ) -> Snapshot:
     """Write what the database holds now as a snapshot (no checks, no seeding)."""
     conns: list[asyncpg.Connection] = []
+    all_tables = load_application(cfg).schema.all_tables
     try:
         conns = [await connect(url) for _ in range(JOBS)]
         lead = conns[0]
@@ -120,7 +120,7 @@ async def write_snapshot(
         exported = await lead.fetchval("SELECT pg_export_snapshot()")
         for conn in conns[1:]:
             await conn.execute(f"SET TRANSACTION SNAPSHOT '{exported}'")
-        info = await read_dataset_info(lead)
+        info = await read_dataset_info(lead, order=all_tables)
         if info is None:
             raise SnapshotError(
                 "the database holds no perfkit dataset to snapshot",
@@ -137,7 +137,7 @@ async def write_snapshot(
             str(r["t"]): int(r["s"])
             for r in await lead.fetch(
                 "SELECT t, pg_relation_size(t::regclass) AS s FROM unnest($1::text[]) AS t",
-                [*TABLES, DATASET_TABLE],
+                list(all_tables),
             )
         }
         tables = sorted(sizes, key=lambda t: sizes[t], reverse=True)
@@ -145,7 +145,7 @@ async def write_snapshot(
         snapshot_id = new_snapshot_id(now)
         with store.building(scale.name, snapshot_id) as builder:
             files = await dump_tables(conns, tables, builder.dir, level=level, progress=progress)
-            order = {t: i for i, t in enumerate((*TABLES, DATASET_TABLE))}
+            order = {t: i for i, t in enumerate(all_tables)}
             manifest = Manifest(
                 id=snapshot_id,
                 scale=scale.name,

@@ -13,46 +13,41 @@ from collections.abc import Callable
 
 import asyncpg
 
+from perfkit.app import Application, load_application
 from perfkit.config import Config, Scale
-from perfkit.datagen import (
-    GENERATOR_VERSION,
-    DatasetInfo,
-    SeedProgress,
-    expected_row_counts,
-    planned_dataset,
-    read_dataset_info,
-)
-from perfkit.env.base import quote_ident
-from perfkit.schema import TABLES, schema_fingerprint
+from perfkit.datagen import DatasetInfo, SeedProgress, planned_dataset, read_dataset_info
+from perfkit.schema import quote_ident
 from perfkit.snapshot.manifest import Manifest, dataset_key
 
 
 def expected_key(cfg: Config, scale: Scale) -> str:
-    """The dataset key that scales.yaml and this perfkit produce for ``scale`` today."""
+    """The dataset key that scales.yaml and the application produce for ``scale`` today."""
+    app = load_application(cfg)
     return dataset_key(
         scale,
         cfg.data,
-        generator_version=GENERATOR_VERSION,
-        schema_fingerprint=schema_fingerprint(),
+        generator_version=app.recipe.version,
+        schema_fingerprint=app.schema.fingerprint,
     )
 
 
 def info_problem(info: DatasetInfo | None, cfg: Config, scale: Scale) -> str | None:
     """Why ``info`` is not the dataset ``cfg`` wants for ``scale``; None when it is."""
+    app = load_application(cfg)
     if info is None:
         return "the database holds no perfkit dataset"
     if info.scale != scale.name:
         return f"the database holds scale {info.scale!r}"
-    if info.schema_fingerprint != schema_fingerprint():
+    if info.schema_fingerprint != app.schema.fingerprint:
         return f"the data was made for schema {info.schema_fingerprint}"
-    if info.generator_version != GENERATOR_VERSION:
+    if info.generator_version != app.recipe.version:
         return f"the data was made by generator version {info.generator_version}"
     if info.seed != cfg.data.seed or info.mode != cfg.data.mode:
         return f"the data was made with seed {info.seed}, mode {info.mode}"
-    if dict(info.row_counts) != expected_row_counts(scale, cfg.data, cfg.data.mode):
+    if dict(info.row_counts) != app.recipe.row_counts(scale, cfg.data, cfg.data.mode):
         return "its row counts differ from what scales.yaml asks for"
     wanted = planned_dataset(
-        scale, cfg.data, seed=cfg.data.seed, mode=cfg.data.mode, anchor=info.anchor_date
+        app, scale, cfg.data, seed=cfg.data.seed, mode=cfg.data.mode, anchor=info.anchor_date
     )
     if not info.same_data(wanted, compare_anchor=False):
         return "scales.yaml's data settings changed since it was made"
@@ -63,22 +58,22 @@ def manifest_problem(manifest: Manifest, cfg: Config, scale: Scale) -> str | Non
     """Why a snapshot is not the dataset ``cfg`` wants for ``scale``; None when it is."""
     if manifest.scale != scale.name:
         return f"it holds scale {manifest.scale!r}"
-    if manifest.schema_fingerprint != schema_fingerprint():
+    if manifest.schema_fingerprint != load_application(cfg).schema.fingerprint:
         return "it was made for another schema"
     if manifest.dataset_key != expected_key(cfg, scale):
         return "scales.yaml's data settings or the generator changed since"
     return None
 
 
-async def count_rows(conn: asyncpg.Connection) -> dict[str, int]:
+async def count_rows(conn: asyncpg.Connection, app: Application) -> dict[str, int]:
     """Exact row counts of the application's tables."""
     selects = " UNION ALL ".join(
         f"SELECT {i}, count(*) FROM {quote_ident(t)}"  # noqa: S608 - our own table names
-        for i, t in enumerate(TABLES)
+        for i, t in enumerate(app.tables)
     )
     rows = await conn.fetch(selects)
     by_index = {int(r[0]): int(r[1]) for r in rows}
-    return {t: by_index[i] for i, t in enumerate(TABLES)}
+    return {t: by_index[i] for i, t in enumerate(app.tables)}
 
 
 async def database_problem(
@@ -88,11 +83,12 @@ async def database_problem(
 
     With ``today``, the anchor date must equal it too (the dates are current).
     """
-    info = await read_dataset_info(conn)
+    app = load_application(cfg)
+    info = await read_dataset_info(conn, order=app.tables)
     problem = info_problem(info, cfg, scale)
     if problem is None and info is not None:
-        counts = await count_rows(conn)
-        if counts != {t: int(info.row_counts.get(t, -1)) for t in TABLES}:
+        counts = await count_rows(conn, app)
+        if counts != {t: int(info.row_counts.get(t, -1)) for t in app.tables}:
             problem = "its tables were changed since it was made (row counts differ)"
         elif today is not None and info.anchor_date != today:
             problem = f"its dates are for {info.anchor_date}, not {today}"

@@ -5,11 +5,11 @@ Generated data is relative to an *anchor date* stored in ``perfkit_dataset`` (cy
 have cycles due within 30 days, and the deadline-alert batch would quietly measure a different
 workload. So every restore moves the dataset to a *target date* (today, or ``--as-of``):
 
-* shifted by ``target - anchor`` days: the schedule, i.e. :data:`SHIFTED_COLUMNS`
-  (``support_plan_cycles.start_date`` and ``end_date``), and the anchor itself;
-* left alone: facts about the past. ``welfare_recipients.date_of_birth`` stays (recipients
-  age by the shift, which the deadline alerts never look at), and ``created_at`` columns keep
-  the time the rows were made.
+* shifted by ``target - anchor`` days: the columns the application's recipe declares dated
+  (:attr:`perfkit.datagen.recipe.Recipe.dated_columns`; for the sample application the cycles'
+  ``start_date`` and ``end_date``), and the anchor itself (:func:`shifted_columns`);
+* left alone: every other column, facts about the past such as a date of birth or the time
+  the rows were made.
 
 The workload the batch sees (which cycles are overdue, due within 10 or 30 days, or later)
 is therefore the same on any day.
@@ -22,16 +22,19 @@ from collections.abc import Mapping
 
 import asyncpg
 
-from perfkit.env.base import quote_ident
+from perfkit.app import Application
 from perfkit.errors import PerfkitError
+from perfkit.schema import DATASET_TABLE, quote_ident
 
-DATASET_TABLE = "perfkit_dataset"
 ANCHOR_COLUMN = "anchor_date"
-#: Table -> its date columns that move with the calendar (the anchor moves with them).
-SHIFTED_COLUMNS: Mapping[str, tuple[str, ...]] = {
-    "support_plan_cycles": ("start_date", "end_date"),
-    DATASET_TABLE: (ANCHOR_COLUMN,),
-}
+
+#: Table -> its date columns that move with the calendar.
+Shifted = Mapping[str, tuple[str, ...]]
+
+
+def shifted_columns(app: Application) -> Shifted:
+    """The application's dated columns, and the dataset's anchor that moves with them."""
+    return {**app.recipe.dated_columns, DATASET_TABLE: (ANCHOR_COLUMN,)}
 
 
 class BadDateError(PerfkitError):
@@ -58,15 +61,19 @@ def shift_days(anchor: dt.date, target: dt.date) -> int:
     return (target - anchor).days
 
 
-def shifted_select(table: str, columns: list[str], *, source: str, days: int) -> str:
+def shifted_select(
+    table: str, columns: list[str], *, source: str, days: int, shifted: Shifted
+) -> str:
     """``SELECT`` of ``columns`` from ``source`` with ``table``'s shifted columns moved by
     ``days`` (an ``INSERT INTO table SELECT ...`` body; ``days`` is an integer, not input)."""
-    moved = set(SHIFTED_COLUMNS.get(table, ()))
+    moved = set(shifted.get(table, ()))
     parts = [f"{quote_ident(c)} + {int(days)}" if c in moved else quote_ident(c) for c in columns]
     return f"SELECT {', '.join(parts)} FROM {source}"  # noqa: S608 - identifiers we quote
 
 
-async def shift_in_place(conn: asyncpg.Connection, days: int, *, compact: bool = True) -> None:
+async def shift_in_place(
+    conn: asyncpg.Connection, days: int, *, shifted: Shifted, compact: bool = True
+) -> None:
     """Move the schedule and the anchor by ``days`` in one transaction.
 
     With ``compact`` the shifted tables are then rewritten (``VACUUM FULL``) so the update
@@ -75,9 +82,9 @@ async def shift_in_place(conn: asyncpg.Connection, days: int, *, compact: bool =
     if days == 0:
         return
     async with conn.transaction():
-        for table, columns in SHIFTED_COLUMNS.items():
+        for table, columns in shifted.items():
             sets = ", ".join(f"{quote_ident(c)} = {quote_ident(c)} + $1::int" for c in columns)
             await conn.execute(f"UPDATE {quote_ident(table)} SET {sets}", days)  # noqa: S608
-    for table in SHIFTED_COLUMNS:
+    for table in shifted:
         option = "FULL, ANALYZE" if compact else "ANALYZE"
         await conn.execute(f"VACUUM ({option}) {quote_ident(table)}")

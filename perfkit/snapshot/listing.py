@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from perfkit.app import load_application
 from perfkit.config import Config
-from perfkit.schema import schema_fingerprint
 from perfkit.snapshot.dataset import manifest_problem
 from perfkit.snapshot.errors import SnapshotError
 from perfkit.snapshot.restore import verify_snapshot
@@ -34,7 +34,7 @@ class Listed:
 def list_snapshots(cfg: Config, *, scale: str | None = None) -> list[Listed]:
     """Every snapshot (newest first per scale), with whether it fits the current schema."""
     store = SnapshotStore(cfg.snapshots.directory)
-    fingerprint = schema_fingerprint()
+    fingerprint = load_application(cfg).schema.fingerprint
     out: list[Listed] = []
     for entry in store.entries(scale):
         if isinstance(entry, BrokenSnapshot):
@@ -90,7 +90,7 @@ def verify_snapshots(
             out.append(Verified(entry.label, ok=False, problem=entry.reason))
             continue
         try:
-            verify_snapshot(entry)
+            verify_snapshot(entry, load_application(cfg))
         except SnapshotError as exc:
             out.append(Verified(entry.label, ok=False, problem=exc.message))
         else:

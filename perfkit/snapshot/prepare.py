@@ -35,12 +35,12 @@ from typing import Any, Literal
 
 import asyncpg
 
+from perfkit.app import load_application
 from perfkit.config import Config, Scale
 from perfkit.datagen import DatasetInfo, read_dataset_info, seed_database
 from perfkit.db import connection
 from perfkit.env.base import ensure_database
 from perfkit.locks import exclusive
-from perfkit.schema import schema_fingerprint
 from perfkit.snapshot import dbadmin, template
 from perfkit.snapshot.create import write_snapshot
 from perfkit.snapshot.dataset import (
@@ -178,6 +178,7 @@ async def ensure_dataset(
                     url,
                     admin,
                     found,
+                    app=load_application(cfg),
                     name=await staging.fresh(),
                     target_day=today,
                     steps=steps,
@@ -240,7 +241,7 @@ async def ensure_dataset(
             template_s = steps["template"] = time.perf_counter() - t
 
     async with connection(url) as conn:
-        info = await read_dataset_info(conn)
+        info = await read_dataset_info(conn, order=load_application(cfg).tables)
     if info is None:  # pragma: no cover - every route above leaves a dataset
         raise SnapshotError(f"{target!r} holds no dataset after preparing it")
     return PrepareReport(
@@ -281,7 +282,7 @@ def _newest_usable(
         if manifest_problem(snap.manifest, cfg, scale) is not None:
             continue
         try:
-            verify_snapshot(snap)
+            verify_snapshot(snap, load_application(cfg))
         except SnapshotError as exc:
             say(f"skipping snapshot {snap.label}: {exc.message}")
             continue
@@ -314,7 +315,7 @@ async def _template_from_target(
             name=template.template_name(scale.name, key),
             scale=scale.name,
             dataset_key=key,
-            schema_fingerprint=schema_fingerprint(),
+            schema_fingerprint=load_application(cfg).schema.fingerprint,
             snapshot_id=snapshot_id,
             anchor_date=today,
         )
@@ -347,7 +348,13 @@ async def ensure_template(
         async with template.locked(url, name):
             try:
                 await load_from_files(
-                    url, admin, snap, staging=staging, target_day=today, progress=say
+                    url,
+                    admin,
+                    snap,
+                    app=load_application(cfg),
+                    staging=staging,
+                    target_day=today,
+                    progress=say,
                 )
                 info = template.TemplateInfo(
                     name=name,
@@ -380,7 +387,9 @@ async def cloned_database(url: str, cfg: Config, scale: Scale) -> AsyncIterator[
     clone_url = with_database(url, name)
     async with exclusive(clone_url):
         async with connection(admin_url) as admin:
-            await clone_template(url, admin, tpl, name=name, target_day=dt.date.today())
+            await clone_template(
+                url, admin, tpl, app=load_application(cfg), name=name, target_day=dt.date.today()
+            )
         try:
             yield clone_url
         finally:

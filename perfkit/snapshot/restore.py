@@ -30,20 +30,19 @@ from typing import Literal
 
 import asyncpg
 
+from perfkit.app import Application, load_application
 from perfkit.config import Config, Scale
 from perfkit.datagen.metadata import create_dataset_table_sql
 from perfkit.db import connect, connection
-from perfkit.ddl import create_tables_sql, drop_tables_sql, post_load_steps
-from perfkit.env.base import quote_ident
 from perfkit.errors import PerfkitError
 from perfkit.locks import exclusive
 from perfkit.safety import check_name, created_by_perfkit
-from perfkit.schema import TABLES, metadata, schema_fingerprint
+from perfkit.schema import DATASET_TABLE, quote_ident
 from perfkit.snapshot import dbadmin, template
 from perfkit.snapshot.dates import (
-    DATASET_TABLE,
-    SHIFTED_COLUMNS,
+    Shifted,
     shift_days,
+    shifted_columns,
     shifted_select,
     target_date,
 )
@@ -81,15 +80,15 @@ class RestoreReport:
     steps: Mapping[str, float] = field(default_factory=dict)
 
 
-def verify_snapshot(snapshot: Snapshot, *, fingerprint: str | None = None) -> None:
+def verify_snapshot(snapshot: Snapshot, app: Application) -> None:
     """Refuse a stale or damaged snapshot: schema fingerprint first, then every file."""
     m = snapshot.manifest
-    expected = fingerprint or schema_fingerprint()
+    expected = app.schema.fingerprint
     if m.schema_fingerprint != expected:
         raise StaleSnapshotError(
             snapshot.label, scale=m.scale, found=m.schema_fingerprint, expected=expected
         )
-    missing = [t for t in (*TABLES, DATASET_TABLE) if t not in m.row_counts]
+    missing = [t for t in app.schema.all_tables if t not in m.row_counts]
     if missing:
         raise CorruptSnapshotError(
             snapshot.label, reason=f"no data for table(s) {', '.join(missing)}", scale=m.scale
@@ -136,6 +135,7 @@ async def restore_snapshot(
         )
     started = time.perf_counter()
     steps: dict[str, float] = {}
+    app = load_application(cfg)
     store = SnapshotStore(cfg.snapshots.directory)
     target_day = target_date(as_of)
     say = progress or (lambda _msg: None)
@@ -143,7 +143,7 @@ async def restore_snapshot(
     say("verifying the snapshot")
     t = time.perf_counter()
     snap = pick_snapshot(store, scale, snapshot_id)
-    verify_snapshot(snap)
+    verify_snapshot(snap, app)
     steps["verify"] = time.perf_counter() - t
     if keep_template is None:
         keep_template = method == "auto" and store.latest_id(scale.name) in (None, snap.id)
@@ -161,7 +161,14 @@ async def restore_snapshot(
         if tpl is not None and method != "file":
             name = await staging.fresh()
             await clone_template(
-                url, admin, tpl, name=name, target_day=target_day, steps=steps, progress=say
+                url,
+                admin,
+                tpl,
+                app=app,
+                name=name,
+                target_day=target_day,
+                steps=steps,
+                progress=say,
             )
             used.append(tpl.name)
             return
@@ -170,6 +177,7 @@ async def restore_snapshot(
             url,
             admin,
             snap,
+            app=app,
             staging=name,
             target_day=target_day,
             create=False,
@@ -208,8 +216,9 @@ class Staging:
     dirty buffer of the server. A clone needs a new database instead: :meth:`fresh` names it.
     """
 
-    def __init__(self, url: str, admin: asyncpg.Connection, target: str) -> None:
+    def __init__(self, url: str, admin: asyncpg.Connection, target: str, app: Application) -> None:
         self._url = url
+        self._app = app
         self._admin = admin
         self.spare = dbadmin.spare_name(target)
         self.name: str | None = None
@@ -219,7 +228,7 @@ class Staging:
         """An empty database to load into: the spare, emptied, or a new one."""
         self.name = self.spare
         if await dbadmin.exists(self._admin, self.spare):
-            if await _empty(with_database(self._url, self.spare)):
+            if await _empty(with_database(self._url, self.spare), self._app):
                 return self.spare
             await dbadmin.drop(self._admin, self.spare)
         await dbadmin.create_empty(self._admin, self.spare)
@@ -233,9 +242,9 @@ class Staging:
         return self.name
 
 
-async def _empty(url: str) -> bool:
+async def _empty(url: str, app: Application) -> bool:
     async with connection(url) as conn:
-        return await dbadmin.empty_database(conn, drop_tables_sql())
+        return await dbadmin.empty_database(conn, app.schema.drop_tables_sql())
 
 
 async def replace_database(
@@ -256,6 +265,7 @@ async def replace_database(
     """
     say = progress or (lambda _msg: None)
     steps = steps if steps is not None else {}
+    app = load_application(cfg)
     target = database_name(url)
     admin_url = with_database(url, "postgres")
     async with connection(admin_url) as admin:
@@ -263,7 +273,7 @@ async def replace_database(
         async with exclusive(url, on_wait=say, conn=admin):
             for leftover in await dbadmin.leftovers(admin, target):
                 await dbadmin.drop(admin, leftover)
-            staging = Staging(url, admin, target)
+            staging = Staging(url, admin, target, app)
             try:
                 await build(admin, staging)
                 if staging.name is None:  # pragma: no cover - a bug in a build function
@@ -277,7 +287,7 @@ async def replace_database(
                 if staging.name:
                     await _cleanup(admin_url, staging.name)
                 raise
-            if old and not await _empty(with_database(url, old)):
+            if old and not await _empty(with_database(url, old), app):
                 await dbadmin.drop(admin, old)
             steps["swap"] = time.perf_counter() - t
     return target
@@ -288,6 +298,7 @@ async def clone_template(
     admin: asyncpg.Connection,
     tpl: template.TemplateInfo,
     *,
+    app: Application,
     name: str,
     target_day: dt.date,
     steps: dict[str, float] | None = None,
@@ -300,7 +311,9 @@ async def clone_template(
         progress(f"cloning template {tpl.name}")
     async with template.locked(url, tpl.name):
         t = time.perf_counter()
-        tpl = await template.refresh(url, admin, tpl, target=target_day)
+        tpl = await template.refresh(
+            url, admin, tpl, target=target_day, shifted=shifted_columns(app)
+        )
         steps["refresh_template"] = time.perf_counter() - t
         t = time.perf_counter()
         await template.clone(admin, tpl, name=name)
@@ -331,6 +344,7 @@ async def load_from_files(
     admin: asyncpg.Connection,
     snap: Snapshot,
     *,
+    app: Application,
     staging: str,
     target_day: dt.date,
     create: bool = True,
@@ -358,11 +372,11 @@ async def load_from_files(
     try:
         t = time.perf_counter()
         entries = sorted(snap.manifest.tables, key=lambda e: e.raw_bytes, reverse=True)
-        creates = dict(zip(TABLES, create_tables_sql(), strict=True))
+        creates = dict(zip(app.tables, app.schema.create_tables_sql(), strict=True))
         creates[DATASET_TABLE] = create_dataset_table_sql()
-        primary_keys = primary_key_sql()
-
-        per_table, foreign_keys = post_load_steps()
+        primary_keys = primary_key_sql(app)
+        shifted = shifted_columns(app)
+        per_table, foreign_keys = app.schema.post_load_steps()
 
         async def load(conn: asyncpg.Connection, table: str) -> None:
             """COPY one table in, then at once its keys, indexes and statistics: no barrier
@@ -376,8 +390,8 @@ async def load_from_files(
                         f"ALTER TABLE {quote_ident(table)} "
                         f"DROP CONSTRAINT {quote_ident(primary_keys[table][0])}"
                     )
-                if days and table in SHIFTED_COLUMNS:
-                    await _load_shifted(conn, entry, snap, days=days)
+                if days and table in shifted:
+                    await _load_shifted(conn, entry, snap, days=days, shifted=shifted)
                 else:
                     copied = await load_table(conn, entry, snap.path, freeze=True)
                     _check_rows(snap, table, copied, entry.rows)
@@ -406,7 +420,7 @@ async def load_from_files(
 
 
 async def _load_shifted(
-    conn: asyncpg.Connection, entry: TableFile, snap: Snapshot, *, days: int
+    conn: asyncpg.Connection, entry: TableFile, snap: Snapshot, *, days: int, shifted: Shifted
 ) -> None:
     """COPY into a scratch table, then insert with the dates moved: no dead rows left behind."""
     table = entry.table
@@ -423,19 +437,19 @@ async def _load_shifted(
     copied = await load_table(conn, entry, snap.path, into=scratch)
     _check_rows(snap, table, copied, entry.rows)
     cols = ", ".join(quote_ident(c) for c in columns)
-    body = shifted_select(table, columns, source=scratch, days=days)
+    body = shifted_select(table, columns, source=scratch, days=days, shifted=shifted)
     await conn.execute(f"INSERT INTO {quote_ident(table)} ({cols}) {body}")
 
 
-def primary_key_sql() -> dict[str, tuple[str, str]]:
+def primary_key_sql(app: Application) -> dict[str, tuple[str, str]]:
     """Table -> (primary key name, ``ALTER TABLE ... ADD CONSTRAINT ... PRIMARY KEY``).
 
     Written out by hand: SQLAlchemy's ``AddConstraint`` would mark the model's constraint as
     "added separately" and so change the schema fingerprint of the running process.
     """
     out = {}
-    for name in TABLES:
-        pk = metadata.tables[name].primary_key
+    for name in app.tables:
+        pk = app.schema.metadata.tables[name].primary_key
         columns = ", ".join(quote_ident(c.name) for c in pk.columns)
         sql = (
             f"ALTER TABLE {quote_ident(name)} ADD CONSTRAINT {quote_ident(str(pk.name))} "

@@ -26,10 +26,10 @@ from dataclasses import dataclass, replace
 import asyncpg
 
 from perfkit.db import connect
-from perfkit.env.base import quote_ident
 from perfkit.locks import exclusive
+from perfkit.schema import DATASET_TABLE, quote_ident
 from perfkit.snapshot import dbadmin
-from perfkit.snapshot.dates import ANCHOR_COLUMN, DATASET_TABLE, shift_days, shift_in_place
+from perfkit.snapshot.dates import ANCHOR_COLUMN, Shifted, shift_days, shift_in_place
 from perfkit.urls import with_database
 
 PREFIX = "perfkit_tpl_"
@@ -142,7 +142,7 @@ async def _seal(admin: asyncpg.Connection, name: str, info: TemplateInfo) -> Non
 
 
 async def refresh(
-    url: str, admin: asyncpg.Connection, info: TemplateInfo, *, target: dt.date
+    url: str, admin: asyncpg.Connection, info: TemplateInfo, *, target: dt.date, shifted: Shifted
 ) -> TemplateInfo:
     """Move the template's dates to ``target`` (no-op when already there). Call with its lock.
 
@@ -160,7 +160,7 @@ async def refresh(
             anchor = await conn.fetchval(
                 f"SELECT {ANCHOR_COLUMN} FROM {DATASET_TABLE}"  # noqa: S608 - constants
             )
-            await shift_in_place(conn, shift_days(anchor, target), compact=True)
+            await shift_in_place(conn, shift_days(anchor, target), shifted=shifted, compact=True)
         finally:
             await conn.close()
     finally:

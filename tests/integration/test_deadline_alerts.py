@@ -21,20 +21,22 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from perfkit.config import Config, DataMode, Scale
-from perfkit.datagen import seed_database
-from perfkit.db import connection, create_engine, create_session_factory
-from perfkit.measure import StatementCounter
-from perfkit.schema import metadata
-from perfkit.testing import PrivateServer, free_port, scratch_database
-from perfkit.workload import AlertRunResult, SmtpMailer, default_registry
-from perfkit.workload.deadline_alerts import (
+from perfkit.apps.welfare import application
+from perfkit.apps.welfare.batch import (
+    AlertRunResult,
     MissingMailerError,
     japanese_date,
     send_deadline_alert_emails,
 )
-from perfkit.workload.registry import WorkloadContext
-from perfkit.workload.smtp_sink import smtp_sink
+from perfkit.apps.welfare.mailer import SmtpMailer
+from perfkit.apps.welfare.models import metadata
+from perfkit.config import Config, DataMode, Scale
+from perfkit.datagen import seed_database
+from perfkit.db import connection, create_engine, create_session_factory
+from perfkit.measure import StatementCounter
+from perfkit.testing import PrivateServer, free_port, scratch_database
+from perfkit.testing.smtp_sink import smtp_sink
+from perfkit.workload import WorkloadContext
 
 pytestmark = pytest.mark.integration
 
@@ -336,8 +338,8 @@ async def test_registered_workload_runs_the_batch(pg: PrivateServer) -> None:
     offices = random_offices(random.Random(7), 4)
     async with loaded(pg, "alerts_registry_test", offices) as (_, sessions, url):
         outcome = (
-            await default_registry()
-            .get("deadline_alerts")
+            await application()
+            .workloads.get("deadline_alerts")
             .run(WorkloadContext(session_factory=sessions, today=TODAY))
         )
         want = await expected(url)

@@ -24,6 +24,7 @@ import asyncpg
 import pytest
 import yaml
 
+from perfkit.apps.welfare import application
 from perfkit.config import Config, load_config
 from perfkit.datagen import read_dataset_info, table_checksums
 from perfkit.db import connection
@@ -130,7 +131,7 @@ async def baseline(server: PrivateServer, cli: Cli) -> dict[str, str]:
 async def checksums(server: PrivateServer, db: str = DB) -> dict[str, str]:
     async with connection(with_database(server.url, db)) as conn:
         info = await read_dataset_info(conn)
-        sums = await table_checksums(conn)
+        sums = await table_checksums(conn, application().tables)
     return {"scale": info.scale if info else "-", **sums}
 
 

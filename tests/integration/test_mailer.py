@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from perfkit.apps.welfare.mailer import MailerError, OutgoingEmail, SmtpMailer
 from perfkit.config import SmtpConfig
 from perfkit.testing import free_port
-from perfkit.workload.mailer import MailerError, OutgoingEmail, SmtpMailer
-from perfkit.workload.smtp_sink import smtp_sink
+from perfkit.testing.smtp_sink import smtp_sink
 
 pytestmark = pytest.mark.integration
 

@@ -20,11 +20,11 @@ import pytest
 import yaml
 
 from perfkit.config import Budgets, Config, load_config
+from perfkit.pipeline import run_scale
 from perfkit.results import read_records, results_path
 from perfkit.staging import perf_session_commands, perf_session_env
 from perfkit.testing import PrivateServer, scratch_database
 from perfkit.urls import password_of
-from perfkit.workload.runner import run_scale
 
 pytestmark = pytest.mark.integration
 

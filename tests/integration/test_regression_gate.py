@@ -1,7 +1,7 @@
 """The regression gate and the report on records of real runs.
 
 A tiny scale is made ready and measured on the session's private PostgreSQL by the real
-performance-run code (:func:`perfkit.workload.runner.run_scale`: seed, measure the real
+performance-run code (:func:`perfkit.pipeline.run_scale`: seed, measure the real
 deadline-alert batch with repeats, write run records). Three unchanged runs, then one run of
 the same batch with a delay injected by a wrapper registered only here: ``compare`` must flag
 the slowed run and not the unchanged rerun, through the package and through ``invoke``. The
@@ -22,19 +22,18 @@ from pathlib import Path
 
 import pytest
 
+from perfkit.apps.welfare.batch import AlertRunResult, deadline_alerts
 from perfkit.compare import RegressionError, check, compare_history, rules_from_config
 from perfkit.config import Config, MeasureConfig, ResultsConfig
 from perfkit.db import connection
 from perfkit.history import History, load_history
+from perfkit.pipeline import ScaleRun, run_scale
 from perfkit.report import build_report, render_html, render_markdown
 from perfkit.results import new_run_id, results_path
 from perfkit.snapshot import dbadmin
 from perfkit.testing import PrivateServer
 from perfkit.urls import with_database
-from perfkit.workload import AlertRunResult
-from perfkit.workload.deadline_alerts import deadline_alerts
-from perfkit.workload.registry import Workload, WorkloadContext, WorkloadRegistry
-from perfkit.workload.runner import ScaleRun, run_scale
+from perfkit.workload import Workload, WorkloadContext, WorkloadRegistry
 
 pytestmark = pytest.mark.integration
 

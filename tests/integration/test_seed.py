@@ -10,26 +10,29 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 import pytest
 
+from perfkit.apps.welfare import application
+from perfkit.apps.welfare.models import metadata
 from perfkit.config import Config, Scale
 from perfkit.datagen import (
-    GENERATOR_VERSION,
     DatasetConflictError,
     DatasetInfo,
     SeedFailedError,
     SeedProgress,
-    expected_row_counts,
     read_dataset_info,
     seed_database,
     table_checksums,
 )
 from perfkit.datagen import load as loader
 from perfkit.db import create_engine
-from perfkit.ddl import quote_ident
 from perfkit.env.base import ensure_database
 from perfkit.errors import UnsafeTargetError
 from perfkit.locks import exclusive
-from perfkit.schema import TABLES, metadata, schema_fingerprint
+from perfkit.schema import quote_ident
 from perfkit.urls import to_asyncpg, with_database
+
+APP = application()
+TABLES = APP.tables
+expected_row_counts = APP.recipe.row_counts
 
 pytestmark = pytest.mark.integration
 
@@ -77,8 +80,8 @@ async def snapshot_of(url: str) -> tuple[DatasetInfo | None, dict[str, str], lis
     """What the database holds: its dataset row, table checksums, leftover staging schemas."""
     conn = await asyncpg.connect(to_asyncpg(url))
     try:
-        info = await read_dataset_info(conn)
-        sums = await table_checksums(conn)
+        info = await read_dataset_info(conn, order=TABLES)
+        sums = await table_checksums(conn, TABLES)
         staging = [
             r["nspname"]
             for r in await conn.fetch(
@@ -116,9 +119,9 @@ async def test_row_counts_and_metadata(pg_config: Config, make_db: MakeDb, mode:
     info, _, staging = await snapshot_of(url)
     assert info is not None and staging == []
     assert (info.scale, info.seed, info.mode) == ("tiny", 5, mode)
-    assert info.generator_version == GENERATOR_VERSION
+    assert info.generator_version == APP.recipe.version
     assert info.anchor_date == ANCHOR
-    assert info.schema_fingerprint == schema_fingerprint()
+    assert info.schema_fingerprint == APP.schema.fingerprint
     assert dict(info.row_counts) == expected and list(info.row_counts) == list(TABLES)
     assert info.parameters["offices"] == 3
     assert info.created_at.tzinfo is not None

@@ -18,11 +18,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from perfkit.apps.welfare import application
 from perfkit.config import Config, Scale
 from perfkit.datagen import read_dataset_info, seed_database
 from perfkit.db import connection
 from perfkit.errors import UnsafeTargetError
-from perfkit.schema import TABLES
 from perfkit.snapshot import (
     CorruptSnapshotError,
     Manifest,
@@ -49,7 +49,7 @@ from perfkit.urls import with_database
 pytestmark = pytest.mark.integration
 
 ANCHOR = dt.date(2026, 1, 15)
-ALL_TABLES = (*TABLES, "perfkit_dataset")
+ALL_TABLES = application().schema.all_tables
 
 
 def store_config(cfg: Config, directory: Path) -> Config:

@@ -2,7 +2,7 @@
 run id shared by every scale of one run, and the summary printed at the end.
 
 The logic lives in :mod:`perfkit.staging` (which scales run) and
-:mod:`perfkit.workload.runner` (what a scale's run does and prints).
+:mod:`perfkit.pipeline` (what a scale's run does and prints).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pytest
 
 from perfkit.config import Config, load_config
 from perfkit.errors import PerfkitError
+from perfkit.pipeline import ScaleRun
 from perfkit.results import new_run_id
 from perfkit.staging import scale_gates, target_scale
-from perfkit.workload.runner import ScaleRun
 
 RUNS = pytest.StashKey[list[ScaleRun]]()
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,9 +15,9 @@ import pytest
 from perfkit.config import Config
 from perfkit.errors import PerfkitError
 from perfkit.lifecycle import db_url
+from perfkit.pipeline import ScaleRun, run_scale
 from perfkit.staging import target_scale
 from perfkit.urls import mask_url
-from perfkit.workload.runner import ScaleRun, run_scale
 
 pytestmark = pytest.mark.performance
 

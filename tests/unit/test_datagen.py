@@ -12,14 +12,20 @@ from typing import Any
 
 import pytest
 
-from perfkit import ddl
+from perfkit.apps.welfare import application
+from perfkit.apps.welfare.models import metadata
+from perfkit.apps.welfare.recipe import DUE_WINDOWS, GENERATOR_VERSION
 from perfkit.config import Config, DataConfig, Scale, load_config
-from perfkit.datagen import TABLE_SPECS, Shape, expected_row_counts
 from perfkit.datagen.command import parse_anchor
-from perfkit.datagen.generate import DUE_WINDOWS, GENERATOR_VERSION, apportion
 from perfkit.datagen.ids import IdStream, stream_key
+from perfkit.datagen.recipe import Shape, apportion
 from perfkit.errors import ConfigError
-from perfkit.schema import TABLES, metadata
+
+APP = application()
+TABLES = APP.tables
+TABLE_SPECS = APP.recipe.tables
+expected_row_counts = APP.recipe.row_counts
+ddl = APP.schema
 
 ANCHOR = dt.date(2026, 2, 9)
 TINY = Scale(name="tiny", offices=3, staff_per_office=4, recipients_per_office=7)
@@ -35,7 +41,14 @@ def rows(shape: Shape) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def shape(cfg: Config, scale: Scale, *, mode: str = "realistic", seed: int = 42) -> Shape:
-    return Shape(scale=scale, data=cfg.data, mode=mode, seed=seed, anchor=ANCHOR)  # type: ignore[arg-type]
+    return Shape(
+        scale=scale,
+        data=cfg.data,
+        mode=mode,  # type: ignore[arg-type]
+        seed=seed,
+        anchor=ANCHOR,
+        version=GENERATOR_VERSION,
+    )
 
 
 def test_specs_follow_the_schema() -> None:
@@ -233,7 +246,9 @@ def test_post_load_steps_partition_post_load() -> None:
 
 def test_swap_moves_every_table_and_drops_the_staging_schema() -> None:
     moves = ddl.swap_sql("perfkit_seed_ab", replace=True)
-    assert moves[0].startswith("DROP TABLE IF EXISTS public.perfkit_dataset")
-    assert [m.split()[2] for m in moves[1:-1]] == [f"perfkit_seed_ab.{t}" for t in ddl.ALL_TABLES]
-    assert moves[-1] == "DROP SCHEMA perfkit_seed_ab"
+    assert moves[0].startswith('DROP TABLE IF EXISTS "public"."perfkit_dataset"')
+    assert [m.split()[2] for m in moves[1:-1]] == [
+        f'"perfkit_seed_ab"."{t}"' for t in ddl.all_tables
+    ]
+    assert moves[-1] == 'DROP SCHEMA "perfkit_seed_ab"'
     assert not ddl.swap_sql("x", replace=False)[0].startswith("DROP TABLE")

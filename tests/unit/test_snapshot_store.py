@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from perfkit.apps.welfare import application
 from perfkit.config import load_config
 from perfkit.snapshot import dbadmin
-from perfkit.snapshot.dates import BadDateError, shifted_select, target_date
+from perfkit.snapshot.dates import BadDateError, shifted_columns, shifted_select, target_date
 from perfkit.snapshot.errors import CorruptSnapshotError, SnapshotNotFoundError
 from perfkit.snapshot.fileformat import file_digest, verify_files
 from perfkit.snapshot.manifest import Manifest, TableFile, dataset_key
@@ -154,7 +155,10 @@ def test_dates_and_names() -> None:
     with pytest.raises(BadDateError) as info:
         target_date("yesterday")
     assert info.value.exit_code == 2
-    sql = shifted_select("support_plan_cycles", ["id", "end_date"], source="s", days=30)
+    shifted = shifted_columns(application())
+    sql = shifted_select(
+        "support_plan_cycles", ["id", "end_date"], source="s", days=30, shifted=shifted
+    )
     assert sql == 'SELECT "id", "end_date" + 30 FROM s'
 
     long = "x" * 70

@@ -6,8 +6,8 @@ import types
 
 import pytest
 
-from perfkit.workload import WorkloadContext, WorkloadRegistry, default_registry, workload
-from perfkit.workload.registry import UnknownWorkloadError
+from perfkit.apps.welfare import application
+from perfkit.workload import UnknownWorkloadError, WorkloadContext, WorkloadRegistry, workload
 
 
 class Done:
@@ -16,7 +16,7 @@ class Done:
 
 
 def test_default_registry_holds_the_batch_labelled_by_its_docstring() -> None:
-    reg = default_registry()
+    reg = application().workloads
     assert reg.names == ("deadline_alerts",)
     assert reg.get("deadline_alerts").label.startswith("Deadline-alert e-mail batch")
     with pytest.raises(UnknownWorkloadError) as caught:

@@ -3,7 +3,7 @@
 Everything runs on one private PostgreSQL that the benchmark brings up for itself
 (:func:`perfkit.testing.private_server`: a throw-away cluster on a free port, tuned by
 ``database.settings`` from scales.yaml) and removes afterwards; nothing of the user's is
-touched. Each measurement runs in a fresh worker process (:mod:`perfkit.datagen.bench_worker`)
+touched. Each measurement runs in a fresh worker process (:mod:`benchmarks.bench_seed_worker`)
 against a fresh, empty database, so the peak memory it reports is that measurement's own.
 Times are the median of the repeats; the 5,000-office seed and the plan's method at medium run
 once (they are the slow ones). The machine is shared, so compare rows within one run.
@@ -26,16 +26,18 @@ from typing import Any, Literal
 from rich.table import Table
 
 import perfkit
+from perfkit.app import load_application
 from perfkit.config import Config, Scale
-from perfkit.datagen.generate import expected_row_counts
 from perfkit.db import connection
-from perfkit.ddl import quote_ident
 from perfkit.env.base import ensure_database
 from perfkit.errors import PerfkitError
+from perfkit.schema import quote_ident
 from perfkit.testing import private_server
 from perfkit.urls import with_database
 
 Kind = Literal["plan", "seed", "command"]
+#: The project folder: workers run ``python -m benchmarks.bench_seed_worker`` from here.
+PROJECT = Path(__file__).resolve().parent.parent
 #: Offices of the extra scale beyond ``large``.
 XL_OFFICES = 5000
 #: A fixed anchor date, so every run of the benchmark makes the very same rows.
@@ -186,7 +188,8 @@ async def _run_worker(url: str, cfg: Config, case: Case) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "perfkit.datagen.bench_worker",
+        "benchmarks.bench_seed_worker",
+        cwd=PROJECT,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -234,7 +237,8 @@ async def _run_command(url: str, cfg: Config, case: Case) -> dict[str, Any]:
     if proc.returncode != 0:
         tail = " | ".join(err.decode(errors="replace").strip().splitlines()[-3:])
         raise PerfkitError(f"`invoke seed` failed in the benchmark: {tail}")
-    rows = sum(expected_row_counts(case.scale, cfg.data, case.mode).values())  # type: ignore[arg-type]
+    counts = load_application(cfg).recipe.row_counts(case.scale, cfg.data, case.mode)  # type: ignore[arg-type]
+    rows = sum(counts.values())
     return {"rows": rows, "seconds": seconds}
 
 

@@ -19,10 +19,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from perfkit.config import Config, Scale
-from perfkit.datagen.generate import TABLE_SPECS, Shape
-from perfkit.db import create_engine, create_session_factory
-from perfkit.schema import (
+from perfkit.apps.welfare import application
+from perfkit.apps.welfare.models import (
     Base,
     IndividualSupportPlan,
     Office,
@@ -31,6 +29,9 @@ from perfkit.schema import (
     WelfareRecipient,
     metadata,
 )
+from perfkit.config import Config, Scale
+from perfkit.datagen.recipe import Shape
+from perfkit.db import create_engine, create_session_factory
 
 #: Objects added per flush: the plan's factories' batch size.
 BATCH_SIZE = 100
@@ -80,7 +81,15 @@ async def plan_method(
 ) -> BaselineReport:
     """Create the schema and insert ``scale``'s plan-mode rows the plan's way, into an empty
     database; the seconds include the schema, as perfkit's seed does."""
-    shape = Shape(scale=scale, data=cfg.data, mode="plan", seed=cfg.data.seed, anchor=anchor)
+    app = application()
+    shape = Shape(
+        scale=scale,
+        data=cfg.data,
+        mode="plan",
+        seed=cfg.data.seed,
+        anchor=anchor,
+        version=app.recipe.version,
+    )
     engine = create_engine(url, cfg.pool)
     sessions = create_session_factory(engine, cfg.pool)
     rows: dict[str, int] = {}
@@ -89,7 +98,7 @@ async def plan_method(
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
         async with sessions() as session:
-            for spec in TABLE_SPECS:
+            for spec in app.recipe.tables:
                 model = _MODELS[spec.name]
                 count = 0
                 for batch in _batches(

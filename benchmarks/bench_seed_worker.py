@@ -1,6 +1,6 @@
 """One benchmark measurement in a process of its own, so its peak memory is its own.
 
-``invoke bench-seed`` starts ``python -m perfkit.datagen.bench_worker`` once per measurement and
+``invoke bench-seed`` starts ``python -m benchmarks.bench_seed_worker`` once per measurement and
 writes the job as JSON to its standard input (the URL holds a password: never on a command
 line). The worker runs the job against an empty database and prints one JSON line: rows,
 seconds, phases, and the process's peak resident memory (``getrusage(RUSAGE_SELF).ru_maxrss``:
@@ -16,9 +16,9 @@ import resource
 import sys
 from typing import Any
 
+from benchmarks.plan_baseline import plan_method
 from perfkit.config import Scale, load_config
 from perfkit.datagen.load import seed_database
-from perfkit.datagen.plan_baseline import plan_method
 
 
 def peak_rss_mb() -> float:
@@ -27,7 +27,7 @@ def peak_rss_mb() -> float:
 
 
 async def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Run one ``seed`` or ``plan`` job (see :mod:`perfkit.datagen.bench`)."""
+    """Run one ``seed`` or ``plan`` job (see :mod:`benchmarks.bench_seed`)."""
     cfg = load_config(job["config"], env={})
     scale = Scale(
         name=job["scale"]["name"], **{k: v for k, v in job["scale"].items() if k != "name"}

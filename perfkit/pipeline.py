@@ -36,6 +36,7 @@ import asyncpg
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
+from perfkit.app import load_application
 from perfkit.config import Config, Scale
 from perfkit.datagen import DatasetInfo, read_dataset_info
 from perfkit.db import connection, create_engine, create_session_factory
@@ -53,17 +54,10 @@ from perfkit.results import (
 )
 from perfkit.snapshot import PrepareReport, ensure_dataset, report_path
 from perfkit.urls import mask_url
-from perfkit.workload.registry import (
-    Outcome,
-    WorkloadContext,
-    WorkloadRegistry,
-    default_registry,
-)
+from perfkit.workload import Outcome, WorkloadContext, WorkloadRegistry
 
 Progress = Callable[[str], None]
 
-#: The workload the performance tests measure unless told otherwise.
-DEFAULT_WORKLOAD = "deadline_alerts"
 #: SQLSTATE of a statement cancelled by statement_timeout.
 QUERY_CANCELED = "57014"
 #: ``invoke prepare`` reports older than this are not this run's preparation.
@@ -192,7 +186,7 @@ async def run_scale(
     *,
     url: str,
     run_id: str,
-    workload: str = DEFAULT_WORKLOAD,
+    workload: str | None = None,
     registry: WorkloadRegistry | None = None,
     after_prepare_task: bool = False,
     progress: Progress | None = None,
@@ -201,7 +195,9 @@ async def run_scale(
     append the run record. See the module docstring for the steps; ``after_prepare_task``
     says ``invoke prepare --scale <scale>`` ran just before (as in ``nox -s perf-<scale>``)."""
     say = progress or (lambda _msg: None)
-    spec = (registry or default_registry()).get(workload)
+    app = load_application(cfg)
+    name = workload or app.default_workload
+    spec = registry.get(name) if registry is not None else app.workload(name)
 
     say(f"{scale.name}: making the data ready")
     report = await ensure_dataset(url, cfg, scale, progress=say)
@@ -211,7 +207,7 @@ async def run_scale(
     try:
         async with exclusive(url, on_wait=say):
             async with connection(url) as conn:
-                info = await read_dataset_info(conn)
+                info = await read_dataset_info(conn, order=app.tables)
             if info is None or not info.same_data(report.info):
                 raise DatasetChangedError(scale.name, info.describe() if info else "no dataset")
             ctx = WorkloadContext(

@@ -1,11 +1,10 @@
-"""Row generators: one stream of tuples per table, deterministic and in bounded memory.
+"""The sample application's data recipe: one stream of rows per table, deterministic.
 
-A dataset is decided by a :class:`Shape` (scale, data settings, mode, seed, anchor date): the
-same shape and :data:`GENERATOR_VERSION` give the same rows, ids included. Each table's
-generator works through the offices in fixed blocks and draws every column of a block in bulk
-(``random.choices`` over the pools), so Python does little per row. Child tables replay their
-parents' id streams (:class:`~perfkit.datagen.ids.IdStream`) instead of reading ids back, which
-also lets the tables load independently, on parallel connections.
+This is the :class:`~perfkit.datagen.recipe.Recipe` the welfare application hands perfkit.
+Each table's generator works through the offices in fixed blocks and draws every column of a
+block in bulk (``random.choices`` over the pools), so Python does little per row. Child tables
+replay their parents' id streams (:meth:`~perfkit.datagen.recipe.Shape.ids`) instead of reading
+ids back, which also lets the tables load independently, on parallel connections.
 
 Two modes:
 
@@ -25,23 +24,31 @@ depend on the anchor.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from perfkit.apps.welfare import pools
 from perfkit.config import DataConfig, DataMode, RealisticData, Scale
-from perfkit.datagen import pools
-from perfkit.datagen.ids import IdStream, stream_key
+from perfkit.datagen.recipe import (
+    Recipe,
+    Row,
+    Shape,
+    TableRecipe,
+    apportion,
+    blocks,
+    days,
+    one_per_office,
+    per_office,
+    repeat_each,
+)
 
 #: Bump whenever a change here or in the pools changes the rows a seed makes.
 GENERATOR_VERSION = 1
-
-#: Rows a generator draws at a time (whole offices, at least one).
-BLOCK_ROWS = 8192
 
 #: The plan's dates: start and end of every cycle, in days from the anchor.
 PLAN_CYCLE_START = -335
@@ -68,53 +75,10 @@ IS_TEST_DATA = True
 #: Local time of the generated ``created_at`` values.
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
-Row = tuple[Any, ...]
 
-
-@dataclass(frozen=True)
-class Shape:
-    """Everything that decides a dataset's rows."""
-
-    scale: Scale
-    data: DataConfig
-    mode: DataMode
-    seed: int
-    anchor: dt.date
-
-    @property
-    def created_at(self) -> dt.datetime:
-        """The ``created_at`` of every row: midnight of the anchor date in Japan."""
-        return dt.datetime.combine(self.anchor, dt.time(0), tzinfo=JST)
-
-    def ids(self, table: str) -> IdStream:
-        """A fresh replay of ``table``'s id stream."""
-        return IdStream(self._key(table, "id"))
-
-    def rng(self, table: str, purpose: str = "attrs") -> random.Random:
-        """A fresh random stream for ``table``'s other columns."""
-        return random.Random(self._key(table, purpose))  # noqa: S311 (test data, not secrets)
-
-    def _key(self, table: str, purpose: str) -> str:
-        return stream_key(
-            generator_version=GENERATOR_VERSION, seed=self.seed, table=table, purpose=purpose
-        )
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """One table's generator: the columns it fills, in order, and its rows."""
-
-    name: str
-    columns: tuple[str, ...]
-    rows_per_office: Callable[[Scale, DataConfig, DataMode], int]
-    generate: Callable[[Shape], Iterator[Row]]
-
-
-def expected_row_counts(scale: Scale, data: DataConfig, mode: DataMode) -> dict[str, int]:
-    """Rows per table that seeding ``scale`` in ``mode`` makes, tables in dependency order."""
-    return {
-        spec.name: scale.offices * spec.rows_per_office(scale, data, mode) for spec in TABLE_SPECS
-    }
+def created_at(shape: Shape) -> dt.datetime:
+    """The ``created_at`` of every row: midnight of the anchor date in Japan."""
+    return dt.datetime.combine(shape.anchor, dt.time(0), tzinfo=JST)
 
 
 def cycle_rows_per_plan(scale: Scale, data: DataConfig, mode: DataMode) -> int:
@@ -125,28 +89,6 @@ def cycle_rows_per_plan(scale: Scale, data: DataConfig, mode: DataMode) -> int:
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-def _blocks(offices: int, rows_per_office: int) -> Iterator[tuple[int, int]]:
-    """(first office, number of offices) blocks of about :data:`BLOCK_ROWS` rows."""
-    step = max(1, BLOCK_ROWS // max(1, rows_per_office))
-    for first in range(0, offices, step):
-        yield first, min(step, offices - first)
-
-
-def _repeat_each(values: Sequence[Any], times: int) -> list[Any]:
-    """``[a, a, b, b]`` for ``values=[a, b], times=2``."""
-    return list(itertools.chain.from_iterable(itertools.repeat(v, times) for v in values))
-
-
-def apportion(shares: Mapping[str, float], n: int) -> list[str]:
-    """``n`` labels split by ``shares`` exactly (largest remainder, ties by order given)."""
-    exact = {label: share * n for label, share in shares.items()}
-    counts = {label: int(value) for label, value in exact.items()}
-    by_remainder = sorted(shares, key=lambda label: -(exact[label] - counts[label]))
-    for label in by_remainder[: n - sum(counts.values())]:
-        counts[label] += 1
-    return [label for label in shares for _ in range(counts[label])]
 
 
 class _Roles:
@@ -161,11 +103,6 @@ class _Roles:
         roles = list(self._template)
         self._rng.shuffle(roles)
         return roles
-
-
-def _days(anchor: dt.date, first: int, last: int) -> list[dt.date]:
-    """Dates for day offsets ``first..last`` from the anchor; index ``i`` is ``first + i``."""
-    return [anchor + dt.timedelta(days=d) for d in range(first, last + 1)]
 
 
 def _preferences(*, email: bool, threshold: int) -> str:
@@ -208,8 +145,8 @@ def _names(rng: random.Random, n: int) -> tuple[list[tuple[str, str]], list[tupl
 def _offices(shape: Shape) -> Iterator[Row]:
     rng = shape.rng("offices")
     ids = shape.ids("offices")
-    created = shape.created_at
-    for first, count in _blocks(shape.scale.offices, 1):
+    created = created_at(shape)
+    for first, count in blocks(shape.scale.offices, 1):
         for number, office_id in enumerate(ids.take(count), start=first + 1):
             prefecture, city, area = rng.choice(pools.PLACES)
             name = f"{rng.choice(pools.OFFICE_BRANDS)}{rng.choice(pools.SERVICE_KINDS)} {city}"
@@ -226,15 +163,15 @@ def _staffs(shape: Shape) -> Iterator[Row]:
     per_office = shape.scale.staff_per_office
     rng = shape.rng("staffs")
     ids, office_ids, roles = shape.ids("staffs"), shape.ids("offices"), _Roles(shape)
-    created = shape.created_at
+    created = created_at(shape)
     if shape.mode == "plan":
         plan_prefs = _preferences(email=True, threshold=PLAN_EMAIL_THRESHOLD_DAYS)
     else:
         variants, cum_weights = _preference_draw(shape.data.realistic)
     number = 0
-    for _, count in _blocks(shape.scale.offices, per_office):
+    for _, count in blocks(shape.scale.offices, per_office):
         n = count * per_office
-        office_col = _repeat_each(office_ids.take(count), per_office)
+        office_col = repeat_each(office_ids.take(count), per_office)
         surnames, given = _names(rng, n)
         role_col = [role for _ in range(count) for role in roles.next_office()]
         if shape.mode == "plan":
@@ -265,12 +202,12 @@ def _recipients(shape: Shape) -> Iterator[Row]:
     per_office = shape.scale.recipients_per_office
     rng = shape.rng("welfare_recipients")
     ids, office_ids = shape.ids("welfare_recipients"), shape.ids("offices")
-    created = shape.created_at
+    created = created_at(shape)
     youngest, oldest = RECIPIENT_AGES
-    birthdays = _days(shape.anchor, -oldest * 365, -youngest * 365)
-    for _, count in _blocks(shape.scale.offices, per_office):
+    birthdays = days(shape.anchor, -oldest * 365, -youngest * 365)
+    for _, count in blocks(shape.scale.offices, per_office):
         n = count * per_office
-        office_col = _repeat_each(office_ids.take(count), per_office)
+        office_col = repeat_each(office_ids.take(count), per_office)
         surnames, given = _names(rng, n)
         yield from zip(
             ids.take(n),
@@ -306,8 +243,8 @@ def _plans(shape: Shape) -> Iterator[Row]:
     office_ids, staff_ids = shape.ids("offices"), shape.ids("staffs")
     recipient_ids = shape.ids("welfare_recipients")
     candidates = _responsible_staff(shape)
-    created = shape.created_at
-    for _, count in _blocks(shape.scale.offices, per_office):
+    created = created_at(shape)
+    for _, count in blocks(shape.scale.offices, per_office):
         n = count * per_office
         offices = office_ids.take(count)
         staff = staff_ids.take(count * staff_per_office)
@@ -321,7 +258,7 @@ def _plans(shape: Shape) -> Iterator[Row]:
                 responsible += [office_staff[j] for j in rng.choices(pick, k=per_office)]
         yield from zip(
             ids.take(n),
-            _repeat_each(offices, per_office),
+            repeat_each(offices, per_office),
             recipient_ids.take(n),
             responsible,
             itertools.repeat(IS_TEST_DATA),
@@ -341,13 +278,13 @@ def _plan_cycles(shape: Shape) -> Iterator[Row]:
     ids, plan_ids = shape.ids("support_plan_cycles"), shape.ids("individual_support_plans")
     start = shape.anchor + dt.timedelta(days=PLAN_CYCLE_START)
     end = shape.anchor + dt.timedelta(days=PLAN_CYCLE_END)
-    created = shape.created_at
+    created = created_at(shape)
     numbers = list(range(1, per_plan + 1))
-    for _, count in _blocks(shape.scale.offices, plans_per_office * per_plan):
+    for _, count in blocks(shape.scale.offices, plans_per_office * per_plan):
         n_plans = count * plans_per_office
         yield from zip(
             ids.take(n_plans * per_plan),
-            _repeat_each(plan_ids.take(n_plans), per_plan),
+            repeat_each(plan_ids.take(n_plans), per_plan),
             itertools.cycle(numbers),
             itertools.repeat(start),
             itertools.repeat(end),
@@ -364,7 +301,7 @@ def _realistic_cycles(shape: Shape) -> Iterator[Row]:
     plans_per_office = shape.scale.recipients_per_office
     rng = shape.rng("support_plan_cycles")
     ids, plan_ids = shape.ids("support_plan_cycles"), shape.ids("individual_support_plans")
-    created = shape.created_at
+    created = created_at(shape)
 
     # Every date is a function of a current cycle's end offset: precompute them per offset.
     due = realistic.cycle_due
@@ -376,10 +313,10 @@ def _realistic_cycles(shape: Shape) -> Iterator[Row]:
         weights += [getattr(due, key) / width] * width
     cum_weights = list(itertools.accumulate(weights))
     lowest = min(offsets) - CYCLE_DAYS * (finished + 1)
-    days = _days(shape.anchor, lowest, max(offsets))
+    calendar = days(shape.anchor, lowest, max(offsets))
 
     def day(offset: int) -> dt.date:
-        return days[offset - lowest]
+        return calendar[offset - lowest]
 
     current_dates = {e: (day(e - CYCLE_DAYS + 1), day(e)) for e in offsets}
     history = {
@@ -397,7 +334,7 @@ def _realistic_cycles(shape: Shape) -> Iterator[Row]:
             start, end = current_dates[e]
             yield (plan_id, number, start, end, "active")
 
-    for _, count in _blocks(shape.scale.offices, plans_per_office * per_plan):
+    for _, count in blocks(shape.scale.offices, plans_per_office * per_plan):
         n_plans = count * plans_per_office
         plans = plan_ids.take(n_plans)
         ends = rng.choices(offsets, cum_weights=cum_weights, k=n_plans * current)
@@ -412,10 +349,6 @@ def _realistic_cycles(shape: Shape) -> Iterator[Row]:
             yield (cycle_id, plan_id, number, start, end, status, IS_TEST_DATA, created)
 
 
-def _per_office(attr: str) -> Callable[[Scale, DataConfig, DataMode], int]:
-    return lambda scale, _data, _mode: int(getattr(scale, attr))
-
-
 def _columns(names: str) -> tuple[str, ...]:
     return tuple(names.split())
 
@@ -424,38 +357,38 @@ def _cycle_rows_per_office(scale: Scale, data: DataConfig, mode: DataMode) -> in
     return scale.recipients_per_office * cycle_rows_per_plan(scale, data, mode)
 
 
-#: Every application table's generator, parents first (the order of ``perfkit.schema.TABLES``).
-TABLE_SPECS: tuple[TableSpec, ...] = (
-    TableSpec(
+#: Every table's generator, parents first.
+TABLES: tuple[TableRecipe, ...] = (
+    TableRecipe(
         "offices",
         _columns("id name address phone_number is_test_data created_at"),
-        lambda _scale, _data, _mode: 1,
+        one_per_office,
         _offices,
     ),
-    TableSpec(
+    TableRecipe(
         "staffs",
         _columns(
             "id office_id first_name last_name full_name email hashed_password role "
             "notification_preferences is_test_data created_at"
         ),
-        _per_office("staff_per_office"),
+        per_office("staff_per_office"),
         _staffs,
     ),
-    TableSpec(
+    TableRecipe(
         "welfare_recipients",
         _columns(
             "id office_id first_name last_name full_name date_of_birth is_test_data created_at"
         ),
-        _per_office("recipients_per_office"),
+        per_office("recipients_per_office"),
         _recipients,
     ),
-    TableSpec(
+    TableRecipe(
         "individual_support_plans",
         _columns("id office_id welfare_recipient_id responsible_staff_id is_test_data created_at"),
-        _per_office("recipients_per_office"),
+        per_office("recipients_per_office"),
         _plans,
     ),
-    TableSpec(
+    TableRecipe(
         "support_plan_cycles",
         _columns(
             "id individual_support_plan_id cycle_number start_date end_date status "
@@ -464,4 +397,33 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
         _cycle_rows_per_office,
         _cycles,
     ),
+)
+
+
+def parameters(scale: Scale, data: DataConfig) -> dict[str, Any]:
+    """Everything besides seed and mode that shapes the rows, as plain JSON values."""
+    realistic = data.realistic
+    return {
+        "offices": scale.offices,
+        "staff_per_office": scale.staff_per_office,
+        "recipients_per_office": scale.recipients_per_office,
+        "cycles_per_plan": scale.cycles_per_plan,
+        "realistic": {
+            "cycle_due": dataclasses.asdict(realistic.cycle_due),
+            "finished_cycles_per_plan": realistic.finished_cycles_per_plan,
+            "staff_email_off": realistic.staff_email_off,
+            "email_threshold_days": list(realistic.email_threshold_days),
+            "roles": dict(realistic.roles),
+        },
+    }
+
+
+#: The recipe the sample application hands perfkit. Only the schedule moves with the calendar:
+#: ``date_of_birth`` stays (recipients age by a shift, which the batch never looks at), and
+#: ``created_at`` keeps the time the rows were made.
+RECIPE = Recipe(
+    version=GENERATOR_VERSION,
+    tables=TABLES,
+    dated_columns={"support_plan_cycles": ("start_date", "end_date")},
+    parameters=parameters,
 )

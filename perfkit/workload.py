@@ -3,8 +3,8 @@
 A workload is an async function taking a :class:`WorkloadContext` and returning an outcome
 with a ``metrics()`` method. The :func:`workload` decorator marks it, without touching any
 global state: it only attaches a :class:`Workload` description to the function. A
-:class:`WorkloadRegistry` is built explicitly from the modules that hold workloads
-(:func:`default_registry` for perfkit's own), so a test can build one of its own.
+:class:`WorkloadRegistry` is built explicitly from the modules that hold workloads: an
+application (:mod:`perfkit.app`) builds its own, and so can a test.
 
 The function's docstring is its label in reports (its first line). Whatever needs no timing
 (engine, connection pool, the dataset's anchor date) is set up by the caller and handed in
@@ -131,10 +131,3 @@ class WorkloadRegistry:
 
     def __len__(self) -> int:
         return len(self._workloads)
-
-
-def default_registry() -> WorkloadRegistry:
-    """perfkit's own workloads (today: the deadline-alert batch)."""
-    from perfkit.workload import deadline_alerts
-
-    return WorkloadRegistry.from_modules(deadline_alerts)

@@ -14,7 +14,7 @@ rules, as :func:`send_deadline_alert_emails` implements them:
   for them: one digest per staff member, listing every due recipient with the end date, in
   Japanese. Nobody gets an empty e-mail;
 - with ``dry_run=True`` (the default) the e-mails are composed and counted but not sent;
-  with ``dry_run=False`` a :class:`~perfkit.workload.mailer.Mailer` delivers them.
+  with ``dry_run=False`` a :class:`~perfkit.apps.welfare.mailer.Mailer` delivers them.
 
 It is written as a production batch should be: **one** SQL statement, whatever the number of
 offices. PostgreSQL groups the subscribed staff and the due cycles per office into arrays, so
@@ -47,16 +47,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from perfkit.errors import PerfkitError
-from perfkit.schema import (
+from perfkit.apps.welfare.mailer import Mailer, OutgoingEmail
+from perfkit.apps.welfare.models import (
     IndividualSupportPlan,
     Office,
     Staff,
     SupportPlanCycle,
     WelfareRecipient,
 )
-from perfkit.workload.mailer import Mailer, OutgoingEmail
-from perfkit.workload.registry import WorkloadContext, workload
+from perfkit.errors import PerfkitError
+from perfkit.workload import WorkloadContext, workload
 
 #: A staff member whose preferences do not say gets e-mail ...
 DEFAULT_EMAIL_NOTIFICATION = True
@@ -72,7 +72,7 @@ class MissingMailerError(PerfkitError):
     def __init__(self) -> None:
         super().__init__(
             "send_deadline_alert_emails(dry_run=False) needs a mailer",
-            hint="pass mailer=SmtpMailer(cfg.smtp) (perfkit.workload.mailer)",
+            hint="pass mailer=SmtpMailer(cfg.smtp) (perfkit.apps.welfare.mailer)",
         )
 
 
