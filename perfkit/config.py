@@ -29,6 +29,15 @@ from typing import Any, Literal
 import yaml
 
 from perfkit.errors import ConfigError, UnknownScaleError
+from perfkit.urls import (
+    DATABASE_NAME_HINT,
+    MAX_PORT,
+    PORT_HINT,
+    database_name_problem,
+    host_problem,
+    parse_port,
+    parse_url,
+)
 
 CONFIG_ENV = "PERFKIT_CONFIG"
 DEFAULT_CONFIG_NAME = "scales.yaml"
@@ -62,6 +71,11 @@ def _fraction(**kw: Any) -> Any:
     return field(metadata={"fraction": True}, **kw)
 
 
+def _port(**kw: Any) -> Any:
+    """A TCP port: an integer from 1 to 65535 (from the environment: plain decimal only)."""
+    return field(metadata={"positive": True, "port": True}, **kw)
+
+
 @dataclass(frozen=True)
 class Budgets:
     """Seconds the performance tests allow each phase; past them a test fails."""
@@ -84,6 +98,8 @@ class Scale:
     recipients_per_office: int = _positive(default=100)
     cycles_per_plan: int = _positive(default=1)
     frequency: str = "manual"
+    #: Seconds this scale's performance test may take (its pytest timeout). ``perf-<name>``
+    #: runs every scale up to ``<name>``, so a CI job allows the sum (:mod:`perfkit.schedule`).
     timeout: int = _positive(default=600)
     description: str = ""
     budgets: Budgets = field(default_factory=Budgets)
@@ -135,9 +151,9 @@ class DataConfig:
 class DatabaseConfig:
     """The dedicated PostgreSQL: where it listens, how it is run and tuned."""
 
-    name: str = "keikakun_test_performance"
-    host: str = "127.0.0.1"
-    port: int = _positive(default=5433)
+    name: str = field(default="keikakun_test_performance", metadata={"database_name": True})
+    host: str = field(default="127.0.0.1", metadata={"host": True})
+    port: int = _port(default=5433)
     user: str = "postgres"
     backend: Backend = "auto"
     binaries: BinarySource = "auto"
@@ -178,7 +194,7 @@ class SmtpConfig:
     """
 
     host: str = "127.0.0.1"
-    port: int = _positive(default=1025)
+    port: int = _port(default=1025)
     sender: str = "keikakun-alerts@example.invalid"
     username: str | None = None
     password_env: str = "PERFKIT_SMTP_PASSWORD"  # noqa: S105 - a variable name, not a secret
@@ -346,12 +362,13 @@ def load_config(
     origins: dict[str, str] = {}
     for var, key_path in ENV_OVERRIDES.items():
         if var in env and env[var] != "":
-            _set_path(raw, key_path, _parse_scalar(env[var]), label=var, source=label)
+            value = _parse_text(env[var], key_path=key_path, source=f"environment {var}")
+            _set_path(raw, key_path, value, label=var, source=label)
             origins[key_path] = f"environment {var}"
     for key_path, value in (overrides or {}).items():
         if value is not None:
             if isinstance(value, str):  # flags arrive as text, like environment variables
-                value = _parse_scalar(value)
+                value = _parse_text(value, key_path=key_path, source="command line")
             _set_path(raw, key_path, value, label="flag", source=label)
             origins[key_path] = "command line"
 
@@ -376,7 +393,10 @@ def load_config(
             exc.message.split(": ", 2)[-1], source=origin, key_path=exc.key_path, hint=exc.hint
         ) from None
     _check_semantics(cfg, label)
-    external = next((env[v] for v in URL_ENV_VARS if env.get(v)), None)
+    external_var = next((v for v in URL_ENV_VARS if env.get(v)), None)
+    external = env[external_var] if external_var else None
+    if external is not None:  # refuse an ambiguous URL here, before anything prints or uses it
+        parse_url(external, source=f"environment {external_var}")
     root = source.parent
     result: Config = dataclasses.replace(
         cfg,
@@ -573,6 +593,15 @@ def _coerce(
             fail("true or false")
         return value
     if tp is int:
+        if meta.get("port") and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_PORT
+        ):
+            raise ConfigError(
+                f"expected a port number from 1 to {MAX_PORT}, got {value!r}",
+                source=source,
+                key_path=path,
+                hint=PORT_HINT,
+            )
         if isinstance(value, bool) or not isinstance(value, int):
             fail("a positive integer" if meta.get("positive") else "an integer")
         if meta.get("positive") and value <= 0:
@@ -591,6 +620,10 @@ def _coerce(
     if tp is str:
         if not isinstance(value, str) or not value.strip():
             fail("a non-empty string")
+        if meta.get("host") and (problem := host_problem(value)):
+            raise ConfigError(f"{problem}, got {value!r}", source=source, key_path=path)
+        if meta.get("database_name") and (problem := database_name_problem(value)):
+            raise ConfigError(problem, source=source, key_path=path, hint=DATABASE_NAME_HINT)
         return value
     if tp is Path:
         if not isinstance(value, str) or not value.strip():
@@ -637,6 +670,13 @@ def _set_path(raw: dict[str, Any], key_path: str, value: Any, *, label: str, sou
             )
         node = child
     node[parts[-1]] = value
+
+
+def _parse_text(text: str, *, key_path: str, source: str) -> Any:
+    """A value given as text (environment variable, flag): a port strictly, the rest as YAML."""
+    if key_path.endswith(".port"):
+        return parse_port(text, source=source, key_path=key_path)
+    return _parse_scalar(text)
 
 
 def _parse_scalar(text: str) -> Any:
