@@ -100,7 +100,8 @@ def snapshot(
     no_prune: bool = False,
 ) -> None:
     """Save the scale's dataset as a snapshot (seeding it first if needed), then prune."""
-    from perfkit.snapshot import create_snapshot, views
+    from perfkit import views
+    from perfkit.snapshot import create_snapshot
 
     with guarded():
         cfg = load(config)
@@ -136,7 +137,8 @@ def restore(
     confirm_database: str | None = None,
 ) -> None:
     """Make the test database hold a verified snapshot, dates moved to today (or --as-of)."""
-    from perfkit.snapshot import restore_snapshot, views
+    from perfkit import views
+    from perfkit.snapshot import restore_snapshot
 
     with guarded():
         cfg = load(config)
@@ -154,7 +156,8 @@ def restore(
 @task(help={"scale": "only this scale", "config": CONFIG_HELP})
 def snapshots(c: Context, scale: str | None = None, config: str | None = None) -> None:
     """List snapshots: scale, id, age, size, rows, anchor date, fits the current schema."""
-    from perfkit.snapshot import list_snapshots, views
+    from perfkit import views
+    from perfkit.snapshot import list_snapshots
 
     with guarded():
         cfg = load(config)
@@ -178,8 +181,8 @@ def prune(
     config: str | None = None,
 ) -> None:
     """Keep the newest N snapshots per scale; drop stale templates and leftovers."""
+    from perfkit import views
     from perfkit.snapshot import prune as prune_snapshots
-    from perfkit.snapshot import views
 
     with guarded():
         cfg = load(config)
@@ -197,7 +200,8 @@ def verify(
     c: Context, scale: str | None = None, snapshot: str | None = None, config: str | None = None
 ) -> None:
     """Check snapshots' manifests, schema fingerprints and file checksums (exit 1 if any fail)."""
-    from perfkit.snapshot import SnapshotError, verify_snapshots, views
+    from perfkit import views
+    from perfkit.snapshot import SnapshotError, verify_snapshots
 
     with guarded():
         cfg = load(config)
@@ -289,17 +293,19 @@ def seed(
     port: int | None = None,
 ) -> None:
     """Fill the test database with the scale's deterministic data (COPY; all or nothing)."""
-    from perfkit.datagen.command import report_table, seed_command
+    from perfkit import views
+    from perfkit.datagen.command import seed_command
 
     with guarded():
         cfg = load(config, **{"data.seed": seed, "data.mode": mode}, **_db_flags(backend, port))
-        outcome = seed_command(
-            cfg, scale=scale, anchor=anchor, reset=reset, confirm=confirm_database,
-            console=console(),
-        )  # fmt: skip
+        with views.seed_progress(console()) as progress:
+            outcome = seed_command(
+                cfg, scale=scale, anchor=anchor, reset=reset, confirm=confirm_database,
+                progress=progress,
+            )  # fmt: skip
         console().print(outcome.summary(), soft_wrap=True)
         if outcome.report.created:
-            console().print(report_table(outcome.report))
+            console().print(views.seed_table(outcome.report))
 
 
 @task(
@@ -388,8 +394,9 @@ def compare(
     config: str | None = None,
 ) -> None:
     """Compare the newest run with a baseline; exit 6 when a metric regressed."""
+    from perfkit import views
     from perfkit.compare import check, compare_command, parse_threshold
-    from perfkit.report import comparison_table, split_scales
+    from perfkit.report import split_scales
 
     with guarded():
         cfg = load(config)
@@ -406,7 +413,7 @@ def compare(
             )
         for comparison in comparisons:
             if comparison.metrics:
-                console().print(comparison_table(comparison))
+                console().print(views.comparison_table(comparison))
             else:
                 console().print(comparison.summary())
         check(comparisons)

@@ -50,7 +50,7 @@ from perfkit.snapshot.dataset import expected_key
 from perfkit.snapshot.prepare import ensure_dataset
 from perfkit.snapshot.restore import restore_snapshot
 from perfkit.snapshot.store import SnapshotStore
-from perfkit.snapshot.views import human_bytes
+from perfkit.text import human_bytes
 from perfkit.urls import password_of, to_asyncpg, with_database
 
 BASELINE = "pg_restore -j 2"

@@ -13,7 +13,7 @@ import errno
 import functools
 import os
 import sys
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -116,15 +116,3 @@ def print_table(title: str, rows: list[tuple[str, str]] | Mapping[str, str]) -> 
     for key, value in rows.items() if isinstance(rows, Mapping) else rows:
         table.add_row(key, value)
     console().print(table)
-
-
-def guard(fn: Callable[..., T]) -> Callable[..., T]:
-    """Decorator form of :func:`guarded` for task bodies."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        with guarded():
-            return fn(*args, **kwargs)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    return wrapper

@@ -15,7 +15,7 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -69,10 +69,19 @@ class StatementCounter:
 
 @dataclass
 class Stopwatch:
-    """Elapsed seconds of a ``with stopwatch() as sw:`` block (``sw.seconds`` after it)."""
+    """Elapsed seconds of a ``with stopwatch() as sw:`` block (``sw.seconds`` after it).
+
+    For a span that is not one block (a function that returns a report of its own duration),
+    make one, ``sw = Stopwatch()``, and read ``sw.stop()`` at the end.
+    """
 
     started: float = field(default_factory=time.perf_counter)
     seconds: float = 0.0
+
+    def stop(self) -> float:
+        """The seconds since the start, kept in :attr:`seconds` and returned."""
+        self.seconds = time.perf_counter() - self.started
+        return self.seconds
 
 
 @contextmanager
@@ -82,7 +91,21 @@ def stopwatch() -> Iterator[Stopwatch]:
     try:
         yield sw
     finally:
-        sw.seconds = time.perf_counter() - sw.started
+        sw.stop()
+
+
+@contextmanager
+def timed(steps: MutableMapping[str, float], name: str) -> Iterator[Stopwatch]:
+    """Time a block and record its seconds as ``steps[name]`` (a report's per-step times).
+
+    The time is recorded even when the block fails or returns early, so a report built
+    inside the block still sees it; ``sw.seconds`` holds it too, after the block.
+    """
+    sw = Stopwatch()
+    try:
+        yield sw
+    finally:
+        steps[name] = sw.stop()
 
 
 def process_peak_rss_mb() -> float:
@@ -151,10 +174,9 @@ async def measure(
     last: list[T] = []  # only the latest result is kept alive
     for _ in range(repeat):
         last.clear()
-        with _counting(engine) as counter:
-            started = time.perf_counter()
+        with _counting(engine) as counter, stopwatch() as sw:
             value = await fn()
-            samples.append(time.perf_counter() - started)
+        samples.append(sw.seconds)
         last.append(value)
         if counter is not None:
             statements.append(counter.count)

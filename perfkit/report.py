@@ -25,9 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from rich.table import Table
-from rich.text import Text
-
 from perfkit.compare import METRICS, Comparison, Metric, compare_history, rules_from_config
 from perfkit.config import Config
 from perfkit.errors import PerfkitError
@@ -204,7 +201,9 @@ def _measurement_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _comparison_rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
+def comparison_rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
+    """One scale's comparison as a header and rows of text (Markdown, HTML and the terminal
+    table of :func:`perfkit.views.comparison_table` draw them)."""
     header = ["metric", "baseline", "new", "ratio", "change", "verdict"]
     rows = []
     for m in c.metrics:
@@ -297,7 +296,7 @@ def render_markdown(data: ReportData) -> str:
             if c.note:
                 out += [f"> note: {c.note}", ""]
             if c.metrics:
-                out += [_md_table(*_comparison_rows(c)), ""]
+                out += [_md_table(*comparison_rows(c)), ""]
     for s in data.summaries:
         shown = min(s.runs, data.last)
         out += [f"## History: {s.scale} (last {shown} of {s.runs} runs, newest first)", ""]
@@ -443,7 +442,7 @@ def render_html(data: ReportData) -> str:
                 if c.note:
                     parts.append(f"<p class='muted'>note: {html.escape(c.note)}</p>")
                 if c.metrics:
-                    parts.append(_html_table(*_comparison_rows(c), verdict_col=5))
+                    parts.append(_html_table(*comparison_rows(c), verdict_col=5))
         parts.append("<h2>Charts</h2>")
         for metric in METRICS.values():
             div = _figure_html(data, metric)
@@ -565,26 +564,3 @@ def report_command(
     target = Path(output) if output is not None else cfg.results_dir / "report"
     written = write_report(data, output=target, formats=formats)
     return ReportOutcome(markdown=None, written=tuple(written), data=data)
-
-
-_VERDICT_STYLE = {
-    "regression": "bold red",
-    "improvement": "green",
-    "unchanged": "",
-    "within noise": "dim",
-    "no baseline": "dim",
-}
-
-
-def comparison_table(c: Comparison) -> Table:
-    """One scale's comparison as a rich table for the terminal."""
-    table = Table(title=c.summary(), title_justify="left", title_style="bold")
-    header, rows = _comparison_rows(c)
-    for i, name in enumerate(header):
-        table.add_column(name, justify="left" if i in (0, 5) else "right")
-    for row, m in zip(rows, c.metrics, strict=True):
-        style = _VERDICT_STYLE[m.verdict] if (m.rule.gate or m.verdict != "regression") else "dim"
-        table.add_row(*row[:-1], Text(row[-1], style=style))
-    if c.note:
-        table.caption = f"note: {c.note}"
-    return table

@@ -28,7 +28,6 @@ import functools
 import gc
 import itertools
 import secrets
-import time
 import types
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from perfkit.datagen.metadata import (
 from perfkit.datagen.recipe import Shape, TableRecipe
 from perfkit.db import connect
 from perfkit.locks import exclusive
+from perfkit.measure import Stopwatch, timed
 from perfkit.safety import ensure_test_database
 from perfkit.schema import quote_ident
 from perfkit.urls import mask_text
@@ -151,7 +151,7 @@ async def seed_database(
     (``confirm`` repeats the name of a database that does not look like a test database), and
     the old tables are replaced.
     """
-    started = time.perf_counter()
+    total = Stopwatch()
     shown = progress or SeedProgress()
     app = load_application(cfg)
     shape = Shape(
@@ -181,7 +181,7 @@ async def seed_database(
                         info=existing,
                         rows=existing.row_counts,
                         phases=phases,
-                        seconds=time.perf_counter() - started,
+                        seconds=total.stop(),
                         created=False,
                     )
                 await _drop_stale_staging(conn)
@@ -195,7 +195,7 @@ async def seed_database(
         ) from exc
     finally:
         await _close_quietly(conn)
-    return SeedReport(info=wanted, rows=rows, phases=phases, seconds=time.perf_counter() - started)
+    return SeedReport(info=wanted, rows=rows, phases=phases, seconds=total.stop())
 
 
 # --------------------------------------------------------------------------------------------
@@ -480,12 +480,10 @@ def _verify_counts(rows: Mapping[str, int], expected: Mapping[str, int]) -> None
 
 @contextlib.contextmanager
 def _phase(name: str, phases: dict[str, float], progress: SeedProgress) -> Iterator[None]:
+    """Show the phase, and time it into ``phases``."""
     progress.phase(name)
-    start = time.perf_counter()
-    try:
+    with timed(phases, name):
         yield
-    finally:
-        phases[name] = time.perf_counter() - start
 
 
 @contextlib.contextmanager

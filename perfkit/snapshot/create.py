@@ -8,7 +8,6 @@ The tables are read over two connections that share one exported snapshot
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,17 +19,18 @@ from perfkit.config import Config, Scale
 from perfkit.datagen import read_dataset_info, seed_database
 from perfkit.db import connect, connection
 from perfkit.env.base import ensure_database
+from perfkit.measure import Stopwatch, stopwatch
 from perfkit.snapshot import dbadmin
 from perfkit.snapshot.dataset import SaySeedProgress, database_problem, expected_key, info_problem
 from perfkit.snapshot.errors import SnapshotError
 from perfkit.snapshot.fileformat import LEVEL, dump_tables
 from perfkit.snapshot.manifest import Manifest, scale_shape
+from perfkit.snapshot.parallel import JOBS
 from perfkit.snapshot.prune import PruneReport, prune
 from perfkit.snapshot.store import Snapshot, SnapshotStore, new_snapshot_id
 from perfkit.urls import database_name, with_database
 
 Progress = Callable[[str], None]
-JOBS = 2
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ async def create_snapshot(
     """Save the URL's dataset of ``scale`` as a new snapshot (seeding it first if the database
     does not hold it) and point the scale's ``LATEST`` at it. With ``prune_after`` (what
     ``invoke snapshot`` does), :func:`~perfkit.snapshot.prune.prune` runs right after."""
-    started = time.perf_counter()
+    total = Stopwatch()
     say = progress or (lambda _msg: None)
     store = store or SnapshotStore(cfg.snapshots.directory)
     seeded_for: str | None = None
@@ -74,24 +74,23 @@ async def create_snapshot(
             _, problem = await database_problem(conn, cfg, scale)
     if problem is not None:
         say(f"seeding scale {scale.name} first: {problem}")
-        t = time.perf_counter()
-        if not exists:
-            await ensure_database(url)
-        await seed_database(
-            url, cfg, scale, reset=True, confirm=confirm, progress=SaySeedProgress(say)
-        )
-        seed_seconds = time.perf_counter() - t
+        with stopwatch() as seeding:
+            if not exists:
+                await ensure_database(url)
+            await seed_database(
+                url, cfg, scale, reset=True, confirm=confirm, progress=SaySeedProgress(say)
+            )
+        seed_seconds = seeding.seconds
         seeded_for = problem
-    t = time.perf_counter()
-    snap = await write_snapshot(
-        url, cfg, scale, store=store, level=level, make_latest=make_latest, progress=say
-    )
-    write_seconds = time.perf_counter() - t
+    with stopwatch() as writing:
+        snap = await write_snapshot(
+            url, cfg, scale, store=store, level=level, make_latest=make_latest, progress=say
+        )
     pruned = await prune(cfg, url=url, scale=scale.name) if prune_after else None
     return SnapshotReport(
         snapshot=snap,
-        seconds=time.perf_counter() - started,
-        write_seconds=write_seconds,
+        seconds=total.stop(),
+        write_seconds=writing.seconds,
         pruned=pruned,
         seeded=seeded_for is not None,
         seed_seconds=seed_seconds,

@@ -23,8 +23,9 @@ from collections.abc import Mapping
 import asyncpg
 
 from perfkit.app import Application
-from perfkit.errors import PerfkitError
 from perfkit.schema import DATASET_TABLE, quote_ident
+from perfkit.text import BadDateError as BadDateError  # re-exported: restore's date error
+from perfkit.text import parse_day
 
 ANCHOR_COLUMN = "anchor_date"
 
@@ -37,24 +38,14 @@ def shifted_columns(app: Application) -> Shifted:
     return {**app.recipe.dated_columns, DATASET_TABLE: (ANCHOR_COLUMN,)}
 
 
-class BadDateError(PerfkitError):
-    """An ``--as-of`` value that is not a date."""
-
-    exit_code = 2
-
-
 def target_date(as_of: dt.date | str | None = None) -> dt.date:
-    """``as_of`` as a date (``YYYY-MM-DD``), or today's local date when None."""
+    """``--as-of`` as a date (``YYYY-MM-DD``), or today's local date when None; a bad value
+    raises :class:`~perfkit.text.BadDateError`."""
     if as_of is None or as_of == "":
         return dt.date.today()
     if isinstance(as_of, dt.date):
         return as_of
-    try:
-        return dt.date.fromisoformat(as_of)
-    except ValueError:
-        raise BadDateError(
-            f"--as-of: not a date: {as_of!r}", hint="use YYYY-MM-DD, e.g. --as-of 2026-03-01"
-        ) from None
+    return parse_day(as_of, flag="--as-of")
 
 
 def shift_days(anchor: dt.date, target: dt.date) -> int:

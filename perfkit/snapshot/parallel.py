@@ -10,6 +10,9 @@ import asyncpg
 
 T = TypeVar("T")
 
+#: Connections a snapshot is written or restored over (the machines have two cores).
+JOBS = 2
+
 
 async def spread(
     conns: Sequence[asyncpg.Connection],

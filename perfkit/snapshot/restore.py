@@ -23,8 +23,8 @@ so the next restore takes the fast path.
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -36,6 +36,7 @@ from perfkit.datagen.metadata import create_dataset_table_sql
 from perfkit.db import connect, connection
 from perfkit.errors import PerfkitError
 from perfkit.locks import exclusive
+from perfkit.measure import Stopwatch, timed
 from perfkit.safety import check_name, created_by_perfkit
 from perfkit.schema import DATASET_TABLE, quote_ident
 from perfkit.snapshot import dbadmin, template
@@ -54,14 +55,12 @@ from perfkit.snapshot.errors import (
 )
 from perfkit.snapshot.fileformat import load_table, verify_files
 from perfkit.snapshot.manifest import TableFile
-from perfkit.snapshot.parallel import spread
+from perfkit.snapshot.parallel import JOBS, spread
 from perfkit.snapshot.store import Snapshot, SnapshotStore
 from perfkit.urls import database_name, mask_url, with_database
 
 Method = Literal["auto", "template", "file"]
 Progress = Callable[[str], None]
-#: Connections used to load files and build indexes (the machines have two cores).
-JOBS = 2
 
 
 @dataclass(frozen=True)
@@ -133,7 +132,7 @@ async def restore_snapshot(
         raise PerfkitError(
             f"--method: expected auto, template or file, got {method!r}", hint="see --help"
         )
-    started = time.perf_counter()
+    total = Stopwatch()
     steps: dict[str, float] = {}
     app = load_application(cfg)
     store = SnapshotStore(cfg.snapshots.directory)
@@ -141,10 +140,9 @@ async def restore_snapshot(
     say = progress or (lambda _msg: None)
 
     say("verifying the snapshot")
-    t = time.perf_counter()
-    snap = pick_snapshot(store, scale, snapshot_id)
-    verify_snapshot(snap, app)
-    steps["verify"] = time.perf_counter() - t
+    with timed(steps, "verify"):
+        snap = pick_snapshot(store, scale, snapshot_id)
+        verify_snapshot(snap, app)
     if keep_template is None:
         keep_template = method == "auto" and store.latest_id(scale.name) in (None, snap.id)
     used: list[str] = []  # the template cloned
@@ -186,11 +184,10 @@ async def restore_snapshot(
         )
         if keep_template:
             say("keeping a template for the fast path")
-            t = time.perf_counter()
-            built.append(
-                await install_template(url, admin, source=name, snap=snap, anchor=target_day)
-            )
-            steps["template"] = time.perf_counter() - t
+            with timed(steps, "template"):
+                built.append(
+                    await install_template(url, admin, source=name, snap=snap, anchor=target_day)
+                )
 
     target = await replace_database(
         url, cfg, build=build, confirm=confirm, steps=steps, progress=say
@@ -200,7 +197,7 @@ async def restore_snapshot(
         snapshot_id=snap.id,
         database=target,
         method="template" if used else "file",
-        seconds=time.perf_counter() - started,
+        seconds=total.stop(),
         anchor_date=target_day,
         shifted_days=shift_days(snap.manifest.anchor_date, target_day),
         template=used[0] if used else (built[0] if built else None),
@@ -274,23 +271,31 @@ async def replace_database(
             for leftover in await dbadmin.leftovers(admin, target):
                 await dbadmin.drop(admin, leftover)
             staging = Staging(url, admin, target, app)
-            try:
+            async with _dropped_on_failure(admin_url, staging):
                 await build(admin, staging)
                 if staging.name is None:  # pragma: no cover - a bug in a build function
                     raise RuntimeError("build did not choose a staging database")
                 say(f"swapping the restored copy in as {target!r}")
-                t = time.perf_counter()
-                old = await dbadmin.swap(
-                    admin, target=target, staging=staging.name, keep_old_as=staging.spare
-                )
-            except BaseException:
-                if staging.name:
-                    await _cleanup(admin_url, staging.name)
-                raise
-            if old and not await _empty(with_database(url, old), app):
-                await dbadmin.drop(admin, old)
-            steps["swap"] = time.perf_counter() - t
+            with timed(steps, "swap"):
+                async with _dropped_on_failure(admin_url, staging):
+                    old = await dbadmin.swap(
+                        admin, target=target, staging=staging.name, keep_old_as=staging.spare
+                    )
+                if old and not await _empty(with_database(url, old), app):
+                    await dbadmin.drop(admin, old)
     return target
+
+
+@asynccontextmanager
+async def _dropped_on_failure(admin_url: str, staging: Staging) -> AsyncIterator[None]:
+    """Drop the half-built staging database when the block fails (or is interrupted), so the
+    target stays as it was."""
+    try:
+        yield
+    except BaseException:
+        if staging.name:
+            await _cleanup(admin_url, staging.name)
+        raise
 
 
 async def clone_template(
@@ -310,14 +315,12 @@ async def clone_template(
     if progress:
         progress(f"cloning template {tpl.name}")
     async with template.locked(url, tpl.name):
-        t = time.perf_counter()
-        tpl = await template.refresh(
-            url, admin, tpl, target=target_day, shifted=shifted_columns(app)
-        )
-        steps["refresh_template"] = time.perf_counter() - t
-        t = time.perf_counter()
-        await template.clone(admin, tpl, name=name)
-        steps["clone"] = time.perf_counter() - t
+        with timed(steps, "refresh_template"):
+            tpl = await template.refresh(
+                url, admin, tpl, target=target_day, shifted=shifted_columns(app)
+            )
+        with timed(steps, "clone"):
+            await template.clone(admin, tpl, name=name)
     return tpl
 
 
@@ -370,7 +373,6 @@ async def load_from_files(
         for _ in range(JOBS)
     ]
     try:
-        t = time.perf_counter()
         entries = sorted(snap.manifest.tables, key=lambda e: e.raw_bytes, reverse=True)
         creates = dict(zip(app.tables, app.schema.create_tables_sql(), strict=True))
         creates[DATASET_TABLE] = create_dataset_table_sql()
@@ -401,13 +403,11 @@ async def load_from_files(
                 await conn.execute(stmt)
             await conn.execute(f"ANALYZE {quote_ident(table)}")
 
-        await spread(conns, [e.table for e in entries], load)
-        steps["load_and_index"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        for stmt in foreign_keys:
-            await conns[0].execute(stmt)
-        steps["foreign_keys"] = time.perf_counter() - t
+        with timed(steps, "load_and_index"):
+            await spread(conns, [e.table for e in entries], load)
+        with timed(steps, "foreign_keys"):
+            for stmt in foreign_keys:
+                await conns[0].execute(stmt)
     except asyncpg.PostgresError as exc:
         raise RestoreFailedError(
             f"restoring {snap.label} failed on the server: {type(exc).__name__}: "
