@@ -107,3 +107,116 @@ class UnsafeTargetError(PerfkitError):
             hint=f"if you are sure, repeat its name: --confirm-database {database}",
         )
         self.database = database
+
+
+class ProjectCopiedError(DatabaseEnvError):
+    """This project's native state was made for another folder: it was copied or moved.
+
+    ``state_dir`` is this project's state folder, ``original_state_dir`` the folder the state
+    was made for, ``cluster`` the cluster it points at (the original's), ``moved`` whether the
+    original's state is gone (a move) rather than still in use there (a copy).
+    """
+
+    def __init__(
+        self,
+        *,
+        state_dir: str,
+        original_state_dir: str,
+        cluster: str,
+        moved: bool,
+        hint: str,
+    ) -> None:
+        how = "moved" if moved else "copied"
+        owner = "was made for the old place" if moved else "belongs to the original"
+        super().__init__(
+            f"this project ({state_dir}) was {how} from {original_state_dir}: the server at "
+            f"{cluster} {owner}, so nothing was done",
+            hint=hint,
+        )
+        self.state_dir = state_dir
+        self.original_state_dir = original_state_dir
+        self.cluster = cluster
+        self.moved = moved
+
+
+class ClusterOwnershipError(DatabaseEnvError):
+    """A cluster cannot be proven to belong to this project, so perfkit leaves it alone.
+
+    ``owner`` is the state folder the cluster's marker names, when it has one.
+    """
+
+    def __init__(
+        self, *, state_dir: str, cluster: str, owner: str | None, reason: str, hint: str
+    ) -> None:
+        super().__init__(
+            f"the cluster at {cluster} is not proven to belong to this project ({state_dir}): "
+            f"{reason}; nothing was done",
+            hint=hint,
+        )
+        self.state_dir = state_dir
+        self.cluster = cluster
+        self.owner = owner
+        self.reason = reason
+
+
+class PerfkitServerOnPortError(PortInUseError):
+    """The port is held by a perfkit server: an orphan, or another project's.
+
+    ``orphan`` is true when no project's state points at that server any more (for example
+    its ``.perfkit`` folder was deleted while it ran); ``owner_state_dir`` is the project it
+    belongs to otherwise; ``data_deleted`` tells that its data folder no longer exists.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        pid: int,
+        data_dir: str,
+        orphan: bool,
+        owner_state_dir: str | None,
+        data_deleted: bool,
+        hint: str,
+    ) -> None:
+        gone = " (deleted)" if data_deleted else ""
+        if orphan:
+            what = f"an orphaned perfkit server (pid {pid}, data {data_dir}{gone})"
+        else:
+            what = f"perfkit's server of another project ({owner_state_dir}, pid {pid})"
+        DatabaseEnvError.__init__(
+            self, f"port {port} on {host} is already in use by {what}", hint=hint
+        )
+        self.host = host
+        self.port = port
+        self.pid = pid
+        self.data_dir = data_dir
+        self.orphan = orphan
+        self.owner_state_dir = owner_state_dir
+        self.data_deleted = data_deleted
+
+
+class NotSetUpError(DatabaseEnvError):
+    """The database has not been set up here yet (or its state is incomplete).
+
+    ``missing`` is the file that is missing, e.g. the password file.
+    """
+
+    def __init__(self, message: str, *, missing: str, hint: str) -> None:
+        super().__init__(message, hint=hint)
+        self.missing = missing
+
+
+class UrlError(ConfigError):
+    """A database URL that cannot be read one way only (or names an impossible port or name).
+
+    ``reason`` says which rule it broke, for tests and tools: ``whitespace``, ``scheme``,
+    ``fragment``, ``character``, ``percent``, ``at_sign``, ``host``, ``port``, ``path``,
+    ``query``, ``password_twice``, ``database_name`` or ``empty``. The message names where the
+    URL came from but never holds the URL, nor any part of it: the part it would show might
+    be a piece of the password.
+    """
+
+    def __init__(self, message: str, *, source: str, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, source=source, key_path="", hint=hint)
+        self.reason = reason

@@ -98,6 +98,14 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def read_password(path: Path) -> str | None:
+    """The password in ``path``, or ``None`` when there is none yet; never creates anything."""
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
 def read_or_create_password(path: Path) -> str:
     """The server password kept in a 0600 file beside perfkit's state; made once."""
     if path.exists():

@@ -3,12 +3,23 @@
 Layout (all created by perfkit; nothing of the user's is ever chmod-ed)::
 
     <state>/native/              root-owned 0755 (or a folder under /var/lib/perfkit/clusters
-      data/                      when the server account cannot reach <state>)
+                                 when the server account cannot reach <state>)
+      perfkit-cluster.json         0644: the cluster's id and the state folder it was made for
+      data/                        0700, owned by the server account: the cluster itself
       run/                         0700, owned by the server account: socket, server.log
 
 As root the server runs as the dedicated account (:mod:`perfkit.env.account`). It listens on
 127.0.0.1 only, with scram-sha-256 password authentication; the password lives in
 ``<state>/password`` (0600) and never goes through argv.
+
+State and cluster prove they belong together before any command acts on a server. ``initdb``
+gives the cluster a random id, written both into ``<state>/native.json`` and into the cluster's
+``perfkit-cluster.json``, next to the resolved state folder it was made for. A copied or moved
+project (``cp -a``, a restored backup, a CI cache) carries a ``native.json`` made for another
+folder: it is refused with :class:`~perfkit.errors.ProjectCopiedError`, and the original's
+server is never stopped or deleted from the copy. A cluster in this project's own place (its
+``<state>/native``, or its folder under the shared root) is this project's by location: that is
+how clusters made before the id existed, and copies told to start over, are adopted.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import os
 import shutil
 import socket
 import stat
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,15 +44,26 @@ from perfkit.env.base import (
     ServerStatus,
     ensure_database,
     read_or_create_password,
+    read_password,
     server_facts,
 )
 from perfkit.env.binaries import SHARED_ROOT, PgBinaries, find_binaries, readable_by
-from perfkit.errors import DatabaseEnvError, PerfkitError, PortInUseError
+from perfkit.errors import (
+    ClusterOwnershipError,
+    DatabaseEnvError,
+    NotSetUpError,
+    PerfkitError,
+    PerfkitServerOnPortError,
+    PortInUseError,
+    ProjectCopiedError,
+)
 from perfkit.urls import make_url
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 START_TIMEOUT_S = 60
 _MAX_SOCKET_PATH = 100  # sockaddr_un holds 107 bytes, minus "/.s.PGSQL.NNNNN"
+#: The file in a cluster's base folder naming its id and the state folder it was made for.
+CLUSTER_MARK = "perfkit-cluster.json"
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,10 @@ class Cluster:
     def pid_file(self) -> Path:
         return self.data / "postmaster.pid"
 
+    @property
+    def mark(self) -> Path:
+        return self.base / CLUSTER_MARK
+
     def initialized(self) -> bool:
         return (self.data / "PG_VERSION").is_file()
 
@@ -79,6 +106,14 @@ class Cluster:
 class RunningServer:
     pid: int
     port: int
+
+
+@dataclass(frozen=True)
+class _Proof:
+    """A cluster shown to be this project's: its id, and whether its marker needs writing."""
+
+    cluster_id: str
+    write_mark: bool
 
 
 class NativeEnvironment:
@@ -107,45 +142,173 @@ class NativeEnvironment:
         return self.state_dir / "password"
 
     def _recorded(self) -> dict[str, str]:
-        try:
-            data = json.loads(self._record_file.read_text(encoding="utf-8"))
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            return {}
+        return _read_json(self._record_file)
+
+    @property
+    def _here(self) -> str:
+        """This project's state folder, resolved: what identities are compared against."""
+        return str(self.state_dir.resolve())
+
+    def _own_places(self) -> tuple[Path, Path]:
+        """Where this state folder's cluster lives: inside it, or under the shared root."""
+        here = self.state_dir.resolve()
+        digest = hashlib.sha256(str(here).encode()).hexdigest()[:16]
+        return here / "native", SHARED_ROOT / "clusters" / digest
+
+    def _in_own_place(self, cluster: Cluster) -> bool:
+        """Whether ``cluster`` is physically this project's (not through a symlink elsewhere)."""
+        inside, shared = self._own_places()
+        return cluster.base.resolve() in (inside, shared.resolve())
+
+    def _existing_cluster(self) -> Cluster | None:
+        """The cluster the state points at, else one in this project's own place.
+
+        Creates nothing.
+        """
+        recorded = self._recorded().get("base")
+        if recorded:
+            return Cluster(Path(recorded))
+        return next((Cluster(p) for p in self._own_places() if p.exists()), None)
 
     def _cluster(self, account: Account | None = None) -> Cluster:
         recorded = self._recorded().get("base")
         if recorded:
             return Cluster(Path(recorded))
+        found = next((Cluster(p) for p in self._own_places() if Cluster(p).initialized()), None)
+        if found is not None:
+            return found
         account = account or server_account(self.db.server_account)
         _make_dir(self.state_dir)
-        if account.can_reach(self.state_dir):
-            return Cluster(self.state_dir / "native")
-        digest = hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:16]
-        return Cluster(SHARED_ROOT / "clusters" / digest)
+        inside, shared = self._own_places()
+        return Cluster(inside) if account.can_reach(self.state_dir) else Cluster(shared)
 
     def url(self) -> str:
+        """The test database's URL; refuses a copied project's state, creates nothing."""
+        cluster = self._existing_cluster()
+        if cluster is not None:
+            self._prove(cluster)
+        password = read_password(self._password_file)
+        if password is None:
+            raise self._no_password()
+        return self._url(password)
+
+    def _url(self, password: str) -> str:
         return make_url(
             user=self.db.user,
-            password=read_or_create_password(self._password_file),
+            password=password,
             host="127.0.0.1" if self.db.host == "localhost" else self.db.host,
             port=self.db.port,
             database=self.db.name,
         )
+
+    def _no_password(self) -> NotSetUpError:
+        return NotSetUpError(
+            f"the database is not set up here: {self._password_file} does not exist",
+            missing=str(self._password_file),
+            hint="run `invoke db-up` first",
+        )
+
+    # -- identity: state and cluster prove they belong together ----------------------------
+
+    def _prove(self, cluster: Cluster) -> _Proof:
+        """Show that ``cluster`` is this project's, or raise; reads files, changes nothing.
+
+        Proof is (a) a state made for this very folder (a copied or moved one is refused),
+        and (b) the cluster's marker carrying the state's id for this folder -- or, for a
+        cluster made before ids existed or a copy told to start over, the cluster sitting in
+        this project's own place, which then gets (new) marks.
+        """
+        rec = self._recorded()
+        mark = _read_json(cluster.mark)
+        here = self._here
+        made_for = rec.get("state_dir")
+        if made_for is None and rec.get("base"):  # a state written before ids existed
+            made_for = mark.get("state_dir") or (
+                str(cluster.base.parent) if cluster.base.name == "native" else None
+            )
+        if made_for is not None and str(Path(made_for).resolve()) != here:
+            raise self._copied(str(Path(made_for).resolve()), cluster, rec)
+        cluster_id = rec.get("cluster_id")
+        if cluster_id and mark.get("cluster_id") == cluster_id and mark.get("state_dir") == here:
+            return _Proof(cluster_id, write_mark=False)
+        if self._in_own_place(cluster):
+            kept = mark.get("cluster_id") if mark.get("state_dir") == here else None
+            return _Proof(kept or uuid.uuid4().hex, write_mark=kept is None)
+        if not cluster.base.exists() and rec.get("state_dir") == here:
+            return _Proof(cluster_id or uuid.uuid4().hex, write_mark=True)  # nothing to harm
+        owner = mark.get("state_dir")
+        if owner is not None and owner != here:
+            reason = f"its marker says it was made for {owner}"
+        elif mark:
+            reason = f"its id differs from the one in {self._record_file}"
+        else:
+            reason = "it carries no perfkit id and is not in this project's own place"
+        raise ClusterOwnershipError(
+            state_dir=here,
+            cluster=str(cluster.base),
+            owner=owner,
+            reason=reason,
+            hint=f"if this project was copied or moved, delete {self._record_file} and run "
+            "`invoke db-up` to give it a cluster of its own",
+        )
+
+    def _copied(self, original: str, cluster: Cluster, rec: dict[str, str]) -> ProjectCopiedError:
+        """The error for a state made for ``original``: a copy if that project still uses it."""
+        theirs = _read_json(Path(original) / "native.json")
+        key = "cluster_id" if rec.get("cluster_id") else "base"
+        moved = not theirs or theirs.get(key) != rec.get(key)
+        start_over = f"delete {self._record_file} and run `invoke db-up`"
+        if not moved:
+            hint = (
+                f"stop or remove that server from the original ({original}) with "
+                f"`invoke db-down`; to give this copy a cluster of its own, {start_over}"
+            )
+        elif Cluster(inside := self._own_places()[0]).initialized():
+            hint = f"{start_over}: it takes over the cluster that moved along to {inside}"
+        elif cluster.base.exists():
+            hint = (
+                f"{start_over} to make a new cluster here; the old one at {cluster.base} is "
+                f"left alone (remove it with `rm -rf {cluster.base}` once it is stopped)"
+            )
+        else:
+            hint = f"{start_over} to make a new cluster here"
+        return ProjectCopiedError(
+            state_dir=self._here,
+            original_state_dir=original,
+            cluster=str(cluster.base),
+            moved=moved,
+            hint=hint,
+        )
+
+    def _write_mark(self, cluster: Cluster, cluster_id: str) -> None:
+        """Write the cluster's half of the identity (root- or user-owned, readable by all)."""
+        _write_json(cluster.mark, {"cluster_id": cluster_id, "state_dir": self._here})
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def up(self) -> ServerStatus:
         account = await asyncio.to_thread(server_account, self.db.server_account)
         cluster = self._cluster(account)
+        proof = self._prove(cluster)
         binaries = await asyncio.to_thread(
             lambda: readable_by(find_binaries(self.db.binaries), account)
         )
+        if cluster.initialized() and read_password(self._password_file) is None:
+            raise NotSetUpError(
+                f"the cluster at {cluster.base} exists, but its password file "
+                f"{self._password_file} is missing (was {self.state_dir} deleted?)",
+                missing=str(self._password_file),
+                hint="stop and delete that cluster with `invoke db-down --remove-data`, then "
+                "run `invoke db-up` for a new one",
+            )
+        if not cluster.initialized():
+            self._check_no_orphan_in(cluster)
         password = read_or_create_password(self._password_file)
         created = False
         if not cluster.initialized():
             await asyncio.to_thread(self._initdb, cluster, account, binaries, password)
             created = True
+            proof = _Proof(uuid.uuid4().hex, write_mark=True)  # a new cluster, a new identity
         elif cluster.data_major() != binaries.major:
             raise DatabaseEnvError(
                 f"the cluster in {cluster.data} was made by PostgreSQL {cluster.data_major()}, "
@@ -155,7 +318,9 @@ class NativeEnvironment:
             )
         else:
             _check_data_dir(cluster, account)
-        self._record(cluster, binaries, account)
+        if proof.write_mark:
+            self._write_mark(cluster, proof.cluster_id)
+        self._record(cluster, binaries, account, proof.cluster_id)
         conf_changed = self._write_conf(cluster, account)
         running = self._running(cluster, account)
         started = False
@@ -167,7 +332,10 @@ class NativeEnvironment:
             )
         if running is None:
             self._clear_stale_pid(cluster)
-            _check_port_free(self.db.host, self.db.port)
+            try:
+                _check_port_free(self.db.host, self.db.port)
+            except PortInUseError as exc:
+                raise self._explain_port_holder(exc) from None
             await asyncio.to_thread(self._pg_ctl_start, cluster, account, binaries)
             started = True
         elif conf_changed:
@@ -183,10 +351,11 @@ class NativeEnvironment:
         return ServerStatus(**{**status.__dict__, "started": started, "details": details})
 
     async def down(self, *, remove_data: bool = False) -> str:
-        if not self._recorded() and not (self.state_dir / "native").exists():
+        cluster = self._existing_cluster()
+        if cluster is None:
             return "no native cluster here: nothing to stop"
+        self._prove(cluster)  # never stop or delete a cluster that is not proven ours
         account = await asyncio.to_thread(server_account, self.db.server_account)
-        cluster = self._cluster(account)
         said = []
         running = self._running(cluster, account)
         if running is not None:
@@ -210,11 +379,17 @@ class NativeEnvironment:
 
     async def status(self) -> ServerStatus:
         recorded = self._recorded()
-        cluster = self._cluster() if recorded else None
+        cluster = self._existing_cluster()
+        if cluster is not None:
+            self._prove(cluster)
+        password = read_password(self._password_file)
+        url = self._url(password or "")
         details: list[tuple[str, str]] = [("port", str(self.db.port))]
+        if password is None:
+            details.append(("password", f"missing ({self._password_file}): run `invoke db-up`"))
         if cluster is None:
             return ServerStatus(
-                backend=self.backend, running=False, url=self.url(),
+                backend=self.backend, running=False, url=url,
                 details=(*details, ("cluster", "not created yet (run `invoke db-up`)")),
             )  # fmt: skip
         account = server_account(self.db.server_account)
@@ -227,19 +402,20 @@ class NativeEnvironment:
         running = self._running(cluster, account)
         if running is None:
             return ServerStatus(
-                backend=self.backend, running=False, url=self.url(),
+                backend=self.backend, running=False, url=url,
                 version=recorded.get("version"), data_bytes=_du(cluster.data),
                 details=tuple(details),
             )  # fmt: skip
         details.append(("pid", str(running.pid)))
-        version: str | None
-        size: int | None
-        try:
-            version, size = await server_facts(self.url())
-        except PerfkitError:
-            version, size = recorded.get("version"), _du(cluster.data)
+        version: str | None = recorded.get("version")
+        size: int | None = None
+        if password is not None:
+            with contextlib.suppress(PerfkitError):
+                version, size = await server_facts(url)
+        if size is None:
+            size = _du(cluster.data)
         return ServerStatus(
-            backend=self.backend, running=True, url=self.url(), version=version,
+            backend=self.backend, running=True, url=url, version=version,
             data_bytes=size, details=tuple(details),
         )  # fmt: skip
 
@@ -337,6 +513,14 @@ class NativeEnvironment:
             return None
         if Path(exe).name not in ("postgres", "postmaster") or uid != account.uid:
             return None
+        # A copied data folder carries the original's postmaster.pid: the process must run in
+        # this very folder (a postmaster's working directory is its data directory).
+        try:
+            cwd = (proc / "cwd").readlink()
+        except OSError:
+            return None
+        if cwd != cluster.data.resolve():
+            return None
         return RunningServer(pid=pid, port=port)
 
     def _clear_stale_pid(self, cluster: Cluster) -> None:
@@ -344,9 +528,92 @@ class NativeEnvironment:
         if cluster.pid_file.exists():
             cluster.pid_file.unlink()
 
-    def _record(self, cluster: Cluster, bins: PgBinaries, account: Account) -> None:
+    def _explain_port_holder(self, exc: PortInUseError) -> PortInUseError:
+        """Name a perfkit server holding the port (an orphan, or another project's) and say
+        how to stop it; ``exc`` unchanged when the holder is not recognisably perfkit's."""
+        for pid in _listening_postgres_pids(self.db.port):
+            found = self._perfkit_server(pid, host=exc.host, port=exc.port)
+            if found is not None:
+                return found
+        return exc
+
+    def _check_no_orphan_in(self, cluster: Cluster) -> None:
+        """Refuse to make a cluster where a server whose data was deleted still runs.
+
+        PostgreSQL writes its control file by absolute path: that server, stopping, would
+        overwrite the new cluster's.
+        """
+        pids = _postmasters_in(cluster.base.resolve() / "data")
+        if not pids:
+            return
+        ports = _ports_of(pids[0], _listen_sockets())
+        port = ports[0] if ports else self.db.port
+        found = self._perfkit_server(pids[0], host=self.db.host, port=port, claimed=True)
+        raise found or DatabaseEnvError(
+            f"a server (pid {pids[0]}) still runs from {cluster.data}",
+            hint=f"stop it with `kill -INT {pids[0]}`, then run `invoke db-up` again",
+        )
+
+    def _perfkit_server(
+        self, pid: int, *, host: str, port: int, claimed: bool = False
+    ) -> PerfkitServerOnPortError | None:
+        """The error naming postmaster ``pid`` on ``port`` when it is perfkit's, else None.
+
+        ``claimed``: it runs from a folder perfkit made, so it is perfkit's whatever it carries.
+        """
+        own = [str(p) for p in self._own_places()]
+        seen = _working_dir(pid)
+        if seen is None:
+            return None
+        data, deleted = seen
+        base = data.parent
+        mark = {} if deleted else _read_json(base / CLUSTER_MARK)
+        in_own_place = str(base) in own or (not deleted and str(base.resolve()) in own)
+        legacy = not deleted and (data / "perfkit.conf").is_file()
+        if not (mark or in_own_place or legacy or claimed):
+            return None
+        owner = mark.get("state_dir") or (
+            self._here if in_own_place else str(base.parent) if base.name == "native" else None
+        )
+        theirs = _read_json(Path(owner) / "native.json") if owner else {}
+        if "cluster_id" in mark:
+            points_at_it = theirs.get("cluster_id") == mark["cluster_id"]
+        else:
+            points_at_it = bool(theirs.get("base")) and Path(theirs["base"]).resolve() == base
+        orphan = deleted or owner in (None, self._here) or not points_at_it
+        if orphan:
+            remove = (
+                f", then delete its data with `rm -rf {base}`"
+                if not deleted and not in_own_place and base.exists()
+                else ""
+            )
+            hint = (
+                f"no project's state points at it any more: stop it with `kill -INT {pid}` "
+                f"(a fast shutdown){remove}, then run `invoke db-up` again"
+            )
+        else:
+            hint = (
+                f"stop it from that project with `invoke db-down`, or give this one another "
+                f"port: PERFKIT_PORT={port + 1} invoke db-up"
+            )
+        return PerfkitServerOnPortError(
+            host=host,
+            port=port,
+            pid=pid,
+            data_dir=str(data),
+            orphan=orphan,
+            owner_state_dir=None if orphan else owner,
+            data_deleted=deleted,
+            hint=hint,
+        )
+
+    def _record(
+        self, cluster: Cluster, bins: PgBinaries, account: Account, cluster_id: str
+    ) -> None:
         _make_dir(self.state_dir)
         record = {
+            "cluster_id": cluster_id,
+            "state_dir": self._here,
             "base": str(cluster.base),
             "bindir": str(bins.bindir),
             "version": bins.version,
@@ -354,9 +621,7 @@ class NativeEnvironment:
             "account": account.name,
         }
         if self._recorded() != record:
-            tmp = self._record_file.with_name("native.json.tmp")
-            tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-            tmp.replace(self._record_file)
+            _write_json(self._record_file, record)
 
     def _recorded_binaries(self) -> PgBinaries:
         rec = self._recorded()
@@ -395,6 +660,95 @@ def _check_port_free(host: str, port: int) -> None:
             if exc.errno in (errno.EADDRINUSE, errno.EACCES):
                 raise PortInUseError(host, port) from None
             raise
+
+
+def _listen_sockets() -> dict[str, int]:
+    """Every listening TCP socket of this network namespace: ``socket:[inode]`` -> port."""
+    found: dict[str, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            # local address "ADDR:PORT" in hex, state 0A is LISTEN, column 9 the socket inode
+            if len(cols) > 9 and cols[3] == "0A":
+                found[f"socket:[{cols[9]}]"] = int(cols[1].rsplit(":", 1)[1], 16)
+    return found
+
+
+def _postgres_pids() -> list[int]:
+    """Processes running a PostgreSQL server binary (those this user may look at)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (proc / "exe").readlink().name in ("postgres", "postmaster"):
+                    pids.append(int(proc.name))
+    return sorted(pids)
+
+
+def _ports_of(pid: int, sockets: dict[str, int]) -> list[int]:
+    """The TCP ports ``pid`` listens on."""
+    ports = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                port = sockets.get(str(fd.readlink()))
+                if port is not None:
+                    ports.add(port)
+    return sorted(ports)
+
+
+def _listening_postgres_pids(port: int) -> list[int]:
+    """PostgreSQL processes holding a TCP socket that listens on ``port``."""
+    sockets = {name: p for name, p in _listen_sockets().items() if p == port}
+    return [pid for pid in _postgres_pids() if sockets and _ports_of(pid, sockets)]
+
+
+def _postmasters_in(data: Path) -> list[int]:
+    """Postmasters whose data folder is (or, deleted, was) ``data``."""
+    pids = [pid for pid in _postgres_pids() if (seen := _working_dir(pid)) and seen[0] == data]
+    return [pid for pid in pids if _parent(pid) not in pids]  # not its backends
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), None
+    )
+
+
+def _working_dir(pid: int) -> tuple[Path, bool] | None:
+    """A process's working directory (a postmaster's is its data folder), and whether that
+    folder has been deleted; ``None`` when it cannot be read."""
+    try:
+        cwd = str(Path(f"/proc/{pid}/cwd").readlink())
+    except OSError:
+        return None
+    deleted = cwd.endswith(" (deleted)")
+    return Path(cwd.removesuffix(" (deleted)")), deleted
+
+
+def _read_json(path: Path) -> dict[str, str]:
+    """A JSON object of strings from ``path``; empty when missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _write_json(path: Path, data: dict[str, str]) -> None:
+    """Replace ``path`` atomically with ``data``, mode 0644."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.chmod(0o644)
+    tmp.replace(path)
 
 
 def _make_dir(path: Path) -> None:
