@@ -36,7 +36,7 @@ def _install(session: nox.Session, extras: str) -> None:
     stamp_input = (ROOT / "pyproject.toml").read_bytes() + extras.encode()
     stamp = hashlib.sha256(stamp_input).hexdigest()
     marker = Path(session.virtualenv.location) / ".perfkit-installed"
-    if marker.exists() and marker.read_text() == stamp and "--reinstall" not in sys.argv:
+    if marker.exists() and marker.read_text() == stamp:
         session.log("project already installed in this venv (pyproject.toml unchanged)")
         return
     session.install("-e", f".[{extras}]")
@@ -52,11 +52,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format check), mypy --strict, actionlint on .github/workflows."""
+    """ruff (lint and format), mypy --strict, import contracts, actionlint on workflows."""
     _install(session, "test,lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("lint-imports")  # the core never imports an application; no import cycles
     session.run("actionlint")  # with shellcheck (lint extra) it checks the run: scripts too
 
 

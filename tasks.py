@@ -101,7 +101,7 @@ def snapshot(
 ) -> None:
     """Save the scale's dataset as a snapshot (seeding it first if needed), then prune."""
     from perfkit import views
-    from perfkit.snapshot import create_snapshot
+    from perfkit.prepare import create_snapshot
 
     with guarded():
         cfg = load(config)
@@ -228,8 +228,8 @@ def prepare(
     confirm_database: str | None = None,
 ) -> None:
     """Data ready: keep, clone the template, restore a snapshot, or seed + snapshot."""
-    from perfkit.snapshot import views
-    from perfkit.snapshot.prepare import prepare as prepare_data
+    from perfkit import views
+    from perfkit.prepare import prepare_command as prepare_data
 
     with guarded():
         cfg = load(config)

@@ -44,10 +44,10 @@ from rich.table import Table
 from perfkit.config import Config, Scale
 from perfkit.db import connection
 from perfkit.errors import DatabaseEnvError
+from perfkit.prepare import prepare as ensure_dataset
 from perfkit.snapshot import dbadmin, template
 from perfkit.snapshot.create import write_snapshot
 from perfkit.snapshot.dataset import expected_key
-from perfkit.snapshot.prepare import ensure_dataset
 from perfkit.snapshot.restore import restore_snapshot
 from perfkit.snapshot.store import SnapshotStore
 from perfkit.text import human_bytes

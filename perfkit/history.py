@@ -54,6 +54,8 @@ def dataset_key(record: RunRecord) -> str:
     row counts. The anchor date is left out: snapshots pin it, and it changes with every
     fresh seed without changing the amount of work."""
     ds = record.dataset
+    if isinstance(ds.get("key"), str):  # DatasetInfo.key(), in records written since it exists
+        return str(ds["key"])
     key = {k: ds.get(k) for k in ("mode", "seed", "generator_version", "rows")}
     return json.dumps(key, sort_keys=True, default=str)
 

@@ -4,13 +4,14 @@
 :class:`ScaleRun` whose :meth:`~ScaleRun.summary_lines` the test prints and whose
 :attr:`~ScaleRun.failures` make it fail. Steps:
 
-1. **data ready**: :func:`perfkit.snapshot.ensure_dataset` keeps, restores or seeds the
-   scale's dataset (so a run of medium after small switches the data). With
-   ``after_prepare_task``, the report ``invoke prepare`` wrote for this scale
-   (``<state_dir>/prepare/<scale>.json``: ``nox -s perf-<scale>`` prepares its own scale just
-   before the tests) counts too when it is under an hour old and describes the same dataset
-   and date: both preparations are checked against the budgets, and the record keeps the one
-   that did the most work (seeded > restored from a file > cloned from a template > kept);
+1. **data ready**: :func:`perfkit.prepare.prepare` keeps, restores or seeds the scale's
+   dataset (so a run of medium after small switches the data). With ``after_prepare_task``,
+   the :class:`~perfkit.prepare.PrepareReport` that ``invoke prepare`` handed over for this
+   scale (:func:`perfkit.prepare.read_handover`: ``nox -s perf-<scale>`` prepares its own
+   scale just before the tests) counts too when it is under an hour old and describes the same
+   dataset and date: both preparations are checked against the budgets, and the record keeps
+   the one that did the most work (seeded > restored from a file > cloned from a template >
+   kept);
 2. **measure**: the workload (default: the deadline-alert batch, dry run) runs
    ``measure.warmup`` times untimed and ``measure.repeat`` times timed on an engine built from
    scales.yaml's ``pool`` section, under perfkit's lock on the database so that no other
@@ -25,12 +26,9 @@
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 from sqlalchemy import exc as sa_exc
@@ -44,6 +42,7 @@ from perfkit.env import select_environment
 from perfkit.errors import PerfkitError
 from perfkit.locks import exclusive
 from perfkit.measure import Measurement, measure
+from perfkit.prepare import PrepareReport, prepare, read_handover
 from perfkit.results import (
     RunRecord,
     append_record,
@@ -52,7 +51,6 @@ from perfkit.results import (
     results_path,
     utc_now,
 )
-from perfkit.snapshot import PrepareReport, ensure_dataset, report_path
 from perfkit.urls import mask_url
 from perfkit.workload import Outcome, WorkloadContext, WorkloadRegistry
 
@@ -60,10 +58,6 @@ Progress = Callable[[str], None]
 
 #: SQLSTATE of a statement cancelled by statement_timeout.
 QUERY_CANCELED = "57014"
-#: ``invoke prepare`` reports older than this are not this run's preparation.
-PREPARE_REPORT_MAX_AGE_S = 3600.0
-#: How much work each "data ready" route does, to pick the one a record keeps.
-PREPARE_WORK = {"seeded": 3, "file": 2, "template": 1, "kept": 0}
 
 
 class DatabaseTimeoutError(PerfkitError):
@@ -110,28 +104,20 @@ class BudgetCheck:
 
 @dataclass(frozen=True)
 class Preparation:
-    """One "data ready" step for the measured data: its route and seconds."""
+    """One "data ready" step for the measured data: who made it, and its report."""
 
-    #: ``"invoke prepare"`` (its JSON report) or ``"this run"`` (``ensure_dataset`` here).
+    #: ``"invoke prepare"`` (handed over) or ``"this run"`` (:func:`prepare` here).
     source: str
-    how: str
-    seconds: float
-    restore_seconds: float | None = None
-    seed_seconds: float | None = None
+    report: PrepareReport
 
-    @property
-    def work(self) -> int:
-        """How much this route does: seeded 3, file 2, template 1, kept 0."""
-        return PREPARE_WORK.get(self.how, 0)
-
-    def describe(self, total_rows: int) -> str:
-        out = f"{self.how} in {self.seconds:.2f} s"
-        if self.restore_seconds is not None:
-            out += f" (restore {self.restore_seconds:.2f} s)"
-        if self.seed_seconds:
-            out += (
-                f" (seed {self.seed_seconds:.2f} s, {total_rows / self.seed_seconds:,.0f} rows/s)"
-            )
+    def describe(self) -> str:
+        r = self.report
+        out = f"{r.how} in {r.seconds:.2f} s"
+        if r.restore_seconds is not None:
+            out += f" (restore {r.restore_seconds:.2f} s)"
+        if r.seed_seconds:
+            rate = r.info.total_rows / r.seed_seconds
+            out += f" (seed {r.seed_seconds:.2f} s, {rate:,.0f} rows/s)"
         return f"{out} [{self.source}]"
 
 
@@ -166,7 +152,7 @@ class ScaleRun:
         lines = [
             f"[{self.scale.name}] {self.label}",
             f"  data      {self.info.describe()}",
-            "  prepare   " + "; ".join(p.describe(self.info.total_rows) for p in self.preparations),
+            "  prepare   " + "; ".join(p.describe() for p in self.preparations),
             f"  elapsed   {m.median:.3f} s median of {len(m.samples)} "
             f"(warm-up {m.warmup}; samples ms: {samples})",
             f"  e-mails   {metrics.get('emails', 0):,} for {metrics['offices']:,} offices: "
@@ -200,7 +186,7 @@ async def run_scale(
     spec = registry.get(name) if registry is not None else app.workload(name)
 
     say(f"{scale.name}: making the data ready")
-    report = await ensure_dataset(url, cfg, scale, progress=say)
+    report = await prepare(url, cfg, scale, progress=say)
     preparations = _preparations(cfg, report, after_prepare_task=after_prepare_task)
 
     engine = create_engine(url, cfg.pool)
@@ -270,63 +256,18 @@ async def run_scale(
 def _preparations(
     cfg: Config, report: PrepareReport, *, after_prepare_task: bool
 ) -> tuple[Preparation, ...]:
-    """This run's preparation, preceded by ``invoke prepare``'s when it ran just before: its
-    report is fresh (at most :data:`PREPARE_REPORT_MAX_AGE_S` old) and describes the same
-    dataset and date."""
-    own = Preparation(
-        source="this run",
-        how=report.how,
-        seconds=report.seconds,
-        restore_seconds=report.restore_seconds,
-        seed_seconds=report.seed_seconds,
-    )
-    if not after_prepare_task:
+    """This run's preparation, preceded by the one ``invoke prepare`` handed over when it ran
+    just before and made the very data measured (same dataset, same date)."""
+    own = Preparation(source="this run", report=report)
+    handed = read_handover(cfg, report.scale) if after_prepare_task else None
+    if handed is None or not handed.info.same_data(report.info):
         return (own,)
-    path = report_path(cfg, report.scale)
-    saved = read_prepare_json(path)
-    if saved is None or not _same_dataset(saved.get("info"), report.info):
-        return (own,)
-    try:
-        age = time.time() - path.stat().st_mtime
-    except OSError:
-        return (own,)
-    if age > PREPARE_REPORT_MAX_AGE_S:
-        return (own,)
-    earlier = Preparation(
-        source="invoke prepare",
-        how=str(saved.get("how", "kept")),
-        seconds=float(saved.get("seconds") or 0.0),
-        restore_seconds=_float_or_none(saved.get("restore_seconds")),
-        seed_seconds=_float_or_none(saved.get("seed_seconds")),
-    )
-    return (earlier, own)
+    return (Preparation(source="invoke prepare", report=handed), own)
 
 
-def main_preparation(preparations: tuple[Preparation, ...]) -> Preparation:
+def main_preparation(preparations: tuple[Preparation, ...]) -> PrepareReport:
     """The preparation that did the most work (the first of equals)."""
-    return max(preparations, key=lambda p: p.work)
-
-
-def read_prepare_json(path: Path) -> dict[str, Any] | None:
-    """``invoke prepare``'s report at ``path``; None when missing or unreadable."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _same_dataset(saved: Any, info: DatasetInfo) -> bool:
-    if not isinstance(saved, Mapping):
-        return False
-    return (
-        saved.get("scale") == info.scale
-        and saved.get("seed") == info.seed
-        and saved.get("mode") == info.mode
-        and saved.get("generator_version") == info.generator_version
-        and saved.get("anchor_date") == info.anchor_date.isoformat()
-        and saved.get("row_counts") == dict(info.row_counts)
-    )
+    return max(preparations, key=lambda p: p.report.work).report
 
 
 def _budget_checks(
@@ -338,10 +279,11 @@ def _budget_checks(
         BudgetCheck("statements", measurement.statements, budgets.statements, unit=""),
     ]
     for prep in preparations:
-        checks.append(BudgetCheck(f"prepare ({prep.source})", prep.seconds, budgets.prepare))
-        if prep.restore_seconds is not None:
+        r = prep.report
+        checks.append(BudgetCheck(f"prepare ({prep.source})", r.seconds, budgets.prepare))
+        if r.restore_seconds is not None:
             checks.append(
-                BudgetCheck(f"restore ({prep.source})", prep.restore_seconds, budgets.restore)
+                BudgetCheck(f"restore ({prep.source})", r.restore_seconds, budgets.restore)
             )
     return tuple(checks)
 
@@ -378,7 +320,9 @@ def _record(
     problems: tuple[str, ...],
 ) -> RunRecord:
     prepare = main_preparation(preparations)
-    restores = [p.restore_seconds for p in preparations if p.restore_seconds is not None]
+    restores = [
+        p.report.restore_seconds for p in preparations if p.report.restore_seconds is not None
+    ]
     outcome = dict(measurement.result.metrics())
     offices = int(info.row_counts.get("offices", 0)) or scale.offices
     metrics: dict[str, int | float] = {
@@ -397,7 +341,6 @@ def _record(
         emails=int(outcome.pop("emails", 0)),
         offices=offices,
         seconds_per_office=measurement.median / offices,
-        timeout_errors=0,
     )
     metrics.update({k: v for k, v in outcome.items() if k not in metrics})
     failures = [c.describe() for c in checks if not c.ok] + list(problems)
@@ -416,6 +359,7 @@ def _record(
             "anchor_date": info.anchor_date.isoformat(),
             "rows": dict(info.row_counts),
             "prepared": prepare.how,
+            "key": info.key(),
         },
         metrics=metrics,
         samples={"batch_seconds": list(measurement.samples)},
@@ -440,7 +384,3 @@ def _fmt(value: float, unit: str) -> str:
 def _one_line(exc: BaseException) -> str:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return mask_url(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
-
-
-def _float_or_none(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) else None

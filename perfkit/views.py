@@ -28,7 +28,6 @@ from perfkit.compare import Comparison
 from perfkit.datagen.load import SeedProgress, SeedReport
 from perfkit.datagen.progress import PlainSeedProgress
 from perfkit.report import comparison_rows
-from perfkit.snapshot.create import SnapshotReport
 from perfkit.snapshot.listing import Listed, Verified, age
 from perfkit.snapshot.prune import PruneReport
 from perfkit.snapshot.restore import RestoreReport
@@ -36,7 +35,7 @@ from perfkit.snapshot.store import BrokenSnapshot, Snapshot
 from perfkit.text import human_bytes
 
 if TYPE_CHECKING:
-    from perfkit.prepare import PrepareReport
+    from perfkit.prepare import PrepareReport, SnapshotReport
 
 # -- snapshots (invoke snapshot, restore, snapshots, verify, prune, prepare) ---------------------
 

@@ -9,6 +9,7 @@ snapshots carry it along, and tests and later tools read it back with :func:`rea
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import types
 from collections.abc import Mapping, Sequence
@@ -41,18 +42,65 @@ class DatasetInfo:
     def total_rows(self) -> int:
         return sum(self.row_counts.values())
 
+    def key(self) -> str:
+        """The dataset's identity: a short hash of everything that decides its rows except the
+        anchor date (scale, seed, mode, generator version, schema, row counts, parameters).
+        Generation is deterministic, so equal keys mean equal rows, dates aside; snapshots and
+        templates are filed under it. This is perfkit's one definition of "the same dataset"."""
+        spec = {
+            "scale": self.scale,
+            "seed": self.seed,
+            "mode": self.mode,
+            "generator_version": self.generator_version,
+            "schema": self.schema_fingerprint,
+            "rows": _plain(self.row_counts),
+            "parameters": _plain(self.parameters),
+        }
+        blob = json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
     def same_data(self, other: DatasetInfo, *, compare_anchor: bool = True) -> bool:
-        """Whether ``other`` describes the same rows (``created_at`` aside)."""
-        return (
-            self.scale == other.scale
-            and self.seed == other.seed
-            and self.mode == other.mode
-            and self.generator_version == other.generator_version
-            and self.schema_fingerprint == other.schema_fingerprint
-            and dict(self.row_counts) == dict(other.row_counts)
-            and _plain(self.parameters) == _plain(other.parameters)
-            and (not compare_anchor or self.anchor_date == other.anchor_date)
+        """Whether ``other`` describes the same rows (``created_at`` aside): equal keys, and
+        with ``compare_anchor`` the same anchor date."""
+        return self.key() == other.key() and (
+            not compare_anchor or self.anchor_date == other.anchor_date
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (dates as ISO strings); :meth:`from_dict` reads it back."""
+        return {
+            "scale": self.scale,
+            "seed": self.seed,
+            "mode": self.mode,
+            "generator_version": self.generator_version,
+            "anchor_date": self.anchor_date.isoformat(),
+            "schema_fingerprint": self.schema_fingerprint,
+            "row_counts": dict(self.row_counts),
+            "created_at": self.created_at.isoformat(),
+            "parameters": _plain(self.parameters),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> DatasetInfo:
+        """The inverse of :meth:`to_dict`; ``ValueError`` on anything malformed."""
+        try:
+            counts = raw["row_counts"]
+            params = raw.get("parameters", {})
+            if not isinstance(counts, Mapping) or not isinstance(params, Mapping):
+                raise TypeError("row_counts and parameters must be objects")
+            return cls(
+                scale=str(raw["scale"]),
+                seed=int(raw["seed"]),
+                mode=str(raw["mode"]),
+                generator_version=int(raw["generator_version"]),
+                anchor_date=dt.date.fromisoformat(str(raw["anchor_date"])),
+                schema_fingerprint=str(raw["schema_fingerprint"]),
+                row_counts=types.MappingProxyType({str(k): int(v) for k, v in counts.items()}),
+                created_at=dt.datetime.fromisoformat(str(raw["created_at"])),
+                parameters=types.MappingProxyType(dict(params)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a dataset description: {exc}") from None
 
     def describe(self) -> str:
         """One line for messages: ``scale medium, seed 42, realistic, anchor 2026-02-09, ...``."""

@@ -11,6 +11,7 @@ from typing import Protocol
 import asyncpg
 
 from perfkit.db import connection
+from perfkit.schema import quote_ident
 from perfkit.urls import mask_url, with_database
 
 #: The comment perfkit puts on databases it creates; safety checks look for it.
@@ -91,11 +92,6 @@ async def server_facts(url: str, *, timeout: float = 5.0) -> tuple[str, int]:
         version = await conn.fetchval("SHOW server_version")
         size = await conn.fetchval("SELECT sum(pg_database_size(datname))::bigint FROM pg_database")
         return str(version), int(size or 0)
-
-
-def quote_ident(name: str) -> str:
-    """A SQL identifier, double-quoted."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def read_password(path: Path) -> str | None:

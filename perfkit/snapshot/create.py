@@ -1,4 +1,5 @@
-"""Create a snapshot of the dataset a database holds (seeding it first when it is not there).
+"""Write a snapshot of the dataset a database holds (``invoke snapshot`` seeds it first when
+needed: :func:`perfkit.prepare.create_snapshot`).
 
 The tables are read over two connections that share one exported snapshot
 (``pg_export_snapshot``), so the files are consistent with each other and with the
@@ -9,93 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import asyncpg
 
 import perfkit
 from perfkit.app import load_application
 from perfkit.config import Config, Scale
-from perfkit.datagen import read_dataset_info, seed_database
-from perfkit.db import connect, connection
-from perfkit.env.base import ensure_database
-from perfkit.measure import Stopwatch, stopwatch
-from perfkit.snapshot import dbadmin
-from perfkit.snapshot.dataset import SaySeedProgress, database_problem, expected_key, info_problem
+from perfkit.datagen import read_dataset_info
+from perfkit.db import connect
+from perfkit.snapshot.dataset import expected_key, info_problem
 from perfkit.snapshot.errors import SnapshotError
 from perfkit.snapshot.fileformat import LEVEL, dump_tables
 from perfkit.snapshot.manifest import Manifest, scale_shape
 from perfkit.snapshot.parallel import JOBS
-from perfkit.snapshot.prune import PruneReport, prune
 from perfkit.snapshot.store import Snapshot, SnapshotStore, new_snapshot_id
-from perfkit.urls import database_name, with_database
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class SnapshotReport:
-    """A new snapshot, how long it took, and whether the data had to be seeded first."""
-
-    snapshot: Snapshot
-    seconds: float
-    write_seconds: float
-    seeded: bool = False
-    seed_seconds: float | None = None
-    seed_reason: str | None = None
-    pruned: PruneReport | None = None
-
-
-async def create_snapshot(
-    url: str,
-    cfg: Config,
-    scale: Scale,
-    *,
-    store: SnapshotStore | None = None,
-    confirm: str | None = None,
-    level: int = LEVEL,
-    make_latest: bool = True,
-    prune_after: bool = False,
-    progress: Progress | None = None,
-) -> SnapshotReport:
-    """Save the URL's dataset of ``scale`` as a new snapshot (seeding it first if the database
-    does not hold it) and point the scale's ``LATEST`` at it. With ``prune_after`` (what
-    ``invoke snapshot`` does), :func:`~perfkit.snapshot.prune.prune` runs right after."""
-    total = Stopwatch()
-    say = progress or (lambda _msg: None)
-    store = store or SnapshotStore(cfg.snapshots.directory)
-    seeded_for: str | None = None
-    seed_seconds: float | None = None
-    problem: str | None = "the database does not exist"
-    async with connection(with_database(url, "postgres")) as admin:
-        exists = await dbadmin.exists(admin, database_name(url))
-    if exists:
-        async with connection(url) as conn:
-            _, problem = await database_problem(conn, cfg, scale)
-    if problem is not None:
-        say(f"seeding scale {scale.name} first: {problem}")
-        with stopwatch() as seeding:
-            if not exists:
-                await ensure_database(url)
-            await seed_database(
-                url, cfg, scale, reset=True, confirm=confirm, progress=SaySeedProgress(say)
-            )
-        seed_seconds = seeding.seconds
-        seeded_for = problem
-    with stopwatch() as writing:
-        snap = await write_snapshot(
-            url, cfg, scale, store=store, level=level, make_latest=make_latest, progress=say
-        )
-    pruned = await prune(cfg, url=url, scale=scale.name) if prune_after else None
-    return SnapshotReport(
-        snapshot=snap,
-        seconds=total.stop(),
-        write_seconds=writing.seconds,
-        pruned=pruned,
-        seeded=seeded_for is not None,
-        seed_seconds=seed_seconds,
-        seed_reason=seeded_for,
-    )
 
 
 async def write_snapshot(

@@ -16,8 +16,9 @@ import time
 
 import asyncpg
 
-from perfkit.env.base import CREATED_BY_PERFKIT, quote_ident
+from perfkit.env.base import CREATED_BY_PERFKIT
 from perfkit.errors import DatabaseEnvError
+from perfkit.schema import quote_ident
 
 #: PostgreSQL's identifier limit (NAMEDATALEN - 1).
 MAX_NAME = 63

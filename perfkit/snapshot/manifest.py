@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from perfkit.config import DataConfig, Scale
+from perfkit.config import Scale
 from perfkit.snapshot.errors import CorruptSnapshotError
 
 FORMAT = "perfkit-snapshot"
@@ -45,28 +45,6 @@ def _plain(value: Any) -> Any:
 def scale_shape(scale: Scale) -> dict[str, int]:
     """The data-shaping numbers of a scale."""
     return {name: int(getattr(scale, name)) for name in SHAPE_FIELDS}
-
-
-def dataset_key(
-    scale: Scale, data: DataConfig, *, generator_version: int, schema_fingerprint: str
-) -> str:
-    """A short hash of everything that decides a dataset's content except its anchor date.
-
-    Generation is deterministic, so two datasets with the same key hold the same rows (dates
-    aside, and dates are shifted on restore). It changes when the scale's shape, the data mode,
-    the seed, the realistic-mode proportions, the generator version or the schema change.
-    """
-    spec = {
-        "scale": scale.name,
-        "shape": scale_shape(scale),
-        "mode": data.mode,
-        "seed": data.seed,
-        "realistic": _plain(data.realistic) if data.mode == "realistic" else None,
-        "generator_version": generator_version,
-        "schema": schema_fingerprint,
-    }
-    blob = json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

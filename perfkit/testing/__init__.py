@@ -3,13 +3,21 @@
 Tests never share the user's ``invoke db-up`` server: :func:`private_server` makes a cluster in
 a temporary state folder on a free port of its own, and removes it on exit. ``tests/conftest.py``
 only wires these into fixtures.
+
+Also here: :func:`run_invoke` / :func:`start_invoke`, the one way tests run ``invoke`` in a
+subprocess (with :func:`clean_env`, the one environment rule), and :func:`run_record`, the one
+builder of in-memory run records.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -17,10 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perfkit.config import Config, load_config
+from perfkit.config import URL_ENV_VARS, Config, load_config
 from perfkit.db import connection
-from perfkit.env.base import ensure_database, quote_ident
+from perfkit.env.base import ensure_database
 from perfkit.env.native import NativeEnvironment
+from perfkit.results import RunRecord
+from perfkit.schema import quote_ident
+from perfkit.staging import PERF_TEST_SCALE_ENV
 from perfkit.urls import SecretUrl, with_database
 
 #: The database name tests use: it says "test", so destructive commands accept it.
@@ -113,3 +124,100 @@ async def private_server(
             await env.down(remove_data=True)
         finally:
             shutil.rmtree(state_dir, ignore_errors=True)
+
+
+# -- ``invoke`` in a subprocess ---------------------------------------------------------------
+
+#: What a test's subprocess never inherits from the shell that started pytest: every
+#: ``PERFKIT_*`` setting (a local ``PERFKIT_CONFIG`` or ``PERFKIT_PORT`` would point the command
+#: at the user's own files or server), the database URLs and the staging switch.
+NOT_INHERITED_PREFIX = "PERFKIT_"
+NOT_INHERITED = (*URL_ENV_VARS, PERF_TEST_SCALE_ENV)
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``os.environ`` without the variables above, then ``extra`` (the test's own) on top."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(NOT_INHERITED_PREFIX) and k not in NOT_INHERITED
+    }
+    env.update(extra or {})
+    return env
+
+
+def invoke_argv(root: Path, *args: str) -> list[str]:
+    """``invoke <args>`` run by this interpreter, with ``root``'s ``tasks.py``."""
+    return [sys.executable, "-m", "invoke", "--search-root", str(root), *args]
+
+
+def run_invoke(
+    *args: str, root: Path, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``invoke <args>`` from the project folder ``root`` as a user would, and wait.
+
+    The command sees :func:`clean_env` with ``env`` on top; its output is captured as text and a
+    non-zero exit status is returned, not raised.
+    """
+    return subprocess.run(
+        invoke_argv(root, *args),
+        capture_output=True, text=True, env=clean_env(env), cwd=root, timeout=timeout,
+        check=False,
+    )  # fmt: skip
+
+
+def start_invoke(
+    *args: str, root: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """:func:`run_invoke` without waiting: the running process (output piped, as text)."""
+    return subprocess.Popen(
+        invoke_argv(root, *args),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(env), cwd=root,
+    )  # fmt: skip
+
+
+# -- run records --------------------------------------------------------------------------------
+
+#: When run 0 of :func:`run_record` happened.
+RUN_T0 = dt.datetime(2026, 2, 9, 3, 0, tzinfo=dt.UTC)
+
+
+def run_record(
+    n: int = 0,
+    *,
+    scale: str = "small",
+    batch: float = 0.05,
+    run_id: str | None = None,
+    when: str | None = None,
+    step: dt.timedelta = dt.timedelta(hours=1),
+    metrics: Mapping[str, float] | None = None,
+    **changes: Any,
+) -> RunRecord:
+    """Run ``n`` of ``scale``: a record like the deadline-alert batch's, built in memory.
+
+    It ran at ``RUN_T0 + n * step`` (``when``, ISO text, replaces that time in the record,
+    even with text that is not a time), at commit ``f"{n:02x}" * 20``, with the
+    id :func:`perfkit.results.new_run_id` would have given it unless ``run_id`` is given. Its
+    batch median is ``batch`` seconds (three samples around it); ``metrics`` are added to or
+    replace the default metrics; any other :class:`RunRecord` field is a keyword (``changes``).
+    """
+    moment = RUN_T0 + n * step
+    base = RunRecord(
+        run_id=run_id if run_id is not None else f"{moment:%Y%m%dT%H%M%SZ}-{n:08x}",
+        scale=scale,
+        when=when if when is not None else moment.isoformat(),
+        commit=f"{n:02x}" * 20,
+        machine={"hostname": "ci", "cpus": 2, "python": "3.11.9", "platform": "Linux"},
+        backend="native",
+        server_version="15.10",
+        dataset={"mode": "realistic", "seed": 42, "generator_version": "1",
+                 "anchor_date": "2026-02-09", "rows": {"offices": 10}},
+        metrics={"batch_seconds": batch, "statements": 1, "peak_memory_mb": 40.0, "emails": 85,
+                 "offices": 10, "seconds_per_office": batch / 10, "prepare_seconds": 1.0,
+                 **(metrics or {})},
+        samples={"batch_seconds": [batch * 0.9, batch, batch * 1.1]},
+        budgets={"batch": 2.0, "prepare": 30.0, "restore": 5.0},
+        passed=True,
+        workload="deadline_alerts",
+    )  # fmt: skip
+    return dataclasses.replace(base, **changes)

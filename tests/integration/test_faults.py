@@ -28,9 +28,17 @@ from perfkit.apps.welfare import application
 from perfkit.config import Config, load_config
 from perfkit.datagen import read_dataset_info, table_checksums
 from perfkit.db import connection
-from perfkit.env.base import ensure_database, quote_ident
+from perfkit.env.base import ensure_database
+from perfkit.schema import quote_ident
 from perfkit.snapshot import list_snapshots
-from perfkit.testing import PrivateServer, private_server, scratch_database
+from perfkit.testing import (
+    PrivateServer,
+    clean_env,
+    private_server,
+    run_invoke,
+    scratch_database,
+    start_invoke,
+)
 from perfkit.urls import password_of, to_asyncpg, with_database
 
 pytestmark = pytest.mark.integration
@@ -44,28 +52,22 @@ LONG_SCALE = {"offices": 2000, "timeout": 600, "description": "fault tests' long
 
 @dataclass
 class Cli:
-    """Runs ``invoke`` against the module's server; remembers everything it printed."""
+    """Runs ``invoke`` against the module's server; remembers everything it printed.
+
+    ``env`` is the test's own variables; :func:`run_invoke` puts them on a clean environment.
+    """
 
     root: Path
     env: dict[str, str]
     outputs: list[str] = field(default_factory=list)
 
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "invoke", "--search-root", str(self.root), *args]
-
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            self.argv(*args), capture_output=True, text=True, env=self.env, cwd=self.root,
-            timeout=timeout, check=False,
-        )  # fmt: skip
+        done = run_invoke(*args, root=self.root, env=self.env, timeout=timeout)
         self.outputs += [done.stdout, done.stderr]
         return done
 
     def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=self.env, cwd=self.root,
-        )  # fmt: skip
+        return start_invoke(*args, root=self.root, env=self.env)
 
     def ok(self, *args: str) -> subprocess.CompletedProcess[str]:
         done = self.run(*args)
@@ -103,19 +105,12 @@ def cli(server: PrivateServer, config_file: Path, project_root: Path, workdir: P
     config = workdir / "scales.yaml"
     config.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("PERFKIT_") and k not in ("TEST_DATABASE_URL",)
+        "PERFORMANCE_TEST_DATABASE_URL": with_database(server.url, DB),
+        "PERFKIT_CONFIG": str(config),
+        "PERFKIT_STATE_DIR": str(workdir / "state"),
+        "PERFKIT_SNAPSHOT_DIR": str(workdir / "state" / "snapshots"),
+        "PERFKIT_RESULTS_DIR": str(workdir / "state" / "results"),
     }
-    env.update(
-        {
-            "PERFORMANCE_TEST_DATABASE_URL": with_database(server.url, DB),
-            "PERFKIT_CONFIG": str(config),
-            "PERFKIT_STATE_DIR": str(workdir / "state"),
-            "PERFKIT_SNAPSHOT_DIR": str(workdir / "state" / "snapshots"),
-            "PERFKIT_RESULTS_DIR": str(workdir / "state" / "results"),
-        }
-    )
     return Cli(root=project_root, env=env)
 
 
@@ -235,13 +230,12 @@ async def test_server_stopped_mid_seed_fails_fast_and_db_up_recovers(
         _out, err = proc.communicate(timeout=60)
         elapsed = time.monotonic() - started
         assert proc.returncode not in (0, None)
-        line = one_error_line((proc.returncode, err))
+        assert "seeding failed" in one_error_line((proc.returncode, err))
         assert elapsed < server.cfg.pool.connect_timeout + 20, "the command hung"
         assert str(password_of(server.url)) not in err
         # a command while the server is down: one line, quickly
         down = cli.run("seed", "--scale", "small", timeout=60)
         assert down.returncode != 0 and "cannot connect" in one_error_line(down)
-        assert line
     finally:
         status = await server.env.up()
     assert status.running
@@ -350,7 +344,7 @@ async def test_no_password_in_any_output_or_file(
         [sys.executable, "-m", "pytest", "-m", "performance", "tests/performance", "-q",
          "-p", "no:cacheprovider"],
         capture_output=True, text=True, cwd=project_root, timeout=300, check=False,
-        env={**cli.env, "PERF_TEST_SCALE": "small"},
+        env=clean_env({**cli.env, "PERF_TEST_SCALE": "small"}),
     )  # fmt: skip
     cli.outputs += [perf.stdout, perf.stderr]
     assert perf.returncode == 0, perf.stdout[-2000:]

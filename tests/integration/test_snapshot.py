@@ -23,6 +23,8 @@ from perfkit.config import Config, Scale
 from perfkit.datagen import read_dataset_info, seed_database
 from perfkit.db import connection
 from perfkit.errors import UnsafeTargetError
+from perfkit.prepare import create_snapshot, handover_path, prepare_command, read_handover
+from perfkit.prepare import prepare as ensure_dataset
 from perfkit.snapshot import (
     CorruptSnapshotError,
     Manifest,
@@ -31,9 +33,7 @@ from perfkit.snapshot import (
     SnapshotStore,
     StaleSnapshotError,
     cloned_database,
-    create_snapshot,
     dbadmin,
-    ensure_dataset,
     list_snapshots,
     prune,
     restore_snapshot,
@@ -42,7 +42,6 @@ from perfkit.snapshot import (
     write_snapshot,
 )
 from perfkit.snapshot.dataset import expected_key
-from perfkit.snapshot.prepare import prepare, report_path
 from perfkit.testing import PrivateServer
 from perfkit.urls import with_database
 
@@ -405,10 +404,12 @@ async def test_prepare_routes_seeded_kept_template_file(
         first = await ensure_dataset(url, cfg, small)
         assert first.how == "seeded" and first.seed_seconds and first.snapshot_seconds
         assert first.info.anchor_date == dt.date.today()
-        report, path = await prepare(url, cfg, small)
-        assert report.how == "kept" and path == report_path(cfg, "small")
+        report, path = await prepare_command(url, cfg, small)
+        assert report.how == "kept" and path == handover_path(cfg, "small")
         saved = json.loads(path.read_text())
         assert saved["how"] == "kept" and saved["info"]["scale"] == "small"
+        handed = read_handover(cfg, "small")  # the handover is the same type, field for field
+        assert handed == report and handed.info.key() == first.info.key()
 
         async with connection(url) as conn:  # a destructive test ran here
             await conn.execute("DELETE FROM support_plan_cycles WHERE status = 'completed'")

@@ -44,7 +44,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             pytest.param(
                 g.scale.name,
                 id=g.scale.name,
-                marks=() if g.runs else pytest.mark.skip(reason=g.reason),
+                # each scale's test gets its own timeout (scales.yaml: scales.<name>.timeout)
+                marks=(
+                    pytest.mark.timeout(g.scale.timeout)
+                    if g.runs
+                    else pytest.mark.skip(reason=g.reason)
+                ),
             )
             for g in gates
         ],

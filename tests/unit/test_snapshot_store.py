@@ -13,15 +13,19 @@ from pathlib import Path
 import pytest
 
 from perfkit.apps.welfare import application
-from perfkit.config import load_config
+from perfkit.config import Scale, load_config
+from perfkit.datagen import planned_dataset
 from perfkit.snapshot import dbadmin
+from perfkit.snapshot.dataset import expected_key
 from perfkit.snapshot.dates import BadDateError, shifted_columns, shifted_select, target_date
 from perfkit.snapshot.errors import CorruptSnapshotError, SnapshotNotFoundError
 from perfkit.snapshot.fileformat import file_digest, verify_files
-from perfkit.snapshot.manifest import Manifest, TableFile, dataset_key
+from perfkit.snapshot.manifest import Manifest, TableFile
 from perfkit.snapshot.prune import plan_files
 from perfkit.snapshot.store import BrokenSnapshot, Snapshot, SnapshotStore, new_snapshot_id
 from perfkit.snapshot.template import TemplateInfo, template_name
+
+ANCHOR = dt.date(2026, 2, 9)
 
 NOW = dt.datetime(2026, 2, 9, 10, 15, 30, tzinfo=dt.UTC)
 
@@ -135,18 +139,20 @@ def test_dataset_key_follows_what_shapes_the_data(config_file: Path) -> None:
     cfg = load_config(config_file, env={})
     small = cfg.scale("small")
 
-    def key(**changes: object) -> str:
+    def key(scale: Scale = small, **changes: object) -> str:
         data = dataclasses.replace(cfg.data, **changes)  # type: ignore[arg-type]
-        return dataset_key(small, data, generator_version=1, schema_fingerprint="f")
+        return expected_key(dataclasses.replace(cfg, data=data), scale)
 
     assert key() == key()
     assert key(seed=7) != key()
     assert key(mode="plan") != key()
-    assert dataset_key(small, cfg.data, generator_version=2, schema_fingerprint="f") != key()
-    bigger = dataclasses.replace(small, offices=11)
-    assert dataset_key(bigger, cfg.data, generator_version=1, schema_fingerprint="f") != key()
+    assert key(dataclasses.replace(small, offices=11)) != key()
     longer = dataclasses.replace(small, timeout=9999)  # budgets and timeouts do not matter
-    assert dataset_key(longer, cfg.data, generator_version=1, schema_fingerprint="f") == key()
+    assert key(longer) == key()
+    info = planned_dataset(application(), small, cfg.data, seed=42, mode="plan", anchor=ANCHOR)
+    assert dataclasses.replace(info, generator_version=2).key() != info.key()
+    assert dataclasses.replace(info, schema_fingerprint="f").key() != info.key()
+    assert dataclasses.replace(info, anchor_date=dt.date(2030, 1, 1)).key() == info.key()
 
 
 def test_dates_and_names() -> None:

@@ -1,0 +1,459 @@
+""" "Data ready": make the test database hold a scale's dataset, dated today, by the cheapest route.
+
+:func:`prepare` checks what the database holds, then takes the first route that applies, each
+a small function below:
+
+``kept`` (:func:`keep`)
+    The database already holds the dataset (its key and row counts match, dates current).
+``template`` (:func:`from_template`)
+    The server has the scale's template for this dataset: clone it and swap it in.
+``file`` (:func:`from_file`)
+    The newest snapshot of this dataset that verifies: restore it (keeping a template, so the
+    next run takes the fast path).
+``seeded`` (:func:`seed_and_snapshot`)
+    Nothing usable: seed, snapshot, prune, and keep a template.
+
+It returns a :class:`PrepareReport`. ``invoke prepare`` hands it to the performance tests in
+another process as JSON (:func:`write_handover` / :func:`read_handover`, one
+``to_json``/``from_json`` pair), and :func:`perfkit.pipeline.run_scale` uses it directly.
+
+:func:`create_snapshot` (``invoke snapshot``) lives here too: it seeds first when the database
+does not hold the dataset, so the snapshot layer below never seeds. (Over 400 lines because the
+routes, the snapshot command and the handover share one job type and one set of checks.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import asyncpg
+
+from perfkit.app import load_application
+from perfkit.config import Config, Scale
+from perfkit.datagen import DatasetInfo, SeedProgress, read_dataset_info, seed_database
+from perfkit.db import connection
+from perfkit.env.base import ensure_database
+from perfkit.measure import timed
+from perfkit.snapshot import dbadmin, template
+from perfkit.snapshot.create import write_snapshot
+from perfkit.snapshot.dataset import database_problem, expected_key
+from perfkit.snapshot.dates import target_date
+from perfkit.snapshot.errors import SnapshotError
+from perfkit.snapshot.prepare import newest_usable, template_from_target
+from perfkit.snapshot.prune import PruneReport, prune
+from perfkit.snapshot.restore import Staging, clone_template, replace_database, restore_snapshot
+from perfkit.snapshot.store import Snapshot, SnapshotStore
+from perfkit.urls import database_name, with_database
+
+How = Literal["kept", "template", "file", "seeded"]
+Progress = Callable[[str], None]
+#: How much work each route does, to pick the one a run record keeps.
+WORK: Mapping[str, int] = {"seeded": 3, "file": 2, "template": 1, "kept": 0}
+
+
+@dataclass(frozen=True)
+class PrepareReport:
+    """How the data was made ready, and how long each step took (seconds)."""
+
+    scale: str
+    how: How
+    seconds: float
+    info: DatasetInfo
+    database: str
+    #: Why the database could not be kept as it was (None when kept).
+    reason: str | None = None
+    snapshot_id: str | None = None
+    restore_seconds: float | None = None
+    seed_seconds: float | None = None
+    snapshot_seconds: float | None = None
+    template_seconds: float | None = None
+    steps: Mapping[str, float] = field(default_factory=dict)
+    #: When it finished (UTC): a handed-over report older than an hour is not this run's.
+    finished_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    @property
+    def work(self) -> int:
+        """How much the route did: seeded 3, file 2, template 1, kept 0."""
+        return WORK[self.how]
+
+    def to_json(self) -> str:
+        """The report as JSON; :meth:`from_json` reads it back, field for field."""
+        body = {
+            "scale": self.scale,
+            "how": self.how,
+            "seconds": self.seconds,
+            "info": self.info.to_dict(),
+            "database": self.database,
+            "reason": self.reason,
+            "snapshot_id": self.snapshot_id,
+            "restore_seconds": self.restore_seconds,
+            "seed_seconds": self.seed_seconds,
+            "snapshot_seconds": self.snapshot_seconds,
+            "template_seconds": self.template_seconds,
+            "steps": dict(self.steps),
+            "finished_at": self.finished_at.isoformat(),
+        }
+        return json.dumps(body, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> PrepareReport:
+        """The inverse of :meth:`to_json`; ``ValueError`` on anything malformed."""
+        try:
+            raw = json.loads(text)
+            how = raw["how"]
+            if how not in get_args(How):
+                raise ValueError(f"unknown route {how!r}")
+            return cls(
+                scale=str(raw["scale"]),
+                how=how,
+                seconds=float(raw["seconds"]),
+                info=DatasetInfo.from_dict(raw["info"]),
+                database=str(raw["database"]),
+                reason=_optional(raw.get("reason"), str),
+                snapshot_id=_optional(raw.get("snapshot_id"), str),
+                restore_seconds=_optional(raw.get("restore_seconds"), float),
+                seed_seconds=_optional(raw.get("seed_seconds"), float),
+                snapshot_seconds=_optional(raw.get("snapshot_seconds"), float),
+                template_seconds=_optional(raw.get("template_seconds"), float),
+                steps={str(k): float(v) for k, v in dict(raw.get("steps", {})).items()},
+                finished_at=dt.datetime.fromisoformat(str(raw["finished_at"])),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not a prepare report: {exc}") from None
+
+
+def _optional(value: Any, kind: Callable[[Any], Any]) -> Any:
+    return None if value is None else kind(value)
+
+
+@dataclass(frozen=True)
+class _Route:
+    """What one route did, beside the steps it timed."""
+
+    snapshot_id: str | None = None
+    restore_seconds: float | None = None
+    seed_seconds: float | None = None
+    snapshot_seconds: float | None = None
+    template_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One preparation: where, what, as of when, and where its steps and messages go."""
+
+    url: str
+    cfg: Config
+    scale: Scale
+    today: dt.date
+    confirm: str | None
+    steps: dict[str, float]
+    say: Progress
+
+    @property
+    def admin_url(self) -> str:
+        return with_database(self.url, "postgres")
+
+
+async def prepare(
+    url: str,
+    cfg: Config,
+    scale: Scale,
+    *,
+    as_of: dt.date | str | None = None,
+    confirm: str | None = None,
+    progress: Progress | None = None,
+) -> PrepareReport:
+    """Make the URL's database hold ``scale``'s dataset with current dates; see the module
+    docstring for the routes. Destructive routes follow the safety rule (``confirm``)."""
+    started = time.perf_counter()
+    job = _Job(
+        url=url,
+        cfg=cfg,
+        scale=scale,
+        today=target_date(as_of),
+        confirm=confirm,
+        steps={},
+        say=progress or (lambda _msg: None),
+    )
+    with timed(job.steps, "check"):
+        problem = await _why_not_kept(job)
+    how: How
+    if problem is None:
+        how, route = "kept", await keep(job)
+    else:
+        job.say(f"not keeping {database_name(url)!r}: {problem}")
+        key = expected_key(cfg, scale)
+        async with connection(job.admin_url) as admin:
+            tpl = await template.find(admin, scale.name, key)
+        store = SnapshotStore(cfg.snapshots.directory)
+        if tpl is not None:
+            how, route = "template", await from_template(job, tpl)
+        elif (snap := newest_usable(store, cfg, scale, job.say)) is not None:
+            how, route = "file", await from_file(job, snap)
+        else:
+            how, route = "seeded", await seed_and_snapshot(job, store)
+    app = load_application(cfg)
+    async with connection(url) as conn:
+        info = await read_dataset_info(conn, order=app.tables)
+    if info is None:  # pragma: no cover - every route above leaves a dataset
+        raise SnapshotError(f"{database_name(url)!r} holds no dataset after preparing it")
+    return PrepareReport(
+        scale=scale.name,
+        how=how,
+        seconds=time.perf_counter() - started,
+        info=info,
+        database=database_name(url),
+        reason=problem,
+        snapshot_id=route.snapshot_id,
+        restore_seconds=route.restore_seconds,
+        seed_seconds=route.seed_seconds,
+        snapshot_seconds=route.snapshot_seconds,
+        template_seconds=route.template_seconds,
+        steps=job.steps,
+    )
+
+
+async def _why_not_kept(job: _Job) -> str | None:
+    """Why the database cannot be kept as it is (dates included); None when it can."""
+    return await _why_not_current(job, today=job.today)
+
+
+async def _why_not_current(job: _Job, *, today: dt.date | None = None) -> str | None:
+    """Why the database does not hold the dataset (as of ``today``, when given); None when
+    it does."""
+    async with connection(job.admin_url) as admin:
+        if not await dbadmin.exists(admin, database_name(job.url)):
+            return "the database does not exist"
+    async with connection(job.url) as conn:
+        _, problem = await database_problem(conn, job.cfg, job.scale, today=today)
+    return problem
+
+
+# --------------------------------------------------------------------------------------------
+# the routes
+
+
+async def keep(job: _Job) -> _Route:
+    """The database holds the dataset: keep it, and a template of it when the server has
+    none yet."""
+    steps: dict[str, float] = {}
+    with timed(steps, "template"):
+        made = await template_from_target(
+            job.url, job.cfg, job.scale, today=job.today, progress=job.say
+        )
+    if not made:
+        return _Route()
+    job.steps.update(steps)
+    return _Route(template_seconds=steps["template"])
+
+
+async def from_template(job: _Job, tpl: template.TemplateInfo) -> _Route:
+    """Clone the scale's template beside the target and swap it in."""
+    app = load_application(job.cfg)
+
+    async def build(admin: asyncpg.Connection, staging: Staging) -> None:
+        await clone_template(
+            job.url,
+            admin,
+            tpl,
+            app=app,
+            name=await staging.fresh(),
+            target_day=job.today,
+            steps=job.steps,
+            progress=job.say,
+        )
+
+    with timed({}, "restore") as clock:
+        await replace_database(
+            job.url, job.cfg, build=build, confirm=job.confirm, steps=job.steps, progress=job.say
+        )
+    return _Route(snapshot_id=tpl.snapshot_id, restore_seconds=clock.seconds)
+
+
+async def from_file(job: _Job, snap: Snapshot) -> _Route:
+    """Restore the snapshot's files (verified first) and keep a template of them."""
+    restored = await restore_snapshot(
+        job.url,
+        job.cfg,
+        job.scale,
+        snapshot_id=snap.id,
+        as_of=job.today,
+        keep_template=True,
+        confirm=job.confirm,
+        progress=job.say,
+    )
+    job.steps.update(restored.steps)
+    return _Route(
+        snapshot_id=snap.id,
+        restore_seconds=restored.seconds,
+        template_seconds=restored.steps.get("template"),
+    )
+
+
+async def seed_and_snapshot(job: _Job, store: SnapshotStore) -> _Route:
+    """Seed the dataset, snapshot it, prune old snapshots, and keep a template."""
+    job.say(f"seeding scale {job.scale.name}")
+    with timed(job.steps, "seed"):
+        await ensure_database(job.url)
+        await seed_database(
+            job.url,
+            job.cfg,
+            job.scale,
+            anchor=job.today,
+            reset=True,
+            confirm=job.confirm,
+            progress=SaySeedProgress(job.say),
+        )
+    job.say("writing a snapshot")
+    with timed(job.steps, "snapshot"):
+        snap = await write_snapshot(job.url, job.cfg, job.scale, store=store, progress=job.say)
+    await prune(job.cfg, url=job.url, scale=job.scale.name)
+    with timed(job.steps, "template"):
+        await template_from_target(
+            job.url,
+            job.cfg,
+            job.scale,
+            today=job.today,
+            progress=job.say,
+            snapshot_id=snap.id,
+            replace=True,
+        )
+    return _Route(
+        snapshot_id=snap.id,
+        seed_seconds=job.steps["seed"],
+        snapshot_seconds=job.steps["snapshot"],
+        template_seconds=job.steps["template"],
+    )
+
+
+class SaySeedProgress(SeedProgress):
+    """Seeding's progress reports as one-line messages (``invoke``'s spinner text)."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self._say = say
+
+    def phase(self, name: str) -> None:
+        self._say(f"seeding: {name}")
+
+    def rows(self, table: str, done: int, total: int) -> None:
+        self._say(f"seeding: {table} {done:,} of {total:,} rows")
+
+    def note(self, message: str) -> None:
+        self._say(message)
+
+
+# --------------------------------------------------------------------------------------------
+# ``invoke snapshot``: seed first when the database does not hold the dataset
+
+
+@dataclass(frozen=True)
+class SnapshotReport:
+    """A new snapshot, how long it took, and whether the data had to be seeded first."""
+
+    snapshot: Snapshot
+    seconds: float
+    write_seconds: float
+    seeded: bool = False
+    seed_seconds: float | None = None
+    seed_reason: str | None = None
+    pruned: PruneReport | None = None
+
+
+async def create_snapshot(
+    url: str,
+    cfg: Config,
+    scale: Scale,
+    *,
+    store: SnapshotStore | None = None,
+    confirm: str | None = None,
+    prune_after: bool = False,
+    progress: Progress | None = None,
+) -> SnapshotReport:
+    """Save the URL's dataset of ``scale`` as a new snapshot (seeding it first if the database
+    does not hold it) and point the scale's ``LATEST`` at it. With ``prune_after`` (what
+    ``invoke snapshot`` does), :func:`~perfkit.snapshot.prune.prune` runs right after."""
+    job = _Job(
+        url=url,
+        cfg=cfg,
+        scale=scale,
+        today=dt.date.today(),
+        confirm=confirm,
+        steps={},
+        say=progress or (lambda _msg: None),
+    )
+    store = store or SnapshotStore(cfg.snapshots.directory)
+    with timed(job.steps, "total"):
+        problem = await _why_not_current(job)
+        if problem is not None:
+            job.say(f"seeding scale {scale.name} first: {problem}")
+            with timed(job.steps, "seed"):
+                await ensure_database(url)
+                await seed_database(
+                    url, cfg, scale, reset=True, confirm=confirm, progress=SaySeedProgress(job.say)
+                )
+        with timed(job.steps, "write"):
+            snap = await write_snapshot(url, cfg, scale, store=store, progress=job.say)
+        pruned = await prune(cfg, url=url, scale=scale.name) if prune_after else None
+    return SnapshotReport(
+        snapshot=snap,
+        seconds=job.steps["total"],
+        write_seconds=job.steps["write"],
+        pruned=pruned,
+        seeded=problem is not None,
+        seed_seconds=job.steps.get("seed"),
+        seed_reason=problem,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the handover between ``invoke prepare`` and the performance tests
+
+#: A handed-over report older than this is not this run's preparation.
+HANDOVER_MAX_AGE = dt.timedelta(hours=1)
+
+
+def handover_path(cfg: Config, scale: str) -> Path:
+    """Where ``invoke prepare`` leaves its report: ``<state>/prepare/<scale>.json``."""
+    return cfg.state_dir / "prepare" / f"{scale}.json"
+
+
+def write_handover(cfg: Config, report: PrepareReport) -> Path:
+    """Write ``report`` (atomically) where :func:`read_handover` finds it."""
+    path = handover_path(cfg, report.scale)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(report.to_json(), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_handover(cfg: Config, scale: str) -> PrepareReport | None:
+    """The report ``invoke prepare`` left for ``scale``, when there is one, it reads back, and
+    it is at most :data:`HANDOVER_MAX_AGE` old; else None."""
+    try:
+        report = PrepareReport.from_json(handover_path(cfg, scale).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    age = dt.datetime.now(dt.UTC) - report.finished_at
+    return report if dt.timedelta(0) <= age <= HANDOVER_MAX_AGE else None
+
+
+async def prepare_command(
+    url: str,
+    cfg: Config,
+    scale: Scale,
+    *,
+    as_of: dt.date | str | None = None,
+    confirm: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[PrepareReport, Path]:
+    """``invoke prepare``: :func:`prepare`, then :func:`write_handover`."""
+    report = await prepare(url, cfg, scale, as_of=as_of, confirm=confirm, progress=progress)
+    return report, write_handover(cfg, report)
