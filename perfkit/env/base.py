@@ -12,6 +12,7 @@ import asyncpg
 
 from perfkit.db import connection
 from perfkit.schema import quote_ident
+from perfkit.text import human_bytes
 from perfkit.urls import mask_url, with_database
 
 #: The comment perfkit puts on databases it creates; safety checks look for it.
@@ -41,7 +42,7 @@ class ServerStatus:
             ("state", "running" if self.running else "stopped"),
             ("url", self.masked_url),
             ("server version", self.version or "-"),
-            ("data size", _human(self.data_bytes) if self.data_bytes is not None else "-"),
+            ("data size", human_bytes(self.data_bytes) if self.data_bytes is not None else "-"),
         ]
         return out + list(self.details)
 
@@ -114,12 +115,3 @@ def read_or_create_password(path: Path) -> str:
         fh.write(password + "\n")
     tmp.replace(path)
     return password
-
-
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"

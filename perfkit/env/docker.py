@@ -14,8 +14,8 @@ import subprocess
 
 from perfkit.config import Config
 from perfkit.db import wait_until_ready
-from perfkit.env.base import ServerStatus, read_or_create_password, server_facts
-from perfkit.errors import CommandFailed, DatabaseEnvError, PerfkitError
+from perfkit.env.base import ServerStatus, read_or_create_password, read_password, server_facts
+from perfkit.errors import CommandFailed, DatabaseEnvError, NotSetUpError, PerfkitError
 from perfkit.urls import make_url
 
 COMPOSE_FILE = "docker-compose.test.yml"
@@ -57,8 +57,16 @@ class DockerEnvironment:
         self._password_file = cfg.state_dir / "password"
 
     def url(self) -> str:
+        """The database's URL; never creates the password (only ``up`` does)."""
+        password = read_password(self._password_file)
+        if password is None:
+            raise NotSetUpError(
+                "the docker database is not set up here: no password file",
+                missing=str(self._password_file),
+                hint="run `invoke db-up` first",
+            )
         return make_url(
-            user=self.db.user, password=read_or_create_password(self._password_file),
+            user=self.db.user, password=password,
             host="127.0.0.1", port=self.db.port, database=self.db.name,
         )  # fmt: skip
 
