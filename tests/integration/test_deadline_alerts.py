@@ -25,7 +25,6 @@ from perfkit.apps.welfare import application
 from perfkit.apps.welfare.batch import (
     AlertRunResult,
     MissingMailerError,
-    japanese_date,
     send_deadline_alert_emails,
 )
 from perfkit.apps.welfare.mailer import SmtpMailer
@@ -259,10 +258,6 @@ async def test_hand_made_office_gets_exactly_the_digests_the_rule_says(
     for line in ("・山田 太郎 様　2026年2月6日（金）（3日超過）", "（本日期限）", "（あと14日）"):
         assert line in digest.body
     assert "小林 四季" not in digest.body
-
-
-def test_japanese_date() -> None:
-    assert japanese_date(dt.date(2026, 2, 9)) == "2026年2月9日（月）"
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

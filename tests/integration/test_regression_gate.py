@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
-import subprocess
-import sys
 import types
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,7 +28,7 @@ from perfkit.pipeline import ScaleRun, run_scale
 from perfkit.report import build_report, render_html, render_markdown
 from perfkit.results import new_run_id, results_path
 from perfkit.snapshot import dbadmin
-from perfkit.testing import PrivateServer
+from perfkit.testing import PrivateServer, run_invoke
 from perfkit.urls import with_database
 from perfkit.workload import Workload, WorkloadContext, WorkloadRegistry
 
@@ -149,31 +146,23 @@ def test_the_first_run_has_no_baseline(gate_runs: GateRuns) -> None:
     assert not comparison.has_baseline and comparison.ok
 
 
-def invoke(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PERFKIT_")}
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(root), *args],
-        capture_output=True, text=True, env=env, cwd=root, timeout=120, check=False,
-    )  # fmt: skip
-
-
 def test_invoke_compare_exits_6_on_the_slowed_run_and_0_on_the_rerun(
     gate_runs: GateRuns, project_root: Path
 ) -> None:
     config = str(gate_runs.config_file)
-    slowed = invoke(project_root, "compare", "--config", config, "--baseline", "median:3")
+    slowed = run_invoke("compare", "--config", config, "--baseline", "median:3", root=project_root)
     assert slowed.returncode == 6, slowed.stderr
     said = " ".join(slowed.stderr.split())
     assert "tiny: 1 regression in run " + gate_runs.slowed.record.run_id in said
     assert "performance regression: tiny: batch_seconds" in said
     rerun = gate_runs.unchanged[-1].record.run_id
-    ok = invoke(project_root, "compare", "--config", config, "--run-id", rerun)
+    ok = run_invoke("compare", "--config", config, "--run-id", rerun, root=project_root)
     assert ok.returncode == 0, ok.stderr
     assert "tiny: no regression" in " ".join(ok.stderr.split())
     first = gate_runs.unchanged[0].record.run_id
-    none = invoke(project_root, "compare", "--config", config, "--run-id", first)
+    none = run_invoke("compare", "--config", config, "--run-id", first, root=project_root)
     assert none.returncode == 0 and "no baseline yet" in " ".join(none.stderr.split())
-    loose = invoke(project_root, "compare", "--config", config, "--threshold", "1000")
+    loose = run_invoke("compare", "--config", config, "--threshold", "1000", root=project_root)
     assert loose.returncode == 0, loose.stderr
 
 
@@ -196,9 +185,9 @@ def test_the_reports_render_from_the_real_records(
     assert "| tiny | 3 |" in md and "❌ tiny: 1 regression" in md
     assert "PostgreSQL " + history.records[0].server_version in md
 
-    done = invoke(
-        project_root, "report", "--config", str(gate_runs.config_file),
-        "--format", "both", "--output", str(tmp_path / "report"),
+    done = run_invoke(
+        "report", "--config", str(gate_runs.config_file),
+        "--format", "both", "--output", str(tmp_path / "report"), root=project_root,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     html_file = tmp_path / "report" / "report.html"

@@ -1,38 +1,23 @@
-"""The safety rule and the per-database lock, against a real server."""
+"""The safety rule and the per-database lock, against a real server.
+
+The rule on names alone needs no server: tests/unit/test_safety.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import asyncpg
 import pytest
 
-from perfkit.config import Config, load_config
+from perfkit.config import Config
 from perfkit.env.base import ensure_database
 from perfkit.errors import UnsafeTargetError
 from perfkit.locks import LockTimeout, exclusive
-from perfkit.safety import check_name, ensure_test_database
+from perfkit.safety import ensure_test_database
 from perfkit.urls import to_asyncpg, with_database
 
 pytestmark = pytest.mark.integration
-
-
-def test_names_that_look_like_tests_pass(config_file: Path) -> None:
-    cfg = load_config(config_file, env={})
-    for name in ("keikakun_test_performance", "perf_db", "app_TEST", "perfkit_test"):
-        check_name(name, cfg)
-
-
-def test_a_production_name_is_refused_unless_confirmed(config_file: Path) -> None:
-    cfg = load_config(config_file, env={})
-    with pytest.raises(UnsafeTargetError) as info:
-        check_name("keikakun", cfg)
-    assert info.value.database == "keikakun"
-    assert "--confirm-database keikakun" in (info.value.hint or "")
-    with pytest.raises(UnsafeTargetError):
-        check_name("keikakun", cfg, confirm="other")
-    check_name("keikakun", cfg, confirm="keikakun")
 
 
 async def test_databases_perfkit_created_qualify_whatever_their_name(

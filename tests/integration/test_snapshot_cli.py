@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from perfkit.testing import PrivateServer
+from perfkit.testing import PrivateServer, run_invoke
 
 pytestmark = pytest.mark.integration
 
@@ -27,16 +24,6 @@ def env(pg: PrivateServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     }
 
 
-def invoke(root: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run ``invoke`` from the project folder with ``env`` on top (no database URL inherited)."""
-    full = {k: v for k, v in os.environ.items() if "DATABASE_URL" not in k}
-    full.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(root), *args],
-        capture_output=True, text=True, env=full, cwd=root, timeout=120, check=False,
-    )  # fmt: skip
-
-
 def one_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1, stderr
@@ -47,10 +34,12 @@ def one_line(stderr: str) -> str:
 def test_restore_without_snapshots_says_how_to_make_one(
     project_root: Path, env: dict[str, str]
 ) -> None:
-    done = invoke(project_root, "restore", "--scale", "small", env=env)
+    done = run_invoke("restore", "--scale", "small", root=project_root, env=env)
     assert done.returncode == 1
     assert "invoke snapshot --scale small" in one_line(done.stderr)
-    bad_date = invoke(project_root, "restore", "--scale", "small", "--as-of", "soon", env=env)
+    bad_date = run_invoke(
+        "restore", "--scale", "small", "--as-of", "soon", root=project_root, env=env
+    )
     assert bad_date.returncode == 2 and "YYYY-MM-DD" in one_line(bad_date.stderr)
 
 
@@ -58,28 +47,31 @@ def test_snapshot_list_restore_verify_prune_prepare(
     project_root: Path, env: dict[str, str], pg: PrivateServer
 ) -> None:
     password = pg.url.split(":")[2].split("@")[0]
-    made = invoke(project_root, "snapshot", "--scale", "small", env=env)
+    made = run_invoke("snapshot", "--scale", "small", root=project_root, env=env)
     assert made.returncode == 0, made.stderr
     assert "snapshot small/" in made.stderr and "seeded first" in made.stderr
 
-    listed = invoke(project_root, "snapshots", env=env)
+    listed = run_invoke("snapshots", root=project_root, env=env)
     assert listed.returncode == 0 and "fits" in listed.stderr and "latest" in listed.stderr
 
-    restored = invoke(project_root, "restore", "--scale", "small", "--as-of", "2030-01-01",
-                      env=env)  # fmt: skip
+    restored = run_invoke(
+        "restore", "--scale", "small", "--as-of", "2030-01-01", root=project_root, env=env
+    )
     assert restored.returncode == 0, restored.stderr
     assert "restored small/" in restored.stderr and "2030-01-01" in restored.stderr
 
-    unsafe = invoke(project_root, "restore", "--scale", "small",
-                    env={**env, "PERFKIT_DATABASE": "keikakun"})  # fmt: skip
+    unsafe = run_invoke(
+        "restore", "--scale", "small", root=project_root,
+        env={**env, "PERFKIT_DATABASE": "keikakun"},
+    )  # fmt: skip
     assert unsafe.returncode == 4
     assert "--confirm-database keikakun" in one_line(unsafe.stderr)
 
-    assert invoke(project_root, "verify", env=env).returncode == 0
-    dry = invoke(project_root, "prune", "--dry-run", "--keep", "1", env=env)
+    assert run_invoke("verify", root=project_root, env=env).returncode == 0
+    dry = run_invoke("prune", "--dry-run", "--keep", "1", root=project_root, env=env)
     assert dry.returncode == 0 and "kept per scale: small: 1" in dry.stderr
 
-    prepared = invoke(project_root, "prepare", "--scale", "small", env=env)
+    prepared = run_invoke("prepare", "--scale", "small", root=project_root, env=env)
     assert prepared.returncode == 0, prepared.stderr
     report = json.loads((Path(env["PERFKIT_STATE_DIR"]) / "prepare" / "small.json").read_text())
     assert report["how"] in ("kept", "template") and report["scale"] == "small"
@@ -89,9 +81,9 @@ def test_snapshot_list_restore_verify_prune_prepare(
 
     data = next(Path(env["PERFKIT_SNAPSHOT_DIR"]).glob("small/*/staffs.copy.zst"))
     data.write_bytes(data.read_bytes()[:-7])
-    refused = invoke(project_root, "restore", "--scale", "small", env=env)
+    refused = run_invoke("restore", "--scale", "small", root=project_root, env=env)
     assert refused.returncode == 1
     line = one_line(refused.stderr)
     assert "truncated" in line and "nothing was restored" in line and "hint:" in line
-    checked = invoke(project_root, "verify", env=env)
+    checked = run_invoke("verify", root=project_root, env=env)
     assert checked.returncode == 1 and "failed verification" in checked.stderr

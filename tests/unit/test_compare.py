@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -30,39 +28,15 @@ from perfkit.config import REGRESSION_METRICS, RegressionConfig, load_config
 from perfkit.errors import ConfigError
 from perfkit.history import History, HistoryError
 from perfkit.results import RunRecord
+from perfkit.testing import run_record
 
-T0 = dt.datetime(2026, 2, 9, 3, 0, tzinfo=dt.UTC)
 RULES = rules_from_config(RegressionConfig())
 
 
-def record(n: int, *, batch: float = 0.5, scale: str = "small", **changes: Any) -> RunRecord:
-    """Run ``n`` of ``scale`` whose batch median is ``batch`` seconds."""
-    metrics = {
-        "batch_seconds": batch,
-        "statements": 3,
-        "peak_memory_mb": 40.0,
-        "emails": 85,
-        "offices": 10,
-        "seconds_per_office": batch / 10,
-        "prepare_seconds": 1.0,
-    }
-    base = RunRecord(
-        run_id=f"run{n:03d}",
-        scale=scale,
-        when=(T0 + dt.timedelta(hours=n)).isoformat(),
-        commit=f"{n:02x}" * 20,
-        machine={"hostname": "ci", "cpus": 2, "python": "3.11.9", "platform": "Linux"},
-        backend="native",
-        server_version="15.10",
-        dataset={"mode": "realistic", "seed": 42, "generator_version": "1",
-                 "anchor_date": "2026-02-09", "rows": {"offices": 10}},
-        metrics={**metrics, **changes.pop("metrics", {})},
-        samples={"batch_seconds": [batch * 0.98, batch, batch * 1.03]},
-        budgets={"batch": 2.0, "prepare": 30.0, "restore": 5.0},
-        passed=True,
-        workload="deadline_alerts",
-    )  # fmt: skip
-    return dataclasses.replace(base, **changes)
+def record(n: int, *, batch: float = 0.5, **changes: Any) -> RunRecord:
+    """Run ``n`` (``n`` hours in), batch median ``batch`` s, with the short id ``run00n`` the
+    baseline specs below name."""
+    return run_record(n, batch=batch, **{"run_id": f"run{n:03d}", **changes})
 
 
 def compare(history: History, baseline: str = "median:5", **kw: Any) -> list[Any]:
@@ -278,7 +252,9 @@ def test_a_faster_batch_is_an_improvement() -> None:
 
 
 def test_more_statements_is_a_regression_even_by_one_when_small() -> None:
-    history = History.of([record(1), record(2, metrics={"statements": 4})])
+    history = History.of(
+        [record(1, metrics={"statements": 3}), record(2, metrics={"statements": 4})]
+    )
     assert verdicts(history)["statements"] == "regression"
 
 

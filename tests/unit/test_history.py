@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,32 +17,11 @@ from perfkit.history import (
     metric_value,
     resolve_git_ref,
 )
-from perfkit.results import RunRecord, append_record
+from perfkit.results import append_record
+from perfkit.testing import run_record
 
-T0 = dt.datetime(2026, 2, 9, 3, 0, tzinfo=dt.UTC)
-
-
-def record(n: int, *, scale: str = "small", batch: float = 0.05, **changes: Any) -> RunRecord:
-    """Run number ``n`` (``n`` minutes after T0) of ``scale``."""
-    base = RunRecord(
-        run_id=f"20260209T03{n:02d}00Z-{n:08x}",
-        scale=scale,
-        when=(T0 + dt.timedelta(minutes=n)).isoformat(),
-        commit=f"{n:02x}" * 20,
-        machine={"hostname": "ci", "cpus": 2, "python": "3.11.9", "platform": "Linux"},
-        backend="native",
-        server_version="15.10",
-        dataset={"mode": "realistic", "seed": 42, "generator_version": "1",
-                 "anchor_date": "2026-02-09", "rows": {"offices": 10}},
-        metrics={"batch_seconds": batch, "statements": 1, "peak_memory_mb": 2.0,
-                 "emails": 85, "offices": 10, "seconds_per_office": batch / 10,
-                 "prepare_seconds": 0.3},
-        samples={"batch_seconds": [batch, batch * 1.1, batch * 0.9]},
-        budgets={"batch": 2.0, "prepare": 30.0, "restore": 5.0},
-        passed=True,
-        workload="deadline_alerts",
-    )  # fmt: skip
-    return dataclasses.replace(base, **changes)
+#: Runs here are a minute apart: run ``n``'s id is ``20260209T030n00Z-…``, so ids share prefixes.
+record = functools.partial(run_record, step=dt.timedelta(minutes=1))
 
 
 def test_records_are_sorted_by_time_with_file_order_breaking_ties(tmp_path: Path) -> None:

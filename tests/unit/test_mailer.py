@@ -9,8 +9,6 @@ from perfkit.config import SmtpConfig
 from perfkit.testing import free_port
 from perfkit.testing.smtp_sink import smtp_sink
 
-pytestmark = pytest.mark.integration
-
 EMAILS = [
     OutgoingEmail(
         f"staff{i}@example.invalid", f"職員 {i}", f"【個別支援計画】件名{i}", f"本文{i}\n"

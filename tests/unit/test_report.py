@@ -5,8 +5,6 @@ tests/integration/test_regression_gate.py renders the report from records of rea
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
@@ -26,42 +24,27 @@ from perfkit.report import (
     split_scales,
     write_report,
 )
-from perfkit.results import RunRecord
+from perfkit.testing import run_record
 
-T0 = dt.datetime(2026, 2, 9, 3, 0, tzinfo=dt.UTC)
-
-
-def record(n: int, *, scale: str = "small", batch: float = 0.05, **metrics: Any) -> RunRecord:
-    return RunRecord(
-        run_id=f"run{n:03d}-{scale}",
-        scale=scale,
-        when=(T0 + dt.timedelta(hours=n)).isoformat(),
-        commit=f"{n:02x}" * 20,
-        machine={"hostname": "ci-box", "cpus": 2, "python": "3.11.9", "platform": "Linux"},
-        backend="native",
-        server_version="15.10",
-        dataset={"mode": "realistic", "seed": 42, "generator_version": "1",
-                 "anchor_date": "2026-02-09", "rows": {"offices": 10}},
-        metrics={"batch_seconds": batch, "statements": 1, "peak_memory_mb": 3.5, "emails": 85,
-                 "offices": 10 if scale == "small" else 100, "seconds_per_office": batch / 10,
-                 "prepare_seconds": 0.4, **metrics},
-        samples={"batch_seconds": [batch * 0.9, batch, batch * 1.2]},
-        budgets={"batch": 2.0, "prepare": 30.0, "restore": 5.0},
-        passed=True,
-        workload="deadline_alerts",
-    )  # fmt: skip
+#: The medium scale's runs measure 100 offices.
+MEDIUM = {"offices": 100.0}
 
 
 def history() -> History:
     return History.of(
         [
-            record(1, seed_rows_per_second=250_000.0),
-            record(2, restore_seconds=0.8),
-            record(3),
-            record(1, scale="medium", batch=0.3, seed_rows_per_second=400_000.0),
-            record(2, scale="medium", batch=0.31),
-            dataclasses.replace(
-                record(3, scale="medium", batch=0.9),
+            run_record(1, metrics={"seed_rows_per_second": 250_000.0}),
+            run_record(2, metrics={"restore_seconds": 0.8}),
+            run_record(3),
+            run_record(
+                1, scale="medium", batch=0.3, metrics=MEDIUM | {"seed_rows_per_second": 400_000.0}
+            ),
+            run_record(2, scale="medium", batch=0.31, metrics=MEDIUM),
+            run_record(
+                3,
+                scale="medium",
+                batch=0.9,
+                metrics=MEDIUM,
                 passed=False,
                 failures=["batch 0.900 s <= 0.500 s: OVER BUDGET"],
             ),
@@ -136,9 +119,7 @@ def test_an_empty_history_renders_a_hint() -> None:
 
 
 def test_cells_are_escaped() -> None:
-    hostile = dataclasses.replace(
-        record(1), failures=["<script>alert(1)</script> | pipe"], passed=False
-    )
+    hostile = run_record(1, failures=["<script>alert(1)</script> | pipe"], passed=False)
     report = build_report(History.of([hostile]))
     assert "<script>alert(1)" not in render_html(report)
     assert "\\| pipe" in render_markdown(report)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,6 @@ import pytest
 from perfkit.config import load_config
 from perfkit.results import (
     CorruptRecordWarning,
-    RunRecord,
     append_record,
     current_commit,
     machine_info,
@@ -20,32 +19,13 @@ from perfkit.results import (
     read_records,
     results_path,
 )
-
-
-def record(**changes: object) -> RunRecord:
-    base = RunRecord(
-        run_id=new_run_id(),
-        scale="small",
-        when=dt.datetime(2026, 2, 9, 3, tzinfo=dt.UTC).isoformat(),
-        commit="0" * 40,
-        machine=machine_info(),
-        backend="native",
-        server_version="15.10",
-        dataset={"mode": "realistic", "seed": 42, "generator_version": "1",
-                 "anchor_date": "2026-02-09", "rows": {"offices": 10}},
-        metrics={"batch_seconds": 0.01, "statements": 1, "emails": 85, "offices": 10,
-                 "seconds_per_office": 0.001, "peak_memory_mb": 1.5, "prepare_seconds": 0.2},
-        samples={"batch_seconds": [0.011, 0.01, 0.012]},
-        budgets={"batch": 2.0, "prepare": 30.0, "restore": 5.0},
-        passed=True,
-        workload="deadline_alerts",
-    )  # fmt: skip
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+from perfkit.testing import run_record
 
 
 def test_a_record_is_one_json_line_with_schema_first(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "results.jsonl"
-    first, second = record(), record(scale="medium", passed=False, failures=["batch 3 s > 2 s"])
+    first = run_record(machine=machine_info())
+    second = run_record(scale="medium", passed=False, failures=["batch 3 s > 2 s"])
     append_record(path, first)
     append_record(path, second)
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -60,12 +40,12 @@ def test_a_record_is_one_json_line_with_schema_first(tmp_path: Path) -> None:
 
 def test_a_damaged_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "results.jsonl"
-    append_record(path, record())
+    append_record(path, run_record())
     with path.open("a", encoding="utf-8") as f:
         f.write('{"schema": 1, "run_id": "cut off mid-wri\n')
         f.write('{"schema": 1}\n')
         f.write("\n")
-    append_record(path, record(scale="large"))
+    append_record(path, run_record(scale="large"))
     with pytest.warns(CorruptRecordWarning) as caught:
         records = read_records(path)
     assert [r.scale for r in records] == ["small", "large"]
@@ -75,9 +55,9 @@ def test_a_damaged_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
 def test_reading_tolerates_unknown_keys_and_a_missing_file(tmp_path: Path) -> None:
     assert read_records(tmp_path / "none.jsonl") == []
     path = tmp_path / "results.jsonl"
-    data = record().to_dict() | {"added_later": {"x": 1}}
+    data = run_record().to_dict() | {"added_later": {"x": 1}}
     path.write_text(json.dumps(data) + "\n", encoding="utf-8")
-    assert read_records(path) == [record(run_id=data["run_id"])]
+    assert read_records(path) == [run_record()]
 
 
 def test_results_folder_follows_state_dir_unless_configured(tmp_path: Path) -> None:
@@ -96,8 +76,13 @@ def test_run_ids_sort_by_time_and_are_unique() -> None:
     assert new_run_id() != new_run_id()
 
 
-def test_commit_comes_from_ci_first_then_git(tmp_path: Path, project_root: Path) -> None:
+def test_commit_comes_from_ci_first_then_git(tmp_path: Path, git: Callable[..., str]) -> None:
     assert current_commit(tmp_path, env={"GITHUB_SHA": "abc123"}) == "abc123"
     assert current_commit(tmp_path, env={}) is None  # not a checkout
-    commit = current_commit(project_root, env={})
-    assert commit is None or len(commit) == 40
+    repo = tmp_path / "checkout"
+    repo.mkdir()
+    git(repo, "init", "--quiet")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", "measured")
+    head = git(repo, "rev-parse", "HEAD")
+    assert len(head) == 40 and current_commit(repo, env={}) == head
+    assert current_commit(repo, env={"GITHUB_SHA": "abc123"}) == "abc123"  # CI's comes first

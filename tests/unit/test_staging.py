@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from perfkit.config import load_config
 from perfkit.errors import UnknownScaleError
-from perfkit.staging import perf_session_commands, perf_session_env, scale_gates, target_scale
+from perfkit.staging import (
+    PERFORMANCE_TESTS,
+    perf_session_commands,
+    perf_session_env,
+    scale_gates,
+    target_scale,
+)
+from perfkit.testing import clean_env
 
 
 def running(config_file: Path, target: str | None) -> list[str]:
@@ -35,6 +44,7 @@ def test_order_comes_from_the_file_not_from_names(tmp_path: Path) -> None:
 
 def test_unset_runs_nothing_and_says_how_to_run(config_file: Path) -> None:
     gates = scale_gates(load_config(config_file, env={}), None)
+    assert [g.scale.name for g in gates] == ["small", "medium", "large"]
     assert not any(g.runs for g in gates)
     assert all("nox -s perf-<scale>" in g.reason for g in gates)
     assert target_scale({"PERF_TEST_SCALE": ""}) is None
@@ -56,3 +66,25 @@ def test_session_steps_are_db_up_prepare_then_pytest(config_file: Path) -> None:
         ("pytest", "-m", "performance", "tests/performance", "--timeout=1800", "-k", "batch"),
     ]
     assert perf_session_env(medium) == {"PERF_TEST_SCALE": "medium"}
+
+
+def test_the_sessions_timeout_overrides_the_pytest_configs_default(
+    config_file: Path, project_root: Path
+) -> None:
+    """pyproject.toml gives every test 300 s; a perf session's ``--timeout`` wins over that."""
+
+    def timeout_in_effect(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", *args, "--collect-only", "-p", "no:cacheprovider"],
+            cwd=project_root, env=clean_env(), capture_output=True, text=True, timeout=120,
+            check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        (line,) = [line for line in done.stdout.splitlines() if line.startswith("timeout: ")]
+        return line
+
+    medium = load_config(config_file, env={}).scale("medium")
+    tool, *args = perf_session_commands(medium)[-1]
+    assert tool == "pytest" and medium.timeout != 300
+    assert timeout_in_effect(PERFORMANCE_TESTS) == "timeout: 300.0s"
+    assert timeout_in_effect(*args) == f"timeout: {medium.timeout:.1f}s"
