@@ -215,6 +215,30 @@ def verify(
 @task(
     help={
         "scale": SCALE_HELP,
+        "snapshot": "the snapshot id to trust (`invoke snapshots` lists it as untrusted)",
+        "config": CONFIG_HELP,
+    }
+)
+def trust(c: Context, scale: str, snapshot: str, config: str | None = None) -> None:
+    """Check a snapshot made elsewhere (every field, table and file), then sign it as ours.
+
+    Snapshots are signed with this project's key (<state dir>/snapshot.key); one copied from
+    another machine, or made before snapshots were signed, is listed as untrusted and never
+    restored until it is checked and signed here. Refuses (exit 1) a damaged one.
+    """
+    from perfkit.snapshot.listing import trust_snapshot
+
+    with guarded():
+        cfg = load(config)
+        with console().status("trust ...") as status:
+            trusted = trust_snapshot(cfg, scale=scale, snapshot_id=snapshot, progress=status.update)
+        for line in trusted.lines():
+            console().print(line, markup=False, highlight=False)
+
+
+@task(
+    help={
+        "scale": SCALE_HELP,
         "as_of": "date the data for this day, YYYY-MM-DD (default: today)",
         "config": CONFIG_HELP,
         "confirm_database": CONFIRM_HELP,

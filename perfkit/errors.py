@@ -220,3 +220,40 @@ class UrlError(ConfigError):
     def __init__(self, message: str, *, source: str, reason: str, hint: str | None = None) -> None:
         super().__init__(message, source=source, key_path="", hint=hint)
         self.reason = reason
+
+
+class SnapshotDirectoryError(PerfkitError):
+    """The snapshot folder is not provably perfkit's, so perfkit neither writes nor deletes there.
+
+    A folder is perfkit's when it carries perfkit's marker file (``.perfkit-snapshots``),
+    written when perfkit first used the folder while it was new or empty. ``directory`` is
+    the folder, ``reason`` why it is refused (for tests and tools).
+    """
+
+    exit_code = 2
+
+    def __init__(self, directory: str, *, reason: str) -> None:
+        super().__init__(
+            f"snapshot folder {directory} is not perfkit's: {reason}; nothing was read, "
+            "written or deleted there",
+            hint="choose a new or empty folder (snapshots.directory in scales.yaml, or "
+            "PERFKIT_SNAPSHOT_DIR) or the default .perfkit/snapshots; if it holds nothing but "
+            "perfkit snapshots (copied in, or from an older perfkit), `invoke trust --scale "
+            "NAME --snapshot ID` checks one and adopts the folder",
+        )
+        self.directory = directory
+        self.reason = reason
+
+
+class SnapshotKeyError(PerfkitError):
+    """The key that signs this project's snapshots cannot be used safely.
+
+    ``path`` is the key file, ``reason`` what is wrong with it (for tests and tools).
+    """
+
+    exit_code = 2
+
+    def __init__(self, path: str, *, reason: str, hint: str) -> None:
+        super().__init__(f"snapshot key {path} cannot be used: {reason}", hint=hint)
+        self.path = path
+        self.reason = reason

@@ -1,17 +1,20 @@
-"""``invoke snapshots`` and ``invoke verify``: what the snapshot directory holds, and whether
-it is sound."""
+"""``invoke snapshots``, ``invoke verify`` and ``invoke trust``: what the snapshot directory
+holds, whether it is sound, and taking in a snapshot made elsewhere."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from perfkit.app import load_application
 from perfkit.config import Config
 from perfkit.snapshot.dataset import manifest_problem
-from perfkit.snapshot.errors import SnapshotError
+from perfkit.snapshot.errors import CorruptSnapshotError, SnapshotError
+from perfkit.snapshot.fileformat import check_stream, verify_files
+from perfkit.snapshot.manifest import Manifest
 from perfkit.snapshot.restore import verify_snapshot
-from perfkit.snapshot.store import BrokenSnapshot, Entry, SnapshotStore
+from perfkit.snapshot.store import BrokenSnapshot, Entry, Snapshot, SnapshotStore, load_manifest
 
 
 @dataclass(frozen=True)
@@ -30,10 +33,17 @@ class Listed:
             return self.entry.reason
         return None
 
+    @property
+    def trusted(self) -> bool:
+        """Proven written (or explicitly trusted) by this project: its signature holds."""
+        return isinstance(self.entry, Snapshot)
+
 
 def list_snapshots(cfg: Config, *, scale: str | None = None) -> list[Listed]:
-    """Every snapshot (newest first per scale), with whether it fits the current schema."""
-    store = SnapshotStore(cfg.snapshots.directory)
+    """Every snapshot (newest first per scale), with whether it fits the current schema.
+
+    A damaged, crafted or untrusted one is listed as broken with its reason, never raised."""
+    store = SnapshotStore.for_config(cfg)
     fingerprint = load_application(cfg).schema.fingerprint
     out: list[Listed] = []
     for entry in store.entries(scale):
@@ -77,10 +87,11 @@ class Verified:
 def verify_snapshots(
     cfg: Config, *, scale: str | None = None, snapshot_id: str | None = None
 ) -> list[Verified]:
-    """Check manifests, schema fingerprints and every file's size and SHA-256."""
-    store = SnapshotStore(cfg.snapshots.directory)
+    """Check signatures, manifests, schema fingerprints, every file's size and SHA-256, and
+    that every file expands to exactly the size its manifest declares (streamed, bounded)."""
+    store = SnapshotStore.for_config(cfg)
     entries: list[Entry] = (
-        [store.get(scale, snapshot_id)] if scale and snapshot_id else store.entries(scale)
+        [store.entry(scale, snapshot_id)] if scale and snapshot_id else store.entries(scale)
     )
     out = []
     for entry in entries:
@@ -91,11 +102,83 @@ def verify_snapshots(
             continue
         try:
             verify_snapshot(entry, load_application(cfg))
+            for table in entry.manifest.tables:
+                check_stream(entry.path, table, label=entry.label)
         except SnapshotError as exc:
             out.append(Verified(entry.label, ok=False, problem=exc.message))
         else:
             out.append(Verified(entry.label, ok=True, problem=None))
     return out
+
+
+@dataclass(frozen=True)
+class Trusted:
+    """What ``invoke trust`` checked and signed."""
+
+    snapshot: Snapshot
+    #: Why it was not trusted before (None: it already was; it was signed again anyway).
+    was: str | None
+    fits_schema: bool
+
+    def lines(self) -> list[str]:
+        """What was trusted, for the terminal (a few plain lines)."""
+        m = self.snapshot.manifest
+        rows = sum(m.row_counts.values())
+        return [
+            f"trusted snapshot {self.snapshot.label}"
+            + (f" (before: {self.was})" if self.was else " (it was already trusted)"),
+            f"  made {m.created_at:%Y-%m-%d %H:%M} UTC by perfkit {m.perfkit_version} on "
+            f"PostgreSQL {m.server_version}; anchor date {m.anchor_date}; seed {m.seed}, "
+            f"mode {m.mode}",
+            f"  {len(m.tables)} tables, {rows:,} rows, {m.size:,} bytes on disk, "
+            f"{m.raw_size:,} bytes of COPY data; every file's SHA-256 and size checked",
+            "  schema: " + ("fits the application's" if self.fits_schema else "another (stale)"),
+        ]
+
+
+def trust_snapshot(
+    cfg: Config, *, scale: str, snapshot_id: str, progress: Callable[[str], None] | None = None
+) -> Trusted:
+    """Take in a snapshot made elsewhere (or before snapshots were signed): check every field
+    of its manifest, its tables against the application's schema, every file's size and
+    SHA-256 and what it expands to, then sign the manifest with this project's key.
+
+    Raises :class:`~perfkit.snapshot.errors.CorruptSnapshotError` (nothing is signed) when any
+    check fails; a damaged snapshot cannot be trusted, only replaced. A snapshot folder without
+    perfkit's marker is adopted here when it holds nothing but snapshots (copied in by hand,
+    or made before the marker existed); any other is refused as everywhere.
+    """
+    say = progress or (lambda _msg: None)
+    store = SnapshotStore.for_config(cfg)
+    app = load_application(cfg)
+    store.claim(adopt=True)  # a folder of copied-in snapshots only: the user vouches for it
+    entry = store.entry(scale, snapshot_id)
+    label = entry.label
+    if isinstance(entry, BrokenSnapshot) and not entry.untrusted:
+        raise CorruptSnapshotError(label, reason=entry.reason, scale=scale)
+    say(f"checking {label}")
+    parsed = load_manifest(entry.path, source=label)
+    manifest: Manifest = parsed.manifest
+    if manifest.id != snapshot_id or manifest.scale != scale:
+        raise CorruptSnapshotError(label, reason="manifest.json names another snapshot")
+    expected = set(app.schema.all_tables)
+    named = [t.table for t in manifest.tables]
+    if set(named) != expected or len(named) != len(expected):
+        raise CorruptSnapshotError(
+            label,
+            reason="its tables are not the application's: "
+            f"{', '.join(sorted(set(named) ^ expected)[:5])}",
+            scale=scale,
+        )
+    verify_files(entry.path, manifest.tables, label=label)
+    for table in manifest.tables:
+        say(f"checking {table.file}")
+        check_stream(entry.path, table, label=label)
+    was = parsed.trust_problem(store.key())
+    snap = store.write_manifest(entry.path, manifest)
+    return Trusted(
+        snapshot=snap, was=was, fits_schema=manifest.schema_fingerprint == app.schema.fingerprint
+    )
 
 
 def age(when: dt.datetime, *, now: dt.datetime | None = None) -> str:

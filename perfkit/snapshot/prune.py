@@ -3,7 +3,7 @@
 ``invoke prune`` (and every ``invoke snapshot``, right after writing) removes:
 
 * snapshots beyond the newest ``snapshots.keep`` of each scale (the one ``LATEST`` names is
-  always kept), and snapshot folders whose manifest is unreadable;
+  always kept);
 * ``.tmp-*``/``.del-*`` folders left by a process that died while writing or deleting;
 * on the server: perfkit templates that are stale (made for another schema, another
   generator version or other data settings, or for a scale scales.yaml no longer has), and
@@ -11,6 +11,13 @@
   (``<name>__pkspare``, the previous database kept empty for the next restore) of a database
   that no longer exists, and
   ``perfkit_clone_*`` databases of a test run that was killed before dropping them.
+
+Files: perfkit deletes only what it can prove it wrote. The snapshot folder must carry
+perfkit's marker (a non-empty folder without it is refused, nothing is deleted); a snapshot
+is removed only when its manifest's signature holds with this project's key; a leftover
+only when it holds nothing but snapshot files. Damaged, untrusted and linked folders are
+left alone (``untouched`` in the report) for the user to look at; symbolic links are never
+followed, removed or reported as removed.
 
 Only databases carrying perfkit's mark are dropped (a template's comment, or the "created by
 perfkit" comment of helper databases), each under its owner's lock so a running restore's
@@ -47,6 +54,8 @@ class PruneReport:
     databases: list[str] = field(default_factory=list)
     kept: dict[str, int] = field(default_factory=dict)
     server_note: str | None = None
+    #: Snapshot folders perfkit cannot prove it wrote (damaged, untrusted, links): kept.
+    untouched: list[Entry] = field(default_factory=list)
 
     @property
     def nothing(self) -> bool:
@@ -56,15 +65,17 @@ class PruneReport:
 def plan_files(
     store: SnapshotStore, *, keep: int, scale: str | None = None
 ) -> tuple[list[Entry], dict[str, int]]:
-    """(snapshot folders to remove, how many are kept per scale); changes nothing."""
+    """(snapshot folders to remove, how many are kept per scale); changes nothing.
+
+    Only signed snapshots (:class:`~perfkit.snapshot.store.Snapshot`) are ever planned for
+    removal; a broken or untrusted folder is not provably perfkit's, so it stays."""
     doomed: list[Entry] = []
     kept: dict[str, int] = {}
     for name in [scale] if scale else store.scales():
         latest = store.latest_id(name)
-        entries = store.entries(name)
-        readable = [e for e in entries if not isinstance(e, BrokenSnapshot)]
+        readable = [e for e in store.entries(name) if not isinstance(e, BrokenSnapshot)]
         keepers = {e.id for e in readable[:keep]} | ({latest} if latest else set())
-        doomed += [e for e in entries if e.id not in keepers or isinstance(e, BrokenSnapshot)]
+        doomed += [e for e in readable if e.id not in keepers]
         kept[name] = sum(1 for e in readable if e.id in keepers)
     return doomed, kept
 
@@ -79,9 +90,10 @@ async def prune(
 ) -> PruneReport:
     """Apply the policy above; ``url`` names the server whose templates are checked (None:
     files only). An unreachable server is noted in the report, not an error."""
-    store = SnapshotStore(cfg.snapshots.directory)
+    store = SnapshotStore.for_config(cfg)
     doomed, kept = plan_files(store, keep=keep or cfg.snapshots.keep, scale=scale)
     leftovers = store.leftovers(scale)
+    untouched: list[Entry] = [e for e in store.entries(scale) if isinstance(e, BrokenSnapshot)]
     templates: list[str] = []
     databases: list[str] = []
     note: str | None = None
@@ -95,11 +107,9 @@ async def prune(
                     databases = await _drop_locked(admin, url, databases)
         except PerfkitError as exc:
             note = f"templates not checked: {exc.message}"
-    if not dry_run:
-        for entry in doomed:
-            store.remove(entry.path)
-        for leftover in leftovers:
-            store.remove(leftover.path)
+    if not dry_run:  # report only what is really gone
+        doomed = [entry for entry in doomed if store.remove(entry.path)]
+        leftovers = [leftover for leftover in leftovers if store.remove(leftover.path)]
     return PruneReport(
         dry_run=dry_run,
         snapshots=doomed,
@@ -108,6 +118,7 @@ async def prune(
         databases=databases,
         kept=kept,
         server_note=note,
+        untouched=untouched,
     )
 
 

@@ -78,7 +78,7 @@ def test_a_failed_write_leaves_nothing_and_publish_moves_latest(tmp_path: Path) 
     store = SnapshotStore(tmp_path)
     with pytest.raises(RuntimeError), store.building("small", new_snapshot_id(NOW)):
         raise RuntimeError("crash mid-way")
-    assert store.entries("small") == [] and list((tmp_path / "small").iterdir()) == []
+    assert store.entries("small") == [] and list(tmp_path.iterdir()) == []  # marker too
 
     first = publish(store, when=NOW)
     second = publish(store, when=NOW + dt.timedelta(hours=1))
@@ -101,19 +101,21 @@ def test_leftovers_of_dead_writers_are_found(tmp_path: Path) -> None:
     assert [lo.path for lo in store.leftovers()] == [stale]
 
 
-def test_prune_plan_keeps_newest_and_latest_and_drops_unreadable(tmp_path: Path) -> None:
+def test_prune_plan_keeps_newest_and_latest_and_leaves_unreadable(tmp_path: Path) -> None:
     store = SnapshotStore(tmp_path)
     made = [publish(store, when=NOW + dt.timedelta(minutes=i)) for i in range(5)]
     store.set_latest("small", made[0].id)  # an explicit pointer to an old one is honoured
     broken = tmp_path / "small" / "20260301-000000-dead"
     broken.mkdir()
     doomed, kept = plan_files(store, keep=2)
-    assert {e.path.name for e in doomed} == {made[1].id, made[2].id, broken.name}
+    # an unreadable folder is not provably perfkit's: it stays (tests/unit/test_snapshot_trust)
+    assert {e.path.name for e in doomed} == {made[1].id, made[2].id}
     assert kept == {"small": 3}
-    assert any(isinstance(e, BrokenSnapshot) for e in doomed)
+    assert not any(isinstance(e, BrokenSnapshot) for e in doomed)
     for entry in doomed:
         store.remove(entry.path)
     assert [s.id for s in store.snapshots("small")] == [made[4].id, made[3].id, made[0].id]
+    assert broken.is_dir()
 
 
 def test_file_checks_catch_truncation_and_bit_flips(tmp_path: Path) -> None:
