@@ -252,9 +252,15 @@ class RegressionConfig:
 
 @dataclass(frozen=True)
 class SafetyConfig:
-    """Which databases count as test databases that destructive commands may touch."""
+    """Which databases count as test databases that destructive commands may touch.
+
+    Both patterns are regular expressions matched, case-insensitively, against each whole part
+    of a database name (``re.fullmatch``; parts are split at non-alphanumerics, between letters
+    and digits, and at case changes): see :mod:`perfkit.safety`.
+    """
 
     test_database_pattern: str = "test|perf"
+    production_pattern: str = "prod|production|live"
 
 
 @dataclass(frozen=True)
@@ -475,14 +481,70 @@ def _check_semantics(cfg: Config, label: str) -> None:
             key_path="data.realistic.email_threshold_days",
         )
     _check_regression(cfg.regression, label)
-    try:
-        re.compile(cfg.safety.test_database_pattern)
-    except re.error as exc:
-        raise ConfigError(
-            f"not a valid regular expression: {exc}",
-            source=label,
-            key_path="safety.test_database_pattern",
-        ) from None
+    for key in ("test_database_pattern", "production_pattern"):
+        try:
+            re.compile(getattr(cfg.safety, key))
+        except re.error as exc:
+            raise ConfigError(
+                f"not a valid regular expression: {exc}",
+                source=label,
+                key_path=f"safety.{key}",
+            ) from None
+    _check_server_settings(cfg.database.settings, label)
+
+
+#: PostgreSQL settings perfkit itself decides for the servers it runs (where and how the
+#: server listens, where its files are, how passwords are stored): ``database.settings`` may
+#: not name them. Besides these, every ``ssl*`` setting, and the ``include*`` directives.
+OWNED_SERVER_SETTINGS = frozenset(
+    {
+        "listen_addresses",
+        "port",
+        "unix_socket_directories",
+        "unix_socket_group",
+        "unix_socket_permissions",
+        "data_directory",
+        "config_file",
+        "hba_file",
+        "ident_file",
+        "external_pid_file",
+        "password_encryption",
+    }
+)
+_SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?")
+
+
+def server_setting_owned(name: str) -> bool:
+    """Whether perfkit owns the PostgreSQL setting ``name`` (any case)."""
+    low = name.lower()
+    return low in OWNED_SERVER_SETTINGS or low.startswith(("ssl", "include"))
+
+
+def _check_server_settings(settings: Mapping[str, str], label: str) -> None:
+    """``database.settings``: well-formed names and values, none of the settings perfkit owns.
+    (Whether the server knows a name and accepts a value is checked against the server by
+    ``invoke db-up``: :mod:`perfkit.env.settings`.)"""
+    for name, value in settings.items():
+        key_path = f"database.settings.{name}"
+        if server_setting_owned(name):
+            raise ConfigError(
+                "perfkit sets this itself (the server listens on loopback only, on "
+                "database.port, with its own files and scram-sha-256 passwords); it cannot be "
+                "overridden",
+                source=label,
+                key_path=key_path,
+                hint=f"remove {name!r} from database.settings",
+            )
+        if not _SETTING_NAME.fullmatch(name):
+            raise ConfigError(
+                "not a PostgreSQL setting name (letters, digits and '_', optionally 'prefix.name')",
+                source=label,
+                key_path=key_path,
+            )
+        if any(not ch.isprintable() for ch in value):
+            raise ConfigError(
+                f"expected a one-line value, got {value!r}", source=label, key_path=key_path
+            )
 
 
 def _check_regression(reg: RegressionConfig, label: str) -> None:

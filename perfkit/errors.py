@@ -97,16 +97,23 @@ class CommandFailed(DatabaseEnvError):
 
 
 class UnsafeTargetError(PerfkitError):
-    """A destructive operation was pointed at a database that is not clearly a test database."""
+    """A destructive operation was pointed at a database that is not clearly a test database.
+
+    ``rule`` names the part of the safety rule that refused it (:mod:`perfkit.safety`):
+    ``name`` (no part of the name says test), ``production`` (a part says production),
+    ``not_created`` (it would be replaced and perfkit did not create it) or ``confirmation``
+    (the override named another database).
+    """
 
     exit_code = 4
 
-    def __init__(self, database: str, *, reason: str) -> None:
+    def __init__(self, database: str, *, reason: str, rule: str = "name") -> None:
         super().__init__(
             f"refusing to modify database {database!r}: {reason}",
             hint=f"if you are sure, repeat its name: --confirm-database {database}",
         )
         self.database = database
+        self.rule = rule
 
 
 class ProjectCopiedError(DatabaseEnvError):

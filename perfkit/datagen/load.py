@@ -3,7 +3,8 @@
 The steps, under the per-database lock (:func:`perfkit.locks.exclusive`):
 
 1. **check**: with ``reset``, the safety rule first; without it, a database that already holds
-   this dataset is left alone, and one that holds anything else is refused.
+   this dataset, unchanged since it was loaded, is left alone, and one that holds anything
+   else (or that dataset, changed) is refused.
 2. **schema**: a fresh staging schema ``perfkit_seed_<hex>`` with bare tables (primary keys
    only, :func:`perfkit.ddl.create_tables_sql`) and the metadata table.
 3. **load**: each table streams from its generator through binary COPY
@@ -12,7 +13,9 @@ The steps, under the per-database lock (:func:`perfkit.locks.exclusive`):
    ANALYZEs it, and adds its foreign keys once the tables they reference are in, while the
    other tables still load.
 4. **swap**: one transaction writes the ``perfkit_dataset`` row, drops the old tables (with
-   ``reset``) and moves the staging tables into ``public``.
+   ``reset``) and moves the staging tables into ``public``. Once the loaders have left, the
+   tables' statistics counters are recorded (:mod:`perfkit.datagen.changes`): later checks
+   tell an untouched dataset from one that was written since.
 
 Until the swap commits nothing outside the staging schema changes: a failure, Ctrl-C or a
 killed connection leaves the previous state as it was, and the staging schema is dropped (here,
@@ -37,6 +40,7 @@ import asyncpg
 
 from perfkit.app import Application, load_application
 from perfkit.config import Config, DataConfig, DataMode, Scale
+from perfkit.datagen.changes import changes_since_load, record_load_baseline
 from perfkit.datagen.errors import DatasetConflictError, SeedFailedError
 from perfkit.datagen.metadata import (
     DatasetInfo,
@@ -217,6 +221,12 @@ async def _check_existing(
     existing = await read_dataset_info(conn, schema=TARGET_SCHEMA)
     if existing is not None:
         if existing.same_data(wanted, compare_anchor=compare_anchor):
+            changed = await changes_since_load(conn, app.tables, schema=TARGET_SCHEMA)
+            if changed.problem is not None:
+                raise DatasetConflictError(
+                    f"the database holds this dataset, but {changed.problem}",
+                    hint="add --reset to load it again",
+                )
             return existing
         raise DatasetConflictError(
             f"the database already holds another dataset ({existing.describe()}); "
@@ -268,6 +278,7 @@ async def _build_and_swap(
     opening = asyncio.ensure_future(_open_loaders(url, LOADER_CONNECTIONS))
     loaders: list[asyncpg.Connection] = []
     swapped = False
+    pids: list[int] = []
     try:
         with _phase("schema", phases, progress):
             await conn.execute(
@@ -280,6 +291,7 @@ async def _build_and_swap(
                 )
             )
             loaders = await opening
+            pids = [loader.get_server_pid() for loader in loaders]
         with _phase("load", phases, progress):
             rows = await _load_tables(loaders, app, shape, staging, progress=progress)
         _verify_counts(rows, wanted.row_counts)
@@ -290,7 +302,6 @@ async def _build_and_swap(
                 swap = app.schema.swap_sql(staging, TARGET_SCHEMA, replace=reset)
                 await conn.execute(";\n".join(swap))
             swapped = True
-        return rows
     finally:
         if not opening.done():
             opening.cancel()
@@ -300,6 +311,13 @@ async def _build_and_swap(
             loader.terminate()
         if not swapped:
             await _drop_staging(url, staging)
+    # What "unchanged since the load" is measured against (the loaders' counters included).
+    # The data is in place whatever happens here: without a record, checks count rows.
+    try:
+        await record_load_baseline(conn, app.tables, loaders=pids, schema=TARGET_SCHEMA)
+    except asyncpg.PostgresError as exc:
+        progress.note(f"the load's statistics were not recorded ({type(exc).__name__})")
+    return rows
 
 
 def _unchanged_hint(exc: BaseException) -> str:

@@ -4,6 +4,9 @@ Seeding writes it in the same transaction that puts the data in place, so the ro
 always agree. It holds the scale, seed, mode, generator version, anchor date (every generated
 date is relative to it), the schema fingerprint, the row counts and the generator's parameters;
 snapshots carry it along, and tests and later tools read it back with :func:`read_dataset_info`.
+Its columns are fixed (snapshots restore its rows into :func:`create_dataset_table_sql`); the
+table's *comment* holds the statistics recorded right after the load
+(:mod:`perfkit.datagen.changes`), which tell whether the data was changed since.
 """
 
 from __future__ import annotations

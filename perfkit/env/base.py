@@ -70,7 +70,11 @@ class Environment(Protocol):
 
 
 async def ensure_database(url: str, *, timeout: float = 10.0) -> bool:
-    """Create the URL's database (marked as perfkit's) if missing; True when it was created."""
+    """Create the URL's database (marked as perfkit's) if missing; True when it was created.
+
+    Only a database this call CREATEs gets the mark: an existing one (the user's, or one made
+    concurrently) is left exactly as it is, so the safety rule never trusts a database perfkit
+    did not make."""
     from perfkit.urls import database_name
 
     name = database_name(url)

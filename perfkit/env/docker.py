@@ -1,8 +1,10 @@
 """The docker backend: ``docker-compose.test.yml`` for users who have a Docker engine.
 
 Chosen automatically only when an engine answers (``docker info`` succeeds), not merely when
-the CLI is installed. The server settings come from scales.yaml through environment variables
-the compose file reads; the password is passed through the environment, never argv.
+the CLI is installed. The password is passed through the environment, never argv. The server
+settings are the compose file's ``-c`` options (a unit test keeps them equal to scales.yaml's);
+``up`` reports any that the running server does not have. The test database is created by
+``up`` (marked as perfkit's), not by the image's entrypoint.
 """
 
 from __future__ import annotations
@@ -14,9 +16,16 @@ import subprocess
 
 from perfkit.config import Config
 from perfkit.db import wait_until_ready
-from perfkit.env.base import ServerStatus, read_or_create_password, read_password, server_facts
+from perfkit.env.base import (
+    ServerStatus,
+    ensure_database,
+    read_or_create_password,
+    read_password,
+    server_facts,
+)
+from perfkit.env.settings import report_running
 from perfkit.errors import CommandFailed, DatabaseEnvError, NotSetUpError, PerfkitError
-from perfkit.urls import make_url
+from perfkit.urls import make_url, with_database
 
 COMPOSE_FILE = "docker-compose.test.yml"
 PROJECT = "perfkit"
@@ -80,7 +89,10 @@ class DockerEnvironment:
         env = {
             **os.environ,
             "PERFKIT_PORT": str(self.db.port),
-            "PERFKIT_DB_NAME": self.db.name,
+            # The image's entrypoint would create database.name unmarked (POSTGRES_DB); naming
+            # the maintenance database instead leaves it to `up`, which creates it the way the
+            # native backend does: marked as perfkit's (the safety rule trusts that mark).
+            "PERFKIT_DB_NAME": "postgres",
             "PERFKIT_DB_USER": self.db.user,
             "PERFKIT_DB_PASSWORD": read_or_create_password(self._password_file),
         }
@@ -97,9 +109,18 @@ class DockerEnvironment:
 
     async def up(self) -> ServerStatus:
         await asyncio.to_thread(self._compose, "up", "-d", "--wait")
-        await wait_until_ready(self.url(), deadline_s=60)
+        await wait_until_ready(with_database(self.url(), "postgres"), deadline_s=60)
+        await ensure_database(self.url())
+        # The settings reach the container through docker-compose.test.yml's `-c` options, not
+        # from scales.yaml: say where they differ (an unknown name is a config error).
+        notes = await report_running(
+            self.url(), self.db.settings, source=self.cfg.source.name, strict=True
+        )
+        if notes:
+            notes.append(("settings", f"set them in {COMPOSE_FILE}, then db-down and db-up"))
         status = await self.status()
-        return ServerStatus(**{**status.__dict__, "started": True})
+        details = (*status.details, *notes)
+        return ServerStatus(**{**status.__dict__, "started": True, "details": details})
 
     async def down(self, *, remove_data: bool = False) -> str:
         await asyncio.to_thread(self._compose, "down", *(["-v"] if remove_data else []))

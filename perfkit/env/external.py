@@ -1,7 +1,8 @@
 """The external backend: a database someone else runs, named by a URL in the environment.
 
 ``PERFORMANCE_TEST_DATABASE_URL`` wins over ``TEST_DATABASE_URL`` (the plan's order). perfkit
-only checks that it answers; it never starts, stops or removes an external server.
+only checks that it answers; it never starts, stops, removes or reconfigures an external
+server. ``database.settings`` it runs with other values are reported as warnings.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from perfkit.config import Config
 from perfkit.db import wait_until_ready
 from perfkit.env.base import ServerStatus, server_facts
+from perfkit.env.settings import report_running
 from perfkit.errors import DatabaseEnvError, PerfkitError
 from perfkit.urls import is_postgres_url, mask_url
 
@@ -31,13 +33,18 @@ class ExternalEnvironment:
             )
         self._url = cfg.external_url
         self._connect_timeout = cfg.pool.connect_timeout
+        self._settings = cfg.database.settings
+        self._source = cfg.source.name
 
     def url(self) -> str:
         return self._url
 
     async def up(self) -> ServerStatus:
         await wait_until_ready(self._url, deadline_s=self._connect_timeout)
-        return await self.status()
+        # Never changed here: what differs from scales.yaml is only reported.
+        notes = await report_running(self._url, self._settings, source=self._source, strict=False)
+        status = await self.status()
+        return ServerStatus(**{**status.__dict__, "details": (*status.details, *notes)})
 
     async def down(self, *, remove_data: bool = False) -> str:
         return (

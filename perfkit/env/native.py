@@ -37,8 +37,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from perfkit.config import Config
-from perfkit.db import wait_until_ready
+from perfkit.config import Config, server_setting_owned
+from perfkit.db import connection, wait_until_ready
 from perfkit.env.account import Account, run_as, server_account
 from perfkit.env.base import (
     ServerStatus,
@@ -48,8 +48,18 @@ from perfkit.env.base import (
     server_facts,
 )
 from perfkit.env.binaries import SHARED_ROOT, PgBinaries, find_binaries, readable_by
+from perfkit.env.settings import (
+    check_names,
+    key_path,
+    other_sessions,
+    overridden_settings,
+    pending_restart,
+    rejected_value,
+    reload_and_wait,
+)
 from perfkit.errors import (
     ClusterOwnershipError,
+    ConfigError,
     DatabaseEnvError,
     NotSetUpError,
     PerfkitError,
@@ -57,13 +67,15 @@ from perfkit.errors import (
     PortInUseError,
     ProjectCopiedError,
 )
-from perfkit.urls import make_url
+from perfkit.urls import make_url, with_database
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 START_TIMEOUT_S = 60
 _MAX_SOCKET_PATH = 100  # sockaddr_un holds 107 bytes, minus "/.s.PGSQL.NNNNN"
 #: The file in a cluster's base folder naming its id and the state folder it was made for.
 CLUSTER_MARK = "perfkit-cluster.json"
+#: The settings file perfkit writes into the data folder (``postgresql.conf`` includes it).
+CONF_NAME = "perfkit.conf"
 
 
 @dataclass(frozen=True)
@@ -321,6 +333,9 @@ class NativeEnvironment:
         if proof.write_mark:
             self._write_mark(cluster, proof.cluster_id)
         self._record(cluster, binaries, account, proof.cluster_id)
+        # Checked by the binaries that run the server before anything is written: a bad name or
+        # value never reaches perfkit.conf (PostgreSQL would ignore the whole file).
+        await asyncio.to_thread(self._check_settings, cluster, account, binaries)
         conf_changed = self._write_conf(cluster, account)
         running = self._running(cluster, account)
         started = False
@@ -338,16 +353,19 @@ class NativeEnvironment:
                 raise self._explain_port_holder(exc) from None
             await asyncio.to_thread(self._pg_ctl_start, cluster, account, binaries)
             started = True
-        elif conf_changed:
-            await asyncio.to_thread(
-                run_as, account, [binaries.tool("pg_ctl"), "-D", str(cluster.data), "reload"],
-                cwd=cluster.base,
-            )  # fmt: skip
         url = self.url()
-        await wait_until_ready(url.rsplit("/", 1)[0] + "/postgres", deadline_s=START_TIMEOUT_S)
+        admin_url = with_database(url, "postgres")
+        await wait_until_ready(admin_url, deadline_s=START_TIMEOUT_S)
+        notes: list[tuple[str, str]] = []
+        if running is not None:
+            restarted, notes = await self._apply_settings(
+                admin_url, cluster, account, binaries, reload=conf_changed
+            )
+            started = started or restarted
+        notes += await overridden_settings(admin_url, cluster.data / CONF_NAME)
         await ensure_database(url)
         status = await self.status()
-        details = (*status.details, ("new cluster", "yes" if created else "no"))
+        details = (*status.details, ("new cluster", "yes" if created else "no"), *notes)
         return ServerStatus(**{**status.__dict__, "started": started, "details": details})
 
     async def down(self, *, remove_data: bool = False) -> str:
@@ -453,24 +471,125 @@ class NativeEnvironment:
             fh.write("\n# perfkit: settings from scales.yaml, rewritten by every `invoke db-up`\n")
             fh.write("include_if_exists = 'perfkit.conf'\n")
 
+    @property
+    def _source(self) -> str:
+        return self.cfg.source.name
+
+    def _user_settings(self) -> dict[str, str]:
+        """``database.settings``; one perfkit owns is refused here too (a config made without
+        :func:`~perfkit.config.load_config` skipped that check)."""
+        settings = {str(k): str(v) for k, v in self.db.settings.items()}
+        for name in settings:
+            if server_setting_owned(name):
+                raise ConfigError(
+                    "perfkit sets this itself; it cannot be overridden",
+                    source=self._source,
+                    key_path=key_path(name),
+                    hint=f"remove {name!r} from database.settings",
+                )
+        return settings
+
+    def _check_settings(self, cluster: Cluster, account: Account, bins: PgBinaries) -> None:
+        """Names, then values, of ``database.settings``, as the server binary reads them
+        (works whether the server runs or not); :class:`ConfigError` on the first problem."""
+        settings = self._user_settings()
+        if not settings:
+            return
+        postgres = [bins.tool("postgres"), "-D", str(cluster.data)]
+        isolated = ["-c", "config_file=/dev/null"]  # the values alone, not the files
+
+        def probe(items: dict[str, str], show: str = "server_version") -> str | None:
+            """PostgreSQL's complaint about these values, or None when it takes them all."""
+            argv = [*postgres, "-C", show, *isolated]
+            for name, value in items.items():
+                argv += ["-c", f"{name}={value}"]
+            done = run_as(account, argv, cwd=cluster.base, check=False)
+            return None if done.returncode == 0 else _postgres_complaint(done.stderr)
+
+        described = run_as(
+            account, [bins.tool("postgres"), "--describe-config"], cwd=cluster.base,
+            hint="the server binary could not list its settings",
+        )  # fmt: skip
+        known = [line.split("\t", 1)[0] for line in described.stdout.splitlines() if line]
+        listed = {name.lower() for name in known}
+        # --describe-config leaves out read-only settings: those exist if `-C` can show them.
+        hidden = [n for n in settings if n.lower() not in listed and probe({}, show=n) is None]
+        check_names(settings, [*known, *hidden], source=self._source)
+
+        if probe(settings) is None:
+            return
+        for name, value in settings.items():  # which one: scales.yaml's order
+            reason = probe({name: value})
+            if reason is not None:
+                raise rejected_value(name, value, reason, source=self._source)
+        raise ConfigError(  # pragma: no cover - each alone passes, together they do not
+            f"PostgreSQL refuses these settings together: {probe(settings)}",
+            source=self._source,
+            key_path="database.settings",
+        )
+
+    async def _apply_settings(
+        self,
+        admin_url: str,
+        cluster: Cluster,
+        account: Account,
+        bins: PgBinaries,
+        *,
+        reload: bool,
+    ) -> tuple[bool, list[tuple[str, str]]]:
+        """Make a running server use perfkit.conf: reload it (when the file changed), then
+        restart it when a setting waits for one and nobody else is connected.
+
+        Returns (restarted, rows for the status table).
+        """
+        notes: list[tuple[str, str]] = []
+        async with connection(admin_url) as conn:
+            if reload:
+                await reload_and_wait(conn)
+                notes.append(("settings", "reloaded from scales.yaml"))
+            pending = await pending_restart(conn)
+            others = await other_sessions(conn) if pending else 0
+        if not pending:
+            return False, notes
+        names = ", ".join(pending)
+        if others:
+            notes.append((
+                "warning",
+                f"{names} take effect only after a restart, and {others} other session(s) are "
+                "connected, so the server was not restarted: run `invoke db-down`, then "
+                "`invoke db-up`",
+            ))  # fmt: skip
+            return False, notes
+        await asyncio.to_thread(self._pg_ctl_stop, cluster, account, bins)
+        await asyncio.to_thread(self._pg_ctl_start, cluster, account, bins)
+        await wait_until_ready(admin_url, deadline_s=START_TIMEOUT_S)
+        notes.append(("settings", f"restarted the server to apply {names}"))
+        return True, notes
+
+    def _pg_ctl_stop(self, cluster: Cluster, account: Account, bins: PgBinaries) -> None:
+        run_as(
+            account,
+            [bins.tool("pg_ctl"), "-D", str(cluster.data), "-m", "fast", "-w",
+             "-t", str(START_TIMEOUT_S), "stop"],
+            cwd=cluster.base,
+        )  # fmt: skip
+
     def _write_conf(self, cluster: Cluster, account: Account) -> bool:
         socket_dir = str(cluster.run)
         if len(socket_dir) > _MAX_SOCKET_PATH:
             socket_dir = ""  # too long for a unix socket: TCP on loopback only
         settings = {
+            **self._user_settings(),
+            # perfkit's own last: in a PostgreSQL file the last line for a name wins.
             "listen_addresses": "127.0.0.1" if self.db.host != "::1" else "::1",
             "port": str(self.db.port),
             "unix_socket_directories": socket_dir,
-            **self.db.settings,
         }
         body = (
             "# Written by perfkit from scales.yaml; edit scales.yaml, not this file.\n"
-            + "".join(
-                f"{key} = '{str(value).replace(chr(39), chr(39) * 2)}'\n"
-                for key, value in settings.items()
-            )
+            + "".join(f"{key} = {_conf_literal(value)}\n" for key, value in settings.items())
         )
-        path = cluster.data / "perfkit.conf"
+        path = cluster.data / CONF_NAME
         try:
             if path.read_text(encoding="utf-8") == body:
                 return False
@@ -628,6 +747,24 @@ class NativeEnvironment:
         if rec.get("bindir") and Path(rec["bindir"], "pg_ctl").exists():
             return PgBinaries(Path(rec["bindir"]), rec.get("version", "0"), rec.get("source", "?"))
         return find_binaries(self.db.binaries)
+
+
+def _conf_literal(value: str) -> str:
+    """``value`` as a quoted string in a PostgreSQL configuration file (quotes doubled,
+    backslashes escaped: the file's lexer reads ``\\`` escapes inside quotes)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _postgres_complaint(stderr: str) -> str:
+    """PostgreSQL's FATAL line (and its HINT) from ``postgres`` output, without the log
+    prefix."""
+    said = []
+    for line in stderr.splitlines():
+        for level in ("FATAL:", "ERROR:", "HINT:"):
+            if level in line:
+                text = line.split(level, 1)[1].strip()
+                said.append(f"({text})" if level == "HINT:" else text)
+    return " ".join(said) or stderr.strip()[-300:]
 
 
 def _check_data_dir(cluster: Cluster, account: Account) -> None:

@@ -2,8 +2,11 @@
 
 A database holds "the right dataset" for a scale when its ``perfkit_dataset`` row names that
 scale, the configured seed and data mode, the current generator version and schema
-fingerprint, the row counts scales.yaml implies, and the tables still hold those counts (a
-destructive test that deleted rows is noticed; one that only updated rows is not).
+fingerprint, the row counts scales.yaml implies, and its tables were not changed since they
+were loaded: no row inserted, updated or deleted, no table rewritten, no statistics reset
+(:mod:`perfkit.datagen.changes`, from the counters recorded after the load). A database
+loaded before such records existed, or whose record is not its own, is checked by exact row
+counts instead (deleted rows are noticed there, updated ones are not).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncpg
 from perfkit.app import Application, load_application
 from perfkit.config import Config, Scale
 from perfkit.datagen import DatasetInfo, planned_dataset, read_dataset_info
+from perfkit.datagen.changes import changes_since_load
 from perfkit.schema import quote_ident
 from perfkit.snapshot.manifest import Manifest
 
@@ -85,9 +89,13 @@ async def database_problem(
     info = await read_dataset_info(conn, order=app.tables)
     problem = info_problem(info, cfg, scale)
     if problem is None and info is not None:
-        counts = await count_rows(conn, app)
-        if counts != {t: int(info.row_counts.get(t, -1)) for t in app.tables}:
-            problem = "its tables were changed since it was made (row counts differ)"
-        elif today is not None and info.anchor_date != today:
+        check = await changes_since_load(conn, app.tables)
+        if check.known:
+            problem = check.problem
+        else:
+            counts = await count_rows(conn, app)
+            if counts != {t: int(info.row_counts.get(t, -1)) for t in app.tables}:
+                problem = "its tables were changed since it was made (row counts differ)"
+        if problem is None and today is not None and info.anchor_date != today:
             problem = f"its dates are for {info.anchor_date}, not {today}"
     return info, problem
