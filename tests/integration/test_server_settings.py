@@ -62,11 +62,11 @@ async def settled(server: PrivateServer) -> AsyncIterator[PrivateServer]:
     ("name", "value"),
     [
         ("listen_addresses", "*"),
-        ("Listen_Addresses", "::"),
+        ("Listen_Addresses", "localhost"),  # names are case-insensitive
         ("port", "5432"),
         ("unix_socket_directories", "/tmp"),
         ("hba_file", "/tmp/pg_hba.conf"),
-        ("ssl", "on"),
+        ("ssl_cert_file", "server.crt"),
         ("password_encryption", "md5"),
         ("include_dir", "/etc"),
     ],
