@@ -16,7 +16,7 @@ the server's major version (the native backend's recorded bindir, else ``pg_conf
 when they do not, the pg_dump rows are skipped and the table says why. The password reaches
 them through a temporary 0600 ``PGPASSFILE``, never argv.
 
-The source dataset lives in ``perfkit_bench_<scale>`` (kept for the next run); every other
+The source dataset lives in ``perfkit_bench_test_<scale>`` (kept for the next run); every other
 database the benchmark makes is dropped.
 """
 
@@ -42,10 +42,10 @@ from rich.console import Console
 from rich.table import Table
 
 from perfkit.config import Config, Scale
-from perfkit.db import connection
+from perfkit.database import Database
 from perfkit.errors import DatabaseEnvError
 from perfkit.prepare import prepare as ensure_dataset
-from perfkit.snapshot import dbadmin, template
+from perfkit.snapshot import template
 from perfkit.snapshot.create import write_snapshot
 from perfkit.snapshot.dataset import expected_key
 from perfkit.snapshot.restore import restore_snapshot
@@ -145,21 +145,21 @@ async def _bench_scale(
     url: str, cfg: Config, scale: Scale, *, repeat: int, console: Console
 ) -> list[Row]:
     say = console.print
-    source = f"perfkit_bench_{scale.name}"
+    source = f"perfkit_bench_test_{scale.name}"
     source_url = with_database(url, source)
-    target = f"perfkit_bench_{scale.name}_target"
+    target = f"perfkit_bench_test_{scale.name}_target"
     target_url = with_database(url, target)
     admin_url = with_database(url, "postgres")
     with console.status(f"{scale.name}: preparing the source dataset ...") as status:
         prepared = await ensure_dataset(source_url, cfg, scale, progress=status.update)
     say(f"{scale.name}: source {source!r} {prepared.how} ({prepared.info.describe()})")
-    store = SnapshotStore(cfg.snapshots.directory)
+    store = SnapshotStore.for_config(cfg)
     snap = store.latest(scale.name)
     if snap is None or snap.manifest.dataset_key != expected_key(cfg, scale):
         snap = await write_snapshot(source_url, cfg, scale, store=store)
     # The template must hold this very snapshot for `--method template`.
     await restore_snapshot(target_url, cfg, scale, snapshot_id=snap.id, keep_template=True)
-    async with connection(admin_url) as admin:
+    async with Database(admin_url).admin() as admin:
         tpl = await template.find(admin, scale.name, snap.manifest.dataset_key)
     assert tpl is not None
 
@@ -215,13 +215,13 @@ async def _bench_scale(
                     await _timed_into(
                         admin_url,
                         rows["psql < plain (plan)"],
-                        f"perfkit_bench_{scale.name}_plain",
+                        f"perfkit_bench_test_{scale.name}_plain",
                         functools.partial(_psql_replay, clients, plain),
                     )
                     await _timed_into(
                         admin_url,
                         rows[BASELINE],
-                        f"perfkit_bench_{scale.name}_custom",
+                        f"perfkit_bench_test_{scale.name}_custom",
                         functools.partial(_pg_restore, clients, custom),
                     )
                 t = time.perf_counter()
@@ -243,16 +243,16 @@ async def _bench_scale(
                 cli.samples.append(seconds)
                 cli.note = failure or cli.note
                 for strategy in ("WAL_LOG", "FILE_COPY"):
-                    clone_name = f"perfkit_bench_{scale.name}_clone"
-                    async with connection(admin_url) as admin:
+                    clone_name = f"perfkit_bench_test_{scale.name}_clone"
+                    async with Database(admin_url).admin() as admin:
                         t = time.perf_counter()
                         await template.clone(admin, tpl, name=clone_name, strategy=strategy)
                         _record(rows[f"clone {strategy}"], t)
-                        await dbadmin.drop(admin, clone_name)
+                        await admin.drop(clone_name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        async with connection(admin_url) as admin:
-            await dbadmin.drop(admin, target)
+        async with Database(admin_url).admin() as admin:
+            await admin.drop(target)
     return list(rows.values())
 
 
@@ -272,26 +272,26 @@ def _record(row: Row, started: float, size: int | None = None) -> None:
 
 async def _timed_into(admin_url: str, row: Row, name: str, restore: Callable[[str], None]) -> None:
     """Time creating database ``name`` and ``restore(name)`` into it; drop it before and after."""
-    async with connection(admin_url) as admin:
-        await dbadmin.drop(admin, name)
+    async with Database(admin_url).admin() as admin:
+        await admin.drop(name)
     t = time.perf_counter()
     await _createdb(admin_url, name)
     restore(name)
     _record(row, t)
-    async with connection(admin_url) as admin:
-        await dbadmin.drop(admin, name)
+    async with Database(admin_url).admin() as admin:
+        await admin.drop(name)
 
 
 async def _createdb(admin_url: str, name: str) -> None:
-    async with connection(admin_url) as admin:
-        await dbadmin.create_empty(admin, name)
+    async with Database(admin_url).admin() as admin:
+        await admin.create_empty(name)
 
 
 async def _client_problem(url: str, bindir: Path | None) -> str | None:
     if bindir is None or not (bindir / "pg_restore").is_file():
         return "no PostgreSQL client binaries found (pg_config --bindir)"
-    async with connection(with_database(url, "postgres")) as admin:
-        server_major = await dbadmin.server_version_num(admin) // 10000
+    async with Database(url).admin() as admin:
+        server_major = await admin.server_version_num() // 10000
     client_major = _client_major(bindir)
     if client_major is None:
         return f"cannot read the version of {bindir / 'pg_dump'}"

@@ -4,11 +4,17 @@ Advisory locks are scoped to one database, and some operations replace the targe
 (restore swaps it), so the lock is taken on the server's ``postgres`` maintenance database,
 keyed by the target database's name. A second command waits (saying so) up to a deadline, then
 fails with a clear line; a killed command's lock vanishes with its connection.
+
+The lock is re-entrant within one command: a step that already holds it (``prepare`` holds it
+for its whole run) can call steps that take it again (seed, restore, snapshot) without waiting
+for itself. Tasks started inside inherit it; another command, or another task that started
+outside the holder, waits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
@@ -16,9 +22,15 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
+from perfkit.database import Database
 from perfkit.db import connect
 from perfkit.errors import PerfkitError
-from perfkit.urls import database_name, with_database
+from perfkit.urls import database_name
+
+#: Lock keys this task (and the tasks it started) holds.
+_held: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "perfkit_locks_held", default=frozenset()
+)
 
 
 class LockTimeout(PerfkitError):
@@ -48,9 +60,12 @@ async def exclusive(
     """
     target = database_name(url)
     key = lock_key(target)
+    if key in _held.get():  # this command already holds it
+        yield
+        return
     own = conn is None
     if conn is None:
-        conn = await connect(with_database(url, "postgres"))
+        conn = await connect(Database(url).admin_url)
     try:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
             holder = await conn.fetchval(
@@ -75,9 +90,11 @@ async def exclusive(
                     )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.5)
+        token = _held.set(_held.get() | {key})
         try:
             yield
         finally:
+            _held.reset(token)
             await conn.execute("SELECT pg_advisory_unlock($1)", key)
     finally:
         if own:

@@ -33,24 +33,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import asyncpg
-
 from perfkit.app import load_application
 from perfkit.config import Config, Scale
+from perfkit.database import Admin, Database
 from perfkit.datagen import DatasetInfo, SeedProgress, read_dataset_info, seed_database
-from perfkit.db import connection
 from perfkit.env.base import ensure_database
+from perfkit.locks import exclusive
 from perfkit.measure import timed
-from perfkit.snapshot import dbadmin, template
+from perfkit.snapshot import template
 from perfkit.snapshot.create import write_snapshot
 from perfkit.snapshot.dataset import database_problem, expected_key
 from perfkit.snapshot.dates import target_date
 from perfkit.snapshot.errors import SnapshotError
 from perfkit.snapshot.prepare import newest_usable, template_from_target
 from perfkit.snapshot.prune import PruneReport, prune
-from perfkit.snapshot.restore import Staging, clone_template, replace_database, restore_snapshot
+from perfkit.snapshot.restore import Replacement, clone_template, replace_database, restore_snapshot
 from perfkit.snapshot.store import Snapshot, SnapshotStore
-from perfkit.urls import database_name, with_database
 
 How = Literal["kept", "template", "file", "seeded"]
 Progress = Callable[[str], None]
@@ -148,7 +146,7 @@ class _Route:
 class _Job:
     """One preparation: where, what, as of when, and where its steps and messages go."""
 
-    url: str
+    db: Database
     cfg: Config
     scale: Scale
     today: dt.date
@@ -156,13 +154,9 @@ class _Job:
     steps: dict[str, float]
     say: Progress
 
-    @property
-    def admin_url(self) -> str:
-        return with_database(self.url, "postgres")
-
 
 async def prepare(
-    url: str,
+    target: str | Database,
     cfg: Config,
     scale: Scale,
     *,
@@ -170,11 +164,11 @@ async def prepare(
     confirm: str | None = None,
     progress: Progress | None = None,
 ) -> PrepareReport:
-    """Make the URL's database hold ``scale``'s dataset with current dates; see the module
+    """Make the target database hold ``scale``'s dataset with current dates; see the module
     docstring for the routes. Destructive routes follow the safety rule (``confirm``)."""
     started = time.perf_counter()
     job = _Job(
-        url=url,
+        db=Database.of(target),
         cfg=cfg,
         scale=scale,
         today=target_date(as_of),
@@ -182,34 +176,20 @@ async def prepare(
         steps={},
         say=progress or (lambda _msg: None),
     )
-    with timed(job.steps, "check"):
-        problem = await _why_not_kept(job)
-    how: How
-    if problem is None:
-        how, route = "kept", await keep(job)
-    else:
-        job.say(f"not keeping {database_name(url)!r}: {problem}")
-        key = expected_key(cfg, scale)
-        async with connection(job.admin_url) as admin:
-            tpl = await template.find(admin, scale.name, key)
-        store = SnapshotStore(cfg.snapshots.directory)
-        if tpl is not None:
-            how, route = "template", await from_template(job, tpl)
-        elif (snap := newest_usable(store, cfg, scale, job.say)) is not None:
-            how, route = "file", await from_file(job, snap)
-        else:
-            how, route = "seeded", await seed_and_snapshot(job, store)
-    app = load_application(cfg)
-    async with connection(url) as conn:
-        info = await read_dataset_info(conn, order=app.tables)
+    # One prepare per database at a time: a second one waits here, then keeps the data.
+    async with exclusive(job.db.url, on_wait=job.say):
+        how, route, problem = await _route(job)
+        app = load_application(cfg)
+        async with job.db.connect() as conn:
+            info = await read_dataset_info(conn, order=app.tables)
     if info is None:  # pragma: no cover - every route above leaves a dataset
-        raise SnapshotError(f"{database_name(url)!r} holds no dataset after preparing it")
+        raise SnapshotError(f"{job.db.name!r} holds no dataset after preparing it")
     return PrepareReport(
         scale=scale.name,
         how=how,
         seconds=time.perf_counter() - started,
         info=info,
-        database=database_name(url),
+        database=job.db.name,
         reason=problem,
         snapshot_id=route.snapshot_id,
         restore_seconds=route.restore_seconds,
@@ -220,6 +200,24 @@ async def prepare(
     )
 
 
+async def _route(job: _Job) -> tuple[How, _Route, str | None]:
+    """Check the database and take the first route that applies."""
+    with timed(job.steps, "check"):
+        problem = await _why_not_kept(job)
+    if problem is None:
+        return "kept", await keep(job), None
+    job.say(f"not keeping {job.db.name!r}: {problem}")
+    key = expected_key(job.cfg, job.scale)
+    async with job.db.admin() as admin:
+        tpl = await template.find(admin, job.scale.name, key)
+    store = SnapshotStore.for_config(job.cfg)
+    if tpl is not None:
+        return "template", await from_template(job, tpl), problem
+    if (snap := newest_usable(store, job.cfg, job.scale, job.say)) is not None:
+        return "file", await from_file(job, snap), problem
+    return "seeded", await seed_and_snapshot(job, store), problem
+
+
 async def _why_not_kept(job: _Job) -> str | None:
     """Why the database cannot be kept as it is (dates included); None when it can."""
     return await _why_not_current(job, today=job.today)
@@ -228,10 +226,10 @@ async def _why_not_kept(job: _Job) -> str | None:
 async def _why_not_current(job: _Job, *, today: dt.date | None = None) -> str | None:
     """Why the database does not hold the dataset (as of ``today``, when given); None when
     it does."""
-    async with connection(job.admin_url) as admin:
-        if not await dbadmin.exists(admin, database_name(job.url)):
+    async with job.db.admin() as admin:
+        if not await admin.exists(job.db.name):
             return "the database does not exist"
-    async with connection(job.url) as conn:
+    async with job.db.connect() as conn:
         _, problem = await database_problem(conn, job.cfg, job.scale, today=today)
     return problem
 
@@ -246,7 +244,7 @@ async def keep(job: _Job) -> _Route:
     steps: dict[str, float] = {}
     with timed(steps, "template"):
         made = await template_from_target(
-            job.url, job.cfg, job.scale, today=job.today, progress=job.say
+            job.db, job.cfg, job.scale, today=job.today, progress=job.say
         )
     if not made:
         return _Route()
@@ -258,13 +256,13 @@ async def from_template(job: _Job, tpl: template.TemplateInfo) -> _Route:
     """Clone the scale's template beside the target and swap it in."""
     app = load_application(job.cfg)
 
-    async def build(admin: asyncpg.Connection, staging: Staging) -> None:
+    async def build(admin: Admin, new: Replacement) -> None:
         await clone_template(
-            job.url,
+            job.db,
             admin,
             tpl,
             app=app,
-            name=await staging.fresh(),
+            name=await new.fresh(),
             target_day=job.today,
             steps=job.steps,
             progress=job.say,
@@ -272,7 +270,7 @@ async def from_template(job: _Job, tpl: template.TemplateInfo) -> _Route:
 
     with timed({}, "restore") as clock:
         await replace_database(
-            job.url, job.cfg, build=build, confirm=job.confirm, steps=job.steps, progress=job.say
+            job.db, job.cfg, build=build, confirm=job.confirm, steps=job.steps, progress=job.say
         )
     return _Route(snapshot_id=tpl.snapshot_id, restore_seconds=clock.seconds)
 
@@ -280,7 +278,7 @@ async def from_template(job: _Job, tpl: template.TemplateInfo) -> _Route:
 async def from_file(job: _Job, snap: Snapshot) -> _Route:
     """Restore the snapshot's files (verified first) and keep a template of them."""
     restored = await restore_snapshot(
-        job.url,
+        job.db,
         job.cfg,
         job.scale,
         snapshot_id=snap.id,
@@ -301,9 +299,9 @@ async def seed_and_snapshot(job: _Job, store: SnapshotStore) -> _Route:
     """Seed the dataset, snapshot it, prune old snapshots, and keep a template."""
     job.say(f"seeding scale {job.scale.name}")
     with timed(job.steps, "seed"):
-        await ensure_database(job.url)
+        await ensure_database(job.db.url)
         await seed_database(
-            job.url,
+            job.db.url,
             job.cfg,
             job.scale,
             anchor=job.today,
@@ -313,11 +311,11 @@ async def seed_and_snapshot(job: _Job, store: SnapshotStore) -> _Route:
         )
     job.say("writing a snapshot")
     with timed(job.steps, "snapshot"):
-        snap = await write_snapshot(job.url, job.cfg, job.scale, store=store, progress=job.say)
-    await prune(job.cfg, url=job.url, scale=job.scale.name)
+        snap = await write_snapshot(job.db.url, job.cfg, job.scale, store=store, progress=job.say)
+    await prune(job.cfg, url=job.db.url, scale=job.scale.name)
     with timed(job.steps, "template"):
         await template_from_target(
-            job.url,
+            job.db,
             job.cfg,
             job.scale,
             today=job.today,
@@ -367,7 +365,7 @@ class SnapshotReport:
 
 
 async def create_snapshot(
-    url: str,
+    target: str | Database,
     cfg: Config,
     scale: Scale,
     *,
@@ -380,7 +378,7 @@ async def create_snapshot(
     does not hold it) and point the scale's ``LATEST`` at it. With ``prune_after`` (what
     ``invoke snapshot`` does), :func:`~perfkit.snapshot.prune.prune` runs right after."""
     job = _Job(
-        url=url,
+        db=Database.of(target),
         cfg=cfg,
         scale=scale,
         today=dt.date.today(),
@@ -388,19 +386,25 @@ async def create_snapshot(
         steps={},
         say=progress or (lambda _msg: None),
     )
-    store = store or SnapshotStore(cfg.snapshots.directory)
+    store = store or SnapshotStore.for_config(cfg)
     with timed(job.steps, "total"):
-        problem = await _why_not_current(job)
-        if problem is not None:
-            job.say(f"seeding scale {scale.name} first: {problem}")
-            with timed(job.steps, "seed"):
-                await ensure_database(url)
-                await seed_database(
-                    url, cfg, scale, reset=True, confirm=confirm, progress=SaySeedProgress(job.say)
-                )
-        with timed(job.steps, "write"):
-            snap = await write_snapshot(url, cfg, scale, store=store, progress=job.say)
-        pruned = await prune(cfg, url=url, scale=scale.name) if prune_after else None
+        async with exclusive(job.db.url, on_wait=job.say):  # the snapshot is of settled data
+            problem = await _why_not_current(job)
+            if problem is not None:
+                job.say(f"seeding scale {scale.name} first: {problem}")
+                with timed(job.steps, "seed"):
+                    await ensure_database(job.db.url)
+                    await seed_database(
+                        job.db.url,
+                        cfg,
+                        scale,
+                        reset=True,
+                        confirm=confirm,
+                        progress=SaySeedProgress(job.say),
+                    )
+            with timed(job.steps, "write"):
+                snap = await write_snapshot(job.db.url, cfg, scale, store=store, progress=job.say)
+        pruned = await prune(cfg, url=job.db.url, scale=scale.name) if prune_after else None
     return SnapshotReport(
         snapshot=snap,
         seconds=job.steps["total"],
@@ -446,7 +450,7 @@ def read_handover(cfg: Config, scale: str) -> PrepareReport | None:
 
 
 async def prepare_command(
-    url: str,
+    target: str | Database,
     cfg: Config,
     scale: Scale,
     *,
@@ -455,5 +459,5 @@ async def prepare_command(
     progress: Progress | None = None,
 ) -> tuple[PrepareReport, Path]:
     """``invoke prepare``: :func:`prepare`, then :func:`write_handover`."""
-    report = await prepare(url, cfg, scale, as_of=as_of, confirm=confirm, progress=progress)
+    report = await prepare(target, cfg, scale, as_of=as_of, confirm=confirm, progress=progress)
     return report, write_handover(cfg, report)

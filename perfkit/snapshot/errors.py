@@ -60,3 +60,19 @@ class StaleSnapshotError(SnapshotError):
 
 class RestoreFailedError(SnapshotError):
     """Loading a verified snapshot failed on the server; the previous database was kept."""
+
+
+class InterruptedAfterSwapError(SnapshotError):
+    """Ctrl-C (or a cancellation) arrived after the restored copy was swapped in: the restore
+    took effect; only the clean-up of the previous copy was cut short."""
+
+    exit_code = 130
+
+    def __init__(self, database: str, old: str | None) -> None:
+        left = f"; the previous copy {old!r} was left for the next restore to reuse" if old else ""
+        super().__init__(
+            f"interrupted after the swap: {database!r} already holds the restored data{left}",
+            hint="nothing to undo; `invoke prune` removes leftover copies",
+        )
+        self.database = database
+        self.old = old

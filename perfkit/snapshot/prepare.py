@@ -17,9 +17,9 @@ from typing import Literal
 
 from perfkit.app import load_application
 from perfkit.config import Config, Scale
-from perfkit.db import connection
+from perfkit.database import CLONE_PREFIX, Database, helper_name
 from perfkit.locks import exclusive
-from perfkit.snapshot import dbadmin, template
+from perfkit.snapshot import template
 from perfkit.snapshot.dataset import (
     expected_key,
     manifest_problem,
@@ -31,11 +31,9 @@ from perfkit.snapshot.restore import (
     verify_snapshot,
 )
 from perfkit.snapshot.store import Snapshot, SnapshotStore
-from perfkit.urls import database_name, with_database
 
 How = Literal["kept", "template", "file", "seeded"]
 Progress = Callable[[str], None]
-CLONE_PREFIX = "perfkit_clone_"
 
 
 def newest_usable(
@@ -55,7 +53,7 @@ def newest_usable(
 
 
 async def template_from_target(
-    url: str,
+    target: str | Database,
     cfg: Config,
     scale: Scale,
     *,
@@ -67,12 +65,12 @@ async def template_from_target(
     """Clone the target into the scale's template when there is none (or ``replace``);
     True when a template was made. The target's other sessions are ended for the clone."""
     key = expected_key(cfg, scale)
-    admin_url = with_database(url, "postgres")
-    async with connection(admin_url) as admin:
+    db = Database.of(target)
+    async with db.admin() as admin:
         if not replace and await template.find(admin, scale.name, key) is not None:
             return False
         if snapshot_id is None:
-            latest = SnapshotStore(cfg.snapshots.directory).latest(scale.name)
+            latest = SnapshotStore.for_config(cfg).latest(scale.name)
             if latest is not None and latest.manifest.dataset_key == key:
                 snapshot_id = latest.id
         info = template.TemplateInfo(
@@ -84,35 +82,36 @@ async def template_from_target(
             anchor_date=today,
         )
         progress(f"keeping template {info.name} for the fast path")
-        async with exclusive(url), template.locked(url, info.name):
-            await template.install(admin, source=database_name(url), info=info)
+        async with exclusive(db.url), template.locked(db, info.name):
+            await template.install(admin, source=db.name, info=info)
     return True
 
 
 async def ensure_template(
-    url: str, cfg: Config, scale: Scale, *, progress: Progress | None = None
+    target: str | Database, cfg: Config, scale: Scale, *, progress: Progress | None = None
 ) -> template.TemplateInfo:
     """The scale's template for the configured dataset; built from the newest usable snapshot
     when the server has none. Raises :class:`SnapshotError` when neither exists."""
     say = progress or (lambda _msg: None)
     key = expected_key(cfg, scale)
-    async with connection(with_database(url, "postgres")) as admin:
+    db = Database.of(target)
+    async with db.admin() as admin:
         tpl = await template.find(admin, scale.name, key)
         if tpl is not None:
             return tpl
-        snap = newest_usable(SnapshotStore(cfg.snapshots.directory), cfg, scale, say)
+        snap = newest_usable(SnapshotStore.for_config(cfg), cfg, scale, say)
         if snap is None:
             raise SnapshotError(
                 f"no template and no usable snapshot of scale {scale.name!r} on this server",
                 hint=f"run `invoke prepare --scale {scale.name}` first",
             )
         name = template.template_name(scale.name, key)
-        staging = dbadmin.helper_name(name, "src")
+        staging = helper_name(name, "src")
         today = dt.date.today()
-        async with template.locked(url, name):
+        async with template.locked(db, name):
             try:
                 await load_from_files(
-                    url,
+                    db,
                     admin,
                     snap,
                     app=load_application(cfg),
@@ -130,12 +129,12 @@ async def ensure_template(
                 )
                 await template.install(admin, source=staging, info=info)
             finally:
-                await dbadmin.drop_quietly(admin, staging)
+                await admin.drop_quietly(staging)
         return info
 
 
 @asynccontextmanager
-async def cloned_database(url: str, cfg: Config, scale: Scale) -> AsyncIterator[str]:
+async def cloned_database(target: str | Database, cfg: Config, scale: Scale) -> AsyncIterator[str]:
     """A fresh database cloned from the scale's template, dated today; yields its URL and
     drops it on exit. Give each destructive test its own::
 
@@ -145,17 +144,21 @@ async def cloned_database(url: str, cfg: Config, scale: Scale) -> AsyncIterator[
     The template comes from ``invoke prepare`` (or, failing that, the newest usable snapshot).
     While the clone lives, its lock is held so ``invoke prune`` leaves it alone.
     """
-    tpl = await ensure_template(url, cfg, scale)
-    name = f"{CLONE_PREFIX}{scale.name[:36]}_{secrets.token_hex(4)}"
-    admin_url = with_database(url, "postgres")
-    clone_url = with_database(url, name)
-    async with exclusive(clone_url):
-        async with connection(admin_url) as admin:
+    db = Database.of(target)
+    tpl = await ensure_template(db, cfg, scale)
+    clone = db.other(f"{CLONE_PREFIX}{scale.name[:36]}_{secrets.token_hex(4)}")
+    async with exclusive(clone.url):
+        async with db.admin() as admin:
             await clone_template(
-                url, admin, tpl, app=load_application(cfg), name=name, target_day=dt.date.today()
+                db,
+                admin,
+                tpl,
+                app=load_application(cfg),
+                name=clone.name,
+                target_day=dt.date.today(),
             )
         try:
-            yield clone_url
+            yield clone.url
         finally:
-            async with connection(admin_url) as admin:
-                await dbadmin.drop(admin, name)
+            async with db.admin() as admin:
+                await admin.drop(clone.name)

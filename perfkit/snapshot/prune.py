@@ -28,19 +28,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import asyncpg
-
 from perfkit.config import Config
-from perfkit.db import connection
-from perfkit.env.base import CREATED_BY_PERFKIT
+from perfkit.database import Admin, Database, helper_owner
 from perfkit.errors import PerfkitError
 from perfkit.locks import LockTimeout, exclusive
-from perfkit.snapshot import dbadmin, template
+from perfkit.snapshot import template
 from perfkit.snapshot.dataset import expected_key
 from perfkit.snapshot.store import BrokenSnapshot, Entry, Leftover, SnapshotStore
-from perfkit.urls import with_database
-
-SPARE = "__pkspare"
 
 
 @dataclass(frozen=True)
@@ -99,12 +93,13 @@ async def prune(
     note: str | None = None
     if url is not None:
         try:
-            async with connection(with_database(url, "postgres"), timeout=5.0) as admin:
+            db = Database(url)
+            async with db.admin(timeout=5.0) as admin:
                 templates = await _stale_templates(admin, cfg, scale)
-                databases = await _helper_leftovers(admin)
+                databases = await admin.leftovers()
                 if not dry_run:
-                    templates = await _drop_locked(admin, url, templates)
-                    databases = await _drop_locked(admin, url, databases)
+                    templates = await _drop_locked(db, admin, templates)
+                    databases = await _drop_locked(db, admin, databases)
         except PerfkitError as exc:
             note = f"templates not checked: {exc.message}"
     if not dry_run:  # report only what is really gone
@@ -122,7 +117,7 @@ async def prune(
     )
 
 
-async def _stale_templates(admin: asyncpg.Connection, cfg: Config, scale: str | None) -> list[str]:
+async def _stale_templates(admin: Admin, cfg: Config, scale: str | None) -> list[str]:
     stale = []
     for info in await template.list_templates(admin):
         if scale and info.scale != scale:
@@ -137,29 +132,14 @@ async def _stale_templates(admin: asyncpg.Connection, cfg: Config, scale: str | 
     return stale
 
 
-async def _helper_leftovers(admin: asyncpg.Connection) -> list[str]:
-    rows = await admin.fetch(
-        "SELECT d.datname FROM pg_database d "
-        "WHERE (strpos(d.datname, '__pk') > 0 OR left(d.datname, 14) = 'perfkit_clone_') "
-        "AND shobj_description(d.oid, 'pg_database') = $1 "
-        "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname) "
-        "ORDER BY 1",
-        CREATED_BY_PERFKIT,
-    )
-    names = [str(r["datname"]) for r in rows]
-    existing = {str(r["datname"]) for r in await admin.fetch("SELECT datname FROM pg_database")}
-    # a spare is kept while its database exists: the next restore loads into it
-    return [n for n in names if not (n.endswith(SPARE) and n[: -len(SPARE)] in existing)]
-
-
-async def _drop_locked(admin: asyncpg.Connection, url: str, names: list[str]) -> list[str]:
+async def _drop_locked(db: Database, admin: Admin, names: list[str]) -> list[str]:
     """Drop each database under its owner's lock; skip those whose owner is busy."""
     dropped = []
     for name in names:
-        owner = name[: name.rindex("__pk")] if "__pk" in name else name
+        owner = helper_owner(name) or name
         try:
-            async with exclusive(with_database(url, owner), wait_s=0.0):
-                await dbadmin.drop(admin, name)
+            async with exclusive(db.other(owner).url, wait_s=0.0):
+                await admin.drop(name)
         except LockTimeout:
             continue
         dropped.append(name)

@@ -22,6 +22,7 @@ so the next restore takes the fast path.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -32,14 +33,16 @@ import asyncpg
 
 from perfkit.app import Application, load_application
 from perfkit.config import Config, Scale
+from perfkit.database import Admin, Database, empty_database, helper_name, spare_name
+from perfkit.datagen.changes import record_load_baseline
 from perfkit.datagen.metadata import create_dataset_table_sql
-from perfkit.db import connect, connection
+from perfkit.db import connect
 from perfkit.errors import PerfkitError
 from perfkit.locks import exclusive
 from perfkit.measure import Stopwatch, timed
 from perfkit.safety import check_name, created_by_perfkit
 from perfkit.schema import DATASET_TABLE, quote_ident
-from perfkit.snapshot import dbadmin, template
+from perfkit.snapshot import template
 from perfkit.snapshot.dates import (
     Shifted,
     shift_days,
@@ -49,6 +52,7 @@ from perfkit.snapshot.dates import (
 )
 from perfkit.snapshot.errors import (
     CorruptSnapshotError,
+    InterruptedAfterSwapError,
     RestoreFailedError,
     SnapshotNotFoundError,
     StaleSnapshotError,
@@ -57,7 +61,7 @@ from perfkit.snapshot.fileformat import load_table, verify_files
 from perfkit.snapshot.manifest import TableFile
 from perfkit.snapshot.parallel import JOBS, spread
 from perfkit.snapshot.store import Snapshot, SnapshotStore
-from perfkit.urls import database_name, mask_url, with_database
+from perfkit.urls import mask_url
 
 Method = Literal["auto", "template", "file"]
 Progress = Callable[[str], None]
@@ -109,7 +113,7 @@ def pick_snapshot(store: SnapshotStore, scale: Scale, snapshot_id: str | None) -
 
 
 async def restore_snapshot(
-    url: str,
+    target: str | Database,
     cfg: Config,
     scale: Scale,
     *,
@@ -120,8 +124,8 @@ async def restore_snapshot(
     confirm: str | None = None,
     progress: Progress | None = None,
 ) -> RestoreReport:
-    """Make the URL's database hold the snapshot (default: the scale's latest) as of ``as_of``
-    (default: today). See the module docstring for the guarantees.
+    """Make the target database hold the snapshot (default: the scale's latest) as of
+    ``as_of`` (default: today). See the module docstring for the guarantees.
 
     ``method``: ``auto`` clones the template when it holds this snapshot, else loads the files;
     ``file`` always loads the files; ``template`` insists on the template. ``keep_template``
@@ -133,9 +137,10 @@ async def restore_snapshot(
             f"--method: expected auto, template or file, got {method!r}", hint="see --help"
         )
     total = Stopwatch()
+    db = Database.of(target)
     steps: dict[str, float] = {}
     app = load_application(cfg)
-    store = SnapshotStore(cfg.snapshots.directory)
+    store = SnapshotStore.for_config(cfg)
     target_day = target_date(as_of)
     say = progress or (lambda _msg: None)
 
@@ -148,7 +153,7 @@ async def restore_snapshot(
     used: list[str] = []  # the template cloned
     built: list[str] = []  # the template made from the files
 
-    async def build(admin: asyncpg.Connection, staging: Staging) -> None:
+    async def build(admin: Admin, staging: Replacement) -> None:
         tpl = await template.find(admin, scale.name, snap.manifest.dataset_key)
         if tpl is not None and tpl.snapshot_id != snap.id:
             tpl = None
@@ -159,7 +164,7 @@ async def restore_snapshot(
         if tpl is not None and method != "file":
             name = await staging.fresh()
             await clone_template(
-                url,
+                db,
                 admin,
                 tpl,
                 app=app,
@@ -172,7 +177,7 @@ async def restore_snapshot(
             return
         name = await staging.reuse_spare()
         await load_from_files(
-            url,
+            db,
             admin,
             snap,
             app=app,
@@ -186,16 +191,14 @@ async def restore_snapshot(
             say("keeping a template for the fast path")
             with timed(steps, "template"):
                 built.append(
-                    await install_template(url, admin, source=name, snap=snap, anchor=target_day)
+                    await install_template(db, admin, source=name, snap=snap, anchor=target_day)
                 )
 
-    target = await replace_database(
-        url, cfg, build=build, confirm=confirm, steps=steps, progress=say
-    )
+    name = await replace_database(db, cfg, build=build, confirm=confirm, steps=steps, progress=say)
     return RestoreReport(
         scale=scale.name,
         snapshot_id=snap.id,
-        database=target,
+        database=name,
         method="template" if used else "file",
         seconds=total.stop(),
         anchor_date=target_day,
@@ -205,7 +208,7 @@ async def restore_snapshot(
     )
 
 
-class Staging:
+class Replacement:
     """Where ``build`` makes the new database, beside the target (see :func:`replace_database`).
 
     A restore from files loads into the target's *spare* (the previous database, emptied): no
@@ -213,47 +216,47 @@ class Staging:
     dirty buffer of the server. A clone needs a new database instead: :meth:`fresh` names it.
     """
 
-    def __init__(self, url: str, admin: asyncpg.Connection, target: str, app: Application) -> None:
-        self._url = url
+    def __init__(self, db: Database, admin: Admin, app: Application) -> None:
+        self._db = db
         self._app = app
         self._admin = admin
-        self.spare = dbadmin.spare_name(target)
+        self.target = db.name
+        self.spare = spare_name(db.name)
         self.name: str | None = None
-        self.target = target
 
     async def reuse_spare(self) -> str:
         """An empty database to load into: the spare, emptied, or a new one."""
         self.name = self.spare
-        if await dbadmin.exists(self._admin, self.spare):
-            if await _empty(with_database(self._url, self.spare), self._app):
+        if await self._admin.exists(self.spare):
+            if await _empty(self._db.other(self.spare), self._app):
                 return self.spare
-            await dbadmin.drop(self._admin, self.spare)
-        await dbadmin.create_empty(self._admin, self.spare)
+            await self._admin.drop(self.spare)
+        await self._admin.create_empty(self.spare)
         return self.spare
 
     async def fresh(self) -> str:
         """A name for a database ``build`` creates itself (a clone); the spare goes first, so
         that the old target can take its place after the swap."""
-        await dbadmin.drop(self._admin, self.spare)
-        self.name = dbadmin.helper_name(self.target, "new")
+        await self._admin.drop(self.spare)
+        self.name = helper_name(self.target, "new")
         return self.name
 
 
-async def _empty(url: str, app: Application) -> bool:
-    async with connection(url) as conn:
-        return await dbadmin.empty_database(conn, app.schema.drop_tables_sql())
+async def _empty(db: Database, app: Application) -> bool:
+    async with db.connect() as conn:
+        return await empty_database(conn, app.schema.drop_tables_sql())
 
 
 async def replace_database(
-    url: str,
+    target: str | Database,
     cfg: Config,
     *,
-    build: Callable[[asyncpg.Connection, Staging], Awaitable[None]],
+    build: Callable[[Admin, Replacement], Awaitable[None]],
     confirm: str | None = None,
     steps: dict[str, float] | None = None,
     progress: Progress | None = None,
 ) -> str:
-    """Replace the URL's database by one that ``build(admin, staging)`` makes beside it.
+    """Replace the target database by one that ``build(admin, new)`` makes beside it.
 
     Safety check, lock, removal of a killed run's leftovers, then ``build``; on success the
     swap, after which the old database becomes the spare (emptied; dropped if something else
@@ -263,44 +266,49 @@ async def replace_database(
     say = progress or (lambda _msg: None)
     steps = steps if steps is not None else {}
     app = load_application(cfg)
-    target = database_name(url)
-    admin_url = with_database(url, "postgres")
-    async with connection(admin_url) as admin:
-        check_name(target, cfg, confirm=confirm, created=await created_by_perfkit(admin, target))
-        async with exclusive(url, on_wait=say, conn=admin):
-            for leftover in await dbadmin.leftovers(admin, target):
-                await dbadmin.drop(admin, leftover)
-            staging = Staging(url, admin, target, app)
-            async with _dropped_on_failure(admin_url, staging):
-                await build(admin, staging)
-                if staging.name is None:  # pragma: no cover - a bug in a build function
-                    raise RuntimeError("build did not choose a staging database")
-                say(f"swapping the restored copy in as {target!r}")
+    db = Database.of(target)
+    async with db.admin() as admin:
+        created = await created_by_perfkit(admin.conn, db.name)
+        check_name(db.name, cfg, confirm=confirm, created=created)
+        async with exclusive(db.url, on_wait=say, conn=admin.conn):
+            for leftover in await admin.leftovers(db.name):
+                await admin.drop(leftover)
+            new = Replacement(db, admin, app)
+            async with _dropped_on_failure(db, new):
+                await build(admin, new)
+                if new.name is None:  # pragma: no cover - a bug in a build function
+                    raise RuntimeError("build did not choose a database to build")
+                say(f"swapping the restored copy in as {db.name!r}")
             with timed(steps, "swap"):
-                async with _dropped_on_failure(admin_url, staging):
-                    old = await dbadmin.swap(
-                        admin, target=target, staging=staging.name, keep_old_as=staging.spare
-                    )
-                if old and not await _empty(with_database(url, old), app):
-                    await dbadmin.drop(admin, old)
-    return target
+                async with _dropped_on_failure(db, new):
+                    old = await admin.swap(target=db.name, staging=new.name, keep_old_as=new.spare)
+                try:  # the restore has taken effect: an interruption now must say so
+                    say(f"swapped: {db.name!r} holds the restored copy; tidying the old one")
+                    if old and not await _empty(db.other(old), app):
+                        await admin.drop(old)
+                except (KeyboardInterrupt, asyncio.CancelledError):
+                    raise InterruptedAfterSwapError(db.name, old) from None
+            # what the data looked like as loaded: later changes are then noticed
+            async with db.connect() as conn:
+                await record_load_baseline(conn, app.tables)
+    return db.name
 
 
 @asynccontextmanager
-async def _dropped_on_failure(admin_url: str, staging: Staging) -> AsyncIterator[None]:
+async def _dropped_on_failure(db: Database, new: Replacement) -> AsyncIterator[None]:
     """Drop the half-built staging database when the block fails (or is interrupted), so the
     target stays as it was."""
     try:
         yield
     except BaseException:
-        if staging.name:
-            await _cleanup(admin_url, staging.name)
+        if new.name:
+            await _cleanup(db, new.name)
         raise
 
 
 async def clone_template(
-    url: str,
-    admin: asyncpg.Connection,
+    db: Database,
+    admin: Admin,
     tpl: template.TemplateInfo,
     *,
     app: Application,
@@ -314,10 +322,10 @@ async def clone_template(
     steps = steps if steps is not None else {}
     if progress:
         progress(f"cloning template {tpl.name}")
-    async with template.locked(url, tpl.name):
+    async with template.locked(db, tpl.name):
         with timed(steps, "refresh_template"):
             tpl = await template.refresh(
-                url, admin, tpl, target=target_day, shifted=shifted_columns(app)
+                db, admin, tpl, target=target_day, shifted=shifted_columns(app)
             )
         with timed(steps, "clone"):
             await template.clone(admin, tpl, name=name)
@@ -325,7 +333,7 @@ async def clone_template(
 
 
 async def install_template(
-    url: str, admin: asyncpg.Connection, *, source: str, snap: Snapshot, anchor: dt.date
+    db: Database, admin: Admin, *, source: str, snap: Snapshot, anchor: dt.date
 ) -> str:
     """Make database ``source`` (holding ``snap`` as of ``anchor``) the scale's template."""
     m = snap.manifest
@@ -337,14 +345,14 @@ async def install_template(
         snapshot_id=m.id,
         anchor_date=anchor,
     )
-    async with template.locked(url, info.name):
+    async with template.locked(db, info.name):
         await template.install(admin, source=source, info=info)
     return info.name
 
 
 async def load_from_files(
-    url: str,
-    admin: asyncpg.Connection,
+    db: Database,
+    admin: Admin,
     snap: Snapshot,
     *,
     app: Application,
@@ -366,8 +374,8 @@ async def load_from_files(
     steps = steps if steps is not None else {}
     days = shift_days(snap.manifest.anchor_date, target_day)
     if create:
-        await dbadmin.create_empty(admin, staging)
-    staging_url = with_database(url, staging)
+        await admin.create_empty(staging)
+    staging_url = db.other(staging).url
     conns = [
         await connect(staging_url, server_settings={"synchronous_commit": "off"})
         for _ in range(JOBS)
@@ -468,10 +476,10 @@ def _check_rows(snap: Snapshot, table: str, copied: int, expected: int) -> None:
         )
 
 
-async def _cleanup(admin_url: str, name: str) -> None:
-    """Drop a half-built staging database over a fresh connection (best effort)."""
+async def _cleanup(db: Database, name: str) -> None:
+    """Drop a half-built database over a fresh admin connection (best effort)."""
     try:
-        async with connection(admin_url, timeout=5.0) as conn:
-            await dbadmin.drop_quietly(conn, name)
+        async with db.admin(timeout=5.0) as admin:
+            await admin.drop_quietly(name)
     except (PerfkitError, OSError):
         pass

@@ -2,11 +2,13 @@
 
 A template is an ordinary database named ``perfkit_tpl_<scale>_<dataset key>`` (the key
 hashes the scale's shape, the data settings, the generator version and the schema
-fingerprint; see :func:`perfkit.snapshot.manifest.dataset_key`). Its comment records what it
+fingerprint; see :meth:`perfkit.datagen.DatasetInfo.key`). Its comment records what it
 holds (scale, key, schema, source snapshot, anchor date), so it is found without connecting
-to it. It is flagged ``IS_TEMPLATE`` and ``ALLOW_CONNECTIONS false``: nobody can connect by
-accident, and cloning never waits for a stray session. Its dates are moved to the target date
-once (a day), under its own lock, so each clone is a plain ``CREATE DATABASE ... TEMPLATE``.
+to it. While its dates move, the comment says so first (``refreshing``): a refresh that was
+interrupted is seen and repaired by the next one, never served as dated on the recorded day.
+It is flagged ``IS_TEMPLATE`` and ``ALLOW_CONNECTIONS false``: nobody can connect by accident,
+and cloning never waits for a stray session. Its dates are moved to the target date once (a
+day), under its own lock, so each clone is a plain ``CREATE DATABASE ... TEMPLATE``.
 
 ``STRATEGY``: PostgreSQL 15 copies a template either through the WAL (``WAL_LOG``, the
 default) or file by file between two forced checkpoints (``FILE_COPY``). ``invoke
@@ -23,14 +25,10 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
-import asyncpg
-
-from perfkit.db import connect
+from perfkit.database import Admin, Database, helper_name
 from perfkit.locks import exclusive
 from perfkit.schema import DATASET_TABLE, quote_ident
-from perfkit.snapshot import dbadmin
 from perfkit.snapshot.dates import ANCHOR_COLUMN, Shifted, shift_days, shift_in_place
-from perfkit.urls import with_database
 
 PREFIX = "perfkit_tpl_"
 COMMENT_MARK = "perfkit template "
@@ -48,15 +46,19 @@ class TemplateInfo:
     schema_fingerprint: str
     snapshot_id: str | None
     anchor_date: dt.date
+    #: True while (or after an interrupted) date refresh: the data's dates are unknown.
+    refreshing: bool = False
 
     def comment(self) -> str:
-        body = {
+        body: dict[str, object] = {
             "scale": self.scale,
             "dataset_key": self.dataset_key,
             "schema": self.schema_fingerprint,
             "snapshot": self.snapshot_id,
             "anchor": self.anchor_date.isoformat(),
         }
+        if self.refreshing:
+            body["refreshing"] = True
         return COMMENT_MARK + json.dumps(body, sort_keys=True)
 
     @classmethod
@@ -73,6 +75,7 @@ class TemplateInfo:
                 schema_fingerprint=str(body["schema"]),
                 snapshot_id=None if body.get("snapshot") is None else str(body["snapshot"]),
                 anchor_date=dt.date.fromisoformat(body["anchor"]),
+                refreshing=body.get("refreshing") is True,
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -83,9 +86,9 @@ def template_name(scale: str, key: str) -> str:
     return f"{PREFIX}{scale[:36]}_{key[:12]}"
 
 
-async def list_templates(admin: asyncpg.Connection) -> list[TemplateInfo]:
+async def list_templates(admin: Admin) -> list[TemplateInfo]:
     """Every perfkit template on the server (databases named and commented as such)."""
-    rows = await admin.fetch(
+    rows = await admin.conn.fetch(
         "SELECT datname, shobj_description(oid, 'pg_database') AS comment FROM pg_database "
         "WHERE left(datname, length($1)) = $1 ORDER BY datname",
         PREFIX,
@@ -98,85 +101,85 @@ async def list_templates(admin: asyncpg.Connection) -> list[TemplateInfo]:
     return out
 
 
-async def find(admin: asyncpg.Connection, scale: str, key: str) -> TemplateInfo | None:
+async def find(admin: Admin, scale: str, key: str) -> TemplateInfo | None:
     """The template of ``scale`` holding dataset ``key``, if there is one."""
     name = template_name(scale, key)
-    info = TemplateInfo.parse(name, await dbadmin.comment_of(admin, name))
+    info = TemplateInfo.parse(name, await admin.comment_of(name))
     return info if info is not None and info.dataset_key == key else None
 
 
 @contextlib.asynccontextmanager
-async def locked(url: str, name: str) -> AsyncIterator[None]:
+async def locked(db: Database, name: str) -> AsyncIterator[None]:
     """Hold the template's own lock (refreshes, replacements and clones take turns)."""
-    async with exclusive(with_database(url, name)):
+    async with exclusive(db.other(name).url):
         yield
 
 
 async def install(
-    admin: asyncpg.Connection, *, source: str, info: TemplateInfo, strategy: str | None = None
+    admin: Admin, *, source: str, info: TemplateInfo, strategy: str | None = None
 ) -> TemplateInfo:
     """Make ``info.name`` a clone of database ``source``, replacing any template of that name.
 
     The clone is made beside the old template and swapped in by renaming, so a template is
     always either the old one or the complete new one. Call with the template's lock held.
     """
-    staging = dbadmin.helper_name(info.name, "new")
+    staging = helper_name(info.name, "new")
     try:
-        await dbadmin.clone(
-            admin, source=source, name=staging, strategy=strategy or DEFAULT_STRATEGY
-        )
+        await admin.clone(source=source, name=staging, strategy=strategy or DEFAULT_STRATEGY)
         await _seal(admin, staging, info)
-        old = await dbadmin.swap(admin, target=info.name, staging=staging)
+        old = await admin.swap(target=info.name, staging=staging)
     except BaseException:
-        await dbadmin.drop_quietly(admin, staging)
+        await admin.drop_quietly(staging)
         raise
     if old:
-        await dbadmin.drop(admin, old)
+        await admin.drop(old)
     return info
 
 
-async def _seal(admin: asyncpg.Connection, name: str, info: TemplateInfo) -> None:
+async def _seal(admin: Admin, name: str, info: TemplateInfo) -> None:
     ident = quote_ident(name)
-    await admin.execute(f"ALTER DATABASE {ident} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
-    await dbadmin.set_comment(admin, name, info.comment())
+    await admin.conn.execute(
+        f"ALTER DATABASE {ident} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"
+    )
+    await admin.set_comment(name, info.comment())
 
 
 async def refresh(
-    url: str, admin: asyncpg.Connection, info: TemplateInfo, *, target: dt.date, shifted: Shifted
+    db: Database, admin: Admin, info: TemplateInfo, *, target: dt.date, shifted: Shifted
 ) -> TemplateInfo:
     """Move the template's dates to ``target`` (no-op when already there). Call with its lock.
 
-    Connections are allowed only for the update, and the session is closed before they are
-    forbidden again. The anchor is read from the data itself, so an earlier interrupted
-    refresh (data moved, comment not yet) is corrected rather than applied twice.
+    The comment is marked ``refreshing`` before the data moves and cleared, with the new
+    anchor, only after the data and its compaction are done: an interruption anywhere in
+    between leaves the mark, and the next refresh repairs the template whatever its recorded
+    date says. The shift is computed from the anchor in the data itself, so a shift that did
+    commit is never applied twice. Connections are allowed only for the update.
     """
-    if info.anchor_date == target:
+    if info.anchor_date == target and not info.refreshing:
         return info
     ident = quote_ident(info.name)
-    await admin.execute(f"ALTER DATABASE {ident} WITH ALLOW_CONNECTIONS true")
+    await admin.set_comment(info.name, replace(info, refreshing=True).comment())
+    await admin.conn.execute(f"ALTER DATABASE {ident} WITH ALLOW_CONNECTIONS true")
     try:
-        conn = await connect(with_database(url, info.name))
-        try:
+        async with db.other(info.name).connect() as conn:
             anchor = await conn.fetchval(
                 f"SELECT {ANCHOR_COLUMN} FROM {DATASET_TABLE}"  # noqa: S608 - constants
             )
             await shift_in_place(conn, shift_days(anchor, target), shifted=shifted, compact=True)
-        finally:
-            await conn.close()
     finally:
-        await admin.execute(f"ALTER DATABASE {ident} WITH ALLOW_CONNECTIONS false")
-        await dbadmin.terminate(admin, info.name)
-    fresh = replace(info, anchor_date=target)
-    await dbadmin.set_comment(admin, info.name, fresh.comment())
+        await admin.conn.execute(f"ALTER DATABASE {ident} WITH ALLOW_CONNECTIONS false")
+        await admin.terminate(info.name)
+    fresh = replace(info, anchor_date=target, refreshing=False)
+    await admin.set_comment(info.name, fresh.comment())
     return fresh
 
 
 async def clone(
-    admin: asyncpg.Connection, info: TemplateInfo, *, name: str, strategy: str | None = None
+    admin: Admin, info: TemplateInfo, *, name: str, strategy: str | None = None
 ) -> None:
     """A new database ``name`` cloned from the template (its sessions ended first)."""
-    await dbadmin.clone(admin, source=info.name, name=name, strategy=strategy or DEFAULT_STRATEGY)
+    await admin.clone(source=info.name, name=name, strategy=strategy or DEFAULT_STRATEGY)
 
 
-async def drop(admin: asyncpg.Connection, info: TemplateInfo) -> None:
-    await dbadmin.drop(admin, info.name)
+async def drop(admin: Admin, info: TemplateInfo) -> None:
+    await admin.drop(info.name)

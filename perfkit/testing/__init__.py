@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from perfkit.config import URL_ENV_VARS, Config, load_config
-from perfkit.db import connection
+from perfkit.database import Database
 from perfkit.env.base import ensure_database
 from perfkit.env.native import NativeEnvironment
 from perfkit.results import RunRecord
 from perfkit.schema import quote_ident
 from perfkit.staging import PERF_TEST_SCALE_ENV
-from perfkit.urls import SecretUrl, with_database
+from perfkit.urls import SecretUrl
 
 #: The database name tests use: it says "test", so destructive commands accept it.
 TEST_DATABASE = "perfkit_test"
@@ -48,18 +48,18 @@ async def scratch_database(
     creates it the way ``invoke db-up`` does, with perfkit's marker comment; otherwise it is a
     plain ``CREATE DATABASE``, as a user's own database would be.
     """
-    url = with_database(server_url, name)
-    async with connection(with_database(server_url, "postgres")) as admin:
-        await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+    db = Database(server_url).other(name)
+    async with db.admin() as admin:
+        await admin.drop(name)
         if not perfkit_made:
-            await admin.execute(f"CREATE DATABASE {quote_ident(name)}")
+            await admin.conn.execute(f"CREATE DATABASE {quote_ident(name)}")
     if perfkit_made:
-        await ensure_database(url)
+        await ensure_database(db.url)
     try:
-        yield url
+        yield db.url
     finally:
-        async with connection(with_database(server_url, "postgres")) as admin:
-            await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+        async with db.admin() as admin:
+            await admin.drop(name)
 
 
 def free_port() -> int:

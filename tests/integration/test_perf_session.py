@@ -119,7 +119,9 @@ async def test_a_run_over_budget_fails_and_is_recorded_as_failed(
         write_config(tmp_path, config_file, mode="realistic"),
         env={"PERFORMANCE_TEST_DATABASE_URL": wiring_db, "PERFKIT_STATE_DIR": str(tmp_path)},
     )
-    cfg = dataclasses.replace(cfg, snapshots=dataclasses.replace(cfg.snapshots, directory=tmp_path))
+    cfg = dataclasses.replace(
+        cfg, snapshots=dataclasses.replace(cfg.snapshots, directory=tmp_path / "snapshots")
+    )
     tight = dataclasses.replace(
         cfg.scale("tiny"), budgets=Budgets(batch=1e-9, prepare=120, restore=60, statements=1)
     )

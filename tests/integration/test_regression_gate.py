@@ -22,12 +22,11 @@ import pytest
 from perfkit.apps.welfare.batch import AlertRunResult, deadline_alerts
 from perfkit.compare import RegressionError, check, compare_history, rules_from_config
 from perfkit.config import Config, MeasureConfig, ResultsConfig
-from perfkit.db import connection
+from perfkit.database import Database
 from perfkit.history import History, load_history
 from perfkit.pipeline import ScaleRun, run_scale
 from perfkit.report import build_report, render_html, render_markdown
 from perfkit.results import new_run_id, results_path
-from perfkit.snapshot import dbadmin
 from perfkit.testing import PrivateServer, run_invoke
 from perfkit.urls import with_database
 from perfkit.workload import Workload, WorkloadContext, WorkloadRegistry
@@ -90,8 +89,8 @@ async def gate_runs(
         )
         yield GateRuns(cfg, config_file, tuple(unchanged), slowed)
     finally:
-        async with connection(with_database(pg.url, "postgres")) as admin:
-            await dbadmin.drop(admin, DATABASE)
+        async with Database(pg.url).admin() as admin:
+            await admin.drop(DATABASE)
 
 
 def test_every_run_wrote_a_record(gate_runs: GateRuns) -> None:

@@ -6,6 +6,7 @@ The rule on names alone needs no server: tests/unit/test_safety.py.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 import asyncpg
 import pytest
@@ -54,12 +55,26 @@ async def test_databases_perfkit_created_qualify_whatever_their_name(
 
 async def test_second_holder_waits_then_times_out(pg_url: str) -> None:
     messages: list[str] = []
+
+    async def another_command() -> None:
+        async with exclusive(pg_url, wait_s=0.3, on_wait=messages.append):
+            pass
+
     async with exclusive(pg_url):
+        # another command: a task that did not start inside the holder (a fresh context)
         with pytest.raises(LockTimeout):
-            async with exclusive(pg_url, wait_s=0.3, on_wait=messages.append):
-                pass
+            await asyncio.create_task(another_command(), context=contextvars.Context())
     assert messages and "waiting" in messages[0]
     async with exclusive(pg_url, wait_s=0.3):  # released: free again
+        pass
+
+
+async def test_the_lock_is_reentrant_within_one_command(pg_url: str) -> None:
+    """prepare holds the lock for its whole run and calls seed and restore, which take it
+    again: they must not wait for their own command."""
+    async with exclusive(pg_url), exclusive(pg_url, wait_s=0.3), exclusive(pg_url, wait_s=0.3):
+        pass
+    async with exclusive(pg_url, wait_s=0.3):  # all released on the way out
         pass
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from perfkit.apps.welfare import application
 from perfkit.config import Config, Scale
+from perfkit.database import Database, helper_name, spare_name
 from perfkit.datagen import read_dataset_info, seed_database
 from perfkit.db import connection
 from perfkit.errors import UnsafeTargetError
@@ -33,7 +34,6 @@ from perfkit.snapshot import (
     SnapshotStore,
     StaleSnapshotError,
     cloned_database,
-    dbadmin,
     list_snapshots,
     prune,
     restore_snapshot,
@@ -77,8 +77,8 @@ async def digests(url: str, *, shift_back: int = 0) -> dict[str, str]:
 
 async def helper_databases(url: str) -> list[str]:
     """Half-built or old databases left beside the target (its empty spare is expected)."""
-    async with connection(with_database(url, "postgres")) as admin:
-        rows = await admin.fetch(
+    async with Database(url).admin() as admin:
+        rows = await admin.conn.fetch(
             "SELECT datname FROM pg_database WHERE strpos(datname, '__pk') > 0 "
             "AND datname NOT LIKE '%\\_\\_pkspare'"
         )
@@ -86,7 +86,7 @@ async def helper_databases(url: str) -> list[str]:
 
 
 async def drop_templates(url: str) -> None:
-    async with connection(with_database(url, "postgres")) as admin:
+    async with Database(url).admin() as admin:
         for info in await template.list_templates(admin):
             await template.drop(admin, info)
 
@@ -110,9 +110,9 @@ def cfg(pg_config: Config, snap_dir: Path) -> Config:
 async def source(pg: PrivateServer, cfg: Config, small: Scale) -> AsyncIterator[str]:
     """A database seeded with scale small as of ANCHOR (never modified by the tests)."""
     url = with_database(pg.url, "perfkit_snapsrc_test")
-    async with connection(with_database(pg.url, "postgres")) as admin:
-        await dbadmin.drop(admin, "perfkit_snapsrc_test")
-        await dbadmin.create_empty(admin, "perfkit_snapsrc_test")
+    async with Database(pg.url).admin() as admin:
+        await admin.drop("perfkit_snapsrc_test")
+        await admin.create_empty("perfkit_snapsrc_test")
     await seed_database(url, cfg, small, anchor=ANCHOR)
     yield url
 
@@ -133,9 +133,9 @@ async def source_digests(source: str) -> dict[str, str]:
 async def target(pg: PrivateServer) -> AsyncIterator[str]:
     url = with_database(pg.url, "perfkit_snaptarget_test")
     yield url
-    async with connection(with_database(pg.url, "postgres")) as admin:
-        await dbadmin.drop(admin, "perfkit_snaptarget_test")
-        await dbadmin.drop(admin, dbadmin.spare_name("perfkit_snaptarget_test"))
+    async with Database(pg.url).admin() as admin:
+        await admin.drop("perfkit_snaptarget_test")
+        await admin.drop(spare_name("perfkit_snaptarget_test"))
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ async def test_round_trip_from_file_then_template(
         info = await read_dataset_info(conn)
     assert info is not None and info.anchor_date == ANCHOR and info.scale == "small"
     # the previous database was kept as the next restore's spare, and emptied
-    spare = with_database(target, dbadmin.spare_name("perfkit_snaptarget_test"))
+    spare = with_database(target, spare_name("perfkit_snaptarget_test"))
     async with connection(spare) as conn:
         assert (
             await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
@@ -175,11 +175,11 @@ async def test_stale_template_falls_back_to_file(
     target: str, cfg: Config, small: Scale, source_digests: dict[str, str]
 ) -> None:
     await restore_snapshot(target, cfg, small, as_of=ANCHOR)  # makes sure a template exists
-    async with connection(with_database(target, "postgres")) as admin:
+    async with Database(target).admin() as admin:
         tpl = await template.find(admin, "small", expected_key(cfg, small))
         assert tpl is not None
         stale = dataclasses.replace(tpl, snapshot_id="20000101-000000-0000")
-        await dbadmin.set_comment(admin, tpl.name, stale.comment())
+        await admin.set_comment(tpl.name, stale.comment())
     report = await restore_snapshot(target, cfg, small, as_of=ANCHOR, keep_template=False)
     assert report.method == "file"
     assert await digests(target) == source_digests
@@ -212,7 +212,9 @@ async def test_damaged_snapshots_are_refused_and_the_target_is_untouched(
         manifest_file.write_text(manifest_file.read_text().replace('"seed": 42', '"seed": 43'))
     else:
         m = Manifest.from_json(manifest_file.read_text(), source="x")
-        manifest_file.write_text(dataclasses.replace(m, schema_fingerprint="0" * 16).to_json())
+        SnapshotStore(damaged_cfg.snapshots.directory).write_manifest(
+            folder, dataclasses.replace(m, schema_fingerprint="0" * 16)
+        )
     expected = StaleSnapshotError if damage == "stale schema" else CorruptSnapshotError
     with pytest.raises(expected) as info:
         await restore_snapshot(target, damaged_cfg, small, as_of=ANCHOR)
@@ -276,16 +278,21 @@ async def test_a_server_side_failure_keeps_the_previous_database(
     await restore_snapshot(target, cfg, small, as_of=ANCHOR)
     damaged_cfg, folder = copied
     data = folder / "staffs.copy.zst"
-    data.write_bytes(zstandard.ZstdCompressor().compress(b"PGCOPY\n\xff\r\n\x00garbage"))
+    garbage = b"PGCOPY\n\xff\r\n\x00garbage"
+    data.write_bytes(zstandard.ZstdCompressor().compress(garbage))
     m = Manifest.from_json((folder / "manifest.json").read_text(), source="x")
     from perfkit.snapshot.fileformat import file_digest
 
     size, sha = file_digest(data)
     tables = tuple(
-        dataclasses.replace(t, bytes=size, sha256=sha) if t.table == "staffs" else t
+        dataclasses.replace(t, bytes=size, sha256=sha, raw_bytes=len(garbage))
+        if t.table == "staffs"
+        else t
         for t in m.tables
     )
-    (folder / "manifest.json").write_text(dataclasses.replace(m, tables=tables).to_json())
+    SnapshotStore(damaged_cfg.snapshots.directory).write_manifest(
+        folder, dataclasses.replace(m, tables=tables)
+    )
     with pytest.raises(RestoreFailedError) as info:
         await restore_snapshot(target, damaged_cfg, small, as_of=ANCHOR, method="file")
     assert "previous database was kept" in info.value.message
@@ -311,7 +318,7 @@ async def test_dates_move_to_the_target_day_by_file_and_by_template(
             lowest = await conn.fetchval("SELECT min(start_date) FROM support_plan_cycles")
         assert info is not None and info.anchor_date == later
         assert lowest is not None
-    async with connection(with_database(target, "postgres")) as admin:
+    async with Database(target).admin() as admin:
         tpl = await template.find(admin, "small", expected_key(cfg, small))
     assert tpl is not None and tpl.anchor_date == later  # the template moved along, once
 
@@ -345,8 +352,10 @@ async def test_clones_are_isolated_and_dropped(
             assert await conn.fetchval("SELECT count(*) FROM support_plan_cycles") > 0
             info = await read_dataset_info(conn)
         assert info is not None and info.anchor_date == dt.date.today()
-    async with connection(with_database(pg.url, "postgres")) as admin:
-        left = await admin.fetch("SELECT 1 FROM pg_database WHERE datname LIKE 'perfkit_clone_%'")
+    async with Database(pg.url).admin() as admin:
+        left = await admin.conn.fetch(
+            "SELECT 1 FROM pg_database WHERE datname LIKE 'perfkit_clone_%'"
+        )
     assert left == []
 
 
@@ -357,15 +366,15 @@ async def test_prune_keeps_newest_and_dry_run_changes_nothing(
     store = SnapshotStore(tmp_path / "store")
     made = [await write_snapshot(source, cfg, small, store=store) for _ in range(4)]
     # a stale template (other dataset key) and a helper left by a killed restore
-    async with connection(with_database(pg.url, "postgres")) as admin:
+    async with Database(pg.url).admin() as admin:
         stale = template.TemplateInfo(
             template.template_name("small", "0" * 16), "small", "0" * 16, "f" * 16, None, ANCHOR
         )
-        await dbadmin.drop(admin, stale.name)
-        await dbadmin.create_empty(admin, stale.name)
-        await dbadmin.set_comment(admin, stale.name, stale.comment())
-        orphan = dbadmin.helper_name("perfkit_gone_test", "new")
-        await dbadmin.create_empty(admin, orphan)
+        await admin.drop(stale.name)
+        await admin.create_empty(stale.name)
+        await admin.set_comment(stale.name, stale.comment())
+        orphan = helper_name("perfkit_gone_test", "new")
+        await admin.create_empty(orphan)
 
     dry = await prune(cfg, url=pg.url, keep=2, dry_run=True)
     assert {e.id for e in dry.snapshots} == {made[0].id, made[1].id}
@@ -376,9 +385,9 @@ async def test_prune_keeps_newest_and_dry_run_changes_nothing(
     assert [s.id for s in store.snapshots("small")] == [made[3].id, made[2].id]
     assert store.latest_id("small") == made[3].id
     assert stale.name in done.templates and orphan in done.databases
-    async with connection(with_database(pg.url, "postgres")) as admin:
-        assert not await dbadmin.exists(admin, stale.name)
-        assert not await dbadmin.exists(admin, orphan)
+    async with Database(pg.url).admin() as admin:
+        assert not await admin.exists(stale.name)
+        assert not await admin.exists(orphan)
     listed = list_snapshots(cfg, scale="small")
     assert [row.latest for row in listed] == [True, False]
     assert all(row.fits_schema and row.config_problem is None for row in listed)
@@ -390,8 +399,8 @@ async def test_restore_refuses_a_database_that_is_not_a_test_one(
     url = with_database(pg.url, "keikakun")
     with pytest.raises(UnsafeTargetError):
         await restore_snapshot(url, cfg, small)
-    async with connection(with_database(pg.url, "postgres")) as admin:
-        assert not await dbadmin.exists(admin, "keikakun")
+    async with Database(pg.url).admin() as admin:
+        assert not await admin.exists("keikakun")
 
 
 async def test_prepare_routes_seeded_kept_template_file(
@@ -424,19 +433,19 @@ async def test_prepare_routes_seeded_kept_template_file(
         assert from_file.how == "file" and from_file.snapshot_id == first.snapshot_id
         assert (await ensure_dataset(url, cfg, small)).how == "kept"
     finally:
-        async with connection(with_database(pg.url, "postgres")) as admin:
-            await dbadmin.drop(admin, "perfkit_prepare_test")
+        async with Database(pg.url).admin() as admin:
+            await admin.drop("perfkit_prepare_test")
 
 
 async def test_no_session_stays_on_a_template(pg: PrivateServer, cfg: Config) -> None:
-    async with connection(with_database(pg.url, "postgres")) as admin:
+    async with Database(pg.url).admin() as admin:
         for info in await template.list_templates(admin):
-            row = await admin.fetchrow(
+            row = await admin.conn.fetchrow(
                 "SELECT datistemplate, datallowconn FROM pg_database WHERE datname = $1",
                 info.name,
             )
             assert row is not None and row["datistemplate"] and not row["datallowconn"]
-            assert not await admin.fetchval(
+            assert not await admin.conn.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", info.name
             )
     with pytest.raises(asyncpg.PostgresError):

@@ -14,8 +14,8 @@ import pytest
 
 from perfkit.apps.welfare import application
 from perfkit.config import Scale, load_config
+from perfkit.database import helper_name, helper_prefix
 from perfkit.datagen import planned_dataset
-from perfkit.snapshot import dbadmin
 from perfkit.snapshot.dataset import expected_key
 from perfkit.snapshot.dates import BadDateError, shifted_columns, shifted_select, target_date
 from perfkit.snapshot.errors import CorruptSnapshotError, SnapshotNotFoundError
@@ -171,9 +171,9 @@ def test_dates_and_names() -> None:
 
     long = "x" * 70
     for kind in ("new", "old", "src"):
-        name = dbadmin.helper_name(long, kind)
-        assert len(name.encode()) <= 63 and name.startswith(dbadmin.helper_prefix(long))
-    assert dbadmin.helper_name("perfkit_test", "new").startswith("perfkit_test__pknew_")
+        name = helper_name(long, kind)
+        assert len(name.encode()) <= 63 and name.startswith(helper_prefix(long))
+    assert helper_name("perfkit_test", "new").startswith("perfkit_test__pknew_")
 
     name = template_name("medium", "0123456789abcdef")
     assert name == "perfkit_tpl_medium_0123456789ab"

@@ -1,0 +1,301 @@
+"""The test database as one handle: its URL, its server's admin connection, and the
+whole-database operations.
+
+A command makes one :class:`Database` for its target (``Database(url)``) and hands it to each
+step: steps never rebuild URLs. ``async with db.admin() as admin`` opens the server's
+maintenance database (``postgres``) once and gives an :class:`Admin` whose methods are the
+database-admin operations: exists, create, clone, drop, swap, comment, terminate.
+
+Restores never load into the target in place: they build a *staging* database beside it and
+swap the two names in one transaction (``ALTER DATABASE ... RENAME`` is transactional), so an
+interrupted or failed restore leaves the previous database as it was. Names of perfkit's
+helper databases are derived from the target, so leftovers of a killed run are recognised and
+removed by the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+
+from perfkit.db import connection
+from perfkit.env.base import CREATED_BY_PERFKIT
+from perfkit.errors import DatabaseEnvError
+from perfkit.schema import quote_ident
+from perfkit.urls import SecretUrl, database_name, with_database
+
+#: The server's maintenance database, where whole-database operations run.
+MAINTENANCE_DB = "postgres"
+
+
+class Database:
+    """One database on one server, as a command's steps see it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = SecretUrl(url)
+        #: The database's name (what the URL's path names).
+        self.name = database_name(url)
+
+    def __repr__(self) -> str:  # the URL masks its password in repr
+        return f"Database({self.url!r})"
+
+    @classmethod
+    def of(cls, target: str | Database) -> Database:
+        """``target`` itself when it is a handle, else a handle for the URL."""
+        return target if isinstance(target, Database) else cls(target)
+
+    def other(self, name: str) -> Database:
+        """Another database on the same server, with the same credentials."""
+        return Database(with_database(self.url, name))
+
+    @property
+    def admin_url(self) -> SecretUrl:
+        return with_database(self.url, MAINTENANCE_DB)
+
+    @contextlib.asynccontextmanager
+    async def connect(self, *, timeout: float = 10.0) -> AsyncIterator[asyncpg.Connection]:
+        """A connection to this database, closed on exit."""
+        async with connection(self.url, timeout=timeout) as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def admin(self, *, timeout: float = 10.0) -> AsyncIterator[Admin]:
+        """The server's admin connection, with the database-admin operations."""
+        async with connection(self.admin_url, timeout=timeout) as conn:
+            yield Admin(conn)
+
+
+#: PostgreSQL's identifier limit (NAMEDATALEN - 1).
+MAX_NAME = 63
+_HELPER_MARK = "__pk"
+_ROOM = 16  # "__pk" + kind (3 letters) + "_" + 6 hex digits, and 2 to spare
+
+
+def helper_name(target: str, kind: str) -> str:
+    """A unique helper-database name for ``target``: ``<target>__pk<kind>_<random>``."""
+    if len(kind) > 5:
+        raise ValueError("helper kind too long")  # a bug, not input
+    return f"{helper_prefix(target)}{kind}_{secrets.token_hex(3)}"
+
+
+def helper_prefix(target: str) -> str:
+    """What every helper database of ``target`` starts with."""
+    return _fit(target, _ROOM) + _HELPER_MARK
+
+
+def _fit(name: str, room: int) -> str:
+    keep = MAX_NAME - room
+    raw = name.encode()
+    return raw[:keep].decode(errors="ignore") if len(raw) > keep else name
+
+
+@dataclass(frozen=True)
+class Admin:
+    """The server's admin connection and the whole-database operations on it."""
+
+    conn: asyncpg.Connection
+
+    async def server_version_num(self) -> int:
+        return int(await self.conn.fetchval("SHOW server_version_num"))
+
+    async def exists(self, name: str) -> bool:
+        return bool(await self.conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+
+    async def comment_of(self, name: str) -> str | None:
+        value = await self.conn.fetchval(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1", name
+        )
+        return None if value is None else str(value)
+
+    async def set_comment(self, name: str, comment: str) -> None:
+        literal = "'" + comment.replace("'", "''") + "'"
+        await self.conn.execute(f"COMMENT ON DATABASE {quote_ident(name)} IS {literal}")
+
+    async def terminate(self, name: str) -> int:
+        """End every other session connected to database ``name``; returns how many."""
+        return int(
+            await self.conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+        )
+
+    async def create_empty(self, name: str) -> None:
+        """A new database from ``template0``, marked as perfkit's."""
+        await self.conn.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0")
+        await self.set_comment(name, CREATED_BY_PERFKIT)
+
+    async def clone(self, *, source: str, name: str, strategy: str | None = None) -> None:
+        """``CREATE DATABASE name TEMPLATE source`` after ending the source's sessions.
+
+        ``strategy`` (``FILE_COPY`` or ``WAL_LOG``) applies on PostgreSQL 15 and later and is
+        ignored before. Cloning fails while anyone is connected to ``source``, so its sessions are
+        ended first; a session that sneaks in between is ended and the clone retried.
+        """
+        clause = ""
+        if strategy and await self.server_version_num() >= 150000:
+            clause = f" STRATEGY {strategy}"
+        sql = f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(source)}{clause}"
+        deadline = time.monotonic() + 10.0
+        while True:
+            await self.terminate(source)
+            try:
+                await self.conn.execute(sql)
+                break
+            except asyncpg.ObjectInUseError:
+                if time.monotonic() > deadline:
+                    raise DatabaseEnvError(
+                        f"database {source!r} stayed in use; cannot clone it",
+                        hint="close the sessions connected to it and try again",
+                    ) from None
+                await asyncio.sleep(0.05)
+        await self.set_comment(name, CREATED_BY_PERFKIT)
+
+    async def drop(self, name: str) -> None:
+        """Drop ``name`` if it exists, ending its sessions (and clearing a template flag) first."""
+        if not await self.exists(name):
+            return
+        await self.conn.execute(f"ALTER DATABASE {quote_ident(name)} IS_TEMPLATE false")
+        if await self.server_version_num() >= 130000:
+            await self.conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+        else:  # pragma: no cover - PostgreSQL 12 and older
+            await self.terminate(name)
+            await self.conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
+
+    async def drop_quietly(self, name: str) -> None:
+        """Best-effort :func:`drop` for cleanup paths (the connection may be gone)."""
+        with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+            await self.drop(name)
+
+    async def swap(
+        self, *, target: str, staging: str, keep_old_as: str | None = None
+    ) -> str | None:
+        """Make ``staging`` become ``target`` in one transaction; returns the old database's new
+        name (``keep_old_as``, else a fresh helper name), or None when ``target`` did not exist.
+
+        ``keep_old_as`` may be ``staging``'s own name (the two databases trade places). Other
+        sessions on ``target`` are ended first (a rename needs it idle); one that connects in
+        between makes the rename fail, and the swap is retried.
+        """
+        old = (keep_old_as or helper_name(target, "old")) if await self.exists(target) else None
+        parked = helper_name(target, "tmp")
+        deadline = time.monotonic() + 10.0
+        while True:
+            if old:
+                await self.terminate(target)
+            try:
+                async with self.conn.transaction():
+                    source = staging
+                    if old == staging:
+                        await self._rename(staging, parked)
+                        source = parked
+                    if old:
+                        await self._rename(target, old)
+                        await self.set_comment(old, CREATED_BY_PERFKIT)  # a helper now
+                    await self._rename(source, target)
+                return old
+            except asyncpg.ObjectInUseError:
+                if time.monotonic() > deadline:
+                    raise DatabaseEnvError(
+                        f"database {target!r} stayed in use; the restored copy was not swapped in",
+                        hint="close the sessions connected to it (the application, psql) and retry",
+                    ) from None
+                await asyncio.sleep(0.05)
+
+    async def _rename(self, old: str, new: str) -> None:
+        await self.conn.execute(f"ALTER DATABASE {quote_ident(old)} RENAME TO {quote_ident(new)}")
+
+    async def leftovers(self, target: str | None = None) -> list[str]:
+        """perfkit's helper databases left by killed runs, of ``target`` (None: of any
+        database), that nobody is connected to; a spare whose database exists is kept (the
+        next restore loads into it).
+
+        A helper is recognised by its exact name shape (:func:`is_helper_name`) and by
+        perfkit's comment, or by no comment at all: ``CREATE DATABASE`` cannot share a
+        transaction with its ``COMMENT``, so a run killed while a clone was being made leaves
+        an unmarked copy, and that copy must not outlive it.
+        """
+        rows = await self.conn.fetch(
+            "SELECT d.datname FROM pg_database d "
+            "WHERE coalesce(shobj_description(d.oid, 'pg_database'), $1) = $1 "
+            "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname) "
+            "ORDER BY 1",
+            CREATED_BY_PERFKIT,
+        )
+        names = [str(r["datname"]) for r in rows]
+        existing = {
+            str(r["datname"]) for r in await self.conn.fetch("SELECT datname FROM pg_database")
+        }
+        out = []
+        for name in names:
+            owner = helper_owner(name)
+            if owner is None or (target is not None and owner != _fit(target, _ROOM)):
+                continue
+            if target is not None and name == spare_name(target):
+                continue  # the target's own spare: the next restore loads into it
+            if name == spare_name(owner) and any(
+                _fit(d, _ROOM) == owner for d in existing if helper_owner(d) is None
+            ):
+                continue
+            out.append(name)
+        return out
+
+
+#: The kinds of helper databases: a restore's new copy, the swapped-out old one, a parked
+#: name during a swap, a template's source, and the spare.
+HELPER_KINDS = ("new", "old", "tmp", "src")
+_HELPER_SHAPE = re.compile(
+    r"^(?P<owner>.+)" + re.escape(_HELPER_MARK) + r"(?:(?:new|old|tmp|src)_[0-9a-f]{6}|spare)$"
+)
+#: Throw-away clones for destructive tests (:func:`perfkit.snapshot.prepare.cloned_database`).
+CLONE_PREFIX = "perfkit_clone_"
+_CLONE_SHAPE = re.compile(r"^" + re.escape(CLONE_PREFIX) + r".{1,36}_[0-9a-f]{8}$")
+
+
+def helper_owner(name: str) -> str | None:
+    """The (shortened) target a helper database belongs to, or None when ``name`` is not
+    shaped like one of perfkit's helpers or test clones (a clone is its own owner)."""
+    if _CLONE_SHAPE.match(name):
+        return name
+    found = _HELPER_SHAPE.match(name)
+    return found["owner"] if found else None
+
+
+def spare_name(target: str) -> str:
+    """The target's *spare*: the previous database, emptied, reused by the next restore."""
+    return helper_prefix(target) + "spare"
+
+
+#: Anything in a database besides what ``template0`` has, once perfkit's tables are dropped.
+_EXTRAS_SQL = """
+SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%')
+     + (SELECT count(*) FROM pg_namespace
+        WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'public')
+          AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%')
+     + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = 'public')
+     + (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE n.nspname = 'public')
+     + (SELECT count(*) FROM pg_extension WHERE extname <> 'plpgsql')
+     + (SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+        WHERE d.datname = current_database())
+"""
+
+
+async def empty_database(conn: asyncpg.Connection, drop_sql: list[str]) -> bool:
+    """Run ``drop_sql`` (perfkit's tables) and tell whether the database is now as empty as a
+    new one. Dropping tables needs no checkpoint, unlike ``DROP DATABASE`` on PostgreSQL 15,
+    which flushes every dirty buffer of the server: that is why restores reuse a spare."""
+    for stmt in drop_sql:
+        await conn.execute(stmt)
+    return int(await conn.fetchval(_EXTRAS_SQL)) == 0
