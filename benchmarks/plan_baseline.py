@@ -30,6 +30,7 @@ from perfkit.apps.welfare.models import (
     metadata,
 )
 from perfkit.config import Config, Scale
+from perfkit.datagen.entities import ENTITY_VERSION
 from perfkit.datagen.recipe import Shape
 from perfkit.db import create_engine, create_session_factory
 
@@ -88,7 +89,7 @@ async def plan_method(
         mode="plan",
         seed=cfg.data.seed,
         anchor=anchor,
-        version=app.recipe.version,
+        version=ENTITY_VERSION,
     )
     engine = create_engine(url, cfg.pool)
     sessions = create_session_factory(engine, cfg.pool)
@@ -102,7 +103,7 @@ async def plan_method(
                 model = _MODELS[spec.name]
                 count = 0
                 for batch in _batches(
-                    _objects(model, spec.columns, spec.generate(shape)), batch_size
+                    _objects(model, spec.column_names, spec.generate(shape)), batch_size
                 ):
                     session.add_all(batch)
                     await session.flush()

@@ -41,6 +41,7 @@ import asyncpg
 from perfkit.app import Application, load_application
 from perfkit.config import Config, DataConfig, DataMode, Scale
 from perfkit.datagen.changes import changes_since_load, record_load_baseline
+from perfkit.datagen.entities import ENTITY_VERSION
 from perfkit.datagen.errors import DatasetConflictError, SeedFailedError
 from perfkit.datagen.metadata import (
     DatasetInfo,
@@ -164,7 +165,7 @@ async def seed_database(
         mode=mode or cfg.data.mode,
         seed=cfg.data.seed if seed is None else seed,
         anchor=anchor or dt.date.today(),
-        version=app.recipe.version,
+        version=ENTITY_VERSION,
     )
     wanted = planned_dataset(
         app, scale, cfg.data, seed=shape.seed, mode=shape.mode, anchor=shape.anchor
@@ -457,7 +458,7 @@ async def _copy_table(
     progress.rows(spec.name, 0, total)
     for chunk in _chunks(rows, CHUNK_ROWS):
         status = await conn.copy_records_to_table(
-            spec.name, records=chunk, columns=list(spec.columns), schema_name=staging
+            spec.name, records=chunk, columns=list(spec.column_names), schema_name=staging
         )
         done += int(status.split()[-1])
         progress.rows(spec.name, done, total)

@@ -1,73 +1,140 @@
 """Data recipes: how an application's tables are filled with deterministic rows.
 
-An application (see :mod:`perfkit.app`) hands perfkit a :class:`Recipe`: one
-:class:`TableRecipe` per table, in dependency order (parents first), each naming the columns it
-fills and yielding rows for a :class:`Shape`. A dataset is decided by its shape (scale, data
-settings, mode, seed, anchor date) and the recipe's :attr:`Recipe.version`: the same shape and
-version give the same rows, ids included. Child tables replay their parents' id streams
-(:meth:`Shape.ids`) instead of reading ids back, so tables load independently, in parallel.
+perfkit makes one deterministic world of entities (offices, staff, recipients, plans, cycles:
+:mod:`perfkit.datagen.entities`); an application (:mod:`perfkit.app`) hands perfkit a
+:class:`Recipe` that maps them onto its own tables. A :class:`TableRecipe` names the entity
+kind a table's rows come from and, per column, where the values come from: an entity field,
+a :class:`Const` (for NOT NULL columns the application has no default for), or a
+:class:`Computed` over a whole block. Extra rows (association rows, deliverables) come from a
+``rows`` function over each block. A table's rows are generated on their own, so tables load
+independently, in parallel.
 
-Dates are relative to the anchor date, which is stored with the data; the recipe names the
-columns that move with the calendar (:attr:`Recipe.dated_columns`) so a restore can shift
-them to today. The helpers below (:func:`blocks`, :func:`repeat_each`, :func:`apportion`,
-:func:`days`) are what recipes share to draw columns in bulk.
+The same shape and :attr:`Recipe.version` give the same rows, ids included. Dates are
+relative to the anchor date, which is stored with the data; the recipe names the columns that
+move with the calendar (:attr:`Recipe.dated_columns`) so a restore can shift them to today.
+
+A minimal recipe, for an application whose ``members`` table has no ``is_active`` default::
+
+    Recipe(
+        version=1,
+        tables=(
+            TableRecipe("teams", "office", {"id": "id", "name": "name"}),
+            TableRecipe(
+                "members",
+                "staff",
+                {"id": "id", "team_id": "office_id", "email": "email", "is_active": Const(True)},
+            ),
+        ),
+        dated_columns={},
+    )
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
-import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from perfkit.config import DataConfig, DataMode, Scale
-from perfkit.datagen.ids import IdStream, stream_key
+from perfkit.datagen.entities import ENTITY_VERSION, Kind, entity_blocks, parameters, per_office
+from perfkit.datagen.shape import (
+    BLOCK_ROWS,
+    Row,
+    Shape,
+    apportion,
+    blocks,
+    days,
+    repeat_each,
+)
 
-#: Rows a generator draws at a time (whole offices, at least one).
-BLOCK_ROWS = 8192
+__all__ = [
+    "BLOCK_ROWS",
+    "Computed",
+    "Const",
+    "Recipe",
+    "Row",
+    "Shape",
+    "Source",
+    "TableRecipe",
+    "apportion",
+    "blocks",
+    "days",
+    "repeat_each",
+]
 
-Row = tuple[Any, ...]
+RowsPerOffice = Callable[[Scale, DataConfig, DataMode], int]
+#: Field name -> one value per entity of the block (see :mod:`perfkit.datagen.entities`).
+Block = Mapping[str, Sequence[Any]]
 
 
 @dataclass(frozen=True)
-class Shape:
-    """Everything that decides a dataset's rows."""
+class Const:
+    """The same value in every row."""
 
-    scale: Scale
-    data: DataConfig
-    mode: DataMode
-    seed: int
-    anchor: dt.date
-    #: The recipe's version: part of every random stream's key.
-    version: int
-
-    def ids(self, table: str) -> IdStream:
-        """A fresh replay of ``table``'s id stream."""
-        return IdStream(self._key(table, "id"))
-
-    def rng(self, table: str, purpose: str = "attrs") -> random.Random:
-        """A fresh random stream for ``table``'s other columns."""
-        return random.Random(self._key(table, purpose))  # noqa: S311 (test data, not secrets)
-
-    def _key(self, table: str, purpose: str) -> str:
-        return stream_key(
-            generator_version=self.version, seed=self.seed, table=table, purpose=purpose
-        )
+    value: Any
 
 
-RowsPerOffice = Callable[[Scale, DataConfig, DataMode], int]
+@dataclass(frozen=True)
+class Computed:
+    """A column computed from the whole block at once: ``fn(block)`` returns one value per
+    entity (fast: no Python call per row). The block also holds ``entity_number``: each
+    entity's 1-based number across the dataset, for integer keys (``SERIAL`` columns)."""
+
+    fn: Callable[[Block], Sequence[Any]]
+
+
+#: Where a column's values come from: an entity field's name, a constant, or a computation.
+Source = str | Const | Computed
 
 
 @dataclass(frozen=True)
 class TableRecipe:
-    """One table's generator: the columns it fills, in order, and its rows."""
+    """One table: the entity kind its rows come from, and where each column's values come
+    from. By default a table has one row per entity; ``rows`` overrides that (a filter, or
+    several rows per entity) and then ``rows_per_office`` must say exactly how many rows each
+    office gets (the loader checks the count)."""
 
     name: str
-    columns: tuple[str, ...]
-    rows_per_office: RowsPerOffice
-    generate: Callable[[Shape], Iterator[Row]]
+    entity: Kind
+    columns: Mapping[str, Source]
+    rows: Callable[[Block], Iterable[Row]] | None = None
+    rows_per_office: RowsPerOffice | None = None
+
+    def __post_init__(self) -> None:
+        if (self.rows is None) != (self.rows_per_office is None):
+            raise ValueError(f"table {self.name!r}: give both rows and rows_per_office, or neither")
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(self.columns)
+
+    def count_per_office(self, scale: Scale, data: DataConfig, mode: DataMode) -> int:
+        """Rows each office gets."""
+        if self.rows_per_office is not None:
+            return self.rows_per_office(scale, data, mode)
+        return per_office(self.entity, scale, data, mode)
+
+    def generate(self, shape: Shape) -> Iterator[Row]:
+        """The table's rows for ``shape``, in bounded memory."""
+        number = 0
+        for raw in entity_blocks(self.entity, shape):
+            size = len(raw["id"])
+            block = {**raw, "entity_number": range(number + 1, number + size + 1)}
+            number += size
+            if self.rows is not None:
+                yield from self.rows(block)
+                continue
+            columns = [_values(source, block, size) for source in self.columns.values()]
+            yield from zip(*columns, strict=False)  # constants repeat without end
+
+
+def _values(source: Source, block: Block, size: int) -> Iterable[Any]:
+    if isinstance(source, str):
+        return block[source]
+    if isinstance(source, Const):
+        return itertools.repeat(source.value, size)
+    return source.fn(block)
 
 
 @dataclass(frozen=True)
@@ -76,57 +143,18 @@ class Recipe:
 
     #: Bump whenever a change in the recipe changes the rows a seed makes.
     version: int
-    #: Every table's generator, parents first.
+    #: Every table's recipe, parents first (the schema's order).
     tables: tuple[TableRecipe, ...]
     #: Table -> its date columns that move with the calendar (relative to the anchor).
     dated_columns: Mapping[str, tuple[str, ...]]
-    #: Everything besides seed and mode that shapes the rows, as plain JSON values.
-    parameters: Callable[[Scale, DataConfig], dict[str, Any]]
 
     def table(self, name: str) -> TableRecipe:
         return next(t for t in self.tables if t.name == name)
 
     def row_counts(self, scale: Scale, data: DataConfig, mode: DataMode) -> dict[str, int]:
         """Rows per table that seeding ``scale`` in ``mode`` makes, tables in recipe order."""
-        return {t.name: scale.offices * t.rows_per_office(scale, data, mode) for t in self.tables}
+        return {t.name: scale.offices * t.count_per_office(scale, data, mode) for t in self.tables}
 
-
-# --------------------------------------------------------------------------------------------
-# helpers recipes share
-
-
-def blocks(offices: int, rows_per_office: int) -> Iterator[tuple[int, int]]:
-    """(first office, number of offices) blocks of about :data:`BLOCK_ROWS` rows."""
-    step = max(1, BLOCK_ROWS // max(1, rows_per_office))
-    for first in range(0, offices, step):
-        yield first, min(step, offices - first)
-
-
-def repeat_each(values: Sequence[Any], times: int) -> list[Any]:
-    """``[a, a, b, b]`` for ``values=[a, b], times=2``."""
-    return list(itertools.chain.from_iterable(itertools.repeat(v, times) for v in values))
-
-
-def apportion(shares: Mapping[str, float], n: int) -> list[str]:
-    """``n`` labels split by ``shares`` exactly (largest remainder, ties by order given)."""
-    exact = {label: share * n for label, share in shares.items()}
-    counts = {label: int(value) for label, value in exact.items()}
-    by_remainder = sorted(shares, key=lambda label: -(exact[label] - counts[label]))
-    for label in by_remainder[: n - sum(counts.values())]:
-        counts[label] += 1
-    return [label for label in shares for _ in range(counts[label])]
-
-
-def days(anchor: dt.date, first: int, last: int) -> list[dt.date]:
-    """Dates for day offsets ``first..last`` from the anchor; index ``i`` is ``first + i``."""
-    return [anchor + dt.timedelta(days=d) for d in range(first, last + 1)]
-
-
-def per_office(attr: str) -> RowsPerOffice:
-    """Rows per office given by one of the scale's counts (``staff_per_office``, ...)."""
-    return lambda scale, _data, _mode: int(getattr(scale, attr))
-
-
-def one_per_office(_scale: Scale, _data: DataConfig, _mode: DataMode) -> int:
-    """One row per office."""
-    return 1
+    def parameters(self, scale: Scale, data: DataConfig) -> dict[str, Any]:
+        """Everything besides seed and mode that shapes the rows, as plain JSON values."""
+        return {**parameters(scale, data), "entities": ENTITY_VERSION}

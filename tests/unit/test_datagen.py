@@ -14,9 +14,9 @@ import pytest
 
 from perfkit.apps.welfare import application
 from perfkit.apps.welfare.models import metadata
-from perfkit.apps.welfare.recipe import DUE_WINDOWS, GENERATOR_VERSION
 from perfkit.config import Config, DataConfig, Scale, load_config
 from perfkit.datagen.command import parse_anchor
+from perfkit.datagen.entities import DUE_WINDOWS, ENTITY_VERSION
 from perfkit.datagen.ids import IdStream, stream_key
 from perfkit.datagen.recipe import Shape, apportion
 from perfkit.errors import ConfigError
@@ -47,7 +47,7 @@ def shape(cfg: Config, scale: Scale, *, mode: str = "realistic", seed: int = 42)
         mode=mode,  # type: ignore[arg-type]
         seed=seed,
         anchor=ANCHOR,
-        version=GENERATOR_VERSION,
+        version=ENTITY_VERSION,
     )
 
 
@@ -84,7 +84,7 @@ def test_generators_make_the_expected_counts(cfg: Config, mode: str) -> None:
     made = rows(shape(cfg, TINY, mode=mode))
     assert {t: len(r) for t, r in made.items()} == expected_row_counts(TINY, cfg.data, mode)  # type: ignore[arg-type]
     for spec in TABLE_SPECS:
-        assert all(len(row) == len(spec.columns) for row in made[spec.name])
+        assert all(len(row) == len(spec.column_names) for row in made[spec.name])
 
 
 def test_same_inputs_same_rows_ids_included(cfg: Config) -> None:
@@ -126,7 +126,7 @@ def test_children_reference_their_parents(cfg: Config) -> None:
 
 
 def test_ids_are_version_4_uuids_and_a_stream() -> None:
-    key = stream_key(generator_version=GENERATOR_VERSION, seed=7, table="t", purpose="id")
+    key = stream_key(generator_version=ENTITY_VERSION, seed=7, table="t", purpose="id")
     a, b = IdStream(key), IdStream(key)
     first = a.take(5) + a.take(11)
     assert first == b.take(16)  # take(a) + take(b) == take(a + b): children replay parents

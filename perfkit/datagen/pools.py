@@ -1,10 +1,11 @@
 """Fixed pools the generators draw from: Japanese names, places and office names.
 
 The pools are part of the generator: changing any of them changes the rows a seed makes, so it
-needs a new ``GENERATOR_VERSION``. They are written out here, not taken from a library at run
-time, so that an upgrade of a dependency can never change a dataset silently, and drawing from
-them costs one list lookup per value. Surnames are among Japan's most common; given names mix
-generations. Each name carries its romanization, used for e-mail addresses.
+needs a new :data:`perfkit.datagen.entities.ENTITY_VERSION`. They are written out here, not
+taken from a library at run time, so that an upgrade of a dependency can never change a
+dataset silently, and drawing from them costs one list lookup per value. Surnames are among
+Japan's most common; given names mix generations. Each name carries its romanization, used for
+e-mail addresses.
 """
 
 from __future__ import annotations
