@@ -1,8 +1,10 @@
 """perfkit's invoke tasks: a thin front end over the ``perfkit`` package.
 
-Run ``invoke --list`` for the tasks and ``invoke --help <task>`` for each one's flags.
+Run ``invoke --list`` for the tasks and ``invoke <task> --help`` for each one's flags.
 Every task takes ``--config`` (default: ``$PERFKIT_CONFIG`` or ./scales.yaml); flags beat
-environment variables, which beat scales.yaml, which beats built-in defaults.
+environment variables, which beat scales.yaml, which beats built-in defaults. Tasks are
+declared with :func:`perfkit.cli.task`: every parameter is a flag (``--scale small``), and a
+bad or missing value is one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -10,10 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 from invoke.context import Context
-from invoke.tasks import task
 
 from perfkit import lifecycle
-from perfkit.cli import console, guarded, load, print_table, run
+from perfkit.cli import (
+    choice,
+    console,
+    guarded,
+    load,
+    none_found,
+    print_table,
+    run,
+    say,
+    task,
+    warn,
+    whole_number,
+)
 
 CONFIG_HELP = "config file (default: $PERFKIT_CONFIG, else ./scales.yaml)"
 BACKEND_HELP = "auto (default), native, docker or external"
@@ -34,7 +47,7 @@ def db_up(
         with console().status("bringing the database up ..."):
             status = run(lifecycle.db_up(cfg))
         verb = "started" if status.started else "already running"
-        console().print(f"[green]database {verb}[/]: {status.backend}, {status.masked_url}")
+        say((f"database {verb}", "green"), f": {status.backend}, {status.masked_url}")
         print_table("dedicated database", status.rows())
 
 
@@ -141,6 +154,7 @@ def restore(
     from perfkit.snapshot import restore_snapshot
 
     with guarded():
+        method = choice(method, flag="--method", choices=("auto", "template", "file"))
         cfg = load(config)
         with console().status("restore ...") as status:
             report = run(
@@ -161,14 +175,18 @@ def snapshots(c: Context, scale: str | None = None, config: str | None = None) -
 
     with guarded():
         cfg = load(config)
-        console().print(views.snapshots_table(list_snapshots(cfg, scale=scale)))
-        console().print(f"directory: {cfg.snapshots.directory}")
+        listed = list_snapshots(cfg, scale=scale)
+        if not listed:
+            say(none_found(cfg, scale=scale))
+            return
+        console().print(views.snapshots_table(listed))
+        say(f"directory: {cfg.snapshots.directory}")
 
 
 @task(
     help={
         "scale": "only this scale",
-        "keep": "snapshots kept per scale (default 0: snapshots.keep in scales.yaml)",
+        "keep": "snapshots kept per scale, 1 or more (default: snapshots.keep in scales.yaml)",
         "dry_run": "show what would be removed, remove nothing",
         "config": CONFIG_HELP,
     }
@@ -176,7 +194,7 @@ def snapshots(c: Context, scale: str | None = None, config: str | None = None) -
 def prune(
     c: Context,
     scale: str | None = None,
-    keep: int = 0,
+    keep: str | None = None,
     dry_run: bool = False,
     config: str | None = None,
 ) -> None:
@@ -185,11 +203,10 @@ def prune(
     from perfkit.snapshot import prune as prune_snapshots
 
     with guarded():
+        kept = whole_number(keep, flag="--keep")
         cfg = load(config)
         report = run(
-            prune_snapshots(
-                cfg, url=lifecycle.db_url(cfg), scale=scale, keep=keep or None, dry_run=dry_run
-            )
+            prune_snapshots(cfg, url=lifecycle.db_url(cfg), scale=scale, keep=kept, dry_run=dry_run)
         )
         for line in views.prune_lines(report):
             console().print(line)
@@ -202,10 +219,17 @@ def verify(
     """Check snapshots' manifests, schema fingerprints and file checksums (exit 1 if any fail)."""
     from perfkit import views
     from perfkit.snapshot import SnapshotError, verify_snapshots
+    from perfkit.snapshot.errors import SnapshotNotFoundError
 
     with guarded():
         cfg = load(config)
-        results = verify_snapshots(cfg, scale=scale, snapshot_id=snapshot)
+        try:
+            results = verify_snapshots(cfg, scale=scale, snapshot_id=snapshot)
+        except SnapshotNotFoundError:
+            results = []
+        if not results:
+            say(none_found(cfg, scale=scale, snapshot_id=snapshot, verb="to verify"))
+            return
         console().print(views.verify_table(results))
         bad = [r for r in results if not r.ok]
         if bad:
@@ -276,16 +300,17 @@ def prepare(
     }
 )
 def bench_restore(
-    c: Context, scales: str = "medium,large", repeat: int = 3, config: str | None = None
+    c: Context, scales: str = "medium,large", repeat: str = "3", config: str | None = None
 ) -> None:
     """Benchmark restores side by side: psql replay, pg_restore -j 2, perfkit file, template."""
     from benchmarks.bench_restore import run_benchmark
 
     with guarded():
+        runs = whole_number(repeat, flag="--repeat", default=3, maximum=100) or 3
         cfg = load(config)
         names = [s.strip() for s in scales.split(",") if s.strip()]
         run(run_benchmark(lifecycle.db_url(cfg), cfg, [cfg.scale(n) for n in names],
-                          repeat=repeat, console=console()))  # fmt: skip
+                          repeat=runs, console=console()))  # fmt: skip
 
 
 # -- test data (perfkit.datagen) -----------------------------------------------------------------
@@ -298,6 +323,7 @@ def bench_restore(
         "mode": "realistic or plan (default: data.mode in scales.yaml, $PERFKIT_DATA_MODE)",
         "anchor": "the date generated dates are relative to, YYYY-MM-DD (default: today)",
         "reset": "replace whatever the database holds (test databases only)",
+        "force": "seed even a dataset bigger than limits.max_rows in scales.yaml",
         "confirm_database": CONFIRM_HELP,
         "config": CONFIG_HELP,
         "backend": BACKEND_HELP,
@@ -311,6 +337,7 @@ def seed(
     mode: str | None = None,
     anchor: str | None = None,
     reset: bool = False,
+    force: bool = False,
     confirm_database: str | None = None,
     config: str | None = None,
     backend: str | None = None,
@@ -325,9 +352,9 @@ def seed(
         with views.seed_progress(console()) as progress:
             outcome = seed_command(
                 cfg, scale=scale, anchor=anchor, reset=reset, confirm=confirm_database,
-                progress=progress,
+                force=force, progress=progress,
             )  # fmt: skip
-        console().print(outcome.summary(), soft_wrap=True)
+        say(outcome.summary())
         if outcome.report.created:
             console().print(views.seed_table(outcome.report))
 
@@ -340,15 +367,16 @@ def seed(
     }
 )
 def bench_seed(
-    c: Context, repeats: int = 3, quick: bool = False, config: str | None = None
+    c: Context, repeats: str = "3", quick: bool = False, config: str | None = None
 ) -> None:
     """Benchmark seeding against the plan's ORM method on a private server; print the table."""
     from benchmarks.bench_seed import TABLE_NOTES, bench_table, run_benchmark, target_lines
 
     with guarded():
+        runs = whole_number(repeats, flag="--repeats", default=3, maximum=100) or 3
         cfg = load(config)
         with console().status("benchmark ...") as status:
-            report = run(run_benchmark(cfg, repeats=repeats, quick=quick, say=status.update))
+            report = run(run_benchmark(cfg, repeats=runs, quick=quick, say=status.update))
         console().print(bench_table(report))
         for line in (*TABLE_NOTES, *target_lines(report)):
             console().print(line, soft_wrap=True)
@@ -368,7 +396,7 @@ BASELINE_HELP = (
         "output": "a folder (report.md / report.html inside) or one .md/.html file "
         "(default for html/both: <results dir>/report/)",
         "scale": "only these scales, comma-separated (default: every scale with runs)",
-        "last": "runs per scale in the history tables and charts (default 20)",
+        "last": "runs per scale in the history tables and charts, 1 or more (default 20)",
         "baseline": BASELINE_HELP,
         "config": CONFIG_HELP,
     }
@@ -378,7 +406,7 @@ def report(
     format: str = "md",
     output: str | None = None,
     scale: str | None = None,
-    last: int = 20,
+    last: str = "20",
     baseline: str | None = None,
     config: str | None = None,
 ) -> None:
@@ -386,17 +414,18 @@ def report(
     from perfkit.report import report_command, split_scales
 
     with guarded():
+        runs = whole_number(last, flag="--last", default=20) or 20
         cfg = load(config)
         done = report_command(
-            cfg, fmt=format, output=output, scales=split_scales(scale), last=last,
+            cfg, fmt=format, output=output, scales=split_scales(scale), last=runs,
             baseline=baseline,
         )  # fmt: skip
         for line in done.data.history.skipped:
-            console().print(f"[yellow]warning:[/] {line}")
+            warn(line)
         if done.markdown is not None:
             print(done.markdown)
         for path in done.written:
-            console().print(f"report: {path}")
+            say(f"report: {path}")
 
 
 @task(
@@ -429,9 +458,9 @@ def compare(
             threshold=parse_threshold(threshold), run_id=run_id,
         )  # fmt: skip
         for line in history.skipped:
-            console().print(f"[yellow]warning:[/] {line}")
+            warn(line)
         if not comparisons:
-            console().print(
+            say(
                 f"no runs recorded yet in {history.source}: nothing to compare "
                 "(run `nox -s perf-small` first)"
             )
@@ -439,5 +468,5 @@ def compare(
             if comparison.metrics:
                 console().print(views.comparison_table(comparison))
             else:
-                console().print(comparison.summary())
+                say(comparison.summary())
         check(comparisons)

@@ -1,9 +1,15 @@
 """Plumbing shared by the front ends (``tasks.py``, ``noxfile.py``): load, run, report, exit.
 
-Front ends stay thin: they parse arguments, call :func:`load` and one package function
-inside :func:`guarded`, and print with :func:`console`. A :class:`~perfkit.errors.PerfkitError`
-becomes one line on stderr and its exit status; Ctrl-C becomes status 130. No tracebacks,
-unless ``PERFKIT_DEBUG=1``.
+Front ends stay thin: they declare tasks with :func:`task`, parse arguments (:func:`choice`,
+:func:`whole_number`), call :func:`load` and one package function inside :func:`guarded`, and
+print with :func:`say` / :func:`warn` / :func:`console`. A
+:class:`~perfkit.errors.PerfkitError` becomes one line on stderr and its exit status (2 for
+any bad input, flags included); Ctrl-C becomes one line and status 130. No tracebacks, unless
+``PERFKIT_DEBUG=1``.
+
+Text is printed as it is: the console reads no rich markup and no ``:emoji:`` codes in
+strings, so a user's value (``--scale '[/x]'``) or a hint (``pip install 'perfkit[embedded]'``)
+comes out literally. Styles come only from :class:`rich.text.Text` objects built on purpose.
 """
 
 from __future__ import annotations
@@ -11,32 +17,136 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
+import inspect
 import os
+import re
 import sys
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import asyncpg
+from invoke.tasks import Task
+from invoke.tasks import task as invoke_task
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.exc import DBAPIError
 
-from perfkit.config import Config, load_config
-from perfkit.errors import PerfkitError
+from perfkit.config import MAX_INT, Config, load_config
+from perfkit.errors import BadFlagError, NothingMatchedError, PerfkitError
+from perfkit.text import clipped, quoted
 from perfkit.urls import mask_text
 
 T = TypeVar("T")
 
+#: How a printed piece of text looks: plain, or ``(text, rich style)``.
+Part = str | tuple[str, str]
+
 
 @functools.cache
 def console() -> Console:
-    """The terminal for messages and progress: stderr, so stdout stays clean for scripts."""
-    term = Console(stderr=True, highlight=False)
+    """The terminal for messages and progress: stderr, so stdout stays clean for scripts.
+    Strings print literally (no markup, no emoji codes); see the module docstring."""
+    options: dict[str, Any] = {"stderr": True, "highlight": False, "markup": False, "emoji": False}
+    term = Console(**options)
     if term.is_terminal or "COLUMNS" in os.environ:
         return term
     # Logs and pipes: rich would assume 80 columns and cut table cells short.
-    return Console(stderr=True, highlight=False, width=120)
+    return Console(**options, width=120)
+
+
+def say(*parts: Part) -> None:
+    """One message on the terminal: each part plain, or ``(text, style)``; never wrapped, and
+    never read as markup."""
+    console().print(Text.assemble(*parts), soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """``warning: <message>`` on the terminal."""
+    say(("warning:", "yellow"), " ", message)
+
+
+def _error_line(message: str) -> Text:
+    return Text.assemble(("perfkit:", "bold red"), " ", message)
+
+
+# -- tasks and their flags --------------------------------------------------------------------
+
+
+class PerfkitTask(Task[Any]):
+    """invoke's ``Task`` with every parameter a flag.
+
+    invoke makes a parameter without a default *positional*, and a positional parameter takes
+    the next word whatever it is: ``invoke seed --help`` ran seed with the scale ``--help``.
+    Here such a parameter is a required flag (``--scale NAME``) instead, so ``--help`` after any
+    task shows its help, and a missing one is one line and exit status 2 before the task's body
+    runs (the body never sees ``None`` for a parameter its signature says is required).
+    """
+
+    def fill_implicit_positionals(self, positional: Any) -> Any:
+        return [] if positional is None else positional
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        params = list(self.argspec(self.body).parameters.values())
+        missing = [
+            p.name
+            for p in params
+            if p.default is inspect.Parameter.empty and kwargs.get(p.name) is None
+        ]
+        if missing:
+            flag = "--" + missing[0].replace("_", "-")
+            with guarded():
+                raise BadFlagError(
+                    flag,
+                    f"this flag is required by `invoke {self.name}`",
+                    value="",
+                    hint=f"`invoke {self.name} --help` lists its flags",
+                )
+        return super().__call__(*args, **kwargs)
+
+
+def task(*args: Any, **kwargs: Any) -> Callable[..., Any]:
+    """invoke's ``@task`` (the same arguments) making a :class:`PerfkitTask`."""
+    kwargs.setdefault("klass", PerfkitTask)
+    return invoke_task(*args, **kwargs)
+
+
+def choice(value: str, *, flag: str, choices: Sequence[str]) -> str:
+    """``value`` of ``flag`` when it is one of ``choices``; else a :class:`BadFlagError`."""
+    if value in choices:
+        return value
+    raise BadFlagError(
+        flag,
+        f"expected {', '.join(choices[:-1])} or {choices[-1]}, got {quoted(value)}",
+        value=clipped(str(value)),
+        hint=f"use {flag} {choices[0]}",
+    )
+
+
+def whole_number(
+    value: str | int | None,
+    *,
+    flag: str,
+    default: int | None = None,
+    minimum: int = 1,
+    maximum: int = MAX_INT,
+) -> int | None:
+    """``value`` of an integer flag (text from the command line), from ``minimum`` to
+    ``maximum``; ``default`` when it was not given. Anything else is a :class:`BadFlagError`
+    (invoke's own ``int`` flags end in a ``ValueError`` traceback on ``--last abc``)."""
+    if value is None or value == "":
+        return default
+    text = str(value).strip()
+    number = int(text) if re.fullmatch(r"[+-]?[0-9]{1,19}", text) else None
+    if number is None or not minimum <= number <= maximum:
+        expected = f"a whole number from {minimum:,}" + (
+            f" to {maximum:,}" if maximum < MAX_INT else " up"
+        )
+        raise BadFlagError(
+            flag, f"expected {expected}, got {quoted(value)}", value=clipped(str(value))
+        )
+    return number
 
 
 def load(config: str | None = None, **flags: Any) -> Config:
@@ -44,39 +154,95 @@ def load(config: str | None = None, **flags: Any) -> Config:
     return load_config(config, overrides={k: v for k, v in flags.items() if v is not None})
 
 
+def none_found(
+    cfg: Config, *, scale: str | None, snapshot_id: str | None = None, verb: str = "yet"
+) -> str:
+    """What ``invoke snapshots`` / ``verify`` say when no snapshot matched.
+
+    A snapshot id, or a scale scales.yaml does not have, that matched nothing is a
+    :class:`NothingMatchedError` (exit status 2: the command could do nothing it was asked);
+    otherwise there is simply nothing there yet, and the sentence saying so is returned.
+    """
+    where = cfg.snapshots.directory
+    if snapshot_id:
+        of = f" of scale {quoted(scale)}" if scale else ""
+        raise NothingMatchedError(
+            f"no snapshot {quoted(snapshot_id)}{of} in {where}",
+            what="snapshot",
+            name=clipped(snapshot_id),
+            hint="`invoke snapshots` lists the snapshots and their ids",
+        )
+    if scale and scale not in cfg.scales:
+        raise NothingMatchedError(
+            f"unknown scale {quoted(scale)}: scales.yaml has no such scale and {where} holds "
+            "no snapshots of it",
+            what="scale",
+            name=clipped(scale),
+            hint=f"valid scales: {', '.join(cfg.scale_names)}",
+        )
+    return f"no snapshots{f' of scale {scale}' if scale else ''} {verb} in {where}"
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run one coroutine to completion (the front ends are synchronous)."""
-    return asyncio.run(coro)
+    """Run one coroutine to completion (the front ends are synchronous).
+
+    Ctrl-C cancels it (asyncio's runner does; the coroutine's ``finally`` blocks close what
+    they opened) and comes out as ``KeyboardInterrupt``, which :func:`guarded` turns into one
+    line. Connections closed that way leave asyncpg futures whose connection error nobody
+    awaits any more; they are not reported (:func:`_quiet_orphans`).
+    """
+    with asyncio.Runner() as runner:
+        runner.get_loop().set_exception_handler(_quiet_orphans)
+        return runner.run(coro)
+
+
+def _quiet_orphans(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The event loop's exception handler: drop "Future exception was never retrieved" for a
+    lost connection (asyncpg's internal waiters, when a cancelled or failed command terminates
+    its connections: the error that matters went up the awaited path), report the rest."""
+    orphan = str(context.get("message", "")).endswith("exception was never retrieved")
+    lost = isinstance(context.get("exception"), ConnectionError | asyncpg.InterfaceError)
+    if orphan and lost:
+        return
+    loop.default_exception_handler(context)
 
 
 @contextmanager
 def guarded(*secrets: str) -> Iterator[None]:
-    """Turn perfkit errors and Ctrl-C into one masked line and an exit status."""
+    """Turn every error and Ctrl-C into one masked line and an exit status."""
+    debug = os.environ.get("PERFKIT_DEBUG") == "1"
     try:
         yield
     except PerfkitError as exc:
-        if os.environ.get("PERFKIT_DEBUG") == "1":
+        if debug:
             raise
-        console().print(
-            f"[bold red]perfkit:[/] {mask_text(exc.one_line(), *secrets)}",
-            markup=True,
-            soft_wrap=True,
-        )
+        console().print(_error_line(mask_text(exc.one_line(), *secrets)), soft_wrap=True)
         sys.exit(exc.exit_code)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, DBAPIError) as exc:
         # Unplanned failures from below: one line, never a traceback or a password.
-        if os.environ.get("PERFKIT_DEBUG") == "1":
+        if debug:
             raise
         message, hint, code = _explain(exc)
         console().print(
-            f"[bold red]perfkit:[/] {mask_text(message, *secrets)} (hint: {hint})",
-            markup=True,
-            soft_wrap=True,
+            _error_line(f"{mask_text(message, *secrets)} (hint: {hint})"), soft_wrap=True
         )
         sys.exit(code)
     except KeyboardInterrupt:
-        console().print("[bold red]perfkit:[/] interrupted", markup=True)
+        console().print(_error_line("interrupted"), soft_wrap=True)
         sys.exit(130)
+    except Exception as exc:  # a bug: still one line; PERFKIT_DEBUG=1 shows the traceback
+        if debug:
+            raise
+        first = clipped((str(exc).splitlines() or [""])[0], limit=200)
+        console().print(
+            _error_line(
+                mask_text(f"internal error: {type(exc).__name__}: {first}", *secrets)
+                + " (hint: a bug in perfkit or the application under test; run again with "
+                "PERFKIT_DEBUG=1 for the traceback and report it)"
+            ),
+            soft_wrap=True,
+        )
+        sys.exit(1)
 
 
 def _explain(exc: BaseException) -> tuple[str, str, int]:
@@ -109,10 +275,10 @@ def _explain(exc: BaseException) -> tuple[str, str, int]:
 
 
 def print_table(title: str, rows: list[tuple[str, str]] | Mapping[str, str]) -> None:
-    """A two-column table on the terminal."""
-    table = Table(title=title, show_header=False, title_justify="left")
+    """A two-column table on the terminal (its text printed literally)."""
+    table = Table(title=Text(title), show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     for key, value in rows.items() if isinstance(rows, Mapping) else rows:
-        table.add_row(key, value)
+        table.add_row(Text(key), Text(value))
     console().print(table)

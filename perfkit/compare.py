@@ -49,6 +49,7 @@ from perfkit.history import (
     same_work,
 )
 from perfkit.results import RunRecord
+from perfkit.text import quoted
 
 Direction = Literal["lower", "higher"]
 Verdict = Literal["regression", "improvement", "unchanged", "within noise", "no baseline"]
@@ -125,7 +126,7 @@ class BaselineSpecError(PerfkitError):
 
     def __init__(self, spec: str) -> None:
         super().__init__(
-            f"not a baseline: {spec!r}",
+            f"not a baseline: {quoted(spec)}",
             hint="use median:N (last N runs), git:REF (a branch, tag or commit) or run:ID",
         )
         self.spec = spec
@@ -164,7 +165,7 @@ class ThresholdError(PerfkitError):
 
     def __init__(self, given: object) -> None:
         super().__init__(
-            f"--threshold must be a fraction >= 0, got {given!r}",
+            f"--threshold must be a fraction >= 0, got {quoted(given)}",
             hint="0.2 means 20 % worse than the baseline",
         )
 

@@ -8,15 +8,20 @@ Precedence, lowest first (the README says the same):
    external database), and the ``PERFKIT_*`` overrides in :data:`ENV_OVERRIDES`;
 4. command-line flags, passed in as ``overrides={"database.port": 5434}``.
 
-Every problem is a :class:`~perfkit.errors.ConfigError` naming the source and the key path.
-This module depends on PyYAML and the standard library only: ``noxfile.py`` imports it to make
-one ``perf-<scale>`` session per scale.
+Every problem is a :class:`~perfkit.errors.ConfigError` naming the source and the key path;
+a message quotes the user's value through :func:`perfkit.text.quoted`, so it is never longer
+than a line, whatever the value. The file is read by a stricter YAML loader than PyYAML's safe
+one (:class:`ConfigLoader`): no Python objects, no key given twice, no nesting past
+:data:`MAX_YAML_DEPTH`. This module depends on PyYAML and the standard library only (besides
+perfkit's own error and text helpers): ``noxfile.py`` imports it to make one ``perf-<scale>``
+session per scale.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 import types
@@ -27,8 +32,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode
 
-from perfkit.errors import ConfigError, UnknownScaleError
+from perfkit.errors import ConfigError, ConfigFileError, UnknownScaleError
+from perfkit.text import clipped, quoted
 from perfkit.urls import (
     DATABASE_NAME_HINT,
     MAX_PORT,
@@ -58,6 +65,14 @@ ENV_OVERRIDES: Mapping[str, str] = {
     "PERFKIT_APP": "app.entry",
 }
 
+#: The largest integer any key takes unless its field says otherwise (PostgreSQL's ``integer``):
+#: a count, a number of seconds or a pool size past it is a typo, not a wish.
+MAX_INT = 2**31 - 1
+#: Deeper than any key of scales.yaml goes (``regression.metrics.<metric>.<rule>`` is 4).
+MAX_YAML_DEPTH = 32
+#: The built-in ``limits.max_rows``: ``invoke seed`` refuses a bigger dataset (see LimitsConfig).
+DEFAULT_MAX_ROWS = 50_000_000
+
 Backend = Literal["auto", "external", "docker", "native"]
 BinarySource = Literal["auto", "system", "embedded"]
 DataMode = Literal["realistic", "plan"]
@@ -69,6 +84,11 @@ def _positive(**kw: Any) -> Any:
 
 def _fraction(**kw: Any) -> Any:
     return field(metadata={"fraction": True}, **kw)
+
+
+def _at_most(maximum: int, **kw: Any) -> Any:
+    """An integer field whose largest sane value is ``maximum`` (instead of :data:`MAX_INT`)."""
+    return field(metadata={"maximum": maximum}, **kw)
 
 
 def _port(**kw: Any) -> Any:
@@ -128,7 +148,9 @@ class RealisticData:
     """Proportions of the realistic data mode."""
 
     cycle_due: CycleDue = field(default_factory=CycleDue)
-    finished_cycles_per_plan: int = 1
+    #: Each finished cycle lies 180 days before the next: 1000 of them reach five centuries
+    #: back, past which generated dates would leave the calendar.
+    finished_cycles_per_plan: int = _at_most(1000, default=1)
     staff_email_off: float = _fraction(default=0.15)
     email_threshold_days: tuple[int, ...] = (30, 30, 30, 14, 60)
     roles: Mapping[str, float] = field(
@@ -143,7 +165,7 @@ class DataConfig:
     """How generated data looks: ``realistic`` or the plan's exact shape."""
 
     mode: DataMode = "realistic"
-    seed: int = 42
+    seed: int = _at_most(2**63 - 1, default=42)
     realistic: RealisticData = field(default_factory=RealisticData)
 
 
@@ -251,6 +273,17 @@ class RegressionConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """How big a dataset ``invoke seed`` makes without ``--force``: a mistyped scale (an extra
+    zero or three) would otherwise run until the disk is full."""
+
+    #: Rows of a seeded dataset (all tables together), estimated from the application's recipe.
+    max_rows: int = field(
+        default=DEFAULT_MAX_ROWS, metadata={"positive": True, "maximum": 2**63 - 1}
+    )
+
+
+@dataclass(frozen=True)
 class SafetyConfig:
     """Which databases count as test databases that destructive commands may touch.
 
@@ -288,9 +321,17 @@ class Config:
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     results: ResultsConfig = field(default_factory=ResultsConfig)
     regression: RegressionConfig = field(default_factory=RegressionConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     state_dir: Path = Path(".perfkit")
-    #: A database URL from the environment (``PERFORMANCE_TEST_DATABASE_URL`` first).
-    external_url: str | None = None
+    #: A database URL from the environment (``PERFORMANCE_TEST_DATABASE_URL`` first); never
+    #: from the file, so it is neither accepted there nor offered as a valid key.
+    external_url: str | None = field(
+        default=None,
+        metadata={
+            "not_in_file": "set it in the environment: PERFORMANCE_TEST_DATABASE_URL "
+            "(or TEST_DATABASE_URL)"
+        },
+    )
 
     @property
     def root(self) -> Path:
@@ -310,8 +351,8 @@ class Config:
         """The scale called ``name``; an unknown name lists the valid ones."""
         try:
             return self.scales[name]
-        except KeyError:
-            raise UnknownScaleError(name, self.scale_names) from None
+        except (KeyError, TypeError):
+            raise UnknownScaleError(clipped(str(name)), self.scale_names) from None
 
     def scales_up_to(self, name: str) -> tuple[Scale, ...]:
         """The plan's staging rule: ``name`` and every scale listed before it."""
@@ -350,14 +391,12 @@ def load_config(
     source = find_config(path, env=env)
     label = source.name
     try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"not valid YAML{where}: {problem}", source=label, key_path="") from None
+        text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", source=label, key_path="") from None
+        raise ConfigFileError(
+            f"cannot read: {clipped(str(exc), limit=200)}", source=label, reason="unreadable"
+        ) from None
+    raw = read_yaml(text, source=label)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -380,9 +419,6 @@ def load_config(
 
     raw_scales = raw.pop("scales", None)
     scales = _load_scales(raw_scales, label)
-    if "source" in raw or "external_url" in raw:
-        bad = "source" if "source" in raw else "external_url"
-        raise ConfigError(f"unknown key {bad!r}", source=label, key_path=bad)
     try:
         cfg = _build(
             Config,
@@ -390,6 +426,7 @@ def load_config(
             path="",
             source=label,
             fixed={"source": source, "scales": types.MappingProxyType(scales)},
+            also_valid=("scales",),
         )
     except ConfigError as exc:
         origin = origins.get(exc.key_path)
@@ -419,6 +456,126 @@ def load_config(
     return result
 
 
+class _DuplicateKeyError(yaml.MarkedYAMLError):
+    """A mapping of the file gives the same key twice (``key_path`` names the second)."""
+
+    def __init__(self, *, key_path: str, key: str, mark: Any) -> None:
+        super().__init__(problem=f"the key {quoted(key)} is given twice", problem_mark=mark)
+        self.key_path = key_path
+
+
+class _TooDeepError(yaml.MarkedYAMLError):
+    """The file nests deeper than :data:`MAX_YAML_DEPTH`."""
+
+    def __init__(self, *, key_path: str, mark: Any) -> None:
+        super().__init__(
+            problem=f"nested more than {MAX_YAML_DEPTH} levels deep", problem_mark=mark
+        )
+        self.key_path = key_path
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (tags such as ``!!python/object`` stay refused), stricter still:
+
+    - a key given twice in one mapping is an error (PyYAML keeps the last, so a second
+      ``small:`` silently replaces the first and whatever followed it vanishes);
+    - nesting deeper than :data:`MAX_YAML_DEPTH` is an error (PyYAML recurses once per
+      level and dies of a ``RecursionError``);
+    - a value the constructor cannot make (``2026-13-45``, an integer of 5,000 digits) is a
+      YAML error at its line, not a ``ValueError``.
+
+    Aliases stay allowed: PyYAML shares the aliased object instead of copying it, and every
+    message quotes values through :func:`perfkit.text.quoted`, so even a "billion laughs"
+    document costs little.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._path: list[str] = []
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if isinstance(index, ScalarNode):  # the value of a mapping's key
+            part = _join("", clipped(str(index.value)))
+        elif isinstance(index, int):  # an item of a sequence
+            part = f"[{index}]"
+        else:  # a mapping's key, or the document itself
+            part = ""
+        self._path.append(part)
+        try:
+            if len(self._path) > MAX_YAML_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise _TooDeepError(key_path=clipped(self._key_path()), mark=event.start_mark)
+            node = super().compose_node(parent, index)
+        finally:
+            self._path.pop()
+        return node
+
+    def compose_mapping_node(self, anchor: Any) -> MappingNode:
+        node = super().compose_mapping_node(anchor)
+        seen: set[str] = set()
+        for key_node, _value in node.value:
+            if not isinstance(key_node, ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue
+            if key_node.value in seen:
+                where = self._key_path()
+                raise _DuplicateKeyError(
+                    key_path=_join(where, clipped(key_node.value)),
+                    key=key_node.value,
+                    mark=key_node.start_mark,
+                )
+            seen.add(key_node.value)
+        return node
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError, TypeError) as exc:
+            raise yaml.constructor.ConstructorError(
+                problem=f"cannot read this value ({clipped(str(exc))})",
+                problem_mark=node.start_mark,
+            ) from None
+
+    def _key_path(self) -> str:
+        text = ""
+        for part in filter(None, self._path):
+            text = f"{text}{part}" if part.startswith("[") or not text else f"{text}.{part}"
+        return text
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def read_yaml(text: str, *, source: str) -> Any:
+    """``text`` parsed by :class:`ConfigLoader`; a problem is a :class:`ConfigFileError`."""
+    try:
+        return yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = clipped(str(getattr(exc, "problem", None) or "invalid YAML"), limit=200)
+        reason = (
+            "duplicate_key"
+            if isinstance(exc, _DuplicateKeyError)
+            else "too_deep"
+            if isinstance(exc, _TooDeepError)
+            else "syntax"
+        )
+        raise ConfigFileError(
+            f"not valid YAML{where}: {problem}",
+            source=source,
+            reason=reason,
+            line=mark.line + 1 if mark else None,
+            key_path=getattr(exc, "key_path", ""),
+            hint="give each key once; a scale's settings go under its one name"
+            if reason == "duplicate_key"
+            else None,
+        ) from None
+    except RecursionError:  # a backstop: the depth limit above stops it first
+        raise ConfigFileError(
+            "not valid YAML: nested too deeply", source=source, reason="too_deep"
+        ) from None
+
+
 def _under(root: Path, p: Path) -> Path:
     return p if p.is_absolute() else (root / p)
 
@@ -439,14 +596,14 @@ def _load_scales(raw: Any, label: str) -> dict[str, Scale]:
         if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
             raise ConfigError(
                 "a scale name must be lowercase letters, digits, '-' or '_', "
-                f"starting with a letter; got {name!r}",
+                f"starting with a letter; got {quoted(name)}",
                 source=label,
-                key_path=f"scales.{name}",
+                key_path=_join("scales", clipped(str(name))),
             )
         if not isinstance(body, dict):
             raise ConfigError(
                 f"expected a mapping, got {_kind(body)}", source=label, key_path=f"scales.{name}"
-            )
+            )  # the name passed the pattern above: short and plain
         if "name" in body:
             raise ConfigError("unknown key 'name'", source=label, key_path=f"scales.{name}.name")
         scales[name] = _build(
@@ -525,7 +682,7 @@ def _check_server_settings(settings: Mapping[str, str], label: str) -> None:
     (Whether the server knows a name and accepts a value is checked against the server by
     ``invoke db-up``: :mod:`perfkit.env.settings`.)"""
     for name, value in settings.items():
-        key_path = f"database.settings.{name}"
+        key_path = _join("database.settings", clipped(name))
         if server_setting_owned(name):
             raise ConfigError(
                 "perfkit sets this itself (the server listens on loopback only, on "
@@ -533,7 +690,7 @@ def _check_server_settings(settings: Mapping[str, str], label: str) -> None:
                 "overridden",
                 source=label,
                 key_path=key_path,
-                hint=f"remove {name!r} from database.settings",
+                hint=f"remove {quoted(name)} from database.settings",
             )
         if not _SETTING_NAME.fullmatch(name):
             raise ConfigError(
@@ -543,7 +700,7 @@ def _check_server_settings(settings: Mapping[str, str], label: str) -> None:
             )
         if any(not ch.isprintable() for ch in value):
             raise ConfigError(
-                f"expected a one-line value, got {value!r}", source=label, key_path=key_path
+                f"expected a one-line value, got {quoted(value)}", source=label, key_path=key_path
             )
 
 
@@ -556,16 +713,16 @@ def _check_regression(reg: RegressionConfig, label: str) -> None:
         )
     if not re.fullmatch(r"median:[1-9][0-9]*|git:\S+|run:\S+", reg.baseline):
         raise ConfigError(
-            f"expected median:N, git:REF or run:ID, got {reg.baseline!r}",
+            f"expected median:N, git:REF or run:ID, got {quoted(reg.baseline)}",
             source=label,
             key_path="regression.baseline",
         )
     for name, rule in reg.metrics.items():
-        key_path = f"regression.metrics.{name}"
+        key_path = _join("regression.metrics", clipped(name))
         if name not in REGRESSION_METRICS:
-            close = difflib.get_close_matches(name, REGRESSION_METRICS, n=1, cutoff=0.6)
+            close = difflib.get_close_matches(name[:100], REGRESSION_METRICS, n=1, cutoff=0.6)
             raise ConfigError(
-                f"unknown metric {name!r}."
+                f"unknown metric {quoted(name)}."
                 + (f" Did you mean {close[0]!r}?" if close else "")
                 + ("" if close else f" Valid metrics: {', '.join(REGRESSION_METRICS)}"),
                 source=label,
@@ -593,20 +750,39 @@ def _build(
     path: str,
     source: str,
     fixed: Mapping[str, Any] | None = None,
+    also_valid: tuple[str, ...] = (),
 ) -> Any:
+    """``cls`` from the mapping ``raw``. ``fixed`` fields are not read from ``raw``;
+    ``also_valid`` names keys the caller took out of ``raw`` already (offered in messages)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"expected a mapping, got {_kind(raw)}", source=source, key_path=path)
     fixed = fixed or {}
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in fixed}
+    fields = {
+        f.name: f
+        for f in dataclasses.fields(cls)
+        if f.name not in fixed and not f.metadata.get("not_in_file")
+    }
+    offered = [*also_valid, *fields]
     for key in raw:
-        if key not in fields:
-            key_str = str(key)
-            close = difflib.get_close_matches(key_str, list(fields), n=1, cutoff=0.6)
+        elsewhere = next(
+            (f.metadata.get("not_in_file") for f in dataclasses.fields(cls) if f.name == key),
+            None,
+        )
+        if isinstance(elsewhere, str):
             raise ConfigError(
-                f"unknown key {key_str!r}."
+                "cannot be set in the config file",
+                source=source,
+                key_path=_join(path, key),
+                hint=elsewhere,
+            )
+        if key not in fields:
+            key_str = clipped(str(key)) if isinstance(key, str) else quoted(key)
+            close = difflib.get_close_matches(key_str, offered, n=1, cutoff=0.6)
+            raise ConfigError(
+                f"unknown key {quoted(key)}."
                 + (f" Did you mean {close[0]!r}?" if close else "")
-                + ("" if close else f" Valid keys: {', '.join(fields)}"),
+                + ("" if close else f" Valid keys: {', '.join(offered)}"),
                 source=source,
                 key_path=_join(path, key_str),
                 suggestion=close[0] if close else None,
@@ -630,7 +806,7 @@ def _coerce(
     meta = f.metadata if f is not None else {}
 
     def fail(expected: str) -> typing.NoReturn:
-        raise ConfigError(f"expected {expected}, got {value!r}", source=source, key_path=path)
+        raise ConfigError(f"expected {expected}, got {quoted(value)}", source=source, key_path=path)
 
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -638,11 +814,12 @@ def _coerce(
         inner = [a for a in args if a is not type(None)]
         return _coerce(inner[0], value, f, path=path, source=source)
     if origin is Literal:
-        if value not in args:
-            close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
+        if not isinstance(value, str) or value not in args:
+            given = clipped(value) if isinstance(value, str) else ""
+            close = difflib.get_close_matches(given, [str(a) for a in args], n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(
-                f"expected one of {', '.join(map(str, args))}, got {value!r}.{hint}",
+                f"expected one of {', '.join(map(str, args))}, got {quoted(value)}.{hint}",
                 source=source,
                 key_path=path,
                 suggestion=close[0] if close else None,
@@ -659,7 +836,7 @@ def _coerce(
             isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_PORT
         ):
             raise ConfigError(
-                f"expected a port number from 1 to {MAX_PORT}, got {value!r}",
+                f"expected a port number from 1 to {MAX_PORT}, got {quoted(value)}",
                 source=source,
                 key_path=path,
                 hint=PORT_HINT,
@@ -670,10 +847,15 @@ def _coerce(
             fail("a positive integer")
         if value < 0:
             fail("a non-negative integer")
+        maximum = meta.get("maximum", MAX_INT)
+        if value > maximum:
+            fail(f"an integer of at most {maximum:,}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             fail("a positive number" if meta.get("positive") else "a number")
+        if not math.isfinite(value):  # .nan compares false with everything, .inf is no limit
+            fail("a finite number")
         if meta.get("positive") and value <= 0:
             fail("a positive number")
         if meta.get("fraction") and not 0 <= value <= 1:
@@ -683,7 +865,7 @@ def _coerce(
         if not isinstance(value, str) or not value.strip():
             fail("a non-empty string")
         if meta.get("host") and (problem := host_problem(value)):
-            raise ConfigError(f"{problem}, got {value!r}", source=source, key_path=path)
+            raise ConfigError(f"{problem}, got {quoted(value)}", source=source, key_path=path)
         if meta.get("database_name") and (problem := database_name_problem(value)):
             raise ConfigError(problem, source=source, key_path=path, hint=DATABASE_NAME_HINT)
         return value
@@ -705,12 +887,14 @@ def _coerce(
         out: dict[str, Any] = {}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise ConfigError(f"expected string keys, got {k!r}", source=source, key_path=path)
-            sub = _join(path, k)
+                raise ConfigError(
+                    f"expected string keys, got {quoted(k)}", source=source, key_path=path
+                )
+            sub = _join(path, clipped(k))
             if val_tp is str:
                 if isinstance(v, bool) or not isinstance(v, str | int | float):
                     raise ConfigError(
-                        f"expected a scalar setting, got {v!r}", source=source, key_path=sub
+                        f"expected a scalar setting, got {quoted(v)}", source=source, key_path=sub
                     )
                 out[k] = str(v)
             else:
@@ -742,21 +926,24 @@ def _parse_text(text: str, *, key_path: str, source: str) -> Any:
 
 
 def _parse_scalar(text: str) -> Any:
+    """``text`` read as YAML by :class:`ConfigLoader` (``5``, ``true``, ``null``), or as the
+    text itself when it is not YAML."""
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return read_yaml(text, source="")
+    except ConfigFileError:
         return text
 
 
 def _join(path: str, key: str) -> str:
-    shown = key if key.isprintable() and key.strip() == key and key else repr(key)
+    shown = key if key.isprintable() and key.strip() == key and key else quoted(key)
     return f"{path}.{shown}" if path else shown
 
 
 def _kind(value: Any) -> str:
-    return {
-        dict: "a mapping",
-        list: "a list",
-        str: f"the string {value!r}",
-        type(None): "nothing",
-    }.get(type(value), repr(value))
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the string {quoted(value)}"
+    return "nothing" if value is None else quoted(value)

@@ -264,3 +264,71 @@ class SnapshotKeyError(PerfkitError):
         super().__init__(f"snapshot key {path} cannot be used: {reason}", hint=hint)
         self.path = path
         self.reason = reason
+
+
+class ConfigFileError(ConfigError):
+    """The config file (or a value given as YAML text) is not YAML that perfkit accepts.
+
+    ``reason`` says which rule it broke, for tests and tools: ``syntax`` (not YAML, a value
+    YAML cannot make, or a tag such as ``!!python/object``), ``duplicate_key`` (a mapping gives
+    a key twice; ``key_path`` names it), ``too_deep`` (nested deeper than any config is) or
+    ``unreadable`` (not a readable UTF-8 file). ``line`` is the 1-based line, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str,
+        reason: str,
+        line: int | None = None,
+        key_path: str = "",
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, source=source, key_path=key_path, hint=hint)
+        self.reason = reason
+        self.line = line
+
+
+class BadFlagError(ConfigError):
+    """A command-line flag's value that perfkit cannot use (exit status 2, like every bad input).
+
+    ``key_path`` and ``flag`` name the flag (``--keep``); ``value`` is what was given (as the
+    message quotes it: never more than a line).
+    """
+
+    def __init__(self, flag: str, message: str, *, value: str, hint: str | None = None) -> None:
+        super().__init__(message, source="command line", key_path=flag, hint=hint)
+        self.flag = flag
+        self.value = value
+
+
+class NothingMatchedError(PerfkitError):
+    """What the user asked for (a snapshot id, a scale) matched nothing, so the command did
+    nothing: said so, with exit status 2, instead of an empty table and success.
+
+    ``what`` is the kind of thing (``snapshot``, ``scale``), ``name`` the name given.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, what: str, name: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.what = what
+        self.name = name
+
+
+class DatasetTooLargeError(PerfkitError):
+    """A dataset bigger than ``limits.max_rows``: refused before anything is written.
+
+    ``rows`` and ``size`` are the estimate (rows of all tables, bytes on disk), ``limit`` the
+    limit in force.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, rows: int, size: int, limit: int, hint: str) -> None:
+        super().__init__(message, hint=hint)
+        self.rows = rows
+        self.size = size
+        self.limit = limit

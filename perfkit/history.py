@@ -25,6 +25,7 @@ from pathlib import Path
 from perfkit.config import Config
 from perfkit.errors import PerfkitError
 from perfkit.results import CorruptRecordWarning, RunRecord, read_records, results_path
+from perfkit.text import clipped, quoted
 
 
 class HistoryError(PerfkitError):
@@ -132,11 +133,11 @@ class History:
         newest = list(dict.fromkeys(r.run_id for r in reversed(self.records)))[:3]
         if ids:
             raise HistoryError(
-                f"run id {run_id!r} is ambiguous: it starts {len(ids)} runs",
+                f"run id {quoted(run_id)} is ambiguous: it starts {len(ids)} runs",
                 hint="give more of the id (`invoke report` lists them)",
             )
         raise HistoryError(
-            f"no run {run_id!r} in {self._where()}",
+            f"no run {quoted(run_id)} in {self._where()}",
             hint="newest runs: " + ", ".join(newest) if newest else "no runs recorded yet",
         )
 
@@ -182,8 +183,10 @@ def load_history(path: Path) -> History:
     for record in records:
         try:
             timestamp_of(record)
-        except (TypeError, ValueError):
-            skipped.append(f"{path}: run {record.run_id}: unreadable time {record.when!r}")
+        except (TypeError, ValueError, OverflowError):
+            skipped.append(
+                f"{path}: run {clipped(record.run_id)}: unreadable time {quoted(record.when)}"
+            )
             continue
         readable.append(record)
     history = History.of(readable, source=path)
@@ -202,7 +205,7 @@ def resolve_git_ref(ref: str, *, repo: Path) -> str:
     :class:`HistoryError` with a hint.
     """
     if not ref or ref.startswith("-"):
-        raise HistoryError(f"not a git ref: {ref!r}", hint="use a branch, tag or commit")
+        raise HistoryError(f"not a git ref: {quoted(ref)}", hint="use a branch, tag or commit")
     try:
         done = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
@@ -217,11 +220,11 @@ def resolve_git_ref(ref: str, *, repo: Path) -> str:
             hint="install git, or use --baseline median:N or a run id",
         ) from None
     except subprocess.TimeoutExpired:
-        raise HistoryError(f"git rev-parse {ref!r} timed out") from None
+        raise HistoryError(f"git rev-parse {quoted(ref)} timed out") from None
     commit = done.stdout.strip()
     if done.returncode != 0 or not commit:
         raise HistoryError(
-            f"git cannot resolve {ref!r} in {repo}",
+            f"git cannot resolve {quoted(ref)} in {repo}",
             hint="fetch it first (for example `git fetch origin main`), or check the name",
         )
     return commit

@@ -27,9 +27,10 @@ from typing import Literal
 
 from perfkit.compare import METRICS, Comparison, Metric, compare_history, rules_from_config
 from perfkit.config import Config
-from perfkit.errors import PerfkitError
+from perfkit.errors import BadFlagError, PerfkitError
 from perfkit.history import History, history_for, metric_value, timestamp_of
 from perfkit.results import RunRecord
+from perfkit.text import clipped, quoted
 
 Format = Literal["md", "html"]
 FORMATS: dict[str, tuple[Format, ...]] = {"md": ("md",), "html": ("html",), "both": ("md", "html")}
@@ -54,7 +55,13 @@ TABLE_METRICS = (
 
 
 class ReportError(PerfkitError):
-    """The report cannot be written where it was asked to go."""
+    """The report cannot be made: it cannot be written where it was asked to go (exit status
+    1), or a flag is bad (:class:`ReportFlagError`)."""
+
+
+class ReportFlagError(BadFlagError, ReportError):
+    """A bad flag of ``invoke report`` (``--format``, ``--last``, ``--output``): exit status 2,
+    like every bad input."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,7 @@ def build_report(
     """Gather the report's content: ``scales`` (default: every scale with runs, in
     ``scale_order``), the last ``last`` runs of each, and the given comparisons."""
     if last < 1:
-        raise ReportError(f"--last must be at least 1, got {last}")
+        raise ReportFlagError("--last", f"expected 1 or more, got {last}", value=str(last))
     chosen = tuple(scales) or history.scales(scale_order)
     summaries: list[ScaleSummary] = []
     for scale in chosen:
@@ -477,8 +484,10 @@ def report_paths(output: Path, formats: Sequence[Format]) -> dict[Format, Path]:
         named: Format = "md" if suffix == ".md" else "html"
         if tuple(formats) != (named,):
             wanted = " and ".join(formats)
-            raise ReportError(
-                f"--output {output} names a {suffix} file, but the report is {wanted}",
+            raise ReportFlagError(
+                "--output",
+                f"{clipped(str(output))} names a {suffix} file, but the report is {wanted}",
+                value=clipped(str(output)),
                 hint="name a folder (report.md and report.html go inside it), "
                 f"or pass --format {named}",
             )
@@ -520,9 +529,12 @@ def parse_formats(fmt: str) -> tuple[Format, ...]:
     """``md``, ``html`` or ``both``."""
     try:
         return FORMATS[fmt]
-    except KeyError:
-        raise ReportError(
-            f"unknown report format {fmt!r}", hint="use --format md, html or both"
+    except (KeyError, TypeError):
+        raise ReportFlagError(
+            "--format",
+            f"unknown report format {quoted(fmt)}",
+            value=clipped(str(fmt)),
+            hint="use --format md, html or both",
         ) from None
 
 

@@ -20,7 +20,8 @@ A record (``schema`` 1)::
 
 ``restore_seconds`` and ``seed_rows_per_second`` appear only when that step happened.
 ``workload`` and ``failures`` are additions readers may ignore. No record holds a URL or a
-password.
+password. A line whose fields do not have these types (text, numbers, objects, lists, as
+shown) is damaged, and skipped like a line that is not JSON.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import math
 import os
 import platform
 import socket
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from perfkit.config import Config
+from perfkit.text import quoted
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.jsonl"
@@ -97,17 +100,62 @@ class RunRecord:
         missing = sorted(required - data.keys())
         if missing:
             raise ValueError(f"missing keys: {', '.join(missing)}")
-        if not isinstance(data["passed"], bool):
-            raise ValueError("'passed' must be true or false")
-        for key in ("machine", "dataset", "metrics", "samples", "budgets"):
-            if not isinstance(data[key], Mapping):
-                raise ValueError(f"{key!r} must be an object")
+        _check_types(data)
         return cls(**{k: v for k, v in data.items() if k in names})
 
     @property
     def timestamp(self) -> dt.datetime:
         """``when`` as an aware datetime."""
         return dt.datetime.fromisoformat(self.when)
+
+
+_TEXT = ("run_id", "scale", "when", "backend", "server_version")
+_TEXT_OR_NULL = ("commit", "workload")
+
+
+def _check_types(data: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first field of ``data`` whose type is not the one the
+    module docstring shows (readers rely on them: a number where text belongs, or a list
+    where a number belongs, would fail far from here)."""
+
+    def bad(key: str, expected: str) -> ValueError:
+        return ValueError(f"{key!r} must be {expected}, got {quoted(data.get(key), limit=40)}")
+
+    for key in _TEXT:
+        if not isinstance(data[key], str) or not data[key]:
+            raise bad(key, "non-empty text")
+    for key in _TEXT_OR_NULL:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise bad(key, "text or null")
+    if not isinstance(data["passed"], bool):
+        raise bad("passed", "true or false")
+    if not isinstance(data.get("schema", SCHEMA_VERSION), int) or isinstance(
+        data.get("schema"), bool
+    ):
+        raise bad("schema", "a whole number")
+    for key in ("machine", "dataset", "metrics", "samples", "budgets"):
+        if not isinstance(data[key], Mapping):
+            raise bad(key, "an object")
+    if not all(v is None or isinstance(v, str | int | float) for v in data["machine"].values()):
+        raise bad("machine", "an object of text and numbers")
+    for key in ("metrics", "budgets"):
+        if not all(_is_number(v) for v in data[key].values()):
+            raise bad(key, "an object of finite numbers")
+    samples = data["samples"].values()
+    if not all(isinstance(v, list) and all(map(_is_number, v)) for v in samples):
+        raise bad("samples", "an object of lists of finite numbers")
+    failures = data.get("failures", [])
+    if not isinstance(failures, list) or not all(isinstance(f, str) for f in failures):
+        raise bad("failures", "a list of text")
+
+
+def _is_number(value: object) -> bool:
+    """A JSON number readers can use: not a boolean, finite, within a float's range."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) < 2**63
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def results_path(cfg: Config) -> Path:

@@ -2,7 +2,9 @@
 
 The one library module that imports rich (besides the front ends' :mod:`perfkit.cli`): the
 package's functions return data, and this module renders it, so ``tasks.py`` stays a thin
-argument parser.
+argument parser. Styles are :class:`~rich.text.Text` spans, never markup in a string: names,
+ids, paths and problems (which may come from files and flags) always print literally, on any
+console.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -52,22 +55,22 @@ def snapshots_table(rows: list[Listed]) -> Table:
     for row in rows:
         entry = row.entry
         if isinstance(entry, BrokenSnapshot):
-            table.add_row(entry.scale, entry.id, age(entry.created_at), "-", "-", "-",
-                          "[red]unreadable[/]", entry.reason)  # fmt: skip
+            table.add_row(Text(entry.scale), Text(entry.id), age(entry.created_at), "-", "-",
+                          "-", Text("unreadable", style="red"), Text(entry.reason))  # fmt: skip
             continue
         m = entry.manifest
-        notes = ["[bold]latest[/]"] if row.latest else []
+        notes = [Text("latest", style="bold")] if row.latest else []
         if row.config_problem and row.fits_schema:
-            notes.append(f"not current data: {row.config_problem}")
+            notes.append(Text(f"not current data: {row.config_problem}"))
         table.add_row(
-            m.scale,
-            m.id,
+            Text(m.scale),
+            Text(m.id),
             age(m.created_at),
             human_bytes(m.size),
             f"{sum(m.row_counts.values()):,}",
             m.anchor_date.isoformat(),
-            "[green]fits[/]" if row.fits_schema else "[red]stale[/]",
-            "; ".join(notes),
+            Text("fits", style="green") if row.fits_schema else Text("stale", style="red"),
+            Text("; ").join(notes),
         )
     return table
 
@@ -77,11 +80,13 @@ def verify_table(results: list[Verified]) -> Table:
     table.add_column("snapshot")
     table.add_column("result")
     for r in results:
-        table.add_row(r.label, "[green]ok[/]" if r.ok else f"[red]{r.problem}[/]")
+        table.add_row(
+            Text(r.label), Text("ok", style="green") if r.ok else Text(str(r.problem), style="red")
+        )
     return table
 
 
-def snapshot_done(report: SnapshotReport) -> str:
+def snapshot_done(report: SnapshotReport) -> Text:
     snap: Snapshot = report.snapshot
     m = snap.manifest
     seeded = (
@@ -89,31 +94,33 @@ def snapshot_done(report: SnapshotReport) -> str:
         if report.seeded and report.seed_seconds is not None
         else ""
     )
-    return (
-        f"[green]snapshot {snap.label}[/]: {sum(m.row_counts.values()):,} rows, "
+    return Text.assemble(
+        (f"snapshot {snap.label}", "green"),
+        f": {sum(m.row_counts.values()):,} rows, "
         f"{human_bytes(m.size)} ({human_bytes(m.raw_size)} uncompressed), anchor "
-        f"{m.anchor_date}, written in {report.write_seconds:.2f} s{seeded}"
+        f"{m.anchor_date}, written in {report.write_seconds:.2f} s{seeded}",
     )
 
 
-def restore_done(report: RestoreReport) -> str:
+def restore_done(report: RestoreReport) -> Text:
     shifted = (
         f", dates moved {report.shifted_days:+d} days to {report.anchor_date}"
         if report.shifted_days
         else f", dates as of {report.anchor_date}"
     )
-    return (
-        f"[green]restored {report.scale}/{report.snapshot_id}[/] into {report.database!r} "
-        f"from {report.method} in {report.seconds:.2f} s{shifted} "
-        f"({steps_text(report.steps)})"
+    return Text.assemble(
+        (f"restored {report.scale}/{report.snapshot_id}", "green"),
+        f" into {report.database!r} from {report.method} in {report.seconds:.2f} s{shifted} "
+        f"({steps_text(report.steps)})",
     )
 
 
-def prepare_done(report: PrepareReport) -> str:
+def prepare_done(report: PrepareReport) -> Text:
     why = f" ({report.reason})" if report.reason else ""
-    return (
-        f"[green]data ready[/]: {report.database!r} holds {report.info.describe()}; "
-        f"{report.how}{why} in {report.seconds:.2f} s ({steps_text(report.steps)})"
+    return Text.assemble(
+        ("data ready", "green"),
+        f": {report.database!r} holds {report.info.describe()}; "
+        f"{report.how}{why} in {report.seconds:.2f} s ({steps_text(report.steps)})",
     )
 
 
@@ -182,11 +189,11 @@ class RichSeedProgress(SeedProgress):
     def rows(self, table: str, done: int, total: int) -> None:
         task = self._tasks.get(table)
         if task is None:
-            task = self._tasks[table] = self._progress.add_task(table, total=total)
+            task = self._tasks[table] = self._progress.add_task(escape(table), total=total)
         self._progress.update(task, completed=done)
 
     def note(self, message: str) -> None:
-        self._progress.console.print(f"[yellow]{message}[/]")
+        self._progress.console.print(Text(message, style="yellow"), soft_wrap=True)
 
 
 def seed_table(report: SeedReport) -> Table:
@@ -223,13 +230,13 @@ _VERDICT_STYLE = {
 
 def comparison_table(c: Comparison) -> Table:
     """One scale's comparison as a rich table for the terminal."""
-    table = Table(title=c.summary(), title_justify="left", title_style="bold")
+    table = Table(title=Text(c.summary()), title_justify="left", title_style="bold")
     header, rows = comparison_rows(c)
     for i, name in enumerate(header):
         table.add_column(name, justify="left" if i in (0, 5) else "right")
     for row, m in zip(rows, c.metrics, strict=True):
         style = _VERDICT_STYLE[m.verdict] if (m.rule.gate or m.verdict != "regression") else "dim"
-        table.add_row(*row[:-1], Text(row[-1], style=style))
+        table.add_row(*map(Text, row[:-1]), Text(row[-1], style=style))
     if c.note:
-        table.caption = f"note: {c.note}"
+        table.caption = Text(f"note: {c.note}")
     return table
