@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from perfkit.config import Config
 from perfkit.errors import ConfigError
+from perfkit.text import quoted
 
 if TYPE_CHECKING:  # the interface's parts; the core's modules import this one
     from perfkit.datagen.recipe import Recipe
@@ -76,7 +77,7 @@ def _load(entry: str, source: str) -> Application:
     module_name, _, attribute = entry.partition(":")
     if not module_name or not attribute:
         raise ConfigError(
-            f"app.entry must be 'module:attribute', got {entry[:200]!r}",
+            f"app.entry must be 'module:attribute', got {quoted(entry)}",
             source=source,
             key_path="app.entry",
             hint=f"for example {DEFAULT_ENTRY!r}",
@@ -85,7 +86,7 @@ def _load(entry: str, source: str) -> Application:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(
-            f"app.entry: cannot import {module_name!r}: {exc}",
+            f"app.entry: cannot import {quoted(module_name)}: {quoted(str(exc))}",
             source=source,
             key_path="app.entry",
             hint="install the application in this environment, or fix app.entry in scales.yaml",
@@ -94,14 +95,14 @@ def _load(entry: str, source: str) -> Application:
         target = getattr(module, attribute)
     except AttributeError:
         raise ConfigError(
-            f"app.entry: module {module_name!r} has no attribute {attribute!r}",
+            f"app.entry: module {quoted(module_name)} has no attribute {quoted(attribute)}",
             source=source,
             key_path="app.entry",
         ) from None
     app = target() if callable(target) and not isinstance(target, Application) else target
     if not isinstance(app, Application):
         raise ConfigError(
-            f"app.entry: {entry!r} is a {type(app).__name__}, not a perfkit Application",
+            f"app.entry: {quoted(entry)} is a {type(app).__name__}, not a perfkit Application",
             source=source,
             key_path="app.entry",
             hint="return perfkit.app.Application(name=..., schema=..., recipe=..., ...)",

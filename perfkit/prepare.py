@@ -37,6 +37,7 @@ from perfkit.app import load_application
 from perfkit.config import Config, Scale
 from perfkit.database import Admin, Database
 from perfkit.datagen import DatasetInfo, SeedProgress, read_dataset_info, seed_database
+from perfkit.datagen.command import check_dataset_size
 from perfkit.env.base import ensure_database
 from perfkit.locks import exclusive
 from perfkit.measure import timed
@@ -297,6 +298,7 @@ async def from_file(job: _Job, snap: Snapshot) -> _Route:
 
 async def seed_and_snapshot(job: _Job, store: SnapshotStore) -> _Route:
     """Seed the dataset, snapshot it, prune old snapshots, and keep a template."""
+    check_dataset_size(job.cfg, job.scale, anchor=job.today)  # refuses a runaway scale
     job.say(f"seeding scale {job.scale.name}")
     with timed(job.steps, "seed"):
         await ensure_database(job.db.url)
@@ -391,6 +393,7 @@ async def create_snapshot(
         async with exclusive(job.db.url, on_wait=job.say):  # the snapshot is of settled data
             problem = await _why_not_current(job)
             if problem is not None:
+                check_dataset_size(cfg, scale, anchor=job.today)
                 job.say(f"seeding scale {scale.name} first: {problem}")
                 with timed(job.steps, "seed"):
                     await ensure_database(job.db.url)

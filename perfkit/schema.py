@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Sequence
 
 from sqlalchemy import CheckConstraint, MetaData, Table, UniqueConstraint
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
@@ -41,13 +43,54 @@ def _compact(stmt: str) -> str:
     return " ".join(stmt.split())
 
 
-class Schema:
-    """An application's tables, parents first, and the DDL perfkit runs for them."""
+def _setval_sql(schema: str, table: str, column: str) -> str:
+    """Move ``table.column``'s sequence past the loaded ids (the next id is max + 1)."""
+    qualified = f"{quote_ident(schema)}.{quote_ident(table)}"
+    return (
+        f"SELECT setval(pg_get_serial_sequence({_literal(qualified)}, {_literal(column)}), "  # noqa: S608 - identifiers quoted, names are the schema's
+        f"coalesce(max({quote_ident(column)}), 0) + 1, false) FROM {qualified}"
+    )
 
-    def __init__(self, metadata: MetaData) -> None:
+
+def _literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+class SchemaError(ValueError):
+    """An application's schema that perfkit cannot load (a bug in its configuration)."""
+
+
+class Schema:
+    """An application's tables, parents first, and the DDL perfkit runs for them.
+
+    ``tables`` picks a subset of the metadata (an application whose whole metadata does not
+    build, or holds much the workloads never read); the subset must be closed under foreign
+    keys. PostgreSQL ENUM types of those tables are created with them, and integer keys fed by
+    a sequence (``SERIAL``) get their sequence set past the loaded ids.
+    """
+
+    def __init__(self, metadata: MetaData, *, tables: Sequence[str] | None = None) -> None:
         self.metadata = metadata
+        chosen = [t for t in metadata.sorted_tables if tables is None or t.name in tables]
+        if tables is not None:
+            missing = sorted(set(tables) - {t.name for t in chosen})
+            if missing:
+                raise SchemaError(f"the metadata has no table(s) {', '.join(missing)}")
+            names = {t.name for t in chosen}
+            outside = sorted(
+                f"{t.name}.{fk.parent.name} -> {fk.column.table.name}"
+                for t in chosen
+                for fk in t.foreign_keys
+                if fk.column.table.name not in names
+            )
+            if outside:
+                raise SchemaError(
+                    "the chosen tables are not closed under foreign keys: " + ", ".join(outside)
+                )
+        self._chosen: tuple[Table, ...] = tuple(chosen)
         #: The application's tables in dependency order (parents first).
-        self.tables: tuple[str, ...] = tuple(t.name for t in metadata.sorted_tables)
+        self.tables: tuple[str, ...] = tuple(t.name for t in chosen)
         #: Every table a seeded database holds: the application's, then the metadata table.
         self.all_tables: tuple[str, ...] = (*self.tables, DATASET_TABLE)
 
@@ -57,10 +100,11 @@ class Schema:
     # -- identity -------------------------------------------------------------------------------
 
     def ddl_statements(self) -> list[str]:
-        """The CREATE TABLE and CREATE INDEX statements of the schema, in dependency order."""
+        """The CREATE TYPE, CREATE TABLE and CREATE INDEX statements of the schema, in
+        dependency order."""
         dialect = _dialect()
-        out: list[str] = []
-        for table in self.metadata.sorted_tables:
+        out: list[str] = self.create_types_sql("public")
+        for table in self._chosen:
             out.append(str(CreateTable(table).compile(dialect=dialect)).strip())
             for index in sorted(table.indexes, key=lambda i: str(i.name)):
                 out.append(str(CreateIndex(index).compile(dialect=dialect)).strip())
@@ -78,9 +122,42 @@ class Schema:
     def _tables(self, schema: str) -> tuple[Table, ...]:
         """The tables re-homed in ``schema`` (foreign keys follow), parents first."""
         target = MetaData(naming_convention=self.metadata.naming_convention)
-        for table in self.metadata.sorted_tables:
-            table.to_metadata(target, schema=schema)
+        for table in self._chosen:
+            copy = table.to_metadata(target, schema=schema)
+            for column in copy.columns:  # the table's ENUM types live beside it
+                if isinstance(column.type, SAEnum) and column.type.native_enum:
+                    column.type.schema = schema
         return tuple(target.tables[f"{schema}.{name}"] for name in self.tables)
+
+    @functools.cached_property
+    def enum_types(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(type name, labels) of every native ENUM type the tables use, by name."""
+        found: dict[str, tuple[str, ...]] = {}
+        for table in self._chosen:
+            for column in table.columns:
+                kind = column.type
+                if isinstance(kind, SAEnum) and kind.native_enum and kind.name:
+                    found[kind.name] = tuple(kind.enums)
+        return tuple(sorted(found.items()))
+
+    def create_types_sql(self, schema: str = "public") -> list[str]:
+        """``CREATE TYPE ... AS ENUM`` for the tables' ENUM types, in ``schema``."""
+        return [
+            f"CREATE TYPE {quote_ident(schema)}.{quote_ident(name)} AS ENUM ("
+            + ", ".join(_literal(label) for label in labels)
+            + ")"
+            for name, labels in self.enum_types
+        ]
+
+    @functools.cached_property
+    def serial_columns(self) -> tuple[tuple[str, str], ...]:
+        """(table, column) of every integer key fed by a sequence (``SERIAL``)."""
+        out = []
+        for table in self._chosen:
+            column = table._autoincrement_column
+            if column is not None and column.server_default is None and column.default is None:
+                out.append((table.name, column.name))
+        return tuple(out)
 
     @functools.cache  # noqa: B019
     def _create_tables(self, schema: str) -> tuple[str, ...]:
@@ -116,6 +193,11 @@ class Schema:
             stmts += [
                 str(CreateIndex(index).compile(dialect=dialect))
                 for index in sorted(table.indexes, key=lambda i: str(i.name))
+            ]
+            stmts += [
+                _setval_sql(schema, table.name, column)
+                for name, column in self.serial_columns
+                if name == table.name
             ]
             per_table.append((table.name, tuple(_compact(s) for s in stmts)))
             foreign_keys += self._foreign_keys(table)
@@ -159,7 +241,11 @@ class Schema:
         """
         names = self.all_tables if include_dataset else self.tables
         qualified = ", ".join(f"{quote_ident(schema)}.{quote_ident(n)}" for n in reversed(names))
-        return [f"DROP TABLE IF EXISTS {qualified} CASCADE"]
+        out = [f"DROP TABLE IF EXISTS {qualified} CASCADE"]
+        if self.enum_types:
+            types = ", ".join(f"{quote_ident(schema)}.{quote_ident(n)}" for n, _ in self.enum_types)
+            out.append(f"DROP TYPE IF EXISTS {types} CASCADE")
+        return out
 
     def swap_sql(self, staging: str, target: str = "public", *, replace: bool) -> list[str]:
         """Move every table of :attr:`all_tables` from ``staging`` into ``target`` and drop the
@@ -168,6 +254,11 @@ class Schema:
         Run the statements in one transaction: the switch is then all or nothing.
         """
         out = self.drop_tables_sql(target) if replace else []
+        for name, _labels in self.enum_types:  # the new tables' types replace the old ones
+            out.append(
+                f"ALTER TYPE {quote_ident(staging)}.{quote_ident(name)} "
+                f"SET SCHEMA {quote_ident(target)}"
+            )
         out += [
             f"ALTER TABLE {quote_ident(staging)}.{quote_ident(name)} "
             f"SET SCHEMA {quote_ident(target)}"

@@ -286,6 +286,7 @@ async def _build_and_swap(
                 ";\n".join(
                     [
                         f"CREATE SCHEMA {quote_ident(staging)}",
+                        *app.schema.create_types_sql(staging),
                         *app.schema.create_tables_sql(staging),
                         create_dataset_table_sql(staging),
                     ]

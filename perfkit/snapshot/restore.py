@@ -387,6 +387,8 @@ async def load_from_files(
         primary_keys = primary_key_sql(app)
         shifted = shifted_columns(app)
         per_table, foreign_keys = app.schema.post_load_steps()
+        for stmt in app.schema.create_types_sql():  # the tables' ENUM types, before them
+            await conns[0].execute(stmt)
 
         async def load(conn: asyncpg.Connection, table: str) -> None:
             """COPY one table in, then at once its keys, indexes and statistics: no barrier

@@ -89,7 +89,7 @@ def test_an_ambiguous_url_is_refused_in_one_line(
 def test_seed_refuses_an_ambiguous_url_too(project_root: Path, state_dir: Path) -> None:
     url = f"postgresql://u:{SECRET}@perf@127.0.0.1:5/x_test"
     env = {"PERFORMANCE_TEST_DATABASE_URL": url, "PERFKIT_STATE_DIR": str(state_dir)}
-    err = assert_refused(invoke(project_root, "seed", "small", env=env), url, SECRET)
+    err = assert_refused(invoke(project_root, "seed", "--scale", "small", env=env), url, SECRET)
     assert "PERFORMANCE_TEST_DATABASE_URL" in err
     assert "percent-encode" in err
 

@@ -380,7 +380,12 @@ def test_a_dataset_past_the_row_limit_is_refused_with_its_estimate(tmp_path: Pat
     assert "--force" in err.one_line() and f"{err.rows:,}" in err.one_line()
     assert command.check_dataset_size(cfg, large, force=True).total_rows == err.rows
     raised = config.load_config(
-        write(tmp_path, body + "limits: {max_rows: 1000000000000}\n", "raised.yaml"), env={}
+        write(
+            tmp_path,
+            body.replace("max_rows: 50000000", "max_rows: 1000000000000", 1),
+            "raised.yaml",
+        ),
+        env={},
     )
     assert command.check_dataset_size(raised, raised.scale("large")).total_rows == err.rows
 
