@@ -5,37 +5,41 @@ pipeline, measurement, results) never imports an application by name. It meets o
 through an :class:`Application`, which provides three things:
 
 ``schema``
-    its tables, as a :class:`perfkit.schema.Schema` built from its SQLAlchemy ``MetaData``;
+    its tables, as a :class:`perfkit.schema.Schema` built from its SQLAlchemy ``MetaData``
+    (all of it, or a subset closed under foreign keys);
 ``recipe``
-    how perfkit's deterministic rows fill those tables (:class:`perfkit.datagen.recipe.Recipe`);
+    how perfkit's deterministic entities become rows of those tables
+    (:class:`perfkit.datagen.recipe.Recipe`);
 ``workloads``
-    the code that is timed (:class:`perfkit.workload.WorkloadRegistry`), with the one the
-    performance runs measure by default.
+    the code that is timed (:class:`perfkit.workload.WorkloadRegistry`), and the driver its
+    sessions use.
 
-scales.yaml says which application to load: ``app.entry`` is ``module:attribute``, where the
-attribute is an :class:`Application` or a function taking no arguments that returns one. The
-default, ``perfkit.apps.welfare:application``, is the sample application that ships with
-perfkit; a team's own application comes through the same door.
+scales.yaml's ``app`` section says where each comes from (``module:attribute`` import paths)
+and what the application needs before it can be imported: a folder on ``sys.path``,
+placeholder settings, and the database variables perfkit points at the test database. The
+defaults describe the sample application that ships with perfkit, which comes through this
+same door. :func:`load_application` reads the section once per process.
 """
 
 from __future__ import annotations
 
-import functools
+import datetime as dt
 import importlib
+import inspect
+import os
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from perfkit.config import Config
-from perfkit.errors import ConfigError
+from perfkit.config import Config, Driver, WorkloadConfig
+from perfkit.errors import ConfigError, UnsafeTargetError
 from perfkit.text import quoted
 
 if TYPE_CHECKING:  # the interface's parts; the core's modules import this one
     from perfkit.datagen.recipe import Recipe
     from perfkit.schema import Schema
     from perfkit.workload import Workload, WorkloadRegistry
-
-#: The sample application, used when scales.yaml names none.
-DEFAULT_ENTRY = "perfkit.apps.welfare:application"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,10 @@ class Application:
     workloads: WorkloadRegistry
     #: The workload ``nox -s perf-<scale>`` measures.
     default_workload: str
+    #: The driver the workloads' sessions use (``asyncpg`` or ``psycopg``).
+    driver: Driver = "asyncpg"
+    #: Each workload's configuration (kwargs, budgets, whether it must do work).
+    settings: Mapping[str, WorkloadConfig] | None = None
 
     def __post_init__(self) -> None:
         recipe_tables = tuple(t.name for t in self.recipe.tables)
@@ -66,45 +74,171 @@ class Application:
         """The workload called ``name`` (default: :attr:`default_workload`)."""
         return self.workloads.get(name or self.default_workload)
 
+    def workload_settings(self, name: str) -> WorkloadConfig | None:
+        """The scales.yaml settings of workload ``name``, if it has any."""
+        return (self.settings or {}).get(name)
+
+
+_LOADED: dict[tuple[str, str], Application] = {}
+
 
 def load_application(cfg: Config) -> Application:
-    """The application ``cfg`` names (``app.entry``), imported once per process."""
-    return _load(cfg.app.entry, str(cfg.source))
+    """The application scales.yaml's ``app`` section describes, imported once per process."""
+    key = (str(cfg.source), repr(cfg.app))
+    if key not in _LOADED:
+        _LOADED[key] = _build(cfg)
+    return _LOADED[key]
 
 
-@functools.cache
-def _load(entry: str, source: str) -> Application:
-    module_name, _, attribute = entry.partition(":")
-    if not module_name or not attribute:
-        raise ConfigError(
-            f"app.entry must be 'module:attribute', got {quoted(entry)}",
-            source=source,
-            key_path="app.entry",
-            hint=f"for example {DEFAULT_ENTRY!r}",
-        )
+def _build(cfg: Config) -> Application:
+    from perfkit.schema import Schema, SchemaError
+    from perfkit.workload import WorkloadRegistry
+
+    app = cfg.app
+    source = str(cfg.source)
+    _prepare_import(cfg)
+    metadata = _import(app.schema.metadata, key="app.schema.metadata", source=source)
+    metadata = getattr(metadata, "metadata", metadata)  # a declarative base has one
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
+        schema = Schema(metadata, tables=app.schema.tables)
+    except SchemaError as exc:
+        raise ConfigError(str(exc), source=source, key_path="app.schema.tables") from None
+    except (TypeError, AttributeError):
         raise ConfigError(
-            f"app.entry: cannot import {quoted(module_name)}: {quoted(str(exc))}",
+            f"{quoted(app.schema.metadata)} is not a SQLAlchemy MetaData or declarative base",
             source=source,
-            key_path="app.entry",
-            hint="install the application in this environment, or fix app.entry in scales.yaml",
+            key_path="app.schema.metadata",
         ) from None
+    recipe = _import(app.recipe, key="app.recipe", source=source)
+    workloads = {
+        name: _workload(name, settings, source=source) for name, settings in app.workloads.items()
+    }
     try:
-        target = getattr(module, attribute)
-    except AttributeError:
-        raise ConfigError(
-            f"app.entry: module {quoted(module_name)} has no attribute {quoted(attribute)}",
-            source=source,
-            key_path="app.entry",
-        ) from None
-    app = target() if callable(target) and not isinstance(target, Application) else target
-    if not isinstance(app, Application):
-        raise ConfigError(
-            f"app.entry: {quoted(entry)} is a {type(app).__name__}, not a perfkit Application",
-            source=source,
-            key_path="app.entry",
-            hint="return perfkit.app.Application(name=..., schema=..., recipe=..., ...)",
+        return Application(
+            name=app.name,
+            schema=schema,
+            recipe=recipe,
+            workloads=WorkloadRegistry(workloads),
+            default_workload=app.default_workload,
+            driver=app.driver,
+            settings=app.workloads,
         )
-    return app
+    except (ValueError, AttributeError) as exc:
+        raise ConfigError(
+            str(exc), source=source, key_path="app.recipe", hint="list every table, parents first"
+        ) from None
+
+
+def _prepare_import(cfg: Config) -> None:
+    """What the application needs before its first import: its folder on ``sys.path``, its
+    placeholder settings, and its database variables pointing at the test database."""
+    app = cfg.app
+    if app.import_root is not None:
+        root = str(app.import_root)
+        if not app.import_root.is_dir():
+            raise ConfigError(
+                f"not a folder: {quoted(root)}",
+                source=str(cfg.source),
+                key_path="app.import_root",
+                hint="point it at the application's checkout (relative to scales.yaml)",
+            )
+        if root not in sys.path:
+            sys.path.insert(0, root)
+    for name, value in app.env.items():
+        os.environ.setdefault(name, value)
+    if app.database_env:
+        url = test_database_url(cfg)
+        for name in app.database_env:
+            os.environ[name] = url
+    _refuse_unsafe_settings(cfg)
+
+
+def test_database_url(cfg: Config) -> str:
+    """The test database's URL on the application's driver, for its database variables. When
+    perfkit's database is not set up yet, a URL no server answers (nothing is imported with a
+    way to reach any other database)."""
+    from perfkit.errors import PerfkitError
+    from perfkit.lifecycle import db_url
+    from perfkit.urls import make_url, with_driver
+
+    try:
+        url = db_url(cfg)
+    except PerfkitError:
+        url = make_url(
+            user="perfkit",
+            password="",  # nothing to keep secret: no server answers on port 1
+            host="127.0.0.1",
+            port=1,
+            database="perfkit_unset_test",
+        )
+    return with_driver(url, cfg.app.driver)
+
+
+def _refuse_unsafe_settings(cfg: Config) -> None:
+    """Refuse to import while a database variable the application reads names a database that
+    is not clearly a test database: a module-level engine must never point at production."""
+    from perfkit.safety import is_test_name
+    from perfkit.urls import database_name, is_postgres_url
+
+    names = set(cfg.app.database_env) | set(cfg.app.env)
+    for name in sorted(names):
+        value = os.environ.get(name, "")
+        if is_postgres_url(value) and not is_test_name(database_name(value), cfg):
+            raise UnsafeTargetError(
+                database_name(value),
+                reason=f"the application would be imported with {name} naming it",
+            )
+
+
+def _import(path: str, *, key: str, source: str) -> Any:
+    module_name, _, attribute = path.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot import {quoted(module_name)}: {type(exc).__name__}: {quoted(str(exc))}",
+            source=source,
+            key_path=key,
+            hint="install the application here, set app.import_root, or add settings it "
+            "needs at import to app.env",
+        ) from None
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise ConfigError(
+                f"{quoted(module_name)} has no attribute {quoted(attribute)}",
+                source=source,
+                key_path=key,
+            ) from None
+    return target
+
+
+def _workload(name: str, settings: WorkloadConfig, *, source: str) -> Workload:
+    from perfkit.workload import Workload, plan_call, workload_of
+
+    fn = _import(settings.call, key=f"app.workloads.{name}.call", source=source)
+    marked = workload_of(fn)
+    if marked is not None:
+        return Workload(name=name, label=marked.label, fn=marked.fn)
+    if not inspect.iscoroutinefunction(fn):
+        raise ConfigError(
+            f"{quoted(settings.call)} is not an async function",
+            source=source,
+            key_path=f"app.workloads.{name}.call",
+        )
+    doc = (inspect.getdoc(fn) or "").strip()
+    label = doc.splitlines()[0] if doc else settings.call
+    return Workload(name=name, label=label, fn=plan_call(fn, dict(settings.kwargs)))
+
+
+def run_day(cfg: Config, *, today: dt.date | None = None) -> dt.date:
+    """The day the data is dated for and the workloads' clock is pinned to (``app.run_day``):
+    today, the latest weekday on or before it, or a fixed date."""
+    day = today or dt.date.today()
+    rule = cfg.app.run_day
+    if rule == "today":
+        return day
+    if rule == "weekday":
+        return day - dt.timedelta(days=max(0, day.weekday() - 4))
+    return dt.date.fromisoformat(rule)

@@ -20,6 +20,7 @@ session per scale.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import difflib
 import math
 import os
@@ -62,7 +63,6 @@ ENV_OVERRIDES: Mapping[str, str] = {
     "PERFKIT_SNAPSHOT_DIR": "snapshots.directory",
     "PERFKIT_DATA_MODE": "data.mode",
     "PERFKIT_RESULTS_DIR": "results.directory",
-    "PERFKIT_APP": "app.entry",
 }
 
 #: The largest integer any key takes unless its field says otherwise (PostgreSQL's ``integer``):
@@ -296,12 +296,80 @@ class SafetyConfig:
     production_pattern: str = "prod|production|live"
 
 
+Driver = Literal["asyncpg", "psycopg"]
+
+
+@dataclass(frozen=True)
+class SchemaSource:
+    """Where the application's tables come from: ``metadata`` is ``module:attribute`` of its
+    SQLAlchemy ``MetaData`` (or of a declarative base that has one); ``tables`` picks a subset
+    (closed under foreign keys), for an application whose whole metadata does not build or
+    holds much its workloads never read."""
+
+    metadata: str = "perfkit.apps.welfare.models:metadata"
+    tables: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class WorkloadBudgets:
+    """One workload's budgets at one scale; a key left out uses the scale's own budget."""
+
+    seconds: float | None = _positive(default=None)
+    statements: int | None = _positive(default=None)
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    """One workload: ``call`` is ``module:function``. A function marked with perfkit's
+    ``@workload`` gets a :class:`perfkit.workload.WorkloadContext`; any other is called the
+    plan's way, ``fn(session, **kwargs)``, with an ``AsyncSession`` on the application's
+    driver. It may return an int, a dict of numbers, or an object with ``metrics()``."""
+
+    call: str
+    kwargs: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+    #: Per scale name: this workload's own budgets.
+    budgets: Mapping[str, WorkloadBudgets] = field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
+    #: A run with no statement, or whose numbers are all zero, fails (it did no work).
+    expect_work: bool = True
+
+
+def _sample_workloads() -> Mapping[str, WorkloadConfig]:
+    return types.MappingProxyType(
+        {"deadline_alerts": WorkloadConfig(call="perfkit.apps.welfare.batch:deadline_alerts")}
+    )
+
+
 @dataclass(frozen=True)
 class AppConfig:
-    """The application under test: ``module:attribute`` of its :class:`perfkit.app.Application`
-    (or of a function returning one). The default is the sample application."""
+    """The application under test, and how perfkit reaches it (see :mod:`perfkit.app`).
 
-    entry: str = "perfkit.apps.welfare:application"
+    The defaults are the sample application that ships with perfkit; a team's own application
+    fills the same keys.
+    """
+
+    name: str = "welfare"
+    #: A folder put first on ``sys.path`` before anything is imported (the application's
+    #: checkout); relative to this file.
+    import_root: Path | None = None
+    #: Environment variables set before the application is imported, when not already set
+    #: (settings its modules demand at import).
+    env: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
+    #: Environment variables perfkit sets to the test database's URL (on ``driver``) before
+    #: the import, so that a module-level engine can only ever point at the test database.
+    database_env: tuple[str, ...] = ()
+    #: The driver the application's sessions use; workloads are measured on it.
+    driver: Driver = "asyncpg"
+    schema: SchemaSource = field(default_factory=SchemaSource)
+    #: ``module:attribute`` of its :class:`perfkit.datagen.recipe.Recipe`.
+    recipe: str = "perfkit.apps.welfare.recipe:RECIPE"
+    workloads: Mapping[str, WorkloadConfig] = field(default_factory=_sample_workloads)
+    #: The workload ``nox -s perf-<scale>`` measures.
+    default_workload: str = "deadline_alerts"
+    #: The day the data is dated for and the workloads' clock is pinned to: ``today``,
+    #: ``weekday`` (the latest Monday to Friday on or before today) or a ``YYYY-MM-DD``.
+    run_day: str = "today"
 
 
 @dataclass(frozen=True)
@@ -451,6 +519,10 @@ def load_config(
         results=dataclasses.replace(
             cfg.results,
             directory=_under(root, cfg.results.directory) if cfg.results.directory else None,
+        ),
+        app=dataclasses.replace(
+            cfg.app,
+            import_root=_under(root, cfg.app.import_root) if cfg.app.import_root else None,
         ),
     )
     return result
@@ -612,7 +684,54 @@ def _load_scales(raw: Any, label: str) -> dict[str, Scale]:
     return scales
 
 
+_IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+
+
+def _check_app(app: AppConfig, label: str) -> None:
+    """The ``app`` section's cross-key rules (types were checked when it was built)."""
+    paths = {"app.schema.metadata": app.schema.metadata, "app.recipe": app.recipe}
+    paths |= {f"app.workloads.{name}.call": w.call for name, w in app.workloads.items()}
+    for key, value in paths.items():
+        if not _IMPORT_PATH.fullmatch(value):
+            raise ConfigError(
+                f"expected 'module:attribute', got {quoted(value)}",
+                source=label,
+                key_path=key,
+                hint="for example 'myapp.tasks.nightly:send_alerts'",
+            )
+    if not app.workloads:
+        raise ConfigError(
+            "at least one workload is required", source=label, key_path="app.workloads"
+        )
+    if app.default_workload not in app.workloads:
+        close = difflib.get_close_matches(app.default_workload, list(app.workloads), n=1)
+        raise ConfigError(
+            f"{quoted(app.default_workload)} is not one of app.workloads "
+            f"({', '.join(app.workloads)})",
+            source=label,
+            key_path="app.default_workload",
+            suggestion=close[0] if close else None,
+        )
+    if app.run_day not in ("today", "weekday"):
+        try:
+            dt.date.fromisoformat(app.run_day)
+        except ValueError:
+            raise ConfigError(
+                f"expected today, weekday or a date YYYY-MM-DD, got {quoted(app.run_day)}",
+                source=label,
+                key_path="app.run_day",
+            ) from None
+    for name in (*app.env, *app.database_env):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ConfigError(
+                f"not an environment variable name: {quoted(name)}",
+                source=label,
+                key_path="app.env" if name in app.env else "app.database_env",
+            )
+
+
 def _check_semantics(cfg: Config, label: str) -> None:
+    _check_app(cfg.app, label)
     due = cfg.data.realistic.cycle_due
     total = due.overdue + due.within_10_days + due.within_30_days + due.later
     if abs(total - 1.0) > 1e-6:
@@ -900,7 +1019,39 @@ def _coerce(
             else:
                 out[k] = _coerce(val_tp, v, None, path=sub, source=source)
         return types.MappingProxyType(out)
+    if tp is Any:  # a workload's keyword argument: plain YAML values only
+        return _plain_value(value, path=path, source=source)
     raise TypeError(f"perfkit.config cannot validate type {tp!r}")  # a bug, not user input
+
+
+def _plain_value(value: Any, *, path: str, source: str) -> Any:
+    """``value`` when it is built of null, booleans, finite numbers, strings, lists and
+    string-keyed mappings (what a workload's keyword arguments may be)."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_INT:
+            raise ConfigError(
+                f"expected an integer of at most {MAX_INT:,}", source=source, key_path=path
+            )
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigError("expected a finite number", source=source, key_path=path)
+        return value
+    if isinstance(value, list):
+        return [_plain_value(v, path=f"{path}[{i}]", source=source) for i, v in enumerate(value)]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {
+            k: _plain_value(v, path=_join(path, clipped(k)), source=source)
+            for k, v in value.items()
+        }
+    raise ConfigError(
+        "expected plain values (null, true/false, numbers, text, lists, mappings), "
+        f"got {quoted(value)}",
+        source=source,
+        key_path=path,
+    )
 
 
 def _set_path(raw: dict[str, Any], key_path: str, value: Any, *, label: str, source: str) -> None:

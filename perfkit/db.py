@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
 
 from perfkit.config import PoolConfig
 from perfkit.errors import DatabaseEnvError
-from perfkit.urls import mask_url, to_asyncpg, to_sqlalchemy
+from perfkit.urls import mask_url, to_asyncpg, with_driver
 
 #: Errors that mean "not ready yet, try again"; anything else is a real failure.
 NOT_READY_ERRORS: tuple[type[BaseException], ...] = (
@@ -99,22 +99,34 @@ async def wait_until_ready(url: str, *, deadline_s: float = 30.0) -> str:
     )
 
 
-def create_engine(url: str, pool: PoolConfig) -> AsyncEngine:
-    """An async SQLAlchemy engine configured from ``scales.yaml``'s ``pool`` section."""
+def create_engine(url: str, pool: PoolConfig, *, driver: str = "asyncpg") -> AsyncEngine:
+    """An async SQLAlchemy engine on ``driver`` (``asyncpg`` or ``psycopg``: the application's
+    own, so a workload is timed as it runs in production), configured from ``scales.yaml``'s
+    ``pool`` section."""
+    statement_ms = str(int(pool.statement_timeout * 1000))
+    connect_args: dict[str, Any]
+    if driver == "psycopg":
+        connect_args = {
+            "connect_timeout": max(1, int(pool.connect_timeout)),
+            "application_name": pool.application_name,
+            "options": f"-c statement_timeout={statement_ms}",
+        }
+    else:
+        connect_args = {
+            "timeout": pool.connect_timeout,
+            "server_settings": {
+                "application_name": pool.application_name,
+                "statement_timeout": statement_ms,
+            },
+        }
     return create_async_engine(
-        to_sqlalchemy(url),
+        with_driver(url, driver),
         pool_size=pool.pool_size,
         max_overflow=pool.max_overflow,
         pool_timeout=pool.pool_timeout,
         pool_recycle=pool.pool_recycle,
         pool_pre_ping=pool.pool_pre_ping,
-        connect_args={
-            "timeout": pool.connect_timeout,
-            "server_settings": {
-                "application_name": pool.application_name,
-                "statement_timeout": str(int(pool.statement_timeout * 1000)),
-            },
-        },
+        connect_args=connect_args,
     )
 
 

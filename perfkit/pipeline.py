@@ -26,16 +26,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import time_machine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from perfkit.app import load_application
-from perfkit.config import Config, Scale
+from perfkit.config import Config, Scale, WorkloadBudgets
 from perfkit.datagen import DatasetInfo, read_dataset_info
 from perfkit.db import connection, create_engine, create_session_factory
 from perfkit.env import select_environment
@@ -189,7 +192,7 @@ async def run_scale(
     report = await prepare(url, cfg, scale, progress=say)
     preparations = _preparations(cfg, report, after_prepare_task=after_prepare_task)
 
-    engine = create_engine(url, cfg.pool)
+    engine = create_engine(url, cfg.pool, driver=app.driver)
     try:
         async with exclusive(url, on_wait=say):
             async with connection(url) as conn:
@@ -203,13 +206,14 @@ async def run_scale(
                 server_version = str(await conn.scalar(text("SHOW server_version")))
             say(f"{scale.name}: measuring {spec.name}")
             try:
-                measurement: Measurement[Outcome] = await measure(
-                    lambda: spec.run(ctx),
-                    name=spec.name,
-                    engine=engine,
-                    repeat=cfg.measure.repeat,
-                    warmup=cfg.measure.warmup,
-                )
+                with pinned_clock(info.anchor_date):  # the dataset's day, whatever today is
+                    measurement: Measurement[Outcome] = await measure(
+                        lambda: spec.run(ctx),
+                        name=spec.name,
+                        engine=engine,
+                        repeat=cfg.measure.repeat,
+                        warmup=cfg.measure.warmup,
+                    )
             except (sa_exc.TimeoutError, asyncpg.QueryCanceledError, TimeoutError) as exc:
                 raise DatabaseTimeoutError(scale.name, _one_line(exc)) from None
             except sa_exc.DBAPIError as exc:
@@ -219,8 +223,11 @@ async def run_scale(
     finally:
         await engine.dispose()
 
-    checks = _budget_checks(scale, preparations, measurement)
-    problems = _problems(info, measurement)
+    settings = app.workload_settings(spec.name)
+    checks = _budget_checks(
+        scale, preparations, measurement, own=settings.budgets.get(scale.name) if settings else None
+    )
+    problems = _problems(info, measurement, expect_work=settings.expect_work if settings else True)
     record = _record(
         cfg,
         scale,
@@ -271,12 +278,20 @@ def main_preparation(preparations: tuple[Preparation, ...]) -> PrepareReport:
 
 
 def _budget_checks(
-    scale: Scale, preparations: tuple[Preparation, ...], measurement: Measurement[Outcome]
+    scale: Scale,
+    preparations: tuple[Preparation, ...],
+    measurement: Measurement[Outcome],
+    *,
+    own: WorkloadBudgets | None = None,
 ) -> tuple[BudgetCheck, ...]:
+    """The scale's budgets, the workload's own (scales.yaml ``app.workloads.<name>.budgets``)
+    where it sets them."""
     budgets = scale.budgets
+    seconds = own.seconds if own and own.seconds is not None else budgets.batch
+    statements = own.statements if own and own.statements is not None else budgets.statements
     checks = [
-        BudgetCheck("batch", measurement.median, budgets.batch),
-        BudgetCheck("statements", measurement.statements, budgets.statements, unit=""),
+        BudgetCheck("batch", measurement.median, seconds),
+        BudgetCheck("statements", measurement.statements, statements, unit=""),
     ]
     for prep in preparations:
         r = prep.report
@@ -288,12 +303,25 @@ def _budget_checks(
     return tuple(checks)
 
 
-def _problems(info: DatasetInfo, measurement: Measurement[Outcome]) -> tuple[str, ...]:
+def _problems(
+    info: DatasetInfo, measurement: Measurement[Outcome], *, expect_work: bool = True
+) -> tuple[str, ...]:
     metrics = measurement.result.metrics()
     problems = []
     if not measurement.statements_stable:
         problems.append(
             f"statement count varied between runs: {list(measurement.statement_samples)}"
+        )
+    if expect_work and measurement.statements == 0:
+        problems.append(
+            "the workload issued no SQL statement: it did no work (a weekend or holiday "
+            "guard? set app.run_day: weekday, or a date, in scales.yaml)"
+        )
+    elif expect_work and metrics and not any(metrics.values()):
+        shown = ", ".join(f"{k}={v}" for k, v in metrics.items())
+        problems.append(
+            f"the workload's numbers are all zero ({shown}) while the dataset holds "
+            f"{info.total_rows:,} rows: it did no work, and is not recorded as a pass"
         )
     if "emails" in metrics and metrics["emails"] == 0:
         problems.append("the batch composed no e-mails: the data does not exercise it")
@@ -373,6 +401,16 @@ def _record(
         workload=workload,
         failures=failures,
     )
+
+
+@contextmanager
+def pinned_clock(day: dt.date) -> Iterator[None]:
+    """The application's clock set to noon UTC of ``day`` (ticking from there), so that its
+    "today" is the dataset's day in every time zone from UTC-11 to UTC+11: a run on a Sunday
+    or a holiday measures the same work as on the day the data is dated for. Durations are
+    unaffected: the monotonic clocks perfkit times with are left alone."""
+    with time_machine.travel(dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC), tick=True):
+        yield
 
 
 def _fmt(value: float, unit: str) -> str:

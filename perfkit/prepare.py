@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from perfkit.app import load_application
+from perfkit.app import load_application, run_day
 from perfkit.config import Config, Scale
 from perfkit.database import Admin, Database
 from perfkit.datagen import DatasetInfo, SeedProgress, read_dataset_info, seed_database
@@ -172,7 +172,7 @@ async def prepare(
         db=Database.of(target),
         cfg=cfg,
         scale=scale,
-        today=target_date(as_of),
+        today=target_date(as_of) if as_of else run_day(cfg),
         confirm=confirm,
         steps={},
         say=progress or (lambda _msg: None),
@@ -383,7 +383,7 @@ async def create_snapshot(
         db=Database.of(target),
         cfg=cfg,
         scale=scale,
-        today=dt.date.today(),
+        today=run_day(cfg),
         confirm=confirm,
         steps={},
         say=progress or (lambda _msg: None),

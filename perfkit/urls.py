@@ -454,7 +454,14 @@ def to_asyncpg(url: str) -> str:
 
 def to_sqlalchemy(url: str) -> str:
     """The URL with SQLAlchemy's ``postgresql+asyncpg`` driver."""
-    return re.sub(r"^postgres(?:ql)?(?:\+\w+)?://", "postgresql+asyncpg://", url, flags=re.I)
+    return with_driver(url, "asyncpg")
+
+
+def with_driver(url: str, driver: str) -> SecretUrl:
+    """The URL for SQLAlchemy with ``driver`` (``asyncpg`` or ``psycopg``)."""
+    return SecretUrl(
+        re.sub(r"^postgres(?:ql)?(?:\+\w+)?://", f"postgresql+{driver}://", url, flags=re.I)
+    )
 
 
 def database_name(url: str) -> str:

@@ -95,6 +95,54 @@ def workload(name: str | None = None) -> Callable[[F], F]:
     return mark
 
 
+def workload_of(fn: object) -> Workload | None:
+    """The :class:`Workload` the :func:`workload` decorator attached to ``fn``, if any."""
+    spec = getattr(fn, _MARK, None)
+    return spec if isinstance(spec, Workload) else None
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """A workload's numbers, from whatever it returned (see :func:`as_outcome`)."""
+
+    values: Mapping[str, int | float]
+
+    def metrics(self) -> Mapping[str, int | float]:
+        return self.values
+
+
+def as_outcome(result: object) -> Outcome:
+    """What a workload returned, as an :class:`Outcome`: an object with ``metrics()`` as is,
+    a number as ``{"result": n}``, a mapping as its numeric entries (``True``/``False`` count
+    as 1/0). Anything else is a :class:`TypeError` naming what came back."""
+    if hasattr(result, "metrics") and callable(result.metrics):
+        return result
+    if isinstance(result, bool | int | float):
+        return Metrics({"result": result})
+    if isinstance(result, Mapping):
+        numbers = {str(k): v for k, v in result.items() if isinstance(v, bool | int | float)}
+        return Metrics(numbers)
+    raise TypeError(
+        f"a workload must return a number, a dict of numbers or an object with metrics(); "
+        f"got {type(result).__name__}"
+    )
+
+
+def plan_call(fn: Callable[..., Awaitable[object]], kwargs: Mapping[str, Any]) -> WorkloadFn:
+    """A workload for a function called the plan's way, ``fn(session, **kwargs)``: each run
+    gets a fresh ``AsyncSession`` on the application's driver, rolled back afterwards (a dry
+    run must leave nothing behind)."""
+
+    async def run(ctx: WorkloadContext) -> Outcome:
+        async with ctx.session_factory() as session:
+            try:
+                return as_outcome(await fn(session, **kwargs))
+            finally:
+                await session.rollback()
+
+    return run
+
+
 class WorkloadRegistry:
     """Workloads by name, collected from the modules given (no import-time side effects)."""
 

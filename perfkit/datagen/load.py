@@ -38,7 +38,7 @@ from typing import Any
 
 import asyncpg
 
-from perfkit.app import Application, load_application
+from perfkit.app import Application, load_application, run_day
 from perfkit.config import Config, DataConfig, DataMode, Scale
 from perfkit.datagen.changes import changes_since_load, record_load_baseline
 from perfkit.datagen.entities import ENTITY_VERSION
@@ -164,7 +164,7 @@ async def seed_database(
         data=cfg.data,
         mode=mode or cfg.data.mode,
         seed=cfg.data.seed if seed is None else seed,
-        anchor=anchor or dt.date.today(),
+        anchor=anchor or run_day(cfg),
         version=ENTITY_VERSION,
     )
     wanted = planned_dataset(

@@ -31,7 +31,7 @@ from typing import Literal
 
 import asyncpg
 
-from perfkit.app import Application, load_application
+from perfkit.app import Application, load_application, run_day
 from perfkit.config import Config, Scale
 from perfkit.database import Admin, Database, empty_database, helper_name, spare_name
 from perfkit.datagen.changes import record_load_baseline
@@ -141,7 +141,7 @@ async def restore_snapshot(
     steps: dict[str, float] = {}
     app = load_application(cfg)
     store = SnapshotStore.for_config(cfg)
-    target_day = target_date(as_of)
+    target_day = target_date(as_of) if as_of else run_day(cfg)
     say = progress or (lambda _msg: None)
 
     say("verifying the snapshot")
