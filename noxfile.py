@@ -61,9 +61,11 @@ def lint(session: nox.Session) -> None:
     session.run("actionlint")  # with shellcheck (lint extra) it checks the run: scripts too
 
 
-def _perf_session(scale: Scale) -> None:
+def _perf_session(scale: Scale, requirements: Path | None) -> None:
     def session_fn(session: nox.Session) -> None:
         _install(session, "test")
+        if requirements is not None:  # the application under test's own dependencies
+            session.install("-r", str(requirements))
         env = perf_session_env(scale)
         for command in perf_session_commands(scale, pytest_args=session.posargs):
             session.run(*command, env=env)
@@ -80,7 +82,7 @@ def _register_perf_sessions() -> None:
     except PerfkitError as exc:
         sys.exit(f"perfkit: {exc.one_line()}")
     for scale in cfg.scales.values():
-        _perf_session(scale)
+        _perf_session(scale, cfg.app.requirements)
 
 
 _register_perf_sessions()

@@ -353,6 +353,9 @@ class AppConfig:
     #: A folder put first on ``sys.path`` before anything is imported (the application's
     #: checkout); relative to this file.
     import_root: Path | None = None
+    #: A pip requirements file the ``perf-<scale>`` sessions install beside perfkit (the
+    #: application's own dependencies); relative to this file.
+    requirements: Path | None = None
     #: Environment variables set before the application is imported, when not already set
     #: (settings its modules demand at import).
     env: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
@@ -523,6 +526,7 @@ def load_config(
         app=dataclasses.replace(
             cfg.app,
             import_root=_under(root, cfg.app.import_root) if cfg.app.import_root else None,
+            requirements=_under(root, cfg.app.requirements) if cfg.app.requirements else None,
         ),
     )
     return result
