@@ -33,9 +33,10 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.exc import DBAPIError
 
-from perfkit.config import MAX_INT, Config, load_config
+from perfkit.config import Config, load_config
 from perfkit.errors import BadFlagError, NothingMatchedError, PerfkitError
 from perfkit.text import clipped, quoted
+from perfkit.typedconfig import MAX_INT
 from perfkit.urls import mask_text
 
 T = TypeVar("T")

@@ -25,6 +25,9 @@ replaces every metric's threshold for one comparison.
 A scale with no earlier comparable run has **no baseline yet**: that is reported, and is not
 a failure. :func:`check` raises :class:`RegressionError` (exit status 6) when a gated metric
 regressed.
+
+Over 400 lines: the regression gate's rules (baselines, thresholds, noise floors, per-metric
+overrides) and their one-line verdicts, kept together because each rule explains itself.
 """
 
 from __future__ import annotations

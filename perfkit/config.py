@@ -15,6 +15,10 @@ one (:class:`ConfigLoader`): no Python objects, no key given twice, no nesting p
 :data:`MAX_YAML_DEPTH`. This module depends on PyYAML and the standard library only (besides
 perfkit's own error and text helpers): ``noxfile.py`` imports it to make one ``perf-<scale>``
 session per scale.
+
+Over 400 lines: it is scales.yaml's schema, one frozen dataclass per section with its
+docstring as the reference, and the cross-key checks; reading YAML and the generic typed
+building live in :mod:`perfkit.yamlfile` and :mod:`perfkit.typedconfig`.
 """
 
 from __future__ import annotations
@@ -22,30 +26,27 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
-import math
 import os
 import re
 import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode
-
 from perfkit.errors import ConfigError, ConfigFileError, UnknownScaleError
 from perfkit.text import clipped, quoted
+from perfkit.typedconfig import (
+    build,
+    join_key_path,
+    kind_of,
+    parse_text,
+    set_path,
+)
 from perfkit.urls import (
-    DATABASE_NAME_HINT,
-    MAX_PORT,
-    PORT_HINT,
-    database_name_problem,
-    host_problem,
-    parse_port,
     parse_url,
 )
+from perfkit.yamlfile import read_yaml
 
 CONFIG_ENV = "PERFKIT_CONFIG"
 DEFAULT_CONFIG_NAME = "scales.yaml"
@@ -65,11 +66,6 @@ ENV_OVERRIDES: Mapping[str, str] = {
     "PERFKIT_RESULTS_DIR": "results.directory",
 }
 
-#: The largest integer any key takes unless its field says otherwise (PostgreSQL's ``integer``):
-#: a count, a number of seconds or a pool size past it is a typo, not a wish.
-MAX_INT = 2**31 - 1
-#: Deeper than any key of scales.yaml goes (``regression.metrics.<metric>.<rule>`` is 4).
-MAX_YAML_DEPTH = 32
 #: The built-in ``limits.max_rows``: ``invoke seed`` refuses a bigger dataset (see LimitsConfig).
 DEFAULT_MAX_ROWS = 50_000_000
 
@@ -472,26 +468,26 @@ def load_config(
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(
-            f"expected a mapping at the top level, got {_kind(raw)}", source=label, key_path=""
+            f"expected a mapping at the top level, got {kind_of(raw)}", source=label, key_path=""
         )
 
     origins: dict[str, str] = {}
     for var, key_path in ENV_OVERRIDES.items():
         if var in env and env[var] != "":
-            value = _parse_text(env[var], key_path=key_path, source=f"environment {var}")
-            _set_path(raw, key_path, value, label=var, source=label)
+            value = parse_text(env[var], key_path=key_path, source=f"environment {var}")
+            set_path(raw, key_path, value, label=var, source=label)
             origins[key_path] = f"environment {var}"
     for key_path, value in (overrides or {}).items():
         if value is not None:
             if isinstance(value, str):  # flags arrive as text, like environment variables
-                value = _parse_text(value, key_path=key_path, source="command line")
-            _set_path(raw, key_path, value, label="flag", source=label)
+                value = parse_text(value, key_path=key_path, source="command line")
+            set_path(raw, key_path, value, label="flag", source=label)
             origins[key_path] = "command line"
 
     raw_scales = raw.pop("scales", None)
     scales = _load_scales(raw_scales, label)
     try:
-        cfg = _build(
+        cfg = build(
             Config,
             raw,
             path="",
@@ -532,126 +528,6 @@ def load_config(
     return result
 
 
-class _DuplicateKeyError(yaml.MarkedYAMLError):
-    """A mapping of the file gives the same key twice (``key_path`` names the second)."""
-
-    def __init__(self, *, key_path: str, key: str, mark: Any) -> None:
-        super().__init__(problem=f"the key {quoted(key)} is given twice", problem_mark=mark)
-        self.key_path = key_path
-
-
-class _TooDeepError(yaml.MarkedYAMLError):
-    """The file nests deeper than :data:`MAX_YAML_DEPTH`."""
-
-    def __init__(self, *, key_path: str, mark: Any) -> None:
-        super().__init__(
-            problem=f"nested more than {MAX_YAML_DEPTH} levels deep", problem_mark=mark
-        )
-        self.key_path = key_path
-
-
-class ConfigLoader(yaml.SafeLoader):
-    """PyYAML's safe loader (tags such as ``!!python/object`` stay refused), stricter still:
-
-    - a key given twice in one mapping is an error (PyYAML keeps the last, so a second
-      ``small:`` silently replaces the first and whatever followed it vanishes);
-    - nesting deeper than :data:`MAX_YAML_DEPTH` is an error (PyYAML recurses once per
-      level and dies of a ``RecursionError``);
-    - a value the constructor cannot make (``2026-13-45``, an integer of 5,000 digits) is a
-      YAML error at its line, not a ``ValueError``.
-
-    Aliases stay allowed: PyYAML shares the aliased object instead of copying it, and every
-    message quotes values through :func:`perfkit.text.quoted`, so even a "billion laughs"
-    document costs little.
-    """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._path: list[str] = []
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        if isinstance(index, ScalarNode):  # the value of a mapping's key
-            part = _join("", clipped(str(index.value)))
-        elif isinstance(index, int):  # an item of a sequence
-            part = f"[{index}]"
-        else:  # a mapping's key, or the document itself
-            part = ""
-        self._path.append(part)
-        try:
-            if len(self._path) > MAX_YAML_DEPTH:
-                event = self.peek_event()  # type: ignore[no-untyped-call]
-                raise _TooDeepError(key_path=clipped(self._key_path()), mark=event.start_mark)
-            node = super().compose_node(parent, index)
-        finally:
-            self._path.pop()
-        return node
-
-    def compose_mapping_node(self, anchor: Any) -> MappingNode:
-        node = super().compose_mapping_node(anchor)
-        seen: set[str] = set()
-        for key_node, _value in node.value:
-            if not isinstance(key_node, ScalarNode) or key_node.tag == _MERGE_TAG:
-                continue
-            if key_node.value in seen:
-                where = self._key_path()
-                raise _DuplicateKeyError(
-                    key_path=_join(where, clipped(key_node.value)),
-                    key=key_node.value,
-                    mark=key_node.start_mark,
-                )
-            seen.add(key_node.value)
-        return node
-
-    def construct_object(self, node: Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep=deep)
-        except (ValueError, OverflowError, TypeError) as exc:
-            raise yaml.constructor.ConstructorError(
-                problem=f"cannot read this value ({clipped(str(exc))})",
-                problem_mark=node.start_mark,
-            ) from None
-
-    def _key_path(self) -> str:
-        text = ""
-        for part in filter(None, self._path):
-            text = f"{text}{part}" if part.startswith("[") or not text else f"{text}.{part}"
-        return text
-
-
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-def read_yaml(text: str, *, source: str) -> Any:
-    """``text`` parsed by :class:`ConfigLoader`; a problem is a :class:`ConfigFileError`."""
-    try:
-        return yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = clipped(str(getattr(exc, "problem", None) or "invalid YAML"), limit=200)
-        reason = (
-            "duplicate_key"
-            if isinstance(exc, _DuplicateKeyError)
-            else "too_deep"
-            if isinstance(exc, _TooDeepError)
-            else "syntax"
-        )
-        raise ConfigFileError(
-            f"not valid YAML{where}: {problem}",
-            source=source,
-            reason=reason,
-            line=mark.line + 1 if mark else None,
-            key_path=getattr(exc, "key_path", ""),
-            hint="give each key once; a scale's settings go under its one name"
-            if reason == "duplicate_key"
-            else None,
-        ) from None
-    except RecursionError:  # a backstop: the depth limit above stops it first
-        raise ConfigFileError(
-            "not valid YAML: nested too deeply", source=source, reason="too_deep"
-        ) from None
-
-
 def _under(root: Path, p: Path) -> Path:
     return p if p.is_absolute() else (root / p)
 
@@ -663,7 +539,7 @@ def _load_scales(raw: Any, label: str) -> dict[str, Scale]:
         )
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(
-            f"expected a non-empty mapping of scale names, got {_kind(raw)}",
+            f"expected a non-empty mapping of scale names, got {kind_of(raw)}",
             source=label,
             key_path="scales",
         )
@@ -674,17 +550,15 @@ def _load_scales(raw: Any, label: str) -> dict[str, Scale]:
                 "a scale name must be lowercase letters, digits, '-' or '_', "
                 f"starting with a letter; got {quoted(name)}",
                 source=label,
-                key_path=_join("scales", clipped(str(name))),
+                key_path=join_key_path("scales", clipped(str(name))),
             )
         if not isinstance(body, dict):
             raise ConfigError(
-                f"expected a mapping, got {_kind(body)}", source=label, key_path=f"scales.{name}"
+                f"expected a mapping, got {kind_of(body)}", source=label, key_path=f"scales.{name}"
             )  # the name passed the pattern above: short and plain
         if "name" in body:
             raise ConfigError("unknown key 'name'", source=label, key_path=f"scales.{name}.name")
-        scales[name] = _build(
-            Scale, body, path=f"scales.{name}", source=label, fixed={"name": name}
-        )
+        scales[name] = build(Scale, body, path=f"scales.{name}", source=label, fixed={"name": name})
     return scales
 
 
@@ -805,7 +679,7 @@ def _check_server_settings(settings: Mapping[str, str], label: str) -> None:
     (Whether the server knows a name and accepts a value is checked against the server by
     ``invoke db-up``: :mod:`perfkit.env.settings`.)"""
     for name, value in settings.items():
-        key_path = _join("database.settings", clipped(name))
+        key_path = join_key_path("database.settings", clipped(name))
         if server_setting_owned(name):
             raise ConfigError(
                 "perfkit sets this itself (the server listens on loopback only, on "
@@ -841,7 +715,7 @@ def _check_regression(reg: RegressionConfig, label: str) -> None:
             key_path="regression.baseline",
         )
     for name, rule in reg.metrics.items():
-        key_path = _join("regression.metrics", clipped(name))
+        key_path = join_key_path("regression.metrics", clipped(name))
         if name not in REGRESSION_METRICS:
             close = difflib.get_close_matches(name[:100], REGRESSION_METRICS, n=1, cutoff=0.6)
             raise ConfigError(
@@ -860,245 +734,3 @@ def _check_regression(reg: RegressionConfig, label: str) -> None:
                     source=label,
                     key_path=f"{key_path}.{attr}",
                 )
-
-
-# --------------------------------------------------------------------------------------------
-# generic, type-hint driven validation
-
-
-def _build(
-    cls: type[Any],
-    raw: Any,
-    *,
-    path: str,
-    source: str,
-    fixed: Mapping[str, Any] | None = None,
-    also_valid: tuple[str, ...] = (),
-) -> Any:
-    """``cls`` from the mapping ``raw``. ``fixed`` fields are not read from ``raw``;
-    ``also_valid`` names keys the caller took out of ``raw`` already (offered in messages)."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"expected a mapping, got {_kind(raw)}", source=source, key_path=path)
-    fixed = fixed or {}
-    hints = typing.get_type_hints(cls)
-    fields = {
-        f.name: f
-        for f in dataclasses.fields(cls)
-        if f.name not in fixed and not f.metadata.get("not_in_file")
-    }
-    offered = [*also_valid, *fields]
-    for key in raw:
-        elsewhere = next(
-            (f.metadata.get("not_in_file") for f in dataclasses.fields(cls) if f.name == key),
-            None,
-        )
-        if isinstance(elsewhere, str):
-            raise ConfigError(
-                "cannot be set in the config file",
-                source=source,
-                key_path=_join(path, key),
-                hint=elsewhere,
-            )
-        if key not in fields:
-            key_str = clipped(str(key)) if isinstance(key, str) else quoted(key)
-            close = difflib.get_close_matches(key_str, offered, n=1, cutoff=0.6)
-            raise ConfigError(
-                f"unknown key {quoted(key)}."
-                + (f" Did you mean {close[0]!r}?" if close else "")
-                + ("" if close else f" Valid keys: {', '.join(offered)}"),
-                source=source,
-                key_path=_join(path, key_str),
-                suggestion=close[0] if close else None,
-            )
-    values: dict[str, Any] = dict(fixed)
-    for name, f in fields.items():
-        key_path = _join(path, name)
-        if name not in raw:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError("missing required key", source=source, key_path=key_path)
-            continue
-        values[name] = _coerce(hints[name], raw[name], f, path=key_path, source=source)
-    return cls(**values)
-
-
-def _coerce(
-    tp: Any, value: Any, f: dataclasses.Field[Any] | None, *, path: str, source: str
-) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    meta = f.metadata if f is not None else {}
-
-    def fail(expected: str) -> typing.NoReturn:
-        raise ConfigError(f"expected {expected}, got {quoted(value)}", source=source, key_path=path)
-
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, f, path=path, source=source)
-    if origin is Literal:
-        if not isinstance(value, str) or value not in args:
-            given = clipped(value) if isinstance(value, str) else ""
-            close = difflib.get_close_matches(given, [str(a) for a in args], n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"expected one of {', '.join(map(str, args))}, got {quoted(value)}.{hint}",
-                source=source,
-                key_path=path,
-                suggestion=close[0] if close else None,
-            )
-        return value
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _build(tp, value, path=path, source=source)
-    if tp is bool:
-        if not isinstance(value, bool):
-            fail("true or false")
-        return value
-    if tp is int:
-        if meta.get("port") and (
-            isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_PORT
-        ):
-            raise ConfigError(
-                f"expected a port number from 1 to {MAX_PORT}, got {quoted(value)}",
-                source=source,
-                key_path=path,
-                hint=PORT_HINT,
-            )
-        if isinstance(value, bool) or not isinstance(value, int):
-            fail("a positive integer" if meta.get("positive") else "an integer")
-        if meta.get("positive") and value <= 0:
-            fail("a positive integer")
-        if value < 0:
-            fail("a non-negative integer")
-        maximum = meta.get("maximum", MAX_INT)
-        if value > maximum:
-            fail(f"an integer of at most {maximum:,}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            fail("a positive number" if meta.get("positive") else "a number")
-        if not math.isfinite(value):  # .nan compares false with everything, .inf is no limit
-            fail("a finite number")
-        if meta.get("positive") and value <= 0:
-            fail("a positive number")
-        if meta.get("fraction") and not 0 <= value <= 1:
-            fail("a fraction between 0 and 1")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str) or not value.strip():
-            fail("a non-empty string")
-        if meta.get("host") and (problem := host_problem(value)):
-            raise ConfigError(f"{problem}, got {quoted(value)}", source=source, key_path=path)
-        if meta.get("database_name") and (problem := database_name_problem(value)):
-            raise ConfigError(problem, source=source, key_path=path, hint=DATABASE_NAME_HINT)
-        return value
-    if tp is Path:
-        if not isinstance(value, str) or not value.strip():
-            fail("a path")
-        return Path(value).expanduser()
-    if origin is tuple:
-        if not isinstance(value, list):
-            fail("a list")
-        return tuple(
-            _coerce(args[0], v, None, path=f"{path}[{i}]", source=source)
-            for i, v in enumerate(value)
-        )
-    if origin is Mapping or origin is dict:
-        if not isinstance(value, dict):
-            fail("a mapping")
-        _key_tp, val_tp = args
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise ConfigError(
-                    f"expected string keys, got {quoted(k)}", source=source, key_path=path
-                )
-            sub = _join(path, clipped(k))
-            if val_tp is str:
-                if isinstance(v, bool) or not isinstance(v, str | int | float):
-                    raise ConfigError(
-                        f"expected a scalar setting, got {quoted(v)}", source=source, key_path=sub
-                    )
-                out[k] = str(v)
-            else:
-                out[k] = _coerce(val_tp, v, None, path=sub, source=source)
-        return types.MappingProxyType(out)
-    if tp is Any:  # a workload's keyword argument: plain YAML values only
-        return _plain_value(value, path=path, source=source)
-    raise TypeError(f"perfkit.config cannot validate type {tp!r}")  # a bug, not user input
-
-
-def _plain_value(value: Any, *, path: str, source: str) -> Any:
-    """``value`` when it is built of null, booleans, finite numbers, strings, lists and
-    string-keyed mappings (what a workload's keyword arguments may be)."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        if abs(value) > MAX_INT:
-            raise ConfigError(
-                f"expected an integer of at most {MAX_INT:,}", source=source, key_path=path
-            )
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ConfigError("expected a finite number", source=source, key_path=path)
-        return value
-    if isinstance(value, list):
-        return [_plain_value(v, path=f"{path}[{i}]", source=source) for i, v in enumerate(value)]
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return {
-            k: _plain_value(v, path=_join(path, clipped(k)), source=source)
-            for k, v in value.items()
-        }
-    raise ConfigError(
-        "expected plain values (null, true/false, numbers, text, lists, mappings), "
-        f"got {quoted(value)}",
-        source=source,
-        key_path=path,
-    )
-
-
-def _set_path(raw: dict[str, Any], key_path: str, value: Any, *, label: str, source: str) -> None:
-    node = raw
-    parts = key_path.split(".")
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(
-                f"expected a mapping, got {_kind(child)}", source=source, key_path=part
-            )
-        node = child
-    node[parts[-1]] = value
-
-
-def _parse_text(text: str, *, key_path: str, source: str) -> Any:
-    """A value given as text (environment variable, flag): a port strictly, the rest as YAML."""
-    if key_path.endswith(".port"):
-        return parse_port(text, source=source, key_path=key_path)
-    return _parse_scalar(text)
-
-
-def _parse_scalar(text: str) -> Any:
-    """``text`` read as YAML by :class:`ConfigLoader` (``5``, ``true``, ``null``), or as the
-    text itself when it is not YAML."""
-    try:
-        return read_yaml(text, source="")
-    except ConfigFileError:
-        return text
-
-
-def _join(path: str, key: str) -> str:
-    shown = key if key.isprintable() and key.strip() == key and key else quoted(key)
-    return f"{path}.{shown}" if path else shown
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"the string {quoted(value)}"
-    return "nothing" if value is None else quoted(value)

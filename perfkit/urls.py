@@ -8,6 +8,9 @@ read once, at the config boundary, by :func:`parse_url`. It accepts only URLs th
 one way: a password holding an unencoded ``@``, ``/``, ``?``, ``#`` or a space makes libpq,
 asyncpg and :mod:`urllib.parse` each see a different host, port or password, so such a URL is
 refused -- with a message that names where it came from but never repeats it.
+
+Over 400 lines: parsing a user's URL one unambiguous way and masking every password form
+(userinfo, query, libpq keywords, percent-encodings) are one security boundary.
 """
 
 from __future__ import annotations

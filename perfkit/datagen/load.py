@@ -20,6 +20,10 @@ The steps, under the per-database lock (:func:`perfkit.locks.exclusive`):
 Until the swap commits nothing outside the staging schema changes: a failure, Ctrl-C or a
 killed connection leaves the previous state as it was, and the staging schema is dropped (here,
 or by the next seed when this process could not).
+
+Over 400 lines: the seed is one all-or-nothing transaction story (check, staging schema,
+parallel COPY with per-table indexing, swap, cleanup on every failure path), best read in one
+place.
 """
 
 from __future__ import annotations

@@ -20,6 +20,10 @@ folder: it is refused with :class:`~perfkit.errors.ProjectCopiedError`, and the 
 server is never stopped or deleted from the copy. A cluster in this project's own place (its
 ``<state>/native``, or its folder under the shared root) is this project's by location: that is
 how clusters made before the id existed, and copies told to start over, are adopted.
+
+Over 400 lines: one class owns one cluster's whole life (find binaries, initdb as the server
+account, prove the cluster is this project's, start, stop, status, settings), and splitting it
+would spread the ownership checks that must run before every action.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ The order of events is what makes it safe:
 
 After a restore from file in ``auto`` mode the staging copy also becomes the scale's template,
 so the next restore takes the fast path.
+
+Over 400 lines: verify, build beside the target (clone or files), swap and clean up are the
+steps of one guarantee (the target is either untouched or fully replaced), kept together.
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@ is a :class:`Snapshot`; any other is a :class:`BrokenSnapshot` (``untrusted`` wh
 signature fails), which nothing restores and ``prune`` never deletes: perfkit deletes only
 what it can prove it wrote. A snapshot from elsewhere becomes trusted through
 ``invoke trust`` (:func:`perfkit.snapshot.listing.trust_snapshot`).
+
+Over 400 lines: the store is the one place that touches snapshot files, so every file-safety
+rule (ownership marker, signatures, no links, regular files only) is enforced here and
+nowhere else.
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ offices. PostgreSQL groups the subscribed staff and the due cycles per office in
 one row comes back per office that has work; Python only slices and formats. Each staff
 member's due list is a prefix of the office's list sorted by end date, so it is found with a
 binary search, and the list's text is formatted once per office and threshold.
+
+Over 400 lines: the sample application's whole batch (query, digest composition in
+Japanese, sending), as an application's module would be.
 """
 
 from __future__ import annotations
