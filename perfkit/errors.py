@@ -332,3 +332,41 @@ class DatasetTooLargeError(PerfkitError):
         self.rows = rows
         self.size = size
         self.limit = limit
+
+
+class RecipeError(PerfkitError):
+    """An application's data recipe does not fit the tables it fills, found before any row is
+    written (:mod:`perfkit.datagen.validate`); the database is left as it was.
+
+    ``recipe`` is the recipe's import path (scales.yaml's ``app.recipe``); ``table`` and
+    ``column`` say where the first problem is (``column`` is empty for a whole-table problem);
+    ``problem`` names the rule it broke, for tests and tools: ``unknown_column``,
+    ``not_filled``, ``generated_column``, ``null``, ``wrong_type``, ``out_of_range``,
+    ``too_long``, ``not_in_enum``, ``bad_json``, ``bad_text``, ``unknown_field``,
+    ``row_width``, ``generation_failed``, ``missing_table`` or ``dated_column``; ``source`` is
+    where the recipe takes that column's values from (an entity field, ``Const(...)``,
+    ``Computed(fn)`` or ``rows=fn``), when known. ``problems`` lists every problem found as
+    ``(table, column, problem)``, the first one included.
+    """
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        recipe: str,
+        table: str,
+        column: str,
+        problem: str,
+        source: str | None = None,
+        problems: Sequence[tuple[str, str, str]] = (),
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.recipe = recipe
+        self.table = table
+        self.column = column
+        self.problem = problem
+        self.source = source
+        self.problems = tuple(problems) or ((table, column, problem),)

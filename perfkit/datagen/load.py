@@ -6,7 +6,8 @@ The steps, under the per-database lock (:func:`perfkit.locks.exclusive`):
    this dataset, unchanged since it was loaded, is left alone, and one that holds anything
    else (or that dataset, changed) is refused.
 2. **schema**: a fresh staging schema ``perfkit_seed_<hex>`` with bare tables (primary keys
-   only, :func:`perfkit.ddl.create_tables_sql`) and the metadata table.
+   only, :func:`perfkit.ddl.create_tables_sql`) and the metadata table; the recipe is checked
+   against those tables (:mod:`perfkit.datagen.validate`) before any row is written.
 3. **load**: each table streams from its generator through binary COPY
    (``copy_records_to_table``) on its own connection, a few tables at a time, parents first,
    in chunks. As soon as a table is in, its connection builds its constraints and indexes,
@@ -54,6 +55,7 @@ from perfkit.datagen.metadata import (
     write_dataset_info,
 )
 from perfkit.datagen.recipe import Shape, TableRecipe
+from perfkit.datagen.validate import validate_recipe
 from perfkit.db import connect
 from perfkit.locks import exclusive
 from perfkit.measure import Stopwatch, timed
@@ -195,7 +197,15 @@ async def seed_database(
                     )
                 await _drop_stale_staging(conn)
             rows = await _build_and_swap(
-                url, conn, app, shape, wanted, reset=reset, phases=phases, progress=shown
+                url,
+                conn,
+                app,
+                shape,
+                wanted,
+                reset=reset,
+                phases=phases,
+                progress=shown,
+                recipe_path=cfg.app.recipe,
             )
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         detail = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
@@ -277,6 +287,7 @@ async def _build_and_swap(
     reset: bool,
     phases: dict[str, float],
     progress: SeedProgress,
+    recipe_path: str,
 ) -> dict[str, int]:
     staging = STAGING_PREFIX + secrets.token_hex(4)
     # The loaders' connections open while the main connection makes the staging schema.
@@ -296,6 +307,8 @@ async def _build_and_swap(
                     ]
                 )
             )
+            # The recipe against the tables it fills, before any row: RecipeError stops here.
+            await validate_recipe(conn, app, shape, schema=staging, recipe_path=recipe_path)
             loaders = await opening
             pids = [loader.get_server_pid() for loader in loaders]
         with _phase("load", phases, progress):
