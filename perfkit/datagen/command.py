@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from perfkit.app import load_application
 from perfkit.cli import run
 from perfkit.config import Config, DataMode, Scale
+from perfkit.datagen.entities import ENTITY_VERSION
 from perfkit.datagen.load import SeedProgress, SeedReport, seed_database
 from perfkit.datagen.recipe import Shape
 from perfkit.errors import DatasetTooLargeError
@@ -82,7 +83,7 @@ def estimate_dataset(
         mode=chosen_mode,
         seed=cfg.data.seed,
         anchor=anchor or dt.date.today(),
-        version=recipe.version,
+        version=ENTITY_VERSION,
     )
     size = 0.0
     for table in recipe.tables:
