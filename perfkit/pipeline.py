@@ -1,8 +1,11 @@
 """One scale's performance run: data ready -> measure the workload -> check budgets -> record.
 
-:func:`run_scale` is what each performance test calls (``tests/performance``); it returns a
-:class:`ScaleRun` whose :meth:`~ScaleRun.summary_lines` the test prints and whose
-:attr:`~ScaleRun.failures` make it fail. Steps:
+:func:`run_scale` runs one scale's default workload end to end; it returns a :class:`ScaleRun`
+whose :meth:`~ScaleRun.summary_lines` a test prints and whose :attr:`~ScaleRun.failures` make
+it fail. It is two functions, which the pytest plugin (:mod:`perfkit.pytest_plugin`, what
+``tests/performance`` and a team's own performance tests use) calls separately: step 1 is
+:func:`prepare_data` (once per scale, the ``perf_data`` fixture), steps 2-4 are
+:func:`measure_and_record` (each ``perf_measure`` call, on any async callable). Steps:
 
 1. **data ready**: :func:`perfkit.prepare.prepare` keeps, restores or seeds the scale's
    dataset (so a run of medium after small switches the data). With ``after_prepare_task``,
@@ -22,22 +25,27 @@
    (pool or statement timeout) fails the run with :class:`DatabaseTimeoutError`;
 4. **record**: one :class:`~perfkit.results.RunRecord` appended to ``results.jsonl``, passed
    or not.
+
+(Over 400 lines: the steps and the types they hand each other, :class:`PreparedData`,
+:class:`Timed` and :class:`ScaleRun`, stay together, so that ``nox -s perf-<scale>`` and a
+team's own tests go through one path.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 import time_machine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from perfkit.app import load_application
+from perfkit.app import Application, load_application
 from perfkit.config import Config, Scale, WorkloadBudgets
 from perfkit.datagen import DatasetInfo, read_dataset_info
 from perfkit.db import connection, create_engine, create_session_factory
@@ -54,8 +62,8 @@ from perfkit.results import (
     results_path,
     utc_now,
 )
-from perfkit.urls import mask_url
-from perfkit.workload import Outcome, WorkloadContext, WorkloadRegistry
+from perfkit.urls import SecretUrl, mask_url
+from perfkit.workload import Workload, WorkloadContext, WorkloadRegistry, as_outcome
 
 Progress = Callable[[str], None]
 
@@ -125,19 +133,84 @@ class Preparation:
 
 
 @dataclass(frozen=True)
+class PreparedData:
+    """A scale's dataset made ready in a database: what it holds, and how it got there.
+
+    :func:`prepare_data` makes one; the pytest plugin's ``perf_data`` fixture is one (a test
+    that writes gets one for its own clone, ``cloned`` true).
+    """
+
+    scale: Scale
+    #: The database holding the data (password included: show :func:`mask_url` of it).
+    url: SecretUrl
+    #: Who made the data ready, first to last (see :func:`main_preparation`).
+    preparations: tuple[Preparation, ...]
+    #: The ``perfkit_dataset`` row: seed, mode, anchor date, row counts.
+    info: DatasetInfo
+    #: A throw-away clone of the scale's data for one test (writable), not the shared data.
+    cloned: bool = False
+
+    @property
+    def anchor_date(self) -> dt.date:
+        """The day the data is dated for: the workloads' ``today``."""
+        return self.info.anchor_date
+
+    @property
+    def rows(self) -> Mapping[str, int]:
+        """Rows per table (``perfkit_dataset`` included)."""
+        return self.info.row_counts
+
+    @property
+    def mode(self) -> str:
+        """``realistic`` or ``plan`` (the plan's shape: every staff member is due an e-mail)."""
+        return self.info.mode
+
+    @property
+    def how(self) -> str:
+        """The route of the preparation that did the most work: kept, template, file or
+        seeded."""
+        return main_preparation(self.preparations).how
+
+
+@dataclass(frozen=True)
+class Timed:
+    """What :func:`measure_and_record` measures: an async callable, and what its record and
+    budgets go by."""
+
+    #: Called with no argument for each run (warm-up, timed, memory).
+    fn: Callable[[], Awaitable[object]]
+    #: The record's ``workload``: runs compare only with runs of the same name.
+    name: str
+    #: The summary's title (a docstring's first line).
+    label: str
+    #: Its own budgets at this scale (scales.yaml ``app.workloads.<name>.budgets``, or a
+    #: test's marker); a key left unset uses the scale's budget.
+    budgets: WorkloadBudgets | None = None
+    #: A run that sends no statement, or whose numbers are all zero, fails.
+    expect_work: bool = True
+
+
+@dataclass(frozen=True)
 class ScaleRun:
-    """The outcome of :func:`run_scale`: what was measured, checked and recorded."""
+    """The outcome of :func:`measure_and_record`: what was measured, checked and recorded."""
 
     scale: Scale
     workload: str
     label: str
     preparations: tuple[Preparation, ...]
     info: DatasetInfo
-    measurement: Measurement[Outcome]
+    measurement: Measurement[object]
     checks: tuple[BudgetCheck, ...]
     problems: tuple[str, ...]
     record: RunRecord
     record_path: Path
+    #: The workload's own numbers (its ``metrics()``, or what it returned, as numbers).
+    numbers: Mapping[str, int | float] = field(default_factory=dict)
+
+    @property
+    def result(self) -> object:
+        """What the callable returned on its last timed run (e.g. the batch's result)."""
+        return self.measurement.result
 
     @property
     def failures(self) -> list[str]:
@@ -151,7 +224,7 @@ class ScaleRun:
     def _result_line(self) -> str:
         """The workload's numbers, per office: e-mails for a mailing batch, else all of them."""
         metrics = self.record.metrics
-        own = dict(self.measurement.result.metrics())
+        own = self.numbers
         per_office = f"{metrics['seconds_per_office'] * 1000:.3f} ms per office"
         if "emails" in own:
             return f"  e-mails   {own['emails']:,} for {metrics['offices']:,} offices: {per_office}"
@@ -191,62 +264,128 @@ async def run_scale(
     progress: Progress | None = None,
 ) -> ScaleRun:
     """Make ``scale``'s data ready at ``url``, measure ``workload`` on it, check the budgets and
-    append the run record. See the module docstring for the steps; ``after_prepare_task``
-    says ``invoke prepare --scale <scale>`` ran just before (as in ``nox -s perf-<scale>``)."""
+    append the run record: :func:`prepare_data`, then :func:`measure_and_record`. See the
+    module docstring for the steps; ``after_prepare_task`` says ``invoke prepare --scale
+    <scale>`` ran just before (as in ``nox -s perf-<scale>``)."""
     say = progress or (lambda _msg: None)
     app = load_application(cfg)
     name = workload or app.default_workload
     spec = registry.get(name) if registry is not None else app.workload(name)
-
-    say(f"{scale.name}: making the data ready")
-    report = await prepare(url, cfg, scale, progress=say)
-    preparations = _preparations(cfg, report, after_prepare_task=after_prepare_task)
-
+    data = await prepare_data(
+        cfg, scale, url=url, after_prepare_task=after_prepare_task, progress=say
+    )
     engine = create_engine(url, cfg.pool, driver=app.driver)
     try:
-        async with exclusive(url, on_wait=say):
-            async with connection(url) as conn:
-                info = await read_dataset_info(conn, order=app.tables)
-            if info is None or not info.same_data(report.info):
-                raise DatasetChangedError(scale.name, info.describe() if info else "no dataset")
-            ctx = WorkloadContext(
-                session_factory=create_session_factory(engine, cfg.pool), today=info.anchor_date
-            )
-            async with engine.connect() as conn:
-                server_version = str(await conn.scalar(text("SHOW server_version")))
-            say(f"{scale.name}: measuring {spec.name}")
-            try:
-                with pinned_clock(info.anchor_date):  # the dataset's day, whatever today is
-                    measurement: Measurement[Outcome] = await measure(
-                        lambda: spec.run(ctx),
-                        name=spec.name,
-                        engine=engine,
-                        repeat=cfg.measure.repeat,
-                        warmup=cfg.measure.warmup,
-                    )
-            except (sa_exc.TimeoutError, asyncpg.QueryCanceledError, TimeoutError) as exc:
-                raise DatabaseTimeoutError(scale.name, _one_line(exc)) from None
-            except sa_exc.DBAPIError as exc:
-                if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
-                    raise DatabaseTimeoutError(scale.name, _one_line(exc)) from None
-                raise
+        ctx = WorkloadContext(
+            session_factory=create_session_factory(engine, cfg.pool), today=data.anchor_date
+        )
+        return await measure_and_record(
+            cfg,
+            data,
+            workload_timed(app, spec, ctx, scale=scale.name),
+            engine=engine,
+            run_id=run_id,
+            progress=say,
+        )
     finally:
         await engine.dispose()
 
-    settings = app.workload_settings(spec.name)
-    checks = _budget_checks(
-        scale, preparations, measurement, own=settings.budgets.get(scale.name) if settings else None
+
+# --------------------------------------------------------------------------------------------
+# steps
+
+
+async def prepare_data(
+    cfg: Config,
+    scale: Scale,
+    *,
+    url: str,
+    after_prepare_task: bool = False,
+    progress: Progress | None = None,
+) -> PreparedData:
+    """Step 1, data ready: :func:`perfkit.prepare.prepare` at ``url``, preceded by the report
+    ``invoke prepare`` handed over for this scale when ``after_prepare_task`` (module
+    docstring)."""
+    say = progress or (lambda _msg: None)
+    say(f"{scale.name}: making the data ready")
+    report = await prepare(url, cfg, scale, progress=say)
+    return PreparedData(
+        scale=scale,
+        url=SecretUrl(url),
+        preparations=_preparations(cfg, report, after_prepare_task=after_prepare_task),
+        info=report.info,
     )
-    problems = _problems(info, measurement, expect_work=settings.expect_work if settings else True)
+
+
+def workload_timed(app: Application, spec: Workload, ctx: WorkloadContext, *, scale: str) -> Timed:
+    """An application's workload ``spec`` run in ``ctx``, with its scales.yaml settings."""
+    settings = app.workload_settings(spec.name)
+    return Timed(
+        fn=lambda: spec.run(ctx),
+        name=spec.name,
+        label=spec.label,
+        budgets=settings.budgets.get(scale) if settings else None,
+        expect_work=settings.expect_work if settings else True,
+    )
+
+
+async def measure_and_record(
+    cfg: Config,
+    data: PreparedData,
+    timed: Timed,
+    *,
+    engine: AsyncEngine,
+    run_id: str,
+    lock: bool = True,
+    progress: Progress | None = None,
+) -> ScaleRun:
+    """Steps 2-4: measure ``timed`` on ``data`` (statements counted on ``engine``, the clock
+    pinned to the data's day), check the budgets, append the run record. With ``lock`` (the
+    shared data), perfkit's lock on the database is held meanwhile and the data is checked to
+    be still the one prepared; a clone is the test's own and needs neither."""
+    say = progress or (lambda _msg: None)
+    scale = data.scale
+    async with exclusive(data.url, on_wait=say) if lock else nullcontext():
+        info = data.info
+        if lock:
+            app = load_application(cfg)
+            async with connection(data.url) as conn:
+                now = await read_dataset_info(conn, order=app.tables)
+            if now is None or not now.same_data(data.info):
+                raise DatasetChangedError(scale.name, now.describe() if now else "no dataset")
+            info = now
+        async with engine.connect() as conn:
+            server_version = str(await conn.scalar(text("SHOW server_version")))
+        say(f"{scale.name}: measuring {timed.name}")
+        try:
+            with pinned_clock(info.anchor_date):  # the dataset's day, whatever today is
+                measurement: Measurement[object] = await measure(
+                    timed.fn,
+                    name=timed.name,
+                    engine=engine,
+                    repeat=cfg.measure.repeat,
+                    warmup=cfg.measure.warmup,
+                )
+        except (sa_exc.TimeoutError, asyncpg.QueryCanceledError, TimeoutError) as exc:
+            raise DatabaseTimeoutError(scale.name, _one_line(exc)) from None
+        except sa_exc.DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
+                raise DatabaseTimeoutError(scale.name, _one_line(exc)) from None
+            raise
+
+    numbers = outcome_numbers(measurement.result)
+    checks = _budget_checks(scale, data.preparations, measurement, own=timed.budgets)
+    problems = _problems(info, measurement, numbers, expect_work=timed.expect_work)
     record = _record(
         cfg,
         scale,
         run_id=run_id,
-        workload=spec.name,
+        workload=timed.name,
         server_version=server_version,
         info=info,
-        preparations=preparations,
+        preparations=data.preparations,
         measurement=measurement,
+        numbers=numbers,
         checks=checks,
         problems=problems,
     )
@@ -254,20 +393,26 @@ async def run_scale(
     append_record(path, record)
     return ScaleRun(
         scale=scale,
-        workload=spec.name,
-        label=spec.label,
-        preparations=preparations,
+        workload=timed.name,
+        label=timed.label,
+        preparations=data.preparations,
         info=info,
         measurement=measurement,
         checks=checks,
         problems=problems,
         record=record,
         record_path=path,
+        numbers=numbers,
     )
 
 
-# --------------------------------------------------------------------------------------------
-# steps
+def outcome_numbers(result: object) -> Mapping[str, int | float]:
+    """A run's result as the record's numbers: its ``metrics()``, a number as ``result``, a
+    mapping's numeric entries; nothing for anything else (``None``, a list...)."""
+    try:
+        return dict(as_outcome(result).metrics())
+    except TypeError:
+        return {}
 
 
 def _preparations(
@@ -290,15 +435,14 @@ def main_preparation(preparations: tuple[Preparation, ...]) -> PrepareReport:
 def _budget_checks(
     scale: Scale,
     preparations: tuple[Preparation, ...],
-    measurement: Measurement[Outcome],
+    measurement: Measurement[object],
     *,
     own: WorkloadBudgets | None = None,
 ) -> tuple[BudgetCheck, ...]:
-    """The scale's budgets, the workload's own (scales.yaml ``app.workloads.<name>.budgets``)
-    where it sets them."""
+    """The scale's budgets, the workload's own (scales.yaml ``app.workloads.<name>.budgets``,
+    or a test's ``perf_budget`` marker) where it sets them."""
     budgets = scale.budgets
-    seconds = own.seconds if own and own.seconds is not None else budgets.batch
-    statements = own.statements if own and own.statements is not None else budgets.statements
+    seconds, statements = effective_budgets(scale, own)
     checks = [
         BudgetCheck("batch", measurement.median, seconds),
         BudgetCheck("statements", measurement.statements, statements, unit=""),
@@ -313,10 +457,21 @@ def _budget_checks(
     return tuple(checks)
 
 
+def effective_budgets(scale: Scale, own: WorkloadBudgets | None) -> tuple[float, int]:
+    """Seconds (the median) and statements per run a measurement may take at ``scale``: its
+    own budgets where set, else the scale's ``batch`` and ``statements``."""
+    seconds = own.seconds if own and own.seconds is not None else scale.budgets.batch
+    statements = own.statements if own and own.statements is not None else scale.budgets.statements
+    return seconds, statements
+
+
 def _problems(
-    info: DatasetInfo, measurement: Measurement[Outcome], *, expect_work: bool = True
+    info: DatasetInfo,
+    measurement: Measurement[object],
+    metrics: Mapping[str, int | float],
+    *,
+    expect_work: bool = True,
 ) -> tuple[str, ...]:
-    metrics = measurement.result.metrics()
     problems = []
     if not measurement.statements_stable:
         problems.append(
@@ -353,7 +508,8 @@ def _record(
     server_version: str,
     info: DatasetInfo,
     preparations: tuple[Preparation, ...],
-    measurement: Measurement[Outcome],
+    measurement: Measurement[object],
+    numbers: Mapping[str, int | float],
     checks: tuple[BudgetCheck, ...],
     problems: tuple[str, ...],
 ) -> RunRecord:
@@ -361,7 +517,7 @@ def _record(
     restores = [
         p.report.restore_seconds for p in preparations if p.report.restore_seconds is not None
     ]
-    outcome = dict(measurement.result.metrics())
+    outcome = dict(numbers)
     offices = scale.offices  # perfkit's entities come per office, whatever the tables are
     metrics: dict[str, int | float] = {
         "batch_seconds": measurement.median,
@@ -381,6 +537,7 @@ def _record(
     )
     metrics.update({k: v for k, v in outcome.items() if k not in metrics})
     failures = [c.describe() for c in checks if not c.ok] + list(problems)
+    limits = {c.name: c.limit for c in checks}
     return RunRecord(
         run_id=run_id,
         scale=scale.name,
@@ -400,11 +557,11 @@ def _record(
         },
         metrics=metrics,
         samples={"batch_seconds": list(measurement.samples)},
-        budgets={
-            "batch": scale.budgets.batch,
+        budgets={  # the limits the checks applied: the workload's own where it has them
+            "batch": limits["batch"],
             "prepare": scale.budgets.prepare,
             "restore": scale.budgets.restore,
-            "statements": scale.budgets.statements,
+            "statements": limits["statements"],
         },
         passed=not failures,
         workload=workload,

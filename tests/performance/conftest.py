@@ -1,84 +1,38 @@
-"""Wiring for the staged performance tests: scales from scales.yaml, the staging rule, the
-run id shared by every scale of one run, and the summary printed at the end.
+"""Wiring only: which test measures the application scales.yaml configures.
 
-The logic lives in :mod:`perfkit.staging` (which scales run) and
-:mod:`perfkit.pipeline` (what a scale's run does and prints).
+The fixtures (``perf_scale``, ``perf_data``, ``perf_measure``...) come from perfkit's pytest
+plugin (:mod:`perfkit.pytest_plugin`), installed with perfkit. The sample application is measured
+by the plan's test, ``test_batch_at_scale.py`` (the worked example in
+docs/performance-tests.md); any other application (``PERFKIT_CONFIG=its/scales.yaml nox -s
+perf-small``) by its default workload, ``test_default_workload.py``. Exactly one of the two is
+collected, so a run records one measurement per scale.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from perfkit.config import Config, load_config
-from perfkit.errors import PerfkitError
-from perfkit.pipeline import ScaleRun
-from perfkit.results import new_run_id
-from perfkit.staging import scale_gates, target_scale
+from perfkit.config import AppConfig, Config
+from perfkit.pytest_plugin import perf_config
 
-RUNS = pytest.StashKey[list[ScaleRun]]()
-ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_APP_TEST = "test_batch_at_scale.py"
+ANY_APP_TEST = "test_default_workload.py"
 
 
-def _config() -> Config:
-    """$PERFKIT_CONFIG, else the project's scales.yaml (wherever pytest was started from)."""
-    try:
-        return load_config(os.environ.get("PERFKIT_CONFIG") or ROOT / "scales.yaml")
-    except PerfkitError as exc:
-        raise pytest.UsageError(f"perfkit: {exc.one_line()}") from None
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One test per scale of scales.yaml, in its order; scales past PERF_TEST_SCALE skip."""
-    if "perf_scale" not in metafunc.fixturenames:
-        return
-    try:
-        gates = scale_gates(_config(), target_scale(os.environ))
-    except PerfkitError as exc:
-        raise pytest.UsageError(f"perfkit: {exc.one_line()}") from None
-    metafunc.parametrize(
-        "perf_scale",
-        [
-            pytest.param(
-                g.scale.name,
-                id=g.scale.name,
-                # each scale's test gets its own timeout (scales.yaml: scales.<name>.timeout)
-                marks=(
-                    pytest.mark.timeout(g.scale.timeout)
-                    if g.runs
-                    else pytest.mark.skip(reason=g.reason)
-                ),
-            )
-            for g in gates
-        ],
+def is_sample_application(cfg: Config) -> bool:
+    """Whether scales.yaml's ``app:`` measures the sample application's batch on its tables."""
+    sample, app = AppConfig(), cfg.app
+    return (
+        app.schema.metadata == sample.schema.metadata
+        and app.workloads[app.default_workload].call
+        == sample.workloads[sample.default_workload].call
     )
 
 
-@pytest.fixture(scope="session")
-def perf_config() -> Config:
-    """scales.yaml ($PERFKIT_CONFIG), with the environment's overrides."""
-    return _config()
-
-
-@pytest.fixture(scope="session")
-def run_id() -> str:
-    """One id for every scale measured in this pytest run."""
-    return new_run_id()
-
-
-@pytest.fixture(scope="session")
-def perf_runs(request: pytest.FixtureRequest) -> list[ScaleRun]:
-    """Where each test leaves its run, for the summary."""
-    return request.config.stash.setdefault(RUNS, [])
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    runs = terminalreporter.config.stash.get(RUNS, [])
-    if not runs:
-        return
-    terminalreporter.section("performance")
-    for run in runs:
-        for line in run.summary_lines():
-            terminalreporter.write_line(line)
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Collect the plan's test for the sample application, the default workload's otherwise."""
+    if collection_path.name not in (SAMPLE_APP_TEST, ANY_APP_TEST):
+        return None
+    return (collection_path.name == SAMPLE_APP_TEST) != is_sample_application(perf_config(config))

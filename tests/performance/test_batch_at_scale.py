@@ -1,44 +1,33 @@
-"""The deadline-alert batch at each scale of scales.yaml, staged by PERF_TEST_SCALE.
+"""The plan's scalability test of the deadline-alert batch, written on perfkit's pytest plugin.
 
-Run by ``nox -s perf-<scale>`` (database up and data prepared first). Each scale: data ready
-(switching datasets when needed) -> the batch, dry run, warm-up then timed repeats -> budgets
-from scales.yaml -> a run record in results.jsonl. The summary at the end shows elapsed time,
-e-mails, time per office, statements and memory per scale.
+The worked example of docs/performance-tests.md ("Your own performance tests"), run against the
+sample application: one test per scale of scales.yaml, staged by PERF_TEST_SCALE (``nox -s
+perf-<scale>`` sets it). ``perf_data`` makes the scale's data ready by the cheapest route;
+``perf_measure`` times the batch with warm-up and repeats, checks the budgets (seconds from
+scales.yaml, one statement from the marker), appends the run record, and the summary at the end
+shows elapsed time, e-mails, time per office, statements and memory per scale.
 """
 
 from __future__ import annotations
 
-import os
+import datetime as dt
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from perfkit.config import Config
-from perfkit.errors import PerfkitError
-from perfkit.lifecycle import db_url
-from perfkit.pipeline import ScaleRun, run_scale
-from perfkit.staging import target_scale
-from perfkit.urls import mask_url
+from perfkit.apps.welfare.batch import send_deadline_alert_emails
+from perfkit.pytest_support import PerfData, PerfMeasure
 
 pytestmark = pytest.mark.performance
 
 
-async def test_deadline_alert_batch(
-    perf_scale: str, perf_config: Config, run_id: str, perf_runs: list[ScaleRun]
+@pytest.mark.perf_budget(statements=1)  # one SQL statement at every scale; seconds: scales.yaml
+async def test_deadline_alerts(
+    perf_data: PerfData, perf_session: AsyncSession, perf_today: dt.date, perf_measure: PerfMeasure
 ) -> None:
-    cfg = perf_config
-    error: str | None = None
-    try:
-        run = await run_scale(
-            cfg,
-            cfg.scale(perf_scale),
-            url=db_url(cfg),
-            run_id=run_id,
-            # nox -s perf-<target> ran `invoke prepare --scale <target>` just before
-            after_prepare_task=perf_scale == target_scale(os.environ),
-        )
-    except PerfkitError as exc:  # one line, as the front ends print it
-        error = mask_url(exc.one_line())
-    if error is not None:
-        pytest.fail(f"{perf_scale}: {error}", pytrace=False)
-    perf_runs.append(run)
-    assert run.passed, f"{perf_scale}: " + "; ".join(run.failures)
+    """Deadline-alert e-mail batch (dry run): one digest per staff member due an alert."""
+    run = await perf_measure(
+        lambda: send_deadline_alert_emails(perf_session, dry_run=True, today=perf_today)
+    )
+    emails, staff = run.numbers["emails"], perf_data.rows["staffs"]
+    assert emails == staff if perf_data.mode == "plan" else 0 < emails <= staff

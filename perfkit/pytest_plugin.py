@@ -1,0 +1,371 @@
+"""perfkit's pytest plugin: performance tests written with perfkit's fixtures.
+
+Installed with perfkit (the ``pytest11`` entry point ``perfkit``), it is inert until a test asks
+for one of its fixtures: a test suite that asks for none reads no scales.yaml, imports no
+database driver through perfkit, and reaches, starts or connects to no database. Importing this
+module imports only pytest; the work lives in :mod:`perfkit.pytest_support`, loaded by the first
+fixture that needs it.
+
+Fixtures (``pytest --fixtures -v`` shows these docstrings; docs/performance-tests.md has a worked
+example):
+
+``perf_scale``
+    one test per scale of scales.yaml, staged by ``PERF_TEST_SCALE``;
+``perf_data``
+    the scale's dataset made ready (kept, template clone, file restore, or seed + snapshot),
+    with its facts; shared and read-only, or a clone of the test's own with ``perf_clone``;
+``perf_session``, ``perf_today``
+    an ``AsyncSession`` on that data (the application's driver), and the data's day;
+``perf_measure``
+    times an async callable as ``nox -s perf-<scale>`` does, checks the budgets, appends the
+    run record;
+``perf_workload``
+    the application's default workload (``app.default_workload``), for ``perf_measure``.
+
+Markers: ``perf_budget(seconds=..., statements=...)`` and ``perf_clone``. scales.yaml is
+``$PERFKIT_CONFIG``, else the ini option ``perfkit_config``, else ``<rootdir>/scales.yaml``.
+
+A test whose data cannot be made ready (no database, an unsafe one, a broken snapshot...) fails
+with perfkit's one-line message and hint, before its body runs; other tests are not affected.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import pytest
+
+if TYPE_CHECKING:  # the fixtures' types; the modules are imported when a fixture runs
+    import datetime as dt
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from perfkit.config import Config
+    from perfkit.pipeline import PreparedData, ScaleRun, Timed
+    from perfkit.pytest_support import Binding, PerfSession, Unavailable
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The ini option naming scales.yaml (relative to the ini file's folder).
+CONFIG_INI = "perfkit_config"
+
+_SESSION = pytest.StashKey["PerfSession"]()
+#: Why a test's data is unavailable: the test fails with it before its body runs.
+_FAILURE = pytest.StashKey[str]()
+
+MARKERS = {
+    "perf_budget": "perf_budget(seconds=None, statements=None): perfkit: this test's budgets for "
+    "perf_measure: a number, or {scale: number}; unset ones come from scales.yaml "
+    "(app.workloads.<name>.budgets, else scales.<scale>.budgets)",
+    "perf_clone": "perf_clone: perfkit: the test writes: perf_data and perf_session are a "
+    "fresh clone of the scale's data, its own, dropped after it",
+    "performance": "performance: staged performance tests (perfkit marks every test that uses "
+    "perf_scale)",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        CONFIG_INI,
+        "perfkit: the scales.yaml the perf_* fixtures read ($PERFKIT_CONFIG wins; "
+        "default: <rootdir>/scales.yaml)",
+        default="",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare perfkit's markers (and ``performance``, unless the project does); nothing else."""
+    declared = {str(line).split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
+    for name, line in MARKERS.items():
+        if name not in declared:
+            config.addinivalue_line("markers", line)
+
+
+def config_path(config: pytest.Config) -> Path:
+    """The scales.yaml to read: ``$PERFKIT_CONFIG``, else the ``perfkit_config`` ini option
+    (relative to the ini file), else ``<rootdir>/scales.yaml``."""
+    if os.environ.get("PERFKIT_CONFIG"):
+        return Path(os.environ["PERFKIT_CONFIG"])
+    ini = str(config.getini(CONFIG_INI) or "")
+    if ini:
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return base / ini
+    return config.rootpath / "scales.yaml"
+
+
+def perf_session_state(config: pytest.Config) -> PerfSession:
+    """This pytest session's perfkit state (made on first use)."""
+    if _SESSION not in config.stash:
+        from perfkit.pytest_support import PerfSession
+
+        config.stash[_SESSION] = PerfSession(config_path(config))
+    return config.stash[_SESSION]
+
+
+def perf_config(config: pytest.Config) -> Config:
+    """scales.yaml as the fixtures read it; a mistake in it stops the session with perfkit's
+    one line (a usage error), before any test runs."""
+    from perfkit.errors import PerfkitError
+    from perfkit.urls import mask_url
+
+    try:
+        return perf_session_state(config).cfg
+    except PerfkitError as exc:
+        raise pytest.UsageError(f"perfkit: {mask_url(exc.one_line())}") from None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One test per scale of scales.yaml, in its order, for every test that uses ``perf_scale``
+    (directly or through ``perf_data``...): scales past ``PERF_TEST_SCALE`` skip with the
+    staging rule's reason; each running scale gets its ``timeout`` (pytest-timeout)."""
+    if "perf_scale" not in metafunc.fixturenames:
+        return
+    if any(
+        "perf_scale" in str(m.args[:1]) for m in metafunc.definition.iter_markers("parametrize")
+    ):
+        return  # the test chose its scales itself
+    from perfkit.errors import PerfkitError
+    from perfkit.staging import scale_gates, target_scale
+    from perfkit.urls import mask_url
+
+    try:
+        gates = scale_gates(perf_config(metafunc.config), target_scale(os.environ))
+    except PerfkitError as exc:  # an unknown PERF_TEST_SCALE
+        raise pytest.UsageError(f"perfkit: {mask_url(exc.one_line())}") from None
+    timeouts = metafunc.config.pluginmanager.hasplugin("timeout")
+    params = []
+    for gate in gates:
+        marks: list[pytest.MarkDecorator] = [pytest.mark.performance]
+        if not gate.runs:
+            marks.append(pytest.mark.skip(reason=gate.reason))
+        elif timeouts:  # scales.yaml: scales.<name>.timeout, setup (data ready) included
+            marks.append(pytest.mark.timeout(gate.scale.timeout))
+        params.append(pytest.param(gate.scale.name, id=gate.scale.name, marks=marks))
+    metafunc.parametrize("perf_scale", params, indirect=True, scope="session")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> None:
+    """A test whose data is unavailable fails here, with perfkit's one line, before its body."""
+    failure = pyfuncitem.stash.get(_FAILURE, None)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The ``performance`` section: every measurement of the session, as ``nox`` shows it."""
+    state = terminalreporter.config.stash.get(_SESSION, None)
+    if state is None or not state.runs:
+        return
+    terminalreporter.section("performance")
+    for run in state.runs:
+        for line in run.summary_lines():
+            terminalreporter.write_line(line)
+
+
+def _async_fixture(fn: F) -> F:
+    """pytest-asyncio's fixture (any of its modes); without pytest-asyncio, a fixture that
+    fails the test asking for it with what to install."""
+    try:
+        import pytest_asyncio
+    except ImportError:  # pragma: no cover - perfkit[test] installs it
+
+        def needs_asyncio() -> None:
+            pytest.fail("perfkit: its fixtures need pytest-asyncio: pip install pytest-asyncio")
+
+        needs_asyncio.__name__, needs_asyncio.__doc__ = fn.__name__, fn.__doc__
+        return pytest.fixture(needs_asyncio)  # type: ignore[return-value]
+    return cast(F, pytest_asyncio.fixture(fn))
+
+
+def _defer(request: pytest.FixtureRequest, unavailable: Unavailable) -> Unavailable:
+    """Make the requesting test fail with ``unavailable``'s line when its body would run."""
+    request.node.stash[_FAILURE] = unavailable.message
+    return unavailable
+
+
+# --------------------------------------------------------------------------------------------
+# the fixtures
+
+
+@pytest.fixture(scope="session")
+def perf_scale(request: pytest.FixtureRequest) -> str:
+    """The scale this test runs at (its name): one test per scale of scales.yaml, in the file's
+    order, as perfkit's own performance test. ``PERF_TEST_SCALE=<name>`` runs ``<name>`` and the
+    scales listed before it (the staging rule); the others skip, saying why; unset, every scale
+    skips. Each running scale gets scales.yaml's ``timeout``. Tests using it are marked
+    ``performance``."""
+    param = getattr(request, "param", None)
+    if not isinstance(param, str):
+        pytest.fail(
+            "perfkit: perf_scale comes from scales.yaml; do not parametrize it", pytrace=False
+        )
+    return param
+
+
+@pytest.fixture(scope="session")
+def _perfkit_dataset(perf_scale: str, request: pytest.FixtureRequest) -> PreparedData | Unavailable:
+    """The scale's shared data, made ready once per session and scale (or why it is not)."""
+    return perf_session_state(request.config).dataset(perf_scale)
+
+
+@_async_fixture
+async def perf_data(
+    _perfkit_dataset: PreparedData | Unavailable, request: pytest.FixtureRequest
+) -> AsyncIterator[PreparedData | Unavailable]:
+    """The scale's dataset, made ready by the fastest valid route: kept as it is, cloned from the
+    scale's template, restored from a snapshot file, or seeded and snapshotted (the database is
+    brought up first, as `invoke db-up`). Its facts: ``.scale`` (scales.yaml's), ``.anchor_date``
+    (its day), ``.rows`` (per table), ``.mode``, ``.info``, ``.how`` (the route), ``.url``.
+
+    Read-only: every test of the scale shares it (``perf_session`` refuses writes). A test that
+    writes marks itself ``@pytest.mark.perf_clone`` and gets a fresh clone of its own, dropped
+    after it. When the data cannot be made ready (database down, unsafe database...), the test
+    fails with perfkit's one-line message and hint."""
+    from perfkit.pytest_support import ENVIRONMENT_ERRORS, Unavailable, clone_of, failure_line
+
+    shared = _perfkit_dataset
+    if isinstance(shared, Unavailable):
+        yield _defer(request, shared)
+        return
+    if request.node.get_closest_marker("perf_clone") is None:
+        yield shared
+        return
+    cfg = perf_session_state(request.config).cfg
+    clone = clone_of(cfg, shared)
+    try:
+        data = await clone.__aenter__()
+    except ENVIRONMENT_ERRORS as exc:
+        yield _defer(request, Unavailable(failure_line(exc)))
+        return
+    try:
+        yield data
+    finally:
+        await clone.__aexit__(None, None, None)
+
+
+@_async_fixture
+async def _perfkit_binding(
+    perf_data: PreparedData | Unavailable, request: pytest.FixtureRequest
+) -> AsyncIterator[Binding | Unavailable]:
+    """This test's data and an engine on it (the application's driver, scales.yaml's pool)."""
+    from perfkit.pytest_support import Unavailable, bind
+
+    if isinstance(perf_data, Unavailable):
+        yield perf_data
+        return
+    async with bind(perf_session_state(request.config).cfg, perf_data) as binding:
+        yield binding
+
+
+@_async_fixture
+async def perf_session(
+    _perfkit_binding: Binding | Unavailable,
+) -> AsyncIterator[AsyncSession | Unavailable]:
+    """An ``AsyncSession`` on this test's ``perf_data``, on the application's driver
+    (scales.yaml ``app.driver``) with scales.yaml's ``pool`` settings: read-only on the shared
+    data, writable on a ``perf_clone``. Rolled back and closed after the test. Statements sent
+    through it are counted by ``perf_measure``."""
+    from perfkit.pytest_support import Unavailable
+
+    if isinstance(_perfkit_binding, Unavailable):
+        yield _perfkit_binding
+        return
+    session = _perfkit_binding.session()
+    try:
+        yield session
+    finally:
+        await session.rollback()
+        await session.close()
+
+
+@pytest.fixture
+def perf_today(perf_data: PreparedData | Unavailable) -> dt.date | Unavailable:
+    """The dataset's day (``perf_data.anchor_date``), for workloads that take ``today``: the
+    data's dates are relative to it, and ``perf_measure`` pins the clock to it, so a run on any
+    day measures the same work."""
+    from perfkit.pytest_support import Unavailable
+
+    return perf_data if isinstance(perf_data, Unavailable) else perf_data.anchor_date
+
+
+@pytest.fixture
+def perf_workload(_perfkit_binding: Binding | Unavailable) -> Timed | Unavailable:
+    """The application's default workload (scales.yaml ``app.default_workload``) on this test's
+    data, as ``nox -s perf-<scale>`` runs it: ``await perf_measure(perf_workload)``. It keeps
+    its own name and label, and its budgets from ``app.workloads.<name>.budgets``."""
+    from perfkit.pytest_support import Unavailable
+
+    if isinstance(_perfkit_binding, Unavailable):
+        return _perfkit_binding
+    return _perfkit_binding.workload()
+
+
+@pytest.fixture
+def perf_measure(
+    _perfkit_binding: Binding | Unavailable, request: pytest.FixtureRequest
+) -> Callable[..., Awaitable[ScaleRun]] | Unavailable:
+    """``run = await perf_measure(fn, *, name=None, label=None)``: time the async callable ``fn``
+    (no arguments) the way ``nox -s perf-<scale>`` does: ``measure.warmup`` untimed runs, then
+    ``measure.repeat`` timed ones (median and every sample), SQL statements per run (on this
+    test's engine), peak Python memory; the clock pinned to the data's day. Then it checks the
+    budgets and appends a run record to results.jsonl, which ``invoke report`` and
+    ``invoke compare`` show beside perfkit's own runs.
+
+    ``name`` is the record's workload (default: the test's name without ``test_``); ``label``
+    the summary's title (default: the test's docstring). Budgets: ``@pytest.mark.perf_budget
+    (seconds=..., statements=...)``, else scales.yaml ``app.workloads.<name>.budgets.<scale>``,
+    else ``scales.<scale>.budgets`` (``batch``, ``statements``; ``prepare`` and ``restore`` for
+    the data's preparation). Over budget, the test fails (after the record is written).
+    ``run.result`` is what ``fn`` returned; ``run.measurement``, ``run.record`` the rest."""
+    from perfkit.pytest_support import Unavailable
+
+    if isinstance(_perfkit_binding, Unavailable):
+        return _perfkit_binding
+    binding = _perfkit_binding
+    state = perf_session_state(request.config)
+    node = request.node
+    test_fn = request.function
+
+    async def measure(
+        fn: Callable[[], Awaitable[object]] | Timed,
+        *,
+        name: str | None = None,
+        label: str | None = None,
+    ) -> ScaleRun:
+        from perfkit.errors import PerfkitError
+        from perfkit.pytest_support import marker_budgets, measure_call, timed_for
+
+        scale = binding.data.scale
+        error: PerfkitError | None = None
+        try:
+            mark = node.get_closest_marker("perf_budget")
+            budgets = marker_budgets(mark.args, mark.kwargs, scale=scale) if mark else None
+            timed = timed_for(
+                binding.cfg,
+                scale,
+                fn,
+                name=name,
+                label=label,
+                test_name=getattr(node, "originalname", node.name),
+                test=test_fn,
+                marker=budgets,
+            )
+            run = await measure_call(state, binding, timed)
+        except PerfkitError as exc:
+            error = exc
+        if error is not None:  # failed outside the except block: no chained traceback
+            from perfkit.pytest_support import failure_line
+
+            pytest.fail(failure_line(error), pytrace=False)
+        if not run.passed:
+            pytest.fail(
+                f"perfkit: {scale.name}: {run.workload}: " + "; ".join(run.failures),
+                pytrace=False,
+            )
+        return run
+
+    return measure

@@ -1,0 +1,400 @@
+"""What the pytest plugin's fixtures do, apart from pytest's wiring (:mod:`perfkit.pytest_plugin`).
+
+The plugin imports this module only when a test asks for one of its fixtures, so a test suite
+that uses none of them never loads SQLAlchemy or asyncpg through perfkit, reads no scales.yaml
+and reaches no database. Everything here goes through the one run path of
+:mod:`perfkit.pipeline`: :func:`~perfkit.pipeline.prepare_data` makes a scale's data ready,
+:func:`~perfkit.pipeline.measure_and_record` measures, checks the budgets and appends the
+record, exactly as ``nox -s perf-<scale>`` does.
+
+- :class:`PerfSession`: one pytest session's state: scales.yaml, the run id every record of the
+  session shares, the database (brought up and checked once), the runs for the summary;
+- :class:`Unavailable`: what a fixture gives instead of data that could not be made ready: the
+  error's one line, which fails the test (the plugin's ``pytest_pyfunc_call``);
+- :class:`Binding`: a test's data and the engine on it (read-only sessions on the shared data,
+  writable ones on a test's own clone, :func:`clone_of`);
+- :func:`budgets_for`: a measurement's budgets from the ``perf_budget`` marker, else scales.yaml
+  by name (``app.workloads.<name>.budgets``), else the scale's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import inspect
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import asyncpg
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from perfkit.app import load_application
+from perfkit.config import Config, Scale, WorkloadBudgets, load_config
+from perfkit.database import Database
+from perfkit.datagen import read_dataset_info
+from perfkit.db import connection, create_engine, create_session_factory
+from perfkit.errors import PerfkitError
+from perfkit.lifecycle import db_up, db_url
+from perfkit.measure import Stopwatch
+from perfkit.pipeline import (
+    Preparation,
+    PreparedData,
+    ScaleRun,
+    Timed,
+    measure_and_record,
+    prepare_data,
+    workload_timed,
+)
+from perfkit.prepare import PrepareReport
+from perfkit.results import new_run_id
+from perfkit.safety import check_name, created_by_perfkit
+from perfkit.snapshot.errors import SnapshotError
+from perfkit.snapshot.prepare import cloned_database
+from perfkit.staging import target_scale
+from perfkit.text import quoted
+from perfkit.urls import SecretUrl, database_name, mask_url
+from perfkit.workload import WorkloadContext
+
+T = TypeVar("T")
+
+#: ``perf_data``'s type, for a test's annotations.
+PerfData = PreparedData
+#: ``perf_measure``'s type: ``run = await perf_measure(fn, *, name=None, label=None)``.
+PerfMeasure = Callable[..., Awaitable[ScaleRun]]
+
+#: Where the preparation's progress goes (``pytest --log-level=INFO`` shows it).
+log = logging.getLogger("perfkit.pytest")
+
+#: Errors from making the data ready that are the environment's, not a bug: one line each.
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, sa_exc.DBAPIError, OSError)
+ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (PerfkitError, *_DRIVER_ERRORS)
+
+#: SQLSTATE of a write in a read-only transaction.
+READ_ONLY_SQL_TRANSACTION = "25006"
+
+
+class MarkerError(PerfkitError):
+    """A ``perf_budget`` marker with an argument it does not take, or a value out of range;
+    ``argument`` names it."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, argument: str) -> None:
+        super().__init__(
+            f"@pytest.mark.perf_budget: {message}",
+            hint="e.g. @pytest.mark.perf_budget(seconds=0.5, statements=5), or per scale: "
+            "seconds={'small': 0.25, 'medium': 0.5}",
+        )
+        self.argument = argument
+
+
+class ReadOnlyDataError(PerfkitError):
+    """A test wrote to the scale's shared data, which every test of the scale reads."""
+
+    def __init__(self, scale: str) -> None:
+        super().__init__(
+            f"the test wrote to the shared {scale} data, which is read-only",
+            hint="a test that writes asks for its own clone: @pytest.mark.perf_clone",
+        )
+        self.scale = scale
+
+
+def failure_line(exc: BaseException) -> str:
+    """perfkit's one line for ``exc``: its message and hint, with every password masked."""
+    if isinstance(exc, PerfkitError):
+        text = exc.one_line()
+    else:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        text = (
+            f"database error: {type(exc).__name__}: {first} "
+            "(hint: `invoke db-status` shows whether the server is up)"
+        )
+    return "perfkit: " + mask_url(text)
+
+
+@dataclasses.dataclass(frozen=True)
+class Unavailable:
+    """A fixture's value when the data could not be made ready: ``message`` is perfkit's one
+    line for why. The test fails with it before its body runs; a fixture of the test's own
+    that touches the value fails with it at once."""
+
+    message: str
+
+    def fail(self) -> NoReturn:
+        """Fail the current test (or fixture) with the message, no traceback."""
+        import pytest
+
+        pytest.fail(self.message, pytrace=False)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # introspection (copy, pickle, repr helpers) sees nothing
+            raise AttributeError(name)
+        self.fail()
+
+    def __call__(self, *args: object, **kwargs: object) -> NoReturn:
+        self.fail()
+
+
+def run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion on an event loop of its own, in a worker thread: the session's
+    data is made ready once, whatever event loop (if any) the tests run on, and nothing it
+    opens outlives it."""
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="perfkit") as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def ready_database(cfg: Config) -> str:
+    """The test database's URL, once the server is up (``invoke db-up``: a running one is
+    reused, an external one only checked) and the database passed the safety rule for writing
+    tables (perfkit created it, or a part of its name says test)."""
+    await db_up(cfg)
+    url = db_url(cfg)
+    db = Database(url)
+    async with db.admin() as admin:
+        created = await created_by_perfkit(admin.conn, db.name)
+    check_name(db.name, cfg, created=created, destructive=False)
+    return url
+
+
+class PerfSession:
+    """One pytest session's perfkit state; nothing is read or reached before it is needed."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = config_path
+        self.run_id = new_run_id()
+        #: Every measurement of the session, for the summary at the end.
+        self.runs: list[ScaleRun] = []
+        self._cfg: Config | None = None
+        self._database: str | Unavailable | None = None
+
+    @property
+    def cfg(self) -> Config:
+        """scales.yaml (with the environment's overrides), read on first use."""
+        if self._cfg is None:
+            self._cfg = load_config(self.config_path)
+        return self._cfg
+
+    def dataset(self, scale: str) -> PreparedData | Unavailable:
+        """``scale``'s data made ready by the cheapest route (the database brought up and
+        checked first, once per session), or why it could not be."""
+        if self._database is None:
+            try:
+                self._database = run_in_thread(ready_database(self.cfg))
+            except ENVIRONMENT_ERRORS as exc:
+                self._database = Unavailable(failure_line(exc))
+        if isinstance(self._database, Unavailable):
+            return self._database
+        try:
+            return run_in_thread(
+                prepare_data(
+                    self.cfg,
+                    self.cfg.scale(scale),
+                    url=self._database,
+                    # nox -s perf-<target> ran `invoke prepare --scale <target>` just before
+                    after_prepare_task=scale == target_scale(os.environ),
+                    progress=log.info,
+                )
+            )
+        except ENVIRONMENT_ERRORS as exc:
+            return Unavailable(failure_line(exc))
+
+
+@asynccontextmanager
+async def clone_of(cfg: Config, shared: PreparedData) -> AsyncIterator[PreparedData]:
+    """A fresh clone of ``shared``'s data (the scale's template), for one test that writes;
+    dropped on exit. Its preparation is listed after the shared data's."""
+    sw = Stopwatch()
+    async with cloned_database(shared.url, cfg, shared.scale) as url:
+        seconds = sw.stop()
+        async with connection(url) as conn:
+            info = await read_dataset_info(conn, order=load_application(cfg).tables)
+        if info is None:  # pragma: no cover - a template always holds a dataset
+            raise SnapshotError(f"the clone {database_name(url)!r} holds no dataset")
+        report = PrepareReport(
+            scale=shared.scale.name,
+            how="template",
+            seconds=seconds,
+            info=info,
+            database=database_name(url),
+            reason="a test that writes gets a clone of its own",
+            restore_seconds=seconds,
+        )
+        yield dataclasses.replace(
+            shared,
+            url=SecretUrl(url),
+            info=info,
+            preparations=(*shared.preparations, Preparation(source="clone", report=report)),
+            cloned=True,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Binding:
+    """A test's data and the engine on it (the application's driver, scales.yaml's pool)."""
+
+    cfg: Config
+    data: PreparedData
+    engine: AsyncEngine
+
+    def session(self) -> AsyncSession:
+        """A session on the data: read-only on the shared data, writable on a clone."""
+        engine = self.engine
+        if not self.data.cloned:
+            engine = engine.execution_options(postgresql_readonly=True)
+        return create_session_factory(engine, self.cfg.pool)()
+
+    def workload(self, name: str | None = None) -> Timed:
+        """The application's workload ``name`` (default: ``app.default_workload``) on this
+        data, as ``nox -s perf-<scale>`` runs it (its sessions are its own, rolled back)."""
+        app = load_application(self.cfg)
+        spec = app.workload(name)
+        ctx = WorkloadContext(
+            session_factory=create_session_factory(self.engine, self.cfg.pool),
+            today=self.data.anchor_date,
+        )
+        return workload_timed(app, spec, ctx, scale=self.data.scale.name)
+
+
+@asynccontextmanager
+async def bind(cfg: Config, data: PreparedData) -> AsyncIterator[Binding]:
+    """A :class:`Binding` for ``data``; its engine is disposed of on exit."""
+    engine = create_engine(data.url, cfg.pool, driver=load_application(cfg).driver)
+    try:
+        yield Binding(cfg=cfg, data=data, engine=engine)
+    finally:
+        await engine.dispose()
+
+
+# --------------------------------------------------------------------------------------------
+# measuring in a test
+
+
+def _doc_line(obj: object) -> str | None:
+    doc = (inspect.getdoc(obj) or "").strip() if obj is not None else ""
+    return doc.splitlines()[0].strip() if doc else None
+
+
+def label_for(fn: object, *, test: object, name: str) -> str:
+    """The summary's title: the test's docstring, else the measured function's (a named
+    function, not a lambda), else the name."""
+    own = fn if inspect.isfunction(fn) and fn.__name__ != "<lambda>" else None
+    return _doc_line(test) or _doc_line(own) or name
+
+
+def _budget_value(value: object, *, key: str, scale: Scale, whole: bool) -> float | int | None:
+    """One ``perf_budget`` argument at ``scale``: a number, or ``{scale name: number}``."""
+    if isinstance(value, Mapping):  # other scales' keys are ignored: scales.yaml may differ
+        value = value.get(scale.name)
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (whole and not isinstance(value, int))
+        or value <= 0
+    ):
+        expected = "a positive whole number" if whole else "a positive number of seconds"
+        raise MarkerError(f"{key} must be {expected}, got {quoted(value)}", argument=key)
+    return value
+
+
+def marker_budgets(
+    args: tuple[object, ...], kwargs: Mapping[str, object], *, scale: Scale
+) -> WorkloadBudgets:
+    """The ``perf_budget(seconds=..., statements=...)`` marker's budgets at ``scale``."""
+    if args:
+        raise MarkerError("takes keyword arguments only", argument=repr(args[0]))
+    unknown = sorted(set(kwargs) - {"seconds", "statements"})
+    if unknown:
+        raise MarkerError(
+            f"unknown argument {quoted(unknown[0])}; it takes seconds and statements",
+            argument=unknown[0],
+        )
+    seconds = _budget_value(kwargs.get("seconds"), key="seconds", scale=scale, whole=False)
+    statements = _budget_value(kwargs.get("statements"), key="statements", scale=scale, whole=True)
+    return WorkloadBudgets(
+        seconds=None if seconds is None else float(seconds),
+        statements=None if statements is None else int(statements),
+    )
+
+
+def budgets_for(
+    cfg: Config, scale: Scale, name: str, marker: WorkloadBudgets | None
+) -> WorkloadBudgets | None:
+    """A measurement's own budgets: the marker's, else scales.yaml's
+    ``app.workloads.<name>.budgets.<scale>``; a key neither sets is the scale's (the pipeline
+    falls back to ``scales.<scale>.budgets``)."""
+    settings = cfg.app.workloads.get(name)
+    own = settings.budgets.get(scale.name) if settings else None
+    if marker is None:
+        return own
+    if own is None:
+        return marker
+    return WorkloadBudgets(
+        seconds=marker.seconds if marker.seconds is not None else own.seconds,
+        statements=marker.statements if marker.statements is not None else own.statements,
+    )
+
+
+def timed_for(
+    cfg: Config,
+    scale: Scale,
+    fn: Callable[[], Awaitable[object]] | Timed,
+    *,
+    name: str | None,
+    label: str | None,
+    test_name: str,
+    test: object,
+    marker: WorkloadBudgets | None,
+) -> Timed:
+    """What :func:`measure_and_record` measures for a test: ``fn`` with its name (``name``,
+    else the test's without ``test_``: ``test_deadline_alerts`` -> ``deadline_alerts``), its
+    label (``label``, else :func:`label_for`)
+    and its budgets (:func:`budgets_for`). A workload from ``perf_workload`` keeps its own
+    name and label unless ``name`` or ``label`` is given."""
+    if isinstance(fn, Timed):
+        called = name or fn.name
+        return dataclasses.replace(
+            fn,
+            name=called,
+            label=label or fn.label,
+            budgets=budgets_for(cfg, scale, called, marker),
+        )
+    called = name or test_name.removeprefix("test_") or test_name
+    settings = cfg.app.workloads.get(called)
+    return Timed(
+        fn=fn,
+        name=called,
+        label=label or label_for(fn, test=test, name=called),
+        budgets=budgets_for(cfg, scale, called, marker),
+        expect_work=settings.expect_work if settings else True,
+    )
+
+
+async def measure_call(state: PerfSession, binding: Binding, timed: Timed) -> ScaleRun:
+    """Measure ``timed`` on the test's data the way ``nox -s perf-<scale>`` does, check the
+    budgets and append the record (under the session's run id); the run is kept for the
+    summary. A write to the shared data is a :class:`ReadOnlyDataError`."""
+    data = binding.data
+    try:
+        run = await measure_and_record(
+            binding.cfg,
+            data,
+            timed,
+            engine=binding.engine,
+            run_id=state.run_id,
+            lock=not data.cloned,  # a clone is the test's own: nothing else swaps it
+            progress=log.info,
+        )
+    except sa_exc.DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == READ_ONLY_SQL_TRANSACTION:
+            raise ReadOnlyDataError(data.scale.name) from exc
+        raise
+    state.runs.append(run)
+    return run
