@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Literal
 
-from perfkit.app import load_application
+from perfkit.app import load_application, run_day
 from perfkit.config import Config, Scale
 from perfkit.database import CLONE_PREFIX, Database, helper_name
 from perfkit.locks import exclusive
@@ -107,7 +107,7 @@ async def ensure_template(
             )
         name = template.template_name(scale.name, key)
         staging = helper_name(name, "src")
-        today = dt.date.today()
+        today = run_day(cfg)
         async with template.locked(db, name):
             try:
                 await load_from_files(
@@ -155,7 +155,7 @@ async def cloned_database(target: str | Database, cfg: Config, scale: Scale) -> 
                 tpl,
                 app=load_application(cfg),
                 name=clone.name,
-                target_day=dt.date.today(),
+                target_day=run_day(cfg),
             )
         try:
             yield clone.url
