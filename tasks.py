@@ -469,4 +469,38 @@ def compare(
                 console().print(views.comparison_table(comparison))
             else:
                 say(comparison.summary())
+            for line in comparison.changes:
+                say(f"  {line}")
         check(comparisons)
+
+
+@task(
+    help={
+        "scale": SCALE_HELP,
+        "workload": "a workload of the application (default: its default workload)",
+        "top": "statements to explain, 1 or more (default 5)",
+        "config": CONFIG_HELP,
+    }
+)
+def explain(
+    c: Context,
+    scale: str,
+    workload: str | None = None,
+    top: str = "5",
+    config: str | None = None,
+) -> None:
+    """Print a workload's statement profile and the plans of its top statements (no perf run)."""
+    from perfkit.plans import explain_command
+
+    with guarded():
+        limit = whole_number(top, flag="--top", default=5) or 5
+        cfg = load(config)
+        with console().status("profiling ...") as status:
+            done = run(
+                explain_command(
+                    cfg, cfg.scale(scale), url=lifecycle.db_url(cfg), workload=workload,
+                    limit=limit, progress=status.update,
+                )
+            )  # fmt: skip
+        for line in done.lines():
+            print(line)

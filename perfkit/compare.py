@@ -26,12 +26,21 @@ A scale with no earlier comparable run has **no baseline yet**: that is reported
 a failure. :func:`check` raises :class:`RegressionError` (exit status 6) when a gated metric
 regressed.
 
+Beside the metrics, the runs' statement profiles (:mod:`perfkit.profile`) are compared
+fingerprint by fingerprint: a statement whose calls multiplied (at least
+:data:`GROWTH_FACTOR` times, and :data:`GROWTH_MIN_CALLS` more calls) fails the gate, named
+with its text ("N+1: ``SELECT … WHERE office_id = ?`` went 1 → 100 calls"); a new or vanished
+statement is listed. A statement whose plan shape changed is listed with the scans that
+changed ("support_plan_cycles: Index Scan using ix → Seq Scan"); it fails the gate only with
+``regression.plan_change: fail`` in scales.yaml (default ``warn``).
+
 Over 400 lines: the regression gate's rules (baselines, thresholds, noise floors, per-metric
 overrides) and their one-line verdicts, kept together because each rule explains itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import statistics
@@ -51,6 +60,7 @@ from perfkit.history import (
     resolve_git_ref,
     same_work,
 )
+from perfkit.profile import node_label, scans, shorten
 from perfkit.results import RunRecord
 from perfkit.text import quoted
 
@@ -141,8 +151,8 @@ class RegressionError(PerfkitError):
     exit_code = 6
 
     def __init__(self, comparisons: Sequence[Comparison]) -> None:
-        worst = [c for c in comparisons if c.regressions]
-        parts = [f"{c.scale}: " + ", ".join(m.short() for m in c.regressions) for c in worst]
+        worst = [c for c in comparisons if not c.ok]
+        parts = [f"{c.scale}: " + ", ".join(c.failures) for c in worst]
         super().__init__(
             "performance regression: " + "; ".join(parts),
             hint="see the table above; if the slowdown is intended, compare against a newer "
@@ -398,6 +408,10 @@ class Comparison:
     metrics: tuple[MetricComparison, ...]
     #: Something a reader should know (a different machine or dataset), or ``None``.
     note: str | None = None
+    #: Statements multiplied, new or vanished since the baseline.
+    statements: tuple[StatementChange, ...] = ()
+    #: Statements whose plan shape changed since the baseline.
+    plan_changes: tuple[PlanChange, ...] = ()
 
     @property
     def has_baseline(self) -> bool:
@@ -409,8 +423,24 @@ class Comparison:
         return tuple(m for m in self.metrics if m.fails)
 
     @property
+    def failures(self) -> list[str]:
+        """Everything that fails the gate, one phrase each: metrics, multiplied statements,
+        plan changes when ``regression.plan_change`` is ``fail``."""
+        return (
+            [m.short() for m in self.regressions]
+            + [s.describe() for s in self.statements if s.fails]
+            + [p.describe() for p in self.plan_changes if p.fails]
+        )
+
+    @property
+    def changes(self) -> list[str]:
+        """Every statement and plan change, one line each (failing ones marked)."""
+        changes: list[StatementChange | PlanChange] = [*self.statements, *self.plan_changes]
+        return [("FAIL " if c.fails else "note ") + c.describe() for c in changes]
+
+    @property
     def ok(self) -> bool:
-        return not self.regressions
+        return not self.failures
 
     def summary(self) -> str:
         """One line: the scale, the outcome and the baseline."""
@@ -421,11 +451,11 @@ class Comparison:
                 "recorded and later runs will compare with it"
             )
         against = self.baseline.describe()
-        if self.regressions:
-            n = len(self.regressions)
+        if self.failures:
+            n = len(self.failures)
             return (
                 f"{self.scale}: {n} regression{'s' if n != 1 else ''} in {run} against "
-                f"{against}: " + ", ".join(m.short() for m in self.regressions)
+                f"{against}: " + ", ".join(self.failures)
             )
         better = [m for m in self.metrics if m.verdict == "improvement"]
         extra = f"; improved: {', '.join(m.metric.name for m in better)}" if better else ""
@@ -433,9 +463,14 @@ class Comparison:
 
 
 def compare_record(
-    candidate: RunRecord, baseline: Baseline, rules: Mapping[str, Rule]
+    candidate: RunRecord,
+    baseline: Baseline,
+    rules: Mapping[str, Rule],
+    *,
+    plan_change: str = "warn",
 ) -> Comparison:
-    """Compare ``candidate`` with ``baseline`` metric by metric."""
+    """Compare ``candidate`` with ``baseline`` metric by metric, then statement by statement
+    (``plan_change``: ``warn`` or ``fail``, what a changed plan shape does)."""
     rows: list[MetricComparison] = []
     if baseline.found:
         for name, metric in COMPARED.items():
@@ -451,6 +486,8 @@ def compare_record(
         baseline=baseline,
         metrics=tuple(rows),
         note=_note(candidate, baseline),
+        statements=statement_changes(candidate, baseline.records),
+        plan_changes=plan_changes(candidate, baseline.records, fails=plan_change == "fail"),
     )
 
 
@@ -474,6 +511,7 @@ def compare_history(
     scales: Sequence[str] = (),
     run_id: str | None = None,
     repo: Path | None = None,
+    plan_change: str = "warn",
 ) -> list[Comparison]:
     """Compare the candidate runs with ``baseline`` (a spec such as ``median:5``).
 
@@ -493,14 +531,147 @@ def compare_history(
         newest = history.latest_run_id()
         candidates = [r for r in history if r.run_id == newest] if newest else []
     return [
-        compare_record(c, select_baseline(history, c, spec, repo=repo), rules) for c in candidates
+        compare_record(
+            c, select_baseline(history, c, spec, repo=repo), rules, plan_change=plan_change
+        )
+        for c in candidates
     ]
 
 
 def check(comparisons: Sequence[Comparison]) -> None:
     """Raise :class:`RegressionError` when any comparison has a gated regression."""
-    if any(c.regressions for c in comparisons):
+    if any(not c.ok for c in comparisons):
         raise RegressionError(comparisons)
+
+
+# --------------------------------------------------------------------------------------------
+# statements and plans
+
+#: A statement "multiplied" when its calls grew by at least this factor ...
+GROWTH_FACTOR = 2.0
+#: ... and by at least this many calls per run.
+GROWTH_MIN_CALLS = 2
+
+StatementChangeKind = Literal["multiplied", "new", "vanished"]
+
+
+@dataclass(frozen=True)
+class StatementChange:
+    """A statement whose calls multiplied, or that appeared or vanished, since the baseline."""
+
+    kind: StatementChangeKind
+    fingerprint: str
+    statement: str
+    #: Calls per run in the baseline (the median over its profiled runs).
+    before: float | None
+    after: int | None
+
+    @property
+    def fails(self) -> bool:
+        """A multiplied statement fails the gate (an N+1, most often)."""
+        return self.kind == "multiplied"
+
+    def describe(self) -> str:
+        """``N+1: `SELECT … WHERE office_id = ?` went 1 → 100 calls``."""
+        text = f"`{shorten(self.statement)}`"
+        if self.kind == "multiplied":
+            return f"N+1: {text} went {self.before:g} → {self.after} calls"
+        if self.kind == "new":
+            return f"new statement: {text} ({self.after} calls)"
+        return f"vanished statement: {text} (was {self.before:g} calls)"
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """A statement whose plan shape changed since the baseline."""
+
+    fingerprint: str
+    statement: str
+    before: Mapping[str, object]
+    after: Mapping[str, object]
+    #: Whether it fails the gate (``regression.plan_change: fail``).
+    fails: bool = False
+
+    def scan_changes(self) -> list[str]:
+        """``support_plan_cycles: Index Scan using ix → Seq Scan``, per relation read
+        differently (the root nodes when no scan changed)."""
+        before = _scans_by_relation(self.before)
+        after = _scans_by_relation(self.after)
+        out = []
+        for relation in dict.fromkeys([*before, *after]):
+            old, new = before.get(relation, "—"), after.get(relation, "—")
+            if old != new:
+                out.append(f"{relation}: {old} → {new}")
+        if not out:
+            out.append(f"{node_label(self.before)} → {node_label(self.after)}")
+        return out
+
+    def describe(self) -> str:
+        return f"plan changed: {'; '.join(self.scan_changes())} (`{shorten(self.statement, 60)}`)"
+
+
+def _scans_by_relation(shape: Mapping[str, object]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for node in scans(shape):
+        label = node_label({k: v for k, v in node.items() if k != "relation"})
+        relation = str(node["relation"])
+        found[relation] = f"{found[relation]} + {label}" if relation in found else label
+    return found
+
+
+def _profiled(records: Sequence[RunRecord]) -> list[RunRecord]:
+    return [r for r in records if r.profile]
+
+
+def statement_changes(
+    candidate: RunRecord, baseline: Sequence[RunRecord]
+) -> tuple[StatementChange, ...]:
+    """Statements multiplied, new or vanished in ``candidate`` against the profiled baseline
+    runs (none when either side has no profile)."""
+    base = _profiled(baseline)
+    if not candidate.profile or not base:
+        return ()
+    newest = base[-1]
+    changes: list[StatementChange] = []
+    for entry in candidate.profile:
+        fp, calls = entry["fingerprint"], int(entry["calls"])
+        seen = [int(e["calls"]) for r in base if (e := r.statement(fp)) is not None]
+        if newest.statement(fp) is None:
+            changes.append(StatementChange("new", fp, entry["statement"], None, calls))
+            continue
+        before = float(statistics.median(seen))
+        if calls >= before * GROWTH_FACTOR and calls - before >= GROWTH_MIN_CALLS:
+            changes.append(StatementChange("multiplied", fp, entry["statement"], before, calls))
+    for entry in newest.profile:
+        if candidate.statement(entry["fingerprint"]) is None:
+            changes.append(
+                StatementChange(
+                    "vanished", entry["fingerprint"], entry["statement"], entry["calls"], None
+                )
+            )
+    order = {"multiplied": 0, "new": 1, "vanished": 2}
+    return tuple(sorted(changes, key=lambda c: order[c.kind]))
+
+
+def plan_changes(
+    candidate: RunRecord, baseline: Sequence[RunRecord], *, fails: bool = False
+) -> tuple[PlanChange, ...]:
+    """Statements whose plan shape differs from the newest baseline run that explained them."""
+    out: list[PlanChange] = []
+    for entry in candidate.profile:
+        plan = entry.get("plan") or {}
+        if "shape_hash" not in plan:
+            continue
+        for record in reversed(_profiled(baseline)):
+            old = (record.statement(entry["fingerprint"]) or {}).get("plan") or {}
+            if "shape_hash" in old:
+                if old["shape_hash"] != plan["shape_hash"]:
+                    change = PlanChange(
+                        entry["fingerprint"], entry["statement"], old["shape"], plan["shape"]
+                    )
+                    out.append(dataclasses.replace(change, fails=fails))
+                break
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -526,6 +697,7 @@ def compare_command(
     rules = rules_from_config(cfg.regression, threshold=threshold)
     history = history_for(cfg)
     comparisons = compare_history(
-        history, baseline=spec, rules=rules, scales=scales, run_id=run_id, repo=cfg.root
-    )
+        history, baseline=spec, rules=rules, scales=scales, run_id=run_id, repo=cfg.root,
+        plan_change=cfg.regression.plan_change,
+    )  # fmt: skip
     return history, comparisons

@@ -72,6 +72,8 @@ DEFAULT_MAX_ROWS = 50_000_000
 Backend = Literal["auto", "external", "docker", "native"]
 BinarySource = Literal["auto", "system", "embedded"]
 DataMode = Literal["realistic", "plan"]
+#: What a changed plan shape does in ``compare``: a warning, or a failure of the gate.
+PlanChange = Literal["warn", "fail"]
 
 
 def _positive(**kw: Any) -> Any:
@@ -266,6 +268,8 @@ class RegressionConfig:
     #: ``median:N`` (the last N earlier runs), ``git:REF`` (runs of that commit), ``run:ID``.
     baseline: str = "median:5"
     metrics: Mapping[str, MetricRule] = field(default_factory=lambda: types.MappingProxyType({}))
+    #: A statement's plan shape changed since the baseline: ``warn`` (default) or ``fail``.
+    plan_change: PlanChange = "warn"
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from perfkit.errors import PerfkitError
 from perfkit.locks import exclusive
 from perfkit.measure import Measurement, measure
 from perfkit.prepare import PrepareReport, prepare, read_handover
+from perfkit.profile import Profile, explain_statements, profile_entries, profile_run, shorten
 from perfkit.results import (
     RunRecord,
     append_record,
@@ -206,6 +207,8 @@ class ScaleRun:
     record_path: Path
     #: The workload's own numbers (its ``metrics()``, or what it returned, as numbers).
     numbers: Mapping[str, int | float] = field(default_factory=dict)
+    #: The untimed profiled run after the timed ones (statements, database time).
+    profile: Profile | None = None
 
     @property
     def result(self) -> object:
@@ -246,6 +249,17 @@ class ScaleRun:
             f"  SQL       {m.statements} statement(s) per run",
             f"  memory    {m.peak_memory_mb:.1f} MB peak (Python heap during one run)",
         ]
+        if self.profile is not None:
+            p = self.profile
+            lines.append(
+                f"  time      database {p.db_seconds:.3f} s ({p.db_share:.0%}), application "
+                f"{p.app_seconds:.3f} s ({1 - p.db_share:.0%}) [one profiled, untimed run]"
+            )
+            for entry in self.record.profile[:3]:
+                lines.append(
+                    f"  statement {entry['calls']}x {entry['total_ms']:.1f} ms "
+                    f"{shorten(entry['statement'], 70)}"
+                )
         lines += [f"  budget    {c.describe()}" for c in self.checks]
         lines += [f"  PROBLEM   {p}" for p in self.problems]
         lines.append(f"  record    {self.record_path} ({'passed' if self.passed else 'FAILED'})")
@@ -366,6 +380,9 @@ async def measure_and_record(
                     repeat=cfg.measure.repeat,
                     warmup=cfg.measure.warmup,
                 )
+                # untimed, after the timed repeats: the samples never carry its overhead
+                profile = await profile_run(timed.fn, engine=engine)
+                plans = await explain_statements(engine, profile.statements)
         except (sa_exc.TimeoutError, asyncpg.QueryCanceledError, TimeoutError) as exc:
             raise DatabaseTimeoutError(scale.name, _one_line(exc)) from None
         except sa_exc.DBAPIError as exc:
@@ -388,6 +405,8 @@ async def measure_and_record(
         numbers=numbers,
         checks=checks,
         problems=problems,
+        profile=profile,
+        plans=plans,
     )
     path = results_path(cfg)
     append_record(path, record)
@@ -403,6 +422,7 @@ async def measure_and_record(
         record=record,
         record_path=path,
         numbers=numbers,
+        profile=profile,
     )
 
 
@@ -512,6 +532,8 @@ def _record(
     numbers: Mapping[str, int | float],
     checks: tuple[BudgetCheck, ...],
     problems: tuple[str, ...],
+    profile: Profile | None = None,
+    plans: Mapping[str, Mapping[str, object]] | None = None,
 ) -> RunRecord:
     prepare = main_preparation(preparations)
     restores = [
@@ -535,6 +557,12 @@ def _record(
         offices=offices,
         seconds_per_office=measurement.median / offices,
     )
+    if profile is not None:
+        metrics.update(
+            db_seconds=round(profile.db_seconds, 6),
+            app_seconds=round(profile.app_seconds, 6),
+            db_share=round(profile.db_share, 4),
+        )
     metrics.update({k: v for k, v in outcome.items() if k not in metrics})
     failures = [c.describe() for c in checks if not c.ok] + list(problems)
     limits = {c.name: c.limit for c in checks}
@@ -566,6 +594,7 @@ def _record(
         passed=not failures,
         workload=workload,
         failures=failures,
+        profile=profile_entries(profile, plans or {}) if profile is not None else [],
     )
 
 

@@ -19,9 +19,14 @@ A record (``schema`` 1)::
      "workload": "deadline_alerts", "failures": []}
 
 ``restore_seconds`` and ``seed_rows_per_second`` appear only when that step happened.
-``workload`` and ``failures`` are additions readers may ignore. No record holds a URL or a
-password. A line whose fields do not have these types (text, numbers, objects, lists, as
-shown) is damaged, and skipped like a line that is not JSON.
+``workload`` and ``failures`` are additions readers may ignore. ``profile`` (a later
+addition; a record without it reads as an empty list) holds the statements of one untimed,
+profiled run (:mod:`perfkit.profile`), most expensive first: ``{"fingerprint", "statement",
+"calls", "total_ms", "mean_ms", "rows"}`` and, for the top few, ``"plan": {"shape",
+"shape_hash", "slowest_node", "slowest_node_ms", "execution_ms", "plan"}`` (or ``{"error"}``);
+its metrics ``db_seconds``, ``app_seconds`` and ``db_share`` split that run's wall time.
+No record holds a URL or a password. A line whose fields do not have these types (text,
+numbers, objects, lists, as shown) is damaged, and skipped like a line that is not JSON.
 """
 
 from __future__ import annotations
@@ -75,6 +80,12 @@ class RunRecord:
     schema: int = SCHEMA_VERSION
     workload: str | None = None
     failures: list[str] = field(default_factory=list)
+    #: The profiled run's statements (see the module docstring); empty in older records.
+    profile: list[dict[str, Any]] = field(default_factory=list)
+
+    def statement(self, fingerprint: str) -> dict[str, Any] | None:
+        """The profile entry of ``fingerprint``, or ``None``."""
+        return next((e for e in self.profile if e.get("fingerprint") == fingerprint), None)
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready data, ``schema`` first."""
@@ -147,6 +158,15 @@ def _check_types(data: Mapping[str, Any]) -> None:
     failures = data.get("failures", [])
     if not isinstance(failures, list) or not all(isinstance(f, str) for f in failures):
         raise bad("failures", "a list of text")
+    profile = data.get("profile", [])
+    if not isinstance(profile, list) or not all(
+        isinstance(e, Mapping)
+        and isinstance(e.get("fingerprint"), str)
+        and isinstance(e.get("statement"), str)
+        and _is_number(e.get("calls"))
+        for e in profile
+    ):
+        raise bad("profile", "a list of statement objects")
 
 
 def _is_number(value: object) -> bool:
