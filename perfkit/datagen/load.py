@@ -440,6 +440,14 @@ async def _load_tables(
     loaded = {name: asyncio.Event() for name in app.tables}
     one_at_a_time = asyncio.Lock()
     counts: dict[str, int] = {}
+    # A table whose parent loads after it (a foreign-key cycle) gets its keys after every
+    # table is in: waiting for that parent would hold a loader it may need.
+    position = {name: i for i, name in enumerate(queue)}
+    late = {
+        name
+        for name in foreign_keys
+        if any(position[p] > position[name] for p in app.schema.referenced_tables(name) - {name})
+    }
 
     async def worker(conn: asyncpg.Connection) -> None:
         while queue:
@@ -451,7 +459,7 @@ async def _load_tables(
             target = f"{quote_ident(staging)}.{quote_ident(spec.name)}"
             # Constraints, indexes and statistics in one round trip (one transaction).
             await conn.execute(";\n".join([*per_table.get(spec.name, ()), f"ANALYZE {target}"]))
-            if spec.name in foreign_keys:
+            if spec.name in foreign_keys and spec.name not in late:
                 for parent in app.schema.referenced_tables(spec.name) - {spec.name}:
                     await loaded[parent].wait()
                 # One table's foreign keys at a time: each locks the child and its parents,
@@ -461,6 +469,8 @@ async def _load_tables(
 
     with _gc_paused():
         await _gather_or_cancel([worker(conn) for conn in loaders])
+    for name in sorted(late):
+        await loaders[0].execute(";\n".join(foreign_keys[name]))
     return {name: counts[name] for name in app.tables}
 
 
