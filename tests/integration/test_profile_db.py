@@ -308,3 +308,29 @@ def test_invoke_explain_prints_the_profile_and_plans(runs: ProfileRuns, project_
     assert " 1. 1x  total " in out and "slowest node: " in out
     assert "on support_plan_cycles" in out  # its plan, node by node
     assert len(load_history(results_path(runs.cfg))) == 4  # no run record written
+
+
+async def test_psycopg_gives_the_same_statements_and_plans(runs: ProfileRuns) -> None:
+    """The profile comes from SQLAlchemy's events: psycopg's ``%(name)s`` statements
+    normalize to the very fingerprints asyncpg's ``$n`` ones do, and explain alike."""
+    by_driver = {}
+    for driver in ("asyncpg", "psycopg"):
+        engine = create_engine(runs.url, runs.cfg.pool, driver=driver)
+        ctx = WorkloadContext(
+            session_factory=create_session_factory(engine, runs.cfg.pool), today=dt.date.today()
+        )
+
+        async def workload(ctx: WorkloadContext = ctx) -> None:
+            await staff_batched(ctx)
+
+        try:
+            profile = await profile_run(workload, engine=engine)
+            plans = await explain_statements(engine, profile.statements, limit=10)
+        finally:
+            await engine.dispose()
+        assert all("shape_hash" in p for p in plans.values()), (driver, plans)
+        by_driver[driver] = {
+            s.fingerprint: (s.statement, s.calls, s.rows, plans[s.fingerprint]["shape_hash"])
+            for s in profile.statements
+        }
+    assert by_driver["psycopg"] == by_driver["asyncpg"]
