@@ -463,12 +463,13 @@ def primary_key_sql(app: Application) -> dict[str, tuple[str, str]]:
     out = {}
     for name in app.tables:
         pk = app.schema.metadata.tables[name].primary_key
+        pk_name = str(pk.name) if pk.name else f"{name}_pkey"  # PostgreSQL's name when unnamed
         columns = ", ".join(quote_ident(c.name) for c in pk.columns)
         sql = (
-            f"ALTER TABLE {quote_ident(name)} ADD CONSTRAINT {quote_ident(str(pk.name))} "
+            f"ALTER TABLE {quote_ident(name)} ADD CONSTRAINT {quote_ident(pk_name)} "
             f"PRIMARY KEY ({columns})"
         )
-        out[name] = (str(pk.name), sql)
+        out[name] = (pk_name, sql)
     return out
 
 
