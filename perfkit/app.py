@@ -24,6 +24,7 @@ same door. :func:`load_application` reads the section once per process.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 import inspect
 import os
@@ -110,15 +111,17 @@ def _build(cfg: Config) -> Application:
             key_path="app.schema.metadata",
         ) from None
     recipe = _import(app.recipe, key="app.recipe", source=source)
-    workloads = {
-        name: _workload(name, settings, source=source) for name, settings in app.workloads.items()
+    # Imported when first run: seeding and restoring never need the workloads' modules.
+    loaders = {
+        name: functools.partial(_workload, name, settings, source=source)
+        for name, settings in app.workloads.items()
     }
     try:
         return Application(
             name=app.name,
             schema=schema,
             recipe=recipe,
-            workloads=WorkloadRegistry(workloads),
+            workloads=WorkloadRegistry(loaders=loaders),
             default_workload=app.default_workload,
             driver=app.driver,
             settings=app.workloads,

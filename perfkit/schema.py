@@ -19,7 +19,7 @@ import functools
 import hashlib
 from collections.abc import Sequence
 
-from sqlalchemy import CheckConstraint, MetaData, Table, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, MetaData, Table, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine.interfaces import Dialect
@@ -41,6 +41,12 @@ def quote_ident(name: str) -> str:
 
 def _compact(stmt: str) -> str:
     return " ".join(stmt.split())
+
+
+def _index_key(index: Index) -> tuple[bool, tuple[str, ...]]:
+    """What identifies an index across copies of its table: unique or not, and its columns
+    (or expressions) in order."""
+    return bool(index.unique), tuple(str(e) for e in index.expressions)
 
 
 def _setval_sql(schema: str, table: str, column: str) -> str:
@@ -127,6 +133,13 @@ class Schema:
             for column in copy.columns:  # the table's ENUM types live beside it
                 if isinstance(column.type, SAEnum) and column.type.native_enum:
                     column.type.schema = schema
+            # Indexes named by convention are renamed for the new schema by SQLAlchemy
+            # (ix_<schema>_<table>_<column>); keep the names the application's own DDL gives.
+            names = {_index_key(ix): ix.name for ix in table.indexes}
+            for ix in copy.indexes:
+                original = names.get(_index_key(ix))
+                if original is not None:
+                    ix.name = original
         return tuple(target.tables[f"{schema}.{name}"] for name in self.tables)
 
     @functools.cached_property

@@ -144,10 +144,20 @@ def plan_call(fn: Callable[..., Awaitable[object]], kwargs: Mapping[str, Any]) -
 
 
 class WorkloadRegistry:
-    """Workloads by name, collected from the modules given (no import-time side effects)."""
+    """Workloads by name, collected from the modules given (no import-time side effects).
 
-    def __init__(self, workloads: Mapping[str, Workload] | None = None) -> None:
+    ``loaders`` name workloads whose code is imported only when first asked for: a command
+    that seeds or restores never imports the application's workload modules (which can take
+    a second for a real application)."""
+
+    def __init__(
+        self,
+        workloads: Mapping[str, Workload] | None = None,
+        *,
+        loaders: Mapping[str, Callable[[], Workload]] | None = None,
+    ) -> None:
         self._workloads: dict[str, Workload] = dict(workloads or {})
+        self._loaders: dict[str, Callable[[], Workload]] = dict(loaders or {})
 
     @classmethod
     def from_modules(cls, *modules: types.ModuleType) -> WorkloadRegistry:
@@ -165,6 +175,8 @@ class WorkloadRegistry:
 
     def get(self, name: str) -> Workload:
         """The workload called ``name``; an unknown name lists the known ones."""
+        if name not in self._workloads and name in self._loaders:
+            self._workloads[name] = self._loaders.pop(name)()
         try:
             return self._workloads[name]
         except KeyError:
@@ -172,10 +184,10 @@ class WorkloadRegistry:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(sorted(self._workloads))
+        return tuple(sorted({*self._workloads, *self._loaders}))
 
     def __iter__(self) -> Iterator[Workload]:
-        return iter(self._workloads[n] for n in self.names)
+        return iter(self.get(n) for n in self.names)
 
     def __len__(self) -> int:
-        return len(self._workloads)
+        return len(self.names)

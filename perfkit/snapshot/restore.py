@@ -139,10 +139,10 @@ async def restore_snapshot(
         raise PerfkitError(
             f"--method: expected auto, template or file, got {method!r}", hint="see --help"
         )
-    total = Stopwatch()
     db = Database.of(target)
     steps: dict[str, float] = {}
-    app = load_application(cfg)
+    app = load_application(cfg)  # before the clock: importing the application is not restoring
+    total = Stopwatch()
     store = SnapshotStore.for_config(cfg)
     target_day = target_date(as_of) if as_of else run_day(cfg)
     say = progress or (lambda _msg: None)

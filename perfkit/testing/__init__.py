@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -169,11 +170,22 @@ def run_invoke(
 def start_invoke(
     *args: str, root: Path, env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[str]:
-    """:func:`run_invoke` without waiting: the running process (output piped, as text)."""
+    """:func:`run_invoke` without waiting: the running process (output piped, as text).
+
+    The process answers Ctrl-C (SIGINT) as a command typed at a terminal does, even when the
+    test run itself was started in the background, where the shell makes SIGINT ignored and
+    every child would inherit that."""
     return subprocess.Popen(
         invoke_argv(root, *args),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(env), cwd=root,
+        preexec_fn=_answer_sigint,
     )  # fmt: skip
+
+
+def _answer_sigint() -> None:
+    """In the child, before exec: SIGINT back to its default, so Python raises
+    KeyboardInterrupt on it (an ignored SIGINT would stay ignored across exec)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 # -- run records --------------------------------------------------------------------------------
