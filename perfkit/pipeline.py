@@ -54,7 +54,15 @@ from perfkit.errors import PerfkitError
 from perfkit.locks import exclusive
 from perfkit.measure import Measurement, measure
 from perfkit.prepare import PrepareReport, prepare, read_handover
-from perfkit.profile import Profile, explain_statements, profile_entries, profile_run, shorten
+from perfkit.profile import (
+    Profile,
+    ServerStatements,
+    explain_statements,
+    profile_entries,
+    profile_run,
+    shorten,
+    with_server_figures,
+)
 from perfkit.results import (
     RunRecord,
     append_record,
@@ -381,7 +389,9 @@ async def measure_and_record(
                     warmup=cfg.measure.warmup,
                 )
                 # untimed, after the timed repeats: the samples never carry its overhead
+                server = await ServerStatements.start(data.url)
                 profile = await profile_run(timed.fn, engine=engine)
+                server_rows = await server.collect() if server is not None else None
                 plans = await explain_statements(engine, profile.statements)
         except (sa_exc.TimeoutError, asyncpg.QueryCanceledError, TimeoutError) as exc:
             raise DatabaseTimeoutError(scale.name, _one_line(exc)) from None
@@ -407,6 +417,7 @@ async def measure_and_record(
         problems=problems,
         profile=profile,
         plans=plans,
+        server_rows=server_rows,
     )
     path = results_path(cfg)
     append_record(path, record)
@@ -534,6 +545,7 @@ def _record(
     problems: tuple[str, ...],
     profile: Profile | None = None,
     plans: Mapping[str, Mapping[str, object]] | None = None,
+    server_rows: list[tuple[str, int, float, int]] | None = None,
 ) -> RunRecord:
     prepare = main_preparation(preparations)
     restores = [
@@ -564,6 +576,8 @@ def _record(
             db_share=round(profile.db_share, 4),
         )
     metrics.update({k: v for k, v in outcome.items() if k not in metrics})
+    # whether the server's own figures (pg_stat_statements) were available for the profile
+    metrics["server_statement_figures"] = 1 if server_rows is not None else 0
     failures = [c.describe() for c in checks if not c.ok] + list(problems)
     limits = {c.name: c.limit for c in checks}
     return RunRecord(
@@ -594,7 +608,9 @@ def _record(
         passed=not failures,
         workload=workload,
         failures=failures,
-        profile=profile_entries(profile, plans or {}) if profile is not None else [],
+        profile=with_server_figures(profile_entries(profile, plans or {}), server_rows or [])
+        if profile is not None
+        else [],
     )
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+import asyncpg
 from pglast import parser as pg_parser
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -407,3 +408,70 @@ def profile_entries(
             entry["plan"] = dict(plans[stats.fingerprint])
         entries.append(entry)
     return entries
+
+
+# --------------------------------------------------------------------------------------------
+# the server's own figures (pg_stat_statements), when the server has them
+
+
+@dataclass(frozen=True)
+class ServerStatements:
+    """pg_stat_statements for one database, when the server preloads it (perfkit's native
+    server does when its binaries ship it). The extension lives in the server's maintenance
+    database, so the database under test is not touched; figures are reset just before the
+    profiled run and read right after it."""
+
+    admin_url: str
+    database: str
+
+    @classmethod
+    async def start(cls, url: str) -> ServerStatements | None:
+        """Reset the figures of ``url``'s database; None when the server has none to give."""
+        from perfkit.database import Database
+
+        db = Database(url)
+        try:
+            async with db.admin(timeout=5.0) as admin:
+                preload = str(await admin.conn.fetchval("SHOW shared_preload_libraries"))
+                if "pg_stat_statements" not in preload:
+                    return None
+                await admin.conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                await admin.conn.execute(
+                    "SELECT pg_stat_statements_reset(0, "
+                    "(SELECT oid FROM pg_database WHERE datname = $1), 0)",
+                    db.name,
+                )
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            return None
+        return cls(admin_url=db.admin_url, database=db.name)
+
+    async def collect(self) -> list[tuple[str, int, float, int]]:
+        """(query, calls, total ms, rows) of every statement since :meth:`start`."""
+        from perfkit.db import connection
+
+        async with connection(self.admin_url, timeout=5.0) as conn:
+            rows = await conn.fetch(
+                "SELECT s.query, s.calls, s.total_exec_time, s.rows FROM pg_stat_statements s "
+                "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1",
+                self.database,
+            )
+        return [(str(r[0]), int(r[1]), float(r[2]), int(r[3])) for r in rows]
+
+
+def with_server_figures(
+    entries: list[dict[str, Any]], server: list[tuple[str, int, float, int]]
+) -> list[dict[str, Any]]:
+    """``entries`` with the server's calls and execution time added where the normalized
+    statements match (``server_calls``, ``server_total_ms``)."""
+    by_key: dict[str, tuple[int, float]] = {}
+    for query, calls, total_ms, _rows in server:
+        key, _text = _normalize_cached(query)
+        seen_calls, seen_ms = by_key.get(key, (0, 0.0))
+        by_key[key] = (seen_calls + calls, seen_ms + total_ms)
+    out = []
+    for entry in entries:
+        found = by_key.get(str(entry.get("fingerprint")))
+        if found is not None:
+            entry = {**entry, "server_calls": found[0], "server_total_ms": round(found[1], 3)}
+        out.append(entry)
+    return out

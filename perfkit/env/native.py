@@ -340,7 +340,9 @@ class NativeEnvironment:
         # Checked by the binaries that run the server before anything is written: a bad name or
         # value never reaches perfkit.conf (PostgreSQL would ignore the whole file).
         await asyncio.to_thread(self._check_settings, cluster, account, binaries)
-        conf_changed = self._write_conf(cluster, account)
+        conf_changed = self._write_conf(
+            cluster, account, statements_library=_has_pg_stat_statements(binaries)
+        )
         running = self._running(cluster, account)
         started = False
         if running is not None and running.port != self.db.port:
@@ -578,12 +580,21 @@ class NativeEnvironment:
             cwd=cluster.base,
         )  # fmt: skip
 
-    def _write_conf(self, cluster: Cluster, account: Account) -> bool:
+    def _write_conf(
+        self, cluster: Cluster, account: Account, *, statements_library: bool = False
+    ) -> bool:
         socket_dir = str(cluster.run)
         if len(socket_dir) > _MAX_SOCKET_PATH:
             socket_dir = ""  # too long for a unix socket: TCP on loopback only
+        user = dict(self._user_settings())
+        if statements_library:  # server-side statement figures beside perfkit's own profile
+            preload = [p.strip() for p in user.get("shared_preload_libraries", "").split(",")]
+            if "pg_stat_statements" not in preload:
+                user["shared_preload_libraries"] = ",".join(
+                    [p for p in preload if p] + ["pg_stat_statements"]
+                )
         settings = {
-            **self._user_settings(),
+            **user,
             # perfkit's own last: in a PostgreSQL file the last line for a name wins.
             "listen_addresses": "127.0.0.1" if self.db.host != "::1" else "::1",
             "port": str(self.db.port),
@@ -751,6 +762,11 @@ class NativeEnvironment:
         if rec.get("bindir") and Path(rec["bindir"], "pg_ctl").exists():
             return PgBinaries(Path(rec["bindir"]), rec.get("version", "0"), rec.get("source", "?"))
         return find_binaries(self.db.binaries)
+
+
+def _has_pg_stat_statements(bins: PgBinaries) -> bool:
+    """Whether the binaries ship pg_stat_statements (Debian's and the wheel's do)."""
+    return (bins.bindir.parent / "lib" / "pg_stat_statements.so").is_file()
 
 
 def _conf_literal(value: str) -> str:

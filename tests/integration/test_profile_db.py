@@ -148,6 +148,12 @@ def test_every_record_holds_a_profile_and_the_time_split(runs: ProfileRuns) -> N
     assert "plan" in record.profile[0]
     m = record.metrics
     assert m["db_seconds"] > 0 and m["app_seconds"] >= 0 and 0 < m["db_share"] <= 1
+    # perfkit's native server preloads pg_stat_statements: the server's own figures agree
+    assert m["server_statement_figures"] == 1
+    assert staff["server_calls"] == 1 and staff["server_total_ms"] >= 0
+    n_plus_one = {e["statement"]: e for e in runs.n_plus_one.record.profile}
+    per_office = n_plus_one["SELECT id, full_name, email FROM staffs WHERE office_id = ?"]
+    assert per_office["calls"] == per_office["server_calls"] == OFFICES
     assert any(
         "database" in line and "application" in line for line in runs.batched.summary_lines()
     )
