@@ -38,7 +38,6 @@ from perfkit.errors import ConfigError, ConfigFileError, UnknownScaleError
 from perfkit.text import clipped, quoted
 from perfkit.typedconfig import (
     build,
-    join_key_path,
     kind_of,
     parse_text,
     set_path,
@@ -46,7 +45,7 @@ from perfkit.typedconfig import (
 from perfkit.urls import (
     parse_url,
 )
-from perfkit.yamlfile import read_yaml
+from perfkit.yamlfile import join_key, read_yaml
 
 CONFIG_ENV = "PERFKIT_CONFIG"
 DEFAULT_CONFIG_NAME = "scales.yaml"
@@ -554,7 +553,7 @@ def _load_scales(raw: Any, label: str) -> dict[str, Scale]:
                 "a scale name must be lowercase letters, digits, '-' or '_', "
                 f"starting with a letter; got {quoted(name)}",
                 source=label,
-                key_path=join_key_path("scales", clipped(str(name))),
+                key_path=join_key("scales", clipped(str(name))),
             )
         if not isinstance(body, dict):
             raise ConfigError(
@@ -683,7 +682,7 @@ def _check_server_settings(settings: Mapping[str, str], label: str) -> None:
     (Whether the server knows a name and accepts a value is checked against the server by
     ``invoke db-up``: :mod:`perfkit.env.settings`.)"""
     for name, value in settings.items():
-        key_path = join_key_path("database.settings", clipped(name))
+        key_path = join_key("database.settings", clipped(name))
         if server_setting_owned(name):
             raise ConfigError(
                 "perfkit sets this itself (the server listens on loopback only, on "
@@ -719,7 +718,7 @@ def _check_regression(reg: RegressionConfig, label: str) -> None:
             key_path="regression.baseline",
         )
     for name, rule in reg.metrics.items():
-        key_path = join_key_path("regression.metrics", clipped(name))
+        key_path = join_key("regression.metrics", clipped(name))
         if name not in REGRESSION_METRICS:
             close = difflib.get_close_matches(name[:100], REGRESSION_METRICS, n=1, cutoff=0.6)
             raise ConfigError(

@@ -20,7 +20,7 @@ import contextlib
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -144,19 +144,18 @@ class Admin:
         if strategy and await self.server_version_num() >= 150000:
             clause = f" STRATEGY {strategy}"
         sql = f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(source)}{clause}"
-        deadline = time.monotonic() + 10.0
-        while True:
+
+        async def attempt() -> None:
             await self.terminate(source)
-            try:
-                await self.conn.execute(sql)
-                break
-            except asyncpg.ObjectInUseError:
-                if time.monotonic() > deadline:
-                    raise DatabaseEnvError(
-                        f"database {source!r} stayed in use; cannot clone it",
-                        hint="close the sessions connected to it and try again",
-                    ) from None
-                await asyncio.sleep(0.05)
+            await self.conn.execute(sql)
+
+        await _while_in_use(
+            attempt,
+            DatabaseEnvError(
+                f"database {source!r} stayed in use; cannot clone it",
+                hint="close the sessions connected to it and try again",
+            ),
+        )
         await self.set_comment(name, CREATED_BY_PERFKIT)
 
     async def drop(self, name: str) -> None:
@@ -187,28 +186,28 @@ class Admin:
         """
         old = (keep_old_as or helper_name(target, "old")) if await self.exists(target) else None
         parked = helper_name(target, "tmp")
-        deadline = time.monotonic() + 10.0
-        while True:
+
+        async def attempt() -> None:
             if old:
                 await self.terminate(target)
-            try:
-                async with self.conn.transaction():
-                    source = staging
-                    if old == staging:
-                        await self._rename(staging, parked)
-                        source = parked
-                    if old:
-                        await self._rename(target, old)
-                        await self.set_comment(old, CREATED_BY_PERFKIT)  # a helper now
-                    await self._rename(source, target)
-                return old
-            except asyncpg.ObjectInUseError:
-                if time.monotonic() > deadline:
-                    raise DatabaseEnvError(
-                        f"database {target!r} stayed in use; the restored copy was not swapped in",
-                        hint="close the sessions connected to it (the application, psql) and retry",
-                    ) from None
-                await asyncio.sleep(0.05)
+            async with self.conn.transaction():
+                source = staging
+                if old == staging:
+                    await self._rename(staging, parked)
+                    source = parked
+                if old:
+                    await self._rename(target, old)
+                    await self.set_comment(old, CREATED_BY_PERFKIT)  # a helper now
+                await self._rename(source, target)
+
+        await _while_in_use(
+            attempt,
+            DatabaseEnvError(
+                f"database {target!r} stayed in use; the restored copy was not swapped in",
+                hint="close the sessions connected to it (the application, psql) and retry",
+            ),
+        )
+        return old
 
     async def _rename(self, old: str, new: str) -> None:
         await self.conn.execute(f"ALTER DATABASE {quote_ident(old)} RENAME TO {quote_ident(new)}")
@@ -267,6 +266,22 @@ def helper_owner(name: str) -> str | None:
         return name
     found = _HELPER_SHAPE.match(name)
     return found["owner"] if found else None
+
+
+async def _while_in_use(
+    attempt: Callable[[], Awaitable[None]], gave_up: DatabaseEnvError, *, seconds: float = 10.0
+) -> None:
+    """Run ``attempt`` until no session is in the way (PostgreSQL's "object in use": a session
+    that connected between ending the others and the statement), for up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            await attempt()
+            return
+        except asyncpg.ObjectInUseError:
+            if time.monotonic() > deadline:
+                raise gave_up from None
+            await asyncio.sleep(0.05)
 
 
 def spare_name(target: str) -> str:

@@ -204,7 +204,7 @@ async def prepare(
 async def _route(job: _Job) -> tuple[How, _Route, str | None]:
     """Check the database and take the first route that applies."""
     with timed(job.steps, "check"):
-        problem = await _why_not_kept(job)
+        problem = await _why_not_current(job, today=job.today)
     if problem is None:
         return "kept", await keep(job), None
     job.say(f"not keeping {job.db.name!r}: {problem}")
@@ -217,11 +217,6 @@ async def _route(job: _Job) -> tuple[How, _Route, str | None]:
     if (snap := newest_usable(store, job.cfg, job.scale, job.say)) is not None:
         return "file", await from_file(job, snap), problem
     return "seeded", await seed_and_snapshot(job, store), problem
-
-
-async def _why_not_kept(job: _Job) -> str | None:
-    """Why the database cannot be kept as it is (dates included); None when it can."""
-    return await _why_not_current(job, today=job.today)
 
 
 async def _why_not_current(job: _Job, *, today: dt.date | None = None) -> str | None:

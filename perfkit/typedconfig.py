@@ -65,7 +65,7 @@ def build(
             raise ConfigError(
                 "cannot be set in the config file",
                 source=source,
-                key_path=join_key_path(path, key),
+                key_path=join_key(path, key),
                 hint=elsewhere,
             )
         if key not in fields:
@@ -76,12 +76,12 @@ def build(
                 + (f" Did you mean {close[0]!r}?" if close else "")
                 + ("" if close else f" Valid keys: {', '.join(offered)}"),
                 source=source,
-                key_path=join_key_path(path, key_str),
+                key_path=join_key(path, key_str),
                 suggestion=close[0] if close else None,
             )
     values: dict[str, Any] = dict(fixed)
     for name, f in fields.items():
-        key_path = join_key_path(path, name)
+        key_path = join_key(path, name)
         if name not in raw:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ConfigError("missing required key", source=source, key_path=key_path)
@@ -180,7 +180,7 @@ def coerce(tp: Any, value: Any, f: dataclasses.Field[Any] | None, *, path: str, 
                 raise ConfigError(
                     f"expected string keys, got {quoted(k)}", source=source, key_path=path
                 )
-            sub = join_key_path(path, clipped(k))
+            sub = join_key(path, clipped(k))
             if val_tp is str:
                 if isinstance(v, bool) or not isinstance(v, str | int | float):
                     raise ConfigError(
@@ -214,7 +214,7 @@ def plain_value(value: Any, *, path: str, source: str) -> Any:
         return [plain_value(v, path=f"{path}[{i}]", source=source) for i, v in enumerate(value)]
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {
-            k: plain_value(v, path=join_key_path(path, clipped(k)), source=source)
+            k: plain_value(v, path=join_key(path, clipped(k)), source=source)
             for k, v in value.items()
         }
     raise ConfigError(
@@ -254,10 +254,6 @@ def parse_scalar(text: str) -> Any:
         return read_yaml(text, source="")
     except ConfigFileError:
         return text
-
-
-def join_key_path(path: str, key: str) -> str:
-    return join_key(path, key)
 
 
 def kind_of(value: Any) -> str:

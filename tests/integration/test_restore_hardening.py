@@ -122,19 +122,20 @@ async def test_unmarked_helper_copies_of_a_killed_restore_are_removed(
     await restore_snapshot(target, cfg, small, as_of=ANCHOR, method="file")
     server = Database(pg.url)
     orphan = helper_name(TARGET, "new")
+    clone = "perfkit_clone_small_0123abcd"  # another kind: a killed test's clone, unmarked
     users = f"{TARGET}__pknew_notours"  # not the helper shape: never touched
     async with server.admin() as admin:
-        for name in (orphan, users):
+        for name in (orphan, clone, users):
             await admin.drop(name)
             await admin.conn.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE {TARGET}")
         assert await admin.comment_of(orphan) is None
     try:
         planned = await prune(cfg, url=pg.url, dry_run=True)
-        assert orphan in planned.databases and users not in planned.databases
+        assert {orphan, clone} <= set(planned.databases) and users not in planned.databases
         done = await prune(cfg, url=pg.url)
-        assert orphan in done.databases
+        assert {orphan, clone} <= set(done.databases)
         async with server.admin() as admin:
-            assert not await admin.exists(orphan)
+            assert not await admin.exists(orphan) and not await admin.exists(clone)
             assert await admin.exists(users)
             # the next restore cleans up its own target's leftovers too
             again = helper_name(TARGET, "old")
