@@ -80,36 +80,33 @@ class Application:
         return (self.settings or {}).get(name)
 
 
-_LOADED: dict[tuple[str, str], Application] = {}
+_LOADED: dict[tuple[str, str, str, str, str | None], Application] = {}
 
 
 def load_application(cfg: Config) -> Application:
-    """The application scales.yaml's ``app`` section describes, imported once per process."""
-    key = (str(cfg.source), repr(cfg.app))
+    """The application scales.yaml's ``app`` section describes, imported once per process
+    (per server and state folder: its schema's fingerprint is read there)."""
+    key = (str(cfg.source), repr(cfg.app), str(cfg.state_dir), repr(cfg.database), cfg.external_url)
     if key not in _LOADED:
         _LOADED[key] = _build(cfg)
     return _LOADED[key]
 
 
 def _build(cfg: Config) -> Application:
-    from perfkit.schema import Schema, SchemaError
     from perfkit.workload import WorkloadRegistry
 
     app = cfg.app
     source = str(cfg.source)
     _prepare_import(cfg)
-    metadata = _import(app.schema.metadata, key="app.schema.metadata", source=source)
-    metadata = getattr(metadata, "metadata", metadata)  # a declarative base has one
-    try:
-        schema = Schema(metadata, tables=app.schema.tables)
-    except SchemaError as exc:
-        raise ConfigError(str(exc), source=source, key_path="app.schema.tables") from None
-    except (TypeError, AttributeError):
-        raise ConfigError(
-            f"{quoted(app.schema.metadata)} is not a SQLAlchemy MetaData or declarative base",
-            source=source,
-            key_path="app.schema.metadata",
-        ) from None
+    if app.schema.kind == "metadata":
+        schema = _models_schema(cfg)
+    else:  # a SQL file or migrations, built in a scratch database and read back
+        from perfkit.schema_source import schema_from_source
+
+        schema = schema_from_source(cfg)
+    from perfkit.schema_source import schema_fingerprint
+
+    schema.bind_fingerprint(functools.partial(schema_fingerprint, cfg, schema))
     recipe = _import(app.recipe, key="app.recipe", source=source)
     # Imported when first run: seeding and restoring never need the workloads' modules.
     loaders = {
@@ -129,6 +126,25 @@ def _build(cfg: Config) -> Application:
     except (ValueError, AttributeError) as exc:
         raise ConfigError(
             str(exc), source=source, key_path="app.recipe", hint="list every table, parents first"
+        ) from None
+
+
+def _models_schema(cfg: Config) -> Schema:
+    """The :class:`Schema` of the models ``app.schema.metadata`` names."""
+    from perfkit.schema import Schema, SchemaError
+
+    source, path = str(cfg.source), cfg.app.schema.metadata_path
+    metadata = _import(path, key="app.schema.metadata", source=source)
+    metadata = getattr(metadata, "metadata", metadata)  # a declarative base has one
+    try:
+        return Schema(metadata, tables=cfg.app.schema.tables)
+    except SchemaError as exc:
+        raise ConfigError(str(exc), source=source, key_path="app.schema.tables") from None
+    except (TypeError, AttributeError):
+        raise ConfigError(
+            f"{quoted(path)} is not a SQLAlchemy MetaData or declarative base",
+            source=source,
+            key_path="app.schema.metadata",
         ) from None
 
 

@@ -298,15 +298,60 @@ class SafetyConfig:
 Driver = Literal["asyncpg", "psycopg"]
 
 
+#: The sample application's models: the schema source when ``app.schema`` names none.
+SAMPLE_METADATA = "perfkit.apps.welfare.models:metadata"
+
+
+@dataclass(frozen=True)
+class MigrationsSource:
+    """A command that builds the schema in an empty database (``alembic upgrade head``).
+
+    perfkit runs it in a scratch database on its server, with ``app.env`` set and every
+    ``app.database_env`` variable pointing at that database, then reads what it built.
+    """
+
+    #: The command and its arguments (no shell), e.g. ``[alembic, upgrade, head]``.
+    command: tuple[str, ...]
+    #: The folder it runs in; relative to this file. Default: ``app.import_root``.
+    cwd: Path | None = None
+    #: Seconds it may take.
+    timeout: float = _positive(default=600.0)
+
+
 @dataclass(frozen=True)
 class SchemaSource:
-    """Where the application's tables come from: ``metadata`` is ``module:attribute`` of its
-    SQLAlchemy ``MetaData`` (or of a declarative base that has one); ``tables`` picks a subset
-    (closed under foreign keys), for an application whose whole metadata does not build or
-    holds much its workloads never read."""
+    """Where the application's tables come from; at most one of:
 
-    metadata: str = "perfkit.apps.welfare.models:metadata"
+    - ``metadata``: ``module:attribute`` of its SQLAlchemy ``MetaData`` (or of a declarative
+      base that has one). The default is the sample application's models;
+    - ``sql``: a SQL file that builds the schema in an empty database (``pg_dump
+      --schema-only`` output, or the application's own DDL); relative to this file;
+    - ``migrations``: a command that builds it (see :class:`MigrationsSource`).
+
+    ``tables`` picks a subset (closed under foreign keys), for an application whose whole
+    schema does not build or holds much its workloads never read. A SQL file or migrations are
+    run in a scratch database and the tables read back from it (all of ``public`` but
+    ``alembic_version`` unless ``tables`` says which).
+    """
+
+    metadata: str | None = None
+    sql: Path | None = None
+    migrations: MigrationsSource | None = None
     tables: tuple[str, ...] | None = None
+
+    @property
+    def kind(self) -> Literal["metadata", "sql", "migrations"]:
+        """Which source this is."""
+        if self.sql is not None:
+            return "sql"
+        if self.migrations is not None:
+            return "migrations"
+        return "metadata"
+
+    @property
+    def metadata_path(self) -> str:
+        """``module:attribute`` of the metadata (the sample's when none is named)."""
+        return self.metadata or SAMPLE_METADATA
 
 
 @dataclass(frozen=True)
@@ -526,9 +571,20 @@ def load_config(
             cfg.app,
             import_root=_under(root, cfg.app.import_root) if cfg.app.import_root else None,
             requirements=_under(root, cfg.app.requirements) if cfg.app.requirements else None,
+            schema=_schema_paths(cfg.app.schema, root, cfg.app.import_root),
         ),
     )
     return result
+
+
+def _schema_paths(source: SchemaSource, root: Path, import_root: Path | None) -> SchemaSource:
+    """``source`` with its file and folder made absolute (relative to scales.yaml's folder)."""
+    migrations = source.migrations
+    if migrations is not None:
+        cwd = migrations.cwd or import_root or Path()
+        migrations = dataclasses.replace(migrations, cwd=_under(root, cwd))
+    sql = _under(root, source.sql) if source.sql is not None else None
+    return dataclasses.replace(source, sql=sql, migrations=migrations)
 
 
 def _under(root: Path, p: Path) -> Path:
@@ -570,7 +626,21 @@ _IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 def _check_app(app: AppConfig, label: str) -> None:
     """The ``app`` section's cross-key rules (types were checked when it was built)."""
-    paths = {"app.schema.metadata": app.schema.metadata, "app.recipe": app.recipe}
+    given = [k for k in ("metadata", "sql", "migrations") if getattr(app.schema, k) is not None]
+    if len(given) > 1:
+        raise ConfigError(
+            f"give one schema source, not {' and '.join(given)}",
+            source=label,
+            key_path="app.schema",
+            hint="metadata (module:attribute), sql (a file) or migrations (a command)",
+        )
+    if app.schema.migrations is not None and not app.schema.migrations.command:
+        raise ConfigError(
+            "expected a command, e.g. [alembic, upgrade, head]",
+            source=label,
+            key_path="app.schema.migrations.command",
+        )
+    paths = {"app.schema.metadata": app.schema.metadata_path, "app.recipe": app.recipe}
     paths |= {f"app.workloads.{name}.call": w.call for name, w in app.workloads.items()}
     for key, value in paths.items():
         if not _IMPORT_PATH.fullmatch(value):

@@ -249,10 +249,15 @@ class Admin:
 
 
 #: The kinds of helper databases: a restore's new copy, the swapped-out old one, a parked
-#: name during a swap, a template's source, and the spare.
-HELPER_KINDS = ("new", "old", "tmp", "src")
+#: name during a swap, a template's source, a scratch database a schema source is built in
+#: (:mod:`perfkit.schema_source`), and the spare.
+HELPER_KINDS = ("new", "old", "tmp", "src", "sch")
 _HELPER_SHAPE = re.compile(
-    r"^(?P<owner>.+)" + re.escape(_HELPER_MARK) + r"(?:(?:new|old|tmp|src)_[0-9a-f]{6}|spare)$"
+    r"^(?P<owner>.+)"
+    + re.escape(_HELPER_MARK)
+    + r"(?:(?:"
+    + "|".join(HELPER_KINDS)
+    + r")_[0-9a-f]{6}|spare)$"
 )
 #: Throw-away clones for destructive tests (:func:`perfkit.snapshot.prepare.cloned_database`).
 CLONE_PREFIX = "perfkit_clone_"

@@ -1,4 +1,4 @@
-"""The application's schema as perfkit builds, loads, fingerprints and swaps it.
+"""The application's schema as perfkit builds, loads and swaps it.
 
 An application hands perfkit its SQLAlchemy ``MetaData`` (see :mod:`perfkit.app`); a
 :class:`Schema` turns it into what a bulk loader needs. A bulk load is fastest into bare
@@ -17,13 +17,22 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, MetaData, Table, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DefaultClause,
+    Index,
+    MetaData,
+    Table,
+    UniqueConstraint,
+)
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine.interfaces import Dialect
-from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
+from sqlalchemy.schema import AddConstraint, CreateIndex
 
 #: The one-row table describing the dataset a database holds (see ``perfkit.datagen``).
 DATASET_TABLE = "perfkit_dataset"
@@ -63,6 +72,13 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _fed_by_sequence(column: Column[Any]) -> bool:
+    if column.identity is not None or (column.server_default is None and column.default is None):
+        return True
+    default = column.server_default
+    return isinstance(default, DefaultClause) and "nextval(" in str(getattr(default, "arg", ""))
+
+
 class SchemaError(ValueError):
     """An application's schema that perfkit cannot load (a bug in its configuration)."""
 
@@ -99,27 +115,39 @@ class Schema:
         self.tables: tuple[str, ...] = tuple(t.name for t in chosen)
         #: Every table a seeded database holds: the application's, then the metadata table.
         self.all_tables: tuple[str, ...] = (*self.tables, DATASET_TABLE)
+        self._fingerprint: Callable[[], str] | None = None
 
     def __repr__(self) -> str:
         return f"Schema({', '.join(self.tables)})"
 
     # -- identity -------------------------------------------------------------------------------
 
-    def ddl_statements(self) -> list[str]:
-        """The CREATE TYPE, CREATE TABLE and CREATE INDEX statements of the schema, in
-        dependency order."""
-        dialect = _dialect()
-        out: list[str] = self.create_types_sql("public")
-        for table in self._chosen:
-            out.append(str(CreateTable(table).compile(dialect=dialect)).strip())
-            for index in sorted(table.indexes, key=lambda i: str(i.name)):
-                out.append(str(CreateIndex(index).compile(dialect=dialect)).strip())
-        return out
+    def bind_fingerprint(self, compute: Callable[[], str]) -> None:
+        """Say how :attr:`fingerprint` is found (:func:`perfkit.app.load_application` binds
+        :func:`perfkit.schema_source.schema_fingerprint`)."""
+        self._fingerprint = compute
+
+    @property
+    def fingerprint(self) -> str:
+        """16 hex digits read from the catalogue of these tables as PostgreSQL builds them
+        (:mod:`perfkit.catalog`): equal fingerprints mean data fits the schema. The first use
+        in a process may build the tables in a scratch database (see
+        :mod:`perfkit.schema_source`)."""
+        if self._fingerprint is None:
+            raise RuntimeError("Schema.fingerprint: no way to build the schema was bound")
+        return self._fingerprint()
 
     @functools.cached_property
-    def fingerprint(self) -> str:
-        """A short hash of the DDL: equal fingerprints mean data fits the schema."""
-        normalized = "\n".join(_compact(stmt) for stmt in self.ddl_statements())
+    def digest(self) -> str:
+        """A hash of the DDL perfkit runs for these tables: equal digests build equal
+        catalogues on one server (a memo key; the fingerprint itself is read from the
+        catalogue, see :mod:`perfkit.catalog`)."""
+        statements = [
+            *self.create_types_sql("public"),
+            *self.create_tables_sql("public"),
+            *self.post_load_sql("public"),
+        ]
+        normalized = "\n".join(_compact(stmt) for stmt in statements)
         return hashlib.sha256(normalized.encode()).hexdigest()[:16]
 
     # -- bulk-load DDL --------------------------------------------------------------------------
@@ -164,13 +192,13 @@ class Schema:
 
     @functools.cached_property
     def serial_columns(self) -> tuple[tuple[str, str], ...]:
-        """(table, column) of every integer key fed by a sequence (``SERIAL``)."""
-        out = []
-        for table in self._chosen:
-            column = table._autoincrement_column
-            if column is not None and column.server_default is None and column.default is None:
-                out.append((table.name, column.name))
-        return tuple(out)
+        """(table, column) of every integer key fed by a sequence (``SERIAL``, an identity, or
+        a ``nextval`` default read back from a database)."""
+        return tuple(
+            (table.name, column.name)
+            for table in self._chosen
+            if (column := table._autoincrement_column) is not None and _fed_by_sequence(column)
+        )
 
     @functools.cache  # noqa: B019
     def _create_tables(self, schema: str) -> tuple[str, ...]:

@@ -69,10 +69,16 @@ def snapshots_table(rows: list[Listed]) -> Table:
             human_bytes(m.size),
             f"{sum(m.row_counts.values()):,}",
             m.anchor_date.isoformat(),
-            Text("fits", style="green") if row.fits_schema else Text("stale", style="red"),
+            _fit(row.fits_schema),
             Text("; ").join(notes),
         )
     return table
+
+
+def _fit(fits: bool | None) -> Text:
+    if fits is None:
+        return Text("? (db down)", style="yellow")
+    return Text("fits", style="green") if fits else Text("stale", style="red")
 
 
 def verify_table(results: list[Verified]) -> Table:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import gc
@@ -44,6 +45,7 @@ from typing import Any
 import asyncpg
 
 from perfkit.app import Application, load_application, run_day
+from perfkit.catalog import read_catalog
 from perfkit.config import Config, DataConfig, DataMode, Scale
 from perfkit.datagen.changes import changes_since_load, record_load_baseline
 from perfkit.datagen.entities import ENTITY_VERSION
@@ -57,10 +59,12 @@ from perfkit.datagen.metadata import (
 from perfkit.datagen.recipe import Shape, TableRecipe
 from perfkit.datagen.validate import validate_recipe
 from perfkit.db import connect
+from perfkit.errors import ConfigError
 from perfkit.locks import exclusive
 from perfkit.measure import Stopwatch, timed
 from perfkit.safety import ensure_test_database
 from perfkit.schema import quote_ident
+from perfkit.schema_source import built_by_source, remember_fingerprint
 from perfkit.urls import mask_text
 
 #: Where seeded tables end up.
@@ -196,16 +200,16 @@ async def seed_database(
                         created=False,
                     )
                 await _drop_stale_staging(conn)
-            rows = await _build_and_swap(
+            rows, wanted = await _build_and_swap(
                 url,
                 conn,
+                cfg,
                 app,
                 shape,
                 wanted,
                 reset=reset,
                 phases=phases,
                 progress=shown,
-                recipe_path=cfg.app.recipe,
             )
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         detail = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
@@ -243,9 +247,15 @@ async def _check_existing(
                     hint="add --reset to load it again",
                 )
             return existing
+        if existing.schema_fingerprint != wanted.schema_fingerprint:
+            why = (
+                f"made for schema {existing.schema_fingerprint}; "
+                f"the schema is now {wanted.schema_fingerprint}"
+            )
+        else:
+            why = f"wanted {wanted.describe()}"
         raise DatasetConflictError(
-            f"the database already holds another dataset ({existing.describe()}); "
-            f"wanted {wanted.describe()}",
+            f"the database already holds another dataset ({existing.describe()}); {why}",
             hint="add --reset to replace it",
         )
     present = await conn.fetch(
@@ -280,6 +290,7 @@ async def _drop_stale_staging(conn: asyncpg.Connection) -> None:
 async def _build_and_swap(
     url: str,
     conn: asyncpg.Connection,
+    cfg: Config,
     app: Application,
     shape: Shape,
     wanted: DatasetInfo,
@@ -287,8 +298,9 @@ async def _build_and_swap(
     reset: bool,
     phases: dict[str, float],
     progress: SeedProgress,
-    recipe_path: str,
-) -> dict[str, int]:
+) -> tuple[dict[str, int], DatasetInfo]:
+    """Build the dataset in a staging schema and swap it in; returns the rows per table and
+    the dataset as recorded (its fingerprint read from the tables just built)."""
     staging = STAGING_PREFIX + secrets.token_hex(4)
     # The loaders' connections open while the main connection makes the staging schema.
     opening = asyncio.ensure_future(_open_loaders(url, LOADER_CONNECTIONS))
@@ -297,24 +309,31 @@ async def _build_and_swap(
     pids: list[int] = []
     try:
         with _phase("schema", phases, progress):
+            # Names in default and check expressions read back from a database are not
+            # qualified ('open'::review_status): the staging schema's own types come first.
+            path = f"SET search_path = {quote_ident(staging)}, {TARGET_SCHEMA}"
             await conn.execute(
                 ";\n".join(
                     [
                         f"CREATE SCHEMA {quote_ident(staging)}",
+                        path,
                         *app.schema.create_types_sql(staging),
                         *app.schema.create_tables_sql(staging),
                         create_dataset_table_sql(staging),
+                        "RESET search_path",
                     ]
                 )
             )
             # The recipe against the tables it fills, before any row: RecipeError stops here.
-            await validate_recipe(conn, app, shape, schema=staging, recipe_path=recipe_path)
+            await validate_recipe(conn, app, shape, schema=staging, recipe_path=cfg.app.recipe)
             loaders = await opening
             pids = [loader.get_server_pid() for loader in loaders]
+            await asyncio.gather(*(loader.execute(path) for loader in loaders))
         with _phase("load", phases, progress):
             rows = await _load_tables(loaders, app, shape, staging, progress=progress)
         _verify_counts(rows, wanted.row_counts)
         with _phase("swap", phases, progress):
+            wanted = await _as_built(conn, cfg, app, wanted, staging)
             async with conn.transaction():
                 await conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
                 await write_dataset_info(conn, wanted, schema=staging)
@@ -336,7 +355,28 @@ async def _build_and_swap(
         await record_load_baseline(conn, app.tables, loaders=pids, schema=TARGET_SCHEMA)
     except asyncpg.PostgresError as exc:
         progress.note(f"the load's statistics were not recorded ({type(exc).__name__})")
-    return rows
+    return rows, wanted
+
+
+async def _as_built(
+    conn: asyncpg.Connection, cfg: Config, app: Application, wanted: DatasetInfo, staging: str
+) -> DatasetInfo:
+    """``wanted`` with the fingerprint of the tables built in ``staging``, read from the
+    catalogue. Tables read back from a SQL file or migrations must come out as the source built
+    them: a difference is a feature perfkit's rebuild lost, and stops the seed."""
+    built = await read_catalog(conn, staging, app.tables)
+    source = built_by_source(app.schema)
+    if source is not None and source.fingerprint != built.fingerprint:
+        raise ConfigError(
+            "perfkit's build of the tables differs from the schema source's: "
+            + "; ".join(built.differences(source)[:3]),
+            source=str(cfg.source),
+            key_path="app.schema",
+            hint="the table list may hold a feature perfkit does not rebuild (see "
+            "docs/configuration.md); use app.schema.metadata instead",
+        )
+    remember_fingerprint(cfg, app.schema, built.fingerprint)
+    return dataclasses.replace(wanted, schema_fingerprint=built.fingerprint)
 
 
 def _unchanged_hint(exc: BaseException) -> str:

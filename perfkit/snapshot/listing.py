@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from perfkit.app import load_application
 from perfkit.config import Config
+from perfkit.errors import DatabaseEnvError
 from perfkit.snapshot.dataset import manifest_problem
 from perfkit.snapshot.errors import CorruptSnapshotError, SnapshotError
 from perfkit.snapshot.fileformat import check_stream, verify_files
@@ -23,7 +24,8 @@ class Listed:
 
     entry: Entry
     latest: bool
-    fits_schema: bool
+    #: Whether it was made for the current schema (None: unknown, the server is down).
+    fits_schema: bool | None
     #: Why it is not the dataset scales.yaml asks for now (None: it is).
     config_problem: str | None
 
@@ -44,23 +46,28 @@ def list_snapshots(cfg: Config, *, scale: str | None = None) -> list[Listed]:
 
     A damaged, crafted or untrusted one is listed as broken with its reason, never raised."""
     store = SnapshotStore.for_config(cfg)
-    fingerprint = load_application(cfg).schema.fingerprint
+    entries = store.entries(scale)
+    fingerprint = None
+    if any(not isinstance(entry, BrokenSnapshot) for entry in entries):
+        fingerprint = _current_fingerprint(cfg)
     out: list[Listed] = []
-    for entry in store.entries(scale):
+    for entry in entries:
         if isinstance(entry, BrokenSnapshot):
             out.append(Listed(entry, latest=False, fits_schema=False, config_problem=None))
             continue
         known = cfg.scales.get(entry.scale)
-        problem = (
-            manifest_problem(entry.manifest, cfg, known)
-            if known
-            else "scales.yaml has no such scale"
-        )
+        problem = None
+        if known is None:
+            problem = "scales.yaml has no such scale"
+        elif fingerprint is not None:
+            problem = manifest_problem(entry.manifest, cfg, known)
         out.append(
             Listed(
                 entry,
                 latest=store.latest_id(entry.scale) == entry.id,
-                fits_schema=entry.manifest.schema_fingerprint == fingerprint,
+                fits_schema=None
+                if fingerprint is None
+                else entry.manifest.schema_fingerprint == fingerprint,
                 config_problem=problem,
             )
         )
@@ -179,6 +186,15 @@ def trust_snapshot(
     return Trusted(
         snapshot=snap, was=was, fits_schema=manifest.schema_fingerprint == app.schema.fingerprint
     )
+
+
+def _current_fingerprint(cfg: Config) -> str | None:
+    """The application's schema fingerprint; None when it needs a server that is not up (a
+    listing still lists, without saying which snapshots fit)."""
+    try:
+        return load_application(cfg).schema.fingerprint
+    except DatabaseEnvError:
+        return None
 
 
 def age(when: dt.datetime, *, now: dt.datetime | None = None) -> str:

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from perfkit.app import load_application
 from perfkit.apps.welfare import application
 from perfkit.config import Scale, load_config
-from perfkit.database import helper_name, helper_prefix
+from perfkit.database import HELPER_KINDS, helper_name, helper_owner, helper_prefix
 from perfkit.datagen import planned_dataset
+from perfkit.schema_source import remember_fingerprint
 from perfkit.snapshot.dataset import expected_key
 from perfkit.snapshot.dates import BadDateError, shifted_columns, shifted_select, target_date
 from perfkit.snapshot.errors import CorruptSnapshotError, SnapshotNotFoundError
@@ -137,9 +139,11 @@ def test_file_checks_catch_truncation_and_bit_flips(tmp_path: Path) -> None:
         verify_files(tmp_path, [entry], label="small/x")
 
 
-def test_dataset_key_follows_what_shapes_the_data(config_file: Path) -> None:
-    cfg = load_config(config_file, env={})
+def test_dataset_key_follows_what_shapes_the_data(config_file: Path, tmp_path: Path) -> None:
+    cfg = load_config(config_file, env={}, overrides={"state_dir": str(tmp_path)})
     small = cfg.scale("small")
+    # The schema's fingerprint is read from a build on a server; this test has none.
+    remember_fingerprint(cfg, application().schema, "0123456789abcdef")
 
     def key(scale: Scale = small, **changes: object) -> str:
         data = dataclasses.replace(cfg.data, **changes)  # type: ignore[arg-type]
@@ -151,7 +155,8 @@ def test_dataset_key_follows_what_shapes_the_data(config_file: Path) -> None:
     assert key(dataclasses.replace(small, offices=11)) != key()
     longer = dataclasses.replace(small, timeout=9999)  # budgets and timeouts do not matter
     assert key(longer) == key()
-    info = planned_dataset(application(), small, cfg.data, seed=42, mode="plan", anchor=ANCHOR)
+    app = load_application(cfg)
+    info = planned_dataset(app, small, cfg.data, seed=42, mode="plan", anchor=ANCHOR)
     assert dataclasses.replace(info, generator_version=2).key() != info.key()
     assert dataclasses.replace(info, schema_fingerprint="f").key() != info.key()
     assert dataclasses.replace(info, anchor_date=dt.date(2030, 1, 1)).key() == info.key()
@@ -170,10 +175,14 @@ def test_dates_and_names() -> None:
     assert sql == 'SELECT "id", "end_date" + 30 FROM s'
 
     long = "x" * 70
-    for kind in ("new", "old", "src"):
+    for kind in HELPER_KINDS:
         name = helper_name(long, kind)
         assert len(name.encode()) <= 63 and name.startswith(helper_prefix(long))
+        # what a killed run leaves is recognised as the target's, whatever the kind
+        assert helper_owner(name) == helper_prefix(long).removesuffix("__pk")
+        assert helper_owner(helper_name("perfkit_test", kind)) == "perfkit_test"
     assert helper_name("perfkit_test", "new").startswith("perfkit_test__pknew_")
+    assert helper_owner("perfkit_test__pksch_notours") is None  # not the exact shape
 
     name = template_name("medium", "0123456789abcdef")
     assert name == "perfkit_tpl_medium_0123456789ab"

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from perfkit.app import load_application
 from perfkit.config import Config, load_config
 from perfkit.errors import PerfkitError
+from perfkit.schema_source import remember_fingerprint
 from perfkit.snapshot.errors import CorruptSnapshotError
 from perfkit.snapshot.fileformat import file_digest, verify_files
 from perfkit.snapshot.listing import list_snapshots, verify_snapshots
@@ -39,6 +40,8 @@ from perfkit.snapshot.prune import plan_files, prune
 from perfkit.snapshot.store import BrokenSnapshot, Snapshot, SnapshotStore, new_snapshot_id
 
 NOW = dt.datetime(2026, 2, 9, 10, 15, 30, tzinfo=dt.UTC)
+#: The fingerprint these tests' schema is said to have (no server reads a real one here).
+SCHEMA_FINGERPRINT = "fedcba9876543210"
 ROWS = b"PGCOPY\n\xff\r\n\x00" + b"r" * 200  # what a data file expands to (not real COPY)
 WELL_FORMED = Manifest(
     id="20260209-101530-abcd",
@@ -65,11 +68,14 @@ WELL_FORMED = Manifest(
 def cfg(config_file: Path, tmp_path: Path) -> Config:
     """The project's config with a state folder (and so a key) and snapshot folder of its own."""
     state = tmp_path / "state"
-    return load_config(
+    cfg = load_config(
         config_file,
         env={},
         overrides={"state_dir": str(state), "snapshots.directory": str(state / "snapshots")},
     )
+    # The schema's fingerprint is read from a build on a server; these tests have none.
+    remember_fingerprint(cfg, load_application(cfg).schema, SCHEMA_FINGERPRINT)
+    return cfg
 
 
 def publish(
