@@ -226,15 +226,15 @@ class Schema:
         per_table = []
         foreign_keys: list[str] = []
         for table in self._tables(schema):
-            own = sorted(
-                (c for c in table.constraints if isinstance(c, UniqueConstraint | CheckConstraint)),
-                key=lambda c: str(c.name),
+            # Sorted by their text, not by name: unnamed constraints (no naming convention)
+            # would otherwise come in set order, which changes from one process to the next.
+            own = (
+                c for c in table.constraints if isinstance(c, UniqueConstraint | CheckConstraint)
             )
-            stmts = [str(AddConstraint(c).compile(dialect=dialect)) for c in own]
-            stmts += [
-                str(CreateIndex(index).compile(dialect=dialect))
-                for index in sorted(table.indexes, key=lambda i: str(i.name))
-            ]
+            stmts = sorted(str(AddConstraint(c).compile(dialect=dialect)) for c in own)
+            stmts += sorted(
+                str(CreateIndex(index).compile(dialect=dialect)) for index in table.indexes
+            )
             stmts += [
                 _setval_sql(schema, table.name, column)
                 for name, column in self.serial_columns
@@ -247,8 +247,8 @@ class Schema:
     @staticmethod
     def _foreign_keys(table: Table) -> list[str]:
         dialect = _dialect()
-        fks = sorted(table.foreign_key_constraints, key=lambda c: str(c.name))
-        return [_compact(str(AddConstraint(fk).compile(dialect=dialect))) for fk in fks]
+        fks = table.foreign_key_constraints
+        return sorted(_compact(str(AddConstraint(fk).compile(dialect=dialect))) for fk in fks)
 
     def post_load_sql(self, schema: str = "public") -> list[str]:
         """What :meth:`create_tables_sql` leaves out, to run after the load, in this order:
