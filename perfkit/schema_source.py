@@ -37,13 +37,16 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import MetaData
+from sqlalchemy import Connection, MetaData
+from sqlalchemy.exc import SAWarning
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.types import NullType
 
 from perfkit.catalog import Catalog, read_catalog
 from perfkit.config import Config
@@ -250,15 +253,7 @@ async def _read_back(scratch: Database, cfg: Config) -> tuple[Schema, Catalog]:
     engine = create_async_engine(with_driver(scratch.url, "asyncpg"), poolclass=NullPool)
     try:
         async with engine.connect() as conn:
-            await conn.run_sync(
-                lambda sync: metadata.reflect(
-                    sync,
-                    schema=None,
-                    only=list(wanted)
-                    if wanted is not None
-                    else lambda name, _md: name not in NOT_APPLICATION_TABLES,
-                )
-            )
+            await conn.run_sync(_reflect, metadata, wanted)
     except Exception as exc:  # a table reflection cannot read: one line, not a traceback
         detail = mask_text(str(exc).splitlines()[0] if str(exc) else "")
         raise ConfigError(
@@ -274,6 +269,19 @@ async def _read_back(scratch: Database, cfg: Config) -> tuple[Schema, Catalog]:
             source=str(cfg.source),
             key_path="app.schema",
         )
+    unknown = [
+        f"{table.name}.{column.name}"
+        for table in metadata.tables.values()
+        for column in table.columns
+        if isinstance(column.type, NullType)
+    ]
+    if unknown:
+        raise ConfigError(
+            f"perfkit cannot rebuild the type of {', '.join(unknown[:3])}",
+            source=str(cfg.source),
+            key_path="app.schema",
+            hint="leave the table out with app.schema.tables, or use app.schema.metadata",
+        )
     break_cycles(metadata)
     try:
         schema = Schema(metadata, tables=wanted)
@@ -282,6 +290,21 @@ async def _read_back(scratch: Database, cfg: Config) -> tuple[Schema, Catalog]:
     async with scratch.connect() as conn:
         catalog = await read_catalog(conn, "public", schema.tables)
     return schema, catalog
+
+
+def _reflect(sync: Connection, metadata: MetaData, wanted: tuple[str, ...] | None) -> None:
+    """Read the tables of ``public`` (``wanted``, else all but :data:`NOT_APPLICATION_TABLES`)
+    into ``metadata``. A type reflection does not know becomes ``NullType`` (reported by the
+    caller with the column's name) instead of a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        metadata.reflect(
+            sync,
+            schema=None,
+            only=list(wanted)
+            if wanted is not None
+            else lambda name, _md: name not in NOT_APPLICATION_TABLES,
+        )
 
 
 async def _public_tables(scratch: Database) -> list[str]:

@@ -252,6 +252,11 @@ BAD_FILES = {
     ),
     "empty": ("-- nothing here\n\n", "holds no statement"),
     "no tables": ("CREATE SEQUENCE s;\n", "built no table in schema public"),
+    "unknown type": (
+        "CREATE TYPE pair AS (a integer, b integer);\n"
+        "CREATE TABLE t (id integer PRIMARY KEY, p pair);\n",
+        r"cannot rebuild the type of t\.p",
+    ),
 }
 
 
