@@ -28,7 +28,8 @@ def peak_rss_mb() -> float:
 
 async def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one ``seed`` or ``plan`` job (see :mod:`benchmarks.bench_seed`)."""
-    cfg = load_config(job["config"], env={})
+    # The server the job seeds is the config's database (its schema is fingerprinted there).
+    cfg = load_config(job["config"], env={"TEST_DATABASE_URL": job["url"]})
     scale = Scale(
         name=job["scale"]["name"], **{k: v for k, v in job["scale"].items() if k != "name"}
     )
