@@ -107,7 +107,7 @@ class Catalog:
 
 async def read_catalog(conn: asyncpg.Connection, schema: str, tables: Sequence[str]) -> Catalog:
     """The catalogue of ``tables`` in ``schema``, read in one transaction on ``conn``."""
-    async with conn.transaction(readonly=True):
+    async with conn.transaction():  # (a savepoint inside a caller's transaction)
         await conn.execute(f"SET LOCAL search_path = {quote_ident(schema)}, pg_catalog")
         rows = await conn.fetch(_TABLES_SQL, schema, list(tables))
         enums = await conn.fetch(_ENUMS_SQL, schema, list(tables))

@@ -16,9 +16,11 @@ scales.yaml's ``app.schema`` names one source (:class:`perfkit.config.SchemaSour
 
 The *fingerprint* that ties data to a schema comes from the catalogue of the schema as built
 (:mod:`perfkit.catalog`): a SQL file and a chain of migrations are fingerprinted where they ran;
-models are built once in a scratch database and their fingerprint remembered in the state
-folder under the digest of the DDL perfkit runs (equal DDL builds equal catalogues). A seed
-reads the catalogue of the tables it built too, so what a dataset records is what it holds.
+models are built once, in a throw-away schema of the test database inside a transaction that is
+rolled back (or in a scratch database while there is no test database, or it is not one perfkit
+may write tables into), and their fingerprint is remembered in the state folder under the
+digest of the DDL perfkit runs (equal DDL builds equal catalogues). A seed reads the catalogue
+of the tables it built too, so what a dataset records is what it holds.
 
 A scratch database is a helper of the test database (``<test db>__pksch_<random>``), made
 from ``template0`` and dropped afterwards; one a killed run leaves is removed like any helper.
@@ -34,6 +36,7 @@ import itertools
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -42,6 +45,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import Connection, MetaData
 from sqlalchemy.exc import SAWarning
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -51,8 +55,9 @@ from sqlalchemy.types import NullType
 from perfkit.catalog import Catalog, read_catalog
 from perfkit.config import Config
 from perfkit.database import Database, helper_name
-from perfkit.errors import ConfigError, DatabaseEnvError, PerfkitError
-from perfkit.schema import DATASET_TABLE, Schema, SchemaError
+from perfkit.errors import ConfigError, DatabaseEnvError, PerfkitError, UnsafeTargetError
+from perfkit.safety import ensure_test_database
+from perfkit.schema import DATASET_TABLE, Schema, SchemaError, quote_ident
 from perfkit.text import clipped, quoted
 from perfkit.urls import mask_text, with_driver
 
@@ -61,6 +66,8 @@ T = TypeVar("T")
 #: Tables a schema source builds that are not the application's: alembic's bookkeeping and
 #: perfkit's own dataset table.
 NOT_APPLICATION_TABLES = frozenset({"alembic_version", DATASET_TABLE})
+#: The schema models are built in, inside a transaction that is rolled back.
+SCRATCH_SCHEMA_PREFIX = "perfkit_fingerprint_"
 #: The file, in the state folder, that remembers the fingerprints of models' DDL.
 MEMO_FILE = "schema-fingerprints.json"
 _HEX16 = re.compile(r"[0-9a-f]{16}")
@@ -128,8 +135,6 @@ def read_sql_file(path: Path, *, source: str) -> str:
 
 
 async def _run_sql_file(scratch: Database, cfg: Config) -> None:
-    import asyncpg
-
     path = cfg.app.schema.sql
     assert path is not None  # the caller checked the kind
     script = read_sql_file(path, source=str(cfg.source))
@@ -342,24 +347,57 @@ def schema_fingerprint(cfg: Config, schema: Schema) -> str:
     key = (cfg.state_dir, schema.digest)
     known = _FINGERPRINTS.get(key) or _read_memo(cfg).get(schema.digest)
     if known is None:
-
-        async def build(scratch: Database) -> str:
-            async with scratch.connect() as conn:
-                await conn.execute(
-                    ";\n".join(
-                        [
-                            *schema.create_types_sql("public"),
-                            *schema.create_tables_sql("public"),
-                            *schema.post_load_sql("public"),
-                        ]
-                    )
-                )
-                return (await read_catalog(conn, "public", schema.tables)).fingerprint
-
-        known = run_blocking(lambda: in_scratch_database(cfg, build))
+        known = run_blocking(lambda: _build_models(cfg, schema))
         remember_fingerprint(cfg, schema, known)
     _FINGERPRINTS[key] = known
     return known
+
+
+async def _build_models(cfg: Config, schema: Schema) -> str:
+    """Build ``schema`` where it costs least and read its fingerprint: in a throw-away schema
+    of the test database, rolled back (when it exists and passes the safety rule for writing
+    tables), else in a scratch database."""
+    from perfkit.lifecycle import db_url
+
+    target = Database(db_url(cfg))
+    try:
+        async with target.admin() as admin:
+            usable = await admin.exists(target.name)
+        if usable:
+            async with target.connect() as conn:
+                await ensure_test_database(conn, cfg)
+                return await _fingerprint_rolled_back(conn, schema)
+    except UnsafeTargetError:
+        pass  # not a database perfkit may write tables into: build beside it instead
+
+    async def in_scratch(scratch: Database) -> str:
+        async with scratch.connect() as conn:
+            return await _fingerprint_rolled_back(conn, schema)
+
+    return await in_scratch_database(cfg, in_scratch)
+
+
+async def _fingerprint_rolled_back(conn: asyncpg.Connection, schema: Schema) -> str:
+    """Build ``schema`` in a new schema of ``conn``'s database, read its catalogue, and roll
+    it all back."""
+    where = SCRATCH_SCHEMA_PREFIX + secrets.token_hex(4)
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        await conn.execute(
+            ";\n".join(
+                [
+                    f"CREATE SCHEMA {quote_ident(where)}",
+                    f"SET LOCAL search_path = {quote_ident(where)}, public",
+                    *schema.create_types_sql(where),
+                    *schema.create_tables_sql(where),
+                    *schema.post_load_sql(where),
+                ]
+            )
+        )
+        return (await read_catalog(conn, where, schema.tables)).fingerprint
+    finally:
+        await transaction.rollback()
 
 
 def remember_fingerprint(cfg: Config, schema: Schema, fingerprint: str) -> None:

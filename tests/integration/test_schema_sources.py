@@ -1,9 +1,10 @@
 """Schema sources and the catalogue fingerprint, on the private server.
 
 In this process: the catalogue reads alike in any schema; the fingerprint follows what
-PostgreSQL builds, not how the DDL is written; models are built once in a scratch database and
-remembered; a SQL file is built, read back and rebuilt by perfkit into the same catalogue; bad
-files and failing migrations are one-line errors; no scratch database outlives a command.
+PostgreSQL builds, not how the DDL is written; models are built once (rolled back in the test
+database, or in a scratch database when there is none yet) and remembered; a SQL file is built,
+read back and rebuilt by perfkit into the same catalogue; bad files and failing migrations are
+one-line errors; no scratch database outlives a command.
 
 Through ``invoke`` (the example application, which this process never imports): its models,
 its SQL file and its alembic migrations seed databases with one fingerprint and one catalogue;
@@ -192,15 +193,25 @@ async def test_the_fingerprint_follows_what_is_built_not_how_it_is_written(
     ]
 
 
-async def test_models_are_built_once_in_a_scratch_database_and_remembered(
+async def test_models_are_built_once_rolled_back_and_remembered(
     pg: PrivateServer, pg_config: Config, tmp_path: Path, empty_db: str
 ) -> None:
-    cfg = own_state(pg_config, tmp_path / "state")
+    cfg = own_state(pg_config, tmp_path / "state")  # its test database exists (empty_db)
     schema = Schema(items_metadata())
     fingerprint = schema_fingerprint(cfg, schema)
-    assert fingerprint == (await build(empty_db, schema)).fingerprint
+    async with scratch_database(pg.url, "fingerprint_check_test") as url:
+        assert fingerprint == (await build(url, schema)).fingerprint
     memo = yaml.safe_load((cfg.state_dir / MEMO_FILE).read_text(encoding="utf-8"))
     assert memo == {schema.digest: fingerprint}
+    async with connection(empty_db) as conn:  # built in the test database and rolled back
+        assert await conn.fetchval("SELECT count(*) FROM pg_class WHERE relname = 'items'") == 0
+        assert not await conn.fetch("SELECT 1 FROM pg_namespace WHERE nspname LIKE 'perfkit%'")
+    # no test database yet: built in a scratch database beside where it will be, then dropped
+    absent = dataclasses.replace(
+        own_state(pg_config, tmp_path / "absent"),
+        external_url=with_database(pg.url, "not_created_yet_test"),
+    )
+    assert schema_fingerprint(absent, schema) == fingerprint
     assert await helper_databases(pg.url) == []
     # another state folder whose memo says otherwise: the memo is what is read
     other = own_state(cfg, tmp_path / "copy")
