@@ -19,7 +19,7 @@ from perfkit.config import AppConfig, Config, Scale, SchemaSource, WorkloadConfi
 from perfkit.datagen import read_dataset_info, seed_database, table_checksums
 from perfkit.datagen.entities import ENTITY_VERSION
 from perfkit.datagen.recipe import Computed, Const, Recipe, Shape, Source
-from perfkit.datagen.validate import read_catalog, validate_recipe
+from perfkit.datagen.validate import read_columns, validate_recipe
 from perfkit.db import connection
 from perfkit.errors import RecipeError
 from perfkit.schema import Schema, quote_ident
@@ -98,7 +98,7 @@ def members(**columns: Source) -> Recipe:
 
 
 async def test_the_catalog_as_validation_reads_it(staged: asyncpg.Connection) -> None:
-    catalog = await read_catalog(staged, schema=STAGING, tables=("teams", "members"))
+    catalog = await read_columns(staged, schema=STAGING, tables=("teams", "members"))
     columns = {c.name: c for c in catalog["teams"] + catalog["members"]}
     assert columns["name"].max_length == 20 and columns["name"].needs_value
     assert columns["status"].labels == ("open", "closed")
