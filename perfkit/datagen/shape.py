@@ -8,6 +8,7 @@ the entities' version: the same shape gives the same entities, ids included
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import random
 from collections.abc import Iterator, Mapping, Sequence
@@ -76,6 +77,8 @@ def apportion(shares: Mapping[str, float], n: int) -> list[str]:
     return [label for label in shares for _ in range(counts[label])]
 
 
-def days(anchor: dt.date, first: int, last: int) -> list[dt.date]:
-    """Dates for day offsets ``first..last`` from the anchor; index ``i`` is ``first + i``."""
-    return [anchor + dt.timedelta(days=d) for d in range(first, last + 1)]
+@functools.lru_cache(maxsize=16)
+def days(anchor: dt.date, first: int, last: int) -> tuple[dt.date, ...]:
+    """Dates for day offsets ``first..last`` from the anchor; index ``i`` is ``first + i``
+    (kept: a range of birthdays is tens of thousands of dates, asked for by several tables)."""
+    return tuple(anchor + dt.timedelta(days=d) for d in range(first, last + 1))
