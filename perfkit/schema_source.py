@@ -165,6 +165,13 @@ async def _run_migrations(scratch: Database, cfg: Config) -> None:
             key_path="app.database_env",
             hint="list the variable(s) your migrations read the database URL from",
         )
+    if migrations.cwd is not None and not migrations.cwd.is_dir():
+        raise ConfigError(
+            f"not a folder: {quoted(str(migrations.cwd))}",
+            source=str(cfg.source),
+            key_path=f"{key}.cwd",
+            hint="the folder the command runs in (default: app.import_root)",
+        )
     url = with_driver(scratch.url, cfg.app.driver)
     env = {**os.environ, **{k: v for k, v in cfg.app.env.items() if k not in os.environ}}
     env.update(dict.fromkeys(cfg.app.database_env, str(url)))
@@ -189,12 +196,6 @@ async def _run_migrations(scratch: Database, cfg: Config) -> None:
             source=str(cfg.source),
             key_path=f"{key}.command",
             hint="install it in this environment (app.requirements) or give its path",
-        ) from None
-    except NotADirectoryError:
-        raise ConfigError(
-            f"not a folder: {quoted(str(migrations.cwd))}",
-            source=str(cfg.source),
-            key_path=f"{key}.cwd",
         ) from None
     except subprocess.TimeoutExpired:
         raise ConfigError(

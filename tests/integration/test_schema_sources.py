@@ -350,6 +350,9 @@ def test_failing_migrations_are_one_line_without_the_password(
     assert password and password not in str(e.value)
     with pytest.raises(ConfigError, match="command not found: 'no-such-migrator'"):
         schema_from_source(migrations_cfg(pg_config, tmp_path, "no-such-migrator"))
+    nowhere = migrations_cfg(pg_config, tmp_path / "no-such-folder", sys.executable, "-V")
+    with pytest.raises(ConfigError, match=r"migrations\.cwd: not a folder: .*no-such-folder"):
+        schema_from_source(nowhere)
     cfg = dataclasses.replace(cfg, app=dataclasses.replace(cfg.app, database_env=()))
     with pytest.raises(ConfigError, match=r"app\.database_env: migrations need the database"):
         schema_from_source(cfg)
