@@ -95,7 +95,7 @@ async def in_scratch_database(cfg: Config, build: Callable[[Database], Awaitable
             await admin.create_empty(scratch.name)
     except DatabaseEnvError as exc:
         raise DatabaseEnvError(
-            f"{exc.message} (perfkit builds the schema there to read its fingerprint)",
+            f"{exc.message} (perfkit builds the schema there to read it)",
             hint=exc.hint,
         ) from None
     try:
