@@ -204,8 +204,7 @@ async def _run_migrations(scratch: Database, cfg: Config) -> None:
             key_path=f"{key}.timeout",
         ) from None
     if done.returncode != 0:
-        said = [line for line in (done.stderr or done.stdout or "").splitlines() if line.strip()]
-        last = mask_text(said[-1] if said else "no output", str(url))
+        last = mask_text(_telling_line(done.stderr or done.stdout or ""), str(url))
         raise ConfigError(
             f"{quoted(' '.join(migrations.command))} failed (exit {done.returncode}): "
             + clipped(last, limit=200),
@@ -213,6 +212,17 @@ async def _run_migrations(scratch: Database, cfg: Config) -> None:
             key_path=key,
             hint="they must build the schema in an empty database; run them by hand to see all",
         )
+
+
+def _telling_line(output: str) -> str:
+    """The line of a failed command's output that says what went wrong: the last one naming an
+    error or exception (a Python traceback's last such line), else the last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if _ERROR_LINE.search(line)]
+    return (errors or lines or ["no output"])[-1]
+
+
+_ERROR_LINE = re.compile(r"^[\w.]*(Error|Exception|error)\b.*:|^(ERROR|FATAL)\b")
 
 
 def break_cycles(metadata: MetaData) -> None:

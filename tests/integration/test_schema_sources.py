@@ -350,6 +350,13 @@ def test_failing_migrations_are_one_line_without_the_password(
     assert password and password not in str(e.value)
     with pytest.raises(ConfigError, match="command not found: 'no-such-migrator'"):
         schema_from_source(migrations_cfg(pg_config, tmp_path, "no-such-migrator"))
+    traceback = (
+        "import sys; sys.stderr.write('Traceback (most recent call last):\\n  File x\\n"
+        "sqlalchemy.exc.ProgrammingError: column is_mfa_enabled already exists\\n"
+        "(Background on this error at: https://sqlalche.me/e/20/f405)\\n'); sys.exit(1)"
+    )
+    with pytest.raises(ConfigError, match=r"\(exit 1\): sqlalchemy.exc.ProgrammingError: column"):
+        schema_from_source(migrations_cfg(pg_config, tmp_path, sys.executable, "-c", traceback))
     nowhere = migrations_cfg(pg_config, tmp_path / "no-such-folder", sys.executable, "-V")
     with pytest.raises(ConfigError, match=r"migrations\.cwd: not a folder: .*no-such-folder"):
         schema_from_source(nowhere)
