@@ -98,6 +98,13 @@ async def in_scratch_database(cfg: Config, build: Callable[[Database], Awaitable
             f"{exc.message} (perfkit builds the schema there to read it)",
             hint=exc.hint,
         ) from None
+    except asyncpg.PostgresError as exc:  # no CREATEDB on an external server, say
+        raise DatabaseEnvError(
+            f"cannot create {scratch.name!r} to build the schema in: {type(exc).__name__}: "
+            f"{clipped(str(exc), limit=160)}",
+            hint="perfkit needs CREATEDB on this server, or (for models) a test database it "
+            "may write tables into",
+        ) from None
     try:
         return await build(scratch)
     finally:

@@ -39,11 +39,11 @@ from perfkit.apps.welfare.models import metadata as welfare_metadata
 from perfkit.catalog import Catalog, read_catalog
 from perfkit.config import Config, MigrationsSource, SchemaSource
 from perfkit.db import connection
-from perfkit.errors import ConfigError
+from perfkit.errors import ConfigError, DatabaseEnvError
 from perfkit.schema import Schema
 from perfkit.schema_source import MEMO_FILE, schema_fingerprint, schema_from_source
 from perfkit.testing import PrivateServer, run_invoke, scratch_database
-from perfkit.urls import password_of, with_database
+from perfkit.urls import make_url, parse_url, password_of, with_database
 
 pytestmark = pytest.mark.integration
 
@@ -220,6 +220,33 @@ async def test_models_are_built_once_rolled_back_and_remembered(
         f'{{"{schema.digest}": "00000000000000aa"}}\n', encoding="utf-8"
     )
     assert schema_fingerprint(other, schema) == "00000000000000aa"  # read, not rebuilt
+
+
+async def test_a_server_that_refuses_createdb_is_one_line_saying_so(
+    pg: PrivateServer, pg_config: Config, tmp_path: Path
+) -> None:
+    admin_url = with_database(pg.url, "postgres")
+    async with connection(admin_url) as admin:
+        await admin.execute("DROP ROLE IF EXISTS perfkit_nocreatedb")
+        await admin.execute("CREATE ROLE perfkit_nocreatedb LOGIN PASSWORD 'pw' NOCREATEDB")
+    try:
+        parsed = parse_url(pg.url)
+        host, port = parsed.hosts[0]
+        url = make_url(
+            user="perfkit_nocreatedb",
+            password="pw",
+            host=host,
+            port=port or 5432,
+            database="not_created_yet_test",
+        )
+        cfg = dataclasses.replace(own_state(pg_config, tmp_path / "state"), external_url=url)
+        with pytest.raises(DatabaseEnvError, match="permission denied to create") as caught:
+            schema_fingerprint(cfg, Schema(items_metadata()))
+        assert "needs CREATEDB" in caught.value.one_line()
+        assert ":pw@" not in caught.value.one_line()
+    finally:
+        async with connection(admin_url) as admin:
+            await admin.execute("DROP ROLE IF EXISTS perfkit_nocreatedb")
 
 
 # -- SQL files ---------------------------------------------------------------------------------
