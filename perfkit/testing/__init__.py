@@ -20,13 +20,21 @@ import socket
 import subprocess
 import sys
 import tempfile
+import types
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perfkit.config import URL_ENV_VARS, Config, load_config
+from perfkit.config import (
+    URL_ENV_VARS,
+    Config,
+    MeasureConfig,
+    ResultsConfig,
+    Scale,
+    load_config,
+)
 from perfkit.database import Database
 from perfkit.env.base import ensure_database
 from perfkit.env.native import NativeEnvironment
@@ -180,6 +188,38 @@ def start_invoke(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(env), cwd=root,
         preexec_fn=_answer_sigint,
     )  # fmt: skip
+
+
+def one_error_line(done: subprocess.CompletedProcess[str] | str) -> str:
+    """The one line a failed command printed on stderr (``done`` or its stderr), after checking
+    what every perfkit error promises: no traceback, nothing else, ``perfkit: `` first."""
+    stderr = done if isinstance(done, str) else done.stderr
+    stdout = "" if isinstance(done, str) else done.stdout
+    assert "Traceback" not in stderr + stdout
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("perfkit: "), lines[0]
+    return lines[0]
+
+
+def tiny_scale_config(cfg: Config, root: Path, *, offices: int) -> tuple[Config, Scale, Path]:
+    """``cfg`` with one scale, ``tiny`` (``offices`` offices, otherwise ``small``), snapshots
+    and results under ``root``, and 3 timed repeats after 1 warm-up; its scale, and a
+    scales.yaml under ``root`` that says the same, for commands run as a user would."""
+    tiny = dataclasses.replace(cfg.scale("small"), name="tiny", offices=offices)
+    tiny_cfg = dataclasses.replace(
+        cfg,
+        scales=types.MappingProxyType({"tiny": tiny}),
+        snapshots=dataclasses.replace(cfg.snapshots, directory=root / "snapshots"),
+        results=ResultsConfig(directory=root / "results"),
+        measure=MeasureConfig(repeat=3, warmup=1),
+    )
+    config_file = root / "scales.yaml"
+    config_file.write_text(
+        f"scales:\n  tiny: {{offices: {offices}}}\nresults:\n  directory: {root / 'results'}\n",
+        encoding="utf-8",
+    )
+    return tiny_cfg, tiny, config_file
 
 
 def _answer_sigint() -> None:

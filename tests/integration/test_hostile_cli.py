@@ -23,7 +23,16 @@ import pytest
 from invoke.collection import Collection
 
 from perfkit.db import connection
-from perfkit.testing import free_port, run_invoke, run_record, scratch_database, start_invoke
+from perfkit.testing import (
+    free_port,
+    run_invoke,
+    run_record,
+    scratch_database,
+    start_invoke,
+)
+from perfkit.testing import (
+    one_error_line as error_line,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +52,10 @@ TASKS = Collection.from_module(load_tasks())
 
 
 def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
-    """The one line a failed command printed (no traceback, nothing else on stderr)."""
-    assert "Traceback" not in done.stderr + done.stdout
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("perfkit: "), lines[0]
-    assert len(lines[0]) < 400
-    return lines[0]
+    """:func:`perfkit.testing.one_error_line`, and short enough to read."""
+    line = error_line(done)
+    assert len(line) < 400, line
+    return line
 
 
 @pytest.fixture

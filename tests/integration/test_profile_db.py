@@ -15,10 +15,8 @@ The profile's overhead (the profiled run against the timed median) is printed.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import statistics
-import types
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,7 @@ from perfkit.compare import (
     compare_history,
     rules_from_config,
 )
-from perfkit.config import Config, MeasureConfig, ResultsConfig
+from perfkit.config import Config
 from perfkit.database import Database
 from perfkit.db import connection, create_engine, create_session_factory
 from perfkit.history import History, load_history
@@ -41,7 +39,7 @@ from perfkit.pipeline import ScaleRun, run_scale
 from perfkit.profile import explain_statements, profile_run
 from perfkit.report import build_report, render_html, render_markdown
 from perfkit.results import new_run_id, results_path
-from perfkit.testing import PrivateServer, run_invoke
+from perfkit.testing import PrivateServer, run_invoke, tiny_scale_config
 from perfkit.urls import with_database
 from perfkit.workload import Workload, WorkloadContext, WorkloadRegistry
 
@@ -105,19 +103,7 @@ async def runs(
     pg: PrivateServer, pg_config: Config, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ProfileRuns]:
     root = tmp_path_factory.mktemp("profile")
-    tiny = dataclasses.replace(pg_config.scale("small"), name="tiny", offices=OFFICES)
-    cfg = dataclasses.replace(
-        pg_config,
-        scales=types.MappingProxyType({"tiny": tiny}),
-        snapshots=dataclasses.replace(pg_config.snapshots, directory=root / "snapshots"),
-        results=ResultsConfig(directory=root / "results"),
-        measure=MeasureConfig(repeat=3, warmup=1),
-    )
-    config_file = root / "scales.yaml"
-    config_file.write_text(
-        f"scales:\n  tiny: {{offices: {OFFICES}}}\nresults:\n  directory: {root / 'results'}\n",
-        encoding="utf-8",
-    )
+    cfg, tiny, config_file = tiny_scale_config(pg_config, root, offices=OFFICES)
     url = with_database(pg.url, DATABASE)
     try:
 

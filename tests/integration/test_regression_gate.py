@@ -11,8 +11,6 @@ HTML and Markdown reports are rendered from the same records.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import types
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +19,13 @@ import pytest
 
 from perfkit.apps.welfare.batch import AlertRunResult, deadline_alerts
 from perfkit.compare import RegressionError, check, compare_history, rules_from_config
-from perfkit.config import Config, MeasureConfig, ResultsConfig
+from perfkit.config import Config
 from perfkit.database import Database
 from perfkit.history import History, load_history
 from perfkit.pipeline import ScaleRun, run_scale
 from perfkit.report import build_report, render_html, render_markdown
 from perfkit.results import new_run_id, results_path
-from perfkit.testing import PrivateServer, run_invoke
+from perfkit.testing import PrivateServer, run_invoke, tiny_scale_config
 from perfkit.urls import with_database
 from perfkit.workload import Workload, WorkloadContext, WorkloadRegistry
 
@@ -68,19 +66,7 @@ async def gate_runs(
     pg: PrivateServer, pg_config: Config, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[GateRuns]:
     root = tmp_path_factory.mktemp("gate")
-    tiny = dataclasses.replace(pg_config.scale("small"), name="tiny", offices=3)
-    cfg = dataclasses.replace(
-        pg_config,
-        scales=types.MappingProxyType({"tiny": tiny}),
-        snapshots=dataclasses.replace(pg_config.snapshots, directory=root / "snapshots"),
-        results=ResultsConfig(directory=root / "results"),
-        measure=MeasureConfig(repeat=3, warmup=1),
-    )
-    config_file = root / "scales.yaml"
-    config_file.write_text(
-        f"scales:\n  tiny: {{offices: 3}}\nresults:\n  directory: {root / 'results'}\n",
-        encoding="utf-8",
-    )
+    cfg, tiny, config_file = tiny_scale_config(pg_config, root, offices=3)
     url = with_database(pg.url, DATABASE)
     try:
         unchanged = [await run_scale(cfg, tiny, url=url, run_id=new_run_id()) for _ in range(3)]

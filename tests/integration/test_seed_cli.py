@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from perfkit.testing import run_invoke, scratch_database
+from perfkit.testing import one_error_line, run_invoke, scratch_database
 from perfkit.urls import password_of
 
 pytestmark = pytest.mark.integration
@@ -18,14 +18,6 @@ def invoke(root: Path, *args: str, url: str, tmp_path: Path) -> subprocess.Compl
     """:func:`run_invoke` against ``url`` (the external backend), state kept in ``tmp_path``."""
     env = {"TEST_DATABASE_URL": url, "PERFKIT_STATE_DIR": str(tmp_path)}
     return run_invoke(*args, root=root, env=env)
-
-
-def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
-    assert "Traceback" not in done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("perfkit: ")
-    return lines[0]
 
 
 @pytest.fixture

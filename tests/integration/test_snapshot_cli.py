@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from perfkit.testing import PrivateServer, run_invoke
+from perfkit.testing import PrivateServer, one_error_line, run_invoke
 
 pytestmark = pytest.mark.integration
 
@@ -24,23 +24,16 @@ def env(pg: PrivateServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     }
 
 
-def one_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
-
-
 def test_restore_without_snapshots_says_how_to_make_one(
     project_root: Path, env: dict[str, str]
 ) -> None:
     done = run_invoke("restore", "--scale", "small", root=project_root, env=env)
     assert done.returncode == 1
-    assert "invoke snapshot --scale small" in one_line(done.stderr)
+    assert "invoke snapshot --scale small" in one_error_line(done.stderr)
     bad_date = run_invoke(
         "restore", "--scale", "small", "--as-of", "soon", root=project_root, env=env
     )
-    assert bad_date.returncode == 2 and "YYYY-MM-DD" in one_line(bad_date.stderr)
+    assert bad_date.returncode == 2 and "YYYY-MM-DD" in one_error_line(bad_date.stderr)
 
 
 def test_snapshot_list_restore_verify_prune_prepare(
@@ -65,7 +58,7 @@ def test_snapshot_list_restore_verify_prune_prepare(
         env={**env, "PERFKIT_DATABASE": "keikakun"},
     )  # fmt: skip
     assert unsafe.returncode == 4
-    assert "--confirm-database keikakun" in one_line(unsafe.stderr)
+    assert "--confirm-database keikakun" in one_error_line(unsafe.stderr)
 
     assert run_invoke("verify", root=project_root, env=env).returncode == 0
     dry = run_invoke("prune", "--dry-run", "--keep", "1", root=project_root, env=env)
@@ -83,7 +76,7 @@ def test_snapshot_list_restore_verify_prune_prepare(
     data.write_bytes(data.read_bytes()[:-7])
     refused = run_invoke("restore", "--scale", "small", root=project_root, env=env)
     assert refused.returncode == 1
-    line = one_line(refused.stderr)
+    line = one_error_line(refused.stderr)
     assert "truncated" in line and "nothing was restored" in line and "hint:" in line
     checked = run_invoke("verify", root=project_root, env=env)
     assert checked.returncode == 1 and "failed verification" in checked.stderr

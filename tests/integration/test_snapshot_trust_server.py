@@ -28,7 +28,7 @@ from perfkit.snapshot.create import write_snapshot
 from perfkit.snapshot.fileformat import file_digest
 from perfkit.snapshot.manifest import Manifest
 from perfkit.snapshot.store import new_snapshot_id
-from perfkit.testing import PrivateServer, run_invoke
+from perfkit.testing import PrivateServer, one_error_line, run_invoke
 from perfkit.urls import with_database
 
 pytestmark = pytest.mark.integration
@@ -171,13 +171,6 @@ async def test_restore_stops_a_zstd_bomb_at_the_declared_size(
     assert await helper_databases(pg.url) == []
 
 
-def one_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
-
-
 def test_a_snapshot_from_elsewhere_is_used_only_after_invoke_trust(
     project_root: Path, pg: PrivateServer, snap: Snapshot, tmp_path: Path
 ) -> None:
@@ -201,14 +194,14 @@ def test_a_snapshot_from_elsewhere_is_used_only_after_invoke_trust(
         assert done.returncode == code, done.stderr
         return done.stderr
 
-    assert "marker" in one_line(invoke("snapshots", code=2))
+    assert "marker" in one_error_line(invoke("snapshots", code=2))
     trusted = invoke("trust", "--scale", "small", "--snapshot", snap.id, code=0)
     assert f"trusted snapshot small/{snap.id}" in trusted and "not signed" in trusted
     assert "fits" in invoke("snapshots", code=0)
     invoke("verify", code=0)
 
     craft(elsewhere / "small" / snap.id, seed=7)  # edited after it was trusted
-    line = one_line(invoke("restore", "--scale", "small", "--snapshot", snap.id, code=1))
+    line = one_error_line(invoke("restore", "--scale", "small", "--snapshot", snap.id, code=1))
     assert "untrusted" in line and "invoke trust --scale small" in line
     assert "failed verification" in invoke("verify", code=1)
     assert "untrusted" in invoke("snapshots", code=0)
@@ -217,7 +210,7 @@ def test_a_snapshot_from_elsewhere_is_used_only_after_invoke_trust(
     (shared / "photos" / "20240101-120000-abcd").mkdir(parents=True)
     (shared / "photos" / "20240101-120000-abcd" / "holiday.jpg").write_bytes(b"jpeg")
     env["PERFKIT_SNAPSHOT_DIR"] = str(shared)
-    line = one_line(invoke("prune", "--keep", "1", code=2))
+    line = one_error_line(invoke("prune", "--keep", "1", code=2))
     assert "no .perfkit-snapshots marker" in line and "hint:" in line
     assert (shared / "photos" / "20240101-120000-abcd" / "holiday.jpg").read_bytes() == b"jpeg"
     for output in outputs:

@@ -7,18 +7,9 @@ tests/integration/test_cli.py and test_seed_cli.py.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-from perfkit.testing import free_port, run_invoke
-
-
-def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
-    assert "Traceback" not in done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("perfkit: ")
-    return lines[0]
+from perfkit.testing import free_port, one_error_line, run_invoke
 
 
 def test_config_error_is_one_line_with_exit_status_2(project_root: Path, tmp_path: Path) -> None:
