@@ -11,6 +11,7 @@ differs. Used by ``invoke bench-seed``; never by the seeder itself.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -58,17 +59,6 @@ class BaselineReport:
         return sum(self.rows.values())
 
 
-def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _objects(model: type[Base], columns: Sequence[str], rows: Iterator[tuple[Any, ...]]) -> Any:
     for row in rows:
         values = dict(zip(columns, row, strict=True))
@@ -102,9 +92,8 @@ async def plan_method(
             for spec in app.recipe.tables:
                 model = _MODELS[spec.name]
                 count = 0
-                for batch in _batches(
-                    _objects(model, spec.column_names, spec.generate(shape)), batch_size
-                ):
+                objects = _objects(model, spec.column_names, spec.generate(shape))
+                while batch := list(itertools.islice(objects, batch_size)):
                     session.add_all(batch)
                     await session.flush()
                     for obj in batch:  # the plan: learn server-made values, one SELECT per row

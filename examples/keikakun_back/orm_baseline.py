@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -91,17 +92,6 @@ def _objects(model: Any, columns: Sequence[str], rows: Iterator[tuple[Any, ...]]
         yield model(**values)
 
 
-def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 async def orm_method(url: str, cfg: Config, shape: Shape) -> Timing:
     """create_all of the seven tables, then add_all + flush per 500 objects, one commit."""
     app = load_application(cfg)
@@ -117,9 +107,8 @@ async def orm_method(url: str, cfg: Config, shape: Shape) -> Timing:
         async with sessions() as session:
             for spec in app.recipe.tables:
                 model = models[spec.name]
-                for batch in _batches(
-                    _objects(model, spec.column_names, spec.generate(shape)), BATCH_SIZE
-                ):
+                objects = _objects(model, spec.column_names, spec.generate(shape))
+                while batch := list(itertools.islice(objects, BATCH_SIZE)):
                     session.add_all(batch)
                     await session.flush()
                     rows += len(batch)
