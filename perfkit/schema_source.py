@@ -265,7 +265,9 @@ def break_cycles(metadata: MetaData) -> None:
 async def _read_back(scratch: Database, cfg: Config) -> tuple[Schema, Catalog]:
     """The tables a SQL file or migrations built in ``scratch``, as a :class:`Schema`."""
     wanted = cfg.app.schema.tables
-    missing = sorted(set(wanted or ()) - set(await _public_tables(scratch)))
+    async with scratch.connect() as conn:
+        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    missing = sorted(set(wanted or ()) - {str(r["tablename"]) for r in rows})
     if missing:
         raise ConfigError(
             f"the schema source builds no table(s) {', '.join(missing)}",
@@ -328,12 +330,6 @@ def _reflect(sync: Connection, metadata: MetaData, wanted: tuple[str, ...] | Non
             if wanted is not None
             else lambda name, _md: name not in NOT_APPLICATION_TABLES,
         )
-
-
-async def _public_tables(scratch: Database) -> list[str]:
-    async with scratch.connect() as conn:
-        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    return [str(r["tablename"]) for r in rows]
 
 
 def schema_from_source(cfg: Config) -> Schema:
