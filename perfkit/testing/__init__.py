@@ -71,6 +71,22 @@ async def scratch_database(
             await admin.drop(name)
 
 
+async def databases_named(server_url: str, prefix: str) -> list[str]:
+    """The databases on the server of ``server_url`` whose names start with ``prefix``."""
+    async with Database(server_url).admin() as admin:
+        rows = await admin.conn.fetch(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1", prefix
+        )
+    return [str(r["datname"]) for r in rows]
+
+
+async def drop_databases(server_url: str, *names: str) -> None:
+    """Drop ``names`` on the server of ``server_url`` (templates too), if they exist."""
+    async with Database(server_url).admin() as admin:
+        for name in names:
+            await admin.drop(name)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
@@ -172,6 +188,21 @@ def run_invoke(
         invoke_argv(root, *args),
         capture_output=True, text=True, env=clean_env(env), cwd=root, timeout=timeout,
         check=False,
+    )  # fmt: skip
+
+
+def run_session_step(
+    command: tuple[str, ...], *, root: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """One step of a ``perf-<scale>`` session (``invoke ...`` or ``pytest ...``, as
+    :func:`perfkit.staging.perf_session_commands` gives them), run with this interpreter as the
+    session's venv would; output captured, a failure returned, not raised."""
+    tool, *args = command
+    if tool == "invoke":
+        return run_invoke(*args, root=root, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", tool, "-p", "no:cacheprovider", *args],
+        cwd=root, env=clean_env(env), capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
 
 

@@ -32,7 +32,7 @@ from perfkit.prepare import create_snapshot, prepare
 from perfkit.schema import quote_ident
 from perfkit.snapshot import SnapshotStore
 from perfkit.snapshot.dataset import database_problem
-from perfkit.testing import PrivateServer
+from perfkit.testing import PrivateServer, databases_named, drop_databases
 from perfkit.urls import with_database
 
 pytestmark = pytest.mark.integration
@@ -54,33 +54,16 @@ def cfg(pg_config: Config, tmp_path: Path) -> Config:
     )
 
 
-async def drop(server_url: str, *names: str) -> None:
-    async with connection(with_database(server_url, "postgres")) as admin:
-        for name in names:
-            if await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-                await admin.execute(f"ALTER DATABASE {quote_ident(name)} IS_TEMPLATE false")
-            await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-
-
-async def tiny_templates(server_url: str) -> list[str]:
-    """The templates ``prepare`` left for scale tiny."""
-    async with connection(with_database(server_url, "postgres")) as admin:
-        rows = await admin.fetch(
-            "SELECT datname FROM pg_database WHERE starts_with(datname, 'perfkit_tpl_tiny_')"
-        )
-    return [str(r["datname"]) for r in rows]
-
-
 @pytest.fixture
 async def seeded(pg: PrivateServer, cfg: Config) -> AsyncIterator[str]:
     """A perfkit-made database freshly seeded with scale tiny."""
     name = "perfkit_changes_test"
-    await drop(pg.url, name)
+    await drop_databases(pg.url, name)
     url = with_database(pg.url, name)
     await ensure_database(url)
     await seed_database(url, cfg, TINY)
     yield url
-    await drop(pg.url, name)
+    await drop_databases(pg.url, name)
 
 
 async def write(url: str, sql: str) -> None:
@@ -152,7 +135,7 @@ async def test_a_copied_record_does_not_count_until_recorded_again(
     """A clone carries its source's record; the database's oid tells it is not its own, so
     exact row counts decide until the clone's own record is made."""
     clone = "perfkit_changes_clone_test"
-    await drop(pg.url, clone)
+    await drop_databases(pg.url, clone)
     async with connection(with_database(pg.url, "postgres")) as admin:
         await admin.execute(
             f"CREATE DATABASE {quote_ident(clone)} TEMPLATE {quote_ident('perfkit_changes_test')}"
@@ -167,7 +150,7 @@ async def test_a_copied_record_does_not_count_until_recorded_again(
         found = await problem_once_published(url, cfg)
         assert found is not None and "deleted in support_plan_cycles" in found
     finally:
-        await drop(pg.url, clone)
+        await drop_databases(pg.url, clone)
 
 
 async def test_without_a_record_row_counts_decide_as_before(seeded: str, cfg: Config) -> None:
@@ -181,7 +164,7 @@ async def test_without_a_record_row_counts_decide_as_before(seeded: str, cfg: Co
 async def test_prepare_does_not_keep_changed_data(pg: PrivateServer, cfg: Config) -> None:
     name = "perfkit_changes_prepare_test"
     url = with_database(pg.url, name)
-    await drop(pg.url, name)
+    await drop_databases(pg.url, name)
     try:
         assert (await prepare(url, cfg, TINY)).how == "seeded"
         assert (await prepare(url, cfg, TINY)).how == "kept"
@@ -196,7 +179,7 @@ async def test_prepare_does_not_keep_changed_data(pg: PrivateServer, cfg: Config
             )
         assert active > 0  # the dataset is back
     finally:
-        await drop(pg.url, name, *await tiny_templates(pg.url))
+        await drop_databases(pg.url, name, *await databases_named(pg.url, "perfkit_tpl_tiny_"))
 
 
 async def test_snapshot_seeds_again_instead_of_saving_changed_data(

@@ -35,8 +35,16 @@ from perfkit.config import load_config
 from perfkit.db import connection
 from perfkit.results import read_records
 from perfkit.staging import perf_session_commands, perf_session_env
-from perfkit.testing import PrivateServer, clean_env, run_invoke, scratch_database
-from perfkit.urls import password_of, with_database
+from perfkit.testing import (
+    PrivateServer,
+    clean_env,
+    databases_named,
+    drop_databases,
+    run_invoke,
+    run_session_step,
+    scratch_database,
+)
+from perfkit.urls import password_of
 
 pytestmark = pytest.mark.integration
 
@@ -122,22 +130,10 @@ EXPECTED_FOREIGN_KEYS = {
 async def homecare_db(pg: PrivateServer) -> AsyncIterator[str]:
     """A database of its own on the private server, made as ``invoke db-up`` makes one (a
     restore replaces it); the templates perfkit leaves for it are dropped afterwards."""
-    before = set(await templates(pg.url))
+    before = set(await databases_named(pg.url, "perfkit_tpl_"))
     async with scratch_database(pg.url, "homecare_perf_test", perfkit_made=True) as url:
         yield url
-    async with connection(with_database(pg.url, "postgres")) as admin:
-        for name in set(await templates(pg.url)) - before:
-            await admin.execute(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-async def templates(server_url: str) -> list[str]:
-    """perfkit's template databases on the server."""
-    async with connection(with_database(server_url, "postgres")) as admin:
-        rows = await admin.fetch(
-            "SELECT datname FROM pg_database WHERE starts_with(datname, 'perfkit_tpl_')"
-        )
-    return [str(r["datname"]) for r in rows]
+    await drop_databases(pg.url, *set(await databases_named(pg.url, "perfkit_tpl_")) - before)
 
 
 def write_config(tmp_path: Path) -> Path:
@@ -148,17 +144,6 @@ def write_config(tmp_path: Path) -> Path:
     path = tmp_path / "scales.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path
-
-
-def run_step(command: tuple[str, ...], *, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """One step of the perf session, run with this interpreter as the session's venv would."""
-    tool, *args = command
-    if tool == "invoke":
-        return run_invoke(*args, root=ROOT, env=env, timeout=300)
-    return subprocess.run(
-        [sys.executable, "-m", tool, "-p", "no:cacheprovider", *args],
-        cwd=ROOT, env=clean_env(env), capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
 
 
 def invoke_ok(*args: str, env: dict[str, str]) -> str:
@@ -313,7 +298,7 @@ async def test_the_example_app_seeds_snapshots_restores_and_runs_the_perf_sessio
     scale = load_config(cfg_path, env=env).scale(SCALE)
     env |= perf_session_env(scale)
     for command in perf_session_commands(scale, pytest_args=["-q"]):
-        done = run_step(command, env=env)
+        done = run_session_step(command, root=ROOT, env=env)
         assert done.returncode == 0, f"{command}: {done.stdout[-3000:]}{done.stderr[-3000:]}"
         outputs.append(done.stdout + done.stderr)
     report = outputs[-1]

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from perfkit.config import Budgets, Config, load_config
 from perfkit.pipeline import run_scale
 from perfkit.results import read_records, results_path
 from perfkit.staging import perf_session_commands, perf_session_env
-from perfkit.testing import PrivateServer, clean_env, run_invoke, scratch_database
+from perfkit.testing import PrivateServer, run_session_step, scratch_database
 from perfkit.urls import password_of
 
 pytestmark = pytest.mark.integration
@@ -55,19 +53,6 @@ def write_config(tmp_path: Path, config_file: Path, *, mode: str) -> Path:
     return path
 
 
-def run_step(
-    command: tuple[str, ...], *, root: Path, env: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
-    """``invoke ...`` / ``pytest ...`` run with this interpreter, as the session's venv would."""
-    tool, *args = command
-    if tool == "invoke":
-        return run_invoke(*args, root=root, env=env, timeout=300)
-    return subprocess.run(
-        [sys.executable, "-m", tool, "-p", "no:cacheprovider", *args],
-        cwd=root, env=clean_env(env), capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-
-
 def test_the_perf_session_steps_run_end_to_end(
     project_root: Path, tmp_path: Path, config_file: Path, wiring_db: str
 ) -> None:
@@ -83,7 +68,7 @@ def test_the_perf_session_steps_run_end_to_end(
     env |= perf_session_env(tiny)
     outputs = []
     for command in perf_session_commands(tiny, pytest_args=["-q"]):
-        done = run_step(command, root=project_root, env=env)
+        done = run_session_step(command, root=project_root, env=env)
         assert done.returncode == 0, f"{command}: {done.stdout[-3000:]}{done.stderr[-3000:]}"
         outputs.append(done.stdout + done.stderr)
 
