@@ -14,7 +14,7 @@ from typing import Any
 
 from perfkit.app import load_application
 from perfkit.config import Config, Scale
-from perfkit.db import create_engine, create_session_factory
+from perfkit.db import create_session_factory, open_engine
 from perfkit.locks import exclusive
 from perfkit.pipeline import Progress, pinned_clock, prepare_data, workload_timed
 from perfkit.profile import (
@@ -86,7 +86,7 @@ async def explain_command(
     name = workload or app.default_workload
     spec = app.workload(name)
     data = await prepare_data(cfg, scale, url=url, progress=say)
-    engine = create_engine(url, cfg.pool, driver=app.driver)
+    engine = await open_engine(url, cfg.pool, driver=app.driver)
     try:
         ctx = WorkloadContext(
             session_factory=create_session_factory(engine, cfg.pool), today=data.anchor_date
