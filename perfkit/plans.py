@@ -19,6 +19,7 @@ from perfkit.locks import exclusive
 from perfkit.pipeline import Progress, pinned_clock, prepare_data, workload_timed
 from perfkit.profile import (
     EXPLAIN_LIMIT,
+    NOT_TAKEN,
     Profile,
     explain_statements,
     profile_run,
@@ -60,7 +61,9 @@ class ExplainReport:
             if plan is None:
                 continue
             if "error" in plan:
-                out.append(f"    plan: not available ({plan['error']})")
+                error = str(plan["error"])
+                taken = error.startswith(NOT_TAKEN)
+                out.append(f"    {error}" if taken else f"    plan: not available ({error})")
                 continue
             out.append(
                 f"    plan {plan['shape_hash']}, {plan['execution_ms']:.3f} ms; slowest node: "
