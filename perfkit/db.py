@@ -9,7 +9,8 @@ made here -- a raw asyncpg one (:func:`connect`) and each new DBAPI connection o
 (:data:`IDENTITY_SQL`): its ``current_database()`` must be the database the URL names, read by
 :func:`perfkit.urls.database_name` (the name the safety rule approved), and its server must be
 the one a :class:`ServerPin` holds: the cluster's system identifier and the postmaster's start
-time, the same over TCP or a unix socket. A :class:`perfkit.database.Database` handle pins the
+time, the same over TCP or a unix socket (a role whose right to read the identifier was
+revoked is checked by the start time alone). A :class:`perfkit.database.Database` handle pins the
 server where its first connection arrived (usually the admin connection its checks run on);
 :func:`open_engine` pins an engine to where perfkit's own connection to the URL arrives. A
 mismatch is an :class:`~perfkit.errors.UnsafeTargetError` (exit 4) and the connection is
@@ -51,17 +52,23 @@ NOT_READY_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-#: Where a connection arrived: its database, and its server as ``<system identifier>@<start>``.
-#: The identifier tells clusters apart (whatever the host is called, TCP or unix socket); the
-#: postmaster's start time (epoch seconds, whatever the session's time zone) tells apart a copy
-#: made from a base backup, or a replica, which share the identifier. A role that may not run
-#: ``pg_control_system()`` gets the start time alone.
+#: Where a connection arrived: its database, and its server. The cluster's system identifier
+#: tells clusters apart (whatever the host is called, TCP or unix socket); the postmaster's
+#: start time (epoch seconds, whatever the session's time zone) tells apart a copy made from a
+#: base backup, or a replica, which share the identifier.
 IDENTITY_SQL = (
-    "SELECT current_database()::text, concat_ws('@', "
-    "CASE WHEN has_function_privilege('pg_catalog.pg_control_system()', 'EXECUTE') "
-    "THEN (SELECT system_identifier FROM pg_catalog.pg_control_system())::text END, "
-    "extract(epoch FROM pg_catalog.pg_postmaster_start_time())::text)"
+    "SELECT current_database()::text, "
+    "(SELECT system_identifier FROM pg_catalog.pg_control_system())::text, "
+    "extract(epoch FROM pg_catalog.pg_postmaster_start_time())::text"
 )
+#: The same for a role that may not run ``pg_control_system()`` (its EXECUTE right revoked):
+#: the start time alone tells the server.
+IDENTITY_SQL_UNPRIVILEGED = (
+    "SELECT current_database()::text, NULL::text, "
+    "extract(epoch FROM pg_catalog.pg_postmaster_start_time())::text"
+)
+#: SQLSTATE of "permission denied".
+_INSUFFICIENT_PRIVILEGE = "42501"
 
 IDENTITY_HINT = (
     "perfkit writes only where its checks connected; look for what sends this connection "
@@ -71,11 +78,33 @@ IDENTITY_HINT = (
 
 
 @dataclass(frozen=True)
+class Server:
+    """A running server: its cluster's system identifier (None when the role may not read
+    it) and its postmaster's start time (see :data:`IDENTITY_SQL`)."""
+
+    system_identifier: str | None
+    started: str
+
+    def same(self, other: Server) -> bool:
+        """Whether both are one server (the identifiers compared when both are known)."""
+        if self.started != other.started:
+            return False
+        known = None not in (self.system_identifier, other.system_identifier)
+        return not known or self.system_identifier == other.system_identifier
+
+
+@dataclass(frozen=True)
 class Reached:
-    """Where one connection arrived (see :data:`IDENTITY_SQL`)."""
+    """Where one connection arrived: a database on a server."""
 
     database: str
-    server: str
+    server: Server
+
+    @classmethod
+    def of(cls, row: Any) -> Reached:
+        """From a row of :data:`IDENTITY_SQL`."""
+        system = None if row[1] is None else str(row[1])
+        return cls(str(row[0]), Server(system, str(row[2])))
 
 
 class ServerPin:
@@ -84,7 +113,7 @@ class ServerPin:
 
     __slots__ = ("server",)
 
-    def __init__(self, server: str | None = None) -> None:
+    def __init__(self, server: Server | None = None) -> None:
         self.server = server
 
     def __repr__(self) -> str:
@@ -106,7 +135,7 @@ def check_reached(reached: Reached, *, database: str, pin: ServerPin | None, url
         return
     if pin.server is None:
         pin.server = reached.server
-    elif pin.server != reached.server:
+    elif not pin.server.same(reached.server):
         raise UnsafeTargetError(
             reached.database,
             reason=f"a connection to {mask_url(url)} arrived on another server than the one "
@@ -132,8 +161,11 @@ async def _check_arrival(
 ) -> None:
     """:func:`check_reached` on a new asyncpg connection; closed when refused."""
     try:
-        row = await conn.fetchrow(IDENTITY_SQL)
-        check_reached(Reached(str(row[0]), str(row[1])), database=database, pin=pin, url=url)
+        try:
+            row = await conn.fetchrow(IDENTITY_SQL)
+        except asyncpg.InsufficientPrivilegeError:
+            row = await conn.fetchrow(IDENTITY_SQL_UNPRIVILEGED)
+        check_reached(Reached.of(row), database=database, pin=pin, url=url)
     except Exception:
         with contextlib.suppress(Exception):
             await conn.close(timeout=2.0)
@@ -267,22 +299,48 @@ def create_engine(
     )
 
     def check_new_connection(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(IDENTITY_SQL)
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
-        dbapi_connection.rollback()  # the check's own transaction; nothing of it is kept
-        try:
-            check_reached(Reached(str(row[0]), str(row[1])), database=expected, pin=server, url=url)
-        except UnsafeTargetError:
+            row = _fetch_identity(dbapi_connection)
+            check_reached(Reached.of(row), database=expected, pin=server, url=url)
+        except Exception:
             with contextlib.suppress(Exception):
                 dbapi_connection.close()
             raise
 
     event.listen(engine.sync_engine, "connect", check_new_connection)
     return engine
+
+
+def _fetch_identity(dbapi_connection: Any) -> Any:
+    """:data:`IDENTITY_SQL`'s row on a new DBAPI connection (either driver)."""
+    try:
+        return _fetch_one(dbapi_connection, IDENTITY_SQL)
+    except Exception as exc:
+        if _sqlstate(exc) != _INSUFFICIENT_PRIVILEGE:
+            raise
+    return _fetch_one(dbapi_connection, IDENTITY_SQL_UNPRIVILEGED)
+
+
+def _fetch_one(dbapi_connection: Any, sql: str) -> Any:
+    """The first row of ``sql``, in a transaction of its own that is rolled back: nothing of
+    the check stays open for the caller."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        return cursor.fetchone()
+    finally:
+        cursor.close()
+        dbapi_connection.rollback()
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a driver's error (asyncpg's adapter and psycopg name it differently)."""
+    for candidate in (exc, exc.__cause__):
+        for attr in ("sqlstate", "pgcode"):
+            value = getattr(candidate, attr, None)
+            if isinstance(value, str):
+                return value
+    return None
 
 
 def create_session_factory(

@@ -20,9 +20,10 @@ from sqlalchemy import text
 
 from perfkit.config import Config
 from perfkit.database import Database
-from perfkit.db import ServerPin, connect, connection, create_engine, open_engine
+from perfkit.db import Server, ServerPin, connect, connection, create_engine, open_engine
 from perfkit.errors import UnsafeTargetError, UrlError
 from perfkit.testing import PrivateServer, scratch_database
+from perfkit.urls import make_url
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +107,7 @@ async def test_an_engine_that_arrives_on_another_server_is_refused(
     two: tuple[str, str], pg_config: Config, driver: str
 ) -> None:
     checked, _other = two
-    elsewhere = ServerPin("6999999999999999999@1700000000.0")  # not this server
+    elsewhere = ServerPin(Server("6999999999999999999", "1700000000.0"))  # not this server
     engine = create_engine(checked, pg_config.pool, driver=driver, pin=elsewhere)
     try:
         with pytest.raises(UnsafeTargetError) as info:
@@ -121,8 +122,8 @@ async def test_an_engine_that_arrives_on_another_server_is_refused(
 async def test_raw_connections_and_handles_check_the_server_too(two: tuple[str, str]) -> None:
     checked, _other = two
     with pytest.raises(UnsafeTargetError):
-        await connect(checked, pin=ServerPin("1@1"))
-    db = Database(checked, pin=ServerPin("1@1"))
+        await connect(checked, pin=ServerPin(Server("1", "1")))
+    db = Database(checked, pin=ServerPin(Server(None, "1")))
     with pytest.raises(UnsafeTargetError):
         async with db.admin():
             pass
@@ -154,3 +155,45 @@ async def test_open_engine_pins_the_server_perfkits_own_connection_reached(
     assert name == CHECKED
     assert idle
     assert handle.pin.server is not None
+
+
+@pytest.fixture
+async def plain_role(pg: PrivateServer, two: tuple[str, str]) -> AsyncIterator[str]:
+    """A URL of ``CHECKED`` for a role that may not run ``pg_control_system()`` (its right
+    revoked from PUBLIC, as some administrators do); put back on exit. (``two`` makes the
+    database first.)"""
+    async with Database(pg.url).admin() as admin:
+        await admin.conn.execute("DROP ROLE IF EXISTS perfkit_plain_role")
+        await admin.conn.execute("CREATE ROLE perfkit_plain_role LOGIN PASSWORD 'plain'")
+        await admin.conn.execute(f'GRANT ALL ON DATABASE "{CHECKED}" TO perfkit_plain_role')
+        await admin.conn.execute("REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC")
+    try:
+        yield make_url(
+            user="perfkit_plain_role", password="plain", host=pg.cfg.database.host,
+            port=pg.cfg.database.port, database=CHECKED,
+        )  # fmt: skip
+    finally:
+        async with Database(pg.url).admin() as admin:
+            await admin.conn.execute("GRANT EXECUTE ON FUNCTION pg_control_system() TO PUBLIC")
+            await admin.conn.execute(f'REVOKE ALL ON DATABASE "{CHECKED}" FROM perfkit_plain_role')
+            await admin.conn.execute("DROP ROLE perfkit_plain_role")
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+async def test_a_role_without_the_system_identifier_is_checked_by_start_time(
+    plain_role: str, two: tuple[str, str], pg_config: Config, driver: str
+) -> None:
+    checked, _other = two
+    pin = ServerPin()
+    async with connection(checked, pin=pin):  # the superuser sees the identifier
+        pass
+    assert pin.server is not None and pin.server.system_identifier is not None
+    engine = create_engine(plain_role, pg_config.pool, driver=driver, pin=pin)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT current_user")) == "perfkit_plain_role"
+    finally:
+        await engine.dispose()
+    moved = ServerPin(Server(pin.server.system_identifier, "1700000000.0"))
+    with pytest.raises(UnsafeTargetError):
+        await connect(plain_role, pin=moved)
