@@ -21,8 +21,9 @@ server, database or role is reached and pass. :func:`connection_database` reads 
 keyword/value string (``dbname=shop host=db``) the way libpq does, for the application's
 database variables (:mod:`perfkit.app`).
 
-Over 400 lines: parsing a user's URL one unambiguous way and masking every password form
-(userinfo, query, libpq keywords, percent-encodings) are one security boundary.
+Over 500 lines: parsing a user's URL one unambiguous way, reading a libpq keyword string as
+libpq does, and masking every password form (userinfo, query, libpq keywords,
+percent-encodings) are one security boundary.
 """
 
 from __future__ import annotations
