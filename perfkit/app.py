@@ -194,17 +194,39 @@ def test_database_url(cfg: Config) -> str:
 
 
 def _refuse_unsafe_settings(cfg: Config) -> None:
-    """Refuse to import while a database variable the application reads names a database that
-    is not clearly a test database: a module-level engine must never point at production."""
-    from perfkit.safety import is_test_name
-    from perfkit.urls import database_name, is_postgres_url
+    """Refuse to import while a database variable the application reads (``app.database_env``
+    and ``app.env``) names a database that is not clearly a test database: a module-level
+    engine must never point at production.
+
+    A value is read the one way perfkit reads URLs (:func:`perfkit.urls.connection_database`):
+    a PostgreSQL URL by its path, a libpq keyword/value string (``dbname=... host=...``) by
+    its ``dbname``. One that can be read as more than one database (a query naming another
+    ``dbname``, a keyword string without one) is refused too. The error names the variable and
+    the databases it names, never the value (it may hold a password)."""
+    from perfkit.errors import UrlError
+    from perfkit.safety import is_production_name, is_test_name
+    from perfkit.urls import connection_database, database_readings
 
     names = set(cfg.app.database_env) | set(cfg.app.env)
     for name in sorted(names):
         value = os.environ.get(name, "")
-        if is_postgres_url(value) and not is_test_name(database_name(value), cfg):
+        try:
+            database = connection_database(value, source=f"environment {name}")
+        except UrlError as exc:
+            named = " or ".join(database_readings(value)) or "(none named)"
             raise UnsafeTargetError(
-                database_name(value),
+                named,
+                reason=f"the application would be imported with {name} naming it, and "
+                f"{name} cannot be read as one database ({exc.problem})",
+                rule="ambiguous",
+                hint=f"set {name} to a URL that names the test database in its path only, "
+                "or list it in app.database_env (perfkit then points it at the test database)",
+            ) from None
+        if database is not None and (
+            not is_test_name(database, cfg) or is_production_name(database, cfg)
+        ):
+            raise UnsafeTargetError(
+                database,
                 reason=f"the application would be imported with {name} naming it",
             )
 

@@ -748,11 +748,23 @@ def server_setting_owned(name: str) -> bool:
 
 
 def _check_server_settings(settings: Mapping[str, str], label: str) -> None:
-    """``database.settings``: well-formed names and values, none of the settings perfkit owns.
-    (Whether the server knows a name and accepts a value is checked against the server by
-    ``invoke db-up``: :mod:`perfkit.env.settings`.)"""
+    """``database.settings``: well-formed names and values, none of the settings perfkit owns,
+    none given twice (PostgreSQL's names are case-insensitive: of ``Work_Mem`` and ``work_mem``
+    the server would silently keep the later line). (Whether the server knows a name and
+    accepts a value is checked against the server by ``invoke db-up``:
+    :mod:`perfkit.env.settings`.)"""
+    seen: dict[str, str] = {}
     for name, value in settings.items():
         key_path = join_key("database.settings", clipped(name))
+        first = seen.setdefault(name.lower(), name)
+        if first != name:
+            raise ConfigError(
+                f"this setting is also given as {quoted(first)}; PostgreSQL's setting names "
+                "are case-insensitive, so only one of them would count",
+                source=label,
+                key_path=key_path,
+                hint="keep one of them",
+            )
         if server_setting_owned(name):
             raise ConfigError(
                 "perfkit sets this itself (the server listens on loopback only, on "
