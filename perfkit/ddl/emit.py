@@ -362,3 +362,68 @@ def sequence_sql(capture: Capture, target: str) -> list[str]:
             f"coalesce(greatest({largest}) + {seq.increment}, {seq.start}), false)"
         )
     return out
+
+
+def swap_sql(capture: Capture, staging: str, target: str) -> list[str]:
+    """Move every object :func:`bare_sql` made in ``staging`` into ``target``, then drop
+    ``staging``: aggregates and functions first (their signatures name types still in
+    ``staging``), views, then tables (with their indexes, constraints, triggers, policies and
+    owned sequences), other sequences, types and domains. Run in one transaction, with
+    ``staging`` first on ``search_path``."""
+    dest = quote_ident(target)
+    out = [f"SET LOCAL search_path = {quote_ident(staging)}, {dest}, pg_catalog"]
+    out += [
+        f"ALTER AGGREGATE {_q(staging, a.name)}({a.arguments}) SET SCHEMA {dest}"
+        for a in capture.aggregates
+    ]
+    for f in capture.functions:
+        kind = (
+            "PROCEDURE"
+            if f.definition.lstrip().startswith("CREATE OR REPLACE PROCEDURE")
+            else "FUNCTION"
+        )
+        out.append(f"ALTER {kind} {_q(staging, f.name)}({f.arguments}) SET SCHEMA {dest}")
+    for view in capture.views:
+        kind = "MATERIALIZED VIEW" if view.materialized else "VIEW"
+        out.append(f"ALTER {kind} {_q(staging, view.name)} SET SCHEMA {dest}")
+    out += [f"ALTER TABLE {_q(staging, t.name)} SET SCHEMA {dest}" for t in capture.tables]
+    out += [
+        f"ALTER SEQUENCE {_q(staging, s.name)} SET SCHEMA {dest}"
+        for s in capture.sequences
+        if s.owned_by is None
+    ]
+    out += [f"ALTER STATISTICS {_q(staging, s.name)} SET SCHEMA {dest}" for s in capture.statistics]
+    out += [f"ALTER TYPE {_q(staging, t.name)} SET SCHEMA {dest}" for t in capture.composites]
+    out += [f"ALTER DOMAIN {_q(staging, d.name)} SET SCHEMA {dest}" for d in capture.domains]
+    out += [f"ALTER TYPE {_q(staging, e.name)} SET SCHEMA {dest}" for e in capture.enums]
+    out.append(f"DROP SCHEMA {quote_ident(staging)}")
+    return out
+
+
+def drop_sql(capture: Capture, target: str) -> list[str]:
+    """Drop ``capture``'s objects from ``target`` where they exist (``CASCADE``: run it only
+    on a database the safety rule allows writing to)."""
+    out = [f"SET LOCAL search_path = {quote_ident(target)}, pg_catalog"]
+    for view in reversed(capture.views):
+        kind = "MATERIALIZED VIEW" if view.materialized else "VIEW"
+        out.append(f"DROP {kind} IF EXISTS {_q(target, view.name)} CASCADE")
+    if capture.tables:
+        names = ", ".join(_q(target, t.name) for t in capture.tables)
+        out.append(f"DROP TABLE IF EXISTS {names} CASCADE")
+    out += [
+        f"DROP AGGREGATE IF EXISTS {_q(target, a.name)}({a.arguments}) CASCADE"
+        for a in capture.aggregates
+    ]
+    for f in capture.functions:
+        kind = (
+            "PROCEDURE"
+            if f.definition.lstrip().startswith("CREATE OR REPLACE PROCEDURE")
+            else "FUNCTION"
+        )
+        out.append(f"DROP {kind} IF EXISTS {_q(target, f.name)}({f.arguments}) CASCADE")
+    out += [f"DROP SEQUENCE IF EXISTS {_q(target, s.name)} CASCADE" for s in capture.sequences
+            if s.owned_by is None]  # fmt: skip
+    out += [f"DROP TYPE IF EXISTS {_q(target, t.name)} CASCADE" for t in capture.composites]
+    out += [f"DROP DOMAIN IF EXISTS {_q(target, d.name)} CASCADE" for d in capture.domains]
+    out += [f"DROP TYPE IF EXISTS {_q(target, e.name)} CASCADE" for e in capture.enums]
+    return out
