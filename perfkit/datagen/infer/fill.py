@@ -206,6 +206,8 @@ async def _load(
     queue = sorted(plan.tables, key=lambda t: depth[t.name])
     ready = {t.name: asyncio.Event() for t in plan.tables}
     late = {t.name for t in plan.tables if t.updates}
+    # Tables whose foreign keys reference a late table add them after it, at the end too.
+    late_links = late | {t.name for t in plan.tables if steps.references.get(t.name, set()) & late}
     one_at_a_time = asyncio.Lock()
     counts: dict[str, int] = {}
 
@@ -228,10 +230,10 @@ async def _load(
         while queue:
             table = queue.pop(0)
             counts[table.name] = await _copy(conn, table, staging, progress)
-            if table.name in late:
-                continue
-            await build(conn, table)
-            await link(conn, table)
+            if table.name not in late:
+                await build(conn, table)
+            if table.name not in late_links:
+                await link(conn, table)
 
     with load._gc_paused():
         await load._gather_or_cancel([worker(conn) for conn in loaders])
@@ -243,7 +245,7 @@ async def _load(
             if table.name in late:
                 await build(conn, table)
         for table in plan.tables:
-            if table.name in late:
+            if table.name in late_links:
                 await link(conn, table)
     return {t.name: counts[t.name] for t in plan.tables}
 

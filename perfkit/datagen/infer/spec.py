@@ -38,7 +38,9 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -84,7 +86,32 @@ class Pareto(_Model):
     pareto: ParetoParams
 
 
-Count = Annotated[int, Field(ge=0)] | Fixed | Uniform | Zipf | Pareto
+def _count_kind(value: Any) -> str | None:
+    """Which count a value is: ``int``, or its one key (``fixed``, ``uniform``, ``zipf``,
+    ``pareto``); None (an error naming the choices) otherwise."""
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        return "int"
+    if isinstance(value, Mapping) and len(value) == 1:
+        key = next(iter(value))
+        return key if key in ("fixed", "uniform", "zipf", "pareto") else None
+    if isinstance(value, Fixed | Uniform | Zipf | Pareto):
+        return type(value).__name__.lower()
+    return None
+
+
+Count = Annotated[
+    Annotated[Annotated[int, Field(ge=0)], Tag("int")]
+    | Annotated[Fixed, Tag("fixed")]
+    | Annotated[Uniform, Tag("uniform")]
+    | Annotated[Zipf, Tag("zipf")]
+    | Annotated[Pareto, Tag("pareto")],
+    Discriminator(
+        _count_kind,
+        custom_error_type="count",
+        custom_error_message="a count is a number, or {fixed: n}, {uniform: [a, b]}, "
+        "{zipf: {s, max}} or {pareto: {alpha, max}}",
+    ),
+]
 
 
 class Choice(_Model):
@@ -179,17 +206,23 @@ class GenerationSpec(_Model):
         return self.tables.get(name) or TableSpec()
 
 
+_BRANCHES = frozenset({"int", "fixed", "uniform", "zipf", "pareto"})
+
+
 def _where(loc: tuple[int | str, ...]) -> str:
-    """A pydantic error location as a key path; union branch names dropped."""
-    parts = [str(p) for p in loc if not _is_branch(p)]
+    """A pydantic error location as a key path: the tag of a count's union branch, which
+    follows ``count``, left out (``count.uniform.uniform`` -> ``count.uniform``)."""
+    parts: list[str] = []
+    tag_next = False
+    for part in map(str, loc):
+        if tag_next and part in _BRANCHES:
+            tag_next = False
+            continue
+        tag_next = part == "count" and len(parts) >= 2 and parts[-2] == "tables"
+        if part.startswith(("constrained-", "function-")):
+            continue
+        parts.append(part)
     return ".".join(parts)
-
-
-def _is_branch(part: int | str) -> bool:
-    text = str(part)
-    return text in ("int", "Fixed", "Uniform", "Zipf", "Pareto") or text.startswith(
-        ("constrained-", "function-")
-    )
 
 
 def parse_spec(raw: Mapping[str, Any] | None, *, source: str, key: str = "") -> GenerationSpec:
@@ -198,7 +231,10 @@ def parse_spec(raw: Mapping[str, Any] | None, *, source: str, key: str = "") -> 
     try:
         return GenerationSpec.model_validate(dict(raw or {}))
     except ValidationError as exc:
-        error = min(exc.errors(), key=lambda e: len(e["loc"]))
+        # Among a union's branches, the deepest error is the branch the input meant
+        # ({uniform: [5, 2]} -> the Uniform branch's, not the int branch's).
+        errors = exc.errors()
+        error = max(errors, key=lambda e: len(_where(tuple(e["loc"])).split(".")))
         path = ".".join(p for p in (key, _where(tuple(error["loc"]))) if p)
         message = error["msg"].removeprefix("Value error, ")
         raise ConfigError(message, source=source, key_path=path) from None
