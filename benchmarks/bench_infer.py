@@ -8,9 +8,11 @@ constraint over ranges, which PostgreSQL builds slowly whoever loads the rows).
 
     python -m benchmarks.bench_infer [--scale 30] [--repeats 3]
 
-Each repeat fills a fresh database (plan, staging schema, parallel binary COPY, the captured
-DDL replayed, triggers, sequences, ANALYZE, swap) and is timed from the plan to the swap's
-commit; the table shows medians of the repeats, the database's size, and the process's
+For comparison, the sample application's recipe is seeded on the same server in the same
+round (its ``invoke seed``, at ``REFERENCE_OFFICES`` offices per unit of scale; no size
+reported). Each repeat fills a fresh database (plan, staging schema, parallel binary COPY,
+the captured DDL replayed, triggers, sequences, ANALYZE, swap) and is timed from the plan to
+the swap's commit; the table shows medians of the repeats, the database's size, and the process's
 peak memory. The machine is shared: compare rows within one run. The issue's target for
 this path is 250k rows/s overall (2 shared cores).
 """
@@ -29,9 +31,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from perfkit.config import Scale
 from perfkit.datagen.infer.fill import fill_database
 from perfkit.datagen.infer.plan import make_plan
 from perfkit.datagen.infer.spec import parse_spec
+from perfkit.datagen.load import seed_database
 from perfkit.db import connection
 from perfkit.ddl import Capture, capture_schema
 from perfkit.schema import quote_ident
@@ -42,6 +46,10 @@ PROJECT = Path(__file__).resolve().parent.parent
 SCHEMAS = PROJECT / "tests" / "schemas"
 ANCHOR = dt.date(2026, 2, 9)
 TARGET_ROWS_PER_SECOND = 250_000
+#: The row for comparison: the sample application's recipe seeded on the same server, with
+#: offices per unit of scale chosen to make about as many rows as the inferred fills.
+REFERENCE = "recipe (welfare)"
+REFERENCE_OFFICES = 75  # 411 rows per office: ~900k rows at scale 30
 #: The scale multiplies the roots (100 rows each); children get 3 rows per parent.
 BASE: dict[str, Any] = {"locale": "ja_JP", "default_rows": 100, "default_count": 3}
 #: Schema -> (its SQL files, its spec).
@@ -106,10 +114,25 @@ async def run(scale: float, repeats: int, console: Console) -> dict[str, list[di
             # warm-up: provider pools, caches
             await _fill_once(server.url, captures[label], spec, max(0.1, scale / 20), 0)
         results: dict[str, list[dict[str, float]]] = {label: [] for label in CASES}
+        results[REFERENCE] = []
+        reference = Scale(name="bench", offices=max(1, round(scale * REFERENCE_OFFICES)))
         for n in range(1, repeats + 1):
             for label, (_, spec) in CASES.items():
                 console.print(f"{label}: fill {n} of {repeats} ...")
                 results[label].append(await _fill_once(server.url, captures[label], spec, scale, n))
+            console.print(f"{REFERENCE}: seed {n} of {repeats} ...")
+            seeded = await seed_database(
+                server.url, server.cfg, reference, anchor=ANCHOR, reset=True
+            )
+            results[REFERENCE].append(
+                {
+                    "rows": seeded.total_rows,
+                    "seconds": seeded.seconds,
+                    "plan": 0.0,
+                    "size_mb": 0.0,
+                    "phase_load": seeded.phases.get("load", 0.0),
+                }
+            )
         return results
 
 
