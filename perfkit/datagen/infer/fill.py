@@ -25,6 +25,7 @@ Until the swap commits, nothing outside the staging schema changes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import secrets
 import struct
@@ -36,11 +37,13 @@ import asyncpg
 from perfkit.datagen import load
 from perfkit.datagen.infer.model import InferenceError, Plan, Problem, TablePlan
 from perfkit.datagen.infer.values import from_moment
+from perfkit.datagen.metadata import DatasetInfo, create_dataset_table_sql, write_dataset_info
 from perfkit.db import connect
-from perfkit.ddl import Capture, bare_sql, post_load
+from perfkit.ddl import Capture, UncarriedError, bare_sql, capture_schema, post_load
 from perfkit.ddl.emit import PostLoad, drop_sql, swap_sql
+from perfkit.ddl.model import Uncarried
 from perfkit.measure import Stopwatch, timed
-from perfkit.schema import quote_ident
+from perfkit.schema import DATASET_TABLE, quote_ident
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,10 @@ class FillReport:
     rows: Mapping[str, int]
     phases: Mapping[str, float]
     seconds: float
+    #: The capture's fingerprint, read back from the tables as built.
+    fingerprint: str = ""
+    #: The loading sessions' process ids (for :func:`perfkit.datagen.changes.record_load_baseline`).
+    loader_pids: tuple[int, ...] = ()
 
     @property
     def total_rows(self) -> int:
@@ -123,11 +130,17 @@ async def fill_database(
     skip_uncarried: bool = False,
     connections: int = load.LOADER_CONNECTIONS,
     progress: load.SeedProgress | None = None,
+    dataset: DatasetInfo | None = None,
 ) -> FillReport:
     """Build ``capture`` with ``plan``'s rows in schema ``target`` of the database at ``url``
     (see the module docstring). The caller has checked the safety rule and holds the
     database's lock. With ``replace`` the capture's objects already in ``target`` are
-    dropped in the swap; otherwise a name taken there stops it."""
+    dropped in the swap; otherwise a name taken there stops it.
+
+    Before the swap the staging schema is captured again: anything the replay did not
+    rebuild exactly stops the fill (:class:`~perfkit.ddl.model.UncarriedError`). With
+    ``dataset``, the ``perfkit_dataset`` row (its fingerprint the one read back) is written
+    and moved in the same transaction as the tables."""
     capture.require_carried(skip_uncarried=skip_uncarried)
     shown = progress or load.SeedProgress()
     total = Stopwatch()
@@ -143,6 +156,8 @@ async def fill_database(
             shown.phase("schema")
             await conn.execute(f"CREATE SCHEMA {quote_ident(staging)}")
             await conn.execute(";\n".join(bare_sql(capture, target=staging, home=target)))
+            if dataset is not None:
+                await conn.execute(create_dataset_table_sql(staging))
             await _check_updates(conn, plan, staging)
             steps = post_load(capture, target=staging, home=target)
             loaders = await opening
@@ -155,12 +170,24 @@ async def fill_database(
             rows = await _load(loaders, plan, steps, staging, shown)
         with timed(phases, "after"):
             await conn.execute(";\n".join([steps.search_path, *steps.after]))
+            await conn.execute("RESET search_path")
+            fingerprint = await _as_built(conn, capture, staging, target)
+        pids = tuple(loader.get_server_pid() for loader in loaders)
         with timed(phases, "swap"):
             shown.phase("swap")
             async with conn.transaction():
                 await conn.execute(f"SET LOCAL lock_timeout = '{load.SWAP_LOCK_TIMEOUT}'")
                 statements = drop_sql(capture, target) if replace else []
-                await conn.execute(";\n".join([*statements, *swap_sql(capture, staging, target)]))
+                moves = swap_sql(capture, staging, target)
+                if dataset is not None:
+                    recorded = dataclasses.replace(dataset, schema_fingerprint=fingerprint)
+                    await write_dataset_info(conn, recorded, schema=staging)
+                    if replace:
+                        statements.append(f"DROP TABLE IF EXISTS {_dataset(target)}")
+                    moves.insert(
+                        -1, f"ALTER TABLE {_dataset(staging)} SET SCHEMA {quote_ident(target)}"
+                    )
+                await conn.execute(";\n".join([*statements, *moves]))
             swapped = True
     finally:
         if not opening.done():
@@ -170,7 +197,26 @@ async def fill_database(
         if not swapped:
             await load._drop_staging(url, staging)
         await load._close_quietly(conn)
-    return FillReport(rows=rows, phases=phases, seconds=total.stop())
+    return FillReport(
+        rows=rows, phases=phases, seconds=total.stop(), fingerprint=fingerprint, loader_pids=pids
+    )
+
+
+def _dataset(schema: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(DATASET_TABLE)}"
+
+
+async def _as_built(conn: asyncpg.Connection, capture: Capture, staging: str, target: str) -> str:
+    """The fingerprint of what the staging schema holds, which must be the capture's: a
+    difference is something the replay lost, and stops the fill before the swap."""
+    built = await capture_schema(conn, staging, tables=capture.table_names, home=target)
+    if built.fingerprint != capture.fingerprint:
+        mine, theirs = built.as_json(), capture.as_json()
+        parts = sorted(k for k in mine if mine[k] != theirs[k])
+        raise UncarriedError(
+            [Uncarried("schema", part, "rebuilt differently from the capture") for part in parts]
+        )
+    return built.fingerprint
 
 
 async def _check_updates(conn: asyncpg.Connection, plan: Plan, staging: str) -> None:
