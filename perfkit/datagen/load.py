@@ -326,7 +326,9 @@ async def _build_and_swap(
                 )
             )
             # The recipe against the tables it fills, before any row: RecipeError stops here.
-            await validate_recipe(conn, app, shape, schema=staging, recipe_path=cfg.app.recipe)
+            await validate_recipe(
+                conn, app, shape, schema=staging, recipe_path=cfg.app.recipe or ""
+            )
             loaders = await opening
             pids = [loader.get_server_pid() for loader in loaders]
             await asyncio.gather(*(loader.execute(path) for loader in loaders))

@@ -4,13 +4,19 @@ and a ``perfkit_dataset`` row whose fingerprint is the capture's."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator
+import types
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from perfkit.config import Config, Scale
+from perfkit.app import load_application
+from perfkit.config import Config, Scale, SchemaSource
+from perfkit.datagen.command import seed_command
 from perfkit.datagen.errors import DatasetConflictError
 from perfkit.datagen.infer.model import INFER_VERSION
 from perfkit.datagen.infer.seed import INFERRED_MODE, seed_inferred
@@ -18,7 +24,7 @@ from perfkit.datagen.infer.spec import GenerationSpec, parse_spec
 from perfkit.datagen.metadata import read_dataset_info
 from perfkit.db import connection
 from perfkit.ddl import Capture, capture_schema
-from perfkit.errors import UnsafeTargetError
+from perfkit.errors import ConfigError, DatasetTooLargeError, UnsafeTargetError
 from perfkit.testing import scratch_database
 
 pytestmark = pytest.mark.integration
@@ -26,7 +32,7 @@ pytestmark = pytest.mark.integration
 EXTRAS = Path(__file__).resolve().parents[1] / "schemas" / "extras.sql"
 ANCHOR = dt.date(2026, 3, 2)
 TINY = Scale(name="tiny", offices=1)
-SPEC = {
+SPEC: dict[str, Any] = {
     "locale": "ja_JP",
     "default_rows": 5,
     "default_count": 2,
@@ -103,4 +109,51 @@ async def test_a_database_that_is_not_a_test_database_is_refused(
             tables = await conn.fetchval(
                 "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
             )
+    assert tables == 0
+
+
+def without_recipe(cfg: Config, url: str, data: Mapping[str, Any] = SPEC) -> Config:
+    """``cfg`` for an application with no recipe whose schema is extras.sql, seeding ``url``."""
+    app = dataclasses.replace(
+        cfg.app,
+        schema=SchemaSource(sql=EXTRAS),
+        recipe=None,
+        data=types.MappingProxyType(dict(data)),
+    )
+    database = dataclasses.replace(cfg.database, backend="external")
+    return dataclasses.replace(cfg, app=app, database=database, external_url=url)
+
+
+async def test_invoke_seed_fills_an_application_without_a_recipe(
+    pg_url: str, pg_config: Config
+) -> None:
+    async with scratch_database(pg_url, "perfkit_infer_command_test", perfkit_made=True) as url:
+        cfg = without_recipe(pg_config, str(url))
+        outcome = await asyncio.to_thread(seed_command, cfg, scale="small", anchor="2026-03-02")
+        async with connection(str(url)) as conn:
+            info = await read_dataset_info(conn)
+            units = await conn.fetchval("SELECT count(*) FROM org_unit")
+        with pytest.raises(ConfigError) as other_commands:
+            load_application(cfg)
+    assert outcome.report.created and info is not None and info.mode == INFERRED_MODE
+    assert units == 5 * cfg.scale("small").offices == info.row_counts["org_unit"]
+    assert other_commands.value.key_path == "app.recipe"
+
+
+async def test_a_bad_data_section_or_size_stops_invoke_seed_first(
+    pg_url: str, pg_config: Config
+) -> None:
+    async with scratch_database(pg_url, "perfkit_infer_refused_test", perfkit_made=True) as url:
+        bad = without_recipe(pg_config, str(url), {"tables": {"team": {"rows": -1}}})
+        with pytest.raises(ConfigError) as wrong:
+            await asyncio.to_thread(seed_command, bad, scale="small")
+        big = without_recipe(pg_config, str(url))
+        big = dataclasses.replace(big, limits=dataclasses.replace(big.limits, max_rows=10))
+        with pytest.raises(DatasetTooLargeError):
+            await asyncio.to_thread(seed_command, big, scale="small")
+        async with connection(str(url)) as conn:
+            tables = await conn.fetchval(
+                "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+            )
+    assert wrong.value.key_path == "app.data.tables.team.rows"
     assert tables == 0
