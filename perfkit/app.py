@@ -107,6 +107,13 @@ def _build(cfg: Config) -> Application:
     from perfkit.schema_source import schema_fingerprint
 
     schema.bind_fingerprint(functools.partial(schema_fingerprint, cfg, schema))
+    if app.recipe is None:
+        raise ConfigError(
+            "no recipe (inferred data): only `invoke seed` works without one so far",
+            source=source,
+            key_path="app.recipe",
+            hint="give a recipe for snapshots, restores and the perf sessions",
+        )
     recipe = _import(app.recipe, key="app.recipe", source=source)
     # Imported when first run: seeding and restoring never need the workloads' modules.
     loaders = {
@@ -127,6 +134,13 @@ def _build(cfg: Config) -> Application:
         raise ConfigError(
             str(exc), source=source, key_path="app.recipe", hint="list every table, parents first"
         ) from None
+
+
+def models_metadata(cfg: Config) -> Any:
+    """The SQLAlchemy ``MetaData`` scales.yaml's ``app.schema.metadata`` names, imported the
+    way :func:`load_application` imports it (the application's folder and settings first)."""
+    _prepare_import(cfg)
+    return _models_schema(cfg).metadata
 
 
 def _models_schema(cfg: Config) -> Schema:

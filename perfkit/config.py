@@ -409,8 +409,12 @@ class AppConfig:
     #: The driver the application's sessions use; workloads are measured on it.
     driver: Driver = "asyncpg"
     schema: SchemaSource = field(default_factory=SchemaSource)
-    #: ``module:attribute`` of its :class:`perfkit.datagen.recipe.Recipe`.
-    recipe: str = "perfkit.apps.welfare.recipe:RECIPE"
+    #: ``module:attribute`` of its :class:`perfkit.datagen.recipe.Recipe`; ``null``: no recipe,
+    #: every table's data is inferred from the catalogue (``invoke seed`` only, so far).
+    recipe: str | None = "perfkit.apps.welfare.recipe:RECIPE"
+    #: With no recipe: the cardinality language and overrides of inferred data
+    #: (:mod:`perfkit.datagen.infer.spec`, docs/test-data.md).
+    data: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     workloads: Mapping[str, WorkloadConfig] = field(default_factory=_sample_workloads)
     #: The workload ``nox -s perf-<scale>`` measures.
     default_workload: str = "deadline_alerts"
@@ -640,7 +644,9 @@ def _check_app(app: AppConfig, label: str) -> None:
             source=label,
             key_path="app.schema.migrations.command",
         )
-    paths = {"app.schema.metadata": app.schema.metadata_path, "app.recipe": app.recipe}
+    paths = {"app.schema.metadata": app.schema.metadata_path}
+    if app.recipe is not None:
+        paths["app.recipe"] = app.recipe
     paths |= {f"app.workloads.{name}.call": w.call for name, w in app.workloads.items()}
     for key, value in paths.items():
         if not _IMPORT_PATH.fullmatch(value):
