@@ -15,7 +15,6 @@ comes out literally. Styles come only from :class:`rich.text.Text` objects built
 from __future__ import annotations
 
 import asyncio
-import errno
 import functools
 import inspect
 import os
@@ -34,6 +33,8 @@ from rich.text import Text
 from sqlalchemy.exc import DBAPIError
 
 from perfkit.config import Config, load_config
+from perfkit.disks import HINT as DISK_HINT
+from perfkit.disks import disk_full, is_disk_full
 from perfkit.errors import BadFlagError, NothingMatchedError, PerfkitError
 from perfkit.text import clipped, quoted
 from perfkit.typedconfig import MAX_INT
@@ -198,13 +199,24 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _quiet_orphans(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """The event loop's exception handler: drop "Future exception was never retrieved" for a
-    lost connection (asyncpg's internal waiters, when a cancelled or failed command terminates
-    its connections: the error that matters went up the awaited path), report the rest."""
-    orphan = str(context.get("message", "")).endswith("exception was never retrieved")
-    lost = isinstance(context.get("exception"), ConnectionError | asyncpg.InterfaceError)
-    if orphan and lost:
-        return
+    """The event loop's exception handler: drop what asyncpg reports about a connection that
+    is going away, report the rest.
+
+    - "Future exception was never retrieved" for a lost connection: asyncpg's internal
+      waiters, when a cancelled or failed command terminates its connections (the error
+      that matters went up the awaited path);
+    - a transport's "protocol.data_received() call failed" (with two tracebacks) for an
+      asyncpg protocol: its connection is closed by it, and the call that was using the
+      connection fails with its own error, which the command reports in one line.
+
+    With ``PERFKIT_DEBUG=1`` everything is reported."""
+    if os.environ.get("PERFKIT_DEBUG") != "1":
+        orphan = str(context.get("message", "")).endswith("exception was never retrieved")
+        lost = isinstance(context.get("exception"), ConnectionError | asyncpg.InterfaceError)
+        if orphan and lost:
+            return
+        if type(context.get("protocol")).__module__.startswith("asyncpg."):
+            return
     loop.default_exception_handler(context)
 
 
@@ -249,22 +261,17 @@ def guarded(*secrets: str) -> Iterator[None]:
 def _explain(exc: BaseException) -> tuple[str, str, int]:
     """(message, hint, exit status) for an error no perfkit layer turned into its own."""
     first_line = (str(exc).splitlines() or [""])[0]
+    if isinstance(exc, OSError) and is_disk_full(exc):
+        if exc.filename is None:
+            return f"no space left on a device ({exc.strerror})", DISK_HINT, 1
+        return disk_full(exc.filename, kept=True).message, DISK_HINT, 1
     if (
         isinstance(exc, OSError)
         and not isinstance(exc, ConnectionError | TimeoutError)
-        and (exc.filename is not None or exc.errno in (errno.ENOSPC, errno.EDQUOT))
+        and exc.filename is not None
     ):
-        where = f": {exc.filename}" if exc.filename else ""
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return (
-                f"no space left on the device{where} ({exc.strerror}); nothing half-written "
-                "was kept",
-                "free some space, or move snapshots and results to a larger disk "
-                "(PERFKIT_SNAPSHOT_DIR, PERFKIT_RESULTS_DIR, PERFKIT_STATE_DIR)",
-                1,
-            )
         return (
-            f"{exc.strerror or type(exc).__name__}{where}",
+            f"{exc.strerror or type(exc).__name__}: {exc.filename}",
             "check the path and its permissions",
             1,
         )

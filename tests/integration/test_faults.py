@@ -9,6 +9,7 @@ middle of their work, which no ``finally`` block survives: what protects the dat
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import signal
@@ -28,7 +29,10 @@ from perfkit.apps.welfare import application
 from perfkit.config import Config, load_config
 from perfkit.datagen import read_dataset_info, table_checksums
 from perfkit.db import connection
+from perfkit.disks import DiskFullError
 from perfkit.env.base import ensure_database
+from perfkit.locks import lock_key
+from perfkit.prepare import create_snapshot
 from perfkit.schema import quote_ident
 from perfkit.snapshot import list_snapshots
 from perfkit.testing import (
@@ -242,31 +246,101 @@ async def test_server_stopped_mid_seed_fails_fast_and_db_up_recovers(
     assert await checksums(server) == baseline
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tiny filesystem needs root")
-async def test_disk_full_while_writing_a_snapshot(
-    server: PrivateServer, cli: Cli, baseline: dict[str, str], workdir: Path
-) -> None:
+@pytest.fixture
+async def tiny_disk(workdir: Path) -> AsyncIterator[Callable[[str], Path]]:
+    """``mount(size)``: a tmpfs of ``size`` (``2m``) at a folder of this test, remounted at
+    each call (emptied); unmounted at the end. Skips when mounting is not permitted."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
     tiny = workdir / "tiny"
-    tiny.mkdir()
-    mounted = await asyncio.to_thread(
-        subprocess.run,
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(tiny)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.fail(f"cannot mount a tmpfs as root: {mounted.stderr.strip()}")
-    try:
-        env = {**cli.env, "PERFKIT_SNAPSHOT_DIR": str(tiny)}
-        full = Cli(root=cli.root, env=env, outputs=cli.outputs)
-        cli.ok("seed", "--scale", "faults", "--reset")
-        done = full.run("snapshot", "--scale", "faults")
-        assert done.returncode != 0
-        line = one_error_line(done)
-        assert "space" in line.lower()
-        leftovers = [p for p in tiny.rglob("*") if p.is_file()]
-        assert not leftovers, f"a failed snapshot left files behind: {leftovers}"
-    finally:
+    tiny.mkdir(exist_ok=True)
+    mounted = False
+
+    def mount(size: str) -> Path:
+        nonlocal mounted
+        if mounted:
+            subprocess.run(["umount", str(tiny)], check=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(tiny)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            pytest.skip(f"mount -t tmpfs is not permitted here: {done.stderr.strip()}")
+        mounted = True
+        return tiny
+
+    yield mount
+    if mounted:
         await asyncio.to_thread(subprocess.run, ["umount", str(tiny)], check=False)
+
+
+def nothing_written(tiny: Path) -> None:
+    """The failed snapshot left nothing on the small disk: no file, no ``.tmp-*`` folder."""
+    left = sorted(str(p.relative_to(tiny)) for p in tiny.rglob("*"))
+    assert left == [], f"a failed snapshot left these behind: {left}"
+
+
+async def lock_is_free(server: PrivateServer) -> bool:
+    """Whether another session can take the test database's perfkit lock at once."""
+    async with connection(with_database(server.url, "postgres")) as conn:
+        got = await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key(DB))
+        if got:
+            await conn.execute("SELECT pg_advisory_unlock($1)", lock_key(DB))
+    return bool(got)
+
+
+async def sessions_on(server: PrivateServer, db: str) -> list[str]:
+    """The states of the sessions connected to ``db`` (other than this one)."""
+    async with connection(with_database(server.url, "postgres")) as conn:
+        rows = await conn.fetch(
+            "SELECT coalesce(state, '?') AS state FROM pg_stat_activity WHERE datname = $1 "
+            "AND pid <> pg_backend_pid()",
+            db,
+        )
+    return [str(r["state"]) for r in rows]
+
+
+async def test_disk_full_while_writing_a_snapshot_is_one_line_and_nothing_kept(
+    server: PrivateServer,
+    cli: Cli,
+    baseline: dict[str, str],
+    tiny_disk: Callable[[str], Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The snapshot's files fill a real (small) disk.
+
+    In process first, before the process exits: the structured error names the device and
+    the file, the lock is free and no COPY session is left (a command once hung with one
+    "idle in transaction" and the lock held), and asyncpg reported nothing. Then as a user
+    meets it, with the disk full at different points (the first file, mid-table, a later
+    table): each time one line, exit 1, nothing left, and the next command takes the lock
+    at once."""
+    cli.ok("seed", "--scale", "long", "--reset")
+    tiny = tiny_disk("2m")
+    env = {**cli.env, "PERFKIT_SNAPSHOT_DIR": str(tiny)}
+    cfg = load_config(cli.env["PERFKIT_CONFIG"], env=env)
+    with caplog.at_level(logging.WARNING, logger="asyncio"), pytest.raises(DiskFullError) as info:
+        await create_snapshot(cli.env["PERFORMANCE_TEST_DATABASE_URL"], cfg, cfg.scale("long"))
+    assert info.value.device == f"tmpfs ({tiny})" and not info.value.kept
+    assert info.value.path.startswith(f"{tiny}/long/.tmp-")
+    assert info.value.path.endswith(".copy.zst")
+    nothing_written(tiny)
+    assert await lock_is_free(server)
+    assert await sessions_on(server, DB) == []
+    assert "data_received" not in caplog.text and "Traceback" not in caplog.text
+
+    for size in ("64k", "2m", "6m"):
+        tiny = tiny_disk(size)
+        full = Cli(root=cli.root, env=env, outputs=cli.outputs)
+        done = full.run("snapshot", "--scale", "long", timeout=120)
+        assert done.returncode == 1, f"{size}: {done.stderr}"
+        line = one_error_line(done)  # no traceback, no asyncpg report before it
+        assert f"no space left on tmpfs ({tiny})" in line, line
+        assert f"while writing {tiny}/" in line and "; nothing was kept" in line, line
+        nothing_written(tiny)
+        # a second command takes the lock at once (it would say it is waiting)
+        again = cli.ok("seed", "--scale", "long")
+        assert "waiting" not in again.stderr, again.stderr
     cli.ok("seed", "--scale", "small", "--reset")
     assert await checksums(server) == baseline
 

@@ -425,6 +425,40 @@ def test_orphaned_connection_errors_are_not_reported_after_run(
     assert "never retrieved" in caplog.text and "a real bug" in caplog.text
 
 
+def test_asyncpg_transport_failures_are_not_reported_by_the_front_end(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a full disk during a snapshot printed before its one line: asyncio's report of
+    asyncpg's failed ``data_received()``, two tracebacks. The call that used the connection
+    fails on its own; the report is dropped (shown with PERFKIT_DEBUG=1). Other protocols'
+    failures are still reported."""
+    from asyncpg.protocol.protocol import Protocol
+
+    def report(protocol: object) -> Callable[[], Any]:
+        async def work() -> None:
+            loop = asyncio.get_running_loop()
+            loop.call_exception_handler(
+                {"message": "Fatal error: protocol.data_received() call failed.",
+                 "exception": AttributeError("'NoneType' object has no attribute 'cancelled'"),
+                 "protocol": protocol}
+            )  # fmt: skip
+
+        return work
+
+    monkeypatch.delenv("PERFKIT_DEBUG", raising=False)
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        cli.run(report(Protocol.__new__(Protocol))())
+    assert "data_received" not in caplog.text
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        cli.run(report(asyncio.Protocol())())
+    assert "data_received" in caplog.text
+    caplog.clear()
+    monkeypatch.setenv("PERFKIT_DEBUG", "1")
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        cli.run(report(Protocol.__new__(Protocol))())
+    assert "data_received" in caplog.text
+
+
 # -- 15. small inconsistencies -----------------------------------------------------------------
 
 
