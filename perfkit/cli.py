@@ -4,8 +4,9 @@ Front ends stay thin: they declare tasks with :func:`task`, parse arguments (:fu
 :func:`whole_number`), call :func:`load` and one package function inside :func:`guarded`, and
 print with :func:`say` / :func:`warn` / :func:`console`. A
 :class:`~perfkit.errors.PerfkitError` becomes one line on stderr and its exit status (2 for
-any bad input, flags included); Ctrl-C becomes one line and status 130. No tracebacks, unless
-``PERFKIT_DEBUG=1``.
+any bad input, flags included); Ctrl-C becomes one line and status 130, SIGTERM (a CI
+cancel, ``kill``) one line and status 143, both after the running command's clean-up. No
+tracebacks, unless ``PERFKIT_DEBUG=1``.
 
 Text is printed as it is: the console reads no rich markup and no ``:emoji:`` codes in
 strings, so a user's value (``--scale '[/x]'``) or a hint (``pip install 'perfkit[embedded]'``)
@@ -19,9 +20,12 @@ import functools
 import inspect
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any, TypeVar
 
 import asyncpg
@@ -185,17 +189,76 @@ def none_found(
     return f"no snapshots{f' of scale {scale}' if scale else ''} {verb} in {where}"
 
 
+#: The exit status of a command ended by SIGTERM (128 + 15, what a shell reports for it).
+SIGTERM_EXIT = 128 + signal.SIGTERM
+#: The exit status of a command ended by Ctrl-C (128 + SIGINT).
+SIGINT_EXIT = 128 + signal.SIGINT
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: the command stops as Ctrl-C stops it (its clean-up runs), and
+    :func:`guarded` turns it into one line and exit status 143. A ``BaseException``, like
+    ``KeyboardInterrupt``, so no ``except Exception`` on the way swallows it. ``detail``
+    is what the interrupted command had to say (for example that a restore took effect)."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or "terminated")
+        self.detail = detail
+
+    def one_line(self) -> str:
+        return f"terminated (SIGTERM): {self.detail}" if self.detail else "terminated (SIGTERM)"
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run one coroutine to completion (the front ends are synchronous).
 
     Ctrl-C cancels it (asyncio's runner does; the coroutine's ``finally`` blocks close what
     they opened) and comes out as ``KeyboardInterrupt``, which :func:`guarded` turns into one
-    line. Connections closed that way leave asyncpg futures whose connection error nobody
-    awaits any more; they are not reported (:func:`_quiet_orphans`).
+    line. SIGTERM does the same and comes out as :class:`Terminated`; a second one stops the
+    clean-up too. Connections closed that way leave asyncpg futures whose connection error
+    nobody awaits any more; they are not reported (:func:`_quiet_orphans`).
     """
     with asyncio.Runner() as runner:
         runner.get_loop().set_exception_handler(_quiet_orphans)
-        return runner.run(coro)
+        return runner.run(_stopped_by_sigterm(coro))
+
+
+async def _stopped_by_sigterm(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` with SIGTERM cancelling it (as asyncio's runner does for Ctrl-C)."""
+    if threading.current_thread() is not threading.main_thread():
+        return await coro  # signals reach the main thread only
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    received = 0
+
+    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal received
+        received += 1
+        if received > 1 or task is None or task.done():
+            raise Terminated("stopped again during the clean-up")
+        task.cancel()
+        loop.call_soon_threadsafe(lambda: None)  # wake the loop if it sleeps
+
+    previous = _on_sigterm(on_sigterm)
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        if received:
+            raise Terminated() from None
+        raise
+    except PerfkitError as exc:
+        if received and exc.exit_code == SIGINT_EXIT:  # "interrupted ..." said for SIGTERM
+            raise Terminated(exc.one_line()) from None
+        raise
+    finally:
+        _on_sigterm(previous)
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Make ``handler`` answer SIGTERM; returns the one it replaced (the default when that
+    one was not set from Python)."""
+    previous = signal.signal(signal.SIGTERM, handler)
+    return signal.SIG_DFL if previous is None else previous
 
 
 def _quiet_orphans(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -220,10 +283,19 @@ def _quiet_orphans(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> 
     loop.default_exception_handler(context)
 
 
+def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+    raise Terminated()
+
+
 @contextmanager
 def guarded(*secrets: str) -> Iterator[None]:
-    """Turn every error and Ctrl-C into one masked line and an exit status."""
+    """Turn every error, Ctrl-C and SIGTERM into one masked line and an exit status.
+
+    SIGTERM raises :class:`Terminated` where the command is (its ``finally`` blocks run);
+    inside :func:`run` it cancels the running coroutine instead."""
     debug = os.environ.get("PERFKIT_DEBUG") == "1"
+    main = threading.current_thread() is threading.main_thread()
+    previous = _on_sigterm(_raise_terminated) if main else None
     try:
         yield
     except PerfkitError as exc:
@@ -242,7 +314,10 @@ def guarded(*secrets: str) -> Iterator[None]:
         sys.exit(code)
     except KeyboardInterrupt:
         console().print(_error_line("interrupted"), soft_wrap=True)
-        sys.exit(130)
+        sys.exit(SIGINT_EXIT)
+    except Terminated as exc:
+        console().print(_error_line(mask_text(exc.one_line(), *secrets)), soft_wrap=True)
+        sys.exit(SIGTERM_EXIT)
     except Exception as exc:  # a bug: still one line; PERFKIT_DEBUG=1 shows the traceback
         if debug:
             raise
@@ -256,6 +331,9 @@ def guarded(*secrets: str) -> Iterator[None]:
             soft_wrap=True,
         )
         sys.exit(1)
+    finally:
+        if previous is not None:
+            _on_sigterm(previous)
 
 
 def _explain(exc: BaseException) -> tuple[str, str, int]:
