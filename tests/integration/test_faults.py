@@ -9,6 +9,7 @@ middle of their work, which no ``finally`` block survives: what protects the dat
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 import shutil
@@ -27,6 +28,7 @@ import yaml
 
 from perfkit.apps.welfare import application
 from perfkit.config import Config, load_config
+from perfkit.database import Database, spare_name
 from perfkit.datagen import read_dataset_info, table_checksums
 from perfkit.db import connection
 from perfkit.disks import DiskFullError
@@ -34,10 +36,11 @@ from perfkit.env.base import ensure_database
 from perfkit.locks import lock_key
 from perfkit.prepare import create_snapshot
 from perfkit.schema import quote_ident
-from perfkit.snapshot import list_snapshots
+from perfkit.snapshot import list_snapshots, restore_snapshot, template
 from perfkit.testing import (
     PrivateServer,
     clean_env,
+    drop_databases,
     private_server,
     run_invoke,
     scratch_database,
@@ -221,6 +224,101 @@ async def test_sigkill_during_restore_keeps_the_previous_database(
     cli.ok("restore", "--scale", "faults", "--method", "file")
     assert await checksums(server) == faults
     cli.ok("seed", "--scale", "small", "--reset")
+
+
+#: Where SIGKILL hits a template's date refresh: (the lock this test holds on the template's
+#: perfkit_dataset table, the refresh's statement that waits for it). SHARE blocks the
+#: refresh's UPDATE (the last one of its transaction: nothing of the shift commits); ACCESS
+#: SHARE lets the shift commit and blocks the compaction after it (VACUUM FULL).
+REFRESH_KILL_POINTS = {
+    "in-the-shift": ("SHARE", "UPDATE"),
+    "after-the-shift": ("ACCESS SHARE", "VACUUM"),
+}
+
+
+async def test_sigkill_during_a_template_date_refresh_is_repaired(
+    server: PrivateServer, cli: Cli, baseline: dict[str, str]
+) -> None:
+    """A restore that moves the template's dates is killed (SIGKILL) half-way through the
+    refresh: once with the shift rolled back, once with it committed and the compaction cut.
+    The next restore sees the template marked as refreshing, repairs it from the anchor in
+    the data, and the database it makes holds exactly what a restore from the files makes:
+    dates and row counts right. (The restores around the killed one run in process.)"""
+    cfg, small = _cfg(cli), _cfg(cli).scale("small")
+    url, reference = with_database(server.url, DB), with_database(server.url, f"{DB}_ref")
+    anchor = dt.date(2026, 1, 15)
+    await restore_snapshot(url, cfg, small, as_of=anchor, keep_template=True)
+    tpl = await scale_template(server, "small")
+    assert tpl.anchor_date == anchor and not tpl.refreshing
+    try:
+        for weeks, (lock, waiting) in enumerate(REFRESH_KILL_POINTS.values(), start=1):
+            target = anchor + dt.timedelta(weeks=weeks)
+            async with Database(server.url).admin() as admin:  # the lock the refresh will meet
+                allow = f"ALTER DATABASE {quote_ident(tpl.name)} ALLOW_CONNECTIONS"
+                await admin.conn.execute(f"{allow} true")
+                holder = await asyncpg.connect(to_asyncpg(with_database(server.url, tpl.name)))
+                await admin.conn.execute(f"{allow} false")
+            try:
+                await holder.execute(f"BEGIN; LOCK TABLE perfkit_dataset IN {lock} MODE")
+                proc = cli.start(
+                    "restore", "--scale", "small", "--as-of", str(target), "--method", "template"
+                )
+                await wait_for(refresh_waiting(server, tpl.name, waiting), what=f"the {waiting}")
+                kill(proc)
+            finally:
+                await holder.close()  # the killed statement gets its lock, then finds no client
+            await wait_for(lambda: no_sessions(server, tpl.name), what="the killed session's end")
+            assert (await scale_template(server, "small")).refreshing  # not trustworthy
+
+            report = await restore_snapshot(url, cfg, small, as_of=target, method="template")
+            assert report.method == "template"
+            repaired = await scale_template(server, "small")
+            assert repaired.anchor_date == target and not repaired.refreshing
+            async with Database(server.url).admin() as admin:
+                assert not await admin.conn.fetchval(
+                    "SELECT datallowconn FROM pg_database WHERE datname = $1", tpl.name
+                )
+            await restore_snapshot(reference, cfg, small, as_of=target, method="file")
+            restored = await checksums(server)
+            assert restored == await checksums(server, f"{DB}_ref")  # rows and dates
+            async with connection(url) as conn:
+                info = await read_dataset_info(conn)
+            assert info is not None and info.anchor_date == target
+    finally:
+        await drop_databases(server.url, f"{DB}_ref", spare_name(f"{DB}_ref"))
+    await restore_snapshot(url, cfg, small, method="file")  # as seeded: today
+    assert await checksums(server) == baseline
+
+
+async def scale_template(server: PrivateServer, scale: str) -> template.TemplateInfo:
+    """The server's template of ``scale`` (one name per dataset: there is one)."""
+    async with Database(server.url).admin() as admin:
+        found = [i for i in await template.list_templates(admin) if i.scale == scale]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def refresh_waiting(server: PrivateServer, db: str, statement: str) -> Callable[[], object]:
+    """Whether a session on ``db`` runs ``statement`` and waits for a lock."""
+
+    async def check() -> bool:
+        async with connection(with_database(server.url, "postgres")) as conn:
+            return bool(
+                await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
+                    "AND wait_event_type = 'Lock' AND starts_with(ltrim(query), $2)",
+                    db,
+                    statement,
+                )
+            )
+
+    return check
+
+
+async def no_sessions(server: PrivateServer, db: str) -> bool:
+    async with connection(with_database(server.url, "postgres")) as conn:
+        n = int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", db))
+    return n == 0
 
 
 async def test_server_stopped_mid_seed_fails_fast_and_db_up_recovers(
