@@ -23,12 +23,11 @@ from types import ModuleType
 import pytest
 from invoke.collection import Collection
 
-from perfkit.database import Database
 from perfkit.datagen.load import STAGING_PREFIX
 from perfkit.db import connection
-from perfkit.locks import lock_key
 from perfkit.testing import (
     free_port,
+    lock_is_free,
     run_invoke,
     run_record,
     scratch_database,
@@ -37,7 +36,6 @@ from perfkit.testing import (
 from perfkit.testing import (
     one_error_line as error_line,
 )
-from perfkit.urls import database_name
 
 pytestmark = pytest.mark.integration
 
@@ -296,16 +294,6 @@ async def staging_schemas(url: str) -> list[str]:
             "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)", STAGING_PREFIX
         )
     return [str(r["nspname"]) for r in rows]
-
-
-async def lock_is_free(url: str) -> bool:
-    """Whether another session takes perfkit's lock on ``url``'s database at once."""
-    key = lock_key(database_name(url))
-    async with connection(Database(url).admin_url) as conn:
-        got = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
-        if got:
-            await conn.execute("SELECT pg_advisory_unlock($1)", key)
-    return got
 
 
 async def test_sigterm_during_seed_cleans_up_and_exits_143(
