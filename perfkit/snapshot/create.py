@@ -30,7 +30,7 @@ from perfkit.snapshot.errors import SnapshotError
 from perfkit.snapshot.fileformat import LEVEL, dump_tables
 from perfkit.snapshot.manifest import Manifest, scale_shape
 from perfkit.snapshot.parallel import JOBS
-from perfkit.snapshot.store import Snapshot, SnapshotStore, new_snapshot_id
+from perfkit.snapshot.store import Snapshot, SnapshotBuilder, SnapshotStore, new_snapshot_id
 
 Progress = Callable[[str], None]
 
@@ -88,10 +88,10 @@ async def write_snapshot(
         tables = sorted(sizes, key=lambda t: sizes[t], reverse=True)
         now = dt.datetime.now(dt.UTC)
         snapshot_id = new_snapshot_id(now)
-        folder = store.scale_dir(scale.name) / snapshot_id
+        building: SnapshotBuilder | None = None
         try:
             with store.building(scale.name, snapshot_id) as builder:
-                folder = builder.dir
+                building = builder
                 files = await dump_tables(
                     conns,
                     tables,
@@ -128,9 +128,12 @@ async def write_snapshot(
         except OSError as exc:
             if not is_disk_full(exc):
                 raise
-            # ``building`` has removed the half-written folder (unless it was published)
+            # ``store.building`` has removed the half-written folder, unless it was published
+            # (then only the ``LATEST`` pointer failed: the snapshot is kept)
+            folder = building.dir if building else store.scale_dir(scale.name)
+            kept = building is not None and (building.published or building.dir.exists())
             written = exc.filename if isinstance(exc.filename, str) else folder
-            raise disk_full(written, kept=folder.exists()) from None
+            raise disk_full(written, kept=kept) from None
         done = True
         return snapshot
     finally:
