@@ -6,10 +6,10 @@ The tables are read over two connections that share one exported snapshot
 ``perfkit_dataset`` row written into the manifest, even if something writes meanwhile.
 
 Nothing waits forever: every query has a deadline (:data:`CALL_S`), each table's COPY the
-scale's own ``timeout``. A failure of any kind ends the connections at once (their
-transactions are read-only, so nothing is lost) instead of waiting for a graceful goodbye
-from a server that may be stuck; the half-written folder is removed, and a full disk is one
-line naming the device and the file (:class:`perfkit.disks.DiskFullError`).
+scale's own ``timeout``. After a failure the connections get :data:`CLOSE_S` to end (their
+transactions are read-only, so nothing is lost), then they are cut; a COPY whose writer
+failed is cut at once. The half-written folder is removed, and a full disk is one line
+naming the device and the file (:class:`perfkit.disks.DiskFullError`).
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ Progress = Callable[[str], None]
 #: Seconds any one of the snapshot's own queries may take (the COPYs have the scale's
 #: ``timeout``); a server that does not answer by then ends the command.
 CALL_S = 60.0
+#: Seconds a failed snapshot's connections get to see their cancelled queries end (so the
+#: server's sessions end too, even one waiting for a lock); then they are cut.
+CLOSE_S = 5.0
 
 
 async def write_snapshot(
@@ -118,13 +121,6 @@ async def write_snapshot(
                     tables=tuple(sorted(files, key=lambda f: order[f.table])),
                 )
                 snapshot = builder.publish(manifest, make_latest=make_latest)
-        except TimeoutError:
-            raise SnapshotError(
-                f"the server sent no complete table within {scale.timeout} s (scale "
-                f"{scale.name}'s timeout); nothing was kept",
-                hint="`invoke db-status` shows the server; raise the scale's `timeout` in "
-                "scales.yaml if its tables really take that long to copy",
-            ) from None
         except OSError as exc:
             if not is_disk_full(exc):
                 raise
@@ -136,18 +132,23 @@ async def write_snapshot(
             raise disk_full(written, kept=kept) from None
         done = True
         return snapshot
+    except TimeoutError:  # asyncpg's deadline: the query was cancelled, the folder removed
+        raise SnapshotError(
+            f"the server did not answer in time (a table's COPY may take {scale.timeout} s, "
+            f"scale {scale.name}'s timeout; any other query {CALL_S:g} s); nothing was kept",
+            hint="`invoke db-status` shows the server, and pg_stat_activity what holds it up; "
+            "raise the scale's `timeout` in scales.yaml if its tables really take that long",
+        ) from None
     finally:
         for conn in conns:
-            if done:
-                await _close(conn)
-            else:  # a stuck or half-way COPY: end it now, never wait on it
-                conn.terminate()
+            await _close(conn, timeout=CALL_S if done else CLOSE_S)
 
 
-async def _close(conn: asyncpg.Connection) -> None:
-    """Close ``conn`` within :data:`CALL_S`; a connection that does not say goodbye by then
-    is cut."""
+async def _close(conn: asyncpg.Connection, *, timeout: float) -> None:
+    """Close ``conn`` within ``timeout`` (after a failure asyncpg first waits for the cancel
+    of a query it gave up on, so the server's session ends rather than waiting on); a
+    connection that does not say goodbye by then is cut."""
     try:
-        await conn.close(timeout=CALL_S)
+        await conn.close(timeout=timeout)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
         conn.terminate()

@@ -38,6 +38,7 @@ from perfkit.snapshot import (
     SnapshotStore,
     StaleSnapshotError,
     cloned_database,
+    create,
     list_snapshots,
     prune,
     restore_snapshot,
@@ -46,6 +47,7 @@ from perfkit.snapshot import (
     write_snapshot,
 )
 from perfkit.snapshot.dataset import expected_key
+from perfkit.snapshot.errors import SnapshotError
 from perfkit.snapshot.prepare import template_from_target
 from perfkit.testing import PrivateServer
 from perfkit.urls import with_database
@@ -397,6 +399,35 @@ async def test_prune_keeps_newest_and_dry_run_changes_nothing(
     listed = list_snapshots(cfg, scale="small")
     assert [row.latest for row in listed] == [True, False]
     assert all(row.fits_schema and row.config_problem is None for row in listed)
+
+
+async def test_a_server_call_that_never_ends_stops_the_snapshot(
+    pg: PrivateServer,
+    source: str,
+    cfg: Config,
+    small: Scale,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A snapshot once hung for more than 10 minutes. Every query now has a deadline (here
+    shortened to 1 s): a table another session keeps locked stops the snapshot with one
+    error, its sessions are ended (none is left "idle in transaction") and nothing is
+    written."""
+    monkeypatch.setattr(create, "CALL_S", 1.0)
+    store = SnapshotStore(tmp_path / "stuck")
+    async with connection(source) as holder:
+        await holder.execute("BEGIN; LOCK TABLE offices IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(SnapshotError) as info:
+            await write_snapshot(source, cfg, small, store=store)
+        assert "did not answer in time" in info.value.message
+        others = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        others += "AND pid <> pg_backend_pid()"
+        for _ in range(200):  # the ended sessions go as the server notices (a moment)
+            if not await holder.fetchval(others):
+                break
+            await asyncio.sleep(0.05)
+        assert await holder.fetchval(others) == 0
+    assert not store.directory.exists() or not any(store.directory.iterdir())
 
 
 async def test_prune_drops_only_its_own_templates_on_a_shared_server(
