@@ -199,7 +199,8 @@ class Terminated(BaseException):
     """SIGTERM arrived: the command stops as Ctrl-C stops it (its clean-up runs), and
     :func:`guarded` turns it into one line and exit status 143. A ``BaseException``, like
     ``KeyboardInterrupt``, so no ``except Exception`` on the way swallows it. ``detail``
-    is what the interrupted command had to say (for example that a restore took effect)."""
+    is what the stopped command had to say as it stopped (for example that a restore took
+    effect)."""
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail or "terminated")
@@ -247,7 +248,7 @@ async def _stopped_by_sigterm(coro: Coroutine[Any, Any, T]) -> T:
             raise Terminated() from None
         raise
     except PerfkitError as exc:
-        if received and exc.exit_code == SIGINT_EXIT:  # "interrupted ..." said for SIGTERM
+        if received:  # what the stopped command said (a restore after its swap), exit 143
             raise Terminated(exc.one_line()) from None
         raise
     finally:
