@@ -309,16 +309,17 @@ def md_text(text: str) -> str:
     return _MD_MARKUP.sub(lambda m: "\\" + m.group(), text.translate(_LINE_BREAKS))
 
 
-def md_code(text: str) -> str:
+def md_code(text: str, *, cell: bool = False) -> str:
     """``text`` as a code span on one line: fenced by more backticks than any run inside it
-    (padded with a space when it starts or ends with one, or with a backtick), ``|`` escaped
-    for table cells (GitHub and CommonMark tables unescape it before the span is read)."""
+    (padded with a space when it starts or ends with one, or with a backtick). In a table
+    ``cell`` its ``|`` is escaped (GitHub and CommonMark tables unescape it before the span
+    is read; elsewhere a backslash in a code span is shown as it is)."""
     text = text.translate(_LINE_BREAKS)
     if not text.strip():
         return md_text(text)
     fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text[0] in "` " or text[-1] in "` " else ""
-    body = text.replace("|", "\\|")
+    body = text.replace("|", "\\|") if cell else text
     return f"{fence}{pad}{body}{pad}{fence}"
 
 
@@ -329,7 +330,7 @@ def _md_table(
     code spans (:func:`md_code`)."""
 
     def cell(i: int, text: str) -> str:
-        return md_code(text) if i in code and text else md_text(text)
+        return md_code(text, cell=True) if i in code and text else md_text(text)
 
     lines = ["| " + " | ".join(md_text(h) for h in header) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")

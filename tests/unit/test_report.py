@@ -232,7 +232,10 @@ def test_hostile_text_in_records_is_never_markup_in_the_markdown_report() -> Non
     "text", ["plain", "a`b", "``", "`start", "end`", " padded ", "a | b", "```x``` ` y"]
 )
 def test_a_code_span_holds_any_text_whole(text: str) -> None:
-    rendered = (
-        MarkdownIt("commonmark").enable("table").render(f"| sql |\n|---|\n| {md_code(text)} |\n")
-    )
-    assert f"<code>{html.escape(text, quote=False)}</code>" in rendered, rendered
+    """In a table cell and in running text (the report's first line names the results
+    file in one)."""
+    markdown = MarkdownIt("commonmark").enable("table")
+    in_cell = markdown.render(f"| sql |\n|---|\n| {md_code(text, cell=True)} |\n")
+    in_text = markdown.render(f"the statement {md_code(text)} ran")
+    for rendered in (in_cell, in_text):
+        assert f"<code>{html.escape(text, quote=False)}</code>" in rendered, rendered
