@@ -45,7 +45,7 @@ from perfkit.typedconfig import (
 from perfkit.urls import (
     parse_url,
 )
-from perfkit.yamlfile import join_key, read_yaml
+from perfkit.yamlfile import file_problem, join_key, read_config_text, read_yaml
 
 CONFIG_ENV = "PERFKIT_CONFIG"
 DEFAULT_CONFIG_NAME = "scales.yaml"
@@ -485,18 +485,25 @@ class Config:
 
 
 def find_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str]) -> Path:
-    """The config file to read: the explicit path, else ``$PERFKIT_CONFIG``, else scales.yaml."""
+    """The config file to read: the explicit path, else ``$PERFKIT_CONFIG``, else scales.yaml.
+
+    It must be a regular file: anything else (missing, a directory, a FIFO or device, a
+    symlink loop, a folder that cannot be searched) is a :class:`ConfigFileError` that says
+    what the path is (``reason`` names it), before anything is opened."""
     chosen = path or env.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
-    resolved = Path(chosen).expanduser().resolve()
-    if not resolved.is_file():
+    candidate = Path(chosen).expanduser()
+    problem = file_problem(candidate)
+    if problem is not None:
+        reason, what = problem
         origin = "--config" if path else (CONFIG_ENV if env.get(CONFIG_ENV) else "default")
-        raise ConfigError(
-            f"config file not found ({origin})",
-            source=str(resolved),
-            key_path="",
-            hint="run from the project folder, or pass --config / set PERFKIT_CONFIG",
+        raise ConfigFileError(
+            f"{what} ({origin})",
+            source=str(candidate.absolute()),
+            reason=reason,
+            hint="run from the project folder, or pass --config / set PERFKIT_CONFIG to the "
+            "scales.yaml file",
         )
-    return resolved
+    return Path(os.path.realpath(candidate))
 
 
 def load_config(
@@ -509,13 +516,7 @@ def load_config(
     env = os.environ if env is None else env
     source = find_config(path, env=env)
     label = source.name
-    try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigFileError(
-            f"cannot read: {clipped(str(exc), limit=200)}", source=label, reason="unreadable"
-        ) from None
-    raw = read_yaml(text, source=label)
+    raw = read_yaml(read_config_text(source, source=str(source)), source=label)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

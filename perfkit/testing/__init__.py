@@ -38,10 +38,11 @@ from perfkit.config import (
 from perfkit.database import Database
 from perfkit.env.base import ensure_database
 from perfkit.env.native import NativeEnvironment
+from perfkit.locks import lock_key
 from perfkit.results import RunRecord
 from perfkit.schema import quote_ident
 from perfkit.staging import PERF_TEST_SCALE_ENV
-from perfkit.urls import SecretUrl
+from perfkit.urls import SecretUrl, database_name
 
 #: The database name tests use: it says "test", so destructive commands accept it.
 TEST_DATABASE = "perfkit_test"
@@ -85,6 +86,17 @@ async def drop_databases(server_url: str, *names: str) -> None:
     async with Database(server_url).admin() as admin:
         for name in names:
             await admin.drop(name)
+
+
+async def lock_is_free(url: str) -> bool:
+    """Whether another session takes perfkit's lock on ``url``'s database at once (it is
+    released again): no command holds it, nor a session a killed or failed one left."""
+    key = lock_key(database_name(url))
+    async with Database(url).admin() as admin:
+        got = bool(await admin.conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
+        if got:
+            await admin.conn.execute("SELECT pg_advisory_unlock($1)", key)
+    return got
 
 
 def free_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pytest
 import yaml
 
 from perfkit.config import load_config
-from perfkit.errors import ConfigError, UnknownScaleError
+from perfkit.errors import ConfigError, ConfigFileError, UnknownScaleError
+from perfkit.yamlfile import MAX_CONFIG_BYTES, read_config_text
 
 MINIMAL = """
 scales:
@@ -186,3 +188,98 @@ def test_a_user_added_scale_is_loaded(tmp_path: Path, config_file: Path) -> None
     cfg = load_config(path, env={})
     assert cfg.scale_names[-1] == "xl"
     assert cfg.scale("xl").staff == 50_000
+
+
+# -- a config path that is not a regular file: said what it is, exit 2, never blocking ------
+
+
+def path_kinds(tmp_path: Path) -> dict[str, Path]:
+    """A path of each kind that exists but is no config file (and a missing one)."""
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer comes
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    loop_a, loop_b, self_loop = tmp_path / "a.yaml", tmp_path / "b.yaml", tmp_path / "self.yaml"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    self_loop.symlink_to(self_loop)
+    dangling = tmp_path / "dangling.yaml"
+    dangling.symlink_to(tmp_path / "gone.yaml")
+    to_folder = tmp_path / "to-folder.yaml"
+    to_folder.symlink_to(folder)
+    huge = tmp_path / "huge.yaml"
+    huge.write_bytes(b"# " + b"x" * (MAX_CONFIG_BYTES + 1) + b"\n")
+    return {
+        "fifo": fifo, "dev-zero": Path("/dev/zero"), "folder": folder, "loop": loop_a,
+        "self-loop": self_loop, "dangling": dangling, "to-folder": to_folder,
+        "missing": tmp_path / "missing.yaml", "not-a-folder": huge / "scales.yaml",
+        "huge": huge,
+    }  # fmt: skip
+
+
+#: What each kind is said to be: ConfigFileError.reason, and words of its message.
+KINDS = {
+    "fifo": ("not_regular", "is a FIFO, not a regular file"),
+    "dev-zero": ("not_regular", "is a device, not a regular file"),
+    "folder": ("directory", "is a directory"),
+    "to-folder": ("directory", "is a directory"),
+    "loop": ("symlink_loop", "is a symlink loop"),
+    "self-loop": ("symlink_loop", "is a symlink loop"),
+    "dangling": ("not_found", "symbolic link to a file that does not exist"),
+    "missing": ("not_found", "config file not found"),
+    "not-a-folder": ("not_found", "config file not found"),
+    "huge": ("too_large", "larger than"),
+}
+
+
+@pytest.mark.timeout(20)  # a FIFO read would block forever
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("given", ["flag", "env"])
+def test_a_config_path_that_is_no_config_file_says_what_it_is(
+    tmp_path: Path, kind: str, given: str
+) -> None:
+    path = path_kinds(tmp_path)[kind]
+    reason, words = KINDS[kind]
+    with pytest.raises(ConfigFileError) as info:
+        if given == "flag":
+            load_config(path, env={})
+        else:
+            load_config(env={"PERFKIT_CONFIG": str(path)})
+    assert info.value.reason == reason and info.value.exit_code == 2
+    assert words in info.value.message
+    assert ("--config" if given == "flag" else "PERFKIT_CONFIG") in info.value.message
+    assert info.value.source == str(path.absolute())
+
+
+@pytest.mark.timeout(20)
+def test_reading_never_blocks_on_a_fifo_put_in_place_after_the_check(tmp_path: Path) -> None:
+    fifo = tmp_path / "scales.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigFileError) as info:
+        read_config_text(fifo, source=str(fifo))
+    assert info.value.reason == "not_regular"
+
+
+def test_a_config_file_that_cannot_be_read_says_permission_denied(tmp_path: Path) -> None:
+    config = tmp_path / "scales.yaml"
+    config.write_text("scales:\n  small: {offices: 1}\n")
+    config.chmod(0o000)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "scales.yaml").write_text("scales:\n  small: {offices: 1}\n")
+    locked.chmod(0o000)
+    as_root = os.geteuid() == 0
+    if as_root:  # root reads anything: be nobody for the two reads
+        os.seteuid(65534)
+    try:
+        with pytest.raises(ConfigFileError) as unreadable:
+            load_config(config, env={})
+        with pytest.raises(ConfigFileError) as unsearchable:
+            load_config(locked / "scales.yaml", env={})
+    finally:
+        if as_root:
+            os.seteuid(0)
+        locked.chmod(0o700)
+    for info in (unreadable, unsearchable):
+        assert info.value.reason == "permission" and info.value.exit_code == 2
+        assert "cannot be read: permission denied" in info.value.message
