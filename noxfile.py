@@ -1,6 +1,6 @@
 # /// script
 # requires-python = ">=3.11"
-# dependencies = ["nox>=2025.2.9", "pyyaml>=6"]
+# dependencies = ["nox>=2025.2.9", "pyyaml>=6", "msgspec>=0.19"]
 # ///
 """perfkit's nox sessions: ``nox -l`` lists them, one line each.
 

@@ -5,11 +5,11 @@ reported on, never changed."""
 
 from __future__ import annotations
 
-import dataclasses
 import types
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from perfkit.config import Config, load_config
@@ -27,8 +27,8 @@ pytestmark = pytest.mark.integration
 def with_settings(cfg: Config, **changes: str) -> Config:
     """``cfg`` with ``database.settings`` changed (built directly, as a caller might)."""
     settings = {**cfg.database.settings, **changes}
-    database = dataclasses.replace(cfg.database, settings=types.MappingProxyType(settings))
-    return dataclasses.replace(cfg, database=database)
+    database = msgspec.structs.replace(cfg.database, settings=types.MappingProxyType(settings))
+    return msgspec.structs.replace(cfg, database=database)
 
 
 async def show(url: str, name: str) -> str:
@@ -183,7 +183,7 @@ async def test_a_setting_overridden_by_alter_system_is_reported(settled: Private
 
 
 async def test_an_external_server_is_reported_on_never_changed(settled: PrivateServer) -> None:
-    cfg = dataclasses.replace(
+    cfg = msgspec.structs.replace(
         with_settings(settled.cfg, work_mem="1MB", max_conections="10"), external_url=settled.url
     )
     status = await ExternalEnvironment(cfg).up()

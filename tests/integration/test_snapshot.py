@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
+import msgspec
 import pytest
 
 from perfkit.apps.welfare import application
@@ -52,8 +53,8 @@ ALL_TABLES = application().schema.all_tables
 
 
 def store_config(cfg: Config, directory: Path) -> Config:
-    return dataclasses.replace(
-        cfg, snapshots=dataclasses.replace(cfg.snapshots, directory=directory)
+    return msgspec.structs.replace(
+        cfg, snapshots=msgspec.structs.replace(cfg.snapshots, directory=directory)
     )
 
 

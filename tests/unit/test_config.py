@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -186,3 +189,75 @@ def test_a_user_added_scale_is_loaded(tmp_path: Path, config_file: Path) -> None
     cfg = load_config(path, env={})
     assert cfg.scale_names[-1] == "xl"
     assert cfg.scale("xl").staff == 50_000
+
+
+def test_importing_the_config_loads_no_heavy_library() -> None:
+    """``perfkit db-status`` and ``perfkit --help`` read the config and must start in a blink:
+    a fresh interpreter that imports perfkit.config (and loads scales.yaml) has imported no
+    database driver, ORM, terminal renderer, task runner or pydantic."""
+    code = (
+        "import sys, json; from perfkit.config import load_config; "
+        "load_config('scales.yaml', env={}); print(json.dumps(sorted(sys.modules)))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    loaded = {name.split(".")[0] for name in json.loads(done.stdout)}
+    heavy = {"sqlalchemy", "asyncpg", "psycopg", "rich", "invoke", "pydantic", "nox", "jsonschema"}
+    assert loaded & heavy == set()
+    assert "perfkit.config_schema" not in json.loads(done.stdout)
+    # beyond the standard library, only what noxfile.py's inline metadata and the CI plan job
+    # install (nox's session list and `python -m perfkit.schedule` read the config too)
+    third_party = {
+        name
+        for name in loaded - set(sys.stdlib_module_names)
+        if not name.startswith("_") and name != "cython_runtime"  # site and PyYAML's C part
+    }
+    assert {"perfkit", "yaml", "msgspec"} <= third_party
+    assert third_party <= {"perfkit", "yaml", "msgspec", "typing_extensions"}
+
+
+@pytest.mark.parametrize(
+    ("body", "key_path", "suggestion"),
+    [
+        (
+            "app: {workloads: {nightly: {call: 'a:b', budgets: {small: {secnds: 1}}}}, "
+            "default_workload: nightly}",
+            "app.workloads.nightly.budgets.small.secnds",
+            "seconds",
+        ),
+        (
+            "app: {workloads: {ok: {call: 'a:b'}, nightly: {call: 'a:b', budgets: "
+            "{small: {seconds: 0}}}}, default_workload: nightly}",
+            "app.workloads.nightly.budgets.small.seconds",
+            None,
+        ),
+        (
+            "app: {workloads: {nightly: {call: 'a:b', kwargs: {when: [1, .inf]}}}, "
+            "default_workload: nightly}",
+            "app.workloads.nightly.kwargs.when[1]",
+            None,
+        ),
+        ("app: {env: {SECRET: x, '1X': y}}", "app.env.1X", None),
+        ("app: {database_env: [OK, 'bad name']}", "app.database_env[1]", None),
+        ("database: {settings: {work_mem: 4MB, jit: [on]}}", "database.settings.jit", None),
+        ("regression: {metrics: {statements: {gate: true}, peak_memory_mb: {noise_flor: 1}}}",
+         "regression.metrics.peak_memory_mb.noise_flor", "noise_floor"),
+        ("scales_: 1", "scales_", "scales"),
+        ("database: {backend: dockr}", "database.backend", "docker"),
+    ],
+)  # fmt: skip
+def test_an_entry_of_a_users_mapping_is_named_by_its_key(
+    tmp_path: Path, body: str, key_path: str, suggestion: str | None
+) -> None:
+    """msgspec writes a mapping's keys as ``[...]``; the message names the user's own key."""
+    err = error_for(tmp_path, MINIMAL + body + "\n")
+    assert (err.key_path, err.suggestion) == (key_path, suggestion)
+    assert "[...]" not in err.message and "$" not in err.message
+    assert len(err.one_line()) < 400 and "\n" not in err.one_line()
+
+
+def test_a_path_with_an_unknown_users_home_is_a_config_error(tmp_path: Path) -> None:
+    err = error_for(tmp_path, MINIMAL + "state_dir: ~no_such_user_perfkit/x\n")
+    assert err.key_path == "state_dir"
