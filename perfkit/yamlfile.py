@@ -49,8 +49,11 @@ class ConfigLoader(yaml.SafeLoader):
       ``small:`` silently replaces the first and whatever followed it vanishes);
     - nesting deeper than :data:`MAX_YAML_DEPTH` is an error (PyYAML recurses once per
       level and dies of a ``RecursionError``);
-    - a value the constructor cannot make (``2026-13-45``, an integer of 5,000 digits) is a
-      YAML error at its line, not a ``ValueError``.
+    - a value the constructor cannot make (an integer of 5,000 digits) is a YAML error at its
+      line, not a ``ValueError``;
+    - a date stays text (``run_day: 2026-12-01`` is the string ``'2026-12-01'``), as in YAML
+      1.2 and in editors checking the file against its JSON Schema: no key of scales.yaml
+      takes a date object.
 
     Aliases stay allowed: PyYAML shares the aliased object instead of copying it, and every
     message quotes values through :func:`perfkit.text.quoted`, so even a "billion laughs"
@@ -111,6 +114,11 @@ class ConfigLoader(yaml.SafeLoader):
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != _TIMESTAMP_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def read_yaml(text: str, *, source: str) -> Any:

@@ -258,6 +258,15 @@ def test_an_entry_of_a_users_mapping_is_named_by_its_key(
     assert len(err.one_line()) < 400 and "\n" not in err.one_line()
 
 
+def test_an_unquoted_date_is_the_date_as_text(tmp_path: Path) -> None:
+    """docs/keikakun_back.md says ``run_day: 2026-12-01``: YAML 1.1 made that a date object,
+    which no key takes; it is the text ``'2026-12-01'``, as editors read it too."""
+    cfg = load_config(write(tmp_path, MINIMAL + "app: {run_day: 2026-12-01}\n"), env={})
+    assert cfg.app.run_day == "2026-12-01"
+    err = error_for(tmp_path, MINIMAL + "app: {run_day: 2026-02-30}\n")
+    assert err.key_path == "app.run_day" and "YYYY-MM-DD" in err.message
+
+
 def test_a_path_with_an_unknown_users_home_is_a_config_error(tmp_path: Path) -> None:
     err = error_for(tmp_path, MINIMAL + "state_dir: ~no_such_user_perfkit/x\n")
     assert err.key_path == "state_dir"
