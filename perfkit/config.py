@@ -1,14 +1,19 @@
 """Load ``scales.yaml`` once into typed, frozen structs (msgspec).
 
+Which file (:func:`find_config`): ``--config PATH``, else ``$PERFKIT_CONFIG``, else
+``[tool.perfkit] config`` in the nearest ``pyproject.toml`` (walking up from the current
+folder; relative to that file's folder), else ``./scales.yaml``.
+
 Precedence, lowest first (the README says the same):
 
 1. built-in defaults (the struct defaults below);
-2. the config file: ``--config PATH``, else ``$PERFKIT_CONFIG``, else ``./scales.yaml``;
+2. the config file;
 3. environment variables: ``PERFORMANCE_TEST_DATABASE_URL``, then ``TEST_DATABASE_URL`` (an
    external database), and the ``PERFKIT_*`` overrides in :data:`ENV_OVERRIDES`;
 4. command-line flags, passed in as ``overrides={"database.port": 5434}``.
 
-msgspec checks types and the constraints written on the fields (``Annotated[int, Meta(ge=1)]``);
+msgspec checks types and the constraints written on the fields (``Annotated[int, Meta(ge=1)]``;
+the same constraints make the JSON Schema editors use, :mod:`perfkit.config_schema`);
 :mod:`perfkit.typedconfig` turns what it refuses into one :class:`~perfkit.errors.ConfigError`
 naming the source and the key path. The cross-key rules are checked here, after. A message
 quotes the user's value through :func:`perfkit.text.quoted`, so it is never longer than a line,
@@ -18,16 +23,19 @@ only (besides perfkit's own error, text and URL helpers): ``noxfile.py`` imports
 ``perf-<scale>`` session per scale, and ``perfkit db-status`` must start in a blink.
 
 Over 500 lines: it is scales.yaml's schema, one frozen struct per section with its docstring and
-``#:`` comments as the reference, and the cross-key checks.
+``#:`` comments as the reference (they become the JSON Schema's descriptions), the discovery of
+the file and the cross-key checks.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
+import errno
 import functools
 import os
 import re
+import stat
 import types
 from collections.abc import Mapping
 from pathlib import Path
@@ -573,22 +581,176 @@ class Config(Section, frozen=True):
 
 
 # --------------------------------------------------------------------------------------------
-# loading
+# finding the file
+
+#: The keys ``[tool.perfkit]`` of a ``pyproject.toml`` may hold.
+PYPROJECT_KEYS = ("config",)
+_FOUND_HINT = (
+    "create one, or pass --config (or set PERFKIT_CONFIG, or add [tool.perfkit] "
+    'config = "perf/scales.yaml" to pyproject.toml)'
+)
 
 
-def find_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str]) -> Path:
-    """The config file to read: the explicit path, else ``$PERFKIT_CONFIG``, else scales.yaml."""
-    chosen = path or env.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
-    resolved = Path(chosen).expanduser().resolve()
-    if not resolved.is_file():
-        origin = "--config" if path else (CONFIG_ENV if env.get(CONFIG_ENV) else "default")
-        raise ConfigError(
-            f"config file not found ({origin})",
-            source=str(resolved),
-            key_path="",
-            hint="run from the project folder, or pass --config / set PERFKIT_CONFIG",
+class ConfigNotFoundError(ConfigFileError):
+    """No config file where it was looked for: ``searched`` lists each place, in order, with
+    what was found there (``PERFKIT_CONFIG (unset)``)."""
+
+    def __init__(self, message: str, *, source: str, searched: tuple[str, ...]) -> None:
+        super().__init__(message, source=source, reason="not_found", hint=_FOUND_HINT)
+        self.searched = searched
+
+
+def find_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str],
+    cwd: str | os.PathLike[str] | None = None,
+    origin: str = "--config",
+) -> Path:
+    """The config file to read, the first of:
+
+    1. ``path`` (``--config``; ``origin`` names it in messages), relative to ``cwd``;
+    2. ``$PERFKIT_CONFIG``, relative to ``cwd``;
+    3. ``[tool.perfkit] config`` in the nearest ``pyproject.toml`` in ``cwd`` or a folder
+       above it, relative to that file's folder;
+    4. ``scales.yaml`` in ``cwd``.
+
+    ``cwd`` defaults to the current folder. A file named by 1-3 must exist; whatever names
+    it, it must be a regular file (:func:`check_config_file`). The result is absolute.
+    Nothing found is a :class:`ConfigNotFoundError` listing where it looked.
+    """
+    here = Path(cwd if cwd is not None else Path.cwd()).absolute()
+    if path:
+        return check_config_file(here / Path(path).expanduser(), origin=origin)
+    if env.get(CONFIG_ENV):
+        return check_config_file(here / Path(env[CONFIG_ENV]).expanduser(), origin=CONFIG_ENV)
+    pyproject = nearest_pyproject(here)
+    chosen = pyproject_config(pyproject) if pyproject is not None else None
+    if pyproject is not None and chosen is not None:
+        where = f"{pyproject} [tool.perfkit] config"
+        return check_config_file(pyproject.parent / Path(chosen).expanduser(), origin=where)
+    default = here / DEFAULT_CONFIG_NAME
+    if os.path.lexists(default):
+        return check_config_file(default, origin=f"./{DEFAULT_CONFIG_NAME}")
+    project = (
+        f"{pyproject} has no [tool.perfkit] config"
+        if pyproject is not None
+        else f"no pyproject.toml in {clipped(str(here), limit=120)} or above"
+    )
+    searched = (
+        "--config (not given)",
+        f"{CONFIG_ENV} (unset)",
+        project,
+        f"./{DEFAULT_CONFIG_NAME} (not in {clipped(str(here), limit=120)})",
+    )
+    raise ConfigNotFoundError(
+        "no config file found; looked at: " + "; ".join(searched),
+        source=DEFAULT_CONFIG_NAME,
+        searched=searched,
+    )
+
+
+def check_config_file(path: Path, *, origin: str) -> Path:
+    """``path`` made absolute, if it is a regular file (or a link to one). Anything else is a
+    :class:`~perfkit.errors.ConfigFileError` saying what it is (exit status 2). Only
+    ``stat`` looks at it: a FIFO or a device is never opened, so nothing blocks."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError | NotADirectoryError):
+            raise ConfigNotFoundError(
+                f"config file not found ({origin})", source=str(path), searched=(origin,)
+            ) from None
+        loop = exc.errno == errno.ELOOP
+        raise ConfigFileError(
+            f"the config path ({origin}) is a symbolic link loop, not a file"
+            if loop
+            else f"cannot read the config file ({origin}): {os.strerror(exc.errno or 0).lower()}",
+            source=str(path),
+            reason="not_a_file" if loop else "unreadable",
+        ) from None
+    if not stat.S_ISREG(mode):
+        raise ConfigFileError(
+            f"the config path ({origin}) is {file_kind(mode)}, not a file",
+            source=str(path),
+            reason="not_a_file",
+            hint="point --config or PERFKIT_CONFIG at scales.yaml itself",
         )
-    return resolved
+    return path.resolve()
+
+
+def file_kind(mode: int) -> str:
+    """What a file of ``mode`` (``os.stat().st_mode``) is, in words: ``a directory``..."""
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((words for test, words in kinds if test(mode)), "not a regular file")
+
+
+def nearest_pyproject(start: Path) -> Path | None:
+    """The ``pyproject.toml`` in ``start`` or the nearest folder above it, if any."""
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        try:
+            if stat.S_ISREG(candidate.stat().st_mode):
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
+def pyproject_config(pyproject: Path) -> str | None:
+    """``[tool.perfkit] config`` of ``pyproject`` (``None`` when it has none)."""
+    source = str(pyproject)
+    try:
+        data = pyproject.read_bytes()
+    except OSError as exc:
+        raise ConfigFileError(
+            f"cannot read: {clipped(str(exc), limit=200)}", source=source, reason="unreadable"
+        ) from None
+    if b"perfkit" not in data:  # nothing for perfkit: not worth parsing (or importing tomllib)
+        return None
+    import tomllib
+
+    try:
+        table = tomllib.loads(data.decode("utf-8")).get("tool", {}).get("perfkit")
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError) as exc:
+        raise ConfigFileError(
+            f"not valid TOML: {clipped(str(exc), limit=200)}", source=source, reason="syntax"
+        ) from None
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError(
+            f"expected a table, got {kind_of(table)}", source=source, key_path="tool.perfkit"
+        )
+    for key in table:
+        if key not in PYPROJECT_KEYS:
+            close = difflib.get_close_matches(key, PYPROJECT_KEYS, n=1)
+            raise ConfigError(
+                f"unknown key {quoted(key)}."
+                + (f" Did you mean {close[0]!r}?" if close else " Valid keys: config"),
+                source=source,
+                key_path=join_key("tool.perfkit", clipped(key)),
+                suggestion=close[0] if close else None,
+            )
+    value = table.get("config")
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(
+            f"expected the path of the config file, got {quoted(value)}",
+            source=source,
+            key_path="tool.perfkit.config",
+            hint='for example config = "perf/scales.yaml" (relative to this file)',
+        )
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# loading
 
 
 def load_config(
@@ -596,10 +758,12 @@ def load_config(
     *,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> Config:
-    """Read, merge and validate the config. See the module docstring for precedence."""
+    """Find (:func:`find_config`), read, merge and validate the config. See the module
+    docstring for precedence."""
     env = os.environ if env is None else env
-    source = find_config(path, env=env)
+    source = find_config(path, env=env, cwd=cwd)
     label = source.name
     raw = read_yaml(_read_text(source, label), source=label)
     if raw is None:
@@ -632,8 +796,17 @@ def load_config(
 
 
 def _read_text(source: Path, label: str) -> str:
+    """The file's text. Opened without blocking and checked again once open: a file swapped
+    for a FIFO after :func:`check_config_file` still cannot hang the command."""
     try:
-        return source.read_text(encoding="utf-8")
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise ConfigFileError(
+                    f"is {file_kind(mode)}, not a file", source=label, reason="not_a_file"
+                )
+            return f.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigFileError(
             f"cannot read: {clipped(str(exc), limit=200)}", source=label, reason="unreadable"

@@ -271,8 +271,10 @@ class ConfigFileError(ConfigError):
 
     ``reason`` says which rule it broke, for tests and tools: ``syntax`` (not YAML, a value
     YAML cannot make, or a tag such as ``!!python/object``), ``duplicate_key`` (a mapping gives
-    a key twice; ``key_path`` names it), ``too_deep`` (nested deeper than any config is) or
-    ``unreadable`` (not a readable UTF-8 file). ``line`` is the 1-based line, when known.
+    a key twice; ``key_path`` names it), ``too_deep`` (nested deeper than any config is),
+    ``unreadable`` (not a readable UTF-8 file), ``not_found`` (no such file) or ``not_a_file``
+    (a directory, FIFO, device, socket or symlink loop). ``line`` is the 1-based line, when
+    known.
     """
 
     def __init__(
