@@ -182,8 +182,11 @@ class Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Budgets(Section, frozen=True):
     """Seconds the performance tests allow each phase; past them a test fails."""
 
+    #: Seconds the workload may take: the median of the timed repeats.
     batch: PositiveFloat = 2.0
+    #: Seconds to make the data ready (kept, template clone, file restore, or seed and snapshot).
     prepare: PositiveFloat = 60.0
+    #: Seconds a restore of the scale's snapshot may take (template clone or files).
     restore: PositiveFloat = 30.0
     #: SQL statements per batch run (a count, not seconds): catches an N+1 regression
     #: that timing alone hides at small scales.
@@ -200,14 +203,18 @@ class Scale(Section, frozen=True):
     name: str
     #: Offices; staff and recipients are counted per office.
     offices: PositiveInt
+    #: Staff rows per office.
     staff_per_office: PositiveInt = 10
+    #: Recipients per office.
     recipients_per_office: PositiveInt = 100
+    #: Support-plan cycles per plan.
     cycles_per_plan: PositiveInt = 1
     #: When CI runs it: every-commit, daily (nightly), weekly, monthly or manual.
     frequency: Text = "manual"
     #: Seconds this scale's performance test may take (its pytest timeout). ``perf-<name>``
     #: runs every scale up to ``<name>``, so a CI job allows the sum (:mod:`perfkit.schedule`).
     timeout: PositiveInt = 600
+    #: One line that ``nox -l`` shows.
     description: Text = ""
     budgets: Budgets = field(default_factory=Budgets)
 
@@ -223,9 +230,13 @@ class Scale(Section, frozen=True):
 class CycleDue(Section, frozen=True):
     """Share of current cycles by end date relative to the anchor date; sums to 1."""
 
+    #: Ended up to 30 days ago, still active.
     overdue: Fraction = 0.05
+    #: Ending within 10 days.
     within_10_days: Fraction = 0.10
+    #: Ending in 11 to 30 days.
     within_30_days: Fraction = 0.20
+    #: Ending 31 to 179 days ahead (current cycles last 180 days).
     later: Fraction = 0.65
 
 
@@ -249,7 +260,10 @@ class RealisticData(Section, frozen=True):
 class DataConfig(Section, frozen=True):
     """How generated data looks: ``realistic`` or the plan's exact shape."""
 
+    #: ``realistic`` spreads end dates and preferences so the batch does real work; ``plan``
+    #: reproduces the plan's exact shape (``PERFKIT_DATA_MODE``, ``invoke seed --mode``).
     mode: DataMode = "realistic"
+    #: The random seed: equal seeds make equal rows (``invoke seed --seed``).
     seed: Annotated[int, Meta(ge=0, le=2**63 - 1)] = 42
     realistic: RealisticData = field(default_factory=RealisticData)
 
@@ -257,9 +271,13 @@ class DataConfig(Section, frozen=True):
 class DatabaseConfig(Section, frozen=True):
     """The dedicated PostgreSQL: where it listens, how it is run and tuned."""
 
+    #: The test database (``PERFKIT_DATABASE``).
     name: Text = "keikakun_test_performance"
+    #: Where the server listens: a host name or an IP address (``PERFKIT_HOST``).
     host: Text = "127.0.0.1"
+    #: The server's port (``PERFKIT_PORT``, ``--port``).
     port: Port = 5433
+    #: The database user perfkit connects as.
     user: Text = "postgres"
     #: Where the server comes from: auto, external (a URL from the environment), docker or
     #: native (local binaries).
@@ -278,19 +296,25 @@ class DatabaseConfig(Section, frozen=True):
 class PoolConfig(Section, frozen=True):
     """The async engine's pool and the session factory's settings."""
 
+    #: Connections the engine's pool keeps open.
     pool_size: PositiveInt = 20
+    #: Connections the pool may open beyond ``pool_size``.
     max_overflow: Count = 30
     #: Seconds to wait for a connection from the pool.
     pool_timeout: PositiveFloat = 60.0
     #: Seconds after which a pooled connection is replaced.
     pool_recycle: PositiveInt = 3600
+    #: Check a pooled connection before using it.
     pool_pre_ping: bool = True
+    #: The ``application_name`` the server shows for these connections.
     application_name: Text = "performance_test"
     #: Seconds a statement may run (the server's ``statement_timeout``).
     statement_timeout: PositiveFloat = 600.0
     #: Seconds to wait for a new connection.
     connect_timeout: PositiveFloat = 10.0
+    #: The session factory's ``expire_on_commit``.
     expire_on_commit: bool = False
+    #: The session factory's ``autoflush``.
     autoflush: bool = False
 
 
@@ -310,11 +334,17 @@ class SmtpConfig(Section, frozen=True):
     environment variable named by ``password_env`` at the moment of sending.
     """
 
+    #: The SMTP server's host.
     host: Text = "127.0.0.1"
+    #: The SMTP server's port.
     port: Port = 1025
+    #: The From address.
     sender: Text = "keikakun-alerts@example.invalid"
+    #: Set it to log in (the password comes from ``password_env``).
     username: Text | None = None
+    #: The environment variable the password is read from, when sending.
     password_env: Text = "PERFKIT_SMTP_PASSWORD"  # noqa: S105 - a variable name, not a secret
+    #: Upgrade the connection with STARTTLS.
     starttls: bool = False
     #: Seconds, per SMTP operation.
     timeout: PositiveFloat = 30.0
@@ -323,7 +353,9 @@ class SmtpConfig(Section, frozen=True):
 class MeasureConfig(Section, frozen=True):
     """How the performance tests time a phase: ``warmup`` untimed runs, then ``repeat`` timed."""
 
+    #: Timed runs; the budget applies to their median.
     repeat: PositiveInt = 5
+    #: Untimed runs first.
     warmup: Count = 1
 
 
@@ -387,7 +419,9 @@ class SafetyConfig(Section, frozen=True):
     and digits, and at case changes): see :mod:`perfkit.safety`.
     """
 
+    #: A part of a name matching this makes a test database, which tables may be written into.
     test_database_pattern: Text = "test|perf"
+    #: A part of a name matching this is refused, even for databases perfkit created.
     production_pattern: Text = "prod|production|live"
 
 
@@ -428,9 +462,13 @@ class SchemaSource(Section, frozen=True):
     ``alembic_version`` unless ``tables`` says which).
     """
 
+    #: ``module:attribute`` of the SQLAlchemy ``MetaData`` (or of a declarative base).
     metadata: ImportPath | None = None
+    #: A SQL file that builds the schema in an empty database; relative to this file.
     sql: Path | None = None
+    #: A command that builds the schema (``alembic upgrade head``).
     migrations: MigrationsSource | None = None
+    #: A subset of the tables, closed under foreign keys (default: all).
     tables: tuple[Text, ...] | None = None
 
     @property
@@ -451,7 +489,9 @@ class SchemaSource(Section, frozen=True):
 class WorkloadBudgets(Section, frozen=True):
     """One workload's budgets at one scale; a key left out uses the scale's own budget."""
 
+    #: Seconds the workload may take at this scale (the median of the repeats).
     seconds: PositiveFloat | None = None
+    #: SQL statements per run at this scale.
     statements: PositiveInt | None = None
 
 
@@ -461,6 +501,7 @@ class WorkloadConfig(Section, frozen=True):
     plan's way, ``fn(session, **kwargs)``, with an ``AsyncSession`` on the application's
     driver. It may return an int, a dict of numbers, or an object with ``metrics()``."""
 
+    #: ``module:function`` of the code that is timed.
     call: ImportPath
     #: Keyword arguments for the function: plain values (null, true/false, numbers, text,
     #: lists, mappings).
@@ -484,6 +525,7 @@ class AppConfig(Section, frozen=True):
     fills the same keys.
     """
 
+    #: The application's label in reports.
     name: Text = "welfare"
     #: A folder put first on ``sys.path`` before anything is imported (the application's
     #: checkout); relative to this file.
