@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from perfkit import yamlfile
 from perfkit.config import load_config
-from perfkit.errors import ConfigError, UnknownScaleError
+from perfkit.errors import ConfigError, ConfigFileError, UnknownScaleError
 
 MINIMAL = """
 scales:
@@ -270,3 +271,37 @@ def test_an_unquoted_date_is_the_date_as_text(tmp_path: Path) -> None:
 def test_a_path_with_an_unknown_users_home_is_a_config_error(tmp_path: Path) -> None:
     err = error_for(tmp_path, MINIMAL + "state_dir: ~no_such_user_perfkit/x\n")
     assert err.key_path == "state_dir"
+
+
+@pytest.mark.parametrize(
+    "loader", [yamlfile.ConfigLoader, yamlfile.FastConfigLoader], ids=["python", "libyaml"]
+)
+def test_both_yaml_parsers_read_the_file_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loader: type
+) -> None:
+    """libyaml's parser (the default, ~20x faster) and the pure-Python fallback apply the
+    same strict rules, with the same key paths and lines."""
+    monkeypatch.setattr(yamlfile, "LOADER", loader)
+
+    def file_error(text: str) -> ConfigFileError:
+        with pytest.raises(ConfigFileError) as info:
+            load_config(write(tmp_path, text), env={})
+        return info.value
+
+    shipped = (Path(__file__).resolve().parents[2] / "scales.yaml").read_text()
+    assert load_config(write(tmp_path, shipped), env={}).scale("large").offices == 500
+    twice = file_error(MINIMAL + "pool: {pool_size: 1}\npool: {pool_size: 2}\n")
+    assert (twice.reason, twice.key_path, twice.line) == ("duplicate_key", "pool", 6)
+    for depth in (40, 5000):  # libyaml gives up at 1,000 levels by itself
+        deep = file_error("scales: " + "[" * depth + "]" * depth + "\n")
+        assert deep.reason == "too_deep"
+        assert deep.key_path.startswith("scales[0][0][0]")
+    merged = (
+        "scales:\n  small: &b {offices: 10, timeout: 5}\n  medium:\n    <<: *b\n    offices: 100\n"
+    )
+    assert load_config(write(tmp_path, merged), env={}).scale("medium").timeout == 5
+    tagged = file_error("scales:\n  small: !!python/name:os.system ''\n")
+    assert (tagged.reason, tagged.line) == ("syntax", 2)
+    huge = file_error("scales:\n  small: {offices: " + "1" * 5000 + "}\n")
+    assert (huge.reason, huge.line) == ("syntax", 2)
+    assert yamlfile.read_yaml("day: 2026-12-01", source="") == {"day": "2026-12-01"}
