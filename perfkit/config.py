@@ -543,8 +543,12 @@ class AppConfig(Section, frozen=True):
     driver: Driver = "asyncpg"
     #: Where the application's tables come from (one of metadata, sql, migrations).
     schema: SchemaSource = field(default_factory=SchemaSource)
-    #: ``module:attribute`` of its :class:`perfkit.datagen.recipe.Recipe`.
-    recipe: ImportPath = "perfkit.apps.welfare.recipe:RECIPE"
+    #: ``module:attribute`` of its :class:`perfkit.datagen.recipe.Recipe`; ``null``: no recipe,
+    #: every table's data is inferred from the catalogue (``invoke seed`` only, so far).
+    recipe: ImportPath | None = "perfkit.apps.welfare.recipe:RECIPE"
+    #: With no recipe: the cardinality language and overrides of inferred data
+    #: (:mod:`perfkit.datagen.infer.spec`, docs/test-data.md).
+    data: Mapping[str, Any] = _frozen_map()
     #: The code that is timed, by name (at least one).
     workloads: Annotated[Mapping[str, WorkloadConfig], Meta(min_length=1)] = field(
         default_factory=_sample_workloads
@@ -1049,11 +1053,23 @@ def server_setting_owned(name: str) -> bool:
 
 
 def _check_server_settings(settings: Mapping[str, str], label: str) -> None:
-    """``database.settings``: well-formed names and values, none of the settings perfkit owns.
-    (Whether the server knows a name and accepts a value is checked against the server by
-    ``invoke db-up``: :mod:`perfkit.env.settings`.)"""
+    """``database.settings``: well-formed names and values, none of the settings perfkit owns,
+    none given twice (PostgreSQL's names are case-insensitive: of ``Work_Mem`` and ``work_mem``
+    the server would silently keep the later line). (Whether the server knows a name and
+    accepts a value is checked against the server by ``invoke db-up``:
+    :mod:`perfkit.env.settings`.)"""
+    seen: dict[str, str] = {}
     for name, value in settings.items():
         key_path = join_key("database.settings", clipped(name))
+        first = seen.setdefault(name.lower(), name)
+        if first != name:
+            raise ConfigError(
+                f"this setting is also given as {quoted(first)}; PostgreSQL's setting names "
+                "are case-insensitive, so only one of them would count",
+                source=label,
+                key_path=key_path,
+                hint="keep one of them",
+            )
         if server_setting_owned(name):
             raise ConfigError(
                 "perfkit sets this itself (the server listens on loopback only, on "

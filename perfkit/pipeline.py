@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from perfkit.app import Application, load_application
 from perfkit.config import Config, Scale, WorkloadBudgets
 from perfkit.datagen import DatasetInfo, read_dataset_info
-from perfkit.db import connection, create_engine, create_session_factory
+from perfkit.db import connection, create_session_factory, open_engine
 from perfkit.env import select_environment
 from perfkit.errors import PerfkitError
 from perfkit.locks import exclusive
@@ -296,7 +296,7 @@ async def run_scale(
     data = await prepare_data(
         cfg, scale, url=url, after_prepare_task=after_prepare_task, progress=say
     )
-    engine = create_engine(url, cfg.pool, driver=app.driver)
+    engine = await open_engine(url, cfg.pool, driver=app.driver)
     try:
         ctx = WorkloadContext(
             session_factory=create_session_factory(engine, cfg.pool), today=data.anchor_date

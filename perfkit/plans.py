@@ -14,11 +14,12 @@ from typing import Any
 
 from perfkit.app import load_application
 from perfkit.config import Config, Scale
-from perfkit.db import create_engine, create_session_factory
+from perfkit.db import create_session_factory, open_engine
 from perfkit.locks import exclusive
 from perfkit.pipeline import Progress, pinned_clock, prepare_data, workload_timed
 from perfkit.profile import (
     EXPLAIN_LIMIT,
+    NOT_TAKEN,
     Profile,
     explain_statements,
     profile_run,
@@ -60,7 +61,9 @@ class ExplainReport:
             if plan is None:
                 continue
             if "error" in plan:
-                out.append(f"    plan: not available ({plan['error']})")
+                error = str(plan["error"])
+                taken = error.startswith(NOT_TAKEN)
+                out.append(f"    {error}" if taken else f"    plan: not available ({error})")
                 continue
             out.append(
                 f"    plan {plan['shape_hash']}, {plan['execution_ms']:.3f} ms; slowest node: "
@@ -86,7 +89,7 @@ async def explain_command(
     name = workload or app.default_workload
     spec = app.workload(name)
     data = await prepare_data(cfg, scale, url=url, progress=say)
-    engine = create_engine(url, cfg.pool, driver=app.driver)
+    engine = await open_engine(url, cfg.pool, driver=app.driver)
     try:
         ctx = WorkloadContext(
             session_factory=create_session_factory(engine, cfg.pool), today=data.anchor_date

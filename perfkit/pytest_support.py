@@ -38,7 +38,7 @@ from perfkit.app import load_application
 from perfkit.config import Config, Scale, WorkloadBudgets, load_config
 from perfkit.database import Database
 from perfkit.datagen import read_dataset_info
-from perfkit.db import connection, create_engine, create_session_factory
+from perfkit.db import connection, create_session_factory, open_engine
 from perfkit.errors import PerfkitError
 from perfkit.lifecycle import db_up, db_url
 from perfkit.measure import Stopwatch
@@ -264,7 +264,7 @@ class Binding:
 @asynccontextmanager
 async def bind(cfg: Config, data: PreparedData) -> AsyncIterator[Binding]:
     """A :class:`Binding` for ``data``; its engine is disposed of on exit."""
-    engine = create_engine(data.url, cfg.pool, driver=load_application(cfg).driver)
+    engine = await open_engine(data.url, cfg.pool, driver=load_application(cfg).driver)
     try:
         yield Binding(cfg=cfg, data=data, engine=engine)
     finally:

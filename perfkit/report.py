@@ -533,7 +533,7 @@ def _statement_rows(record: RunRecord) -> tuple[list[str], list[list[str]]]:
         slowest = (
             f"{plan['slowest_node']} ({plan['slowest_node_ms']:.2f} ms)"
             if "slowest_node" in plan
-            else ""
+            else shorten(str(plan.get("error", "")), 80)  # "plan not taken: ..." and the like
         )
         rows.append(
             [
