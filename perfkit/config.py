@@ -893,6 +893,9 @@ def _build(raw: dict[str, Any], *, source: Path, label: str) -> Config:
                 body = {**body, "name": name}
             named[name] = body
         doc["scales"] = named
+    app = raw.get("app")
+    if isinstance(app, dict) and isinstance(app.get("run_day"), dt.date):  # run_day: 2026-12-01
+        doc["app"] = {**app, "run_day": app["run_day"].isoformat()}
     database = raw.get("database")
     if isinstance(database, dict) and isinstance(database.get("settings"), dict):
         doc["database"] = {**database, "settings": _settings_text(database["settings"])}

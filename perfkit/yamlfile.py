@@ -34,7 +34,6 @@ from perfkit.text import clipped, quoted
 MAX_YAML_DEPTH = 32
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
 def join_key(path: str, key: str) -> str:
@@ -130,12 +129,9 @@ class _ValuesAsErrors:
 
 
 class ConfigLoader(_ValuesAsErrors, yaml.SafeLoader):
-    """PyYAML's safe loader (tags such as ``!!python/object`` stay refused), stricter still:
-
-    - a value the constructor cannot make is a YAML error at its line;
-    - a date stays text (``run_day: 2026-12-01`` is the string ``'2026-12-01'``), as in YAML
-      1.2 and in editors checking the file against its JSON Schema: no key of scales.yaml
-      takes a date object.
+    """PyYAML's safe loader (tags such as ``!!python/object`` stay refused), stricter still: a
+    value the constructor cannot make (``2026-13-45``, an integer of 5,000 digits) is a YAML
+    error at its line, not a ``ValueError``.
 
     Aliases stay allowed: PyYAML shares the aliased object instead of copying it, and every
     message quotes values through :func:`perfkit.text.quoted`, so even a "billion laughs"
@@ -147,12 +143,6 @@ class ConfigLoader(_ValuesAsErrors, yaml.SafeLoader):
 class FastConfigLoader(_ValuesAsErrors, yaml.CSafeLoader):
     """:class:`ConfigLoader` on libyaml's parser."""
 
-
-for _loader in (ConfigLoader, FastConfigLoader):
-    _loader.yaml_implicit_resolvers = {
-        first: [(tag, pattern) for tag, pattern in resolvers if tag != _TIMESTAMP_TAG]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
 
 #: The loader :func:`read_yaml` uses: libyaml's when PyYAML was built with it.
 LOADER: type[Any] = FastConfigLoader if yaml.__with_libyaml__ else ConfigLoader

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -259,12 +260,12 @@ def test_an_entry_of_a_users_mapping_is_named_by_its_key(
     assert len(err.one_line()) < 400 and "\n" not in err.one_line()
 
 
-def test_an_unquoted_date_is_the_date_as_text(tmp_path: Path) -> None:
-    """docs/keikakun_back.md says ``run_day: 2026-12-01``: YAML 1.1 made that a date object,
-    which no key takes; it is the text ``'2026-12-01'``, as editors read it too."""
+def test_run_day_may_be_an_unquoted_date(tmp_path: Path) -> None:
+    """docs/keikakun_back.md says ``run_day: 2026-12-01``: YAML makes that a date object (what
+    app.data's overrides need for date columns); run_day takes it as the day it names."""
     cfg = load_config(write(tmp_path, MINIMAL + "app: {run_day: 2026-12-01}\n"), env={})
     assert cfg.app.run_day == "2026-12-01"
-    err = error_for(tmp_path, MINIMAL + "app: {run_day: 2026-02-30}\n")
+    err = error_for(tmp_path, MINIMAL + "app: {run_day: '2026-02-30'}\n")
     assert err.key_path == "app.run_day" and "YYYY-MM-DD" in err.message
 
 
@@ -304,4 +305,4 @@ def test_both_yaml_parsers_read_the_file_alike(
     assert (tagged.reason, tagged.line) == ("syntax", 2)
     huge = file_error("scales:\n  small: {offices: " + "1" * 5000 + "}\n")
     assert (huge.reason, huge.line) == ("syntax", 2)
-    assert yamlfile.read_yaml("day: 2026-12-01", source="") == {"day": "2026-12-01"}
+    assert yamlfile.read_yaml("day: 2026-12-01", source="") == {"day": dt.date(2026, 12, 1)}
