@@ -3,12 +3,13 @@ progress display and the tables are :mod:`perfkit.views`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import itertools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+import msgspec
 
 from perfkit.app import load_application
 from perfkit.cli import run
@@ -66,20 +67,20 @@ def estimate_dataset(
     chosen_mode = mode or cfg.data.mode
     recipe = load_application(cfg).recipe
     rows = recipe.row_counts(scale, cfg.data, chosen_mode)
-    sample_scale = dataclasses.replace(
+    sample_scale = msgspec.structs.replace(
         scale,
         offices=1,
         staff_per_office=min(scale.staff_per_office, 10),
         recipients_per_office=min(scale.recipients_per_office, 10),
         cycles_per_plan=min(scale.cycles_per_plan, 10),
     )
-    realistic = dataclasses.replace(
+    realistic = msgspec.structs.replace(
         cfg.data.realistic,
         finished_cycles_per_plan=min(cfg.data.realistic.finished_cycles_per_plan, 10),
     )
     shape = Shape(
         scale=sample_scale,
-        data=dataclasses.replace(cfg.data, realistic=realistic),
+        data=msgspec.structs.replace(cfg.data, realistic=realistic),
         mode=chosen_mode,
         seed=cfg.data.seed,
         anchor=anchor or dt.date.today(),

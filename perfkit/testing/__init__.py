@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from perfkit.config import (
     URL_ENV_VARS,
     Config,
@@ -137,7 +139,7 @@ class PrivateServer:
     url: str
 
     def config_with(self, **changes: Any) -> Config:
-        return dataclasses.replace(self.cfg, **changes)
+        return msgspec.structs.replace(self.cfg, **changes)
 
 
 @asynccontextmanager
@@ -249,11 +251,11 @@ def tiny_scale_config(cfg: Config, root: Path, *, offices: int) -> tuple[Config,
     """``cfg`` with one scale, ``tiny`` (``offices`` offices, otherwise ``small``), snapshots
     and results under ``root``, and 3 timed repeats after 1 warm-up; its scale, and a
     scales.yaml under ``root`` that says the same, for commands run as a user would."""
-    tiny = dataclasses.replace(cfg.scale("small"), name="tiny", offices=offices)
-    tiny_cfg = dataclasses.replace(
+    tiny = msgspec.structs.replace(cfg.scale("small"), name="tiny", offices=offices)
+    tiny_cfg = msgspec.structs.replace(
         cfg,
         scales=types.MappingProxyType({"tiny": tiny}),
-        snapshots=dataclasses.replace(cfg.snapshots, directory=root / "snapshots"),
+        snapshots=msgspec.structs.replace(cfg.snapshots, directory=root / "snapshots"),
         results=ResultsConfig(directory=root / "results"),
         measure=MeasureConfig(repeat=3, warmup=1),
     )

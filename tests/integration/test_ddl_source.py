@@ -4,10 +4,10 @@ sample application's models capture as perfkit's own DDL builds them."""
 
 from __future__ import annotations
 
-import dataclasses
 import types
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from perfkit.apps.welfare.models import metadata as welfare_metadata
@@ -28,7 +28,7 @@ HOMECARE_TABLES = {
 
 
 def homecare(pg_config: Config, source: SchemaSource) -> Config:
-    app = dataclasses.replace(
+    app = msgspec.structs.replace(
         pg_config.app,
         schema=source,
         import_root=EXAMPLE,
@@ -36,7 +36,7 @@ def homecare(pg_config: Config, source: SchemaSource) -> Config:
         database_env=("APP_DATABASE_URL",),
         driver="psycopg",
     )
-    return dataclasses.replace(pg_config, app=app)
+    return msgspec.structs.replace(pg_config, app=app)
 
 
 def test_a_sql_file_and_migrations_capture_alike(pg: PrivateServer, pg_config: Config) -> None:

@@ -5,13 +5,13 @@ and a ``perfkit_dataset`` row whose fingerprint is the capture's."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import types
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from perfkit.app import load_application
@@ -114,14 +114,14 @@ async def test_a_database_that_is_not_a_test_database_is_refused(
 
 def without_recipe(cfg: Config, url: str, data: Mapping[str, Any] = SPEC) -> Config:
     """``cfg`` for an application with no recipe whose schema is extras.sql, seeding ``url``."""
-    app = dataclasses.replace(
+    app = msgspec.structs.replace(
         cfg.app,
         schema=SchemaSource(sql=EXTRAS),
         recipe=None,
         data=types.MappingProxyType(dict(data)),
     )
-    database = dataclasses.replace(cfg.database, backend="external")
-    return dataclasses.replace(cfg, app=app, database=database, external_url=url)
+    database = msgspec.structs.replace(cfg.database, backend="external")
+    return msgspec.structs.replace(cfg, app=app, database=database, external_url=url)
 
 
 async def test_invoke_seed_fills_an_application_without_a_recipe(
@@ -148,7 +148,7 @@ async def test_a_bad_data_section_or_size_stops_invoke_seed_first(
         with pytest.raises(ConfigError) as wrong:
             await asyncio.to_thread(seed_command, bad, scale="small")
         big = without_recipe(pg_config, str(url))
-        big = dataclasses.replace(big, limits=dataclasses.replace(big.limits, max_rows=10))
+        big = msgspec.structs.replace(big, limits=msgspec.structs.replace(big.limits, max_rows=10))
         with pytest.raises(DatasetTooLargeError):
             await asyncio.to_thread(seed_command, big, scale="small")
         async with connection(str(url)) as conn:

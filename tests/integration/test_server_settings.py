@@ -5,11 +5,11 @@ reported on, never changed."""
 
 from __future__ import annotations
 
-import dataclasses
 import types
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from perfkit.config import Config, load_config
@@ -27,8 +27,8 @@ pytestmark = pytest.mark.integration
 def with_settings(cfg: Config, **changes: str) -> Config:
     """``cfg`` with ``database.settings`` changed (built directly, as a caller might)."""
     settings = {**cfg.database.settings, **changes}
-    database = dataclasses.replace(cfg.database, settings=types.MappingProxyType(settings))
-    return dataclasses.replace(cfg, database=database)
+    database = msgspec.structs.replace(cfg.database, settings=types.MappingProxyType(settings))
+    return msgspec.structs.replace(cfg, database=database)
 
 
 async def show(url: str, name: str) -> str:
@@ -264,7 +264,7 @@ def test_merged_preload(settings: dict[str, str], library: bool, expected: str |
 
 
 async def test_an_external_server_is_reported_on_never_changed(settled: PrivateServer) -> None:
-    cfg = dataclasses.replace(
+    cfg = msgspec.structs.replace(
         with_settings(settled.cfg, work_mem="1MB", max_conections="10"), external_url=settled.url
     )
     status = await ExternalEnvironment(cfg).up()

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
+import msgspec
 import pytest
 
 from perfkit import views
@@ -59,8 +60,8 @@ ALL_TABLES = application().schema.all_tables
 
 
 def store_config(cfg: Config, directory: Path) -> Config:
-    return dataclasses.replace(
-        cfg, snapshots=dataclasses.replace(cfg.snapshots, directory=directory)
+    return msgspec.structs.replace(
+        cfg, snapshots=msgspec.structs.replace(cfg.snapshots, directory=directory)
     )
 
 

@@ -6,11 +6,11 @@ No server: the guard refuses before anything connects or is imported."""
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import types
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from perfkit.app import load_application
@@ -33,14 +33,14 @@ def cfg(config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> C
         encoding="utf-8",
     )
     base = load_config(config_file, env={}, overrides={"state_dir": str(tmp_path / "state")})
-    schema = dataclasses.replace(base.app.schema, metadata=f"{PROBE}:Base")
-    app = dataclasses.replace(
+    schema = msgspec.structs.replace(base.app.schema, metadata=f"{PROBE}:Base")
+    app = msgspec.structs.replace(
         base.app,
         import_root=tmp_path,
         schema=schema,
         env=types.MappingProxyType({"APP_DSN": "placeholder"}),
     )
-    return dataclasses.replace(base, app=app)
+    return msgspec.structs.replace(base, app=app)
 
 
 def refused(cfg: Config, value: str, monkeypatch: pytest.MonkeyPatch) -> UnsafeTargetError:

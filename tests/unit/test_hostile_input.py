@@ -8,7 +8,6 @@ the tests, so each test fails on its own when the behaviour it checks is missing
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import gc
 import itertools
@@ -22,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from perfkit import cli, config, errors, text
@@ -153,13 +153,13 @@ def test_the_accepted_date_range_generates_without_overflow(tmp_path: Path) -> N
     table of the sample application generates (old code overflowed at 0001-01-01)."""
     cfg = config.load_config(ROOT / "scales.yaml", env={})
     app = load_application(cfg)
-    realistic = dataclasses.replace(cfg.data.realistic, finished_cycles_per_plan=1000)
-    data = dataclasses.replace(cfg.data, realistic=realistic)
+    realistic = msgspec.structs.replace(cfg.data.realistic, finished_cycles_per_plan=1000)
+    data = msgspec.structs.replace(cfg.data, realistic=realistic)
     for anchor in (text.EARLIEST_DAY, text.LATEST_DAY):
         assert command.parse_anchor(anchor.isoformat()) == anchor
         for mode in ("plan", "realistic"):
             shape = Shape(
-                scale=dataclasses.replace(cfg.scale("small"), offices=1),
+                scale=msgspec.structs.replace(cfg.scale("small"), offices=1),
                 data=data, mode=mode, seed=1, anchor=anchor, version=app.recipe.version,
             )  # fmt: skip
             for table in app.recipe.tables:
