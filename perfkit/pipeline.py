@@ -46,6 +46,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from perfkit.app import Application, load_application
+from perfkit.budget import BudgetCheck
 from perfkit.config import Config, Scale, WorkloadBudgets
 from perfkit.datagen import DatasetInfo, read_dataset_info
 from perfkit.db import connection, create_session_factory, open_engine
@@ -99,26 +100,6 @@ class DatasetChangedError(PerfkitError):
         super().__init__(
             f"the {scale} dataset changed before it could be measured (now: {now})",
             hint="another perfkit command is using the same database; run one at a time",
-        )
-
-
-@dataclass(frozen=True)
-class BudgetCheck:
-    """One number against its limit from scales.yaml."""
-
-    name: str
-    value: float
-    limit: float
-    unit: str = "s"
-
-    @property
-    def ok(self) -> bool:
-        return self.value <= self.limit
-
-    def describe(self) -> str:
-        verdict = "ok" if self.ok else "OVER BUDGET"
-        return (
-            f"{self.name} {_fmt(self.value, self.unit)} <= {_fmt(self.limit, self.unit)}: {verdict}"
         )
 
 
@@ -614,12 +595,6 @@ def pinned_clock(day: dt.date) -> Iterator[None]:
     unaffected: the monotonic clocks perfkit times with are left alone."""
     with time_machine.travel(dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC), tick=True):
         yield
-
-
-def _fmt(value: float, unit: str) -> str:
-    if unit == "s":
-        return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
-    return f"{value:g}"
 
 
 def _one_line(exc: BaseException) -> str:
