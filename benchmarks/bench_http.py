@@ -44,9 +44,9 @@ from rich.table import Table
 
 from perfkit.app import load_application
 from perfkit.config import load_config
-from perfkit.http.config import HttpApp, HttpWorkload
 from perfkit.http.overrides import USER_HEADER
 from perfkit.http.target import HttpTarget, bound_script, http_target, run_script_load
+from perfkit.httpconfig import HttpApp, HttpWorkload
 from perfkit.loadgen import Exchange, LoadSettings, run_load
 from perfkit.pipeline import pinned_clock
 from perfkit.prepare import prepare

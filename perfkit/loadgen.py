@@ -92,9 +92,10 @@ class LatencyHistogram:
         return int(self._hist.get_total_count())
 
     def percentile(self, q: float) -> float:
-        """The latency (seconds) that ``q`` % of the values do not exceed; 0 when empty."""
-        if not 0 < q <= 100:
-            raise ValueError(f"a percentile is in (0, 100], got {q}")
+        """The latency (seconds) that ``q`` % of the values do not exceed (``q`` 0: the
+        fastest); 0 when empty."""
+        if not 0 <= q <= 100:
+            raise ValueError(f"a percentile is in [0, 100], got {q}")
         return float(self._hist.get_value_at_percentile(q)) / 1_000_000
 
     @property

@@ -9,9 +9,10 @@ uvicorn process on 127.0.0.1. The application's dependencies are overridden from
 user to one picked from the data; rate limiters off. Load (users or a rate) and its budgets
 come from :mod:`perfkit.loadgen`.
 
-Modules: :mod:`.config` (scales.yaml's models: pydantic only, so that scales.yaml parses
-without the ``http`` extra), :mod:`.script` (a script bound to the data's rows),
-:mod:`.overrides` (dependency overrides), :mod:`.client` (in process), :mod:`.server` and
-:mod:`.serve` (uvicorn in a process of its own), :mod:`.target` (the client on the data, and a
-load run of a script). Everything but :mod:`.config` needs ``pip install perfkit[http]``.
+Modules: :mod:`.script` (a script bound to the data's rows), :mod:`.overrides` (dependency
+overrides), :mod:`.client` (in process), :mod:`.server` and :mod:`.serve` (uvicorn in a
+process of its own), :mod:`.target` (the client on the data, and a load run of a script).
+They need ``pip install perfkit[http]``. scales.yaml's models are :mod:`perfkit.httpconfig`,
+outside this package: pydantic only, so that the configuration imports them without the
+``http`` extra and without a cycle.
 """

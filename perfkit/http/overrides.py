@@ -6,7 +6,7 @@ for as long as the ``with`` block lasts:
 - ``db_session``: the application's session dependency (``get_db``) yields a session of
   perfkit's session factory instead: on the prepared data, read-only on the shared data;
 - ``current_user``: the current-user dependency returns a user picked from the data
-  (:class:`Users`, :class:`~perfkit.http.config.UserPick`). It takes the request's own
+  (:class:`Users`, :class:`~perfkit.httpconfig.UserPick`). It takes the request's own
   session (``Depends`` on the overridden ``db_session``, cached per request as FastAPI does),
   and the key the script's ``user`` put in the :data:`USER_HEADER` header;
 - ``disable``: each dependency named returns ``None`` and does nothing (rate limiters);
@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from perfkit.app import import_object
 from perfkit.errors import ConfigError
-from perfkit.http.config import Overrides, RowsSource, UserPick
 from perfkit.http.script import load_rows
+from perfkit.httpconfig import Overrides, RowsSource, UserPick
 from perfkit.text import quoted
 from perfkit.yamlfile import join_key
 
@@ -48,7 +48,7 @@ class UnknownUserError(LookupError):
 
 @dataclass(frozen=True)
 class Users:
-    """Who the current-user override returns: see :class:`~perfkit.http.config.UserPick`."""
+    """Who the current-user override returns: see :class:`~perfkit.httpconfig.UserPick`."""
 
     #: ``sql``'s rows (column -> value) by the text of their first column, in the query's
     #: order.

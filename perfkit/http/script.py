@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from perfkit.app import import_object
 from perfkit.errors import ConfigError
-from perfkit.http.config import RequestSpec, RowsSource
+from perfkit.httpconfig import RequestSpec, RowsSource
 from perfkit.loadgen import exception_line
 from perfkit.text import quoted
 from perfkit.yamlfile import join_key

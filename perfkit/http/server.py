@@ -32,7 +32,7 @@ import httpx
 
 from perfkit.config import PoolConfig
 from perfkit.errors import DatabaseEnvError
-from perfkit.http.config import Overrides
+from perfkit.httpconfig import Overrides
 from perfkit.urls import mask_url
 
 #: The environment variables the child reads its settings and its socket from.

@@ -8,7 +8,7 @@ unless ``writable``, i.e. a clone). In process (the default) the app runs in thi
 
 :func:`run_script_load` binds a workload's script to its rows and runs it under its load
 (:func:`perfkit.loadgen.run_load`): one iteration sends the script's requests in order; a
-response whose status the request does not accept (:meth:`~perfkit.http.config.RequestSpec.
+response whose status the request does not accept (:meth:`~perfkit.httpconfig.RequestSpec.
 accepts`) is an error line ``METHOD path -> status``.
 """
 
@@ -25,10 +25,10 @@ from perfkit.app import import_object, prepare_import
 from perfkit.config import Config
 from perfkit.db import create_engine, create_session_factory
 from perfkit.http.client import in_process_client
-from perfkit.http.config import HttpApp, HttpWorkload, Mode
 from perfkit.http.overrides import USER_HEADER, load_users, overridden
 from perfkit.http.script import BoundScript, bind_script, load_rows
 from perfkit.http.server import ServeSpec, uvicorn_server
+from perfkit.httpconfig import HttpApp, HttpWorkload, Mode
 from perfkit.loadgen import Exchange, LoadResult, LoadSettings, Operation, run_load
 from perfkit.measure import StatementCounter
 from perfkit.yamlfile import join_key

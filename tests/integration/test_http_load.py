@@ -39,21 +39,17 @@ import yaml
 from perfkit.app import load_application
 from perfkit.config import Config, Scale, load_config
 from perfkit.db import connection, create_engine, create_session_factory
-from perfkit.http.config import HttpApp, HttpWorkload
 from perfkit.http.target import bound_script, http_target, run_script_load, script_operation
+from perfkit.httpconfig import HttpApp, HttpWorkload
 from perfkit.loadgen import LoadBudgets, LoadSettings, check_load, run_load
 from perfkit.memory import MemorySettings, memory_profile
 from perfkit.pipeline import pinned_clock
 from perfkit.prepare import prepare
 from perfkit.sections import parse_section
 from perfkit.snapshot.prepare import cloned_database
+from perfkit.snapshot.variants import VariantTargetError, apply_variant, variant_database
 from perfkit.testing import PrivateServer, databases_named, drop_databases, scratch_database
-from perfkit.variants import (
-    VariantConfig,
-    VariantTargetError,
-    apply_variant,
-    variant_database,
-)
+from perfkit.variants import VariantConfig
 
 pytestmark = pytest.mark.integration
 

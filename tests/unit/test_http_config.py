@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from perfkit.errors import ConfigError
-from perfkit.http.config import HttpApp, HttpWorkload, RequestSpec
 from perfkit.http.script import bind_script, jsonable, placeholders
+from perfkit.httpconfig import HttpApp, HttpWorkload, RequestSpec
 from perfkit.sections import parse_section
 from perfkit.variants import (
     UnknownVariantError,

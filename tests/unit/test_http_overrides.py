@@ -13,8 +13,8 @@ from fastapi import Depends, FastAPI, HTTPException
 
 from perfkit.errors import ConfigError
 from perfkit.http.client import in_process_client
-from perfkit.http.config import Overrides
 from perfkit.http.overrides import USER_HEADER, Users, overridden
+from perfkit.httpconfig import Overrides
 from perfkit.sections import parse_section
 
 

@@ -27,21 +27,27 @@ is a request script, its load and its budgets (:class:`HttpWorkload`)::
           load: {users: 10, duration: 5}
           budgets: {small: {p95: 0.05, errors: 0, statements_per_request: 3}}
 
-Only pydantic and :mod:`perfkit.loadgen`'s models are imported here: scales.yaml parses
-without the ``http`` extra. Every model refuses unknown keys; :func:`perfkit.sections.
-parse_section` turns a problem into one line naming its key path.
+Only pydantic and the load and memory models are imported here (no module that imports the
+configuration, and nothing of the ``http`` extra): :mod:`perfkit.config` can validate these
+sections. Every model refuses unknown keys; :func:`perfkit.sections.parse_section` turns a
+problem into one line naming its key path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, PositiveFloat, field_validator, model_validator
 
+from perfkit.errors import ConfigError
 from perfkit.loadgen import LoadBudgets, LoadSettings
 from perfkit.memory import MemoryBudgets, MemorySettings
-from perfkit.sections import IMPORT_PATH, ImportPath, Section
+from perfkit.sections import IMPORT_PATH, ImportPath, Section, parse_section
+from perfkit.yamlfile import join_key
+
+if TYPE_CHECKING:
+    from perfkit.config import Config
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 #: Where an HTTP workload's app runs: in this process (the default) or under uvicorn.
@@ -205,3 +211,30 @@ class HttpWorkload(Section):
     budgets: Mapping[str, LoadBudgets] = Field(default_factory=dict)
     memory: MemorySettings | None = None
     memory_budgets: Mapping[str, MemoryBudgets] = Field(default_factory=dict)
+
+
+def http_app(cfg: Config) -> HttpApp:
+    """scales.yaml's ``app.http``, checked; absent, a :class:`ConfigError` saying HTTP
+    workloads need it."""
+    if not cfg.app.http:
+        raise ConfigError(
+            "is required for HTTP workloads",
+            source=cfg.source.name,
+            key_path="app.http",
+            hint="name the ASGI app: app.http.app: 'myapp.main:app'",
+        )
+    return parse_section(HttpApp, dict(cfg.app.http), source=cfg.source.name, key_path="app.http")
+
+
+def http_workload(cfg: Config, name: str) -> HttpWorkload:
+    """The HTTP workload ``app.workloads.<name>``, checked."""
+    raw = cfg.app.http_workloads.get(name)
+    key = join_key("app.workloads", name)
+    if raw is None:
+        raise ConfigError(
+            f"is not an HTTP workload (kind: http); those are: "
+            f"{', '.join(cfg.app.http_workloads) or 'none'}",
+            source=cfg.source.name,
+            key_path=key,
+        )
+    return parse_section(HttpWorkload, dict(raw), source=cfg.source.name, key_path=key)
