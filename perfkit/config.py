@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import importlib.util
 import os
 import re
 import types
@@ -421,6 +422,15 @@ class AppConfig:
     #: The day the data is dated for and the workloads' clock is pinned to: ``today``,
     #: ``weekday`` (the latest Monday to Friday on or before today) or a ``YYYY-MM-DD``.
     run_day: str = "today"
+    #: The ASGI app of HTTP workloads and its overrides: plain values here, checked by
+    #: :class:`perfkit.httpconfig.HttpApp`.
+    http: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+    #: The ``app.workloads`` entries with ``kind: http``, taken out of ``workloads``: plain
+    #: values, checked by :class:`perfkit.httpconfig.HttpWorkload`.
+    http_workloads: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: types.MappingProxyType({}),
+        metadata={"not_in_file": "write it under app.workloads.<name> with kind: http"},
+    )
 
 
 @dataclass(frozen=True)
@@ -442,6 +452,8 @@ class Config:
     regression: RegressionConfig = field(default_factory=RegressionConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     state_dir: Path = Path(".perfkit")
+    #: Data variants by name: plain values here, checked by :class:`perfkit.variants.Variants`.
+    variants: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     #: A database URL from the environment (``PERFORMANCE_TEST_DATABASE_URL`` first); never
     #: from the file, so it is neither accepted there nor offered as a valid key.
     external_url: str | None = field(
@@ -539,6 +551,7 @@ def load_config(
 
     raw_scales = raw.pop("scales", None)
     scales = _load_scales(raw_scales, label)
+    http_workloads = _pop_http_workloads(raw)
     try:
         cfg = build(
             Config,
@@ -555,6 +568,9 @@ def load_config(
         raise ConfigError(
             exc.message.split(": ", 2)[-1], source=origin, key_path=exc.key_path, hint=exc.hint
         ) from None
+    cfg = dataclasses.replace(
+        cfg, app=dataclasses.replace(cfg.app, http_workloads=types.MappingProxyType(http_workloads))
+    )
     _check_semantics(cfg, label)
     external_var = next((v for v in URL_ENV_VARS if env.get(v)), None)
     external = env[external_var] if external_var else None
@@ -580,6 +596,57 @@ def load_config(
         ),
     )
     return result
+
+
+def _pop_http_workloads(raw: dict[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The ``app.workloads`` entries with ``kind: http``, taken out of ``raw``: their keys are
+    an HTTP workload's (:class:`perfkit.httpconfig.HttpWorkload`), checked by
+    :func:`_check_sections`."""
+    app = raw.get("app")
+    workloads = app.get("workloads") if isinstance(app, dict) else None
+    if not isinstance(workloads, dict):
+        return {}
+    http: dict[str, Mapping[str, Any]] = {
+        name: body
+        for name, body in workloads.items()
+        if isinstance(body, dict) and body.get("kind") == "http"
+    }
+    for name in http:
+        del workloads[name]
+    return http
+
+
+def _check_sections(cfg: Config, label: str) -> None:
+    """``app.http``, the HTTP workloads and ``variants`` against their pydantic models. nox's
+    own interpreter, which reads scales.yaml with nox and PyYAML only, leaves them to the
+    sessions it starts (they check them)."""
+    if not (cfg.app.http or cfg.app.http_workloads or cfg.variants):
+        return
+    if importlib.util.find_spec("pydantic") is None:
+        return
+    from perfkit.httpconfig import http_app, http_workload
+    from perfkit.variants import configured_variants
+
+    if cfg.app.http_workloads and not cfg.app.http:
+        name = next(iter(cfg.app.http_workloads))
+        raise ConfigError(
+            f"is required: app.workloads.{name} is an HTTP workload",
+            source=label,
+            key_path="app.http",
+            hint="name the ASGI app: app.http.app: 'myapp.main:app'",
+        )
+    if cfg.app.http:
+        http_app(cfg)
+    for name in cfg.app.http_workloads:
+        http_workload(cfg, name)
+    for name, variant in configured_variants(cfg).items():
+        unknown = sorted(set(variant.scales or ()) - set(cfg.scales))
+        if unknown:
+            raise ConfigError(
+                f"unknown scale {quoted(unknown[0])}; scales: {', '.join(cfg.scales)}",
+                source=label,
+                key_path=f"variants.{name}.scales",
+            )
 
 
 def _schema_paths(source: SchemaSource, root: Path, import_root: Path | None) -> SchemaSource:
@@ -657,15 +724,15 @@ def _check_app(app: AppConfig, label: str) -> None:
                 key_path=key,
                 hint="for example 'myapp.tasks.nightly:send_alerts'",
             )
-    if not app.workloads:
+    known = [*app.workloads, *app.http_workloads]
+    if not known:
         raise ConfigError(
             "at least one workload is required", source=label, key_path="app.workloads"
         )
-    if app.default_workload not in app.workloads:
-        close = difflib.get_close_matches(app.default_workload, list(app.workloads), n=1)
+    if app.default_workload not in known:
+        close = difflib.get_close_matches(app.default_workload, known, n=1)
         raise ConfigError(
-            f"{quoted(app.default_workload)} is not one of app.workloads "
-            f"({', '.join(app.workloads)})",
+            f"{quoted(app.default_workload)} is not one of app.workloads ({', '.join(known)})",
             source=label,
             key_path="app.default_workload",
             suggestion=close[0] if close else None,
@@ -690,6 +757,7 @@ def _check_app(app: AppConfig, label: str) -> None:
 
 def _check_semantics(cfg: Config, label: str) -> None:
     _check_app(cfg.app, label)
+    _check_sections(cfg, label)
     due = cfg.data.realistic.cycle_due
     total = due.overdue + due.within_10_days + due.within_30_days + due.later
     if abs(total - 1.0) > 1e-6:
