@@ -62,7 +62,7 @@ async def variant_of(cfg: Config, shared: PreparedData, name: str) -> AsyncItera
             )
 
 
-class Variants:
+class VariantClones:
     """The variants a test asked ``perf_variant`` for. Each clone lives in a task of its own,
     from its creation in the test's body to the fixture's teardown: perfkit's lock on a clone
     is held per task, and is let go in the task that took it."""

@@ -499,13 +499,13 @@ async def perf_variant(
     record's ``dataset.variant`` names it. Compare with the shared data in the same test to
     assert how the result changed."""
     from perfkit.errors import PerfkitError
-    from perfkit.pytest_http import Variants
+    from perfkit.pytest_http import VariantClones
     from perfkit.pytest_support import Unavailable
 
     if isinstance(_perfkit_dataset, Unavailable):
         yield _defer(request, _perfkit_dataset)
         return
-    variants = Variants(perf_session_state(request.config).cfg, _perfkit_dataset)
+    variants = VariantClones(perf_session_state(request.config).cfg, _perfkit_dataset)
 
     async def make(name: str) -> VariantBinding:
         error: PerfkitError | None = None

@@ -39,6 +39,7 @@ import yaml
 from perfkit.app import load_application
 from perfkit.config import Config, Scale, load_config
 from perfkit.db import connection, create_engine, create_session_factory
+from perfkit.http.server import ServerError
 from perfkit.http.target import bound_script, http_target, run_script_load, script_operation
 from perfkit.httpconfig import HttpApp, HttpWorkload
 from perfkit.loadgen import LoadBudgets, LoadSettings, check_load, run_load
@@ -49,6 +50,7 @@ from perfkit.sections import parse_section
 from perfkit.snapshot.prepare import cloned_database
 from perfkit.snapshot.variants import VariantTargetError, apply_variant, variant_database
 from perfkit.testing import PrivateServer, databases_named, drop_databases, scratch_database
+from perfkit.urls import password_of
 from perfkit.variants import VariantConfig
 
 pytestmark = pytest.mark.integration
@@ -435,3 +437,16 @@ async def test_no_load_is_left_running(homecare: Homecare) -> None:
             await run_script_load(target, workload, source=SOURCE, key_path="w")
         others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         assert not [t for t in others if "loadgen" in repr(t.get_coro())]
+
+
+async def test_a_server_that_cannot_start_is_one_error_with_its_last_line(
+    homecare: Homecare,
+) -> None:
+    broken = homecare.http.model_copy(update={"app": "homecare.api:no_such_app"})
+    with pytest.raises(ServerError) as caught:
+        async with http_target(homecare.cfg, broken, url=homecare.url, mode="server"):
+            pass  # pragma: no cover - it never gets here
+    assert caught.value.stage == "exited" and caught.value.exit_code == 3
+    assert "perfkit: " in caught.value.output and "no_such_app" in caught.value.output
+    password = password_of(homecare.url)
+    assert password and password not in caught.value.message

@@ -41,7 +41,10 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
         return not perf_config(config).app.http_workloads
     if collection_path.name not in (SAMPLE_APP_TEST, ANY_APP_TEST):
         return None
-    return (collection_path.name == SAMPLE_APP_TEST) != is_sample_application(perf_config(config))
+    cfg = perf_config(config)
+    if collection_path.name == ANY_APP_TEST and cfg.app.default_workload in cfg.app.http_workloads:
+        return True  # an HTTP default workload runs in the HTTP workloads' test
+    return (collection_path.name == SAMPLE_APP_TEST) != is_sample_application(cfg)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
