@@ -31,7 +31,7 @@ from pathlib import Path
 from perfkit.budget import BudgetCheck
 from perfkit.config import Config, Scale
 from perfkit.datagen import DatasetInfo
-from perfkit.db import create_engine
+from perfkit.db import open_engine
 from perfkit.env import select_environment
 from perfkit.http.target import (
     bound_script,
@@ -137,7 +137,7 @@ async def load_and_record(
     applied = own.merged(budgets) if own is not None else budgets
     key_path = join_key("app.workloads", name)
     source = cfg.source.name
-    engine = create_engine(data.url, cfg.pool, driver=cfg.app.driver)
+    engine = await open_engine(data.url, cfg.pool, driver=cfg.app.driver)
     try:
         async with (
             held_data(cfg, data, engine=engine, lock=lock, say=say) as (info, server_version),

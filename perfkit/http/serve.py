@@ -17,7 +17,7 @@ import sys
 import uvicorn
 
 from perfkit.app import import_object
-from perfkit.db import create_engine, create_session_factory
+from perfkit.db import create_session_factory, open_engine
 from perfkit.errors import PerfkitError
 from perfkit.http.overrides import load_users, overridden
 from perfkit.http.server import FD_ENV, SPEC_ENV, ServeSpec
@@ -27,7 +27,7 @@ from perfkit.urls import mask_url
 async def serve(spec: ServeSpec, fd: int) -> None:
     """Serve ``spec``'s app on the listening socket ``fd`` until uvicorn is told to stop."""
     app = import_object(spec.app, key="app.http.app", source=spec.source)
-    engine = create_engine(spec.url, spec.pool, driver=spec.driver)
+    engine = await open_engine(spec.url, spec.pool, driver=spec.driver)
     try:
         bound = engine if spec.writable else engine.execution_options(postgresql_readonly=True)
         factory = create_session_factory(bound, spec.pool)

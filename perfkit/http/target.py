@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from perfkit.app import import_object, prepare_import
 from perfkit.config import Config
-from perfkit.db import create_engine, create_session_factory
+from perfkit.db import create_session_factory, open_engine
 from perfkit.http.client import in_process_client
 from perfkit.http.overrides import USER_HEADER, load_users, overridden
 from perfkit.http.script import BoundScript, bind_script, load_rows
@@ -63,7 +63,7 @@ async def http_target(
     """The application's app on the data at ``url`` (module docstring). ``engine`` (on
     ``url``, the application's driver) is used when given, else one is made and disposed of."""
     own = engine is None
-    engine = engine or create_engine(url, cfg.pool, driver=cfg.app.driver)
+    engine = engine or await open_engine(url, cfg.pool, driver=cfg.app.driver)
     bound = engine if writable else engine.execution_options(postgresql_readonly=True)
     factory = create_session_factory(bound, cfg.pool)
     source = str(cfg.source)

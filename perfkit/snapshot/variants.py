@@ -19,7 +19,7 @@ import asyncpg
 from perfkit.app import import_object
 from perfkit.config import Config, Scale
 from perfkit.database import CLONE_PREFIX, Database
-from perfkit.db import connection, create_engine, create_session_factory
+from perfkit.db import connection, create_session_factory, open_engine
 from perfkit.errors import PerfkitError
 from perfkit.measure import Stopwatch
 from perfkit.snapshot.prepare import cloned_database
@@ -106,7 +106,7 @@ async def _run_sql(url: str, name: str, statements: tuple[str, ...]) -> tuple[st
 
 async def _run_call(url: str, name: str, variant: VariantConfig, *, cfg: Config) -> tuple[str, ...]:
     fn = import_object(variant.call or "", key=f"variants.{name}.call", source=str(cfg.source))
-    engine = create_engine(url, cfg.pool, driver=cfg.app.driver)
+    engine = await open_engine(url, cfg.pool, driver=cfg.app.driver)
     try:
         async with create_session_factory(engine, cfg.pool)() as session:
             try:

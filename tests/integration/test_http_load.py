@@ -38,7 +38,7 @@ import yaml
 
 from perfkit.app import load_application
 from perfkit.config import Config, Scale, load_config
-from perfkit.db import connection, create_engine, create_session_factory
+from perfkit.db import connection, create_session_factory, open_engine
 from perfkit.http.server import ServerError
 from perfkit.http.target import bound_script, http_target, run_script_load, script_operation
 from perfkit.httpconfig import HttpApp, HttpWorkload
@@ -350,7 +350,7 @@ async def test_the_writing_endpoint_changes_its_clone_and_not_the_shared_data(
 async def run_batch(cfg: Config, url: str, day: dt.date) -> dict[str, int]:
     from homecare.batch import send_review_reminders
 
-    engine = create_engine(url, cfg.pool, driver=cfg.app.driver)
+    engine = await open_engine(url, cfg.pool, driver=cfg.app.driver)
     try:
         async with create_session_factory(engine, cfg.pool)() as session:
             return await send_review_reminders(session, dry_run=True, today=day)
