@@ -18,9 +18,16 @@ goes first alternates too), so a busy neighbour slows both alike; the table show
 p50s and their ratio, then the medians of the rounds' p50s and of their ratios. The target is
 perfkit's p50 at most 5 % above the bare p50.
 
-A last line times the runner alone: the same two loops around an operation that does nothing
-(``await asyncio.sleep(0)``), per iteration, which is perfkit's overhead without the app's
-noise around it.
+On a machine other jobs share, p50s move by several milliseconds between rounds, more than
+the overhead measured; two more figures take that noise out:
+
+``paired``
+    one ``perf_load`` run of ``--paired`` iterations in which each request is also timed bare,
+    around ``client.request`` alone: the same requests, two clocks. Their p50s and means side
+    by side; the difference of the means is what perfkit adds per request;
+``runner alone``
+    the bare loop and perfkit's runner around an operation that does nothing (``await
+    asyncio.sleep(0)``), per iteration.
 
 It brings up a private PostgreSQL of its own (a temporary folder, a free port), seeds the
 example's data there, and removes it all at the end.
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -37,7 +45,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
+import httpx
 import yaml
 from rich.console import Console
 from rich.table import Table
@@ -45,9 +55,16 @@ from rich.table import Table
 from perfkit.app import load_application
 from perfkit.config import load_config
 from perfkit.http.overrides import USER_HEADER
-from perfkit.http.target import HttpTarget, bound_script, http_target, run_script_load
+from perfkit.http.target import (
+    HttpTarget,
+    bound_script,
+    http_target,
+    run_script_load,
+    script_operation,
+)
 from perfkit.httpconfig import HttpApp, HttpWorkload
 from perfkit.loadgen import Exchange, LoadSettings, run_load
+from perfkit.measure import StatementCounter
 from perfkit.pipeline import pinned_clock
 from perfkit.prepare import prepare
 from perfkit.sections import parse_section
@@ -120,7 +137,9 @@ async def perfkit_round(target: HttpTarget, workload: HttpWorkload, requests: in
     return result.percentile(50)
 
 
-async def run_benchmark(*, rounds: int, requests: int, console: Console) -> list[Round]:
+async def run_benchmark(
+    *, rounds: int, requests: int, paired_iterations: int, console: Console
+) -> tuple[list[Round], Paired]:
     """The rounds (module docstring), on a private server of their own."""
     with tempfile.TemporaryDirectory(prefix="perfkit-bench-http-") as tmp:
         raw = yaml.safe_load((EXAMPLE / "scales.yaml").read_text(encoding="utf-8"))
@@ -161,7 +180,48 @@ async def run_benchmark(*, rounds: int, requests: int, console: Console) -> list
                             bare = await bare_round(target, workload, requests)
                             perfkit = await perfkit_round(target, workload, requests)
                         out.append(Round(bare_p50=bare, perfkit_p50=perfkit))
-            return out
+                    paired_result = await paired(target, workload, paired_iterations)
+            return out, paired_result
+
+
+@dataclass(frozen=True)
+class Paired:
+    """The same iterations timed bare (around ``client.request``) and by perfkit."""
+
+    bare_p50: float
+    perfkit_p50: float
+    bare_mean: float
+    perfkit_mean: float
+
+
+class TimedClient:
+    """An httpx client whose ``request`` keeps how long each call took, bare."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.samples: list[float] = []
+
+    async def request(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        started = time.perf_counter()
+        response = await self.client.request(*args, **kwargs)
+        self.samples.append(time.perf_counter() - started)
+        return response
+
+
+async def paired(target: HttpTarget, workload: HttpWorkload, iterations: int) -> Paired:
+    """One perfkit run whose every request is also timed bare (module docstring)."""
+    script = await bound_script(target, workload, source=SOURCE, key_path="w")
+    timed = TimedClient(target.client)
+    op = script_operation(cast(httpx.AsyncClient, timed), script)
+    load = LoadSettings(users=1, iterations=iterations, warmup=0)
+    with StatementCounter(target.engine) if target.engine else contextlib.nullcontext():
+        result = await run_load(op, load)
+    return Paired(
+        bare_p50=statistics.median(timed.samples),
+        perfkit_p50=result.percentile(50),
+        bare_mean=statistics.fmean(timed.samples),
+        perfkit_mean=result.latency.mean,
+    )
 
 
 async def runner_overhead(iterations: int = 20_000) -> tuple[float, float]:
@@ -202,12 +262,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=20, help="alternating rounds (default 20)")
     parser.add_argument("--requests", type=int, default=100, help="requests per round (100)")
+    parser.add_argument("--paired", type=int, default=2000, help="iterations, paired (2000)")
     args = parser.parse_args(argv)
     console = Console()
     saved = dict(os.environ)
     try:
-        rounds = asyncio.run(
-            run_benchmark(rounds=args.rounds, requests=args.requests, console=console)
+        rounds, pair = asyncio.run(
+            run_benchmark(
+                rounds=args.rounds,
+                requests=args.requests,
+                paired_iterations=args.paired,
+                console=console,
+            )
         )
     finally:
         os.environ.clear()
@@ -218,6 +284,13 @@ def main(argv: list[str] | None = None) -> int:
     console.print(
         f"target: perf_load p50 <= bare p50 x {TARGET_RATIO:.2f} (median of the rounds' "
         f"ratios): {ratio:.3f} {verdict}"
+    )
+    console.print(
+        f"paired, {args.paired} requests each timed bare and by perf_load: p50 "
+        f"{pair.bare_p50 * 1000:.3f} vs {pair.perfkit_p50 * 1000:.3f} ms "
+        f"({pair.perfkit_p50 / pair.bare_p50:.3f}x); mean {pair.bare_mean * 1000:.3f} vs "
+        f"{pair.perfkit_mean * 1000:.3f} ms: perfkit adds "
+        f"{(pair.perfkit_mean - pair.bare_mean) * 1e6:.0f} µs per request"
     )
     bare, runner = asyncio.run(runner_overhead())
     console.print(
