@@ -34,6 +34,9 @@ Markers: ``perf_budget(seconds=..., statements=...)`` and ``perf_clone``. scales
 
 A test whose data cannot be made ready (no database, an unsafe one, a broken snapshot...) fails
 with perfkit's one-line message and hint, before its body runs; other tests are not affected.
+
+(Over 500 lines: every fixture's docstring is the user's manual, ``pytest --fixtures`` shows it;
+their work is in :mod:`perfkit.pytest_support` and :mod:`perfkit.pytest_http`.)
 """
 
 from __future__ import annotations
