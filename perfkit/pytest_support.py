@@ -28,7 +28,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import asyncpg
 from sqlalchemy import exc as sa_exc
@@ -162,14 +162,21 @@ async def ready_database(cfg: Config) -> str:
     return url
 
 
+class Summarised(Protocol):
+    """A run the session's summary shows: a :class:`ScaleRun` or a load run."""
+
+    def summary_lines(self) -> list[str]: ...
+
+
 class PerfSession:
     """One pytest session's perfkit state; nothing is read or reached before it is needed."""
 
     def __init__(self, config_path: Path) -> None:
         self.config_path = config_path
         self.run_id = new_run_id()
-        #: Every measurement of the session, for the summary at the end.
-        self.runs: list[ScaleRun] = []
+        #: Every measurement of the session (a :class:`ScaleRun`, or a load run), for the
+        #: summary at the end.
+        self.runs: list[Summarised] = []
         self._cfg: Config | None = None
         self._database: str | Unavailable | None = None
 
