@@ -25,10 +25,11 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import httpx
+import msgspec
 
 from perfkit.config import PoolConfig
 from perfkit.errors import DatabaseEnvError
@@ -79,7 +80,7 @@ class ServeSpec:
                 "app": self.app,
                 "url": self.url,
                 "driver": self.driver,
-                "pool": asdict(self.pool),
+                "pool": msgspec.structs.asdict(self.pool),
                 "overrides": self.overrides.model_dump(mode="json", by_alias=True),
                 "writable": self.writable,
                 "source": self.source,
