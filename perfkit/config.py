@@ -118,6 +118,10 @@ class Scale:
     #: Seconds this scale's performance test may take (its pytest timeout). ``perf-<name>``
     #: runs every scale up to ``<name>``, so a CI job allows the sum (:mod:`perfkit.schedule`).
     timeout: int = _positive(default=600)
+    #: Timed runs of the workload per measurement at this scale (default: ``measure.repeat``);
+    #: also the rounds of ``invoke ab``. docs/regression-and-report.md says how many a scale
+    #: needs.
+    repeat: int | None = _positive(default=None)
     description: str = ""
     budgets: Budgets = field(default_factory=Budgets)
 
@@ -223,10 +227,15 @@ class SmtpConfig:
 
 @dataclass(frozen=True)
 class MeasureConfig:
-    """How the performance tests time a phase: ``warmup`` untimed runs, then ``repeat`` timed."""
+    """How the performance tests time a phase: ``warmup`` untimed runs, then ``repeat`` timed
+    (a scale's own ``repeat`` beats it: :meth:`repeat_for`)."""
 
     repeat: int = _positive(default=5)
     warmup: int = 1
+
+    def repeat_for(self, scale: Scale) -> int:
+        """The timed runs at ``scale``: its own ``repeat``, else this one."""
+        return scale.repeat if scale.repeat is not None else self.repeat
 
 
 @dataclass(frozen=True)
