@@ -435,6 +435,8 @@ def report(
         "threshold": "fraction worse that fails, for every metric (e.g. 0.3; "
         "default: regression.threshold and per-metric overrides in scales.yaml)",
         "run_id": "compare this run (an id, or a unique prefix) instead of the newest",
+        "history": "list the steps (change points) in every metric's history instead: "
+        "the commits around each, the values before and after, and the size",
         "config": CONFIG_HELP,
     }
 )
@@ -444,24 +446,42 @@ def compare(
     baseline: str | None = None,
     threshold: str | None = None,
     run_id: str | None = None,
+    history: bool = False,
     config: str | None = None,
 ) -> None:
     """Compare the newest run with a baseline; exit 6 when a metric regressed."""
     from perfkit import views
-    from perfkit.compare import check, compare_command, parse_threshold
+    from perfkit.compare import (
+        check,
+        compare_command,
+        deprecated_settings,
+        parse_threshold,
+        steps_command,
+    )
     from perfkit.report import split_scales
 
     with guarded():
         cfg = load(config)
-        history, comparisons = compare_command(
+        for line in deprecated_settings(cfg.regression):
+            warn(line)
+        if history:
+            records, steps = steps_command(cfg, scales=split_scales(scale))
+            for line in records.skipped:
+                warn(line)
+            say(f"{len(steps)} step{'s' if len(steps) != 1 else ''} in {records.source} "
+                f"({len(records)} run records)")  # fmt: skip
+            for step in steps:
+                print(step.sentence())
+            return
+        history_, comparisons = compare_command(
             cfg, scales=split_scales(scale), baseline=baseline,
             threshold=parse_threshold(threshold), run_id=run_id,
         )  # fmt: skip
-        for line in history.skipped:
+        for line in history_.skipped:
             warn(line)
         if not comparisons:
             say(
-                f"no runs recorded yet in {history.source}: nothing to compare "
+                f"no runs recorded yet in {history_.source}: nothing to compare "
                 "(run `nox -s perf-small` first)"
             )
         for comparison in comparisons:
@@ -469,6 +489,9 @@ def compare(
                 console().print(views.comparison_table(comparison))
             else:
                 say(comparison.summary())
+            for metric in comparison.metrics:
+                if metric.verdict not in ("unchanged", "no baseline"):
+                    say(f"  {metric.sentence()}")
             for line in comparison.changes:
                 say(f"  {line}")
         check(comparisons)

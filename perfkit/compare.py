@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from perfkit.changepoints import Step, history_steps
 from perfkit.config import Config, RegressionConfig
 from perfkit.errors import PerfkitError
 from perfkit.gate import ALPHA, Evidence, compare_samples, compare_values
@@ -885,3 +886,13 @@ def compare_command(
         plan_change=cfg.regression.plan_change,
     )  # fmt: skip
     return history, comparisons
+
+
+def steps_command(cfg: Config, *, scales: Sequence[str] = ()) -> tuple[History, list[Step]]:
+    """What ``invoke compare --history`` does before printing: the configured history and the
+    steps (:mod:`perfkit.changepoints`) of every compared metric, per workload and scale
+    (``scales``: only these; an unknown one is a ConfigError)."""
+    for name in scales:
+        cfg.scale(name)
+    history = history_for(cfg)
+    return history, history_steps(history, metrics=tuple(COMPARED), scales=scales)
