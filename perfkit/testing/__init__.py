@@ -237,7 +237,7 @@ def tiny_scale_config(cfg: Config, root: Path, *, offices: int) -> tuple[Config,
     """``cfg`` with one scale, ``tiny`` (``offices`` offices, otherwise ``small``), snapshots
     and results under ``root``, and 3 timed repeats after 1 warm-up; its scale, and a
     scales.yaml under ``root`` that says the same, for commands run as a user would."""
-    tiny = dataclasses.replace(cfg.scale("small"), name="tiny", offices=offices)
+    tiny = dataclasses.replace(cfg.scale("small"), name="tiny", offices=offices, repeat=None)
     tiny_cfg = dataclasses.replace(
         cfg,
         scales=types.MappingProxyType({"tiny": tiny}),
