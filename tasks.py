@@ -499,6 +499,59 @@ def compare(
 
 @task(
     help={
+        "base": "the git ref to measure against (a branch, tag, commit, HEAD~1)",
+        "scale": "the scale whose data both sides read (default: the first in scales.yaml)",
+        "workload": "a read-only workload of the application (default: its default workload)",
+        "rounds": "rounds of one base and one candidate run each (default: the scale's repeat)",
+        "threshold": "fraction worse that fails (default: regression.threshold)",
+        "json": "print the result as JSON (every sample, each metric's verdict)",
+        "config": CONFIG_HELP,
+    }
+)
+def ab(
+    c: Context,
+    base: str,
+    scale: str | None = None,
+    workload: str | None = None,
+    rounds: str | None = None,
+    threshold: str | None = None,
+    json: bool = False,
+    config: str | None = None,
+) -> None:
+    """Measure the working tree against --base, interleaved in one job; exit 6 on a regression.
+
+    The base is checked out into a temporary git worktree; the candidate makes the scale's
+    data ready once; one warm worker per side runs the workload in turns (A B, B A, ...) on the
+    same data and server; the pairs go through the statistical gate.
+    """
+    import json as jsonlib
+
+    from perfkit.ab import ab_command, check
+    from perfkit.compare import deprecated_settings, parse_threshold
+
+    with guarded():
+        count = whole_number(rounds, flag="--rounds", maximum=10_000)
+        limit = parse_threshold(threshold)
+        cfg = load(config)
+        for line in deprecated_settings(cfg.regression):
+            warn(line)
+        with console().status("A/B ...") as status:
+            result = run(
+                ab_command(
+                    cfg, base=base, url=lifecycle.db_url(cfg), scale=scale, workload=workload,
+                    rounds=count, threshold=limit, progress=status.update,
+                )
+            )  # fmt: skip
+        if json:
+            print(jsonlib.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        else:
+            for line in result.lines():
+                print(line)
+        check(result)
+
+
+@task(
+    help={
         "scale": SCALE_HELP,
         "workload": "a workload of the application (default: its default workload)",
         "top": "statements to explain, 1 or more (default 5)",
