@@ -33,6 +33,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from perfkit.compare import TIMING_THRESHOLD
+from perfkit.config import RegressionConfig
 from perfkit.gate import SPREAD_RUNS, compare_pairs, compare_samples
 
 FACTORS = (1.0, 1.5, 2.0, 3.0)
@@ -40,6 +42,8 @@ REPEATS = (5, 10, 15, 20, 30, 50)
 CVS = (0.10, 0.20, 0.30)
 #: A typical small-scale batch: 5 ms.
 MEDIAN_SECONDS = 0.005
+#: ``invoke ab``'s threshold: scales.yaml's ``regression.threshold`` (built-in default).
+AB_THRESHOLD = RegressionConfig().threshold
 
 
 def flagged(
@@ -209,7 +213,11 @@ async def _record(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gate_power", description=__doc__)
-    parser.add_argument("--threshold", type=float, default=0.20)
+    parser.add_argument(
+        "--threshold", type=float, default=None,
+        help=f"default: {TIMING_THRESHOLD:g} against earlier runs (compare), "
+        f"{AB_THRESHOLD:g} for pairs (ab)",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="mode")
     sim = sub.add_parser("simulate", help="synthetic lognormal runs (default)")
     sim.add_argument("--trials", type=int, default=200)
@@ -230,9 +238,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     rep.add_argument("--repeat", type=int, default=0, help="use the first N samples of each")
     rep.add_argument("--window", type=int, default=20, help="the proof tests' window (0: none)")
     args = parser.parse_args(argv)
-    if args.mode in (None, "simulate"):
-        if args.mode is None:
-            args = parser.parse_args(["simulate", *(argv or sys.argv[1:])])
+    if args.mode is None:
+        args = parser.parse_args(["simulate", *(argv or sys.argv[1:])])
+    if args.threshold is None:
+        paired = args.mode == "simulate" and args.paired
+        args.threshold = AB_THRESHOLD if paired else TIMING_THRESHOLD
+    if args.mode == "simulate":
         simulate(args)
     elif args.mode == "record":
         record(args)

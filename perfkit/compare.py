@@ -416,15 +416,14 @@ class MetricComparison:
         if self.baseline is None or self.new is None:
             return "nothing to compare with"
         change = self.worse_by or 0.0
-        way = "worse" if change > 0 else "better"
+        way = "no change" if change == 0 else "worse" if change > 0 else "better"
         exact = (
             "exact count"
             if self.rule.noise_floor == 0
             else (f"noise floor {self.metric.format(self.rule.noise_floor)}")
         )
-        return f"{abs(change):.0%} {way}; threshold {self.rule.threshold:.0%}, {exact}".replace(
-            "%", " %"
-        )
+        size = "" if change == 0 else f"{abs(change):.0%} "
+        return f"{size}{way}; threshold {self.rule.threshold:.0%}, {exact}".replace("%", " %")
 
     def value_text(self, value: float | None) -> str:
         """``value`` in the metric's unit, seconds scaled to ms or µs."""
@@ -459,7 +458,8 @@ class MetricComparison:
             if ev.p_value is not None:
                 stats.append("p < 0.001" if ev.p_value < 0.001 else f"p = {ev.p_value:.3f}")
             if ev.effect is not None:
-                stats.append(f"Cliff's δ {ev.effect:+.2f}")
+                name = "δ of the pairs" if ev.paired else "Cliff's δ"
+                stats.append(f"{name} {ev.effect:+.2f}")
         detail = f" ({', '.join(stats)})" if stats else ""
         gated = "" if self.rule.gate or self.verdict != "regression" else " [not gated]"
         return f"{where}{self.metric.label} {word}{ratio}, {values}{detail}: {self.reason}{gated}"

@@ -151,6 +151,8 @@ class Evidence:
     n_candidate: int = 0
     #: Where the floor came from (``resolution``, ``run-to-run spread of N runs``, ...).
     floor_source: str = ""
+    #: Whether the samples were an A/B job's pairs (``effect`` is then over the pairs).
+    paired: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (the interval as ``[low, high]``)."""
@@ -167,6 +169,7 @@ class Evidence:
             "method": self.method,
             "n_baseline": self.n_baseline,
             "n_candidate": self.n_candidate,
+            "paired": self.paired,
             "reason": self.reason,
         }
 
@@ -257,7 +260,7 @@ def compare_pairs(
         return Evidence("no baseline", "no pairs", method, threshold, 0.0)
     median_b = float(np.median(b))
     floor = RESOLUTION_TICKS * res / median_b if median_b > 0 else 0.0
-    source = "clock resolution (interleaved pairs)"
+    source = "the clock's resolution; the pairs share the machine's state"
     logs = np.log(c) - np.log(b)
     ratio = math.exp(float(np.median(logs)))
     effect = float(np.mean(np.sign(logs)))
@@ -265,8 +268,8 @@ def compare_pairs(
         reason = f"too few pairs for a test ({len(logs)}; {MIN_SAMPLES} needed)"
         return _decide(
             direction=direction, ratio=ratio, ci=None, p=None, threshold=threshold, floor=floor,
-            method=method, effect=effect, source=source, too_few=reason, n_baseline=n_b,
-            n_candidate=n_c,
+            method=method, effect=effect, source=source, paired=True, too_few=reason,
+            n_baseline=n_b, n_candidate=n_c,
         )  # fmt: skip
     side = _side(_worse(ratio, direction), direction)
     p = float(stats.wilcoxon(logs, alternative=side).pvalue) if np.any(logs) else 1.0
@@ -278,7 +281,7 @@ def compare_pairs(
     ci = (math.exp(float(low)), math.exp(float(high)))
     return _decide(
         direction=direction, ratio=ratio, ci=ci, p=p, threshold=threshold, floor=floor,
-        method=method, effect=effect, source=source, n_baseline=n_b, n_candidate=n_c,
+        method=method, effect=effect, source=source, paired=True, n_baseline=n_b, n_candidate=n_c,
     )  # fmt: skip
 
 
@@ -354,7 +357,7 @@ def _floor(
         by_spread = spread.floor()
         source = f"run-to-run spread of {spread.deviations + 1} runs"
     if by_clock > by_spread:
-        return by_clock, f"clock resolution ({RESOLUTION_TICKS} ticks of {res:.0e} s)"
+        return by_clock, f"the clock's resolution, {RESOLUTION_TICKS} ticks of {res:.0e} s"
     return by_spread, source
 
 
@@ -388,6 +391,7 @@ def _decide(
     n_baseline: int,
     n_candidate: int,
     too_few: str | None = None,
+    paired: bool = False,
 ) -> Evidence:
     """The decision from the numbers, and the reason in words (module docstring)."""
     worse = _worse(ratio, direction)
@@ -418,19 +422,25 @@ def _decide(
             f"{_pct(factor - 1)} {way}: past the {_pct(threshold)} threshold"
             + (f" with {_pct(1 - ALPHA)} confidence" if bound is not None else "")
             + f" and the {_pct(floor)} noise floor ({source})"
-            + (f", p = {_p(p)}" if p is not None else "")
         )
     return Evidence(
         decision=decision, reason=reason, method=method, threshold=threshold, floor=floor,
         ratio=ratio, ci=ci, p_value=p, effect=effect, n_baseline=n_baseline,
-        n_candidate=n_candidate, floor_source=source,
+        n_candidate=n_candidate, floor_source=source, paired=paired,
     )  # fmt: skip
 
 
 def _pct(fraction: float) -> str:
+    """``0.2`` as ``20 %`` (``< 0.1 %`` for less)."""
     if not math.isfinite(fraction):
         return "∞ %"
-    return f"{fraction:.0%}".replace("%", " %")
+    if abs(fraction) < 0.001:
+        return "< 0.1 %" if fraction > 0 else "0 %"
+    return (
+        f"{fraction:.1%}".replace("%", " %")
+        if abs(fraction) < 0.1
+        else (f"{fraction:.0%}".replace("%", " %"))
+    )
 
 
 def _p(p: float | None) -> str:

@@ -268,6 +268,21 @@ def test_a_slower_batch_is_a_regression_with_exit_status_6() -> None:
     ev = reg.evidence
     assert ev is not None and ev.ci is not None and ev.p_value is not None
     assert ev.ci[0] > 1 + TIMING_THRESHOLD and ev.p_value < 0.01 and ev.effect == 1.0
+    data = reg.to_dict()  # what a report leads with: the fields and one sentence
+    assert {k: data[k] for k in ("metric", "scale", "decision", "gated", "fails", "unit")} == {
+        "metric": "batch_seconds", "scale": "small", "decision": "regression", "gated": True,
+        "fails": True, "unit": "s",
+    }  # fmt: skip
+    assert data["ci"] == list(ev.ci) and data["p_value"] == ev.p_value and data["effect"] == 1.0
+    assert data["threshold"] == TIMING_THRESHOLD and data["floor"] == ev.floor
+    assert data["sentence"] == reg.sentence()
+    assert reg.sentence().startswith("small: batch time (median) REGRESSED ×3.0")
+    assert " ms → 1.5" in reg.sentence() and " s (99 % CI ×" in reg.sentence()
+    statements = next(m for m in comparison.metrics if m.metric.name == "statements")
+    assert statements.to_dict()["method"] == "exact" and statements.evidence is None
+    assert statements.sentence() == (
+        "small: SQL statements unchanged ×1.00, 1 → 1: no change; threshold 20 %, exact count"
+    )
     with pytest.raises(RegressionError) as info:
         check([comparison])
     assert info.value.exit_code == 6

@@ -104,7 +104,7 @@ def test_the_clock_resolution_sets_the_floor_of_tiny_timings() -> None:
     assert ev.decision == "within noise" and ev.floor == pytest.approx(
         10 * coarse / 0.002, rel=0.05
     )
-    assert "clock resolution" in ev.floor_source
+    assert ev.floor_source.startswith("the clock's resolution")
 
 
 def test_too_few_samples_are_never_a_regression() -> None:
@@ -136,7 +136,8 @@ def test_pairs_cancel_the_drift_that_hides_a_change_between_runs() -> None:
     slower = [1.5 * 0.005 * d * math.exp(rng.gauss(0.0, 0.05)) for d in drift]
     ev = compare_pairs(base, slower, threshold=0.2)
     assert ev.decision == "regression" and ev.ratio == pytest.approx(1.5, rel=0.05)
-    assert ev.effect == 1.0 and ev.floor_source == "clock resolution (interleaved pairs)"
+    assert ev.effect == 1.0 and ev.paired
+    assert ev.floor_source == "the clock's resolution; the pairs share the machine's state"
     same = [0.005 * d * math.exp(rng.gauss(0.0, 0.05)) for d in drift]
     assert compare_pairs(base, same, threshold=0.2).decision == "unchanged"
     assert compare_pairs(base, list(base), threshold=0.2).decision == "unchanged"
