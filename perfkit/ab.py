@@ -33,6 +33,7 @@ import os
 import selectors
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -265,8 +266,6 @@ def _result(
     timing = COMPARED["batch_seconds"]
     time_rule = Rule(threshold=limit, noise_floor=0.0, gate=rules["batch_seconds"].gate)
     evidence = compare_pairs(pairs["bs"], pairs["cs"], threshold=limit)
-    import statistics
-
     batch = MetricComparison(
         timing, time_rule, statistics.median(pairs["bs"]), statistics.median(pairs["cs"]),
         evidence.decision, evidence=evidence, scale=scale.name,
