@@ -36,8 +36,9 @@ statement is listed. A statement whose plan shape changed is listed with the sca
 changed ("support_plan_cycles: Index Scan using ix → Seq Scan"); it fails the gate only with
 ``regression.plan_change: fail`` in scales.yaml (default ``warn``).
 
-Over 400 lines: the regression gate's rules (baselines, thresholds, noise floors, per-metric
-overrides) and their one-line verdicts, kept together because each rule explains itself.
+Over 500 lines: the regression gate's rules (baselines, thresholds, per-metric overrides, the
+statement and plan checks) and their verdicts (fields and one sentence each), kept together
+because each rule explains itself; the statistics live in :mod:`perfkit.gate`.
 """
 
 from __future__ import annotations
