@@ -502,7 +502,8 @@ def compare(
         "base": "the git ref to measure against (a branch, tag, commit, HEAD~1)",
         "scale": "the scale whose data both sides read (default: the first in scales.yaml)",
         "workload": "a read-only workload of the application (default: its default workload)",
-        "rounds": "rounds of one base and one candidate run each (default: the scale's repeat)",
+        "rounds": "rounds of one base and one candidate run each, 10 or more (default: the "
+        "scale's repeat)",
         "threshold": "fraction worse that fails (default: regression.threshold)",
         "json": "print the result as JSON (every sample, each metric's verdict)",
         "config": CONFIG_HELP,

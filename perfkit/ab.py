@@ -13,7 +13,8 @@ machine or under another load; an A/B job removes that doubt, as asv's ``continu
    application come from that side; the worker loads that side's scales.yaml (the same path
    in its tree) and stays up for the whole job, so process start never lands in a sample;
 4. rounds run A B, B A, A B, ... (the order alternates, so neither side always goes first),
-   one run of the workload per side per round; the scale's ``repeat`` rounds by default;
+   one run of the workload per side per round; the scale's ``repeat`` rounds by default (at
+   least :data:`MIN_ROUNDS`);
 5. the pairs go through the gate (:func:`perfkit.gate.compare_pairs`: a Wilcoxon signed-rank
    test on the pairs' ratios, a bootstrap interval of their median past ``regression.threshold``
    (the machine's drift falls on both sides of a pair, so no history-sized allowance is
@@ -61,6 +62,9 @@ Progress = Callable[[str], None]
 
 #: Seconds a worker may take to answer one request (start-up and warm-up included).
 ANSWER_TIMEOUT = 600.0
+#: The fewest rounds: with fewer pairs, Wilcoxon's test cannot reach p < 0.01 (with 5 pairs
+#: all one way, p = 1/32).
+MIN_ROUNDS = 10
 WORKER = Path(__file__).with_name("ab_worker.py")
 
 
@@ -198,7 +202,12 @@ async def ab_command(
 
     say = progress or (lambda _msg: None)
     the_scale = cfg.scale(scale) if scale else next(iter(cfg.scales.values()))
-    count = rounds or cfg.measure.repeat_for(the_scale)
+    count = rounds or max(cfg.measure.repeat_for(the_scale), MIN_ROUNDS)
+    if count < MIN_ROUNDS:
+        raise AbError(
+            f"{count} rounds are too few for the test: {MIN_ROUNDS} at least",
+            hint=f"--rounds {MIN_ROUNDS} or more",
+        )
     repo = git_toplevel(cfg.root)
     commit = resolve_git_ref(base, repo=repo)
     try:

@@ -116,7 +116,7 @@ def test_the_runs_used_the_default_settings(proof: ProofRuns) -> None:
     first = proof.unchanged[0]
     assert len(first.samples["batch_seconds"]) == proof.cfg.measure.repeat_for(
         proof.cfg.scale("small")
-    ) == 30  # fmt: skip
+    ) == 50  # fmt: skip
     assert [r.commit for r in proof.slowed] == [commit("s", n) for n in range(SLOWED_RUNS)]
     assert {r.metrics["statements"] for r in (*proof.unchanged, *proof.slowed)} == {1}
 

@@ -205,4 +205,4 @@ def test_a_scale_may_time_its_own_number_of_repeats(tmp_path: Path) -> None:
 
 def test_the_shipped_scales_take_more_repeats_the_cheaper_they_are(config_file: Path) -> None:
     cfg = load_config(config_file, env={})
-    assert [cfg.measure.repeat_for(s) for s in cfg.scales.values()] == [30, 20, 10]
+    assert [cfg.measure.repeat_for(s) for s in cfg.scales.values()] == [50, 20, 10]
