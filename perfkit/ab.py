@@ -326,19 +326,20 @@ def _head(repo: Path) -> str | None:
 @contextlib.contextmanager
 def base_worktree(repo: Path, commit: str, *, progress: Progress) -> Iterator[Path]:
     """``commit`` checked out (detached) in a temporary worktree of ``repo``; removed on exit,
-    whatever happened."""
+    whatever happened, even when the checkout itself was cut short."""
     holder = Path(tempfile.mkdtemp(prefix="perfkit-ab-"))
     tree = holder / "base"
     progress(f"checking out {commit[:10]} into a temporary worktree")
-    done = _git(repo, "worktree", "add", "--detach", str(tree), commit)
-    if done.returncode != 0:
-        shutil.rmtree(holder, ignore_errors=True)
-        line = (done.stderr.strip().splitlines() or ["git worktree add failed"])[-1]
-        raise AbError(f"cannot check out {commit[:10]}: {line}")
     try:
+        done = _git(repo, "worktree", "add", "--detach", str(tree), commit)
+        if done.returncode != 0:
+            line = (done.stderr.strip().splitlines() or ["git worktree add failed"])[-1]
+            raise AbError(f"cannot check out {commit[:10]}: {line}")
         yield tree
     finally:
-        _git(repo, "worktree", "remove", "--force", str(tree))
+        # twice --force: a checkout cut short leaves its worktree locked ("initializing")
+        if _git(repo, "worktree", "remove", "--force", "--force", str(tree)).returncode:
+            _git(repo, "worktree", "unlock", str(tree))
         shutil.rmtree(holder, ignore_errors=True)
         _git(repo, "worktree", "prune")
 

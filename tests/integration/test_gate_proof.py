@@ -129,7 +129,7 @@ def test_unchanged_code_run_20_times_raises_no_regression(proof: ProofRuns) -> N
         (comparison,) = compare_history(
             history, baseline=proof.cfg.regression.baseline, rules=rules, run_id=record.run_id
         )
-        assert comparison.ok, comparison.summary()
+        assert comparison.ok, [m.sentence() for m in comparison.metrics]
         batch = next(m for m in comparison.metrics if m.metric.name == "batch_seconds")
         verdicts.append(batch.verdict)
     assert len(verdicts) == UNCHANGED_RUNS - 1 and "regression" not in verdicts
@@ -142,7 +142,8 @@ def test_a_cpu_only_3x_slowdown_is_flagged_naming_time(proof: ProofRuns) -> None
         rules=rules_from_config(proof.cfg.regression),
         run_id=proof.slowed[0].run_id,
     )
-    assert [m.metric.name for m in comparison.regressions] == ["batch_seconds"]
+    said = [m.sentence() for m in comparison.metrics]
+    assert [m.metric.name for m in comparison.regressions] == ["batch_seconds"], said
     (batch,) = comparison.regressions
     assert batch.sentence().startswith("small: batch time (median) REGRESSED ×")
     statements = next(m for m in comparison.metrics if m.metric.name == "statements")
@@ -155,7 +156,9 @@ def test_a_cpu_only_3x_slowdown_is_flagged_naming_time(proof: ProofRuns) -> None
 def test_the_change_points_name_the_commit_of_the_slowdown(
     proof: ProofRuns, project_root: Path, tmp_path: Path
 ) -> None:
-    (step,) = history_steps(proof.history, metrics=("batch_seconds", "statements"))
+    steps = history_steps(proof.history, metrics=("batch_seconds", "statements"))
+    assert len(steps) == 1, [s.sentence() for s in steps]
+    (step,) = steps
     assert step.metric == "batch_seconds" and step.scale == "small"
     assert step.commits == (commit("u", UNCHANGED_RUNS - 1), commit("s", 0))
     assert (step.runs_before, step.runs_after) == (UNCHANGED_RUNS, SLOWED_RUNS)

@@ -1,5 +1,5 @@
 """``invoke ab``'s refusals before anything starts, and its verdict over given pairs (no
-database; tests/integration/test_ab.py runs whole jobs)."""
+database; tests/integration/test_ab_job.py runs whole jobs)."""
 
 from __future__ import annotations
 
