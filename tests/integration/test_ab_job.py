@@ -149,9 +149,11 @@ def test_the_worktree_is_removed_when_the_job_is_stopped(
     status: int,
 ) -> None:  # fmt: skip
     repo = team_repo(tmp_path, git)
+    scratch = tmp_path / "tmp"  # where the job makes its worktree's folder
+    scratch.mkdir()
     job = start_invoke(
         "ab", "--config", str(repo / "scales.yaml"), "--base", "HEAD~1", "--rounds", "10000",
-        root=project_root, env={"PERFORMANCE_TEST_DATABASE_URL": ab_db},
+        root=project_root, env={"PERFORMANCE_TEST_DATABASE_URL": ab_db, "TMPDIR": str(scratch)},
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
@@ -166,6 +168,7 @@ def test_the_worktree_is_removed_when_the_job_is_stopped(
             job.communicate()
     assert job.returncode == status, stderr
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert list(scratch.glob("perfkit-ab-*")) == []
 
 
 def test_an_unknown_base_is_one_line_and_exit_2(
