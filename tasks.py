@@ -435,6 +435,8 @@ def report(
         "threshold": "fraction worse that fails, for every metric (e.g. 0.3; "
         "default: regression.threshold and per-metric overrides in scales.yaml)",
         "run_id": "compare this run (an id, or a unique prefix) instead of the newest",
+        "history": "list the steps (change points) in every metric's history instead: "
+        "the commits around each, the values before and after, and the size",
         "config": CONFIG_HELP,
     }
 )
@@ -444,24 +446,42 @@ def compare(
     baseline: str | None = None,
     threshold: str | None = None,
     run_id: str | None = None,
+    history: bool = False,
     config: str | None = None,
 ) -> None:
     """Compare the newest run with a baseline; exit 6 when a metric regressed."""
     from perfkit import views
-    from perfkit.compare import check, compare_command, parse_threshold
+    from perfkit.compare import (
+        check,
+        compare_command,
+        deprecated_settings,
+        parse_threshold,
+        steps_command,
+    )
     from perfkit.report import split_scales
 
     with guarded():
         cfg = load(config)
-        history, comparisons = compare_command(
+        for line in deprecated_settings(cfg.regression):
+            warn(line)
+        if history:
+            records, steps = steps_command(cfg, scales=split_scales(scale))
+            for line in records.skipped:
+                warn(line)
+            say(f"{len(steps)} step{'s' if len(steps) != 1 else ''} in {records.source} "
+                f"({len(records)} run records)")  # fmt: skip
+            for step in steps:
+                print(step.sentence())
+            return
+        history_, comparisons = compare_command(
             cfg, scales=split_scales(scale), baseline=baseline,
             threshold=parse_threshold(threshold), run_id=run_id,
         )  # fmt: skip
-        for line in history.skipped:
+        for line in history_.skipped:
             warn(line)
         if not comparisons:
             say(
-                f"no runs recorded yet in {history.source}: nothing to compare "
+                f"no runs recorded yet in {history_.source}: nothing to compare "
                 "(run `nox -s perf-small` first)"
             )
         for comparison in comparisons:
@@ -469,9 +489,66 @@ def compare(
                 console().print(views.comparison_table(comparison))
             else:
                 say(comparison.summary())
+            for metric in comparison.metrics:
+                if metric.verdict not in ("unchanged", "no baseline"):
+                    say(f"  {metric.sentence()}")
             for line in comparison.changes:
                 say(f"  {line}")
         check(comparisons)
+
+
+@task(
+    help={
+        "base": "the git ref to measure against (a branch, tag, commit, HEAD~1)",
+        "scale": "the scale whose data both sides read (default: the first in scales.yaml)",
+        "workload": "a read-only workload of the application (default: its default workload)",
+        "rounds": "rounds of one base and one candidate run each, 10 or more (default: the "
+        "scale's repeat)",
+        "threshold": "fraction worse that fails (default: regression.threshold)",
+        "json": "print the result as JSON (every sample, each metric's verdict)",
+        "config": CONFIG_HELP,
+    }
+)
+def ab(
+    c: Context,
+    base: str,
+    scale: str | None = None,
+    workload: str | None = None,
+    rounds: str | None = None,
+    threshold: str | None = None,
+    json: bool = False,
+    config: str | None = None,
+) -> None:
+    """Measure the working tree against --base, interleaved in one job; exit 6 on a regression.
+
+    The base is checked out into a temporary git worktree; the candidate makes the scale's
+    data ready once; one warm worker per side runs the workload in turns (A B, B A, ...) on the
+    same data and server; the pairs go through the statistical gate.
+    """
+    import json as jsonlib
+
+    from perfkit.ab import ab_command, check
+    from perfkit.compare import deprecated_settings, parse_threshold
+
+    with guarded():
+        count = whole_number(rounds, flag="--rounds", maximum=10_000)
+        limit = parse_threshold(threshold)
+        cfg = load(config)
+        for line in deprecated_settings(cfg.regression):
+            warn(line)
+        with console().status("A/B ...") as status:
+            result = run(
+                ab_command(
+                    cfg, base=base, url=lifecycle.db_url(cfg), scale=scale, workload=workload,
+                    rounds=count, threshold=limit, progress=status.update,
+                )
+            )  # fmt: skip
+        if json:
+            print(jsonlib.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        else:
+            for line in result.lines():
+                print(line)
+        check(result)
 
 
 @task(

@@ -93,6 +93,11 @@ class PerfkitTask(Task[Any]):
     def fill_implicit_positionals(self, positional: Any) -> Any:
         return [] if positional is None else positional
 
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        """invoke's options for one flag, never with ``-h`` as a short flag: that is
+        ``--help`` (a ``--history`` flag would otherwise take it)."""
+        return dict(super().arg_opts(name, default, taken_names | {"h"}))
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         params = list(self.argspec(self.body).parameters.values())
         missing = [

@@ -11,16 +11,18 @@ is one of (``--baseline``, else ``regression.baseline`` in scales.yaml):
 ``run:ID`` (or a bare ``ID``)
     that stored run's record for the scale (a unique prefix of the id is enough).
 
-Each run's timing is already the median of its repeats (``samples``); the comparison uses
-medians throughout, so one slow repeat or one slow run does not flag a regression.
-
-A metric **regressed** when it is worse than the baseline by more than its threshold (a
-fraction: 0.20 means 20 % slower, bigger, or fewer rows per second) *and* by more than its
-noise floor (an absolute amount in the metric's unit, so a 2 ms timing that became 3 ms does
-not flap). Direction is per metric: lower is better for seconds, statements and memory, higher
-for rows per second. The thresholds come from the ``regression:`` section of scales.yaml
-(built-in defaults in :data:`METRICS`); ``threshold=`` (``invoke compare --threshold``)
-replaces every metric's threshold for one comparison.
+A **timing** (batch time, data-ready and restore time, seeding speed) is judged by the
+statistical gate (:mod:`perfkit.gate`): the candidate's timed samples against the pooled
+samples of the baseline runs (a Mann-Whitney U test, a bootstrap confidence interval of the
+ratio of medians, the configured threshold, and a noise floor derived from the clock's
+resolution and the history's own run-to-run spread, never a constant in seconds); a timing
+measured once per run against the earlier runs' spread. **Counts** (SQL statements) are exact:
+worse by more than the threshold is a regression. Peak memory keeps an absolute floor in MB.
+Direction is per metric: lower is better for seconds, statements and memory, higher for rows
+per second. The thresholds come from the ``regression:`` section of scales.yaml (built-in
+defaults in :data:`METRICS`); ``threshold=`` (``invoke compare --threshold``) replaces every
+metric's threshold for one comparison. A ``noise_floor`` set on a timing in scales.yaml (the
+old absolute floor) is ignored, and :func:`deprecated_settings` says so.
 
 A scale with no earlier comparable run has **no baseline yet**: that is reported, and is not
 a failure. :func:`check` raises :class:`RegressionError` (exit status 6) when a gated metric
@@ -34,8 +36,9 @@ statement is listed. A statement whose plan shape changed is listed with the sca
 changed ("support_plan_cycles: Index Scan using ix → Seq Scan"); it fails the gate only with
 ``regression.plan_change: fail`` in scales.yaml (default ``warn``).
 
-Over 400 lines: the regression gate's rules (baselines, thresholds, noise floors, per-metric
-overrides) and their one-line verdicts, kept together because each rule explains itself.
+Over 500 lines: the regression gate's rules (baselines, thresholds, per-metric overrides, the
+statement and plan checks) and their verdicts (fields and one sentence each), kept together
+because each rule explains itself; the statistics live in :mod:`perfkit.gate`.
 """
 
 from __future__ import annotations
@@ -47,10 +50,12 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from perfkit.changepoints import Step, history_steps
 from perfkit.config import Config, RegressionConfig
 from perfkit.errors import PerfkitError
+from perfkit.gate import ALPHA, Evidence, compare_samples, compare_values
 from perfkit.history import (
     History,
     HistoryError,
@@ -62,7 +67,7 @@ from perfkit.history import (
 )
 from perfkit.profile import node_label, scans, shorten
 from perfkit.results import RunRecord
-from perfkit.text import quoted
+from perfkit.text import human_seconds, quoted
 
 Direction = Literal["lower", "higher"]
 Verdict = Literal["regression", "improvement", "unchanged", "within noise", "no baseline"]
@@ -76,8 +81,12 @@ class Metric:
     label: str
     unit: str
     direction: Direction
-    #: Built-in noise floor (absolute, in ``unit``); scales.yaml may override it.
+    #: Built-in noise floor (absolute, in ``unit``) of a metric that is not a timing;
+    #: scales.yaml may override it.
     noise_floor: float = 0.0
+    #: Read from a clock (seconds, or rows per second): judged by the statistical gate
+    #: (:mod:`perfkit.gate`), whose noise floor is derived, not configured.
+    timing: bool = False
     #: Built-in: whether a regression in it fails the gate.
     gate: bool = True
     #: Decimal places when shown.
@@ -99,7 +108,7 @@ class Metric:
 METRICS: Mapping[str, Metric] = {
     m.name: m
     for m in (
-        Metric("batch_seconds", "batch time (median)", "s", "lower", noise_floor=0.05),
+        Metric("batch_seconds", "batch time (median)", "s", "lower", timing=True),
         Metric(
             "seconds_per_office", "batch time per office", "s", "lower", digits=5, compared=False
         ),
@@ -110,7 +119,7 @@ METRICS: Mapping[str, Metric] = {
             "snapshot restore",
             "s",
             "lower",
-            noise_floor=0.5,
+            timing=True,
             gate=False,
             digits=2,
         ),
@@ -119,12 +128,10 @@ METRICS: Mapping[str, Metric] = {
             "bulk insert speed",
             "rows/s",
             "higher",
-            noise_floor=20_000.0,
+            timing=True,
             digits=0,
         ),
-        Metric(
-            "prepare_seconds", "data ready", "s", "lower", noise_floor=1.0, gate=False, digits=2
-        ),
+        Metric("prepare_seconds", "data ready", "s", "lower", timing=True, gate=False, digits=2),
     )
 }
 
@@ -164,7 +171,8 @@ class RegressionError(PerfkitError):
 
 @dataclass(frozen=True)
 class Rule:
-    """The regression rule in force for one metric."""
+    """The regression rule in force for one metric (``noise_floor``: the absolute floor of a
+    metric that is not a timing; a timing's floor is derived by :mod:`perfkit.gate`)."""
 
     threshold: float
     noise_floor: float
@@ -196,22 +204,46 @@ def parse_threshold(text: str | float | None) -> float | None:
     return value
 
 
+#: The threshold of a timing compared with earlier runs, unless scales.yaml sets the metric's
+#: own (1.0: twice as slow). Runs of unchanged code on a shared 2-core machine swung by up to
+#: ×1.84 between one run and the next (docs/regression-and-report.md), so a lower one fails
+#: builds for the machine's sake. An A/B job (:mod:`perfkit.ab`), whose pairs share the
+#: machine's state, uses ``regression.threshold`` instead.
+TIMING_THRESHOLD = 1.0
+
+
 def rules_from_config(reg: RegressionConfig, *, threshold: float | None = None) -> dict[str, Rule]:
-    """Each metric's rule: built-in defaults, then scales.yaml, then ``threshold`` for all."""
+    """Each metric's rule: built-in defaults (a timing's threshold :data:`TIMING_THRESHOLD`,
+    any other metric's ``regression.threshold``), then the metric's own keys in scales.yaml,
+    then ``threshold`` for all."""
     if threshold is not None and (threshold < 0 or not math.isfinite(threshold)):
         raise ThresholdError(threshold)
     rules: dict[str, Rule] = {}
     for name, metric in COMPARED.items():
         given = reg.metrics.get(name)
-        t = given.threshold if given and given.threshold is not None else reg.threshold
+        default = TIMING_THRESHOLD if metric.timing else reg.threshold
+        t = given.threshold if given and given.threshold is not None else default
         floor = given.noise_floor if given and given.noise_floor is not None else None
         gate = given.gate if given and given.gate is not None else metric.gate
         rules[name] = Rule(
             threshold=threshold if threshold is not None else t,
-            noise_floor=metric.noise_floor if floor is None else floor,
+            noise_floor=metric.noise_floor if floor is None or metric.timing else floor,
             gate=gate,
         )
     return rules
+
+
+def deprecated_settings(reg: RegressionConfig) -> list[str]:
+    """One line per scales.yaml setting that is accepted but no longer used: an absolute
+    ``noise_floor`` on a timing (the gate derives a timing's floor from the clock and the
+    history's spread)."""
+    return [
+        f"regression.metrics.{name}.noise_floor in scales.yaml is no longer used: a timing's "
+        "noise floor is derived from the clock's resolution and the runs' own spread "
+        "(docs/regression-and-report.md); remove it"
+        for name, rule in reg.metrics.items()
+        if rule.noise_floor is not None and name in COMPARED and COMPARED[name].timing
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,17 +373,28 @@ def _no_earlier(history: History, candidate: RunRecord) -> str:
 
 @dataclass(frozen=True)
 class MetricComparison:
-    """One metric of one scale: baseline, new value, ratio and verdict."""
+    """One metric of one scale: baseline, new value, ratio, verdict, and the gate's evidence.
+
+    ``baseline`` and ``new`` are medians (of a timing's pooled samples where the runs have
+    them). ``evidence`` holds the statistical gate's numbers for a timing (interval,
+    p-value, effect size, noise floor), ``None`` for an exact count. :meth:`sentence` says it
+    in one line; :meth:`to_dict` gives every field, for reports and ``--json``.
+    """
 
     metric: Metric
     rule: Rule
     baseline: float | None
     new: float | None
     verdict: Verdict
+    evidence: Evidence | None = None
+    scale: str = ""
 
     @property
     def ratio(self) -> float | None:
-        """new / baseline (``None`` when either is missing or the baseline is 0)."""
+        """new / baseline (``None`` when either is missing or the baseline is 0); for a
+        timing, the gate's ratio (of medians, or the pairs' median ratio in an A/B job)."""
+        if self.evidence is not None and self.evidence.ratio is not None:
+            return self.evidence.ratio
         if self.baseline is None or self.new is None or self.baseline == 0:
             return None
         return self.new / self.baseline
@@ -366,13 +409,94 @@ class MetricComparison:
         """A regression in a gated metric."""
         return self.verdict == "regression" and self.rule.gate
 
+    @property
+    def reason(self) -> str:
+        """Why the verdict, in a few words."""
+        if self.evidence is not None:
+            return self.evidence.reason
+        if self.baseline is None or self.new is None:
+            return "nothing to compare with"
+        change = self.worse_by or 0.0
+        way = "no change" if change == 0 else "worse" if change > 0 else "better"
+        exact = (
+            "exact count"
+            if self.rule.noise_floor == 0
+            else (f"noise floor {self.metric.format(self.rule.noise_floor)}")
+        )
+        size = "" if change == 0 else f"{abs(change):.0%} "
+        return f"{size}{way}; threshold {self.rule.threshold:.0%}, {exact}".replace("%", " %")
+
+    def value_text(self, value: float | None) -> str:
+        """``value`` in the metric's unit, seconds scaled to ms or µs."""
+        if value is not None and self.metric.unit == "s":
+            return human_seconds(value)
+        return self.metric.format(value)
+
     def short(self) -> str:
-        """``batch time (median) 0.031 s -> 0.236 s (x7.61)``."""
+        """``batch_seconds 31.0 ms -> 236 ms (x7.61)``."""
         ratio = f" (x{self.ratio:.2f})" if self.ratio is not None else ""
         return (
-            f"{self.metric.name} {self.metric.format(self.baseline)} -> "
-            f"{self.metric.format(self.new)}{ratio}"
+            f"{self.metric.name} {self.value_text(self.baseline)} -> "
+            f"{self.value_text(self.new)}{ratio}"
         )
+
+    def sentence(self) -> str:
+        """One line a person reads first, e.g. ``small: batch time (median) REGRESSED ×3.02,
+        4.90 ms → 14.8 ms (99 % CI ×2.81–×3.25, p < 0.001, Cliff's δ +1.00): 202 % worse:
+        past the 20 % threshold ...``."""
+        where = f"{self.scale}: " if self.scale else ""
+        word = {"regression": "REGRESSED", "improvement": "improved"}.get(
+            self.verdict, self.verdict
+        )
+        ratio = f" ×{self.ratio:.2f}" if self.ratio is not None else ""
+        values = f"{self.value_text(self.baseline)} → {self.value_text(self.new)}"
+        ev = self.evidence
+        stats: list[str] = []
+        if ev is not None:
+            if ev.ci is not None:
+                stats.append(f"{1 - ALPHA:.0%} CI ×{ev.ci[0]:.2f}–×{ev.ci[1]:.2f}".replace(
+                    "%", " %"))  # fmt: skip
+            if ev.p_value is not None:
+                stats.append("p < 0.001" if ev.p_value < 0.001 else f"p = {ev.p_value:.3f}")
+            if ev.effect is not None:
+                name = "δ of the pairs" if ev.paired else "Cliff's δ"
+                stats.append(f"{name} {ev.effect:+.2f}")
+        detail = f" ({', '.join(stats)})" if stats else ""
+        gated = "" if self.rule.gate or self.verdict != "regression" else " [not gated]"
+        return f"{where}{self.metric.label} {word}{ratio}, {values}{detail}: {self.reason}{gated}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as JSON-ready data: metric, scale, decision, values, ratio, interval,
+        p-value, effect, threshold, floor, reason and the one-line sentence."""
+        ev = self.evidence
+        return {
+            "metric": self.metric.name,
+            "label": self.metric.label,
+            "scale": self.scale,
+            "unit": self.metric.unit,
+            "decision": self.verdict,
+            "gated": self.rule.gate,
+            "fails": self.fails,
+            "baseline": self.baseline,
+            "new": self.new,
+            "ratio": self.ratio,
+            "ci": list(ev.ci) if ev is not None and ev.ci is not None else None,
+            "confidence": 1 - ALPHA if ev is not None and ev.ci is not None else None,
+            "p_value": ev.p_value if ev is not None else None,
+            "effect": ev.effect if ev is not None else None,
+            "threshold": self.rule.threshold,
+            "floor": ev.floor if ev is not None else None,
+            "floor_source": ev.floor_source if ev is not None else None,
+            "absolute_floor": None if ev is not None else self.rule.noise_floor,
+            "method": ev.method
+            if ev is not None
+            else "exact"
+            if self.rule.noise_floor == 0
+            else "threshold and absolute floor",
+            "samples": [ev.n_baseline, ev.n_candidate] if ev is not None else None,
+            "reason": self.reason,
+            "sentence": self.sentence(),
+        }
 
 
 def _worse_by(metric: Metric, baseline: float | None, new: float | None) -> float | None:
@@ -468,18 +592,24 @@ def compare_record(
     rules: Mapping[str, Rule],
     *,
     plan_change: str = "warn",
+    earlier: Sequence[RunRecord] | None = None,
 ) -> Comparison:
     """Compare ``candidate`` with ``baseline`` metric by metric, then statement by statement
-    (``plan_change``: ``warn`` or ``fail``, what a changed plan shape does)."""
+    (``plan_change``: ``warn`` or ``fail``, what a changed plan shape does). ``earlier``: the
+    comparable runs before the candidate, oldest first, whose run-to-run spread sets a
+    timing's noise floor (default: the baseline's runs)."""
     rows: list[MetricComparison] = []
     if baseline.found:
+        spread_runs = tuple(earlier) if earlier else baseline.records
         for name, metric in COMPARED.items():
-            base, new = baseline.value(name), metric_value(candidate, name)
-            if new is None:  # the run did not measure it (no restore, no seeding this time)
+            if metric_value(candidate, name) is None:  # not measured this time (no restore)
                 continue
-            rule = rules[name]
-            verdict = judge(metric, rule, baseline=base, new=new)
-            rows.append(MetricComparison(metric, rule, base, new, verdict))
+            rows.append(
+                judge_metric(
+                    metric, rules[name], candidate=candidate, baseline=baseline.records,
+                    earlier=spread_runs,
+                )
+            )  # fmt: skip
     return Comparison(
         scale=candidate.scale,
         candidate=candidate,
@@ -489,6 +619,58 @@ def compare_record(
         statements=statement_changes(candidate, baseline.records),
         plan_changes=plan_changes(candidate, baseline.records, fails=plan_change == "fail"),
     )
+
+
+def run_samples(record: RunRecord, name: str) -> list[float]:
+    """A run's samples of metric ``name`` (its timed repeats), else its one value, else none."""
+    samples = record.samples.get(name)
+    if samples:
+        return [float(x) for x in samples]
+    value = record.metrics.get(name)
+    return [] if value is None else [float(value)]
+
+
+def judge_metric(
+    metric: Metric,
+    rule: Rule,
+    *,
+    candidate: RunRecord,
+    baseline: Sequence[RunRecord],
+    earlier: Sequence[RunRecord],
+) -> MetricComparison:
+    """One metric of ``candidate`` against the ``baseline`` runs: a timing through the
+    statistical gate (samples when both sides have several, else one value per run, the
+    spread read from ``earlier``), any other metric by :func:`judge`."""
+    new = metric_value(candidate, metric.name)
+    if not metric.timing:
+        base = _median([v for r in baseline if (v := metric_value(r, metric.name)) is not None])
+        verdict = judge(metric, rule, baseline=base, new=new)
+        return MetricComparison(metric, rule, base, new, verdict, scale=candidate.scale)
+    runs = [s for r in baseline if (s := run_samples(r, metric.name))]
+    history = [s for r in earlier if (s := run_samples(r, metric.name))]
+    if not runs or new is None:
+        return MetricComparison(metric, rule, None, new, "no baseline", scale=candidate.scale)
+    own = run_samples(candidate, metric.name)
+    if len(own) > 1 and all(len(s) > 1 for s in runs):
+        evidence = compare_samples(
+            runs, own, threshold=rule.threshold, history=history, direction=metric.direction
+        )
+        base = _median([x for s in runs for x in s])
+        new = _median(own)
+    else:  # one value per run: no samples to test
+        values = [float(statistics.median(s)) for s in runs]
+        evidence = compare_values(
+            values, new, threshold=rule.threshold,
+            history=[float(statistics.median(s)) for s in history], direction=metric.direction,
+        )  # fmt: skip
+        base = _median(values)
+    return MetricComparison(
+        metric, rule, base, new, evidence.decision, evidence=evidence, scale=candidate.scale
+    )
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return float(statistics.median(values)) if values else None
 
 
 def _note(candidate: RunRecord, baseline: Baseline) -> str | None:
@@ -532,7 +714,11 @@ def compare_history(
         candidates = [r for r in history if r.run_id == newest] if newest else []
     return [
         compare_record(
-            c, select_baseline(history, c, spec, repo=repo), rules, plan_change=plan_change
+            c,
+            select_baseline(history, c, spec, repo=repo),
+            rules,
+            plan_change=plan_change,
+            earlier=history.comparable(c),
         )
         for c in candidates
     ]
@@ -701,3 +887,13 @@ def compare_command(
         plan_change=cfg.regression.plan_change,
     )  # fmt: skip
     return history, comparisons
+
+
+def steps_command(cfg: Config, *, scales: Sequence[str] = ()) -> tuple[History, list[Step]]:
+    """What ``invoke compare --history`` does before printing: the configured history and the
+    steps (:mod:`perfkit.changepoints`) of every compared metric, per workload and scale
+    (``scales``: only these; an unknown one is a ConfigError)."""
+    for name in scales:
+        cfg.scale(name)
+    history = history_for(cfg)
+    return history, history_steps(history, metrics=tuple(COMPARED), scales=scales)

@@ -214,6 +214,10 @@ class Scale(Section, frozen=True):
     #: Seconds this scale's performance test may take (its pytest timeout). ``perf-<name>``
     #: runs every scale up to ``<name>``, so a CI job allows the sum (:mod:`perfkit.schedule`).
     timeout: PositiveInt = 600
+    #: Timed runs of the workload per measurement at this scale (default: ``measure.repeat``);
+    #: also the rounds of ``invoke ab``. docs/regression-and-report.md says how many a scale
+    #: needs.
+    repeat: PositiveInt | None = None
     #: One line that ``nox -l`` shows.
     description: Text = ""
     budgets: Budgets = field(default_factory=Budgets)
@@ -351,12 +355,17 @@ class SmtpConfig(Section, frozen=True):
 
 
 class MeasureConfig(Section, frozen=True):
-    """How the performance tests time a phase: ``warmup`` untimed runs, then ``repeat`` timed."""
+    """How the performance tests time a phase: ``warmup`` untimed runs, then ``repeat`` timed
+    (a scale's own ``repeat`` beats it: :meth:`repeat_for`)."""
 
     #: Timed runs; the budget applies to their median.
     repeat: PositiveInt = 5
     #: Untimed runs first.
     warmup: Count = 1
+
+    def repeat_for(self, scale: Scale) -> int:
+        """The timed runs at ``scale``: its own ``repeat``, else this one."""
+        return scale.repeat if scale.repeat is not None else self.repeat
 
 
 class ResultsConfig(Section, frozen=True):

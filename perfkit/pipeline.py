@@ -371,7 +371,7 @@ async def measure_and_record(
                 timed.fn,
                 name=timed.name,
                 engine=engine,
-                repeat=cfg.measure.repeat,
+                repeat=cfg.measure.repeat_for(scale),
                 warmup=cfg.measure.warmup,
             )
             # untimed, after the timed repeats: the samples never carry its overhead

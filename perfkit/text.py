@@ -106,3 +106,14 @@ def human_bytes(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} PiB"  # pragma: no cover
+
+
+def human_seconds(seconds: float) -> str:
+    """A duration in s, ms or µs with three significant digits: ``1.25 s``, ``2.60 ms``,
+    ``870 µs``."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if abs(seconds) >= scale or unit == "µs":
+            value = seconds / scale
+            digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+            return f"{value:.{digits}f} {unit}"
+    return f"{seconds:g} s"  # pragma: no cover

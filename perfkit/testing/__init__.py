@@ -251,7 +251,7 @@ def tiny_scale_config(cfg: Config, root: Path, *, offices: int) -> tuple[Config,
     """``cfg`` with one scale, ``tiny`` (``offices`` offices, otherwise ``small``), snapshots
     and results under ``root``, and 3 timed repeats after 1 warm-up; its scale, and a
     scales.yaml under ``root`` that says the same, for commands run as a user would."""
-    tiny = msgspec.structs.replace(cfg.scale("small"), name="tiny", offices=offices)
+    tiny = msgspec.structs.replace(cfg.scale("small"), name="tiny", offices=offices, repeat=None)
     tiny_cfg = msgspec.structs.replace(
         cfg,
         scales=types.MappingProxyType({"tiny": tiny}),

@@ -1,7 +1,10 @@
-"""Regression rules: directions, thresholds, noise floors, every baseline kind, no baseline."""
+"""Regression rules: directions, thresholds, noise floors, every baseline kind, no baseline;
+timings through the statistical gate (:mod:`perfkit.gate`, tested on its own in test_gate.py)."""
 
 from __future__ import annotations
 
+import math
+import random
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +15,7 @@ import pytest
 from perfkit.compare import (
     COMPARED,
     METRICS,
+    TIMING_THRESHOLD,
     BaselineSpec,
     BaselineSpecError,
     RegressionError,
@@ -19,6 +23,7 @@ from perfkit.compare import (
     ThresholdError,
     check,
     compare_history,
+    deprecated_settings,
     judge,
     parse_baseline,
     parse_threshold,
@@ -33,10 +38,16 @@ from perfkit.testing import run_record
 RULES = rules_from_config(RegressionConfig())
 
 
-def record(n: int, *, batch: float = 0.5, **changes: Any) -> RunRecord:
-    """Run ``n`` (``n`` hours in), batch median ``batch`` s, with the short id ``run00n`` the
-    baseline specs below name."""
-    return run_record(n, batch=batch, **{"run_id": f"run{n:03d}", **changes})
+def record(n: int, *, batch: float = 0.5, noise: float = 0.03, **changes: Any) -> RunRecord:
+    """Run ``n`` (``n`` hours in), batch median about ``batch`` s: 30 timed samples with
+    lognormal noise ``noise`` (seeded by ``n``, so every test sees the same numbers), with the
+    short id ``run00n`` the baseline specs below name."""
+    rng = random.Random(n)
+    samples = [batch * math.exp(rng.gauss(0.0, noise)) for _ in range(30)]
+    return run_record(
+        n, batch=batch, **{"run_id": f"run{n:03d}", "samples": {"batch_seconds": samples},
+                           **changes}
+    )  # fmt: skip
 
 
 def compare(history: History, baseline: str = "median:5", **kw: Any) -> list[Any]:
@@ -108,16 +119,23 @@ def test_every_metric_has_a_rule_and_config_knows_the_same_metrics() -> None:
     assert set(COMPARED) == set(REGRESSION_METRICS)
     assert set(RULES) == set(COMPARED)
     assert set(METRICS) - set(COMPARED) == {"seconds_per_office"}  # batch / offices: shown only
-    assert RULES["batch_seconds"] == Rule(threshold=0.2, noise_floor=0.05, gate=True)
+    # a timing's threshold against earlier runs is x2; its floor is the gate's, not configured
+    assert RULES["batch_seconds"] == Rule(threshold=TIMING_THRESHOLD, noise_floor=0.0, gate=True)
+    assert RULES["statements"] == Rule(threshold=0.2, noise_floor=0.0, gate=True)
     assert RULES["prepare_seconds"].gate is False
+    assert {n for n, m in COMPARED.items() if m.timing} == {
+        "batch_seconds", "prepare_seconds", "restore_seconds", "seed_rows_per_second"
+    }  # fmt: skip
 
 
 def test_the_project_file_sets_the_regression_section(config_file: Path) -> None:
     reg = load_config(config_file, env={}).regression
     assert reg.threshold == 0.2 and reg.baseline == "median:5"
     rules = rules_from_config(reg)
-    assert rules["batch_seconds"].noise_floor == 0.05
-    assert rules["restore_seconds"] == Rule(threshold=0.2, noise_floor=0.5, gate=False)
+    assert rules["batch_seconds"].threshold == TIMING_THRESHOLD
+    assert rules["restore_seconds"] == Rule(threshold=TIMING_THRESHOLD, noise_floor=0.0, gate=False)
+    assert rules["peak_memory_mb"] == Rule(threshold=0.2, noise_floor=5.0, gate=True)
+    assert deprecated_settings(reg) == []  # the shipped file sets no floor on a timing
 
 
 def write(tmp_path: Path, regression: str) -> Path:
@@ -144,10 +162,10 @@ def test_per_metric_overrides_and_the_command_line_threshold(tmp_path: Path) -> 
         env={},
     )
     rules = rules_from_config(cfg.regression)
-    assert rules["batch_seconds"] == Rule(threshold=0.5, noise_floor=0.05, gate=True)
+    assert rules["batch_seconds"] == Rule(threshold=0.5, noise_floor=0.0, gate=True)
     assert rules["statements"] == Rule(threshold=0.1, noise_floor=0.0, gate=False)
     assert rules["peak_memory_mb"].noise_floor == 50
-    assert rules["restore_seconds"].threshold == 0.1
+    assert rules["restore_seconds"].threshold == TIMING_THRESHOLD  # a timing: x2 unless its own
     flagged = rules_from_config(cfg.regression, threshold=0.3)
     assert {r.threshold for r in flagged.values()} == {0.3}
     assert flagged["statements"].gate is False
@@ -173,6 +191,25 @@ def test_bad_regression_settings_name_the_key(
         load_config(write(tmp_path, body), env={})
     assert info.value.key_path == key_path
     assert info.value.suggestion == suggestion
+
+
+def test_an_absolute_floor_on_a_timing_is_accepted_ignored_and_named(tmp_path: Path) -> None:
+    reg = load_config(
+        write(
+            tmp_path,
+            """
+            metrics:
+              batch_seconds: {noise_floor: 0.05}
+              statements: {noise_floor: 1}
+            """,
+        ),
+        env={},
+    ).regression
+    rules = rules_from_config(reg)
+    assert rules["batch_seconds"].noise_floor == 0.0  # not 0.05 s: the gate derives it
+    assert rules["statements"].noise_floor == 1  # a count keeps its floor
+    (line,) = deprecated_settings(reg)
+    assert line.startswith("regression.metrics.batch_seconds.noise_floor in scales.yaml is no")
 
 
 def test_threshold_flag_parsing() -> None:
@@ -221,17 +258,35 @@ def test_an_unchanged_rerun_is_not_flagged() -> None:
 
 
 def test_a_slower_batch_is_a_regression_with_exit_status_6() -> None:
-    history = History.of([record(1), record(2), record(3, batch=0.9)])
+    history = History.of([*(record(n) for n in range(1, 7)), record(7, batch=1.5)])
     (comparison,) = compare(history)
     (reg,) = comparison.regressions
     assert reg.metric.name == "batch_seconds"
-    assert reg.baseline == pytest.approx(0.5) and reg.new == pytest.approx(0.9)
-    assert reg.ratio == pytest.approx(1.8)
-    assert reg.worse_by == pytest.approx(0.8)
+    assert reg.baseline == pytest.approx(0.5, rel=0.02) and reg.new == pytest.approx(1.5, rel=0.02)
+    assert reg.ratio == pytest.approx(3.0, rel=0.03)
+    assert reg.worse_by == pytest.approx(2.0, rel=0.03)
+    ev = reg.evidence
+    assert ev is not None and ev.ci is not None and ev.p_value is not None
+    assert ev.ci[0] > 1 + TIMING_THRESHOLD and ev.p_value < 0.01 and ev.effect == 1.0
+    data = reg.to_dict()  # what a report leads with: the fields and one sentence
+    assert {k: data[k] for k in ("metric", "scale", "decision", "gated", "fails", "unit")} == {
+        "metric": "batch_seconds", "scale": "small", "decision": "regression", "gated": True,
+        "fails": True, "unit": "s",
+    }  # fmt: skip
+    assert data["ci"] == list(ev.ci) and data["p_value"] == ev.p_value and data["effect"] == 1.0
+    assert data["threshold"] == TIMING_THRESHOLD and data["floor"] == ev.floor
+    assert data["sentence"] == reg.sentence()
+    assert reg.sentence().startswith("small: batch time (median) REGRESSED ×3.0")
+    assert " ms → 1.5" in reg.sentence() and " s (99 % CI ×" in reg.sentence()
+    statements = next(m for m in comparison.metrics if m.metric.name == "statements")
+    assert statements.to_dict()["method"] == "exact" and statements.evidence is None
+    assert statements.sentence() == (
+        "small: SQL statements unchanged ×1.00, 1 → 1: no change; threshold 20 %, exact count"
+    )
     with pytest.raises(RegressionError) as info:
         check([comparison])
     assert info.value.exit_code == 6
-    assert "batch_seconds" in info.value.message and "x1.80" in info.value.message
+    assert "batch_seconds" in info.value.message and "x3.0" in info.value.message
     # batch time per office is the same change: shown in reports, not judged twice
     assert "seconds_per_office" not in {m.metric.name for m in comparison.metrics}
 
@@ -247,8 +302,20 @@ def test_a_regression_in_an_ungated_metric_does_not_fail() -> None:
 
 
 def test_a_faster_batch_is_an_improvement() -> None:
-    v = verdicts(History.of([record(1), record(2, batch=0.2)]))
+    v = verdicts(History.of([*(record(n) for n in range(1, 7)), record(7, batch=0.1)]))
     assert v["batch_seconds"] == "improvement"
+
+
+def test_a_slower_batch_inside_the_runs_own_spread_is_within_noise() -> None:
+    """Earlier runs that swing by ±40 % from one to the next make a x2.5 run noise, not a
+    regression: the floor comes from the history's spread, not from a number of seconds."""
+    swings = [0.5, 0.8, 0.45, 0.9, 0.4, 0.85, 0.5, 0.95, 0.45, 0.8]
+    runs = [record(n, batch=b) for n, b in enumerate(swings, start=1)]
+    (comparison,) = compare(History.of([*runs, record(11, batch=2.6)]))
+    batch = next(m for m in comparison.metrics if m.metric.name == "batch_seconds")
+    assert batch.verdict == "within noise" and comparison.ok
+    assert batch.evidence is not None and batch.evidence.floor > 2.0
+    assert "noise floor" in batch.reason and "run-to-run spread of 10 runs" in batch.reason
 
 
 def test_more_statements_is_a_regression_even_by_one_when_small() -> None:
@@ -264,7 +331,8 @@ def test_median_of_last_n_ignores_one_slow_outlier_and_old_runs() -> None:
     (comparison,) = compare(History.of(runs), "median:3")
     assert [r.run_id for r in comparison.baseline.records] == ["run002", "run003", "run004"]
     batch = next(m for m in comparison.metrics if m.metric.name == "batch_seconds")
-    assert batch.baseline == pytest.approx(0.52)  # the median, not the mean (1.34)
+    # the median of the pooled samples: the slow run counts as a third of them, not as a mean
+    assert batch.baseline == pytest.approx(0.52, rel=0.03)
     assert batch.verdict == "unchanged"
     assert "median of the last 3 earlier runs" in comparison.summary()
 
@@ -275,10 +343,10 @@ def test_median_with_fewer_runs_than_asked_says_so() -> None:
 
 
 def test_a_stored_run_as_baseline() -> None:
-    history = History.of([record(1, batch=0.2), record(2), record(3)])
+    history = History.of([record(1, batch=0.1), record(2), record(3)])
     (comparison,) = compare(history, "run:run001")
     batch = next(m for m in comparison.metrics if m.metric.name == "batch_seconds")
-    assert batch.baseline == pytest.approx(0.2) and batch.verdict == "regression"
+    assert batch.baseline == pytest.approx(0.1, rel=0.03) and batch.verdict == "regression"
     assert verdicts(history, "run002")["batch_seconds"] == "unchanged"
     with pytest.raises(HistoryError):
         compare(history, "run:run999")
@@ -303,14 +371,14 @@ def test_a_git_ref_as_baseline(tmp_path: Path, git: Callable[..., str]) -> None:
             record(1, batch=0.50, commit=base),
             record(2, batch=0.52, commit=base),
             record(3, batch=0.30, commit=head),  # a run at HEAD, not on the release branch
-            record(4, batch=0.80, commit=head),
+            record(4, batch=2.00, commit=head),
         ]
     )
     (comparison,) = compare(history, "git:release", repo=tmp_path)
     assert {r.run_id for r in comparison.baseline.records} == {"run001", "run002"}
     assert comparison.baseline.commit == base
     batch = next(m for m in comparison.metrics if m.metric.name == "batch_seconds")
-    assert batch.baseline == pytest.approx(0.51) and batch.verdict == "regression"
+    assert batch.baseline == pytest.approx(0.51, rel=0.03) and batch.verdict == "regression"
     # the candidate's own commit: the other runs at HEAD, not the candidate itself
     (same, *_) = compare(history, "git:HEAD", repo=tmp_path)
     assert [r.run_id for r in same.baseline.records] == ["run003"]

@@ -403,3 +403,23 @@ def test_both_yaml_parsers_read_the_file_alike(
     huge = file_error("scales:\n  small: {offices: " + "1" * 5000 + "}\n")
     assert (huge.reason, huge.line) == ("syntax", 2)
     assert yamlfile.read_yaml("day: 2026-12-01", source="") == {"day": dt.date(2026, 12, 1)}
+
+
+def test_a_scale_may_time_its_own_number_of_repeats(tmp_path: Path) -> None:
+    path = tmp_path / "scales.yaml"
+    path.write_text(
+        "scales:\n  small: {offices: 1, repeat: 30}\n  big: {offices: 2}\nmeasure: {repeat: 7}\n",
+        encoding="utf-8",
+    )
+    cfg = load_config(path, env={})
+    assert cfg.measure.repeat_for(cfg.scale("small")) == 30
+    assert cfg.measure.repeat_for(cfg.scale("big")) == 7  # measure.repeat, as before
+    path.write_text("scales:\n  small: {offices: 1, repeat: 0}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert info.value.key_path == "scales.small.repeat"
+
+
+def test_the_shipped_scales_take_more_repeats_the_cheaper_they_are(config_file: Path) -> None:
+    cfg = load_config(config_file, env={})
+    assert [cfg.measure.repeat_for(s) for s in cfg.scales.values()] == [50, 20, 10]

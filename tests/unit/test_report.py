@@ -34,6 +34,11 @@ from perfkit.testing import run_record
 MEDIUM = {"offices": 100.0}
 
 
+def repeats(batch: float) -> dict[str, list[float]]:
+    """Five timed samples around ``batch``: enough for the gate's test to see a x3."""
+    return {"batch_seconds": [batch * f for f in (0.9, 0.95, 1.0, 1.05, 1.1)]}
+
+
 def history() -> History:
     return History.of(
         [
@@ -41,14 +46,19 @@ def history() -> History:
             run_record(2, metrics={"restore_seconds": 0.8}),
             run_record(3),
             run_record(
-                1, scale="medium", batch=0.3, metrics=MEDIUM | {"seed_rows_per_second": 400_000.0}
+                1,
+                scale="medium",
+                batch=0.3,
+                metrics=MEDIUM | {"seed_rows_per_second": 400_000.0},
+                samples=repeats(0.3),
             ),
-            run_record(2, scale="medium", batch=0.31, metrics=MEDIUM),
+            run_record(2, scale="medium", batch=0.31, metrics=MEDIUM, samples=repeats(0.31)),
             run_record(
                 3,
                 scale="medium",
                 batch=0.9,
                 metrics=MEDIUM,
+                samples=repeats(0.9),
                 passed=False,
                 failures=["batch 0.900 s <= 0.500 s: OVER BUDGET"],
             ),

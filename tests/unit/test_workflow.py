@@ -142,3 +142,14 @@ def test_the_perf_job_runs_the_session_reports_and_gates(workflow: dict[str, Any
     gate = next(s for s in perf["steps"] if "compare" in s.get("run", ""))
     assert gate["run"].strip() == '"$INVOKE" compare'
     assert perf["env"]["INVOKE"] == ".nox/perf-${{ matrix.scale }}/bin/invoke"
+
+
+def test_pull_requests_run_the_ab_job_against_their_base(workflow: dict[str, Any]) -> None:
+    steps = workflow["jobs"]["perf"]["steps"]
+    ab = next(s for s in steps if '"$INVOKE" ab ' in s.get("run", ""))
+    assert "github.event_name == 'pull_request'" in ab["if"]
+    assert ab["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
+    assert '--base "$BASE_SHA"' in ab["run"] and "git fetch --no-tags --depth=1 origin" in ab["run"]
+    # before the database is stopped
+    names = [s.get("name", "") for s in steps]
+    assert names.index(ab["name"]) < names.index("stop the database")
