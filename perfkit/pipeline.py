@@ -33,24 +33,30 @@ team's own tests go through one path.)
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import time_machine
+from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 from perfkit.app import Application, load_application
 from perfkit.config import Config, Scale, WorkloadBudgets
 from perfkit.datagen import DatasetInfo, read_dataset_info
+from perfkit.datagen.changes import wait_until_gone
 from perfkit.db import connection, create_engine, create_session_factory
 from perfkit.env import select_environment
 from perfkit.errors import PerfkitError
+from perfkit.fresh import FreshCopies, Release, template_copies
 from perfkit.locks import exclusive
 from perfkit.measure import Measurement, measure
 from perfkit.prepare import PrepareReport, prepare, read_handover
@@ -71,6 +77,7 @@ from perfkit.results import (
     results_path,
     utc_now,
 )
+from perfkit.snapshot.dataset import changes_problem
 from perfkit.urls import SecretUrl, mask_url
 from perfkit.workload import Workload, WorkloadContext, WorkloadRegistry, as_outcome
 
@@ -93,13 +100,61 @@ class DatabaseTimeoutError(PerfkitError):
 
 
 class DatasetChangedError(PerfkitError):
-    """Another command replaced the data between preparing and measuring it."""
+    """The shared data is not the data prepared, just before it was to be measured: another
+    command replaced it (``restored`` False), or something changed it since it was loaded
+    (``restored`` True: it was restored before this error, nothing was measured)."""
 
-    def __init__(self, scale: str, now: str) -> None:
+    def __init__(self, scale: str, what: str, *, restored: bool = False) -> None:
+        if restored:
+            message = (
+                f"the shared {scale} data was changed before it could be measured: {what}; "
+                "it was restored, and nothing was measured"
+            )
+            hint = (
+                "something wrote to the shared data (a test, the application's own engine, "
+                "a session left open); a test that writes asks for a clone of its own: "
+                "@pytest.mark.perf_clone"
+            )
+        else:
+            message = f"the {scale} dataset changed before it could be measured (now: {what})"
+            hint = "another perfkit command is using the same database; run one at a time"
+        super().__init__(message, hint=hint)
+        self.scale = scale
+        self.what = what
+        self.restored = restored
+
+
+class WorkloadWroteError(PerfkitError):
+    """A workload not declared as writing changed the shared data while it was measured (its
+    data was restored; nothing was recorded)."""
+
+    def __init__(self, scale: str, workload: str, what: str) -> None:
         super().__init__(
-            f"the {scale} dataset changed before it could be measured (now: {now})",
-            hint="another perfkit command is using the same database; run one at a time",
+            f"workload {workload!r} is not declared as writing, but the shared {scale} data "
+            f"changed while it ran: {what}; the data was restored, and no run was recorded",
+            hint=f"a workload that writes says so (scales.yaml app.workloads.{workload}.writes: "
+            "true, or @pytest.mark.perf_clone on its test): each of its runs then gets a fresh "
+            "clone of the data",
         )
+        self.scale = scale
+        self.workload = workload
+        self.what = what
+
+
+class WritesOnSharedDataError(PerfkitError):
+    """A workload declared as writing was to be measured on the shared data."""
+
+    exit_code = 2
+
+    def __init__(self, scale: str, workload: str) -> None:
+        super().__init__(
+            f"workload {workload!r} writes (app.workloads.{workload}.writes), and the "
+            f"{scale} data here is shared",
+            hint="measure it in a test marked @pytest.mark.perf_clone: each run then gets a "
+            "fresh clone",
+        )
+        self.scale = scale
+        self.workload = workload
 
 
 @dataclass(frozen=True)
@@ -197,6 +252,9 @@ class Timed:
     budgets: WorkloadBudgets | None = None
     #: A run that sends no statement, or whose numbers are all zero, fails.
     expect_work: bool = True
+    #: It commits writes (scales.yaml ``app.workloads.<name>.writes``): each run gets a fresh
+    #: copy of the data (:mod:`perfkit.fresh`), never the shared data.
+    writes: bool = False
 
 
 @dataclass(frozen=True)
@@ -296,7 +354,28 @@ async def run_scale(
     data = await prepare_data(
         cfg, scale, url=url, after_prepare_task=after_prepare_task, progress=say
     )
-    engine = create_engine(url, cfg.pool, driver=app.driver)
+    settings = app.workload_settings(spec.name)
+    if settings is None or not settings.writes:
+        return await _measure_workload(cfg, data, app, spec, run_id=run_id, progress=say)
+    async with template_copies(url, cfg, scale) as copies:  # a fresh copy for each run
+        copy = await data_in(cfg, data, copies.url)
+        return await _measure_workload(
+            cfg, copy, app, spec, run_id=run_id, fresh=copies, progress=say
+        )
+
+
+async def _measure_workload(
+    cfg: Config,
+    data: PreparedData,
+    app: Application,
+    spec: Workload,
+    *,
+    run_id: str,
+    fresh: FreshCopies | None = None,
+    progress: Progress,
+) -> ScaleRun:
+    """:func:`measure_and_record` of ``spec`` on ``data``, on an engine of its own."""
+    engine = create_engine(data.url, cfg.pool, driver=app.driver)
     try:
         ctx = WorkloadContext(
             session_factory=create_session_factory(engine, cfg.pool), today=data.anchor_date
@@ -304,13 +383,24 @@ async def run_scale(
         return await measure_and_record(
             cfg,
             data,
-            workload_timed(app, spec, ctx, scale=scale.name),
+            workload_timed(app, spec, ctx, scale=data.scale.name),
             engine=engine,
             run_id=run_id,
-            progress=say,
+            fresh=fresh,
+            progress=progress,
         )
     finally:
         await engine.dispose()
+
+
+async def data_in(cfg: Config, shared: PreparedData, url: str) -> PreparedData:
+    """``shared``'s data as a copy at ``url`` holds it (a clone of the scale's template): its
+    own ``perfkit_dataset`` row, the same preparations; ``cloned``."""
+    async with connection(url) as conn:
+        info = await read_dataset_info(conn, order=load_application(cfg).tables)
+    if info is None or not info.same_data(shared.info, compare_anchor=False):
+        raise DatasetChangedError(shared.scale.name, info.describe() if info else "no dataset")
+    return dataclasses.replace(shared, url=SecretUrl(url), info=info, cloned=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -348,6 +438,7 @@ def workload_timed(app: Application, spec: Workload, ctx: WorkloadContext, *, sc
         label=spec.label,
         budgets=settings.budgets.get(scale) if settings else None,
         expect_work=settings.expect_work if settings else True,
+        writes=settings.writes if settings else False,
     )
 
 
@@ -359,23 +450,34 @@ async def measure_and_record(
     engine: AsyncEngine,
     run_id: str,
     lock: bool = True,
+    fresh: FreshCopies | None = None,
+    release: Release | None = None,
     progress: Progress | None = None,
 ) -> ScaleRun:
     """Steps 2-4: measure ``timed`` on ``data`` (statements counted on ``engine``, the clock
-    pinned to the data's day), check the budgets, append the run record. With ``lock`` (the
-    shared data), perfkit's lock on the database is held meanwhile and the data is checked to
-    be still the one prepared; a clone is the test's own and needs neither."""
+    pinned to the data's day), check the budgets, append the run record.
+
+    On the shared data (``lock``), perfkit's lock on the database is held meanwhile, and
+    :func:`shared_data_guard` checks before that the data is still the one prepared, and after
+    that the measurement changed nothing. With ``fresh`` (a workload that writes), every run
+    and the EXPLAINs get a fresh copy of the data (:mod:`perfkit.fresh`; ``release``, by
+    default :func:`close_idle` of ``engine``, closes the connections to it first). Without
+    either (a database that is the caller's own), nothing is checked."""
     say = progress or (lambda _msg: None)
     scale = data.scale
-    async with exclusive(data.url, on_wait=say) if lock else nullcontext():
-        info = data.info
-        if lock:
-            app = load_application(cfg)
-            async with connection(data.url) as conn:
-                now = await read_dataset_info(conn, order=app.tables)
-            if now is None or not now.same_data(data.info):
-                raise DatasetChangedError(scale.name, now.describe() if now else "no dataset")
-            info = now
+    if timed.writes and fresh is None:
+        raise WritesOnSharedDataError(scale.name, timed.name)
+    guard = (
+        shared_data_guard(cfg, data, engine=engine, workload=timed.name, progress=say)
+        if lock and fresh is None
+        else _unguarded(data.info)
+    )
+    renew = (
+        None
+        if fresh is None
+        else functools.partial(fresh.renew, release or functools.partial(close_idle, engine))
+    )
+    async with guard as info:
         async with engine.connect() as conn:
             server_version = str(await conn.scalar(text("SHOW server_version")))
         say(f"{scale.name}: measuring {timed.name}")
@@ -387,11 +489,16 @@ async def measure_and_record(
                     engine=engine,
                     repeat=cfg.measure.repeat,
                     warmup=cfg.measure.warmup,
+                    before_each=renew,
                 )
                 # untimed, after the timed repeats: the samples never carry its overhead
+                if renew is not None:
+                    await renew()
                 server = await ServerStatements.start(data.url)
                 profile = await profile_run(timed.fn, engine=engine)
                 server_rows = await server.collect() if server is not None else None
+                if renew is not None:  # the plans are of the data as the runs found it
+                    await renew()
                 plans = await explain_statements(engine, profile.statements)
         except (sa_exc.TimeoutError, asyncpg.QueryCanceledError, TimeoutError) as exc:
             raise DatabaseTimeoutError(scale.name, _one_line(exc)) from None
@@ -435,6 +542,120 @@ async def measure_and_record(
         numbers=numbers,
         profile=profile,
     )
+
+
+@asynccontextmanager
+async def _unguarded(info: DatasetInfo) -> AsyncIterator[DatasetInfo]:
+    yield info
+
+
+@asynccontextmanager
+async def shared_data_guard(
+    cfg: Config,
+    data: PreparedData,
+    *,
+    engine: AsyncEngine,
+    workload: str,
+    progress: Progress | None = None,
+) -> AsyncIterator[DatasetInfo]:
+    """Hold perfkit's lock on the shared data while the block measures ``workload`` on
+    ``engine``; yield the data's info. A measurement never runs on data other than the data
+    its record names:
+
+    - before: the database holds the dataset prepared (else :class:`DatasetChangedError`:
+      another command replaced it), unchanged since it was loaded
+      (:func:`~perfkit.snapshot.dataset.changes_problem`: catalogue, settings, committed
+      changes). A change is restored at once (:func:`restore_shared`), then
+      :class:`DatasetChangedError` with ``restored`` says what changed;
+    - after: the engine's idle connections are closed, and their sessions waited for until
+      they have ended (so published their counters; a connection a session still holds is
+      left to it); any change committed meanwhile is restored,
+      then :class:`WorkloadWroteError`. The same check runs when the block fails, so the data
+      is restored before anything else is measured.
+    """
+    say = progress or (lambda _msg: None)
+    scale = data.scale.name
+    app = load_application(cfg)
+    async with exclusive(data.url, on_wait=say):
+        async with connection(data.url) as conn:
+            now = await read_dataset_info(conn, order=app.tables)
+            if now is None or not now.same_data(data.info):
+                raise DatasetChangedError(scale, now.describe() if now else "no dataset")
+            before = await changes_problem(conn, app, now)
+        if before is not None:
+            await restore_shared(cfg, data, progress=say)
+            raise DatasetChangedError(scale, before, restored=True)
+        await close_idle(engine)  # every connection the block uses is opened, and seen, below
+        closed: set[int] = set()
+        with _closed_sessions(engine, closed):
+            failed = True
+            try:
+                yield now
+                failed = False
+            finally:
+                await close_idle(engine)  # their sessions end, and publish their counters
+                async with connection(data.url) as conn:
+                    await wait_until_gone(conn, closed)
+                    after = await changes_problem(conn, app, now)
+                if after is not None:
+                    await restore_shared(cfg, data, progress=say)
+                    if not failed:
+                        raise WorkloadWroteError(scale, workload, after)
+
+
+async def restore_shared(
+    cfg: Config, data: PreparedData, *, progress: Progress | None = None
+) -> PrepareReport:
+    """Make the shared data the dataset ``data`` names again (``prepare``: from the template,
+    else its snapshot), dated as it was."""
+    say = progress or (lambda _msg: None)
+    return await prepare(data.url, cfg, data.scale, as_of=data.anchor_date, progress=say)
+
+
+@contextmanager
+def _closed_sessions(engine: AsyncEngine, closed: set[int]) -> Iterator[None]:
+    """Collect into ``closed`` the server pids of ``engine``'s connections opened while the
+    block runs and closed by the time it ends (:func:`wait_until_gone` then waits for their
+    sessions to end). Nothing runs per statement or per checkout: only when a connection is
+    opened or closed."""
+    sync = engine.sync_engine
+
+    def opened(dbapi_connection: Any, record: Any) -> None:
+        pid = server_pid(dbapi_connection)
+        if pid is not None:
+            record.info["perfkit_pid"] = pid
+
+    def gone(dbapi_connection: Any, record: Any) -> None:
+        pid = record.info.get("perfkit_pid") if record is not None else None
+        if pid is not None:
+            closed.add(int(pid))
+
+    pool = sync.pool
+    event.listen(pool, "connect", opened)
+    event.listen(pool, "close", gone)
+    try:
+        yield
+    finally:
+        event.remove(pool, "connect", opened)
+        event.remove(pool, "close", gone)
+
+
+async def close_idle(engine: AsyncEngine) -> None:
+    """Close the connections idle in ``engine``'s pool, keeping the pool (unlike
+    ``engine.dispose()``, which replaces it and so leaks a connection a session still holds:
+    it goes back to the old pool and is never closed)."""
+    await greenlet_spawn(engine.sync_engine.pool.dispose)
+
+
+def server_pid(dbapi_connection: Any) -> int | None:
+    """The server process of a driver connection SQLAlchemy wraps: asyncpg's
+    ``get_server_pid()``, psycopg's ``info.backend_pid``; None for another driver."""
+    driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+    get_pid = getattr(driver, "get_server_pid", None)
+    if callable(get_pid):
+        return int(get_pid())
+    pid = getattr(getattr(driver, "info", None), "backend_pid", None)
+    return int(pid) if isinstance(pid, int) and pid else None
 
 
 def outcome_numbers(result: object) -> Mapping[str, int | float]:
