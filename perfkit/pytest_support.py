@@ -452,7 +452,8 @@ def timed_for(
     """What :func:`measure_and_record` measures for a test: ``fn`` with its name (``name``,
     else the test's without ``test_``: ``test_deadline_alerts`` -> ``deadline_alerts``), its
     label (``label``, else :func:`label_for`)
-    and its budgets (:func:`budgets_for`). A workload from ``perf_workload`` keeps its own
+    and its budgets (:func:`budgets_for`); a name scales.yaml declares as writing
+    (``app.workloads.<name>.writes``) writes. A workload from ``perf_workload`` keeps its own
     name and label unless ``name`` or ``label`` is given."""
     if isinstance(fn, Timed):
         called = name or fn.name
@@ -470,6 +471,7 @@ def timed_for(
         label=label or label_for(fn, test=test, name=called),
         budgets=budgets_for(cfg, scale, called, marker),
         expect_work=settings.expect_work if settings else True,
+        writes=settings.writes if settings else False,
     )
 
 

@@ -186,3 +186,19 @@ def test_a_user_added_scale_is_loaded(tmp_path: Path, config_file: Path) -> None
     cfg = load_config(path, env={})
     assert cfg.scale_names[-1] == "xl"
     assert cfg.scale("xl").staff == 50_000
+
+
+def test_a_workload_says_whether_it_writes(tmp_path: Path) -> None:
+    """``app.workloads.<name>.writes``: false unless said; anything but a boolean names the
+    key."""
+    body = MINIMAL + textwrap.dedent("""
+        app:
+          workloads:
+            deadline_alerts: {call: "perfkit.apps.welfare.batch:deadline_alerts"}
+            nightly: {call: "perfkit.apps.welfare.batch:deadline_alerts", writes: true}
+    """)
+    cfg = load_config(write(tmp_path, body), env={})
+    assert cfg.app.workloads["nightly"].writes is True
+    assert cfg.app.workloads["deadline_alerts"].writes is False
+    error = error_for(tmp_path, body.replace("writes: true", "writes: sometimes"))
+    assert error.key_path == "app.workloads.nightly.writes"
