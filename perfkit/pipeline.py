@@ -18,7 +18,11 @@ it fail. It is two functions, which the pytest plugin (:mod:`perfkit.pytest_plug
 2. **measure**: the workload (default: the deadline-alert batch, dry run) runs
    ``measure.warmup`` times untimed and ``measure.repeat`` times timed on an engine built from
    scales.yaml's ``pool`` section, under perfkit's lock on the database so that no other
-   command swaps the data meanwhile. Statements and peak memory are measured too;
+   command swaps the data meanwhile, and checked to run on the data its record names
+   (:mod:`perfkit.guard`: unchanged before, nothing committed after; a change is restored
+   and fails the run). A workload declared as writing (``app.workloads.<name>.writes``) runs
+   each time on a fresh copy of the scale's template instead (:mod:`perfkit.fresh`).
+   Statements and peak memory are measured too;
 3. **check**: the median against ``budgets.batch``, statements per run against
    ``budgets.statements``, preparation and restore times against ``budgets.prepare`` and
    ``budgets.restore``; on plan-shaped data, e-mails must equal staff. A database timeout
@@ -40,24 +44,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import time_machine
-from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.util import greenlet_spawn
 
 from perfkit.app import Application, load_application
 from perfkit.config import Config, Scale, WorkloadBudgets
 from perfkit.datagen import DatasetInfo, read_dataset_info
-from perfkit.datagen.changes import wait_until_gone
 from perfkit.db import connection, create_engine, create_session_factory
 from perfkit.env import select_environment
 from perfkit.errors import PerfkitError
 from perfkit.fresh import FreshCopies, Release, template_copies
-from perfkit.locks import exclusive
+from perfkit.guard import (
+    DatasetChangedError,
+    close_idle,
+    shared_data_guard,
+)
 from perfkit.measure import Measurement, measure
 from perfkit.prepare import PrepareReport, prepare, read_handover
 from perfkit.profile import (
@@ -77,7 +82,6 @@ from perfkit.results import (
     results_path,
     utc_now,
 )
-from perfkit.snapshot.dataset import changes_problem
 from perfkit.urls import SecretUrl, mask_url
 from perfkit.workload import Workload, WorkloadContext, WorkloadRegistry, as_outcome
 
@@ -97,48 +101,6 @@ class DatabaseTimeoutError(PerfkitError):
             "server log (`invoke db-status`)",
         )
         self.scale = scale
-
-
-class DatasetChangedError(PerfkitError):
-    """The shared data is not the data prepared, just before it was to be measured: another
-    command replaced it (``restored`` False), or something changed it since it was loaded
-    (``restored`` True: it was restored before this error, nothing was measured)."""
-
-    def __init__(self, scale: str, what: str, *, restored: bool = False) -> None:
-        if restored:
-            message = (
-                f"the shared {scale} data was changed before it could be measured: {what}; "
-                "it was restored, and nothing was measured"
-            )
-            hint = (
-                "something wrote to the shared data (a test, the application's own engine, "
-                "a session left open); a test that writes asks for a clone of its own: "
-                "@pytest.mark.perf_clone"
-            )
-        else:
-            message = f"the {scale} dataset changed before it could be measured (now: {what})"
-            hint = "another perfkit command is using the same database; run one at a time"
-        super().__init__(message, hint=hint)
-        self.scale = scale
-        self.what = what
-        self.restored = restored
-
-
-class WorkloadWroteError(PerfkitError):
-    """A workload not declared as writing changed the shared data while it was measured (its
-    data was restored; nothing was recorded)."""
-
-    def __init__(self, scale: str, workload: str, what: str) -> None:
-        super().__init__(
-            f"workload {workload!r} is not declared as writing, but the shared {scale} data "
-            f"changed while it ran: {what}; the data was restored, and no run was recorded",
-            hint=f"a workload that writes says so (scales.yaml app.workloads.{workload}.writes: "
-            "true, or @pytest.mark.perf_clone on its test): each of its runs then gets a fresh "
-            "clone of the data",
-        )
-        self.scale = scale
-        self.workload = workload
-        self.what = what
 
 
 class WritesOnSharedDataError(PerfkitError):
@@ -468,7 +430,15 @@ async def measure_and_record(
     if timed.writes and fresh is None:
         raise WritesOnSharedDataError(scale.name, timed.name)
     guard = (
-        shared_data_guard(cfg, data, engine=engine, workload=timed.name, progress=say)
+        shared_data_guard(
+            cfg,
+            scale,
+            url=data.url,
+            info=data.info,
+            engine=engine,
+            workload=timed.name,
+            progress=say,
+        )
         if lock and fresh is None
         else _unguarded(data.info)
     )
@@ -547,115 +517,6 @@ async def measure_and_record(
 @asynccontextmanager
 async def _unguarded(info: DatasetInfo) -> AsyncIterator[DatasetInfo]:
     yield info
-
-
-@asynccontextmanager
-async def shared_data_guard(
-    cfg: Config,
-    data: PreparedData,
-    *,
-    engine: AsyncEngine,
-    workload: str,
-    progress: Progress | None = None,
-) -> AsyncIterator[DatasetInfo]:
-    """Hold perfkit's lock on the shared data while the block measures ``workload`` on
-    ``engine``; yield the data's info. A measurement never runs on data other than the data
-    its record names:
-
-    - before: the database holds the dataset prepared (else :class:`DatasetChangedError`:
-      another command replaced it), unchanged since it was loaded
-      (:func:`~perfkit.snapshot.dataset.changes_problem`: catalogue, settings, committed
-      changes). A change is restored at once (:func:`restore_shared`), then
-      :class:`DatasetChangedError` with ``restored`` says what changed;
-    - after: the engine's idle connections are closed, and their sessions waited for until
-      they have ended (so published their counters; a connection a session still holds is
-      left to it); any change committed meanwhile is restored,
-      then :class:`WorkloadWroteError`. The same check runs when the block fails, so the data
-      is restored before anything else is measured.
-    """
-    say = progress or (lambda _msg: None)
-    scale = data.scale.name
-    app = load_application(cfg)
-    async with exclusive(data.url, on_wait=say):
-        async with connection(data.url) as conn:
-            now = await read_dataset_info(conn, order=app.tables)
-            if now is None or not now.same_data(data.info):
-                raise DatasetChangedError(scale, now.describe() if now else "no dataset")
-            before = await changes_problem(conn, app, now)
-        if before is not None:
-            await restore_shared(cfg, data, progress=say)
-            raise DatasetChangedError(scale, before, restored=True)
-        await close_idle(engine)  # every connection the block uses is opened, and seen, below
-        closed: set[int] = set()
-        with _closed_sessions(engine, closed):
-            failed = True
-            try:
-                yield now
-                failed = False
-            finally:
-                await close_idle(engine)  # their sessions end, and publish their counters
-                async with connection(data.url) as conn:
-                    await wait_until_gone(conn, closed)
-                    after = await changes_problem(conn, app, now)
-                if after is not None:
-                    await restore_shared(cfg, data, progress=say)
-                    if not failed:
-                        raise WorkloadWroteError(scale, workload, after)
-
-
-async def restore_shared(
-    cfg: Config, data: PreparedData, *, progress: Progress | None = None
-) -> PrepareReport:
-    """Make the shared data the dataset ``data`` names again (``prepare``: from the template,
-    else its snapshot), dated as it was."""
-    say = progress or (lambda _msg: None)
-    return await prepare(data.url, cfg, data.scale, as_of=data.anchor_date, progress=say)
-
-
-@contextmanager
-def _closed_sessions(engine: AsyncEngine, closed: set[int]) -> Iterator[None]:
-    """Collect into ``closed`` the server pids of ``engine``'s connections opened while the
-    block runs and closed by the time it ends (:func:`wait_until_gone` then waits for their
-    sessions to end). Nothing runs per statement or per checkout: only when a connection is
-    opened or closed."""
-    sync = engine.sync_engine
-
-    def opened(dbapi_connection: Any, record: Any) -> None:
-        pid = server_pid(dbapi_connection)
-        if pid is not None:
-            record.info["perfkit_pid"] = pid
-
-    def gone(dbapi_connection: Any, record: Any) -> None:
-        pid = record.info.get("perfkit_pid") if record is not None else None
-        if pid is not None:
-            closed.add(int(pid))
-
-    pool = sync.pool
-    event.listen(pool, "connect", opened)
-    event.listen(pool, "close", gone)
-    try:
-        yield
-    finally:
-        event.remove(pool, "connect", opened)
-        event.remove(pool, "close", gone)
-
-
-async def close_idle(engine: AsyncEngine) -> None:
-    """Close the connections idle in ``engine``'s pool, keeping the pool (unlike
-    ``engine.dispose()``, which replaces it and so leaks a connection a session still holds:
-    it goes back to the old pool and is never closed)."""
-    await greenlet_spawn(engine.sync_engine.pool.dispose)
-
-
-def server_pid(dbapi_connection: Any) -> int | None:
-    """The server process of a driver connection SQLAlchemy wraps: asyncpg's
-    ``get_server_pid()``, psycopg's ``info.backend_pid``; None for another driver."""
-    driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
-    get_pid = getattr(driver, "get_server_pid", None)
-    if callable(get_pid):
-        return int(get_pid())
-    pid = getattr(getattr(driver, "info", None), "backend_pid", None)
-    return int(pid) if isinstance(pid, int) and pid else None
 
 
 def outcome_numbers(result: object) -> Mapping[str, int | float]:

@@ -8,9 +8,9 @@ transactions that are rolled back). Nothing is timed for budgets and no run reco
 It never leaves a write behind on the shared data. A workload declared as writing
 (``app.workloads.<name>.writes``) runs on a fresh clone of the scale's template for each step
 (warm-up, profiled run, EXPLAINs; :mod:`perfkit.fresh`), dropped after. Any other runs on the
-shared data under :func:`perfkit.pipeline.shared_data_guard`: a write it commits is found
+shared data under :func:`perfkit.guard.shared_data_guard`: a write it commits is found
 after, the data restored, and the command fails with
-:class:`~perfkit.pipeline.WorkloadWroteError`.
+:class:`~perfkit.guard.WorkloadWroteError`.
 """
 
 from __future__ import annotations
@@ -24,15 +24,14 @@ from perfkit.app import load_application
 from perfkit.config import Config, Scale
 from perfkit.db import create_engine, create_session_factory
 from perfkit.fresh import FreshCopies, template_copies
+from perfkit.guard import close_idle, shared_data_guard
 from perfkit.locks import exclusive
 from perfkit.pipeline import (
     PreparedData,
     Progress,
-    close_idle,
     data_in,
     pinned_clock,
     prepare_data,
-    shared_data_guard,
     workload_timed,
 )
 from perfkit.profile import (
@@ -139,7 +138,15 @@ async def _explain(
         )
         timed = workload_timed(app, spec, ctx, scale=scale)
         guard = (
-            shared_data_guard(cfg, data, engine=engine, workload=spec.name, progress=say)
+            shared_data_guard(
+                cfg,
+                data.scale,
+                url=data.url,
+                info=data.info,
+                engine=engine,
+                workload=spec.name,
+                progress=say,
+            )
             if fresh is None
             else exclusive(data.url, on_wait=say)
         )

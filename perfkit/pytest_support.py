@@ -47,16 +47,14 @@ from perfkit.datagen import read_dataset_info
 from perfkit.db import connection, create_engine, create_session_factory
 from perfkit.errors import PerfkitError
 from perfkit.fresh import copies_of
+from perfkit.guard import DatasetChangedError, WorkloadWroteError, close_idle
 from perfkit.lifecycle import db_up, db_url
 from perfkit.measure import Stopwatch
 from perfkit.pipeline import (
-    DatasetChangedError,
     Preparation,
     PreparedData,
     ScaleRun,
     Timed,
-    WorkloadWroteError,
-    close_idle,
     measure_and_record,
     prepare_data,
     workload_timed,
@@ -480,7 +478,7 @@ async def measure_call(state: PerfSession, binding: Binding, timed: Timed) -> Sc
     budgets and append the record (under the session's run id); the run is kept for the
     summary.
 
-    On the shared data the data is checked first and after (:func:`~perfkit.pipeline.
+    On the shared data the data is checked first and after (:func:`~perfkit.guard.
     shared_data_guard`): changed since the last check, it is restored and the test fails with
     :class:`SharedDataChangedError`, naming the tests run since; a write to it is a
     :class:`ReadOnlyDataError`. On a ``perf_clone`` test's clone, each run gets a fresh copy of

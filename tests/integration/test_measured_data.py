@@ -25,7 +25,8 @@ import pytest
 
 from perfkit.config import Config, Scale, WorkloadConfig
 from perfkit.db import connection
-from perfkit.pipeline import WorkloadWroteError, run_scale
+from perfkit.guard import WorkloadWroteError
+from perfkit.pipeline import run_scale
 from perfkit.plans import explain_command
 from perfkit.prepare import PrepareReport, prepare
 from perfkit.results import read_records, results_path
