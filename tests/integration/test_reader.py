@@ -61,22 +61,25 @@ async def test_the_reader_reads_and_nothing_makes_it_write(shared: str) -> None:
         assert await conn.fetchval("SELECT count(*) FROM items") == 1
 
 
-async def test_without_the_right_to_make_roles_there_is_no_reader(pg: PrivateServer) -> None:
-    """A limited user (no CREATEROLE) owning its database: perfkit goes without the reader."""
-    user, password, name = "perfkit_limited", "limited-pw", "perfkit_limited_test"
+async def test_without_the_right_to_make_roles_there_is_no_reader(
+    pg: PrivateServer, shared: str
+) -> None:
+    """A limited user (no CREATEROLE) on the same database: perfkit goes without the reader."""
+    user, password = "perfkit_limited", "limited-pw"
     async with Database(pg.url).admin() as admin:
-        await admin.drop(name)
         await admin.conn.execute(f"DROP ROLE IF EXISTS {user}")
         await admin.conn.execute(f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
-        await admin.conn.execute(f"CREATE DATABASE {name} OWNER {user}")
     try:
         where = urlsplit(pg.url)
         assert where.hostname and where.port
         limited = make_url(
-            user=user, password=password, host=where.hostname, port=where.port, database=name
+            user=user,
+            password=password,
+            host=where.hostname,
+            port=where.port,
+            database=Database(shared).name,
         )
         assert await ensure_reader(Database(limited)) is None
     finally:
         async with Database(pg.url).admin() as admin:
-            await admin.drop(name)
             await admin.conn.execute(f"DROP ROLE IF EXISTS {user}")
