@@ -101,8 +101,8 @@ async def shared_data_guard(
     - after: the engine's idle connections are closed, and their sessions waited for until
       they have ended (so published their counters; a connection a session still holds is
       left to it); any change committed meanwhile is restored,
-      then :class:`WorkloadWroteError`. The same check runs when the block fails, so the data
-      is restored before anything else is measured.
+      then :class:`WorkloadWroteError`. The same check runs when the block fails (not on
+      Ctrl-C), so the data is restored before anything else is measured.
     """
     say = progress or (lambda _msg: None)
     app = load_application(cfg)
@@ -117,20 +117,26 @@ async def shared_data_guard(
             raise DatasetChangedError(scale.name, before, restored=True)
         await close_idle(engine)  # every connection the block uses is opened, and seen, below
         closed: set[int] = set()
+
+        async def after() -> str | None:
+            """What the block changed (restored already), once its sessions have ended."""
+            await close_idle(engine)  # their sessions end, and publish their counters
+            async with connection(url) as conn:
+                await wait_until_gone(conn, closed)
+                found = await changes_problem(conn, app, now)
+            if found is not None:
+                await restore_shared(cfg, scale, url=url, day=now.anchor_date, progress=say)
+            return found
+
         with _closed_sessions(engine, closed):
-            failed = True
             try:
                 yield now
-                failed = False
-            finally:
-                await close_idle(engine)  # their sessions end, and publish their counters
-                async with connection(url) as conn:
-                    await wait_until_gone(conn, closed)
-                    after = await changes_problem(conn, app, now)
-                if after is not None:
-                    await restore_shared(cfg, scale, url=url, day=now.anchor_date, progress=say)
-                    if not failed:
-                        raise WorkloadWroteError(scale.name, workload, after)
+            except Exception:
+                await after()  # restored before the failure goes on (Ctrl-C does not wait)
+                raise
+            changed = await after()
+        if changed is not None:
+            raise WorkloadWroteError(scale.name, workload, changed)
 
 
 async def restore_shared(

@@ -25,7 +25,6 @@ before each measurement still finds what a write changed.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import os
@@ -35,6 +34,7 @@ import asyncpg
 
 from perfkit.database import Database
 from perfkit.datagen.changes import READER_ROLE
+from perfkit.locks import lock_key
 from perfkit.schema import quote_ident
 from perfkit.urls import SecretUrl, password_of, to_asyncpg
 
@@ -85,16 +85,18 @@ async def ensure_reader(db: Database) -> SecretUrl | None:
     options = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS"
     async with db.connect() as conn:
         try:
-            if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", READER_ROLE):
-                # (another session may make it meanwhile: then it exists, as wanted)
-                with contextlib.suppress(asyncpg.DuplicateObjectError):
+            async with conn.transaction():  # one at a time (pytest-xdist workers, say)
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock($1)", lock_key(f"role {READER_ROLE}")
+                )
+                if not await conn.fetchval(
+                    "SELECT 1 FROM pg_roles WHERE rolname = $1", READER_ROLE
+                ):
                     await conn.execute(f"CREATE ROLE {role} {options} PASSWORD {literal}")
-            await conn.execute(f"ALTER ROLE {role} {options} PASSWORD {literal}")
-            await conn.execute(
-                f"GRANT CONNECT ON DATABASE {quote_ident(db.name)} TO {role}; "
-                f"GRANT USAGE ON SCHEMA public TO {role}; "
-                f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"
-            )
+                await conn.execute(f"ALTER ROLE {role} {options} PASSWORD {literal}")
+                await conn.execute(f"GRANT CONNECT ON DATABASE {quote_ident(db.name)} TO {role}")
+                await conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+                await conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
         except asyncpg.InsufficientPrivilegeError:
             return None
     return as_reader(db.url, password)
