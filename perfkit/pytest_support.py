@@ -20,6 +20,9 @@ record, exactly as ``nox -s perf-<scale>`` does.
   its clone as it was when ``perf_measure`` was called (:mod:`perfkit.fresh`);
 - :func:`budgets_for`: a measurement's budgets from the ``perf_budget`` marker, else scales.yaml
   by name (``app.workloads.<name>.budgets``), else the scale's.
+
+(Over 500 lines: the session's state, the bindings and measuring in a test hand each other the
+same few types, and pytest's wiring stays apart in :mod:`perfkit.pytest_plugin`.)
 """
 
 from __future__ import annotations
