@@ -1,18 +1,18 @@
 # /// script
 # requires-python = ">=3.11"
-# dependencies = ["nox>=2025.2.9", "pyyaml>=6"]
+# dependencies = ["nox>=2025.2.9", "pyyaml>=6", "msgspec>=0.19"]
 # ///
 """perfkit's nox sessions: ``nox -l`` lists them, one line each.
 
-One ``perf-<scale>`` session exists for every scale in scales.yaml (``$PERFKIT_CONFIG``
-chooses another file). Sessions are thin: they install the project once per venv and call the
-same invoke tasks a user would. Arguments after ``--`` go to pytest.
+One ``perf-<scale>`` session exists for every scale in scales.yaml (found as every command
+finds it: ``$PERFKIT_CONFIG``, ``[tool.perfkit] config`` in pyproject.toml, ``./scales.yaml``).
+Sessions are thin: they install the project once per venv and call the same invoke tasks a
+user would. Arguments after ``--`` go to pytest.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from pathlib import Path
 
@@ -78,7 +78,7 @@ def _perf_session(scale: Scale, requirements: Path | None) -> None:
 
 def _register_perf_sessions() -> None:
     try:
-        cfg = load_config(os.environ.get("PERFKIT_CONFIG") or ROOT / "scales.yaml")
+        cfg = load_config(cwd=ROOT)  # --config's discovery: PERFKIT_CONFIG, pyproject, ./
     except PerfkitError as exc:
         sys.exit(f"perfkit: {exc.one_line()}")
     for scale in cfg.scales.values():

@@ -33,7 +33,7 @@ from perfkit.apps.welfare.models import (
 from perfkit.config import Config, Scale
 from perfkit.datagen.entities import ENTITY_VERSION
 from perfkit.datagen.recipe import Shape
-from perfkit.db import create_engine, create_session_factory
+from perfkit.db import create_session_factory, open_engine
 
 #: Objects added per flush: the plan's factories' batch size.
 BATCH_SIZE = 100
@@ -81,7 +81,7 @@ async def plan_method(
         anchor=anchor,
         version=ENTITY_VERSION,
     )
-    engine = create_engine(url, cfg.pool)
+    engine = await open_engine(url, cfg.pool)
     sessions = create_session_factory(engine, cfg.pool)
     rows: dict[str, int] = {}
     try:

@@ -107,6 +107,13 @@ def _build(cfg: Config) -> Application:
     from perfkit.schema_source import schema_fingerprint
 
     schema.bind_fingerprint(functools.partial(schema_fingerprint, cfg, schema))
+    if app.recipe is None:
+        raise ConfigError(
+            "no recipe (inferred data): only `invoke seed` works without one so far",
+            source=source,
+            key_path="app.recipe",
+            hint="give a recipe for snapshots, restores and the perf sessions",
+        )
     recipe = _import(app.recipe, key="app.recipe", source=source)
     # Imported when first run: seeding and restoring never need the workloads' modules.
     loaders = {
@@ -127,6 +134,13 @@ def _build(cfg: Config) -> Application:
         raise ConfigError(
             str(exc), source=source, key_path="app.recipe", hint="list every table, parents first"
         ) from None
+
+
+def models_metadata(cfg: Config) -> Any:
+    """The SQLAlchemy ``MetaData`` scales.yaml's ``app.schema.metadata`` names, imported the
+    way :func:`load_application` imports it (the application's folder and settings first)."""
+    _prepare_import(cfg)
+    return _models_schema(cfg).metadata
 
 
 def _models_schema(cfg: Config) -> Schema:
@@ -194,17 +208,39 @@ def test_database_url(cfg: Config) -> str:
 
 
 def _refuse_unsafe_settings(cfg: Config) -> None:
-    """Refuse to import while a database variable the application reads names a database that
-    is not clearly a test database: a module-level engine must never point at production."""
-    from perfkit.safety import is_test_name
-    from perfkit.urls import database_name, is_postgres_url
+    """Refuse to import while a database variable the application reads (``app.database_env``
+    and ``app.env``) names a database that is not clearly a test database: a module-level
+    engine must never point at production.
+
+    A value is read the one way perfkit reads URLs (:func:`perfkit.urls.connection_database`):
+    a PostgreSQL URL by its path, a libpq keyword/value string (``dbname=... host=...``) by
+    its ``dbname``. One that can be read as more than one database (a query naming another
+    ``dbname``, a keyword string without one) is refused too. The error names the variable and
+    the databases it names, never the value (it may hold a password)."""
+    from perfkit.errors import UrlError
+    from perfkit.safety import is_production_name, is_test_name
+    from perfkit.urls import connection_database, database_readings
 
     names = set(cfg.app.database_env) | set(cfg.app.env)
     for name in sorted(names):
         value = os.environ.get(name, "")
-        if is_postgres_url(value) and not is_test_name(database_name(value), cfg):
+        try:
+            database = connection_database(value, source=f"environment {name}")
+        except UrlError as exc:
+            named = " or ".join(database_readings(value)) or "(none named)"
             raise UnsafeTargetError(
-                database_name(value),
+                named,
+                reason=f"the application would be imported with {name} naming it, and "
+                f"{name} cannot be read as one database ({exc.problem})",
+                rule="ambiguous",
+                hint=f"set {name} to a URL that names the test database in its path only, "
+                "or list it in app.database_env (perfkit then points it at the test database)",
+            ) from None
+        if database is not None and (
+            not is_test_name(database, cfg) or is_production_name(database, cfg)
+        ):
+            raise UnsafeTargetError(
+                database,
                 reason=f"the application would be imported with {name} naming it",
             )
 

@@ -4,8 +4,9 @@ Front ends stay thin: they declare tasks with :func:`task`, parse arguments (:fu
 :func:`whole_number`), call :func:`load` and one package function inside :func:`guarded`, and
 print with :func:`say` / :func:`warn` / :func:`console`. A
 :class:`~perfkit.errors.PerfkitError` becomes one line on stderr and its exit status (2 for
-any bad input, flags included); Ctrl-C becomes one line and status 130. No tracebacks, unless
-``PERFKIT_DEBUG=1``.
+any bad input, flags included); Ctrl-C becomes one line and status 130, SIGTERM (a CI
+cancel, ``kill``) one line and status 143, both after the running command's clean-up. No
+tracebacks, unless ``PERFKIT_DEBUG=1``.
 
 Text is printed as it is: the console reads no rich markup and no ``:emoji:`` codes in
 strings, so a user's value (``--scale '[/x]'``) or a hint (``pip install 'perfkit[embedded]'``)
@@ -15,14 +16,16 @@ comes out literally. Styles come only from :class:`rich.text.Text` objects built
 from __future__ import annotations
 
 import asyncio
-import errno
 import functools
 import inspect
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any, TypeVar
 
 import asyncpg
@@ -34,6 +37,8 @@ from rich.text import Text
 from sqlalchemy.exc import DBAPIError
 
 from perfkit.config import Config, load_config
+from perfkit.disks import HINT as DISK_HINT
+from perfkit.disks import disk_full, is_disk_full
 from perfkit.errors import BadFlagError, NothingMatchedError, PerfkitError
 from perfkit.text import clipped, quoted
 from perfkit.typedconfig import MAX_INT
@@ -184,34 +189,114 @@ def none_found(
     return f"no snapshots{f' of scale {scale}' if scale else ''} {verb} in {where}"
 
 
+#: The exit status of a command ended by SIGTERM (128 + 15, what a shell reports for it).
+SIGTERM_EXIT = 128 + signal.SIGTERM
+#: The exit status of a command ended by Ctrl-C (128 + SIGINT).
+SIGINT_EXIT = 128 + signal.SIGINT
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: the command stops as Ctrl-C stops it (its clean-up runs), and
+    :func:`guarded` turns it into one line and exit status 143. A ``BaseException``, like
+    ``KeyboardInterrupt``, so no ``except Exception`` on the way swallows it. ``detail``
+    is what the stopped command had to say as it stopped (for example that a restore took
+    effect)."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or "terminated")
+        self.detail = detail
+
+    def one_line(self) -> str:
+        return f"terminated (SIGTERM): {self.detail}" if self.detail else "terminated (SIGTERM)"
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run one coroutine to completion (the front ends are synchronous).
 
     Ctrl-C cancels it (asyncio's runner does; the coroutine's ``finally`` blocks close what
     they opened) and comes out as ``KeyboardInterrupt``, which :func:`guarded` turns into one
-    line. Connections closed that way leave asyncpg futures whose connection error nobody
-    awaits any more; they are not reported (:func:`_quiet_orphans`).
+    line. SIGTERM does the same and comes out as :class:`Terminated`; a second one stops the
+    clean-up too. Connections closed that way leave asyncpg futures whose connection error
+    nobody awaits any more; they are not reported (:func:`_quiet_orphans`).
     """
     with asyncio.Runner() as runner:
         runner.get_loop().set_exception_handler(_quiet_orphans)
-        return runner.run(coro)
+        return runner.run(_stopped_by_sigterm(coro))
+
+
+async def _stopped_by_sigterm(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` with SIGTERM cancelling it (as asyncio's runner does for Ctrl-C)."""
+    if threading.current_thread() is not threading.main_thread():
+        return await coro  # signals reach the main thread only
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    received = 0
+
+    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal received
+        received += 1
+        if received > 1 or task is None or task.done():
+            raise Terminated("stopped again during the clean-up")
+        task.cancel()
+        loop.call_soon_threadsafe(lambda: None)  # wake the loop if it sleeps
+
+    previous = _on_sigterm(on_sigterm)
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        if received:
+            raise Terminated() from None
+        raise
+    except PerfkitError as exc:
+        if received:  # what the stopped command said (a restore after its swap), exit 143
+            raise Terminated(exc.one_line()) from None
+        raise
+    finally:
+        _on_sigterm(previous)
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Make ``handler`` answer SIGTERM; returns the one it replaced (the default when that
+    one was not set from Python)."""
+    previous = signal.signal(signal.SIGTERM, handler)
+    return signal.SIG_DFL if previous is None else previous
 
 
 def _quiet_orphans(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """The event loop's exception handler: drop "Future exception was never retrieved" for a
-    lost connection (asyncpg's internal waiters, when a cancelled or failed command terminates
-    its connections: the error that matters went up the awaited path), report the rest."""
-    orphan = str(context.get("message", "")).endswith("exception was never retrieved")
-    lost = isinstance(context.get("exception"), ConnectionError | asyncpg.InterfaceError)
-    if orphan and lost:
-        return
+    """The event loop's exception handler: drop what asyncpg reports about a connection that
+    is going away, report the rest.
+
+    - "Future exception was never retrieved" for a lost connection: asyncpg's internal
+      waiters, when a cancelled or failed command terminates its connections (the error
+      that matters went up the awaited path);
+    - a transport's "protocol.data_received() call failed" (with two tracebacks) for an
+      asyncpg protocol: its connection is closed by it, and the call that was using the
+      connection fails with its own error, which the command reports in one line.
+
+    With ``PERFKIT_DEBUG=1`` everything is reported."""
+    if os.environ.get("PERFKIT_DEBUG") != "1":
+        orphan = str(context.get("message", "")).endswith("exception was never retrieved")
+        lost = isinstance(context.get("exception"), ConnectionError | asyncpg.InterfaceError)
+        if orphan and lost:
+            return
+        if type(context.get("protocol")).__module__.startswith("asyncpg."):
+            return
     loop.default_exception_handler(context)
+
+
+def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+    raise Terminated()
 
 
 @contextmanager
 def guarded(*secrets: str) -> Iterator[None]:
-    """Turn every error and Ctrl-C into one masked line and an exit status."""
+    """Turn every error, Ctrl-C and SIGTERM into one masked line and an exit status.
+
+    SIGTERM raises :class:`Terminated` where the command is (its ``finally`` blocks run);
+    inside :func:`run` it cancels the running coroutine instead."""
     debug = os.environ.get("PERFKIT_DEBUG") == "1"
+    main = threading.current_thread() is threading.main_thread()
+    previous = _on_sigterm(_raise_terminated) if main else None
     try:
         yield
     except PerfkitError as exc:
@@ -230,7 +315,10 @@ def guarded(*secrets: str) -> Iterator[None]:
         sys.exit(code)
     except KeyboardInterrupt:
         console().print(_error_line("interrupted"), soft_wrap=True)
-        sys.exit(130)
+        sys.exit(SIGINT_EXIT)
+    except Terminated as exc:
+        console().print(_error_line(mask_text(exc.one_line(), *secrets)), soft_wrap=True)
+        sys.exit(SIGTERM_EXIT)
     except Exception as exc:  # a bug: still one line; PERFKIT_DEBUG=1 shows the traceback
         if debug:
             raise
@@ -244,27 +332,25 @@ def guarded(*secrets: str) -> Iterator[None]:
             soft_wrap=True,
         )
         sys.exit(1)
+    finally:
+        if previous is not None:
+            _on_sigterm(previous)
 
 
 def _explain(exc: BaseException) -> tuple[str, str, int]:
     """(message, hint, exit status) for an error no perfkit layer turned into its own."""
     first_line = (str(exc).splitlines() or [""])[0]
+    if isinstance(exc, OSError) and is_disk_full(exc):
+        if exc.filename is None:
+            return f"no space left on a device ({exc.strerror})", DISK_HINT, 1
+        return disk_full(exc.filename, kept=True).message, DISK_HINT, 1
     if (
         isinstance(exc, OSError)
         and not isinstance(exc, ConnectionError | TimeoutError)
-        and (exc.filename is not None or exc.errno in (errno.ENOSPC, errno.EDQUOT))
+        and exc.filename is not None
     ):
-        where = f": {exc.filename}" if exc.filename else ""
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return (
-                f"no space left on the device{where} ({exc.strerror}); nothing half-written "
-                "was kept",
-                "free some space, or move snapshots and results to a larger disk "
-                "(PERFKIT_SNAPSHOT_DIR, PERFKIT_RESULTS_DIR, PERFKIT_STATE_DIR)",
-                1,
-            )
         return (
-            f"{exc.strerror or type(exc).__name__}{where}",
+            f"{exc.strerror or type(exc).__name__}: {exc.filename}",
             "check the path and its permissions",
             1,
         )

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from perfkit.db import connection
+from perfkit.db import ServerPin, connection
 from perfkit.env.base import CREATED_BY_PERFKIT
 from perfkit.errors import DatabaseEnvError
 from perfkit.schema import quote_ident
@@ -36,12 +36,21 @@ MAINTENANCE_DB = "postgres"
 
 
 class Database:
-    """One database on one server, as a command's steps see it."""
+    """One database on one server, as a command's steps see it.
 
-    def __init__(self, url: str) -> None:
+    Every connection it opens (:meth:`connect`, :meth:`admin`, and those of the handles
+    :meth:`other` makes) is checked where it arrived (:mod:`perfkit.db`): in the database its
+    URL names, on the server where the first of them arrived (:attr:`pin`). So the database
+    the safety checks approved on the admin connection is the one written to.
+    """
+
+    def __init__(self, url: str, *, pin: ServerPin | None = None) -> None:
         self.url = SecretUrl(url)
-        #: The database's name (what the URL's path names).
+        #: The database's name: what the URL's path names (:func:`perfkit.urls.database_name`
+        #: refuses a URL that names a database, host, port or user anywhere else).
         self.name = database_name(url)
+        #: The server every connection of this handle and its :meth:`other` handles reaches.
+        self.pin = pin if pin is not None else ServerPin()
 
     def __repr__(self) -> str:  # the URL masks its password in repr
         return f"Database({self.url!r})"
@@ -53,7 +62,7 @@ class Database:
 
     def other(self, name: str) -> Database:
         """Another database on the same server, with the same credentials."""
-        return Database(with_database(self.url, name))
+        return Database(with_database(self.url, name), pin=self.pin)
 
     @property
     def admin_url(self) -> SecretUrl:
@@ -62,13 +71,13 @@ class Database:
     @contextlib.asynccontextmanager
     async def connect(self, *, timeout: float = 10.0) -> AsyncIterator[asyncpg.Connection]:
         """A connection to this database, closed on exit."""
-        async with connection(self.url, timeout=timeout) as conn:
+        async with connection(self.url, timeout=timeout, pin=self.pin) as conn:
             yield conn
 
     @contextlib.asynccontextmanager
     async def admin(self, *, timeout: float = 10.0) -> AsyncIterator[Admin]:
         """The server's admin connection, with the database-admin operations."""
-        async with connection(self.admin_url, timeout=timeout) as conn:
+        async with connection(self.admin_url, timeout=timeout, pin=self.pin) as conn:
             yield Admin(conn)
 
 

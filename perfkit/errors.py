@@ -101,16 +101,20 @@ class UnsafeTargetError(PerfkitError):
 
     ``rule`` names the part of the safety rule that refused it (:mod:`perfkit.safety`):
     ``name`` (no part of the name says test), ``production`` (a part says production),
-    ``not_created`` (it would be replaced and perfkit did not create it) or ``confirmation``
-    (the override named another database).
+    ``not_created`` (it would be replaced and perfkit did not create it), ``confirmation``
+    (the override named another database), ``identity`` (a connection arrived in another
+    database or on another server than the one checked: :mod:`perfkit.db`) or ``ambiguous``
+    (an application's database variable that can be read as more than one database).
     """
 
     exit_code = 4
 
-    def __init__(self, database: str, *, reason: str, rule: str = "name") -> None:
+    def __init__(
+        self, database: str, *, reason: str, rule: str = "name", hint: str | None = None
+    ) -> None:
         super().__init__(
             f"refusing to modify database {database!r}: {reason}",
-            hint=f"if you are sure, repeat its name: --confirm-database {database}",
+            hint=hint or f"if you are sure, repeat its name: --confirm-database {database}",
         )
         self.database = database
         self.rule = rule
@@ -219,7 +223,8 @@ class UrlError(ConfigError):
 
     ``reason`` says which rule it broke, for tests and tools: ``whitespace``, ``scheme``,
     ``fragment``, ``character``, ``percent``, ``at_sign``, ``host``, ``port``, ``path``,
-    ``query``, ``password_twice``, ``database_name`` or ``empty``. The message names where the
+    ``query``, ``query_target``, ``no_database``, ``service``, ``password_twice``,
+    ``database_name`` or ``empty``. The message names where the
     URL came from but never holds the URL, nor any part of it: the part it would show might
     be a piece of the password.
     """
@@ -227,6 +232,8 @@ class UrlError(ConfigError):
     def __init__(self, message: str, *, source: str, reason: str, hint: str | None = None) -> None:
         super().__init__(message, source=source, key_path="", hint=hint)
         self.reason = reason
+        #: What is wrong, without the source (never any part of the URL).
+        self.problem = message
 
 
 class SnapshotDirectoryError(PerfkitError):
@@ -271,8 +278,11 @@ class ConfigFileError(ConfigError):
 
     ``reason`` says which rule it broke, for tests and tools: ``syntax`` (not YAML, a value
     YAML cannot make, or a tag such as ``!!python/object``), ``duplicate_key`` (a mapping gives
-    a key twice; ``key_path`` names it), ``too_deep`` (nested deeper than any config is) or
-    ``unreadable`` (not a readable UTF-8 file). ``line`` is the 1-based line, when known.
+    a key twice; ``key_path`` names it), ``too_deep`` (nested deeper than any config is),
+    ``unreadable`` (not a readable UTF-8 file), or what the config path is instead of a
+    readable regular file: ``not_found``, ``directory``, ``not_regular`` (a FIFO, device or
+    socket), ``symlink_loop``, ``permission`` or ``too_large``. ``line`` is the 1-based line,
+    when known.
     """
 
     def __init__(

@@ -9,6 +9,9 @@ The lock is re-entrant within one command: a step that already holds it (``prepa
 for its whole run) can call steps that take it again (seed, restore, snapshot) without waiting
 for itself. Tasks started inside inherit it; another command, or another task that started
 outside the holder, waits.
+
+Every call on the lock's connection has a deadline (:data:`CALL_S`), and releasing never
+fails the command: a lock that cannot be released in time is ended with its connection.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from perfkit.database import Database
 from perfkit.db import connect
 from perfkit.errors import PerfkitError
 from perfkit.urls import database_name
+
+#: Seconds one call on the lock's connection may take (the wait itself is ``wait_s``).
+CALL_S = 30.0
 
 #: Lock keys this task (and the tasks it started) holds.
 _held: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
@@ -56,7 +62,8 @@ async def exclusive(
     """Hold the lock for the URL's database for the duration of the ``with`` block.
 
     ``conn``, when given, must be connected to the server's ``postgres`` database (where the
-    locks live); it saves opening a connection of its own, and is left open on exit.
+    locks live); it saves opening a connection of its own, and is left open on exit (unless
+    the unlock failed: then it is terminated, which is what releases the lock).
     """
     target = database_name(url)
     key = lock_key(target)
@@ -65,15 +72,16 @@ async def exclusive(
         return
     own = conn is None
     if conn is None:
-        conn = await connect(Database(url).admin_url)
+        conn = await connect(Database(url).admin_url, command_timeout=CALL_S)
     try:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key, timeout=CALL_S):
             holder = await conn.fetchval(
                 "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
                 "AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1 "
                 "LIMIT 1",
                 (key >> 32) & 0xFFFFFFFF,
                 key & 0xFFFFFFFF,
+                timeout=CALL_S,
             )
             if on_wait:
                 on_wait(
@@ -82,7 +90,7 @@ async def exclusive(
                 )
             deadline = time.monotonic() + wait_s
             delay = 0.05
-            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key, timeout=CALL_S):
                 if time.monotonic() >= deadline:
                     raise LockTimeout(
                         f"another perfkit command kept {target!r} busy for more than {wait_s:g} s",
@@ -95,7 +103,23 @@ async def exclusive(
             yield
         finally:
             _held.reset(token)
-            await conn.execute("SELECT pg_advisory_unlock($1)", key)
+            await _release(conn, key)
     finally:
         if own:
-            await conn.close()
+            await _close(conn)
+
+
+async def _release(conn: asyncpg.Connection, key: int) -> None:
+    """Unlock ``key``; when the server does not answer in time (or the connection broke),
+    end the connection: a session's advisory locks end with it."""
+    try:
+        await conn.execute("SELECT pg_advisory_unlock($1)", key, timeout=CALL_S)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):  # TimeoutError included
+        conn.terminate()
+
+
+async def _close(conn: asyncpg.Connection) -> None:
+    try:
+        await conn.close(timeout=CALL_S)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        conn.terminate()

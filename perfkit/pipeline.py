@@ -54,7 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from perfkit.app import Application, load_application
 from perfkit.config import Config, Scale, WorkloadBudgets
 from perfkit.datagen import DatasetInfo, read_dataset_info
-from perfkit.db import connection, create_engine, create_session_factory
+from perfkit.db import connection, create_session_factory, open_engine
 from perfkit.env import select_environment
 from perfkit.errors import PerfkitError
 from perfkit.fresh import FreshCopies, Release, template_copies
@@ -337,7 +337,7 @@ async def _measure_workload(
     progress: Progress,
 ) -> ScaleRun:
     """:func:`measure_and_record` of ``spec`` on ``data``, on an engine of its own."""
-    engine = create_engine(data.url, cfg.pool, driver=app.driver)
+    engine = await open_engine(data.url, cfg.pool, driver=app.driver)
     try:
         ctx = WorkloadContext(
             session_factory=create_session_factory(engine, cfg.pool), today=data.anchor_date

@@ -22,7 +22,7 @@ from typing import Any
 
 from perfkit.app import load_application
 from perfkit.config import Config, Scale
-from perfkit.db import create_engine, create_session_factory
+from perfkit.db import create_session_factory, open_engine
 from perfkit.fresh import FreshCopies, template_copies
 from perfkit.guard import close_idle, shared_data_guard
 from perfkit.locks import exclusive
@@ -36,6 +36,7 @@ from perfkit.pipeline import (
 )
 from perfkit.profile import (
     EXPLAIN_LIMIT,
+    NOT_TAKEN,
     Profile,
     explain_statements,
     profile_run,
@@ -77,7 +78,9 @@ class ExplainReport:
             if plan is None:
                 continue
             if "error" in plan:
-                out.append(f"    plan: not available ({plan['error']})")
+                error = str(plan["error"])
+                taken = error.startswith(NOT_TAKEN)
+                out.append(f"    {error}" if taken else f"    plan: not available ({error})")
                 continue
             out.append(
                 f"    plan {plan['shape_hash']}, {plan['execution_ms']:.3f} ms; slowest node: "
@@ -125,7 +128,7 @@ async def _explain(
     say = progress
     app = load_application(cfg)
     scale = data.scale.name
-    engine = create_engine(data.url, cfg.pool, driver=app.driver)
+    engine = await open_engine(data.url, cfg.pool, driver=app.driver)
 
     async def renew() -> None:
         """Before each step on a copy: a fresh copy (the first is fresh already)."""

@@ -9,11 +9,17 @@ so ``IN ($1, $2)`` and ``IN ($1, ..., $100)`` are one statement with one fingerp
 fingerprint it keeps calls, total time and rows returned, plus the first text and parameters
 it ran with, which :func:`explain_statements` re-runs under ``EXPLAIN (ANALYZE, BUFFERS,
 FORMAT JSON)`` on a separate connection of the same engine, always inside a transaction that
-is rolled back (a statement that writes leaves nothing behind).
+is rolled back (a statement that writes leaves nothing behind). Only a text that holds exactly
+one query or data change is re-run (:func:`explain_refusal`, by PostgreSQL's own parser): a
+text such as ``UPDATE ...; COMMIT`` (psycopg sends a text without parameters as it is) would
+end that transaction itself, so it gets "plan not taken: 2 statements in one call" instead.
 
 A plan's **shape** is its tree of node types, relations and index names, costs and row
 counts left out; :func:`plan_shape` gives it and :func:`shape_hash` its hash, which
 ``compare`` uses to say that a plan changed.
+
+Over 500 lines: collecting, normalizing, explaining and the server's own figures are one
+profile, and they share the statement's normalized form.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from types import TracebackType
 from typing import Any
 
 import asyncpg
+from pglast import ast as pg_ast
 from pglast import parser as pg_parser
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,8 +44,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 PROFILE_LIMIT = 50
 #: Statements explained per workload (the most expensive first).
 EXPLAIN_LIMIT = 5
-#: Statement kinds EXPLAIN accepts.
-_EXPLAINABLE = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "VALUES", "TABLE", "MERGE")
+#: The statements explained: queries and data changes (``SELECT``, ``WITH``, ``VALUES`` and
+#: ``TABLE`` are all a ``SelectStmt`` to PostgreSQL's parser).
+_EXPLAINABLE = (
+    pg_ast.SelectStmt,
+    pg_ast.InsertStmt,
+    pg_ast.UpdateStmt,
+    pg_ast.DeleteStmt,
+    pg_ast.MergeStmt,
+)
+#: The beginning of every reason a statement's plan was not taken.
+NOT_TAKEN = "plan not taken: "
 
 _PYFORMAT = re.compile(r"%\((\w+)\)s|%s")
 _POSTCOMPILE = re.compile(r"__\[POSTCOMPILE_\w+\]")
@@ -337,10 +353,57 @@ def slowest_node(node: Mapping[str, Any]) -> tuple[str, float]:
     return best
 
 
+def explain_refusal(sql: str) -> str | None:
+    """Why the driver-level text ``sql`` is not re-run under EXPLAIN ANALYZE (None: it is).
+
+    Read by PostgreSQL's own parser (pglast). Only a text that holds exactly one query or data
+    change is explained: more than one statement (``UPDATE ...; COMMIT``), transaction control
+    (``BEGIN``, ``COMMIT``, ``ROLLBACK``, ``SAVEPOINT``, ``PREPARE TRANSACTION``...), anything
+    else (``SET``, ``SHOW``, DDL) or a text the parser cannot read is refused: the rolled-back
+    transaction EXPLAIN runs in is only a guarantee for a statement that cannot end it.
+    """
+    try:
+        statements = pg_parser.parse_sql(_dollar_params(sql))
+    except pg_parser.ParseError:
+        return NOT_TAKEN + "PostgreSQL's parser cannot read the statement"
+    if len(statements) != 1:
+        if not statements:
+            return NOT_TAKEN + "no statement"
+        control = [_kind(s.stmt) for s in statements if isinstance(s.stmt, pg_ast.TransactionStmt)]
+        return f"{NOT_TAKEN}{len(statements)} statements in one call" + (
+            f", with transaction control ({', '.join(control)})" if control else ""
+        )
+    stmt = statements[0].stmt
+    if isinstance(stmt, pg_ast.TransactionStmt):
+        return f"{NOT_TAKEN}transaction control ({_kind(stmt)})"
+    if not isinstance(stmt, _EXPLAINABLE):
+        return f"{NOT_TAKEN}not a query or data change ({type(stmt).__name__})"
+    return None
+
+
+#: pglast's ``TRANS_STMT_*`` kinds whose SQL reads otherwise than the kind's name.
+_TRANSACTION_WORDS = {
+    "START": "START TRANSACTION",
+    "PREPARE": "PREPARE TRANSACTION",
+    "ROLLBACK_TO": "ROLLBACK TO SAVEPOINT",
+}
+
+
+def _kind(stmt: pg_ast.TransactionStmt) -> str:
+    """``COMMIT``, ``PREPARE TRANSACTION``... from pglast's ``TRANS_STMT_*`` kind."""
+    name = str(getattr(stmt.kind, "name", stmt.kind)).removeprefix("TRANS_STMT_")
+    return _TRANSACTION_WORDS.get(name, name.replace("_", " "))
+
+
 def explainable(sql: str) -> bool:
-    """Whether EXPLAIN accepts the statement (a query or a data change)."""
-    head = sql.lstrip().lstrip("(").split(None, 1)
-    return bool(head) and head[0].upper() in _EXPLAINABLE
+    """Whether ``sql`` is one query or data change, which EXPLAIN ANALYZE may re-run."""
+    return explain_refusal(sql) is None
+
+
+def _must_report(refusal: str) -> bool:
+    """Whether a refusal is worth a line in the profile: a text that holds several statements
+    or transaction control (a lone ``SET`` or ``SHOW`` is simply not a query)."""
+    return " in one call" in refusal or "transaction control" in refusal
 
 
 def _explain_sync(conn: Connection, sql: str, parameters: Any) -> Any:
@@ -355,13 +418,26 @@ def _explain_sync(conn: Connection, sql: str, parameters: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
+#: Opens the transaction EXPLAIN runs in: PostgreSQL refuses a savepoint outside a
+#: transaction block, so a connection in autocommit mode errors here instead of committing.
+_EXPLAIN_SAVEPOINT = "SAVEPOINT perfkit_explain"
+
+
+class ExplainRefused(ValueError):
+    """A statement text :func:`explain` must not re-run (see :func:`explain_refusal`)."""
+
+
 async def explain(engine: AsyncEngine, stats: StatementStats) -> dict[str, Any]:
     """The plan of one profiled statement, run again with its first parameters on a separate
-    connection, inside a transaction that is always rolled back."""
+    connection, inside a transaction that is always rolled back. A text that is not exactly
+    one query or data change raises :class:`ExplainRefused` before anything runs."""
+    refusal = explain_refusal(stats.sql)
+    if refusal is not None:
+        raise ExplainRefused(refusal)
     async with engine.connect() as conn:
         trans = await conn.begin()
         try:
-            await conn.exec_driver_sql("SELECT 1")  # the transaction is open from here
+            await conn.exec_driver_sql(_EXPLAIN_SAVEPOINT)  # in a transaction block from here
             explained = await conn.run_sync(_explain_sync, stats.sql, stats.parameters)
         finally:
             await trans.rollback()
@@ -383,13 +459,22 @@ async def explain_statements(
     engine: AsyncEngine, statements: Sequence[StatementStats], *, limit: int = EXPLAIN_LIMIT
 ) -> dict[str, dict[str, Any]]:
     """Plans of the ``limit`` most expensive explainable statements, by fingerprint. A
-    statement EXPLAIN refuses is skipped with its error as the plan's ``error``."""
+    statement EXPLAIN refuses is skipped with its error as the plan's ``error``; so is a text
+    that holds several statements or transaction control, with "plan not taken: ..." as the
+    ``error`` (:func:`explain_refusal`; it is not re-run, and does not count to ``limit``)."""
     plans: dict[str, dict[str, Any]] = {}
+    taken = 0
     for stats in statements:
-        if len(plans) >= limit:
+        if taken >= limit:
             break
-        if stats.executemany or not explainable(stats.sql):
+        if stats.executemany:
             continue
+        refusal = explain_refusal(stats.sql)
+        if refusal is not None:
+            if _must_report(refusal):
+                plans[stats.fingerprint] = {"error": refusal}
+            continue
+        taken += 1
         try:
             plans[stats.fingerprint] = await explain(engine, stats)
         except Exception as exc:  # a plan is extra information, never fatal

@@ -23,7 +23,8 @@ example):
     the application's default workload (``app.default_workload``), for ``perf_measure``.
 
 Markers: ``perf_budget(seconds=..., statements=...)`` and ``perf_clone``. scales.yaml is
-``$PERFKIT_CONFIG``, else the ini option ``perfkit_config``, else ``<rootdir>/scales.yaml``.
+``$PERFKIT_CONFIG``, else the ini option ``perfkit_config``, else ``[tool.perfkit] config`` in
+the nearest ``pyproject.toml``, else ``<rootdir>/scales.yaml``.
 
 A test whose data cannot be made ready (no database, an unsafe one, a broken snapshot...) fails
 with perfkit's one-line message and hint, before its body runs; other tests are not affected.
@@ -71,8 +72,8 @@ MARKERS = {
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         CONFIG_INI,
-        "perfkit: the scales.yaml the perf_* fixtures read ($PERFKIT_CONFIG wins; "
-        "default: <rootdir>/scales.yaml)",
+        "perfkit: the scales.yaml the perf_* fixtures read ($PERFKIT_CONFIG wins; default: "
+        "[tool.perfkit] config in pyproject.toml, else <rootdir>/scales.yaml)",
         default="",
     )
 
@@ -87,14 +88,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def config_path(config: pytest.Config) -> Path:
     """The scales.yaml to read: ``$PERFKIT_CONFIG``, else the ``perfkit_config`` ini option
-    (relative to the ini file), else ``<rootdir>/scales.yaml``."""
-    if os.environ.get("PERFKIT_CONFIG"):
-        return Path(os.environ["PERFKIT_CONFIG"])
+    (relative to the ini file), else perfkit's own discovery from the rootdir: ``[tool.perfkit]
+    config`` in the nearest ``pyproject.toml``, then ``<rootdir>/scales.yaml``
+    (:func:`perfkit.config.find_config`). A file named but missing is a ``ConfigError``."""
+    from perfkit.config import CONFIG_ENV, find_config
+
     ini = str(config.getini(CONFIG_INI) or "")
-    if ini:
+    if ini and not os.environ.get(CONFIG_ENV):
         base = config.inipath.parent if config.inipath else config.rootpath
-        return base / ini
-    return config.rootpath / "scales.yaml"
+        return find_config(base / ini, env={}, origin=f"ini option {CONFIG_INI}")
+    return find_config(env=os.environ, cwd=config.rootpath)
 
 
 def perf_session_state(config: pytest.Config) -> PerfSession:

@@ -47,7 +47,7 @@ from perfkit.app import load_application
 from perfkit.config import Config, Scale, WorkloadBudgets, load_config
 from perfkit.database import Database
 from perfkit.datagen import read_dataset_info
-from perfkit.db import connection, create_engine, create_session_factory
+from perfkit.db import connection, create_session_factory, open_engine
 from perfkit.errors import PerfkitError
 from perfkit.fresh import copies_of
 from perfkit.guard import DatasetChangedError, WorkloadWroteError, close_idle
@@ -338,10 +338,10 @@ async def bind(
     data); its engines are disposed of on exit. Statements sent through the reader's engine
     reach the listeners of ``engine`` too, so ``perf_measure`` counts and profiles them."""
     driver = load_application(cfg).driver
-    engine = create_engine(data.url, cfg.pool, driver=driver)
+    engine = await open_engine(data.url, cfg.pool, driver=driver)
     reader_engine = None
     if reader is not None and not data.cloned:
-        reader_engine = create_engine(reader, cfg.pool, driver=driver)
+        reader_engine = await open_engine(reader, cfg.pool, driver=driver)
         forward_statements(reader_engine, engine)
     try:
         yield Binding(cfg=cfg, data=data, engine=engine, reader=reader_engine)

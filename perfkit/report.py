@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,12 +274,16 @@ def _history_rows(data: ReportData, scale: str) -> tuple[list[str], list[list[st
     return header, rows
 
 
-def _intro(data: ReportData) -> str:
+def _intro(data: ReportData, *, markdown: bool = False) -> str:
+    """The report's first line; ``markdown`` makes its path a code span and its scale names
+    escaped text."""
     total = sum(s.runs for s in data.summaries)
-    source = data.history.source or "memory"
+    source = str(data.history.source or "memory")
+    scales = ", ".join(data.scales) or "none"
+    where, scales = (md_code(source), md_text(scales)) if markdown else (f"`{source}`", scales)
     return (
         f"Generated {data.generated:%Y-%m-%d %H:%M} UTC from {total} run record"
-        f"{'s' if total != 1 else ''} in `{source}`; scales: {', '.join(data.scales) or 'none'}."
+        f"{'s' if total != 1 else ''} in {where}; scales: {scales}."
     )
 
 
@@ -286,20 +291,58 @@ def _intro(data: ReportData) -> str:
 # Markdown
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+#: What could start markup (or raw HTML) inside a line of text: emphasis, code, links and
+#: images, table cells, strike-through, heading closers; ``<`` before a tag or autolink; ``&``
+#: before an entity; ``_`` that is not inside a word (inside one it never makes emphasis).
+_MD_MARKUP = re.compile(
+    r"[\\`*\[\]|~#]|<(?=[A-Za-z/!?])|&(?=[#A-Za-z0-9])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])"
+)
+_LINE_BREAKS = str.maketrans({c: " " for c in "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(map(_md_cell, header)) + " |"]
+def md_text(text: str) -> str:
+    """Free text (a workload, host or scale name, a failure) as Markdown that shows it
+    literally on one line: every character that could start markup or raw HTML is
+    backslash-escaped (CommonMark allows that for any ASCII punctuation), so ``<script>``
+    stays text, in a table cell as anywhere else; ``a <= b`` and ``batch_seconds`` stay as
+    they are."""
+    return _MD_MARKUP.sub(lambda m: "\\" + m.group(), text.translate(_LINE_BREAKS))
+
+
+def md_code(text: str, *, cell: bool = False) -> str:
+    """``text`` as a code span on one line: fenced by more backticks than any run inside it
+    (padded with a space when it starts or ends with one, or with a backtick). In a table
+    ``cell`` its ``|`` is escaped (GitHub and CommonMark tables unescape it before the span
+    is read; elsewhere a backslash in a code span is shown as it is)."""
+    text = text.translate(_LINE_BREAKS)
+    if not text.strip():
+        return md_text(text)
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    body = text.replace("|", "\\|") if cell else text
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
+def _md_table(
+    header: list[str], rows: list[list[str]], *, code: frozenset[int] = frozenset()
+) -> str:
+    """A GitHub table; every cell is free text (:func:`md_text`), the columns in ``code``
+    code spans (:func:`md_code`)."""
+
+    def cell(i: int, text: str) -> str:
+        return md_code(text, cell=True) if i in code and text else md_text(text)
+
+    lines = ["| " + " | ".join(md_text(h) for h in header) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")
-    lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(i, c) for i, c in enumerate(row)) + " |" for row in rows]
     return "\n".join(lines)
 
 
 def render_markdown(data: ReportData) -> str:
-    """The report as GitHub-flavoured Markdown."""
-    out = ["# perfkit performance report", "", _intro(data), ""]
+    """The report as GitHub-flavoured Markdown. Everything that comes from the records (scale,
+    workload and host names, statements, failures, plans) is escaped or a code span: the
+    page carries no raw HTML and no markup of theirs."""
+    out = ["# perfkit performance report", "", _intro(data, markdown=True), ""]
     if not data.summaries:
         out += ["No runs recorded yet: run `nox -s perf-small` (or another scale) first.", ""]
         return "\n".join(out)
@@ -312,34 +355,37 @@ def render_markdown(data: ReportData) -> str:
         "",
     ]
     for s in data.summaries:
-        out.append(f"- **{s.scale}**: {_machine(s.latest)}; {s.runs} run(s) recorded")
+        out.append(
+            f"- **{md_text(s.scale)}**: {md_text(_machine(s.latest))}; {s.runs} run(s) recorded"
+        )
     out.append("")
     if data.comparisons:
         out += ["## Regression check", ""]
         for c in data.comparisons:
             mark = "✅" if c.ok else "❌"
-            out += [f"{mark} {c.summary()}", ""]
+            out += [f"{mark} {md_text(c.summary())}", ""]
             if c.note:
-                out += [f"> note: {c.note}", ""]
+                out += [f"> note: {md_text(c.note)}", ""]
             if c.metrics:
                 out += [_md_table(*comparison_rows(c)), ""]
     for s in data.summaries:
         if not s.latest.profile:
             continue
-        out += [f"## Where the time goes: {s.scale} ({s.latest.workload or 'workload'})", ""]
+        workload = md_text(s.latest.workload or "workload")
+        out += [f"## Where the time goes: {md_text(s.scale)} ({workload})", ""]
         out += [_split_line(s.latest), ""]
-        out += [_md_table(*_statement_rows(s.latest)), ""]
+        out += [_md_table(*_statement_rows(s.latest), code=_STATEMENT_COLUMNS), ""]
         for change in _plan_changes(data, s.scale):
-            out += [f"Plan changed: {'; '.join(change.scan_changes())}", ""]
-            out += ["| before | after |", "| --- | --- |"]
-            out += [
-                f"| <pre>{_md_cell(b)}</pre> | <pre>{_md_cell(a)}</pre> |"
-                for b, a in _side_by_side(change)
-            ]
+            out += [f"Plan changed: {md_text('; '.join(change.scan_changes()))}", ""]
+            out += [_md_table(["before", "after"], [list(p) for p in _side_by_side(change)],
+                              code=frozenset({0, 1}))]  # fmt: skip
             out.append("")
     for s in data.summaries:
         shown = min(s.runs, data.last)
-        out += [f"## History: {s.scale} (last {shown} of {s.runs} runs, newest first)", ""]
+        out += [
+            f"## History: {md_text(s.scale)} (last {shown} of {s.runs} runs, newest first)",
+            "",
+        ]
         out += [_md_table(*_history_rows(data, s.scale)), ""]
     return "\n".join(out)
 
@@ -524,6 +570,10 @@ def _split_line(record: RunRecord) -> str:
     )
 
 
+#: The statement profile's columns that hold SQL (shown as code in Markdown).
+_STATEMENT_COLUMNS = frozenset({5})
+
+
 def _statement_rows(record: RunRecord) -> tuple[list[str], list[list[str]]]:
     header = ["share", "calls", "total ms", "mean ms", "rows", "statement", "slowest plan node"]
     total = sum(float(e.get("total_ms", 0.0)) for e in record.profile) or 1.0
@@ -533,7 +583,7 @@ def _statement_rows(record: RunRecord) -> tuple[list[str], list[list[str]]]:
         slowest = (
             f"{plan['slowest_node']} ({plan['slowest_node_ms']:.2f} ms)"
             if "slowest_node" in plan
-            else ""
+            else shorten(str(plan.get("error", "")), 80)  # "plan not taken: ..." and the like
         )
         rows.append(
             [

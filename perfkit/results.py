@@ -26,7 +26,10 @@ profiled run (:mod:`perfkit.profile`), most expensive first: ``{"fingerprint", "
 "shape_hash", "slowest_node", "slowest_node_ms", "execution_ms", "plan"}`` (or ``{"error"}``);
 its metrics ``db_seconds``, ``app_seconds`` and ``db_share`` split that run's wall time.
 No record holds a URL or a password. A line whose fields do not have these types (text,
-numbers, objects, lists, as shown) is damaged, and skipped like a line that is not JSON.
+numbers, objects, lists, as shown, at every depth: each metric and sample a finite number,
+each profile entry and plan shape as described) is damaged, and skipped like a line that is
+not JSON; so is a line nested deeper than any record is (:data:`MAX_DEPTH`), or holding
+``NaN``, ``Infinity`` or a number beyond 64 bits anywhere.
 """
 
 from __future__ import annotations
@@ -122,51 +125,155 @@ class RunRecord:
 
 _TEXT = ("run_id", "scale", "when", "backend", "server_version")
 _TEXT_OR_NULL = ("commit", "workload")
+#: Deeper than any record perfkit writes nests (a plan's nodes, each an object in a list);
+#: a deeper line is damage, and readers that walk it would run out of stack.
+MAX_DEPTH = 200
+#: Plan shapes deeper than this (nodes in nodes) are damage: no plan joins so many levels.
+MAX_PLAN_DEPTH = 64
+
+
+class _Bad(ValueError):
+    """One field of a record that is not what the module docstring shows."""
+
+    def __init__(self, where: str, expected: str, value: object) -> None:
+        super().__init__(
+            f"{quoted(where, limit=80)} must be {expected}, got {quoted(value, limit=40)}"
+        )
 
 
 def _check_types(data: Mapping[str, Any]) -> None:
     """Raise ``ValueError`` naming the first field of ``data`` whose type is not the one the
-    module docstring shows (readers rely on them: a number where text belongs, or a list
-    where a number belongs, would fail far from here)."""
-
-    def bad(key: str, expected: str) -> ValueError:
-        return ValueError(f"{key!r} must be {expected}, got {quoted(data.get(key), limit=40)}")
-
+    module docstring shows, at any depth (readers rely on them: a number where text belongs,
+    or a list where a number belongs, would fail far from here). Nesting deeper than
+    :data:`MAX_DEPTH`, and numbers that are not finite or exceed 64 bits, are refused
+    anywhere in the record, in fields readers ignore too."""
+    _check_depth_and_numbers(data)
     for key in _TEXT:
-        if not isinstance(data[key], str) or not data[key]:
-            raise bad(key, "non-empty text")
+        _text(data[key], key)
     for key in _TEXT_OR_NULL:
-        if data.get(key) is not None and not isinstance(data[key], str):
-            raise bad(key, "text or null")
+        if data.get(key) is not None:
+            _text(data[key], key, empty=True)
     if not isinstance(data["passed"], bool):
-        raise bad("passed", "true or false")
-    if not isinstance(data.get("schema", SCHEMA_VERSION), int) or isinstance(
-        data.get("schema"), bool
-    ):
-        raise bad("schema", "a whole number")
-    for key in ("machine", "dataset", "metrics", "samples", "budgets"):
-        if not isinstance(data[key], Mapping):
-            raise bad(key, "an object")
-    if not all(v is None or isinstance(v, str | int | float) for v in data["machine"].values()):
-        raise bad("machine", "an object of text and numbers")
+        raise _Bad("passed", "true or false", data["passed"])
+    schema = data.get("schema", SCHEMA_VERSION)
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        raise _Bad("schema", "a whole number", schema)
+    for key, value in _object(data["machine"], "machine").items():
+        if value is not None and not isinstance(value, str) and not _is_number(value):
+            raise _Bad(f"machine.{key}", "text or a number", value)
+    _check_dataset(_object(data["dataset"], "dataset"))
     for key in ("metrics", "budgets"):
-        if not all(_is_number(v) for v in data[key].values()):
-            raise bad(key, "an object of finite numbers")
-    samples = data["samples"].values()
-    if not all(isinstance(v, list) and all(map(_is_number, v)) for v in samples):
-        raise bad("samples", "an object of lists of finite numbers")
-    failures = data.get("failures", [])
-    if not isinstance(failures, list) or not all(isinstance(f, str) for f in failures):
-        raise bad("failures", "a list of text")
-    profile = data.get("profile", [])
-    if not isinstance(profile, list) or not all(
-        isinstance(e, Mapping)
-        and isinstance(e.get("fingerprint"), str)
-        and isinstance(e.get("statement"), str)
-        and _is_number(e.get("calls"))
-        for e in profile
-    ):
-        raise bad("profile", "a list of statement objects")
+        for name, value in _object(data[key], key).items():
+            _number(value, f"{key}.{name}")
+    for name, values in _object(data["samples"], "samples").items():
+        for i, value in enumerate(_list(values, f"samples.{name}")):
+            _number(value, f"samples.{name}[{i}]")
+    for i, failure in enumerate(_list(data.get("failures", []), "failures")):
+        _text(failure, f"failures[{i}]", empty=True)
+    for i, entry in enumerate(_list(data.get("profile", []), "profile")):
+        _check_profile_entry(_object(entry, f"profile[{i}]"), f"profile[{i}]")
+
+
+def _check_dataset(dataset: Mapping[str, Any]) -> None:
+    """The dataset's known fields (each optional: older records lack some)."""
+    for key in ("mode", "anchor_date", "prepared", "key"):
+        if key in dataset:
+            _text(dataset[key], f"dataset.{key}")
+    for key in ("seed", "generator_version"):
+        value = dataset.get(key)
+        if key in dataset and not isinstance(value, str) and not _is_whole(value):
+            raise _Bad(f"dataset.{key}", "text or a whole number", value)
+    if "rows" in dataset:
+        for table, rows in _object(dataset["rows"], "dataset.rows").items():
+            if not _is_whole(rows) or rows < 0:
+                raise _Bad(f"dataset.rows.{table}", "a whole number of rows", rows)
+
+
+def _check_profile_entry(entry: Mapping[str, Any], where: str) -> None:
+    """One statement of the profile: its text and figures, and its plan when it has one."""
+    for key in ("fingerprint", "statement"):
+        _text(entry.get(key), f"{where}.{key}", empty=True)
+    for key in ("calls", "total_ms", "mean_ms"):
+        _number(entry.get(key), f"{where}.{key}")
+    for key in ("rows", "server_calls", "server_total_ms"):
+        if key in entry:
+            _number(entry[key], f"{where}.{key}")
+    if entry.get("plan") is None:
+        return
+    plan = _object(entry["plan"], f"{where}.plan")
+    if "error" in plan:
+        _text(plan["error"], f"{where}.plan.error", empty=True)
+    for key in ("shape_hash", "slowest_node"):
+        if key in plan:
+            _text(plan[key], f"{where}.plan.{key}", empty=True)
+    for key in ("slowest_node_ms", "execution_ms"):
+        if key in plan:
+            _number(plan[key], f"{where}.plan.{key}")
+    if "plan" in plan:
+        _object(plan["plan"], f"{where}.plan.plan")
+    if "shape" in plan:
+        _check_shape(plan["shape"], f"{where}.plan.shape")
+
+
+def _check_shape(shape: object, where: str) -> None:
+    """A plan shape: ``{"node": text, "relation"?: text, "index"?: text, "children"?:
+    [shape, ...]}``, at most :data:`MAX_PLAN_DEPTH` nodes deep (walked without recursion)."""
+    pending: list[tuple[object, int]] = [(shape, 1)]
+    while pending:
+        node, depth = pending.pop()
+        at = where if depth == 1 else f"{where} (a node {depth} deep)"
+        if depth > MAX_PLAN_DEPTH:
+            raise _Bad(where, f"a plan at most {MAX_PLAN_DEPTH} nodes deep", "a deeper one")
+        body = _object(node, at)
+        _text(body.get("node"), f"{at}.node")
+        for key in ("relation", "index"):
+            if key in body:
+                _text(body[key], f"{at}.{key}")
+        children = _list(body.get("children", []), f"{at}.children")
+        pending += [(child, depth + 1) for child in children]
+
+
+def _check_depth_and_numbers(data: object) -> None:
+    """Every value of the parsed line, walked without recursion: nesting at most
+    :data:`MAX_DEPTH` deep, every number finite and within 64 bits."""
+    pending: list[tuple[object, int]] = [(data, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+            items = value.values() if isinstance(value, dict) else value
+            pending += [(item, depth + 1) for item in items]
+        elif isinstance(value, float | int) and type(value) is not bool and not _is_number(value):
+            raise ValueError(f"a number out of range: {quoted(value, limit=40)}")
+
+
+def _text(value: object, where: str, *, empty: bool = False) -> str:
+    if not isinstance(value, str) or not (value or empty):
+        raise _Bad(where, "text" if empty else "non-empty text", value)
+    return value
+
+
+def _number(value: object, where: str) -> float:
+    if not _is_number(value):
+        raise _Bad(where, "a finite number", value)
+    return float(value)  # type: ignore[arg-type]
+
+
+def _object(value: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _Bad(where, "an object", value)
+    return value
+
+
+def _list(value: object, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _Bad(where, "a list", value)
+    return value
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
 
 
 def _is_number(value: object) -> bool:
@@ -176,6 +283,21 @@ def _is_number(value: object) -> bool:
     if isinstance(value, int):
         return abs(value) < 2**63
     return isinstance(value, float) and math.isfinite(value)
+
+
+def _refuse_constant(name: str) -> float:
+    """``json.loads``'s hook for ``NaN``, ``Infinity`` and ``-Infinity``: not JSON numbers."""
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_line(line: str) -> RunRecord:
+    """One line of results.jsonl as a record; ``ValueError`` when it is not one (not JSON,
+    nested too deeply, a non-finite number, a field of the wrong type at any depth)."""
+    try:
+        data = json.loads(line, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply to read") from None
+    return RunRecord.from_dict(data)
 
 
 def results_path(cfg: Config) -> Path:
@@ -212,7 +334,7 @@ def read_records(path: Path) -> list[RunRecord]:
             if not line.strip():
                 continue
             try:
-                records.append(RunRecord.from_dict(json.loads(line)))
+                records.append(parse_line(line))
             except (ValueError, TypeError) as exc:
                 warnings.warn(
                     f"{path}:{number}: skipped a damaged run record ({exc})",

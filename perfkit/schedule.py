@@ -19,8 +19,8 @@ frequency         runs on
 ``nightly`` is accepted as another name for ``daily``. A unit test keeps the workflow's
 triggers and scales.yaml in step: every frequency used by a scale has its trigger.
 
-This module needs only PyYAML and the standard library, so the workflow's planning job runs it
-without installing perfkit's dependencies.
+This module needs only PyYAML, msgspec and the standard library, so the workflow's planning job
+runs it without installing perfkit's dependencies.
 """
 
 from __future__ import annotations

@@ -48,13 +48,12 @@ from typing import Any, TypeVar
 import asyncpg
 from sqlalchemy import Connection, MetaData
 from sqlalchemy.exc import SAWarning
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 from sqlalchemy.types import NullType
 
 from perfkit.catalog import Catalog, read_catalog
 from perfkit.config import Config
 from perfkit.database import Database, helper_name
+from perfkit.db import create_engine
 from perfkit.errors import ConfigError, DatabaseEnvError, PerfkitError, UnsafeTargetError
 from perfkit.safety import ensure_test_database
 from perfkit.schema import DATASET_TABLE, Schema, SchemaError, quote_ident
@@ -275,10 +274,12 @@ async def _read_back(scratch: Database, cfg: Config) -> tuple[Schema, Catalog]:
             key_path="app.schema.tables",
         )
     metadata = MetaData()
-    engine = create_async_engine(with_driver(scratch.url, "asyncpg"), poolclass=NullPool)
+    engine = create_engine(scratch.url, cfg.pool, pin=scratch.pin)
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_reflect, metadata, wanted)
+    except UnsafeTargetError:
+        raise
     except Exception as exc:  # a table reflection cannot read: one line, not a traceback
         detail = mask_text(str(exc).splitlines()[0] if str(exc) else "")
         raise ConfigError(

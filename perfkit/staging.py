@@ -7,7 +7,7 @@ are skipped; ``noxfile.py`` runs :func:`perf_session_commands`, and a test runs 
 commands, so the session cannot drift from what is tested.
 
 Standard library and :mod:`perfkit.config` only: ``noxfile.py`` imports this module from its
-own small environment (nox and PyYAML).
+own small environment (nox, PyYAML and msgspec).
 """
 
 from __future__ import annotations

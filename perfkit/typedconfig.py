@@ -1,222 +1,341 @@
-"""Building scales.yaml's frozen dataclasses from plain YAML values, driven by type hints.
+"""scales.yaml's plain YAML values into frozen msgspec structs, and msgspec's refusals into
+perfkit's words.
 
-:func:`build` walks a dataclass's fields and :func:`coerce` checks each value against its type
-hint and its field's metadata (``positive``, ``fraction``, ``port``, ``host``, ``maximum``,
-...): every problem is a :class:`~perfkit.errors.ConfigError` naming the key path. Standard
-library, PyYAML and perfkit's error, text and URL helpers only (``noxfile.py`` imports
-:mod:`perfkit.config`, which uses this).
+msgspec does the checking: types, and the constraints written on the fields
+(``Annotated[int, msgspec.Meta(ge=1)]``). :func:`build` turns what it reports (``Expected `int`,
+got `str` - at `$.scales[...].offices```) into one :class:`~perfkit.errors.ConfigError`:
+
+- the key path with the user's own keys: msgspec writes a mapping's key as ``[...]``, so the
+  failing entry is found again by checking that mapping entry by entry;
+- what was expected, in words, from the type and its constraints, or from the constraint's
+  ``Meta(extra={"expected": ..., "hint": ...})``;
+- the value, quoted short (:func:`perfkit.text.quoted`), and "Did you mean ...?" (difflib) for
+  an unknown key or choice.
+
+Besides: overrides put into the raw document (:func:`set_path`, :func:`parse_text`) and the
+checks msgspec has no words for (:func:`first_non_finite`, :func:`plain_value`). msgspec, PyYAML,
+the standard library and perfkit's error and text helpers only.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
 
 from perfkit.errors import ConfigError, ConfigFileError
 from perfkit.text import clipped, quoted
-from perfkit.urls import (
-    DATABASE_NAME_HINT,
-    MAX_PORT,
-    PORT_HINT,
-    database_name_problem,
-    host_problem,
-    parse_port,
-)
+from perfkit.urls import parse_port
 from perfkit.yamlfile import join_key, read_yaml
 
 #: The largest integer any key takes unless its field says otherwise (PostgreSQL's ``integer``):
 #: a count, a number of seconds or a pool size past it is a typo, not a wish.
 MAX_INT = 2**31 - 1
 
+T = TypeVar("T", bound=msgspec.Struct)
 
-def build(
-    cls: type[Any],
-    raw: Any,
-    *,
-    path: str,
-    source: str,
-    fixed: Mapping[str, Any] | None = None,
-    also_valid: tuple[str, ...] = (),
-) -> Any:
-    """``cls`` from the mapping ``raw``. ``fixed`` fields are not read from ``raw``;
-    ``also_valid`` names keys the caller took out of ``raw`` already (offered in messages)."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"expected a mapping, got {kind_of(raw)}", source=source, key_path=path)
-    fixed = fixed or {}
-    hints = typing.get_type_hints(cls)
-    fields = {
-        f.name: f
-        for f in dataclasses.fields(cls)
-        if f.name not in fixed and not f.metadata.get("not_in_file")
-    }
-    offered = [*also_valid, *fields]
-    for key in raw:
-        elsewhere = next(
-            (f.metadata.get("not_in_file") for f in dataclasses.fields(cls) if f.name == key),
-            None,
-        )
-        if isinstance(elsewhere, str):
+#: msgspec's "... - at `$.a[...].b`" (or "- at `key` in `$.a`" when a key is wrong).
+_WHERE = re.compile(r" - at (?P<key>`key` in )?`(?P<path>\$[^`]*)`$")
+_STEP = re.compile(r"\.(?P<field>\w+)|\[(?P<index>\d+)\]|\[\.\.\.\]")
+
+
+def build(cls: type[T], raw: Mapping[str, Any], *, source: str) -> T:
+    """``cls`` from the plain values ``raw`` (strictly: no text read as a number); what
+    msgspec refuses is a :class:`ConfigError` naming ``source`` and the key path."""
+    try:
+        return msgspec.convert(raw, cls, strict=True, dec_hook=_decode)
+    except msgspec.ValidationError as exc:
+        raise _explain(str(exc), raw, cls, source=source) from None
+
+
+def _decode(tp: type[Any], value: Any) -> Any:
+    """What msgspec cannot make itself: a ``Path`` from non-blank text (``~`` expanded)."""
+    if tp is Path and isinstance(value, str) and value.strip():
+        try:
+            return Path(value).expanduser()
+        except RuntimeError:  # ~nosuchuser
+            raise ValueError("no such user's home folder") from None
+    if tp is Path:
+        raise ValueError("expected a path")
+    raise NotImplementedError(tp)  # a type scales.yaml's schema does not use: a bug
+
+
+def refuse_set_elsewhere(raw: Mapping[Any, Any], cls: type[Any], *, path: str, source: str) -> None:
+    """Refuse the keys of ``raw`` that ``cls.set_elsewhere`` says come from elsewhere."""
+    for key, hint in getattr(cls, "set_elsewhere", {}).items():
+        if key in raw:
             raise ConfigError(
                 "cannot be set in the config file",
                 source=source,
                 key_path=join_key(path, key),
-                hint=elsewhere,
+                hint=hint,
             )
-        if key not in fields:
-            key_str = clipped(str(key)) if isinstance(key, str) else quoted(key)
-            close = difflib.get_close_matches(key_str, offered, n=1, cutoff=0.6)
-            raise ConfigError(
-                f"unknown key {quoted(key)}."
-                + (f" Did you mean {close[0]!r}?" if close else "")
-                + ("" if close else f" Valid keys: {', '.join(offered)}"),
-                source=source,
-                key_path=join_key(path, key_str),
-                suggestion=close[0] if close else None,
-            )
-    values: dict[str, Any] = dict(fixed)
-    for name, f in fields.items():
-        key_path = join_key(path, name)
-        if name not in raw:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError("missing required key", source=source, key_path=key_path)
-            continue
-        values[name] = coerce(hints[name], raw[name], f, path=key_path, source=source)
-    return cls(**values)
 
 
-def coerce(tp: Any, value: Any, f: dataclasses.Field[Any] | None, *, path: str, source: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    meta = f.metadata if f is not None else {}
+# --------------------------------------------------------------------------------------------
+# msgspec's report in perfkit's words
 
-    def fail(expected: str) -> typing.NoReturn:
-        raise ConfigError(f"expected {expected}, got {quoted(value)}", source=source, key_path=path)
 
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return coerce(inner[0], value, f, path=path, source=source)
-    if origin is Literal:
-        if not isinstance(value, str) or value not in args:
-            given = clipped(value) if isinstance(value, str) else ""
-            close = difflib.get_close_matches(given, [str(a) for a in args], n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"expected one of {', '.join(map(str, args))}, got {quoted(value)}.{hint}",
-                source=source,
-                key_path=path,
-                suggestion=close[0] if close else None,
-            )
-        return value
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return build(tp, value, path=path, source=source)
-    if tp is bool:
-        if not isinstance(value, bool):
-            fail("true or false")
-        return value
-    if tp is int:
-        if meta.get("port") and (
-            isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_PORT
-        ):
-            raise ConfigError(
-                f"expected a port number from 1 to {MAX_PORT}, got {quoted(value)}",
-                source=source,
-                key_path=path,
-                hint=PORT_HINT,
-            )
-        if isinstance(value, bool) or not isinstance(value, int):
-            fail("a positive integer" if meta.get("positive") else "an integer")
-        if meta.get("positive") and value <= 0:
-            fail("a positive integer")
-        if value < 0:
-            fail("a non-negative integer")
-        maximum = meta.get("maximum", MAX_INT)
-        if value > maximum:
-            fail(f"an integer of at most {maximum:,}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            fail("a positive number" if meta.get("positive") else "a number")
-        if not math.isfinite(value):  # .nan compares false with everything, .inf is no limit
-            fail("a finite number")
-        if meta.get("positive") and value <= 0:
-            fail("a positive number")
-        if meta.get("fraction") and not 0 <= value <= 1:
-            fail("a fraction between 0 and 1")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str) or not value.strip():
-            fail("a non-empty string")
-        if meta.get("host") and (problem := host_problem(value)):
-            raise ConfigError(f"{problem}, got {quoted(value)}", source=source, key_path=path)
-        if meta.get("database_name") and (problem := database_name_problem(value)):
-            raise ConfigError(problem, source=source, key_path=path, hint=DATABASE_NAME_HINT)
-        return value
-    if tp is Path:
-        if not isinstance(value, str) or not value.strip():
-            fail("a path")
-        return Path(value).expanduser()
-    if origin is tuple:
-        if not isinstance(value, list):
-            fail("a list")
-        return tuple(
-            coerce(args[0], v, None, path=f"{path}[{i}]", source=source)
-            for i, v in enumerate(value)
+class _Spot(typing.NamedTuple):
+    """Where msgspec stopped: the user's value there, its declared type, its key path."""
+
+    value: Any
+    tp: Any
+    key_path: str
+
+
+def _explain(report: str, raw: Any, cls: type[Any], *, source: str) -> ConfigError:
+    where = _WHERE.search(report)
+    detail = report[: where.start()] if where else report
+    try:
+        spot = _find(raw, cls, where.group("path") if where else "$")
+        if where and where.group("key"):
+            return _bad_key(spot, source=source)
+        if detail.startswith("Object contains unknown field"):
+            return _unknown_key(spot, source=source)
+        if detail.startswith("Object missing required field"):
+            return _missing_key(spot, source=source)
+        return _bad_value(spot, source=source)
+    except (LookupError, StopIteration, TypeError, ValueError):  # a report not understood
+        return ConfigError(clipped(detail, limit=200), source=source, key_path="")
+
+
+def _find(raw: Any, cls: type[Any], path: str) -> _Spot:
+    """Walk msgspec's ``path`` (``$.a[0][...].b``) through ``raw`` and the types of ``cls``."""
+    spot = _Spot(raw, cls, "")
+    for step in _STEP.finditer(path):
+        value, tp, key_path = spot
+        base, _ = _resolve(tp)
+        if step.group("field"):
+            name = step.group("field")
+            spot = _Spot(value[name], _field_types(base)[name], join_key(key_path, name))
+        elif step.group("index"):
+            i = int(step.group("index"))
+            spot = _Spot(value[i], typing.get_args(base)[0], f"{key_path}[{i}]")
+        else:  # a mapping's value: the first entry msgspec refuses is the one it reported
+            item_tp = typing.get_args(base)[1]
+            key = next(k for k, v in value.items() if not _fits(v, item_tp))
+            spot = _Spot(value[key], item_tp, join_key(key_path, _shown(key)))
+    return spot
+
+
+def _bad_key(spot: _Spot, *, source: str) -> ConfigError:
+    """A key of the mapping at ``spot`` is refused (not text, or not of the keys' kind)."""
+    value, tp, key_path = spot
+    base, _ = _resolve(tp)
+    if _is_struct(base):
+        key = next(k for k in value if not isinstance(k, str))
+        return _unknown_key(spot, source=source, key=key)
+    key_tp = typing.get_args(base)[0]
+    key = next(k for k in value if not _fits(k, key_tp))
+    if not isinstance(key, str):
+        return ConfigError(
+            f"expected string keys, got {quoted(key)}", source=source, key_path=key_path
         )
-    if origin is Mapping or origin is dict:
-        if not isinstance(value, dict):
-            fail("a mapping")
-        _key_tp, val_tp = args
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise ConfigError(
-                    f"expected string keys, got {quoted(k)}", source=source, key_path=path
-                )
-            sub = join_key(path, clipped(k))
-            if val_tp is str:
-                if isinstance(v, bool) or not isinstance(v, str | int | float):
-                    raise ConfigError(
-                        f"expected a scalar setting, got {quoted(v)}", source=source, key_path=sub
-                    )
-                out[k] = str(v)
-            else:
-                out[k] = coerce(val_tp, v, None, path=sub, source=source)
-        return types.MappingProxyType(out)
-    if tp is Any:  # a workload's keyword argument: plain YAML values only
-        return plain_value(value, path=path, source=source)
-    raise TypeError(f"perfkit.config cannot validate type {tp!r}")  # a bug, not user input
+    expected, hint = _expected(key_tp, key)
+    return ConfigError(
+        f"expected {expected}, got {quoted(key)}",
+        source=source,
+        key_path=join_key(key_path, clipped(key)),
+        hint=hint,
+    )
 
 
-def plain_value(value: Any, *, path: str, source: str) -> Any:
-    """``value`` when it is built of null, booleans, finite numbers, strings, lists and
-    string-keyed mappings (what a workload's keyword arguments may be)."""
+def _unknown_key(spot: _Spot, *, source: str, key: Any = None) -> ConfigError:
+    value, tp, key_path = spot
+    base, _ = _resolve(tp)
+    hidden = getattr(base, "set_elsewhere", {})
+    known = [f.encode_name for f in msgspec.structs.fields(base)]
+    offered = [name for name in known if name not in hidden]
+    if key is None:
+        key = next(k for k in value if k not in known)
+    shown = clipped(key) if isinstance(key, str) else quoted(key)
+    close = difflib.get_close_matches(shown, offered, n=1, cutoff=0.6)
+    return ConfigError(
+        f"unknown key {quoted(key)}."
+        + (f" Did you mean {close[0]!r}?" if close else f" Valid keys: {', '.join(offered)}"),
+        source=source,
+        key_path=join_key(key_path, shown),
+        suggestion=close[0] if close else None,
+    )
+
+
+def _missing_key(spot: _Spot, *, source: str) -> ConfigError:
+    value, tp, key_path = spot
+    base, _ = _resolve(tp)
+    missing = next(
+        f for f in msgspec.structs.fields(base) if f.required and f.encode_name not in value
+    )
+    expected, hint = _expected(missing.type, None)
+    return ConfigError(
+        f"missing: expected {expected}",
+        source=source,
+        key_path=join_key(key_path, missing.encode_name),
+        hint=hint,
+    )
+
+
+def _bad_value(spot: _Spot, *, source: str) -> ConfigError:
+    value, tp, key_path = spot
+    expected, hint = _expected(tp, value)
+    base, _ = _resolve(tp)
+    close: list[str] = []
+    if typing.get_origin(base) is Literal and isinstance(value, str):
+        close = difflib.get_close_matches(clipped(value), [str(a) for a in typing.get_args(base)])
+    return ConfigError(
+        f"expected {expected}, got {quoted(value)}"
+        + (f". Did you mean {close[0]!r}?" if close else ""),
+        source=source,
+        key_path=key_path,
+        hint=hint,
+        suggestion=close[0] if close else None,
+    )
+
+
+def _expected(tp: Any, value: Any) -> tuple[str, str | None]:
+    """What a value of ``tp`` looks like, in words (given that ``value`` was refused), and
+    the constraint's hint if it has one."""
+    base, meta = _resolve(tp)
+    extra = meta.get("extra") or {}
+    return extra.get("expected") or _words(base, meta, value), extra.get("hint")
+
+
+def _words(base: Any, meta: Mapping[str, Any], value: Any) -> str:
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    origin = typing.get_origin(base)
+    short = meta.get("min_length") and isinstance(value, list | dict) and len(value) < 1
+    if base is bool:
+        return "true or false"
+    if base is int:
+        if is_int and meta.get("le") is not None and value > meta["le"]:
+            return f"an integer of at most {meta['le']:,}"
+        if meta.get("ge") == 1:
+            return "a positive integer"
+        return "a non-negative integer" if meta.get("ge") == 0 else "an integer"
+    if base is float:
+        if isinstance(value, float) and not math.isfinite(value):
+            return "a finite number"
+        if meta.get("gt") == 0:
+            return "a positive number"
+        if (meta.get("ge"), meta.get("le")) == (0, 1):
+            return "a fraction between 0 and 1"
+        return "a number of 0 or more" if meta.get("ge") == 0 else "a number"
+    if base is str:
+        return "a non-empty string"
+    if base is Path:
+        return "a path"
+    if origin is Literal:
+        return "one of " + ", ".join(str(a) for a in typing.get_args(base))
+    if origin in (tuple, list):
+        return "a non-empty list" if short else "a list"
+    return "a non-empty mapping" if short else "a mapping"  # mappings and sections
+
+
+def _resolve(tp: Any) -> tuple[Any, dict[str, Any]]:
+    """``tp`` without ``Annotated`` and ``| None``, and its constraints merged."""
+    meta: dict[str, Any] = {}
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            for m in tp.__metadata__:
+                if isinstance(m, msgspec.Meta):
+                    for name in ("ge", "gt", "le", "lt", "min_length"):
+                        if getattr(m, name) is not None:
+                            meta[name] = getattr(m, name)
+                    meta["extra"] = {**meta.get("extra", {}), **(m.extra or {})}
+            tp = tp.__origin__
+        elif origin in (typing.Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        else:
+            return tp, meta
+
+
+def _field_types(cls: type[Any]) -> dict[str, Any]:
+    return {f.encode_name: f.type for f in msgspec.structs.fields(cls)}
+
+
+def _is_struct(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+def _fits(value: Any, tp: Any) -> bool:
+    try:
+        msgspec.convert(value, tp, strict=True, dec_hook=_decode)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
+def _shown(key: Any) -> str:
+    return clipped(key) if isinstance(key, str) else quoted(key)
+
+
+# --------------------------------------------------------------------------------------------
+# checks msgspec has no words for
+
+
+def first_non_finite(value: Any, path: str = "", seen: set[int] | None = None) -> tuple[str, Any]:
+    """The key path and value of the first ``nan`` or ``inf`` in ``value`` (structs, mappings
+    and sequences, each shared one looked at once), or ``("", None)`` when there is none."""
+    seen = set() if seen is None else seen
+    if isinstance(value, float):
+        return (path, value) if not math.isfinite(value) else ("", None)
+    if isinstance(value, msgspec.Struct | Mapping | list | tuple):
+        if id(value) in seen:
+            return ("", None)
+        seen.add(id(value))
+    if isinstance(value, msgspec.Struct):
+        items: Any = ((name, getattr(value, name)) for name in value.__struct_fields__)
+    elif isinstance(value, Mapping):
+        items = ((_shown(k), v) for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        items = ((f"[{i}]", v) for i, v in enumerate(value))
+    else:
+        return ("", None)
+    for name, child in items:
+        sub = f"{path}{name}" if name.startswith("[") else join_key(path, name)
+        found = first_non_finite(child, sub, seen)
+        if found[0]:
+            return found
+    return ("", None)
+
+
+def plain_value(value: Any, *, path: str, source: str, seen: set[int] | None = None) -> None:
+    """Refuse ``value`` unless it is built of null, booleans, finite numbers, integers up to
+    :data:`MAX_INT`, strings, lists and string-keyed mappings (what a workload's keyword
+    arguments may be). A list or mapping shared by YAML aliases is looked at once."""
+    seen = set() if seen is None else seen
     if value is None or isinstance(value, bool | str):
-        return value
+        return
     if isinstance(value, int):
         if abs(value) > MAX_INT:
             raise ConfigError(
                 f"expected an integer of at most {MAX_INT:,}", source=source, key_path=path
             )
-        return value
+        return
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ConfigError("expected a finite number", source=source, key_path=path)
-        return value
+        return
+    if isinstance(value, list | Mapping) and id(value) in seen:
+        return
     if isinstance(value, list):
-        return [plain_value(v, path=f"{path}[{i}]", source=source) for i, v in enumerate(value)]
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return {
-            k: plain_value(v, path=join_key(path, clipped(k)), source=source)
-            for k, v in value.items()
-        }
+        seen.add(id(value))
+        for i, item in enumerate(value):
+            plain_value(item, path=f"{path}[{i}]", source=source, seen=seen)
+        return
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        seen.add(id(value))
+        for k, item in value.items():
+            plain_value(item, path=join_key(path, clipped(k)), source=source, seen=seen)
+        return
     raise ConfigError(
         "expected plain values (null, true/false, numbers, text, lists, mappings), "
         f"got {quoted(value)}",
@@ -225,7 +344,12 @@ def plain_value(value: Any, *, path: str, source: str) -> Any:
     )
 
 
+# --------------------------------------------------------------------------------------------
+# overrides (environment variables, flags) put into the raw document
+
+
 def set_path(raw: dict[str, Any], key_path: str, value: Any, *, label: str, source: str) -> None:
+    """Set ``key_path`` (``database.port``) of ``raw`` to ``value``, making mappings on the way."""
     node = raw
     parts = key_path.split(".")
     for part in parts[:-1]:
@@ -248,7 +372,7 @@ def parse_text(text: str, *, key_path: str, source: str) -> Any:
 
 
 def parse_scalar(text: str) -> Any:
-    """``text`` read as YAML by :class:`ConfigLoader` (``5``, ``true``, ``null``), or as the
+    """``text`` read as YAML by perfkit's strict loader (``5``, ``true``, ``null``), or as the
     text itself when it is not YAML."""
     try:
         return read_yaml(text, source="")

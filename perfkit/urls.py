@@ -9,8 +9,21 @@ one way: a password holding an unencoded ``@``, ``/``, ``?``, ``#`` or a space m
 asyncpg and :mod:`urllib.parse` each see a different host, port or password, so such a URL is
 refused -- with a message that names where it came from but never repeats it.
 
-Over 400 lines: parsing a user's URL one unambiguous way and masking every password form
-(userinfo, query, libpq keywords, percent-encodings) are one security boundary.
+**One URL, one target.** The drivers also take the database, host, port and user from the
+query string, each its own way: libpq (psycopg) lets ``?dbname=`` override the path,
+SQLAlchemy's asyncpg dialect lets ``?database=`` override it, raw asyncpg keeps the path and
+sends unknown keys as server settings (``?role=``). So :func:`parse_url` refuses every query
+key in :data:`TARGET_KEYS`, and a URL that names no database (each driver would fall back to
+``PGDATABASE`` or the user's name); :func:`database_name`, which every connection perfkit
+makes is checked against (:mod:`perfkit.db`), reads the name through it. The other keys
+(``sslmode``, ``application_name``, ``connect_timeout``, ``passfile``...) cannot change which
+server, database or role is reached and pass. :func:`connection_database` reads a libpq
+keyword/value string (``dbname=shop host=db``) the way libpq does, for the application's
+database variables (:mod:`perfkit.app`).
+
+Over 500 lines: parsing a user's URL one unambiguous way, reading a libpq keyword string as
+libpq does, and masking every password form (userinfo, query, libpq keywords,
+percent-encodings) are one security boundary.
 """
 
 from __future__ import annotations
@@ -50,6 +63,31 @@ _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 #: ASCII characters that RFC 3986 never allows unencoded (besides whitespace and controls).
 _NEVER_BARE = frozenset('"<>\\^`{|}')
 _HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?")
+#: Query keys that choose the server, database or role, which the drivers read differently
+#: from the URL's own parts (libpq: ``dbname``, ``host``, ``hostaddr``, ``port``, ``user``,
+#: ``service``, ``servicefile``, ``options`` with its ``-c role=...``; SQLAlchemy's asyncpg
+#: dialect: ``database``; raw asyncpg sends other keys as server settings: ``role``,
+#: ``session_authorization``). Compared case-insensitively, after percent-decoding.
+TARGET_KEYS = frozenset(
+    {
+        "dbname",
+        "database",
+        "host",
+        "hostaddr",
+        "port",
+        "user",
+        "service",
+        "servicefile",
+        "options",
+        "role",
+        "session_authorization",
+    }
+)
+TARGET_HINT = (
+    "name the host, port, user and database in the URL itself: "
+    "postgresql://user:password@host:port/database (a unix-socket folder goes in the host "
+    "part, percent-encoded: postgresql://user@%2Fvar%2Frun%2Fpostgresql:5432/database)"
+)
 _MASK = "***"
 _LINES = re.compile(r"(?<=\n)")
 
@@ -181,7 +219,8 @@ class ParsedUrl:
     password: str | None
     #: ``(host, port)`` pairs; libpq allows several, comma-separated. Empty: libpq's default.
     hosts: tuple[tuple[str, int | None], ...]
-    database: str | None
+    #: The database the path names (a URL that names none is refused).
+    database: str
     #: Query parameters other than ``password``, decoded, in order.
     params: tuple[tuple[str, str], ...]
 
@@ -211,9 +250,11 @@ def parse_url(text: str, *, source: str = "database URL") -> ParsedUrl:
     optional ``+driver``); a ``#``; more than one ``@`` before the host, or an ``@`` after
     it (a password holding ``/`` or ``?``); a character RFC 3986 never allows bare; a ``%``
     that starts no ``%XX`` escape; a port that is not decimal 1-65535; a ``/`` inside the
-    database name; a database name over 63 bytes; a password given twice. ``source`` names
-    where the URL came from (``environment TEST_DATABASE_URL``); the message never holds
-    the URL or any part of it.
+    database name; a database name over 63 bytes; a password given twice; no database in
+    the path (``no_database``); a query key in :data:`TARGET_KEYS` (``query_target``: the
+    drivers would each reach a different database, server or role). ``source`` names where
+    the URL came from (``environment TEST_DATABASE_URL``); the message never holds the URL
+    or any part of it (a refused query key is named: it is one of :data:`TARGET_KEYS`).
     """
 
     def refuse(reason: str, problem: str, hint: str = ENCODE_HINT) -> NoReturn:
@@ -302,15 +343,23 @@ def parse_url(text: str, *, source: str = "database URL") -> ParsedUrl:
                 )
             password = value
             continue
-        if key == "port":
-            for one in value.split(","):
-                if one:
-                    _check_port_text(one, refuse)
-        if key in ("dbname", "database"):
-            _check_database_name(value, refuse)
+        if key.lower() in TARGET_KEYS:
+            refuse(
+                "query_target",
+                f"the query sets {key.lower()!r}, which the drivers read differently from the "
+                "URL's own parts (so perfkit's checks and the connections could reach "
+                "different databases)",
+                TARGET_HINT,
+            )
         params.append((key, value))
-    if database is not None:
-        _check_database_name(database, refuse)
+    if database is None:
+        refuse(
+            "no_database",
+            "the URL names no database, so each driver would choose its own "
+            "(PGDATABASE, or the user's name)",
+            "end the URL with /<database>",
+        )
+    _check_database_name(database, refuse)
     return ParsedUrl(
         scheme=scheme_match.group()[:-3].lower(),
         user=user,
@@ -467,10 +516,11 @@ def with_driver(url: str, driver: str) -> SecretUrl:
     )
 
 
-def database_name(url: str) -> str:
-    """The database a URL names (``postgres`` when it names none, as libpq does for user)."""
-    path = urlsplit(to_asyncpg(url)).path.lstrip("/")
-    return unquote(path) or "postgres"
+def database_name(url: str, *, source: str = "database URL") -> str:
+    """The database ``url`` names, read by :func:`parse_url` (the one reading every check and
+    every connection of perfkit's uses): a URL that names none, or names a database, host,
+    port or user in its query too, is refused with :class:`~perfkit.errors.UrlError`."""
+    return parse_url(url, source=source).database
 
 
 def with_database(url: str, database: str) -> SecretUrl:
@@ -489,3 +539,158 @@ def password_of(url: str) -> str | None:
         if eq and unquote(key) == "password" and value:
             return unquote(value)
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# connection values an application reads (its database variables)
+
+#: libpq's connection keywords (PostgreSQL 17, and a few older ones libpq still accepts).
+LIBPQ_KEYWORDS = frozenset(
+    {
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "passfile",
+        "channel_binding",
+        "connect_timeout",
+        "client_encoding",
+        "options",
+        "application_name",
+        "fallback_application_name",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "replication",
+        "sslmode",
+        "sslnegotiation",
+        "sslcompression",
+        "sslcert",
+        "sslkey",
+        "sslpassword",
+        "sslcertmode",
+        "sslrootcert",
+        "sslcrl",
+        "sslcrldir",
+        "sslsni",
+        "requirepeer",
+        "require_auth",
+        "ssl_min_protocol_version",
+        "ssl_max_protocol_version",
+        "gssencmode",
+        "krbsrvname",
+        "gsslib",
+        "gssdelegation",
+        "service",
+        "target_session_attrs",
+        "load_balance_hosts",
+        "requiressl",
+        "authtype",
+        "tty",
+    }
+)
+
+
+def parse_conninfo(text: str) -> dict[str, str] | None:
+    """A libpq keyword/value string (``host=db dbname='my db' user=app``) read as libpq's
+    ``conninfo_parse`` reads it: ``key = value`` pairs, a value either up to the next space
+    or single-quoted, ``\\`` escaping the next character in both; a later key wins.
+
+    None when ``text`` is not one: a syntax libpq refuses, or no key that libpq knows (an
+    application setting such as ``debug=1``). Hand-written because libpq's own parser comes
+    only with psycopg, which perfkit does not require.
+    """
+    out: dict[str, str] = {}
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i].isspace():
+            i += 1
+        if i >= n:
+            break
+        start = i
+        while i < n and text[i] != "=" and not text[i].isspace():
+            i += 1
+        key = text[start:i]
+        while i < n and text[i].isspace():
+            i += 1
+        if not key or i >= n or text[i] != "=":
+            return None
+        i += 1
+        while i < n and text[i].isspace():
+            i += 1
+        value: list[str] = []
+        if i < n and text[i] == "'":
+            i += 1
+            while True:
+                if i >= n:
+                    return None  # unterminated quoted string
+                if text[i] == "\\" and i + 1 < n:
+                    value.append(text[i + 1])
+                    i += 2
+                elif text[i] == "'":
+                    i += 1
+                    break
+                else:
+                    value.append(text[i])
+                    i += 1
+        else:
+            while i < n and not text[i].isspace():
+                if text[i] == "\\":
+                    i += 1
+                    if i >= n:
+                        break
+                value.append(text[i])
+                i += 1
+        out[key] = "".join(value)
+    return out if out and any(key in LIBPQ_KEYWORDS for key in out) else None
+
+
+def connection_database(text: str, *, source: str) -> str | None:
+    """The one database a connection value names, read one way: a PostgreSQL URL by
+    :func:`parse_url` (its path), a libpq keyword/value string by :func:`parse_conninfo` (its
+    ``dbname``). None when ``text`` is neither (an ordinary setting).
+
+    Refused with :class:`~perfkit.errors.UrlError`: what :func:`parse_url` refuses; a keyword
+    string that names no ``dbname`` (libpq would take ``PGDATABASE`` or the user's name), or a
+    ``service`` (its database is in a file), or a ``dbname`` that is itself a connection value.
+    """
+    if is_postgres_url(text):
+        return parse_url(text, source=source).database
+    keywords = parse_conninfo(text)
+    if keywords is None:
+        return None
+
+    def refuse(reason: str, problem: str) -> NoReturn:
+        raise errors.UrlError(
+            problem, source=source, reason=reason, hint="name the database with dbname=<name>"
+        )
+
+    if "service" in keywords:
+        refuse("service", "the connection string names a service, whose database is in a file")
+    name = keywords.get("dbname")
+    if not name:
+        refuse("no_database", "the connection string names no dbname")
+    if is_postgres_url(name) or parse_conninfo(name) is not None:
+        refuse("query_target", "the connection string's dbname is itself a connection string")
+    return name
+
+
+def database_readings(text: str) -> tuple[str, ...]:
+    """Every database name a driver could take from the connection value ``text``, without
+    refusing anything: a URL's path and its ``dbname``/``database`` query values, a keyword
+    string's ``dbname``. For messages about a value :func:`connection_database` refused."""
+    found: list[str] = []
+    if is_postgres_url(text):
+        parts = urlsplit(to_asyncpg(text))
+        found.append(unquote(parts.path.lstrip("/")))
+        for item in parts.query.split("&"):
+            key, eq, value = item.partition("=")
+            if eq and unquote(key).lower() in ("dbname", "database"):
+                found.append(unquote(value))
+    else:
+        found.append((parse_conninfo(text) or {}).get("dbname", ""))
+    return tuple(dict.fromkeys(name for name in found if name))

@@ -141,6 +141,12 @@ def prune_lines(report: PruneReport) -> list[str]:
     kept = ", ".join(f"{scale}: {n}" for scale, n in report.kept.items())
     if kept:
         out.append(f"kept per scale: {kept}")
+    if report.unowned:
+        out.append(
+            f"left {len(report.unowned)} template database(s) alone that name no owner (made "
+            f"by an older perfkit, perhaps for another project): {', '.join(report.unowned)}; "
+            "drop them by hand if no project uses them"
+        )
     if report.server_note:
         out.append(report.server_note)
     return out

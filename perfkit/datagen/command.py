@@ -3,12 +3,13 @@ progress display and the tables are :mod:`perfkit.views`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import itertools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+import msgspec
 
 from perfkit.app import load_application
 from perfkit.cli import run
@@ -66,20 +67,20 @@ def estimate_dataset(
     chosen_mode = mode or cfg.data.mode
     recipe = load_application(cfg).recipe
     rows = recipe.row_counts(scale, cfg.data, chosen_mode)
-    sample_scale = dataclasses.replace(
+    sample_scale = msgspec.structs.replace(
         scale,
         offices=1,
         staff_per_office=min(scale.staff_per_office, 10),
         recipients_per_office=min(scale.recipients_per_office, 10),
         cycles_per_plan=min(scale.cycles_per_plan, 10),
     )
-    realistic = dataclasses.replace(
+    realistic = msgspec.structs.replace(
         cfg.data.realistic,
         finished_cycles_per_plan=min(cfg.data.realistic.finished_cycles_per_plan, 10),
     )
     shape = Shape(
         scale=sample_scale,
-        data=dataclasses.replace(cfg.data, realistic=realistic),
+        data=msgspec.structs.replace(cfg.data, realistic=realistic),
         mode=chosen_mode,
         seed=cfg.data.seed,
         anchor=anchor or dt.date.today(),
@@ -184,11 +185,59 @@ def seed_command(
     """
     chosen = cfg.scale(scale)
     anchor_date = parse_anchor(anchor)
+    if cfg.app.recipe is None:  # no recipe: every table's data inferred from the catalogue
+        return _seed_inferred(cfg, chosen, anchor_date, reset, confirm, force, progress)
     check_dataset_size(cfg, chosen, anchor=anchor_date, force=force)
     url = db_url(cfg)
     report = run(
         seed_database(
             url, cfg, chosen, anchor=anchor_date, reset=reset, confirm=confirm, progress=progress
+        )
+    )
+    return SeedOutcome(report=report, database=mask_url(url))
+
+
+def _seed_inferred(
+    cfg: Config,
+    scale: Scale,
+    anchor: dt.date | None,
+    reset: bool,
+    confirm: str | None,
+    force: bool,
+    progress: SeedProgress | None,
+) -> SeedOutcome:
+    """:func:`seed_command` for an application without a recipe: the size is the plan's row
+    count (the same limit, the same ``force``)."""
+    from perfkit.app import run_day
+    from perfkit.datagen.infer.seed import inferred_inputs, planned_inferred, seed_inferred
+
+    capture, spec = inferred_inputs(cfg)
+    _, wanted = planned_inferred(
+        capture, spec, scale, seed=cfg.data.seed, anchor=anchor or run_day(cfg)
+    )
+    rows = wanted.total_rows
+    if rows > cfg.limits.max_rows and not force:
+        raise DatasetTooLargeError(
+            f"scale {scale.name!r} would seed {rows:,} rows: more than the limit of "
+            f"{cfg.limits.max_rows:,} rows (limits.max_rows); nothing was done",
+            rows=rows,
+            size=0,
+            limit=cfg.limits.max_rows,
+            hint=f"check scales.{scale.name} and app.data in scales.yaml; if you mean it, "
+            "raise limits.max_rows there or pass --force",
+        )
+    url = db_url(cfg)
+    report = run(
+        seed_inferred(
+            url,
+            cfg,
+            scale,
+            capture=capture,
+            spec=spec,
+            anchor=anchor,
+            reset=reset,
+            confirm=confirm,
+            progress=progress,
         )
     )
     return SeedOutcome(report=report, database=mask_url(url))

@@ -188,8 +188,8 @@ async def seed_database(
             with _phase("check", phases, shown):
                 # Seeding writes tables even without --reset: test databases only.
                 await ensure_test_database(conn, cfg, confirm=confirm)
-                existing = await _check_existing(
-                    conn, app, wanted, reset=reset, compare_anchor=anchor is not None
+                existing = await check_existing(
+                    conn, app.tables, wanted, reset=reset, compare_anchor=anchor is not None
                 )
                 if existing is not None:
                     return SeedReport(
@@ -225,22 +225,23 @@ async def seed_database(
 # check
 
 
-async def _check_existing(
+async def check_existing(
     conn: asyncpg.Connection,
-    app: Application,
+    tables: Sequence[str],
     wanted: DatasetInfo,
     *,
     reset: bool,
     compare_anchor: bool,
 ) -> DatasetInfo | None:
     """The existing dataset when it is the wanted one (and not ``reset``); raise when seeding
-    would replace data without ``reset``; None when seeding should go ahead."""
+    would replace data without ``reset``; None when seeding should go ahead. ``tables`` are
+    the application's."""
     if reset:
         return None
     existing = await read_dataset_info(conn, schema=TARGET_SCHEMA)
     if existing is not None:
         if existing.same_data(wanted, compare_anchor=compare_anchor):
-            changed = await changes_since_load(conn, app.tables, schema=TARGET_SCHEMA)
+            changed = await changes_since_load(conn, tables, schema=TARGET_SCHEMA)
             if changed.problem is not None:
                 raise DatasetConflictError(
                     f"the database holds this dataset, but {changed.problem}",
@@ -262,7 +263,7 @@ async def _check_existing(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) ORDER BY c.relname",
         TARGET_SCHEMA,
-        list(app.tables),
+        list(tables),
     )
     if present:
         names = ", ".join(r["relname"] for r in present)
@@ -325,7 +326,9 @@ async def _build_and_swap(
                 )
             )
             # The recipe against the tables it fills, before any row: RecipeError stops here.
-            await validate_recipe(conn, app, shape, schema=staging, recipe_path=cfg.app.recipe)
+            await validate_recipe(
+                conn, app, shape, schema=staging, recipe_path=cfg.app.recipe or ""
+            )
             loaders = await opening
             pids = [loader.get_server_pid() for loader in loaders]
             await asyncio.gather(*(loader.execute(path) for loader in loaders))

@@ -70,6 +70,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from perfkit.datagen.entities import entity_blocks
 from perfkit.datagen.recipe import Computed, Const, Row, Shape, TableRecipe
 from perfkit.errors import RecipeError
@@ -507,7 +509,7 @@ def sample_rows(table: TableRecipe, shape: Shape) -> list[Row]:
     :data:`SAMPLE_OFFICES` offices: rows of the same kind, without generating a first block of
     thousands of rows for each table (that was most of a seed's checking time)."""
     offices = min(shape.scale.offices, SAMPLE_OFFICES)
-    small = dataclasses.replace(shape, scale=dataclasses.replace(shape.scale, offices=offices))
+    small = dataclasses.replace(shape, scale=msgspec.structs.replace(shape.scale, offices=offices))
     return list(itertools.islice(table.generate(small), SAMPLE_ROWS))
 
 

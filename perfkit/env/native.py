@@ -53,8 +53,10 @@ from perfkit.env.base import (
 )
 from perfkit.env.binaries import SHARED_ROOT, PgBinaries, find_binaries, readable_by
 from perfkit.env.settings import (
+    PRELOAD,
     check_names,
     key_path,
+    merged_preload,
     other_sessions,
     overridden_settings,
     pending_restart,
@@ -436,6 +438,8 @@ class NativeEnvironment:
         if password is not None:
             with contextlib.suppress(PerfkitError):
                 version, size = await server_facts(url)
+                # what it preloads: scales.yaml's list merged with perfkit's pg_stat_statements
+                details.append(("preloaded libraries", await _shown(url, PRELOAD) or "none"))
         if size is None:
             size = _du(cluster.data)
         return ServerStatus(
@@ -586,13 +590,11 @@ class NativeEnvironment:
         socket_dir = str(cluster.run)
         if len(socket_dir) > _MAX_SOCKET_PATH:
             socket_dir = ""  # too long for a unix socket: TCP on loopback only
-        user = dict(self._user_settings())
-        if statements_library:  # server-side statement figures beside perfkit's own profile
-            preload = [p.strip() for p in user.get("shared_preload_libraries", "").split(",")]
-            if "pg_stat_statements" not in preload:
-                user["shared_preload_libraries"] = ",".join(
-                    [p for p in preload if p] + ["pg_stat_statements"]
-                )
+        # the user's preload list and perfkit's pg_stat_statements (server-side statement
+        # figures beside perfkit's own profile), merged into one line
+        user = merged_preload(
+            self._user_settings(), statements_library=statements_library, source=self._source
+        )
         settings = {
             **user,
             # perfkit's own last: in a PostgreSQL file the last line for a name wins.
@@ -762,6 +764,12 @@ class NativeEnvironment:
         if rec.get("bindir") and Path(rec["bindir"], "pg_ctl").exists():
             return PgBinaries(Path(rec["bindir"]), rec.get("version", "0"), rec.get("source", "?"))
         return find_binaries(self.db.binaries)
+
+
+async def _shown(url: str, name: str) -> str:
+    """What ``SHOW name`` says on the server of ``url`` (its maintenance database)."""
+    async with connection(with_database(url, "postgres"), timeout=5.0) as conn:
+        return str(await conn.fetchval(f"SHOW {name}"))
 
 
 def _has_pg_stat_statements(bins: PgBinaries) -> bool:

@@ -14,7 +14,10 @@ scales.yaml's server settings are checked where PostgreSQL itself decides:
   they run (:func:`compare_running`) and differences are reported, never changed.
 
 The settings perfkit owns (``listen_addresses``, ``port``, ...) are refused when the config is
-loaded: :func:`perfkit.config.server_setting_owned`.
+loaded: :func:`perfkit.config.server_setting_owned`. One perfkit *shares*:
+``shared_preload_libraries``. perfkit's native server preloads ``pg_stat_statements`` (when
+its binaries ship it) for the server's own statement figures; a user's list is merged with it,
+never replaced by it nor replacing it (:func:`merged_preload`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,14 @@ _TIME = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86
 _NUMBER = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z]*)\s*")
 _TRUE = ("on", "true", "yes", "1")
 _FALSE = ("off", "false", "no", "0")
+
+
+#: The setting perfkit and the user share: both lists are preloaded.
+PRELOAD = "shared_preload_libraries"
+#: What perfkit's native server adds to it, when the binaries ship it.
+STATEMENTS_LIBRARY = "pg_stat_statements"
+#: Settings whose value is a list of libraries (compared item by item).
+_LIBRARY_LISTS = frozenset({PRELOAD, "session_preload_libraries", "local_preload_libraries"})
 
 
 def key_path(name: str) -> str:
@@ -81,6 +92,100 @@ def rejected_value(name: str, value: str, reason: str, *, source: str) -> Config
         source=source,
         key_path=key_path(name),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# shared_preload_libraries: the user's list and perfkit's, merged
+
+
+def library_list(value: str) -> list[str] | None:
+    """The items of a PostgreSQL library list as the server splits it (its
+    ``SplitDirectoriesString``): comma-separated, whitespace around an item dropped, a
+    double-quoted item taken as written (``""`` for a quote). None when PostgreSQL would
+    refuse the syntax (an empty item, an unclosed quote), and then preload nothing at all."""
+    items: list[str] = []
+    i, n = 0, len(value)
+    while i < n and value[i].isspace():
+        i += 1
+    if i == n:
+        return items
+    while True:
+        if i == n:
+            return None  # a comma with nothing after it
+        if value[i] == '"':
+            chars: list[str] = []
+            i += 1
+            while True:
+                if i >= n:
+                    return None
+                if value[i] == '"':
+                    if i + 1 < n and value[i + 1] == '"':
+                        chars.append('"')
+                        i += 2
+                        continue
+                    i += 1
+                    break
+                chars.append(value[i])
+                i += 1
+            item = "".join(chars)
+        else:
+            start = i
+            while i < n and value[i] != ",":
+                i += 1
+            item = value[start:i].strip()
+            if not item:
+                return None
+        while i < n and value[i].isspace():
+            i += 1
+        items.append(item)
+        if i == n:
+            return items
+        if value[i] != ",":
+            return None
+        i += 1
+        while i < n and value[i].isspace():
+            i += 1
+
+
+def _library_literal(item: str) -> str:
+    """One list item as the server reads it back: double-quoted when it must be."""
+    if item and not any(ch in item for ch in ',"') and item == item.strip():
+        return item
+    return '"' + item.replace('"', '""') + '"'
+
+
+def _same_library(item: str, name: str) -> bool:
+    """Whether list item ``item`` loads library ``name`` (``$libdir/name``, ``name.so``)."""
+    return item.removeprefix("$libdir/").removesuffix(".so") == name
+
+
+def merged_preload(
+    settings: Mapping[str, str], *, statements_library: bool, source: str
+) -> dict[str, str]:
+    """``settings`` with ``shared_preload_libraries`` (under any spelling of its name) as one
+    key: the user's libraries in the user's order, each once, then ``pg_stat_statements``
+    when ``statements_library`` and the user did not list it. Without a list of the user's,
+    the setting is perfkit's alone. A list PostgreSQL cannot read is a :class:`ConfigError`
+    (the server would preload nothing, and say so only in its log)."""
+    merged = {k: v for k, v in settings.items() if k.lower() != PRELOAD}
+    libraries: list[str] = []
+    for name, value in settings.items():
+        if name.lower() != PRELOAD:
+            continue
+        items = library_list(value)
+        if items is None:
+            raise ConfigError(
+                f"not a list PostgreSQL can read: {value!r}",
+                source=source,
+                key_path=key_path(name),
+                hint="libraries separated by commas, e.g. auto_explain, pg_stat_statements",
+            )
+        libraries += [item for item in dict.fromkeys(items) if item not in libraries]
+    if statements_library and not any(_same_library(i, STATEMENTS_LIBRARY) for i in libraries):
+        libraries.append(STATEMENTS_LIBRARY)
+    if libraries:
+        merged[PRELOAD] = ", ".join(_library_literal(item) for item in libraries)
+    return merged
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,8 +261,12 @@ def same_value(wanted: str, row: Running) -> bool:
     """Whether ``wanted`` (as written in scales.yaml) means what the server runs with.
 
     Numbers are compared in the setting's unit (``2GB`` = 262144 x 8kB), booleans and enums by
-    meaning, strings exactly. A value that cannot be read counts as different.
+    meaning, library lists item by item (``a, b`` = ``a,b``), other strings exactly. A value
+    that cannot be read counts as different.
     """
+    if row.name.lower() in _LIBRARY_LISTS:
+        wanted_items = library_list(wanted)
+        return wanted_items is not None and wanted_items == library_list(row.setting)
     if row.vartype == "bool":
         value = _bool(wanted)
         return value is not None and value == _bool(row.setting)

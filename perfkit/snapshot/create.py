@@ -4,6 +4,12 @@ needed: :func:`perfkit.prepare.create_snapshot`).
 The tables are read over two connections that share one exported snapshot
 (``pg_export_snapshot``), so the files are consistent with each other and with the
 ``perfkit_dataset`` row written into the manifest, even if something writes meanwhile.
+
+Nothing waits forever: every query has a deadline (:data:`CALL_S`), each table's COPY the
+scale's own ``timeout``. After a failure the connections get :data:`CLOSE_S` to end (their
+transactions are read-only, so nothing is lost), then they are cut; a COPY whose writer
+failed is cut at once. The half-written folder is removed, and a full disk is one line
+naming the device and the file (:class:`perfkit.disks.DiskFullError`).
 """
 
 from __future__ import annotations
@@ -18,14 +24,22 @@ from perfkit.app import load_application
 from perfkit.config import Config, Scale
 from perfkit.datagen import read_dataset_info
 from perfkit.db import connect
+from perfkit.disks import disk_full, is_disk_full
 from perfkit.snapshot.dataset import expected_key, info_problem
 from perfkit.snapshot.errors import SnapshotError
 from perfkit.snapshot.fileformat import LEVEL, dump_tables
 from perfkit.snapshot.manifest import Manifest, scale_shape
 from perfkit.snapshot.parallel import JOBS
-from perfkit.snapshot.store import Snapshot, SnapshotStore, new_snapshot_id
+from perfkit.snapshot.store import Snapshot, SnapshotBuilder, SnapshotStore, new_snapshot_id
 
 Progress = Callable[[str], None]
+
+#: Seconds any one of the snapshot's own queries may take (the COPYs have the scale's
+#: ``timeout``); a server that does not answer by then ends the command.
+CALL_S = 60.0
+#: Seconds a failed snapshot's connections get to see their cancelled queries end (so the
+#: server's sessions end too, even one waiting for a lock); then they are cut.
+CLOSE_S = 5.0
 
 
 async def write_snapshot(
@@ -38,11 +52,16 @@ async def write_snapshot(
     make_latest: bool = True,
     progress: Progress | None = None,
 ) -> Snapshot:
-    """Write what the database holds now as a snapshot (no checks, no seeding)."""
+    """Write what the database holds now as a snapshot (no checks, no seeding).
+
+    A full disk raises :class:`~perfkit.disks.DiskFullError` once the half-written folder
+    is gone (``kept`` says whether anything of it remains)."""
     conns: list[asyncpg.Connection] = []
     all_tables = load_application(cfg).schema.all_tables
+    done = False
     try:
-        conns = [await connect(url) for _ in range(JOBS)]
+        for _ in range(JOBS):
+            conns.append(await connect(url, command_timeout=CALL_S))
         lead = conns[0]
         for conn in conns:
             await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -72,26 +91,64 @@ async def write_snapshot(
         tables = sorted(sizes, key=lambda t: sizes[t], reverse=True)
         now = dt.datetime.now(dt.UTC)
         snapshot_id = new_snapshot_id(now)
-        with store.building(scale.name, snapshot_id) as builder:
-            files = await dump_tables(conns, tables, builder.dir, level=level, progress=progress)
-            order = {t: i for i, t in enumerate(all_tables)}
-            manifest = Manifest(
-                id=snapshot_id,
-                scale=scale.name,
-                shape=scale_shape(scale),
-                seed=info.seed,
-                mode=info.mode,
-                generator_version=info.generator_version,
-                anchor_date=info.anchor_date,
-                schema_fingerprint=info.schema_fingerprint,
-                dataset_key=expected_key(cfg, scale),
-                server_version=server_version,
-                perfkit_version=perfkit.__version__,
-                created_at=now,
-                dataset_created_at=info.created_at,
-                tables=tuple(sorted(files, key=lambda f: order[f.table])),
-            )
-            return builder.publish(manifest, make_latest=make_latest)
+        building: SnapshotBuilder | None = None
+        try:
+            with store.building(scale.name, snapshot_id) as builder:
+                building = builder
+                files = await dump_tables(
+                    conns,
+                    tables,
+                    builder.dir,
+                    level=level,
+                    progress=progress,
+                    timeout=scale.timeout,
+                )
+                order = {t: i for i, t in enumerate(all_tables)}
+                manifest = Manifest(
+                    id=snapshot_id,
+                    scale=scale.name,
+                    shape=scale_shape(scale),
+                    seed=info.seed,
+                    mode=info.mode,
+                    generator_version=info.generator_version,
+                    anchor_date=info.anchor_date,
+                    schema_fingerprint=info.schema_fingerprint,
+                    dataset_key=expected_key(cfg, scale),
+                    server_version=server_version,
+                    perfkit_version=perfkit.__version__,
+                    created_at=now,
+                    dataset_created_at=info.created_at,
+                    tables=tuple(sorted(files, key=lambda f: order[f.table])),
+                )
+                snapshot = builder.publish(manifest, make_latest=make_latest)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            # ``store.building`` has removed the half-written folder, unless it was published
+            # (then only the ``LATEST`` pointer failed: the snapshot is kept)
+            folder = building.dir if building else store.scale_dir(scale.name)
+            kept = building is not None and (building.published or building.dir.exists())
+            written = exc.filename if isinstance(exc.filename, str) else folder
+            raise disk_full(written, kept=kept) from None
+        done = True
+        return snapshot
+    except TimeoutError:  # asyncpg's deadline: the query was cancelled, the folder removed
+        raise SnapshotError(
+            f"the server did not answer in time (a table's COPY may take {scale.timeout} s, "
+            f"scale {scale.name}'s timeout; any other query {CALL_S:g} s); nothing was kept",
+            hint="`invoke db-status` shows the server, and pg_stat_activity what holds it up; "
+            "raise the scale's `timeout` in scales.yaml if its tables really take that long",
+        ) from None
     finally:
         for conn in conns:
-            await conn.close()
+            await _close(conn, timeout=CALL_S if done else CLOSE_S)
+
+
+async def _close(conn: asyncpg.Connection, *, timeout: float) -> None:
+    """Close ``conn`` within ``timeout`` (after a failure asyncpg first waits for the cancel
+    of a query it gave up on, so the server's session ends rather than waiting on); a
+    connection that does not say goodbye by then is cut."""
+    try:
+        await conn.close(timeout=timeout)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        conn.terminate()

@@ -45,30 +45,64 @@ def file_name(table: str) -> str:
 
 
 async def dump_table(
-    conn: asyncpg.Connection, table: str, directory: Path, *, level: int = LEVEL
+    conn: asyncpg.Connection,
+    table: str,
+    directory: Path,
+    *,
+    level: int = LEVEL,
+    timeout: float | None = None,
 ) -> TableFile:
-    """COPY ``table`` out in binary, compressing and hashing on the way to ``directory``."""
+    """COPY ``table`` out in binary, compressing and hashing on the way to ``directory``.
+
+    ``timeout`` bounds the whole COPY (asyncpg's own deadline). A write that fails (a full
+    disk) ends the COPY at once: the connection is terminated, so the server stops sending
+    and rolls its read-only transaction back, and the write's ``OSError`` is raised naming
+    the file. (Raising from asyncpg's output callback instead would leave the protocol
+    half-way through a cancelled COPY, which asyncpg 0.32 reports as a failed
+    ``data_received()`` with two tracebacks.)
+    """
     path = directory / file_name(table)
     cobj = zstandard.ZstdCompressor(level=level, write_checksum=True).compressobj()
     digest = hashlib.sha256()
     raw = 0
     written = 0
-    with path.open("wb") as fh:
+    failed: OSError | None = None
+    try:
+        with path.open("wb") as fh:
 
-        async def sink(chunk: bytes) -> None:
-            nonlocal raw, written
-            raw += len(chunk)
-            out = cobj.compress(chunk)
-            if out:
-                fh.write(out)
-                digest.update(out)
-                written += len(out)
+            async def sink(chunk: bytes) -> None:
+                nonlocal raw, written, failed
+                if failed is not None:
+                    return
+                raw += len(chunk)
+                out = cobj.compress(chunk)
+                if out:
+                    try:
+                        fh.write(out)
+                    except OSError as exc:
+                        failed = exc
+                        conn.terminate()
+                        return
+                    digest.update(out)
+                    written += len(out)
 
-        status = await conn.copy_from_table(table, output=sink, format="binary")
-        tail = cobj.flush()
-        fh.write(tail)
-        digest.update(tail)
-        written += len(tail)
+            try:
+                status = await conn.copy_from_table(
+                    table, output=sink, format="binary", timeout=timeout
+                )
+            except Exception:
+                if failed is None:
+                    raise
+            if failed is not None:
+                raise failed
+            tail = cobj.flush()
+            fh.write(tail)
+            digest.update(tail)
+            written += len(tail)
+    except OSError as exc:
+        if exc.filename is None and not isinstance(exc, ConnectionError | TimeoutError):
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
     return TableFile(
         table=table,
         file=path.name,
@@ -86,18 +120,21 @@ async def dump_tables(
     *,
     level: int = LEVEL,
     progress: Callable[[str], None] | None = None,
+    timeout: float | None = None,
 ) -> list[TableFile]:
     """Dump ``tables`` (largest first) over several connections that share one snapshot.
 
     The caller makes the connections see the same data (``pg_export_snapshot`` /
     ``SET TRANSACTION SNAPSHOT``); each takes the next table from a shared queue.
+    ``timeout`` bounds each table's COPY (:func:`dump_table`). On the first failure the
+    other COPYs are cancelled; the caller ends the connections.
     """
     done: dict[str, TableFile] = {}
 
     async def dump(conn: asyncpg.Connection, table: str) -> None:
         if progress:
             progress(f"writing {table}")
-        done[table] = await dump_table(conn, table, directory, level=level)
+        done[table] = await dump_table(conn, table, directory, level=level, timeout=timeout)
 
     await spread(connections, tables, dump)
     return [done[t] for t in tables]

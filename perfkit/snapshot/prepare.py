@@ -80,6 +80,7 @@ async def template_from_target(
             schema_fingerprint=load_application(cfg).schema.fingerprint,
             snapshot_id=snapshot_id,
             anchor_date=today,
+            owner=template.owner_of(cfg.state_dir),
         )
         progress(f"keeping template {info.name} for the fast path")
         async with exclusive(db.url), template.locked(db, info.name):
@@ -126,6 +127,7 @@ async def ensure_template(
                     schema_fingerprint=snap.manifest.schema_fingerprint,
                     snapshot_id=snap.id,
                     anchor_date=today,
+                    owner=template.owner_of(cfg.state_dir),
                 )
                 await template.install(admin, source=staging, info=info)
             finally:

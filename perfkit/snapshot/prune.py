@@ -5,8 +5,11 @@
 * snapshots beyond the newest ``snapshots.keep`` of each scale (the one ``LATEST`` names is
   always kept);
 * ``.tmp-*``/``.del-*`` folders left by a process that died while writing or deleting;
-* on the server: perfkit templates that are stale (made for another schema, another
-  generator version or other data settings, or for a scale scales.yaml no longer has), and
+* on the server: this project's perfkit templates that are stale (made for another schema,
+  another generator version or other data settings, or for a scale scales.yaml no longer
+  has); another project's templates (their comment names another owner) are not looked at,
+  and templates of an older perfkit that name no owner are never dropped (listed in
+  ``unowned``, for the user to judge); and
   helper databases (``<name>__pknew_*``/``__pkold_*``) left by a killed restore, the spare
   (``<name>__pkspare``, the previous database kept empty for the next restore) of a database
   that no longer exists, and
@@ -50,6 +53,8 @@ class PruneReport:
     server_note: str | None = None
     #: Snapshot folders perfkit cannot prove it wrote (damaged, untrusted, links): kept.
     untouched: list[Entry] = field(default_factory=list)
+    #: Templates that name no owner (made by an older perfkit): maybe another project's, kept.
+    unowned: list[str] = field(default_factory=list)
 
     @property
     def nothing(self) -> bool:
@@ -89,13 +94,14 @@ async def prune(
     leftovers = store.leftovers(scale)
     untouched: list[Entry] = [e for e in store.entries(scale) if isinstance(e, BrokenSnapshot)]
     templates: list[str] = []
+    unowned: list[str] = []
     databases: list[str] = []
     note: str | None = None
     if url is not None:
         try:
             db = Database(url)
             async with db.admin(timeout=5.0) as admin:
-                templates = await _stale_templates(admin, cfg, scale)
+                templates, unowned = await _stale_templates(admin, cfg, scale)
                 databases = await admin.leftovers()
                 if not dry_run:
                     templates = await _drop_locked(db, admin, templates)
@@ -114,13 +120,25 @@ async def prune(
         kept=kept,
         server_note=note,
         untouched=untouched,
+        unowned=unowned,
     )
 
 
-async def _stale_templates(admin: Admin, cfg: Config, scale: str | None) -> list[str]:
-    stale = []
+async def _stale_templates(
+    admin: Admin, cfg: Config, scale: str | None
+) -> tuple[list[str], list[str]]:
+    """(this project's stale templates, templates that name no owner); another project's
+    templates are neither."""
+    own = template.owner_of(cfg.state_dir)
+    stale: list[str] = []
+    unowned: list[str] = []
     for info in await template.list_templates(admin):
         if scale and info.scale != scale:
+            continue
+        if info.owner is None:
+            unowned.append(info.name)
+            continue
+        if info.owner != own:
             continue
         known = cfg.scales.get(info.scale)
         if (
@@ -129,7 +147,7 @@ async def _stale_templates(admin: Admin, cfg: Config, scale: str | None) -> list
             or info.name != template.template_name(info.scale, info.dataset_key)
         ):
             stale.append(info.name)
-    return stale
+    return stale, unowned
 
 
 async def _drop_locked(db: Database, admin: Admin, names: list[str]) -> list[str]:

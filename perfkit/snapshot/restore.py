@@ -194,7 +194,14 @@ async def restore_snapshot(
             say("keeping a template for the fast path")
             with timed(steps, "template"):
                 built.append(
-                    await install_template(db, admin, source=name, snap=snap, anchor=target_day)
+                    await install_template(
+                        db,
+                        admin,
+                        source=name,
+                        snap=snap,
+                        anchor=target_day,
+                        owner=template.owner_of(cfg.state_dir),
+                    )
                 )
 
     name = await replace_database(db, cfg, build=build, confirm=confirm, steps=steps, progress=say)
@@ -336,9 +343,10 @@ async def clone_template(
 
 
 async def install_template(
-    db: Database, admin: Admin, *, source: str, snap: Snapshot, anchor: dt.date
+    db: Database, admin: Admin, *, source: str, snap: Snapshot, anchor: dt.date, owner: str
 ) -> str:
-    """Make database ``source`` (holding ``snap`` as of ``anchor``) the scale's template."""
+    """Make database ``source`` (holding ``snap`` as of ``anchor``) the scale's template,
+    owned by ``owner`` (:func:`perfkit.snapshot.template.owner_of`)."""
     m = snap.manifest
     info = template.TemplateInfo(
         name=template.template_name(m.scale, m.dataset_key),
@@ -347,6 +355,7 @@ async def install_template(
         schema_fingerprint=m.schema_fingerprint,
         snapshot_id=m.id,
         anchor_date=anchor,
+        owner=owner,
     )
     async with template.locked(db, info.name):
         await template.install(admin, source=source, info=info)

@@ -658,13 +658,21 @@ def _read_regular(path: Path, *, limit: int) -> _Read:
 
 
 def _write_new(path: Path, data: bytes, *, mode: int) -> None:
-    """Create ``path`` (never through a link, never over an existing file), write, flush."""
+    """Create ``path`` (never through a link, never over an existing file), write, flush.
+
+    A write that fails (a full disk) removes the file it created and raises naming it."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
-    finally:
+    except OSError as exc:
         os.close(fd)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    os.close(fd)
 
 
 def _is_real_dir(path: Path) -> bool:

@@ -3,12 +3,16 @@
 A template is an ordinary database named ``perfkit_tpl_<scale>_<dataset key>`` (the key
 hashes the scale's shape, the data settings, the generator version and the schema
 fingerprint; see :meth:`perfkit.datagen.DatasetInfo.key`). Its comment records what it
-holds (scale, key, schema, source snapshot, anchor date), so it is found without connecting
-to it. While its dates move, the comment says so first (``refreshing``): a refresh that was
-interrupted is seen and repaired by the next one, never served as dated on the recorded day.
-It is flagged ``IS_TEMPLATE`` and ``ALLOW_CONNECTIONS false``: nobody can connect by accident,
-and cloning never waits for a stray session. Its dates are moved to the target date once (a
-day), under its own lock, so each clone is a plain ``CREATE DATABASE ... TEMPLATE``.
+holds (scale, key, schema, source snapshot, anchor date) and its *owner*, the project that
+made it (:func:`owner_of`: a digest of the project's state folder), so it is found without
+connecting to it, and ``invoke prune`` of one project never drops another's on a shared
+server. Templates of one dataset have one name, so two projects with the same dataset use
+(and refresh) one template; the last to build it owns it. While its dates move, the comment
+says so first (``refreshing``): a refresh that was interrupted is seen and repaired by the
+next one, never served as dated on the recorded day. It is flagged ``IS_TEMPLATE`` and
+``ALLOW_CONNECTIONS false``: nobody can connect by accident, and cloning never waits for a
+stray session. Its dates are moved to the target date once (a day), under its own lock, so
+each clone is a plain ``CREATE DATABASE ... TEMPLATE``.
 
 ``STRATEGY``: PostgreSQL 15 copies a template either through the WAL (``WAL_LOG``, the
 default) or file by file between two forced checkpoints (``FILE_COPY``). ``invoke
@@ -21,9 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from perfkit.database import Admin, Database, helper_name
 from perfkit.locks import exclusive
@@ -48,6 +54,8 @@ class TemplateInfo:
     anchor_date: dt.date
     #: True while (or after an interrupted) date refresh: the data's dates are unknown.
     refreshing: bool = False
+    #: The project that made it (:func:`owner_of`); None in templates of an older perfkit.
+    owner: str | None = None
 
     def comment(self) -> str:
         body: dict[str, object] = {
@@ -59,6 +67,8 @@ class TemplateInfo:
         }
         if self.refreshing:
             body["refreshing"] = True
+        if self.owner is not None:
+            body["owner"] = self.owner
         return COMMENT_MARK + json.dumps(body, sort_keys=True)
 
     @classmethod
@@ -76,9 +86,18 @@ class TemplateInfo:
                 snapshot_id=None if body.get("snapshot") is None else str(body["snapshot"]),
                 anchor_date=dt.date.fromisoformat(body["anchor"]),
                 refreshing=body.get("refreshing") is True,
+                owner=body["owner"] if isinstance(body.get("owner"), str) else None,
             )
         except (ValueError, KeyError, TypeError):
             return None
+
+
+def owner_of(state_dir: Path) -> str:
+    """The owner a project's templates carry: a digest of its state folder, resolved. Every
+    command of the project gives the same one (the folder may be deleted and made again);
+    another project (another state folder) on the same server gives another."""
+    where = str(state_dir.expanduser().absolute().resolve())
+    return hashlib.sha256(f"perfkit-project:{where}".encode()).hexdigest()[:16]
 
 
 def template_name(scale: str, key: str) -> str:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from perfkit.config import (
     URL_ENV_VARS,
     Config,
@@ -38,10 +40,11 @@ from perfkit.config import (
 from perfkit.database import Database
 from perfkit.env.base import ensure_database
 from perfkit.env.native import NativeEnvironment
+from perfkit.locks import lock_key
 from perfkit.results import RunRecord
 from perfkit.schema import quote_ident
 from perfkit.staging import PERF_TEST_SCALE_ENV
-from perfkit.urls import SecretUrl
+from perfkit.urls import SecretUrl, database_name
 
 #: The database name tests use: it says "test", so destructive commands accept it.
 TEST_DATABASE = "perfkit_test"
@@ -87,6 +90,17 @@ async def drop_databases(server_url: str, *names: str) -> None:
             await admin.drop(name)
 
 
+async def lock_is_free(url: str) -> bool:
+    """Whether another session takes perfkit's lock on ``url``'s database at once (it is
+    released again): no command holds it, nor a session a killed or failed one left."""
+    key = lock_key(database_name(url))
+    async with Database(url).admin() as admin:
+        got = bool(await admin.conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
+        if got:
+            await admin.conn.execute("SELECT pg_advisory_unlock($1)", key)
+    return got
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
@@ -125,7 +139,7 @@ class PrivateServer:
     url: str
 
     def config_with(self, **changes: Any) -> Config:
-        return dataclasses.replace(self.cfg, **changes)
+        return msgspec.structs.replace(self.cfg, **changes)
 
 
 @asynccontextmanager
@@ -237,11 +251,11 @@ def tiny_scale_config(cfg: Config, root: Path, *, offices: int) -> tuple[Config,
     """``cfg`` with one scale, ``tiny`` (``offices`` offices, otherwise ``small``), snapshots
     and results under ``root``, and 3 timed repeats after 1 warm-up; its scale, and a
     scales.yaml under ``root`` that says the same, for commands run as a user would."""
-    tiny = dataclasses.replace(cfg.scale("small"), name="tiny", offices=offices)
-    tiny_cfg = dataclasses.replace(
+    tiny = msgspec.structs.replace(cfg.scale("small"), name="tiny", offices=offices)
+    tiny_cfg = msgspec.structs.replace(
         cfg,
         scales=types.MappingProxyType({"tiny": tiny}),
-        snapshots=dataclasses.replace(cfg.snapshots, directory=root / "snapshots"),
+        snapshots=msgspec.structs.replace(cfg.snapshots, directory=root / "snapshots"),
         results=ResultsConfig(directory=root / "results"),
         measure=MeasureConfig(repeat=3, warmup=1),
     )

@@ -9,12 +9,12 @@ change to show; they never sleep blindly.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import types
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from perfkit.apps.welfare import application
@@ -47,10 +47,10 @@ FLUSH_DEADLINE_S = 15.0
 @pytest.fixture
 def cfg(pg_config: Config, tmp_path: Path) -> Config:
     """The session's config with scale tiny and a snapshot folder of this test's own."""
-    return dataclasses.replace(
+    return msgspec.structs.replace(
         pg_config,
         scales=types.MappingProxyType({**pg_config.scales, "tiny": TINY}),
-        snapshots=dataclasses.replace(pg_config.snapshots, directory=tmp_path / "snapshots"),
+        snapshots=msgspec.structs.replace(pg_config.snapshots, directory=tmp_path / "snapshots"),
     )
 
 

@@ -9,6 +9,8 @@ middle of their work, which no ``finally`` block survives: what protects the dat
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import logging
 import os
 import shutil
 import signal
@@ -26,14 +28,19 @@ import yaml
 
 from perfkit.apps.welfare import application
 from perfkit.config import Config, load_config
+from perfkit.database import Database, spare_name
 from perfkit.datagen import read_dataset_info, table_checksums
 from perfkit.db import connection
+from perfkit.disks import DiskFullError
 from perfkit.env.base import ensure_database
+from perfkit.prepare import create_snapshot
 from perfkit.schema import quote_ident
-from perfkit.snapshot import list_snapshots
+from perfkit.snapshot import list_snapshots, restore_snapshot, template
 from perfkit.testing import (
     PrivateServer,
     clean_env,
+    drop_databases,
+    lock_is_free,
     private_server,
     run_invoke,
     scratch_database,
@@ -219,6 +226,101 @@ async def test_sigkill_during_restore_keeps_the_previous_database(
     cli.ok("seed", "--scale", "small", "--reset")
 
 
+#: Where SIGKILL hits a template's date refresh: (the lock this test holds on the template's
+#: perfkit_dataset table, the refresh's statement that waits for it). SHARE blocks the
+#: refresh's UPDATE (the last one of its transaction: nothing of the shift commits); ACCESS
+#: SHARE lets the shift commit and blocks the compaction after it (VACUUM FULL).
+REFRESH_KILL_POINTS = {
+    "in-the-shift": ("SHARE", "UPDATE"),
+    "after-the-shift": ("ACCESS SHARE", "VACUUM"),
+}
+
+
+async def test_sigkill_during_a_template_date_refresh_is_repaired(
+    server: PrivateServer, cli: Cli, baseline: dict[str, str]
+) -> None:
+    """A restore that moves the template's dates is killed (SIGKILL) half-way through the
+    refresh: once with the shift rolled back, once with it committed and the compaction cut.
+    The next restore sees the template marked as refreshing, repairs it from the anchor in
+    the data, and the database it makes holds exactly what a restore from the files makes:
+    dates and row counts right. (The restores around the killed one run in process.)"""
+    cfg, small = _cfg(cli), _cfg(cli).scale("small")
+    url, reference = with_database(server.url, DB), with_database(server.url, f"{DB}_ref")
+    anchor = dt.date(2026, 1, 15)
+    await restore_snapshot(url, cfg, small, as_of=anchor, keep_template=True)
+    tpl = await scale_template(server, "small")
+    assert tpl.anchor_date == anchor and not tpl.refreshing
+    try:
+        for weeks, (lock, waiting) in enumerate(REFRESH_KILL_POINTS.values(), start=1):
+            target = anchor + dt.timedelta(weeks=weeks)
+            async with Database(server.url).admin() as admin:  # the lock the refresh will meet
+                allow = f"ALTER DATABASE {quote_ident(tpl.name)} ALLOW_CONNECTIONS"
+                await admin.conn.execute(f"{allow} true")
+                holder = await asyncpg.connect(to_asyncpg(with_database(server.url, tpl.name)))
+                await admin.conn.execute(f"{allow} false")
+            try:
+                await holder.execute(f"BEGIN; LOCK TABLE perfkit_dataset IN {lock} MODE")
+                proc = cli.start(
+                    "restore", "--scale", "small", "--as-of", str(target), "--method", "template"
+                )
+                await wait_for(refresh_waiting(server, tpl.name, waiting), what=f"the {waiting}")
+                kill(proc)
+            finally:
+                await holder.close()  # the killed statement gets its lock, then finds no client
+            await wait_for(lambda: no_sessions(server, tpl.name), what="the killed session's end")
+            assert (await scale_template(server, "small")).refreshing  # not trustworthy
+
+            report = await restore_snapshot(url, cfg, small, as_of=target, method="template")
+            assert report.method == "template"
+            repaired = await scale_template(server, "small")
+            assert repaired.anchor_date == target and not repaired.refreshing
+            async with Database(server.url).admin() as admin:
+                assert not await admin.conn.fetchval(
+                    "SELECT datallowconn FROM pg_database WHERE datname = $1", tpl.name
+                )
+            await restore_snapshot(reference, cfg, small, as_of=target, method="file")
+            restored = await checksums(server)
+            assert restored == await checksums(server, f"{DB}_ref")  # rows and dates
+            async with connection(url) as conn:
+                info = await read_dataset_info(conn)
+            assert info is not None and info.anchor_date == target
+    finally:
+        await drop_databases(server.url, f"{DB}_ref", spare_name(f"{DB}_ref"))
+    await restore_snapshot(url, cfg, small, method="file")  # as seeded: today
+    assert await checksums(server) == baseline
+
+
+async def scale_template(server: PrivateServer, scale: str) -> template.TemplateInfo:
+    """The server's template of ``scale`` (one name per dataset: there is one)."""
+    async with Database(server.url).admin() as admin:
+        found = [i for i in await template.list_templates(admin) if i.scale == scale]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def refresh_waiting(server: PrivateServer, db: str, statement: str) -> Callable[[], object]:
+    """Whether a session on ``db`` runs ``statement`` and waits for a lock."""
+
+    async def check() -> bool:
+        async with connection(with_database(server.url, "postgres")) as conn:
+            return bool(
+                await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
+                    "AND wait_event_type = 'Lock' AND starts_with(ltrim(query), $2)",
+                    db,
+                    statement,
+                )
+            )
+
+    return check
+
+
+async def no_sessions(server: PrivateServer, db: str) -> bool:
+    async with connection(with_database(server.url, "postgres")) as conn:
+        n = int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", db))
+    return n == 0
+
+
 async def test_server_stopped_mid_seed_fails_fast_and_db_up_recovers(
     server: PrivateServer, cli: Cli, baseline: dict[str, str]
 ) -> None:
@@ -242,31 +344,91 @@ async def test_server_stopped_mid_seed_fails_fast_and_db_up_recovers(
     assert await checksums(server) == baseline
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tiny filesystem needs root")
-async def test_disk_full_while_writing_a_snapshot(
-    server: PrivateServer, cli: Cli, baseline: dict[str, str], workdir: Path
-) -> None:
+@pytest.fixture
+async def tiny_disk(workdir: Path) -> AsyncIterator[Callable[[str], Path]]:
+    """``mount(size)``: a tmpfs of ``size`` (``2m``) at a folder of this test, remounted at
+    each call (emptied); unmounted at the end. Skips when mounting is not permitted."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
     tiny = workdir / "tiny"
-    tiny.mkdir()
-    mounted = await asyncio.to_thread(
-        subprocess.run,
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(tiny)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.fail(f"cannot mount a tmpfs as root: {mounted.stderr.strip()}")
-    try:
-        env = {**cli.env, "PERFKIT_SNAPSHOT_DIR": str(tiny)}
-        full = Cli(root=cli.root, env=env, outputs=cli.outputs)
-        cli.ok("seed", "--scale", "faults", "--reset")
-        done = full.run("snapshot", "--scale", "faults")
-        assert done.returncode != 0
-        line = one_error_line(done)
-        assert "space" in line.lower()
-        leftovers = [p for p in tiny.rglob("*") if p.is_file()]
-        assert not leftovers, f"a failed snapshot left files behind: {leftovers}"
-    finally:
+    tiny.mkdir(exist_ok=True)
+    mounted = False
+
+    def mount(size: str) -> Path:
+        nonlocal mounted
+        if mounted:
+            subprocess.run(["umount", str(tiny)], check=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(tiny)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            pytest.skip(f"mount -t tmpfs is not permitted here: {done.stderr.strip()}")
+        mounted = True
+        return tiny
+
+    yield mount
+    if mounted:
         await asyncio.to_thread(subprocess.run, ["umount", str(tiny)], check=False)
+
+
+def nothing_written(tiny: Path) -> None:
+    """The failed snapshot left nothing on the small disk: no file, no ``.tmp-*`` folder."""
+    left = sorted(str(p.relative_to(tiny)) for p in tiny.rglob("*"))
+    assert left == [], f"a failed snapshot left these behind: {left}"
+
+
+async def sessions_on(server: PrivateServer, db: str) -> list[str]:
+    """The states of the sessions connected to ``db`` (other than this one)."""
+    async with connection(with_database(server.url, "postgres")) as conn:
+        rows = await conn.fetch(
+            "SELECT coalesce(state, '?') AS state FROM pg_stat_activity WHERE datname = $1 "
+            "AND pid <> pg_backend_pid()",
+            db,
+        )
+    return [str(r["state"]) for r in rows]
+
+
+async def test_disk_full_while_writing_a_snapshot_is_one_line_and_nothing_kept(
+    server: PrivateServer,
+    cli: Cli,
+    baseline: dict[str, str],
+    tiny_disk: Callable[[str], Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The snapshot's files fill a real (small) disk.
+
+    In process first, before the process exits: the structured error names the device and
+    the file, the lock is free and no COPY session is left (a command once hung with one
+    "idle in transaction" and the lock held), and asyncpg reported nothing. Then as a user
+    meets it, with the disk full at other points (the first file; a later table): each time
+    one line, exit 1, nothing left, and the next command takes the lock at once."""
+    cli.ok("seed", "--scale", "long", "--reset")
+    tiny = tiny_disk("2m")
+    env = {**cli.env, "PERFKIT_SNAPSHOT_DIR": str(tiny)}
+    cfg = load_config(cli.env["PERFKIT_CONFIG"], env=env)
+    with caplog.at_level(logging.WARNING, logger="asyncio"), pytest.raises(DiskFullError) as info:
+        await create_snapshot(cli.env["PERFORMANCE_TEST_DATABASE_URL"], cfg, cfg.scale("long"))
+    assert info.value.device == f"tmpfs ({tiny})" and not info.value.kept
+    assert info.value.path.startswith(f"{tiny}/long/.tmp-")
+    assert info.value.path.endswith(".copy.zst")
+    nothing_written(tiny)
+    assert await lock_is_free(with_database(server.url, DB))
+    assert await sessions_on(server, DB) == []
+    assert "data_received" not in caplog.text and "Traceback" not in caplog.text
+
+    for size in ("64k", "6m"):
+        tiny = tiny_disk(size)
+        full = Cli(root=cli.root, env=env, outputs=cli.outputs)
+        done = full.run("snapshot", "--scale", "long", timeout=120)
+        assert done.returncode == 1, f"{size}: {done.stderr}"
+        line = one_error_line(done)  # no traceback, no asyncpg report before it
+        assert f"no space left on tmpfs ({tiny})" in line, line
+        assert f"while writing {tiny}/" in line and "; nothing was kept" in line, line
+        nothing_written(tiny)
+        # a second command takes the lock at once (it would say it is waiting)
+        again = cli.ok("seed", "--scale", "long")
+        assert "waiting" not in again.stderr, again.stderr
     cli.ok("seed", "--scale", "small", "--reset")
     assert await checksums(server) == baseline
 

@@ -1,5 +1,6 @@
 """Hostile input through ``invoke``, as a user meets it: one line on stderr, exit status 2 for
-any bad input, per-task ``--help`` for every task, Ctrl-C as one line and 130.
+any bad input, per-task ``--help`` for every task, Ctrl-C as one line and 130, SIGTERM as one
+line and 143.
 
 Most tests stop before a database is needed (their URL points at a closed port, so a command
 that wrongly went ahead would fail differently); the ones marked ``pg`` use the session's
@@ -22,9 +23,11 @@ from types import ModuleType
 import pytest
 from invoke.collection import Collection
 
+from perfkit.datagen.load import STAGING_PREFIX
 from perfkit.db import connection
 from perfkit.testing import (
     free_port,
+    lock_is_free,
     run_invoke,
     run_record,
     scratch_database,
@@ -280,6 +283,45 @@ async def test_ctrl_c_during_seed_is_one_line_and_130(interrupt_db: str, tmp_pat
             proc.wait()
     assert proc.returncode == 130, f"stdout: {out[-2000:]!r} stderr: {err[-2000:]!r}"
     assert [line for line in err.splitlines() if line.strip()] == ["perfkit: interrupted"]
+    async with connection(interrupt_db) as conn:  # all or nothing: nothing
+        assert await conn.fetchval("SELECT to_regclass('public.offices')") is None
+
+
+async def staging_schemas(url: str) -> list[str]:
+    """The seed's staging schemas (``perfkit_seed_*``) in ``url``'s database."""
+    async with connection(url) as conn:
+        rows = await conn.fetch(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)", STAGING_PREFIX
+        )
+    return [str(r["nspname"]) for r in rows]
+
+
+async def test_sigterm_during_seed_cleans_up_and_exits_143(
+    interrupt_db: str, tmp_path: Path
+) -> None:
+    """A CI cancel: SIGTERM while the seed loads into its staging schema. One line, the
+    staging schema dropped, the lock released, exit status 143 (it used to die silently
+    and leave the schema for the next seed to find)."""
+    config = scales_with(tmp_path, "offices: 500", "offices: 5000")
+    env = {"TEST_DATABASE_URL": interrupt_db, "PERFKIT_STATE_DIR": str(tmp_path / "state")}
+    proc = start_invoke("seed", "--config", str(config), "--scale", "large", root=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (await staging_schemas(interrupt_db) and await copy_running(interrupt_db)):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the seed never started loading"
+            await asyncio.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = await asyncio.to_thread(proc.communicate, timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, f"stdout: {out[-2000:]!r} stderr: {err[-2000:]!r}"
+    assert [line for line in err.splitlines() if line.strip()] == ["perfkit: terminated (SIGTERM)"]
+    assert "Traceback" not in out + err
+    assert await staging_schemas(interrupt_db) == []
+    assert await lock_is_free(interrupt_db)
     async with connection(interrupt_db) as conn:  # all or nothing: nothing
         assert await conn.fetchval("SELECT to_regclass('public.offices')") is None
 

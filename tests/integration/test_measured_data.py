@@ -17,10 +17,10 @@ it asked ``pg_stat_force_next_flush()`` (:func:`write`), so the checks below nev
 
 from __future__ import annotations
 
-import dataclasses
 import types
 from collections.abc import AsyncIterator, Iterator
 
+import msgspec
 import pytest
 
 from perfkit.config import Config, MeasureConfig, Scale, WorkloadConfig
@@ -63,10 +63,10 @@ def tiny(
     test workloads of :mod:`perfkit.testing.workloads`, and one timed run after no warm-up
     (each run of a writing workload costs a clone)."""
     cfg, scale, _ = tiny_scale_config(pg.cfg, tmp_path_factory.mktemp("measured"), offices=2)
-    app = dataclasses.replace(
+    app = msgspec.structs.replace(
         cfg.app, workloads=types.MappingProxyType({**cfg.app.workloads, **WORKLOADS})
     )
-    yield dataclasses.replace(cfg, app=app, measure=MeasureConfig(repeat=1, warmup=0)), scale
+    yield msgspec.structs.replace(cfg, app=app, measure=MeasureConfig(repeat=1, warmup=0)), scale
 
 
 @pytest.fixture(scope="module")

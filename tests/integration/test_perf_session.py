@@ -8,11 +8,11 @@ record. No nox here: it would build a virtual environment; the steps are the sam
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
 
@@ -104,10 +104,10 @@ async def test_a_run_over_budget_fails_and_is_recorded_as_failed(
         write_config(tmp_path, config_file, mode="realistic"),
         env={"PERFORMANCE_TEST_DATABASE_URL": wiring_db, "PERFKIT_STATE_DIR": str(tmp_path)},
     )
-    cfg = dataclasses.replace(
-        cfg, snapshots=dataclasses.replace(cfg.snapshots, directory=tmp_path / "snapshots")
+    cfg = msgspec.structs.replace(
+        cfg, snapshots=msgspec.structs.replace(cfg.snapshots, directory=tmp_path / "snapshots")
     )
-    tight = dataclasses.replace(
+    tight = msgspec.structs.replace(
         cfg.scale("tiny"), budgets=Budgets(batch=1e-9, prepare=120, restore=60, statements=1)
     )
     run = await run_scale(cfg, tight, url=wiring_db, run_id="test-run")

@@ -10,7 +10,9 @@ run code (:func:`perfkit.pipeline.run_scale`), with workloads registered only he
   on ``support_plan_cycles`` (a warning by default, a failure with ``plan_change: fail``).
   perfkit's own runs would restore the index first (the data is no longer as built), so the
   test measures that run itself, on the database it changed on purpose, without the guard;
-* a workload that writes: explaining its statements leaves the database as it was.
+* a workload that writes: explaining its statements leaves the database as it was, also
+  when its statement text ends its own transaction (``UPDATE ...; COMMIT``, which psycopg sends
+  as it is) and when the engine is in autocommit mode (issue 18).
 
 The profile's overhead (the profiled run against the timed median) is printed.
 """
@@ -45,10 +47,10 @@ from perfkit.pipeline import (
     run_scale,
     workload_timed,
 )
-from perfkit.profile import explain_statements, profile_run
+from perfkit.profile import StatementStats, explain_statements, profile_run
 from perfkit.report import build_report, render_html, render_markdown
 from perfkit.results import new_run_id, results_path
-from perfkit.testing import PrivateServer, run_invoke, tiny_scale_config
+from perfkit.testing import PrivateServer, run_invoke, scratch_database, tiny_scale_config
 from perfkit.urls import with_database
 from perfkit.workload import Workload, WorkloadContext, WorkloadRegistry
 
@@ -354,3 +356,65 @@ async def test_psycopg_gives_the_same_statements_and_plans(runs: ProfileRuns) ->
             for s in profile.statements
         }
     assert by_driver["psycopg"] == by_driver["asyncpg"]
+
+
+@pytest.fixture
+async def counter_url(pg: PrivateServer) -> AsyncIterator[str]:
+    """A scratch database with ``counter(n)`` holding one row, 0."""
+    async with scratch_database(pg.url, "perfkit_explain_commit_test") as url:
+        async with connection(url) as conn:
+            await conn.execute("CREATE TABLE counter (n int NOT NULL)")
+            await conn.execute("INSERT INTO counter VALUES (0)")
+        yield url
+
+
+async def counted(url: str) -> int:
+    async with connection(url) as conn:
+        return int(await conn.fetchval("SELECT n FROM counter"))
+
+
+async def test_a_text_that_commits_itself_is_not_explained(
+    counter_url: str, pg_config: Config
+) -> None:
+    """psycopg sends ``UPDATE ...; COMMIT`` (no parameters) as one simple-protocol text: the
+    workload's own run commits once, and EXPLAIN ANALYZE of the same text would commit again.
+    It is refused with "plan not taken: 2 statements in one call" and commits nothing."""
+    engine = create_engine(counter_url, pg_config.pool, driver="psycopg")
+    bump = "UPDATE counter SET n = n + 1; COMMIT"
+
+    async def workload() -> None:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql(bump)
+
+    try:
+        profile = await profile_run(workload, engine=engine)
+        assert await counted(counter_url) == 1  # the workload's own commit
+        plans = await explain_statements(engine, profile.statements, limit=10)
+    finally:
+        await engine.dispose()
+    (stats,) = [s for s in profile.statements if s.sql == bump]
+    assert plans[stats.fingerprint] == {
+        "error": "plan not taken: 2 statements in one call, with transaction control (COMMIT)"
+    }
+    assert await counted(counter_url) == 1
+
+
+@pytest.mark.parametrize("driver", ["asyncpg", "psycopg"])
+async def test_explain_never_runs_outside_a_transaction(
+    counter_url: str, pg_config: Config, driver: str
+) -> None:
+    """An engine in autocommit mode cannot roll EXPLAIN ANALYZE back: the plan is not taken,
+    and the write is not made."""
+    engine = create_engine(counter_url, pg_config.pool, driver=driver)
+    stats = StatementStats(fingerprint="f", statement="", sql="UPDATE counter SET n = n + 1")
+    try:
+        plans = await explain_statements(
+            engine.execution_options(isolation_level="AUTOCOMMIT"), [stats]
+        )
+        assert "error" in plans["f"] and "SAVEPOINT" in plans["f"]["error"]
+        assert await counted(counter_url) == 0
+        plans = await explain_statements(engine, [stats])  # in a transaction: explained
+    finally:
+        await engine.dispose()
+    assert "shape_hash" in plans["f"]
+    assert await counted(counter_url) == 0

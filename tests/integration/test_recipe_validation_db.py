@@ -187,7 +187,7 @@ async def test_the_sample_application_passes(pg_url: str, pg_config: Config) -> 
         for mode in ("plan", "realistic"):
             sample = dataclasses.replace(shape(pg_config), mode=mode)
             await validate_recipe(
-                conn, app, sample, schema=STAGING, recipe_path=pg_config.app.recipe
+                conn, app, sample, schema=STAGING, recipe_path=pg_config.app.recipe or ""
             )
 
 

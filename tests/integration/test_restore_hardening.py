@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from perfkit.config import Config, Scale
@@ -44,8 +45,8 @@ def small(pg_config: Config) -> Scale:
 @pytest.fixture(scope="module")
 def cfg(pg_config: Config, tmp_path_factory: pytest.TempPathFactory) -> Config:
     directory: Path = tmp_path_factory.mktemp("hardening-snapshots")
-    return dataclasses.replace(
-        pg_config, snapshots=dataclasses.replace(pg_config.snapshots, directory=directory)
+    return msgspec.structs.replace(
+        pg_config, snapshots=msgspec.structs.replace(pg_config.snapshots, directory=directory)
     )
 
 
@@ -185,9 +186,9 @@ async def test_two_prepares_at_once_both_succeed_and_one_snapshot_is_written(
 ) -> None:
     """Item 7: the second `invoke prepare` waits for the first (the whole preparation holds
     the database's lock, snapshot writing included), then keeps what the first made."""
-    cfg = dataclasses.replace(
+    cfg = msgspec.structs.replace(
         pg_config,
-        snapshots=dataclasses.replace(pg_config.snapshots, directory=tmp_path / "snaps"),
+        snapshots=msgspec.structs.replace(pg_config.snapshots, directory=tmp_path / "snaps"),
     )
     db = Database(pg.url).other("perfkit_hard_twice_test")
     async with db.admin() as admin:

@@ -7,10 +7,10 @@ The rule on names alone: tests/unit/test_safety_rule.py.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from perfkit.config import Config, Scale
@@ -79,8 +79,8 @@ def snap_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def cfg(pg_config: Config, snap_dir: Path) -> Config:
-    return dataclasses.replace(
-        pg_config, snapshots=dataclasses.replace(pg_config.snapshots, directory=snap_dir)
+    return msgspec.structs.replace(
+        pg_config, snapshots=msgspec.structs.replace(pg_config.snapshots, directory=snap_dir)
     )
 
 

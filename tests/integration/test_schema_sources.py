@@ -14,12 +14,12 @@ stale and the seeded data another dataset.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
 from sqlalchemy import (
@@ -93,15 +93,15 @@ async def helper_databases(server_url: str) -> list[str]:
 
 def own_state(cfg: Config, state: Path) -> Config:
     """``cfg`` with a state folder of its own, reaching the private server by URL."""
-    database = dataclasses.replace(cfg.database, backend="external")
+    database = msgspec.structs.replace(cfg.database, backend="external")
     url = with_database(PRIVATE_URL[0], "schema_sources_test")
-    return dataclasses.replace(cfg, database=database, external_url=url, state_dir=state)
+    return msgspec.structs.replace(cfg, database=database, external_url=url, state_dir=state)
 
 
 def with_source(cfg: Config, tmp_path: Path, source: SchemaSource) -> Config:
     """``cfg`` with schema source ``source`` and a state folder of its own."""
-    app = dataclasses.replace(cfg.app, schema=source)
-    return dataclasses.replace(own_state(cfg, tmp_path / "state"), app=app)
+    app = msgspec.structs.replace(cfg.app, schema=source)
+    return msgspec.structs.replace(own_state(cfg, tmp_path / "state"), app=app)
 
 
 #: The private server's URL, for :func:`own_state` (set by the autouse fixture below).
@@ -207,7 +207,7 @@ async def test_models_are_built_once_rolled_back_and_remembered(
         assert await conn.fetchval("SELECT count(*) FROM pg_class WHERE relname = 'items'") == 0
         assert not await conn.fetch("SELECT 1 FROM pg_namespace WHERE nspname LIKE 'perfkit%'")
     # no test database yet: built in a scratch database beside where it will be, then dropped
-    absent = dataclasses.replace(
+    absent = msgspec.structs.replace(
         own_state(pg_config, tmp_path / "absent"),
         external_url=with_database(pg.url, "not_created_yet_test"),
     )
@@ -239,7 +239,7 @@ async def test_a_server_that_refuses_createdb_is_one_line_saying_so(
             port=port or 5432,
             database="not_created_yet_test",
         )
-        cfg = dataclasses.replace(own_state(pg_config, tmp_path / "state"), external_url=url)
+        cfg = msgspec.structs.replace(own_state(pg_config, tmp_path / "state"), external_url=url)
         with pytest.raises(DatabaseEnvError, match="permission denied to create") as caught:
             schema_fingerprint(cfg, Schema(items_metadata()))
         assert "needs CREATEDB" in caught.value.one_line()
@@ -366,7 +366,9 @@ def test_psql_meta_commands_are_skipped(pg_config: Config, tmp_path: Path) -> No
 def migrations_cfg(pg_config: Config, tmp_path: Path, *command: str) -> Config:
     source = SchemaSource(migrations=MigrationsSource(command=command, cwd=tmp_path, timeout=60))
     cfg = with_source(pg_config, tmp_path, source)
-    return dataclasses.replace(cfg, app=dataclasses.replace(cfg.app, database_env=("APP_DB_URL",)))
+    return msgspec.structs.replace(
+        cfg, app=msgspec.structs.replace(cfg.app, database_env=("APP_DB_URL",))
+    )
 
 
 def test_migrations_run_on_a_scratch_database_named_by_the_apps_variable(
@@ -409,7 +411,7 @@ def test_failing_migrations_are_one_line_without_the_password(
     nowhere = migrations_cfg(pg_config, tmp_path / "no-such-folder", sys.executable, "-V")
     with pytest.raises(ConfigError, match=r"migrations\.cwd: not a folder: .*no-such-folder"):
         schema_from_source(nowhere)
-    cfg = dataclasses.replace(cfg, app=dataclasses.replace(cfg.app, database_env=()))
+    cfg = msgspec.structs.replace(cfg, app=msgspec.structs.replace(cfg.app, database_env=()))
     with pytest.raises(ConfigError, match=r"app\.database_env: migrations need the database"):
         schema_from_source(cfg)
 

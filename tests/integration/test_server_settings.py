@@ -5,18 +5,18 @@ reported on, never changed."""
 
 from __future__ import annotations
 
-import dataclasses
 import types
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from perfkit.config import Config, load_config
 from perfkit.db import connection
 from perfkit.env.external import ExternalEnvironment
 from perfkit.env.native import NativeEnvironment
-from perfkit.env.settings import Running, same_value
+from perfkit.env.settings import Running, library_list, merged_preload, same_value
 from perfkit.errors import ConfigError
 from perfkit.testing import PrivateServer, private_server
 from perfkit.urls import with_database
@@ -27,8 +27,8 @@ pytestmark = pytest.mark.integration
 def with_settings(cfg: Config, **changes: str) -> Config:
     """``cfg`` with ``database.settings`` changed (built directly, as a caller might)."""
     settings = {**cfg.database.settings, **changes}
-    database = dataclasses.replace(cfg.database, settings=types.MappingProxyType(settings))
-    return dataclasses.replace(cfg, database=database)
+    database = msgspec.structs.replace(cfg.database, settings=types.MappingProxyType(settings))
+    return msgspec.structs.replace(cfg, database=database)
 
 
 async def show(url: str, name: str) -> str:
@@ -77,6 +77,17 @@ def test_settings_perfkit_owns_are_refused_at_load(
     with pytest.raises(ConfigError) as info:
         load_config(config_file, env={}, overrides={f"database.settings.{name}": value})
     assert info.value.key_path == f"database.settings.{name}"
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize("other", ["Work_Mem", "WORK_MEM"])
+def test_a_setting_given_twice_in_another_case_is_refused_at_load(
+    config_file: Path, other: str
+) -> None:
+    """PostgreSQL would keep only the later of the two lines, silently."""
+    with pytest.raises(ConfigError) as info:
+        load_config(config_file, env={}, overrides={f"database.settings.{other}": "4MB"})
+    assert info.value.key_path == f"database.settings.{other}"
     assert info.value.exit_code == 2
 
 
@@ -182,8 +193,78 @@ async def test_a_setting_overridden_by_alter_system_is_reported(settled: Private
             await conn.execute("SELECT pg_reload_conf()")
 
 
+async def preloaded(url: str) -> list[str]:
+    listed = library_list(await show(url, "shared_preload_libraries"))
+    assert listed is not None
+    return listed
+
+
+async def statements_work(url: str) -> bool:
+    """Whether pg_stat_statements answers (it must be preloaded to)."""
+    async with connection(with_database(url, "postgres")) as conn:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        return int(await conn.fetchval("SELECT count(*) FROM pg_stat_statements")) >= 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("shared_preload_libraries", "auto_explain", ["auto_explain", "pg_stat_statements"]),
+        # issue 18: another spelling of the name used to write two lines; the server kept
+        # perfkit's, and the user's library was silently dropped
+        ("Shared_Preload_Libraries", "auto_explain", ["auto_explain", "pg_stat_statements"]),
+        # the user's order is kept, and a library is loaded once, however it is written
+        (
+            "shared_preload_libraries",
+            '"pg_stat_statements" , auto_explain,auto_explain',
+            ["pg_stat_statements", "auto_explain"],
+        ),
+    ],
+)
+async def test_the_users_preload_list_is_merged_with_perfkits(
+    settled: PrivateServer, name: str, value: str, expected: list[str]
+) -> None:
+    status = await NativeEnvironment(with_settings(settled.cfg, **{name: value})).up()
+    assert await preloaded(settled.url) == expected
+    assert await statements_work(settled.url)
+    assert await show(settled.url, "auto_explain.log_min_duration") == "-1"  # it is loaded
+    shown = dict(status.details)["preloaded libraries"]
+    assert library_list(shown) == expected
+
+
+def test_a_preload_list_postgresql_cannot_read_is_refused() -> None:
+    """PostgreSQL would preload nothing at all, and say so only in its log."""
+    for bad in ("auto_explain,,x", 'auto_explain, "open', "auto_explain,"):
+        with pytest.raises(ConfigError) as info:
+            merged_preload(
+                {"shared_preload_libraries": bad}, statements_library=True, source="scales.yaml"
+            )
+        assert info.value.key_path == "database.settings.shared_preload_libraries"
+
+
+@pytest.mark.parametrize(
+    ("settings", "library", "expected"),
+    [
+        ({}, True, "pg_stat_statements"),
+        ({}, False, None),
+        ({"shared_preload_libraries": ""}, True, "pg_stat_statements"),
+        ({"shared_preload_libraries": "auto_explain"}, False, "auto_explain"),
+        ({"shared_preload_libraries": "$libdir/pg_stat_statements"}, True,
+         "$libdir/pg_stat_statements"),
+        ({"shared_preload_libraries": '"odd, name", auto_explain'}, True,
+         '"odd, name", auto_explain, pg_stat_statements'),
+    ],
+)  # fmt: skip
+def test_merged_preload(settings: dict[str, str], library: bool, expected: str | None) -> None:
+    merged = merged_preload(
+        {"work_mem": "4MB", **settings}, statements_library=library, source="scales.yaml"
+    )
+    assert merged.get("shared_preload_libraries") == expected
+    assert merged["work_mem"] == "4MB"
+
+
 async def test_an_external_server_is_reported_on_never_changed(settled: PrivateServer) -> None:
-    cfg = dataclasses.replace(
+    cfg = msgspec.structs.replace(
         with_settings(settled.cfg, work_mem="1MB", max_conections="10"), external_url=settled.url
     )
     status = await ExternalEnvironment(cfg).up()
@@ -217,6 +298,30 @@ def row(setting: str, unit: str | None, vartype: str) -> Running:
         ("yes", row("off", None, "bool"), False),
         ("Replica", row("replica", None, "enum"), True),
         ("abc", row("4096", "kB", "integer"), False),
+        (
+            "a, b",
+            Running(
+                "shared_preload_libraries",
+                "a,b",
+                None,
+                "string",
+                "postmaster",
+                pending_restart=False,
+            ),
+            True,
+        ),
+        (
+            "b, a",
+            Running(
+                "shared_preload_libraries",
+                "a,b",
+                None,
+                "string",
+                "postmaster",
+                pending_restart=False,
+            ),
+            False,
+        ),
     ],
 )
 def test_values_are_compared_by_meaning(wanted: str, running: Running, same: bool) -> None:

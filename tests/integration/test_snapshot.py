@@ -12,12 +12,16 @@ import dataclasses
 import datetime as dt
 import json
 import shutil
+import types
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
+import msgspec
 import pytest
 
+from perfkit import views
+from perfkit.app import load_application
 from perfkit.apps.welfare import application
 from perfkit.config import Config, Scale
 from perfkit.database import Database, helper_name, spare_name
@@ -26,6 +30,7 @@ from perfkit.db import connection
 from perfkit.errors import UnsafeTargetError
 from perfkit.prepare import create_snapshot, handover_path, prepare_command, read_handover
 from perfkit.prepare import prepare as ensure_dataset
+from perfkit.schema_source import remember_fingerprint
 from perfkit.snapshot import (
     CorruptSnapshotError,
     Manifest,
@@ -34,6 +39,7 @@ from perfkit.snapshot import (
     SnapshotStore,
     StaleSnapshotError,
     cloned_database,
+    create,
     list_snapshots,
     prune,
     restore_snapshot,
@@ -42,6 +48,8 @@ from perfkit.snapshot import (
     write_snapshot,
 )
 from perfkit.snapshot.dataset import expected_key
+from perfkit.snapshot.errors import SnapshotError
+from perfkit.snapshot.prepare import template_from_target
 from perfkit.testing import PrivateServer
 from perfkit.urls import with_database
 
@@ -52,8 +60,8 @@ ALL_TABLES = application().schema.all_tables
 
 
 def store_config(cfg: Config, directory: Path) -> Config:
-    return dataclasses.replace(
-        cfg, snapshots=dataclasses.replace(cfg.snapshots, directory=directory)
+    return msgspec.structs.replace(
+        cfg, snapshots=msgspec.structs.replace(cfg.snapshots, directory=directory)
     )
 
 
@@ -368,8 +376,9 @@ async def test_prune_keeps_newest_and_dry_run_changes_nothing(
     # a stale template (other dataset key) and a helper left by a killed restore
     async with Database(pg.url).admin() as admin:
         stale = template.TemplateInfo(
-            template.template_name("small", "0" * 16), "small", "0" * 16, "f" * 16, None, ANCHOR
-        )
+            template.template_name("small", "0" * 16), "small", "0" * 16, "f" * 16, None, ANCHOR,
+            owner=template.owner_of(cfg.state_dir),
+        )  # fmt: skip
         await admin.drop(stale.name)
         await admin.create_empty(stale.name)
         await admin.set_comment(stale.name, stale.comment())
@@ -391,6 +400,100 @@ async def test_prune_keeps_newest_and_dry_run_changes_nothing(
     listed = list_snapshots(cfg, scale="small")
     assert [row.latest for row in listed] == [True, False]
     assert all(row.fits_schema and row.config_problem is None for row in listed)
+
+
+async def test_a_server_call_that_never_ends_stops_the_snapshot(
+    pg: PrivateServer,
+    source: str,
+    cfg: Config,
+    small: Scale,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A snapshot once hung for more than 10 minutes. Every query now has a deadline (here
+    shortened to 1 s): a table another session keeps locked stops the snapshot with one
+    error, its sessions are ended (none is left "idle in transaction") and nothing is
+    written."""
+    monkeypatch.setattr(create, "CALL_S", 1.0)
+    store = SnapshotStore(tmp_path / "stuck")
+    async with connection(source) as holder:
+        await holder.execute("BEGIN; LOCK TABLE offices IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(SnapshotError) as info:
+            await write_snapshot(source, cfg, small, store=store)
+        assert "did not answer in time" in info.value.message
+        others = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        others += "AND pid <> pg_backend_pid()"
+        for _ in range(200):  # the ended sessions go as the server notices (a moment)
+            if not await holder.fetchval(others):
+                break
+            await asyncio.sleep(0.05)
+        assert await holder.fetchval(others) == 0
+    assert not store.directory.exists() or not any(store.directory.iterdir())
+
+
+async def test_prune_drops_only_its_own_templates_on_a_shared_server(
+    pg: PrivateServer, source: str, pg_config: Config, small: Scale, tmp_path: Path
+) -> None:
+    """Two projects (two state folders) on one server, each with its template: prune of one
+    used to drop the other's as stale (another dataset key). Now each drops only its own
+    stale ones; a template of an older perfkit, naming no owner, is kept and reported."""
+
+    def project(name: str, offices: int) -> Config:
+        """A project of its own (state folder ``name``), reaching the server by URL."""
+        return dataclasses.replace(
+            store_config(pg_config, tmp_path / name / "snapshots"),
+            state_dir=tmp_path / name,
+            scales=types.MappingProxyType({"small": dataclasses.replace(small, offices=offices)}),
+            database=dataclasses.replace(pg_config.database, backend="external"),
+            external_url=source,
+        )
+
+    a, b = project("a", small.offices), project("b", small.offices + 1)
+    schema = load_application(pg_config).schema
+    for cfg in (a, b):  # the schema as built: known already, no need to build it twice more
+        remember_fingerprint(cfg, schema, schema.fingerprint)
+    assert template.owner_of(a.state_dir) != template.owner_of(b.state_dir)
+    await drop_templates(pg.url)
+    try:
+        for cfg in (a, b):
+            made = await template_from_target(
+                source, cfg, cfg.scale("small"), today=ANCHOR, progress=lambda _m: None
+            )
+            assert made
+        theirs = template.template_name("small", expected_key(b, b.scale("small")))
+        ours = template.template_name("small", expected_key(a, a.scale("small")))
+        assert theirs != ours
+        async with Database(pg.url).admin() as admin:
+            legacy = template.TemplateInfo(
+                template.template_name("small", "1" * 16), "small", "1" * 16, "f" * 16, None,
+                ANCHOR,
+            )  # fmt: skip
+            mine_stale = dataclasses.replace(
+                legacy,
+                name=template.template_name("small", "2" * 16),
+                dataset_key="2" * 16,
+                owner=template.owner_of(a.state_dir),
+            )
+            for info in (legacy, mine_stale):
+                await admin.drop(info.name)
+                await admin.create_empty(info.name)
+                await admin.set_comment(info.name, info.comment())
+
+        report = await prune(a, url=pg.url)
+        assert report.templates == [mine_stale.name]
+        assert report.unowned == [legacy.name]
+        assert any("name no owner" in line and legacy.name in line
+                   for line in views.prune_lines(report))  # fmt: skip
+        async with Database(pg.url).admin() as admin:
+            assert await admin.exists(theirs) and await admin.exists(ours)
+            assert await admin.exists(legacy.name)
+            assert not await admin.exists(mine_stale.name)
+            owners = {i.name: i.owner for i in await template.list_templates(admin)}
+        assert owners[ours] == template.owner_of(a.state_dir)
+        assert owners[theirs] == template.owner_of(b.state_dir)
+        assert (await prune(b, url=pg.url)).templates == []  # B's own is current for B
+    finally:
+        await drop_templates(pg.url)
 
 
 async def test_restore_refuses_a_database_that_is_not_a_test_one(

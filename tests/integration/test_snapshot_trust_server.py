@@ -16,6 +16,7 @@ import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 import zstandard
 
@@ -73,8 +74,8 @@ def craft(folder: Path, **changes: object) -> None:
 
 
 def with_store(cfg: Config, directory: Path) -> Config:
-    return dataclasses.replace(
-        cfg, snapshots=dataclasses.replace(cfg.snapshots, directory=directory)
+    return msgspec.structs.replace(
+        cfg, snapshots=msgspec.structs.replace(cfg.snapshots, directory=directory)
     )
 
 

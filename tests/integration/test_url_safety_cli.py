@@ -94,6 +94,20 @@ def test_seed_refuses_an_ambiguous_url_too(project_root: Path, state_dir: Path) 
     assert "percent-encode" in err
 
 
+@pytest.mark.parametrize("args", [("explain", "--scale", "small"), ("prepare", "--scale", "small")])
+@pytest.mark.parametrize("query", ["dbname=shop_prod", "database=shop_prod", "host=prod.example"])
+def test_a_url_whose_query_names_another_target_is_refused(
+    project_root: Path, state_dir: Path, args: tuple[str, ...], query: str
+) -> None:
+    """Issue 18: checked as perf_test, while psycopg (``?dbname=``) and SQLAlchemy's asyncpg
+    dialect (``?database=``) would connect to shop_prod and commit there."""
+    url = f"postgresql://u:{SECRET}@127.0.0.1:5/perf_test?{query}"
+    env = {"PERFORMANCE_TEST_DATABASE_URL": url, "PERFKIT_STATE_DIR": str(state_dir)}
+    err = assert_refused(invoke(project_root, *args, env=env), url, SECRET)
+    assert "PERFORMANCE_TEST_DATABASE_URL" in err
+    assert list(state_dir.iterdir()) == []
+
+
 @pytest.mark.parametrize("port", ["70000", "0x1561", "abc", "0", "05473"])
 @pytest.mark.parametrize("task", ["db-status", "db-url"])
 def test_perfkit_port_must_be_decimal_1_to_65535(

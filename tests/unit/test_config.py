@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
 
+from perfkit import yamlfile
 from perfkit.config import load_config
-from perfkit.errors import ConfigError, UnknownScaleError
+from perfkit.errors import ConfigError, ConfigFileError, UnknownScaleError
+from perfkit.yamlfile import MAX_CONFIG_BYTES, read_config_text
 
 MINIMAL = """
 scales:
@@ -202,3 +209,213 @@ def test_a_workload_says_whether_it_writes(tmp_path: Path) -> None:
     assert cfg.app.workloads["deadline_alerts"].writes is False
     error = error_for(tmp_path, body.replace("writes: true", "writes: sometimes"))
     assert error.key_path == "app.workloads.nightly.writes"
+
+
+# -- a config path that is not a regular file: said what it is, exit 2, never blocking ------
+
+
+def path_kinds(tmp_path: Path) -> dict[str, Path]:
+    """A path of each kind that exists but is no config file (and a missing one)."""
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer comes
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    loop_a, loop_b, self_loop = tmp_path / "a.yaml", tmp_path / "b.yaml", tmp_path / "self.yaml"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    self_loop.symlink_to(self_loop)
+    dangling = tmp_path / "dangling.yaml"
+    dangling.symlink_to(tmp_path / "gone.yaml")
+    to_folder = tmp_path / "to-folder.yaml"
+    to_folder.symlink_to(folder)
+    huge = tmp_path / "huge.yaml"
+    huge.write_bytes(b"# " + b"x" * (MAX_CONFIG_BYTES + 1) + b"\n")
+    return {
+        "fifo": fifo, "dev-zero": Path("/dev/zero"), "folder": folder, "loop": loop_a,
+        "self-loop": self_loop, "dangling": dangling, "to-folder": to_folder,
+        "missing": tmp_path / "missing.yaml", "not-a-folder": huge / "scales.yaml",
+        "huge": huge,
+    }  # fmt: skip
+
+
+#: What each kind is said to be: ConfigFileError.reason, and words of its message.
+KINDS = {
+    "fifo": ("not_regular", "is a FIFO, not a regular file"),
+    "dev-zero": ("not_regular", "is a device, not a regular file"),
+    "folder": ("directory", "is a directory"),
+    "to-folder": ("directory", "is a directory"),
+    "loop": ("symlink_loop", "is a symlink loop"),
+    "self-loop": ("symlink_loop", "is a symlink loop"),
+    "dangling": ("not_found", "symbolic link to a file that does not exist"),
+    "missing": ("not_found", "config file not found"),
+    "not-a-folder": ("not_found", "config file not found"),
+    "huge": ("too_large", "larger than"),
+}
+
+
+@pytest.mark.timeout(20)  # a FIFO read would block forever
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("given", ["flag", "env"])
+def test_a_config_path_that_is_no_config_file_says_what_it_is(
+    tmp_path: Path, kind: str, given: str
+) -> None:
+    path = path_kinds(tmp_path)[kind]
+    reason, words = KINDS[kind]
+    with pytest.raises(ConfigFileError) as info:
+        if given == "flag":
+            load_config(path, env={})
+        else:
+            load_config(env={"PERFKIT_CONFIG": str(path)})
+    assert info.value.reason == reason and info.value.exit_code == 2
+    assert words in info.value.message
+    assert ("--config" if given == "flag" else "PERFKIT_CONFIG") in info.value.message
+    assert info.value.source == str(path.absolute())
+
+
+@pytest.mark.timeout(20)
+def test_reading_never_blocks_on_a_fifo_put_in_place_after_the_check(tmp_path: Path) -> None:
+    fifo = tmp_path / "scales.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigFileError) as info:
+        read_config_text(fifo, source=str(fifo))
+    assert info.value.reason == "not_regular"
+
+
+def test_a_config_file_that_cannot_be_read_says_permission_denied(tmp_path: Path) -> None:
+    config = tmp_path / "scales.yaml"
+    config.write_text("scales:\n  small: {offices: 1}\n")
+    config.chmod(0o000)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "scales.yaml").write_text("scales:\n  small: {offices: 1}\n")
+    locked.chmod(0o000)
+    as_root = os.geteuid() == 0
+    if as_root:  # root reads anything: be nobody for the two reads
+        os.seteuid(65534)
+    try:
+        with pytest.raises(ConfigFileError) as unreadable:
+            load_config(config, env={})
+        with pytest.raises(ConfigFileError) as unsearchable:
+            load_config(locked / "scales.yaml", env={})
+    finally:
+        if as_root:
+            os.seteuid(0)
+        locked.chmod(0o700)
+    for info in (unreadable, unsearchable):
+        assert info.value.reason == "permission" and info.value.exit_code == 2
+        assert "cannot be read: permission denied" in info.value.message
+
+
+def test_importing_the_config_loads_no_heavy_library() -> None:
+    """``perfkit db-status`` and ``perfkit --help`` read the config and must start in a blink:
+    a fresh interpreter that imports perfkit.config (and loads scales.yaml) has imported no
+    database driver, ORM, terminal renderer, task runner or pydantic."""
+    code = (
+        "import sys, json; from perfkit.config import load_config; "
+        "load_config('scales.yaml', env={}); print(json.dumps(sorted(sys.modules)))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    loaded = {name.split(".")[0] for name in json.loads(done.stdout)}
+    heavy = {"sqlalchemy", "asyncpg", "psycopg", "rich", "invoke", "pydantic", "nox", "jsonschema"}
+    assert loaded & heavy == set()
+    assert "perfkit.config_schema" not in json.loads(done.stdout)
+    # beyond the standard library, only what noxfile.py's inline metadata and the CI plan job
+    # install (nox's session list and `python -m perfkit.schedule` read the config too)
+    third_party = {
+        name
+        for name in loaded - set(sys.stdlib_module_names)
+        if not name.startswith("_") and name != "cython_runtime"  # site and PyYAML's C part
+    }
+    assert {"perfkit", "yaml", "msgspec"} <= third_party
+    assert third_party <= {"perfkit", "yaml", "msgspec", "typing_extensions"}
+
+
+@pytest.mark.parametrize(
+    ("body", "key_path", "suggestion"),
+    [
+        (
+            "app: {workloads: {nightly: {call: 'a:b', budgets: {small: {secnds: 1}}}}, "
+            "default_workload: nightly}",
+            "app.workloads.nightly.budgets.small.secnds",
+            "seconds",
+        ),
+        (
+            "app: {workloads: {ok: {call: 'a:b'}, nightly: {call: 'a:b', budgets: "
+            "{small: {seconds: 0}}}}, default_workload: nightly}",
+            "app.workloads.nightly.budgets.small.seconds",
+            None,
+        ),
+        (
+            "app: {workloads: {nightly: {call: 'a:b', kwargs: {when: [1, .inf]}}}, "
+            "default_workload: nightly}",
+            "app.workloads.nightly.kwargs.when[1]",
+            None,
+        ),
+        ("app: {env: {SECRET: x, '1X': y}}", "app.env.1X", None),
+        ("app: {database_env: [OK, 'bad name']}", "app.database_env[1]", None),
+        ("database: {settings: {work_mem: 4MB, jit: [on]}}", "database.settings.jit", None),
+        ("regression: {metrics: {statements: {gate: true}, peak_memory_mb: {noise_flor: 1}}}",
+         "regression.metrics.peak_memory_mb.noise_flor", "noise_floor"),
+        ("scales_: 1", "scales_", "scales"),
+        ("database: {backend: dockr}", "database.backend", "docker"),
+    ],
+)  # fmt: skip
+def test_an_entry_of_a_users_mapping_is_named_by_its_key(
+    tmp_path: Path, body: str, key_path: str, suggestion: str | None
+) -> None:
+    """msgspec writes a mapping's keys as ``[...]``; the message names the user's own key."""
+    err = error_for(tmp_path, MINIMAL + body + "\n")
+    assert (err.key_path, err.suggestion) == (key_path, suggestion)
+    assert "[...]" not in err.message and "$" not in err.message
+    assert len(err.one_line()) < 400 and "\n" not in err.one_line()
+
+
+def test_run_day_may_be_an_unquoted_date(tmp_path: Path) -> None:
+    """docs/keikakun_back.md says ``run_day: 2026-12-01``: YAML makes that a date object (what
+    app.data's overrides need for date columns); run_day takes it as the day it names."""
+    cfg = load_config(write(tmp_path, MINIMAL + "app: {run_day: 2026-12-01}\n"), env={})
+    assert cfg.app.run_day == "2026-12-01"
+    err = error_for(tmp_path, MINIMAL + "app: {run_day: '2026-02-30'}\n")
+    assert err.key_path == "app.run_day" and "YYYY-MM-DD" in err.message
+
+
+def test_a_path_with_an_unknown_users_home_is_a_config_error(tmp_path: Path) -> None:
+    err = error_for(tmp_path, MINIMAL + "state_dir: ~no_such_user_perfkit/x\n")
+    assert err.key_path == "state_dir"
+
+
+@pytest.mark.parametrize(
+    "loader", [yamlfile.ConfigLoader, yamlfile.FastConfigLoader], ids=["python", "libyaml"]
+)
+def test_both_yaml_parsers_read_the_file_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loader: type
+) -> None:
+    """libyaml's parser (the default, ~20x faster) and the pure-Python fallback apply the
+    same strict rules, with the same key paths and lines."""
+    monkeypatch.setattr(yamlfile, "LOADER", loader)
+
+    def file_error(text: str) -> ConfigFileError:
+        with pytest.raises(ConfigFileError) as info:
+            load_config(write(tmp_path, text), env={})
+        return info.value
+
+    shipped = (Path(__file__).resolve().parents[2] / "scales.yaml").read_text()
+    assert load_config(write(tmp_path, shipped), env={}).scale("large").offices == 500
+    twice = file_error(MINIMAL + "pool: {pool_size: 1}\npool: {pool_size: 2}\n")
+    assert (twice.reason, twice.key_path, twice.line) == ("duplicate_key", "pool", 6)
+    for depth in (40, 5000):  # libyaml gives up at 1,000 levels by itself
+        deep = file_error("scales: " + "[" * depth + "]" * depth + "\n")
+        assert deep.reason == "too_deep"
+        assert deep.key_path.startswith("scales[0][0][0]")
+    merged = (
+        "scales:\n  small: &b {offices: 10, timeout: 5}\n  medium:\n    <<: *b\n    offices: 100\n"
+    )
+    assert load_config(write(tmp_path, merged), env={}).scale("medium").timeout == 5
+    tagged = file_error("scales:\n  small: !!python/name:os.system ''\n")
+    assert (tagged.reason, tagged.line) == ("syntax", 2)
+    huge = file_error("scales:\n  small: {offices: " + "1" * 5000 + "}\n")
+    assert (huge.reason, huge.line) == ("syntax", 2)
+    assert yamlfile.read_yaml("day: 2026-12-01", source="") == {"day": dt.date(2026, 12, 1)}

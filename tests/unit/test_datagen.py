@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from perfkit.apps.welfare import application
@@ -73,7 +74,7 @@ def test_plan_mode_counts_match_the_plan(cfg: Config) -> None:
 
 
 def test_realistic_mode_adds_finished_cycles(cfg: Config) -> None:
-    scale = dataclasses.replace(TINY, cycles_per_plan=2)
+    scale = msgspec.structs.replace(TINY, cycles_per_plan=2)
     counts = expected_row_counts(scale, cfg.data, "realistic")
     finished = cfg.data.realistic.finished_cycles_per_plan
     assert counts["support_plan_cycles"] == 3 * 7 * (2 + finished)

@@ -8,17 +8,20 @@ the tests, so each test fails on its own when the behaviour it checks is missing
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import gc
 import itertools
 import json
 import logging
+import os
+import signal
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from perfkit import cli, config, errors, text
@@ -28,6 +31,7 @@ from perfkit.datagen import command
 from perfkit.datagen.recipe import Shape
 from perfkit.history import load_history
 from perfkit.report import build_report, render_html, render_markdown
+from perfkit.snapshot.errors import InterruptedAfterSwapError
 from perfkit.testing import run_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,13 +153,13 @@ def test_the_accepted_date_range_generates_without_overflow(tmp_path: Path) -> N
     table of the sample application generates (old code overflowed at 0001-01-01)."""
     cfg = config.load_config(ROOT / "scales.yaml", env={})
     app = load_application(cfg)
-    realistic = dataclasses.replace(cfg.data.realistic, finished_cycles_per_plan=1000)
-    data = dataclasses.replace(cfg.data, realistic=realistic)
+    realistic = msgspec.structs.replace(cfg.data.realistic, finished_cycles_per_plan=1000)
+    data = msgspec.structs.replace(cfg.data, realistic=realistic)
     for anchor in (text.EARLIEST_DAY, text.LATEST_DAY):
         assert command.parse_anchor(anchor.isoformat()) == anchor
         for mode in ("plan", "realistic"):
             shape = Shape(
-                scale=dataclasses.replace(cfg.scale("small"), offices=1),
+                scale=msgspec.structs.replace(cfg.scale("small"), offices=1),
                 data=data, mode=mode, seed=1, anchor=anchor, version=app.recipe.version,
             )  # fmt: skip
             for table in app.recipe.tables:
@@ -423,6 +427,81 @@ def test_orphaned_connection_errors_are_not_reported_after_run(
         cli.run(orphan(ValueError("a real bug"))())  # anything else is still reported
         gc.collect()
     assert "never retrieved" in caplog.text and "a real bug" in caplog.text
+
+
+def test_sigterm_stops_any_command_as_ctrl_c_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """SIGTERM in the asynchronous part of a command cancels it (its clean-up runs), in the
+    synchronous part it stops where it is; both are one line and exit status 143, and the
+    previous SIGTERM handler is back afterwards. An "interrupted" error the cancelled command
+    raised (a restore after its swap) keeps its words but exits 143."""
+    before = signal.getsignal(signal.SIGTERM)
+    cleaned: list[str] = []
+
+    async def command() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(30)
+        finally:
+            cleaned.append("clean-up ran")
+
+    with pytest.raises(SystemExit) as stopped, cli.guarded():
+        cli.run(command())
+    assert stopped.value.code == 143 and cleaned == ["clean-up ran"]
+    assert capsys.readouterr().err.splitlines() == ["perfkit: terminated (SIGTERM)"]
+
+    with pytest.raises(SystemExit) as stopped, cli.guarded():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)  # the signal handler raises here
+    assert stopped.value.code == 143
+    assert capsys.readouterr().err.splitlines() == ["perfkit: terminated (SIGTERM)"]
+
+    async def restore_after_swap() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise InterruptedAfterSwapError("shop_test", None) from None
+
+    with pytest.raises(SystemExit) as stopped, cli.guarded():
+        cli.run(restore_after_swap())
+    assert stopped.value.code == 143
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("perfkit: terminated (SIGTERM): interrupted after the swap: 'shop_test'")
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_asyncpg_transport_failures_are_not_reported_by_the_front_end(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a full disk during a snapshot printed before its one line: asyncio's report of
+    asyncpg's failed ``data_received()``, two tracebacks. The call that used the connection
+    fails on its own; the report is dropped (shown with PERFKIT_DEBUG=1). Other protocols'
+    failures are still reported."""
+    from asyncpg.protocol.protocol import Protocol
+
+    def report(protocol: object) -> Callable[[], Any]:
+        async def work() -> None:
+            loop = asyncio.get_running_loop()
+            loop.call_exception_handler(
+                {"message": "Fatal error: protocol.data_received() call failed.",
+                 "exception": AttributeError("'NoneType' object has no attribute 'cancelled'"),
+                 "protocol": protocol}
+            )  # fmt: skip
+
+        return work
+
+    monkeypatch.delenv("PERFKIT_DEBUG", raising=False)
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        cli.run(report(Protocol.__new__(Protocol))())
+    assert "data_received" not in caplog.text
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        cli.run(report(asyncio.Protocol())())
+    assert "data_received" in caplog.text
+    caplog.clear()
+    monkeypatch.setenv("PERFKIT_DEBUG", "1")
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        cli.run(report(Protocol.__new__(Protocol))())
+    assert "data_received" in caplog.text
 
 
 # -- 15. small inconsistencies -----------------------------------------------------------------

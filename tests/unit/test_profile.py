@@ -10,6 +10,7 @@ from perfkit.compare import Baseline, compare_record, parse_baseline, rules_from
 from perfkit.config import RegressionConfig
 from perfkit.profile import (
     StatementProfiler,
+    explain_refusal,
     explainable,
     normalize,
     plan_shape,
@@ -59,6 +60,40 @@ def test_an_unparsable_statement_still_gets_a_fingerprint() -> None:
 )  # fmt: skip
 def test_explainable(sql: str, ok: bool) -> None:
     assert explainable(sql) is ok
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        # issue 18: psycopg sends a text without parameters as it is, and EXPLAIN ANALYZE of
+        # it would run the COMMIT too
+        ("UPDATE t SET a = 1; COMMIT",
+         "plan not taken: 2 statements in one call, with transaction control (COMMIT)"),
+        ("SELECT 1; SELECT 2", "plan not taken: 2 statements in one call"),
+        ("SET x = 1; DELETE FROM t WHERE id = %(id)s", "plan not taken: 2 statements in one call"),
+        ("ROLLBACK; INSERT INTO t VALUES ($1); COMMIT",
+         "plan not taken: 3 statements in one call, with transaction control (ROLLBACK, COMMIT)"),
+        ("COMMIT", "plan not taken: transaction control (COMMIT)"),
+        ("PREPARE TRANSACTION 'x'", "plan not taken: transaction control (PREPARE TRANSACTION)"),
+        ("SAVEPOINT s", "plan not taken: transaction control (SAVEPOINT)"),
+        ("UPDATE t SET a = 1 WHERE id = (",
+         "plan not taken: PostgreSQL's parser cannot read the statement"),
+        ("-- nothing", "plan not taken: no statement"),
+    ],
+)  # fmt: skip
+def test_only_one_query_or_data_change_is_explained(sql: str, reason: str) -> None:
+    assert explain_refusal(sql) == reason
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["UPDATE t SET a = 1;", "  (SELECT 1) UNION (SELECT 2)", "TABLE t", "VALUES (1)",
+     "MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE",
+     "INSERT INTO t (a) VALUES (__[POSTCOMPILE_a]) RETURNING id",
+     "WITH gone AS (DELETE FROM t RETURNING id) SELECT count(*) FROM gone"],
+)  # fmt: skip
+def test_a_single_query_or_data_change_is_explained(sql: str) -> None:
+    assert explain_refusal(sql) is None
 
 
 PLAN: dict[str, Any] = {

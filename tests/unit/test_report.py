@@ -5,11 +5,14 @@ tests/integration/test_regression_gate.py renders the report from records of rea
 
 from __future__ import annotations
 
+import html
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from markdown_it import MarkdownIt
 
 from perfkit.compare import compare_history, rules_from_config
 from perfkit.config import RegressionConfig
@@ -17,6 +20,7 @@ from perfkit.history import History
 from perfkit.report import (
     ReportError,
     build_report,
+    md_code,
     parse_formats,
     render_html,
     render_markdown,
@@ -151,3 +155,87 @@ def test_flag_parsing() -> None:
     assert split_scales(None) == ()
     with pytest.raises(ReportError):
         build_report(History.of([]), last=0)
+
+
+# -- hostile text in the records: the Markdown carries none of it as markup -------------------
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(2)>"
+#: Free text as a record can hold it: tags, links, emphasis, table pipes, backticks, newlines.
+HOSTILE_TEXT = f"{SCRIPT} {IMG} [click](javascript:alert(3)) **b** | `c` &lt; a\nb _x_ <!-- -->"
+#: A statement with backtick runs and pipes (a code span must be fenced around them).
+HOSTILE_SQL = f"SELECT '{SCRIPT}' || `a``b` | {IMG} `"
+
+
+def hostile_history() -> History:
+    def entry(relation: str) -> dict[str, Any]:
+        shape = {"node": "Seq Scan", "relation": relation}
+        return {"fingerprint": "f1", "statement": HOSTILE_SQL, "calls": 1, "total_ms": 1.0,
+                "mean_ms": 1.0, "rows": 1,
+                "plan": {"shape": shape, "shape_hash": relation[:8],
+                         "slowest_node": f"Seq Scan on {relation}", "slowest_node_ms": 1.0,
+                         "execution_ms": 1.0}}  # fmt: skip
+
+    def record(n: int, relation: str, **kw: Any) -> Any:
+        return run_record(
+            n, scale=f"small{SCRIPT}", workload=HOSTILE_TEXT, profile=[entry(relation)],
+            machine={"hostname": IMG, "cpus": 2, "python": SCRIPT, "platform": HOSTILE_TEXT},
+            server_version=IMG, backend=SCRIPT, commit=IMG, **kw,
+        )  # fmt: skip
+
+    return History.of(
+        [record(1, "offices"), record(2, f"offices{IMG}", passed=False,
+                                      failures=[HOSTILE_TEXT, SCRIPT])],
+        source=Path(f"/tmp/{SCRIPT}|`x`/results.jsonl"),
+    )  # fmt: skip
+
+
+class _Elements(HTMLParser):
+    """The element names an HTML text holds, and its text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_hostile_text_in_records_is_never_markup_in_the_markdown_report() -> None:
+    h = hostile_history()
+    comparisons = compare_history(
+        h, baseline="median:5", rules=rules_from_config(RegressionConfig())
+    )
+    assert comparisons and comparisons[0].plan_changes  # the plan-change section is rendered
+    md = render_markdown(build_report(h, comparisons=comparisons))
+    rendered = MarkdownIt("commonmark", {"html": True}).enable("table").render(md)
+    elements = _Elements()
+    elements.feed(rendered)
+    allowed = {"h1", "h2", "p", "table", "thead", "tbody", "tr", "th", "td", "code", "ul", "li",
+               "strong", "blockquote"}  # fmt: skip
+    assert set(elements.tags) <= allowed, set(elements.tags) - allowed
+    text = "".join(elements.text)
+    for shown in (SCRIPT, IMG, "[click](javascript:alert(3))", "**b**", "_x_", "`a``b`"):
+        assert shown in text, shown  # shown as text, not dropped
+    # the statement is one code span, whole, pipes and backticks included
+    assert f"<code>{html.escape(HOSTILE_SQL, quote=False)}</code>" in rendered
+    # and the Markdown source has no tag outside code spans
+    outside = re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", md)
+    assert not re.search(r"(?<!\\)<[A-Za-z/!?]", outside)
+
+
+@pytest.mark.parametrize(
+    "text", ["plain", "a`b", "``", "`start", "end`", " padded ", "a | b", "```x``` ` y"]
+)
+def test_a_code_span_holds_any_text_whole(text: str) -> None:
+    """In a table cell and in running text (the report's first line names the results
+    file in one)."""
+    markdown = MarkdownIt("commonmark").enable("table")
+    in_cell = markdown.render(f"| sql |\n|---|\n| {md_code(text, cell=True)} |\n")
+    in_text = markdown.render(f"the statement {md_code(text)} ran")
+    for rendered in (in_cell, in_text):
+        assert f"<code>{html.escape(text, quote=False)}</code>" in rendered, rendered

@@ -4,9 +4,9 @@ tests/integration/test_safety_hardening.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from perfkit.config import Config, load_config
@@ -85,8 +85,8 @@ def test_replacing_needs_perfkit_or_the_override_whatever_the_name(cfg: Config) 
 
 
 def test_the_patterns_are_configurable_and_checked(cfg: Config, config_file: Path) -> None:
-    words = dataclasses.replace(
-        cfg, safety=dataclasses.replace(cfg.safety, test_database_pattern="qa|bench(mark)?")
+    words = msgspec.structs.replace(
+        cfg, safety=msgspec.structs.replace(cfg.safety, test_database_pattern="qa|bench(mark)?")
     )
     assert is_test_name("shop_benchmark", words) and is_test_name("QA-shop", words)
     assert not is_test_name("shop_test", words) and not is_test_name("qatar", words)

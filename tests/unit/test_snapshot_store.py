@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from perfkit.app import load_application
@@ -146,14 +147,14 @@ def test_dataset_key_follows_what_shapes_the_data(config_file: Path, tmp_path: P
     remember_fingerprint(cfg, application().schema, "0123456789abcdef")
 
     def key(scale: Scale = small, **changes: object) -> str:
-        data = dataclasses.replace(cfg.data, **changes)  # type: ignore[arg-type]
-        return expected_key(dataclasses.replace(cfg, data=data), scale)
+        data = msgspec.structs.replace(cfg.data, **changes)
+        return expected_key(msgspec.structs.replace(cfg, data=data), scale)
 
     assert key() == key()
     assert key(seed=7) != key()
     assert key(mode="plan") != key()
-    assert key(dataclasses.replace(small, offices=11)) != key()
-    longer = dataclasses.replace(small, timeout=9999)  # budgets and timeouts do not matter
+    assert key(msgspec.structs.replace(small, offices=11)) != key()
+    longer = msgspec.structs.replace(small, timeout=9999)  # budgets and timeouts do not matter
     assert key(longer) == key()
     app = load_application(cfg)
     info = planned_dataset(app, small, cfg.data, seed=42, mode="plan", anchor=ANCHOR)

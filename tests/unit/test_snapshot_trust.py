@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import zstandard
 from hypothesis import given, settings
@@ -232,7 +233,9 @@ def test_trust_adopts_a_folder_of_copied_in_snapshots_only(cfg: Config, tmp_path
     # another machine's folder, copied in without its marker (or made before markers)
     copied = tmp_path / "copied"
     shutil.copytree(snap.path.parent, copied / "small")
-    mine = dataclasses.replace(cfg, snapshots=dataclasses.replace(cfg.snapshots, directory=copied))
+    mine = msgspec.structs.replace(
+        cfg, snapshots=msgspec.structs.replace(cfg.snapshots, directory=copied)
+    )
     with pytest.raises(PerfkitError, match="marker"):
         list_snapshots(mine)
     trusted = trust_snapshot(mine, scale="small", snapshot_id=snap.id)
@@ -243,8 +246,8 @@ def test_trust_adopts_a_folder_of_copied_in_snapshots_only(cfg: Config, tmp_path
     shared = tmp_path / "shared"
     files = shared_folder(shared)
     shutil.copytree(snap.path, shared / "small" / snap.id)
-    theirs = dataclasses.replace(
-        cfg, snapshots=dataclasses.replace(cfg.snapshots, directory=shared)
+    theirs = msgspec.structs.replace(
+        cfg, snapshots=msgspec.structs.replace(cfg.snapshots, directory=shared)
     )
     with pytest.raises(PerfkitError, match="marker"):
         trust_snapshot(theirs, scale="small", snapshot_id=snap.id)
@@ -461,7 +464,9 @@ async def test_prune_refuses_a_shared_folder_and_deletes_nothing(
 ) -> None:
     root = tmp_path / "shared"
     files = shared_folder(root)
-    shared = dataclasses.replace(cfg, snapshots=dataclasses.replace(cfg.snapshots, directory=root))
+    shared = msgspec.structs.replace(
+        cfg, snapshots=msgspec.structs.replace(cfg.snapshots, directory=root)
+    )
     with pytest.raises(PerfkitError) as info:
         await prune(shared, url=None, keep=1)
     assert info.value.exit_code in (2, 4) and "marker" in info.value.message

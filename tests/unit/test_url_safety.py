@@ -61,7 +61,7 @@ def refusal(url: str, *, source: str = "environment TEST_DATABASE_URL") -> error
         (f"postgresql://u:{SECRET}@127.0.0.1:0/x", "port", (SECRET,)),
         (f"postgresql://u:{SECRET}@127.0.0.1:05432/x", "port", (SECRET,)),
         (f"postgresql://u:{SECRET}@127.0.0.1:/x", "port", (SECRET,)),
-        (f"postgresql://u@127.0.0.1/x?port=70000&password={SECRET}", "port", (SECRET,)),
+        (f"postgresql://u@127.0.0.1/x?port=70000&password={SECRET}", "query_target", (SECRET,)),
         # a second ':' after the host: "h:5:x" is no port
         (f"postgresql://u:{SECRET}@h:5:x/d", "port", (SECRET,)),
         (f"postgresql://u:{SECRET}@[::1/d", "host", (SECRET,)),
@@ -80,7 +80,26 @@ def refusal(url: str, *, source: str = "environment TEST_DATABASE_URL") -> error
         (f"postgresql://u:{SECRET}@h/x?password=other", "password_twice", (SECRET, "other")),
         (f"postgresql://u:{SECRET}@h/" + "d" * 64, "database_name", (SECRET, "d" * 64)),
         (f"postgresql://u:{SECRET}@h/" + quote("データ" * 8), "database_name", (SECRET,)),
-        (f"postgresql://u:{SECRET}@h/x?dbname=" + "d" * 64, "database_name", (SECRET,)),
+        (f"postgresql://u:{SECRET}@h/x?dbname=" + "d" * 64, "query_target", (SECRET,)),
+        # one URL, one target: the query may not name another database, server or role
+        # (issue 18: libpq reads ?dbname=, SQLAlchemy's asyncpg dialect ?database=)
+        (f"postgresql://u:{SECRET}@h/perfkit_test?dbname=other_prod", "query_target", (SECRET,)),
+        (f"postgresql://u:{SECRET}@h/perfkit_test?database=other_prod", "query_target", (SECRET,)),
+        (f"postgresql://u:{SECRET}@h/x?sslmode=disable&DBName=prod", "query_target", (SECRET,)),
+        (f"postgresql://u:{SECRET}@h/x?%64bname=other_prod", "query_target", (SECRET,)),
+        (f"postgresql://u:{SECRET}@h/x?host=prod.example", "query_target", (SECRET,)),
+        (f"postgresql://u:{SECRET}@h/x?hostaddr=10.0.0.9", "query_target", (SECRET,)),
+        (f"postgresql://u:{SECRET}@h/x?port=5432", "query_target", (SECRET,)),
+        (f"postgresql://u:{SECRET}@h/x?user=admin", "query_target", (SECRET,)),
+        (f"postgresql://u:{SECRET}@h/x?service=prod", "query_target", (SECRET,)),
+        (f"postgresql://u:{SECRET}@h/x?servicefile=%2Fetc%2Fpg", "query_target", (SECRET,)),
+        (f"postgresql://u:{SECRET}@h/x?options=-c%20role%3Dadmin", "query_target", (SECRET,)),
+        (f"postgresql://u:{SECRET}@h/x?role=admin", "query_target", (SECRET,)),
+        (f"postgresql://u:{SECRET}@h/x?session_authorization=admin", "query_target", (SECRET,)),
+        # a URL naming no database: each driver picks its own (PGDATABASE, the user's name)
+        (f"postgresql://u:{SECRET}@h", "no_database", (SECRET,)),
+        (f"postgresql://u:{SECRET}@h/", "no_database", (SECRET,)),
+        (f"postgresql://u:{SECRET}@h/?sslmode=require", "no_database", (SECRET,)),
     ],
 )
 def test_ambiguous_or_impossible_urls_are_refused_without_echo(
@@ -108,11 +127,17 @@ def test_refusals_tell_how_to_fix_the_password() -> None:
             "postgresql://app:p%40ss%20w0rd@db.example:6543/perf_test",
             ("app", "p@ss w0rd", (("db.example", 6543),), "perf_test"),
         ),
-        ("postgres://h", (None, None, (("h", None),), None)),
+        ("postgres://h/d", (None, None, (("h", None),), "d")),
         ("postgresql+asyncpg://u:pa:ss@h/d", ("u", "pa:ss", (("h", None),), "d")),
         ("postgresql://u:pw@[::1]:5433/d", ("u", "pw", (("::1", 5433),), "d")),
         ("postgresql://u@h1:5432,h2:65535/d", ("u", None, (("h1", 5432), ("h2", 65535)), "d")),
-        ("postgresql:///d?host=%2Ftmp", (None, None, (), "d")),
+        ("postgresql:///d", (None, None, (), "d")),
+        ("postgresql://%2Ftmp:5433/d", (None, None, (("/tmp", 5433),), "d")),
+        # query keys that choose nothing about the target pass
+        (
+            "postgresql://u@h/d?sslmode=require&application_name=x&connect_timeout=3&passfile=p",
+            ("u", None, (("h", None),), "d"),
+        ),
         ("postgresql://u@h/d?password=s%26cret", ("u", "s&cret", (("h", None),), "d")),
         ("postgresql://u:pw@h/" + "d" * 63, ("u", "pw", (("h", None),), "d" * 63)),
         ("postgresql://u:pw@h/" + quote("データ" * 7), ("u", "pw", (("h", None),), "データ" * 7)),
@@ -307,6 +332,11 @@ def config_error(tmp_path: Path, text: str = MINIMAL, **kw: object) -> ConfigErr
         f"postgresql://u:{SECRET}@127.0.0.1:abc/x",
         f"postgresql://u:{SECRET}#@127.0.0.1:5/x",
         f"postgresql://u:{SECRET}/@127.0.0.1:5/x",
+        # issue 18: checked as perfkit_test, connected to other_prod by psycopg / SQLAlchemy
+        f"postgresql://u:{SECRET}@127.0.0.1:5432/perfkit_test?dbname=other_prod",
+        f"postgresql://u:{SECRET}@127.0.0.1:5432/perfkit_test?database=other_prod",
+        f"postgresql://u:{SECRET}@127.0.0.1:5432/perfkit_test?host=prod.example&port=5432",
+        f"postgresql://u:{SECRET}@127.0.0.1:5432",
     ],
 )
 @pytest.mark.parametrize("var", ["PERFORMANCE_TEST_DATABASE_URL", "TEST_DATABASE_URL"])

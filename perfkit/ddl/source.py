@@ -1,0 +1,102 @@
+"""An application's schema captured the way the application builds it, whatever its source.
+
+:func:`capture_source` builds scales.yaml's ``app.schema`` in a scratch database on perfkit's
+server (:func:`perfkit.schema_source.in_scratch_database`) and captures it
+(:func:`perfkit.ddl.capture_schema`):
+
+- ``sql``: the file is run as it is (psql meta-commands skipped);
+- ``migrations``: the command runs with the application's settings, its database variables
+  pointing at the scratch database;
+- ``metadata``: the models' own ``MetaData.create_all`` (the tables ``app.schema.tables``
+  names, or all).
+
+The capture holds every table of ``public`` (``app.schema.tables`` and their partitions when
+given; ``alembic_version`` and perfkit's own table never) and whatever else the schema has:
+types, functions, triggers, policies, views. It is made once per process per configuration.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlalchemy import Connection, MetaData
+from sqlalchemy.exc import SAWarning
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from perfkit.config import Config
+from perfkit.database import Database
+from perfkit.ddl.capture import capture_schema
+from perfkit.ddl.model import Capture, CaptureError
+from perfkit.errors import ConfigError
+from perfkit.schema_source import (
+    NOT_APPLICATION_TABLES,
+    _run_migrations,
+    _run_sql_file,
+    in_scratch_database,
+    run_blocking,
+)
+from perfkit.urls import with_driver
+
+_CAPTURED: dict[tuple[str, str], Capture] = {}
+
+
+def capture_source(cfg: Config, metadata: MetaData | None = None) -> Capture:
+    """The capture of ``cfg.app.schema`` as its source builds it (see the module docstring);
+    ``metadata`` is the imported models, for a ``metadata`` source. Needs perfkit's server."""
+    key = (str(cfg.source), repr(cfg.app.schema))
+    if key not in _CAPTURED:
+        _CAPTURED[key] = run_blocking(lambda: in_scratch_database(cfg, _builder(cfg, metadata)))
+    return _CAPTURED[key]
+
+
+def _builder(cfg: Config, metadata: MetaData | None) -> Callable[[Database], Awaitable[Capture]]:
+    async def build(scratch: Database) -> Capture:
+        kind = cfg.app.schema.kind
+        if kind == "sql":
+            await _run_sql_file(scratch, cfg)
+        elif kind == "migrations":
+            await _run_migrations(scratch, cfg)
+        else:
+            if metadata is None:
+                raise ValueError("a metadata source needs the imported MetaData")
+            await _create_all(scratch, metadata, cfg.app.schema.tables)
+        return await _capture(scratch, cfg)
+
+    return build
+
+
+async def _create_all(scratch: Database, metadata: MetaData, tables: Sequence[str] | None) -> None:
+    engine = create_async_engine(with_driver(scratch.url, "asyncpg"), poolclass=NullPool)
+    chosen = None if tables is None else [metadata.tables[name] for name in tables]
+
+    def create(sync: Connection) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SAWarning)
+            metadata.create_all(sync, tables=chosen)
+
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(create)
+    finally:
+        await engine.dispose()
+
+
+async def _capture(scratch: Database, cfg: Config) -> Capture:
+    wanted = cfg.app.schema.tables
+    async with scratch.connect() as conn:
+        if wanted is None:
+            rows = await conn.fetch(
+                "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace "
+                "AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1"
+            )
+            wanted = tuple(
+                str(r["relname"]) for r in rows if r["relname"] not in NOT_APPLICATION_TABLES
+            )
+        try:
+            return await capture_schema(conn, "public", tables=wanted)
+        except CaptureError as exc:
+            raise ConfigError(
+                exc.message, source=str(cfg.source), key_path="app.schema.tables", hint=exc.hint
+            ) from None
