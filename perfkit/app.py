@@ -97,7 +97,7 @@ def _build(cfg: Config) -> Application:
 
     app = cfg.app
     source = str(cfg.source)
-    _prepare_import(cfg)
+    prepare_import(cfg)
     if app.schema.kind == "metadata":
         schema = _models_schema(cfg)
     else:  # a SQL file or migrations, built in a scratch database and read back
@@ -114,7 +114,7 @@ def _build(cfg: Config) -> Application:
             key_path="app.recipe",
             hint="give a recipe for snapshots, restores and the perf sessions",
         )
-    recipe = _import(app.recipe, key="app.recipe", source=source)
+    recipe = import_object(app.recipe, key="app.recipe", source=source)
     # Imported when first run: seeding and restoring never need the workloads' modules.
     loaders = {
         name: functools.partial(_workload, name, settings, source=source)
@@ -139,7 +139,7 @@ def _build(cfg: Config) -> Application:
 def models_metadata(cfg: Config) -> Any:
     """The SQLAlchemy ``MetaData`` scales.yaml's ``app.schema.metadata`` names, imported the
     way :func:`load_application` imports it (the application's folder and settings first)."""
-    _prepare_import(cfg)
+    prepare_import(cfg)
     return _models_schema(cfg).metadata
 
 
@@ -148,7 +148,7 @@ def _models_schema(cfg: Config) -> Schema:
     from perfkit.schema import Schema, SchemaError
 
     source, path = str(cfg.source), cfg.app.schema.metadata_path
-    metadata = _import(path, key="app.schema.metadata", source=source)
+    metadata = import_object(path, key="app.schema.metadata", source=source)
     metadata = getattr(metadata, "metadata", metadata)  # a declarative base has one
     try:
         return Schema(metadata, tables=cfg.app.schema.tables)
@@ -162,7 +162,7 @@ def _models_schema(cfg: Config) -> Schema:
         ) from None
 
 
-def _prepare_import(cfg: Config) -> None:
+def prepare_import(cfg: Config) -> None:
     """What the application needs before its first import: its folder on ``sys.path``, its
     placeholder settings, and its database variables pointing at the test database."""
     app = cfg.app
@@ -245,7 +245,9 @@ def _refuse_unsafe_settings(cfg: Config) -> None:
             )
 
 
-def _import(path: str, *, key: str, source: str) -> Any:
+def import_object(path: str, *, key: str, source: str) -> Any:
+    """What the import path ``module:attribute`` (``attribute`` may be dotted) names; a
+    failure is a :class:`ConfigError` at ``key`` (exit status 2)."""
     module_name, _, attribute = path.partition(":")
     try:
         target: Any = importlib.import_module(module_name)
@@ -272,7 +274,7 @@ def _import(path: str, *, key: str, source: str) -> Any:
 def _workload(name: str, settings: WorkloadConfig, *, source: str) -> Workload:
     from perfkit.workload import Workload, plan_call, workload_of
 
-    fn = _import(settings.call, key=f"app.workloads.{name}.call", source=source)
+    fn = import_object(settings.call, key=f"app.workloads.{name}.call", source=source)
     marked = workload_of(fn)
     if marked is not None:
         return Workload(name=name, label=marked.label, fn=marked.fn)

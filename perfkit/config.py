@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
+import importlib.util
 import os
 import re
 import stat
@@ -528,6 +529,10 @@ class AppConfig(Section, frozen=True):
     fills the same keys.
     """
 
+    set_elsewhere: ClassVar[Mapping[str, str]] = types.MappingProxyType(
+        {"http_workloads": "write it under app.workloads.<name> with kind: http"}
+    )
+
     #: The application's label in reports.
     name: Text = "welfare"
     #: A folder put first on ``sys.path`` before anything is imported (the application's
@@ -552,15 +557,19 @@ class AppConfig(Section, frozen=True):
     #: With no recipe: the cardinality language and overrides of inferred data
     #: (:mod:`perfkit.datagen.infer.spec`, docs/test-data.md).
     data: Mapping[str, Any] = _frozen_map()
-    #: The code that is timed, by name (at least one).
-    workloads: Annotated[Mapping[str, WorkloadConfig], Meta(min_length=1)] = field(
-        default_factory=_sample_workloads
-    )
+    #: The code that is timed, by name (at least one, counting HTTP workloads: ``kind: http``).
+    workloads: Mapping[str, WorkloadConfig] = field(default_factory=_sample_workloads)
     #: The workload ``nox -s perf-<scale>`` measures.
     default_workload: Text = "deadline_alerts"
     #: The day the data is dated for and the workloads' clock is pinned to: ``today``,
     #: ``weekday`` (the latest Monday to Friday on or before today) or a ``YYYY-MM-DD``.
     run_day: RunDay = "today"
+    #: The ASGI app of HTTP workloads and its overrides: plain values here, checked by
+    #: :class:`perfkit.httpconfig.HttpApp`.
+    http: Mapping[str, Any] = _frozen_map()
+    #: The ``app.workloads`` entries with ``kind: http``, taken out of ``workloads``: plain
+    #: values, checked by :class:`perfkit.httpconfig.HttpWorkload`.
+    http_workloads: Mapping[str, Mapping[str, Any]] = _frozen_map()
 
 
 class Config(Section, frozen=True):
@@ -597,6 +606,8 @@ class Config(Section, frozen=True):
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     #: perfkit's own files (server, fingerprints, results); relative to this file.
     state_dir: Path = _path(".perfkit")
+    #: Data variants by name: plain values here, checked by :class:`perfkit.variants.Variants`.
+    variants: Mapping[str, Any] = _frozen_map()
     #: A database URL from the environment (``PERFORMANCE_TEST_DATABASE_URL`` first); never
     #: from the file, so it is neither accepted there nor offered as a valid key.
     external_url: str | None = None
@@ -845,6 +856,8 @@ def _apply_overrides(
 def _build(raw: dict[str, Any], *, source: Path, label: str) -> Config:
     """The :class:`Config` of the file's values ``raw``, types and values checked."""
     refuse_set_elsewhere(raw, Config, path="", source=label)
+    if isinstance(raw.get("app"), dict):
+        refuse_set_elsewhere(raw["app"], AppConfig, path="app", source=label)
     doc = {**raw, "source": str(source)}
     scales = raw.get("scales")
     if isinstance(scales, dict):  # a scale's name is its key (copies: YAML aliases share)
@@ -862,7 +875,9 @@ def _build(raw: dict[str, Any], *, source: Path, label: str) -> Config:
     database = raw.get("database")
     if isinstance(database, dict) and isinstance(database.get("settings"), dict):
         doc["database"] = {**database, "settings": _settings_text(database["settings"])}
+    http_workloads = _pop_http_workloads(doc)
     cfg = build(Config, doc, source=label)
+    cfg = replace(cfg, app=replace(cfg.app, http_workloads=types.MappingProxyType(http_workloads)))
     key_path, value = first_non_finite(cfg)
     if key_path:
         raise ConfigError(
@@ -913,6 +928,57 @@ def _rooted(cfg: Config, *, external_url: str | None) -> Config:
     )
 
 
+def _pop_http_workloads(raw: dict[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The ``app.workloads`` entries with ``kind: http``, taken out of ``raw``: their keys are
+    an HTTP workload's (:class:`perfkit.httpconfig.HttpWorkload`), checked by
+    :func:`_check_sections`."""
+    app = raw.get("app")
+    workloads = app.get("workloads") if isinstance(app, dict) else None
+    if not isinstance(workloads, dict):
+        return {}
+    http: dict[str, Mapping[str, Any]] = {
+        name: body
+        for name, body in workloads.items()
+        if isinstance(body, dict) and body.get("kind") == "http"
+    }
+    for name in http:
+        del workloads[name]
+    return http
+
+
+def _check_sections(cfg: Config, label: str) -> None:
+    """``app.http``, the HTTP workloads and ``variants`` against their pydantic models. nox's
+    own interpreter, which reads scales.yaml with nox and PyYAML only, leaves them to the
+    sessions it starts (they check them)."""
+    if not (cfg.app.http or cfg.app.http_workloads or cfg.variants):
+        return
+    if importlib.util.find_spec("pydantic") is None:
+        return
+    from perfkit.httpconfig import http_app, http_workload
+    from perfkit.variants import configured_variants
+
+    if cfg.app.http_workloads and not cfg.app.http:
+        name = next(iter(cfg.app.http_workloads))
+        raise ConfigError(
+            f"is required: app.workloads.{name} is an HTTP workload",
+            source=label,
+            key_path="app.http",
+            hint="name the ASGI app: app.http.app: 'myapp.main:app'",
+        )
+    if cfg.app.http:
+        http_app(cfg)
+    for name in cfg.app.http_workloads:
+        http_workload(cfg, name)
+    for name, variant in configured_variants(cfg).items():
+        unknown = sorted(set(variant.scales or ()) - set(cfg.scales))
+        if unknown:
+            raise ConfigError(
+                f"unknown scale {quoted(unknown[0])}; scales: {', '.join(cfg.scales)}",
+                source=label,
+                key_path=f"variants.{name}.scales",
+            )
+
+
 def _under(root: Path, p: Path) -> Path:
     return p if p.is_absolute() else (root / p)
 
@@ -931,11 +997,16 @@ def _check_app(app: AppConfig, label: str) -> None:
             key_path="app.schema",
             hint="metadata (module:attribute), sql (a file) or migrations (a command)",
         )
-    if app.default_workload not in app.workloads:
-        close = difflib.get_close_matches(app.default_workload, list(app.workloads), n=1)
+    known = [*app.workloads, *app.http_workloads]
+    if not known:
+        raise ConfigError(
+            "at least one workload is required", source=label, key_path="app.workloads"
+        )
+    if app.default_workload not in known:
+        close = difflib.get_close_matches(app.default_workload, known, n=1)
         raise ConfigError(
             f"{quoted(app.default_workload)} is not one of app.workloads "
-            f"({clipped(', '.join(app.workloads), limit=200)})",
+            f"({clipped(', '.join(known), limit=200)})",
             source=label,
             key_path="app.default_workload",
             suggestion=close[0] if close else None,
@@ -953,6 +1024,7 @@ def _check_app(app: AppConfig, label: str) -> None:
 
 def _check_semantics(cfg: Config, label: str) -> None:
     _check_app(cfg.app, label)
+    _check_sections(cfg, label)
     due = cfg.data.realistic.cycle_due
     total = due.overdue + due.within_10_days + due.within_30_days + due.later
     if abs(total - 1.0) > 1e-6:

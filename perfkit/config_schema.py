@@ -42,6 +42,20 @@ def config_schema() -> dict[str, Any]:
     # The loader reads a setting's number as text (``max_connections: 200``).
     settings = defs["DatabaseConfig"]["properties"]["settings"]
     settings["additionalProperties"] = {"type": ["string", "number"]}
+    # An HTTP workload (``kind: http``) is checked by perfkit.httpconfig when loaded.
+    workloads = defs["AppConfig"]["properties"]["workloads"]
+    workloads["additionalProperties"] = {
+        "anyOf": [
+            workloads["additionalProperties"],
+            {
+                "type": "object",
+                "required": ["kind"],
+                "properties": {"kind": {"const": "http"}},
+                "description": "An HTTP workload (docs/performance-tests.md): its keys are "
+                "checked by perfkit when scales.yaml is loaded.",
+            },
+        ]
+    }
     root = defs.pop(Config.__name__)
     root.pop("title", None)
     root["description"] = (

@@ -194,7 +194,7 @@ async def measure(
         if counter is not None:
             statements.append(counter.count)
     await ready()
-    peak = await _peak_memory(fn)
+    peak = await peak_heap_bytes(fn)
     return Measurement(
         name=name,
         samples=tuple(samples),
@@ -214,7 +214,7 @@ def _counting(engine: AsyncEngine | Engine | None) -> Iterator[StatementCounter 
         yield counter
 
 
-async def _peak_memory(fn: Callable[[], Awaitable[Any]]) -> int:
+async def peak_heap_bytes(fn: Callable[[], Awaitable[Any]]) -> int:
     """Peak bytes tracemalloc saw during one run of ``fn`` (baseline excluded)."""
     started_here = not tracemalloc.is_tracing()
     if started_here:

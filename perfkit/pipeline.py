@@ -41,7 +41,7 @@ import dataclasses
 import datetime as dt
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +52,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from perfkit.app import Application, load_application
+from perfkit.budget import BudgetCheck
 from perfkit.config import Config, Scale, WorkloadBudgets
 from perfkit.datagen import DatasetInfo, read_dataset_info
 from perfkit.db import connection, create_session_factory, open_engine
@@ -64,6 +65,13 @@ from perfkit.guard import (
     shared_data_guard,
 )
 from perfkit.measure import Measurement, measure
+from perfkit.memory import (
+    MemoryBudgets,
+    MemoryProfile,
+    MemorySettings,
+    check_memory,
+    memory_profile,
+)
 from perfkit.prepare import PrepareReport, prepare, read_handover
 from perfkit.profile import (
     Profile,
@@ -120,26 +128,6 @@ class WritesOnSharedDataError(PerfkitError):
 
 
 @dataclass(frozen=True)
-class BudgetCheck:
-    """One number against its limit from scales.yaml."""
-
-    name: str
-    value: float
-    limit: float
-    unit: str = "s"
-
-    @property
-    def ok(self) -> bool:
-        return self.value <= self.limit
-
-    def describe(self) -> str:
-        verdict = "ok" if self.ok else "OVER BUDGET"
-        return (
-            f"{self.name} {_fmt(self.value, self.unit)} <= {_fmt(self.limit, self.unit)}: {verdict}"
-        )
-
-
-@dataclass(frozen=True)
 class Preparation:
     """One "data ready" step for the measured data: who made it, and its report."""
 
@@ -175,6 +163,8 @@ class PreparedData:
     info: DatasetInfo
     #: A throw-away clone of the scale's data for one test (writable), not the shared data.
     cloned: bool = False
+    #: The data variant applied to the clone (:mod:`perfkit.variants`), named in the record.
+    variant: str | None = None
 
     @property
     def anchor_date(self) -> dt.date:
@@ -214,6 +204,9 @@ class Timed:
     budgets: WorkloadBudgets | None = None
     #: A run that sends no statement, or whose numbers are all zero, fails.
     expect_work: bool = True
+    #: Memory figures after the timed runs (:func:`perfkit.memory.memory_profile`), when set.
+    memory: MemorySettings | None = None
+    memory_budgets: MemoryBudgets | None = None
     #: It commits writes (scales.yaml ``app.workloads.<name>.writes``): each run gets a fresh
     #: copy of the data (:mod:`perfkit.fresh`), never the shared data.
     writes: bool = False
@@ -237,6 +230,8 @@ class ScaleRun:
     numbers: Mapping[str, int | float] = field(default_factory=dict)
     #: The untimed profiled run after the timed ones (statements, database time).
     profile: Profile | None = None
+    #: Memory figures (retained heap, growth per run, RSS), when asked for.
+    memory: MemoryProfile | None = None
 
     @property
     def result(self) -> object:
@@ -277,6 +272,8 @@ class ScaleRun:
             f"  SQL       {m.statements} statement(s) per run",
             f"  memory    {m.peak_memory_mb:.1f} MB peak (Python heap during one run)",
         ]
+        if self.memory is not None:
+            lines += self.memory.summary_lines()
         if self.profile is not None:
             p = self.profile
             lines.append(
@@ -429,56 +426,41 @@ async def measure_and_record(
     scale = data.scale
     if timed.writes and fresh is None:
         raise WritesOnSharedDataError(scale.name, timed.name)
-    guard = (
-        shared_data_guard(
-            cfg,
-            scale,
-            url=data.url,
-            info=data.info,
-            engine=engine,
-            workload=timed.name,
-            progress=say,
-        )
-        if lock and fresh is None
-        else _unguarded(data.info)
-    )
     renew = (
         None
         if fresh is None
         else functools.partial(fresh.renew, release or functools.partial(close_idle, engine))
     )
-    async with guard as info:
-        async with engine.connect() as conn:
-            server_version = str(await conn.scalar(text("SHOW server_version")))
+    async with held_data(
+        cfg, data, engine=engine, lock=lock and fresh is None, say=say, workload=timed.name
+    ) as (info, server_version):
         say(f"{scale.name}: measuring {timed.name}")
-        try:
-            with pinned_clock(info.anchor_date):  # the dataset's day, whatever today is
-                measurement: Measurement[object] = await measure(
-                    timed.fn,
-                    name=timed.name,
-                    engine=engine,
-                    repeat=cfg.measure.repeat,
-                    warmup=cfg.measure.warmup,
-                    before_each=renew,
-                )
-                # untimed, after the timed repeats: the samples never carry its overhead
-                if renew is not None:
-                    await renew()
-                server = await ServerStatements.start(data.url)
-                profile = await profile_run(timed.fn, engine=engine)
-                server_rows = await server.collect() if server is not None else None
-                if renew is not None:  # the plans are of the data as the runs found it
-                    await renew()
-                plans = await explain_statements(engine, profile.statements)
-        except (sa_exc.TimeoutError, asyncpg.QueryCanceledError, TimeoutError) as exc:
-            raise DatabaseTimeoutError(scale.name, _one_line(exc)) from None
-        except sa_exc.DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
-                raise DatabaseTimeoutError(scale.name, _one_line(exc)) from None
-            raise
+        with pinned_clock(info.anchor_date):  # the dataset's day, whatever today is
+            measurement: Measurement[object] = await measure(
+                timed.fn,
+                name=timed.name,
+                engine=engine,
+                repeat=cfg.measure.repeat,
+                warmup=cfg.measure.warmup,
+                before_each=renew,
+            )
+            # untimed, after the timed repeats: the samples never carry its overhead
+            if renew is not None:
+                await renew()
+            server = await ServerStatements.start(data.url)
+            profile = await profile_run(timed.fn, engine=engine)
+            server_rows = await server.collect() if server is not None else None
+            if renew is not None:  # the plans are of the data as the runs found it
+                await renew()
+            plans = await explain_statements(engine, profile.statements)
+            if timed.memory and renew is not None:  # (one copy for all its runs)
+                await renew()
+            memory = await memory_profile(timed.fn, timed.memory) if timed.memory else None
 
     numbers = outcome_numbers(measurement.result)
     checks = _budget_checks(scale, data.preparations, measurement, own=timed.budgets)
+    if memory is not None:
+        checks += check_memory(memory, timed.memory_budgets)
     problems = _problems(info, measurement, numbers, expect_work=timed.expect_work)
     record = _record(
         cfg,
@@ -495,6 +477,8 @@ async def measure_and_record(
         profile=profile,
         plans=plans,
         server_rows=server_rows,
+        memory=memory,
+        variant=data.variant,
     )
     path = results_path(cfg)
     append_record(path, record)
@@ -511,12 +495,50 @@ async def measure_and_record(
         record_path=path,
         numbers=numbers,
         profile=profile,
+        memory=memory,
     )
 
 
 @asynccontextmanager
-async def _unguarded(info: DatasetInfo) -> AsyncIterator[DatasetInfo]:
-    yield info
+async def held_data(
+    cfg: Config,
+    data: PreparedData,
+    *,
+    engine: AsyncEngine,
+    lock: bool,
+    say: Progress,
+    workload: str | None = None,
+) -> AsyncIterator[tuple[DatasetInfo, str]]:
+    """The data held for a measurement (of ``workload``, on ``engine``): with ``lock`` (the
+    shared data), :func:`perfkit.guard.shared_data_guard`: perfkit's lock on the database,
+    the data checked to be still the one prepared and loaded (:class:`DatasetChangedError`),
+    and to have been changed by nothing the block committed (:class:`WorkloadWroteError`);
+    a change is restored first. Yields its dataset row and the server's version. A database
+    timeout inside the block is a :class:`DatabaseTimeoutError`."""
+    guard = (
+        shared_data_guard(
+            cfg,
+            data.scale,
+            url=data.url,
+            info=data.info,
+            engine=engine,
+            workload=workload or "the measurement",
+            progress=say,
+        )
+        if lock
+        else nullcontext(data.info)
+    )
+    async with guard as info:
+        async with engine.connect() as conn:
+            server_version = str(await conn.scalar(text("SHOW server_version")))
+        try:
+            yield info, server_version
+        except (sa_exc.TimeoutError, asyncpg.QueryCanceledError, TimeoutError) as exc:
+            raise DatabaseTimeoutError(data.scale.name, _one_line(exc)) from None
+        except sa_exc.DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
+                raise DatabaseTimeoutError(data.scale.name, _one_line(exc)) from None
+            raise
 
 
 def outcome_numbers(result: object) -> Mapping[str, int | float]:
@@ -554,12 +576,21 @@ def _budget_checks(
 ) -> tuple[BudgetCheck, ...]:
     """The scale's budgets, the workload's own (scales.yaml ``app.workloads.<name>.budgets``,
     or a test's ``perf_budget`` marker) where it sets them."""
-    budgets = scale.budgets
     seconds, statements = effective_budgets(scale, own)
-    checks = [
+    checks = (
         BudgetCheck("batch", measurement.median, seconds),
         BudgetCheck("statements", measurement.statements, statements, unit=""),
-    ]
+    )
+    return checks + preparation_checks(scale, preparations)
+
+
+def preparation_checks(
+    scale: Scale, preparations: tuple[Preparation, ...]
+) -> tuple[BudgetCheck, ...]:
+    """Each preparation's time (and restore time) against the scale's ``prepare`` and
+    ``restore`` budgets."""
+    budgets = scale.budgets
+    checks = []
     for prep in preparations:
         r = prep.report
         checks.append(BudgetCheck(f"prepare ({prep.source})", r.seconds, budgets.prepare))
@@ -620,23 +651,13 @@ def _record(
     profile: Profile | None = None,
     plans: Mapping[str, Mapping[str, object]] | None = None,
     server_rows: list[tuple[str, int, float, int]] | None = None,
+    memory: MemoryProfile | None = None,
+    variant: str | None = None,
 ) -> RunRecord:
-    prepare = main_preparation(preparations)
-    restores = [
-        p.report.restore_seconds for p in preparations if p.report.restore_seconds is not None
-    ]
     outcome = dict(numbers)
     offices = scale.offices  # perfkit's entities come per office, whatever the tables are
-    metrics: dict[str, int | float] = {
-        "batch_seconds": measurement.median,
-        "prepare_seconds": prepare.seconds,
-    }
-    if prepare.restore_seconds is not None or restores:
-        metrics["restore_seconds"] = (
-            prepare.restore_seconds if prepare.restore_seconds is not None else max(restores)
-        )
-    if prepare.seed_seconds:
-        metrics["seed_rows_per_second"] = info.total_rows / prepare.seed_seconds
+    metrics: dict[str, int | float] = {"batch_seconds": measurement.median}
+    metrics.update(preparation_metrics(info, preparations))
     metrics.update(
         statements=measurement.statements,
         peak_memory_mb=round(measurement.peak_memory_mb, 3),
@@ -649,11 +670,21 @@ def _record(
             app_seconds=round(profile.app_seconds, 6),
             db_share=round(profile.db_share, 4),
         )
+    if memory is not None:
+        metrics.update(memory.metrics())
     metrics.update({k: v for k, v in outcome.items() if k not in metrics})
     # whether the server's own figures (pg_stat_statements) were available for the profile
     metrics["server_statement_figures"] = 1 if server_rows is not None else 0
     failures = [c.describe() for c in checks if not c.ok] + list(problems)
     limits = {c.name: c.limit for c in checks}
+    budgets = {  # the limits the checks applied: the workload's own where it has them
+        "batch": limits["batch"],
+        "prepare": scale.budgets.prepare,
+        "restore": scale.budgets.restore,
+        "statements": limits["statements"],
+    }
+    if memory is not None:
+        budgets.update({k: limits[k] for k in memory.metrics() if k in limits})
     return RunRecord(
         run_id=run_id,
         scale=scale.name,
@@ -662,23 +693,13 @@ def _record(
         machine=machine_info(),
         backend=select_environment(cfg).backend,
         server_version=server_version,
-        dataset={
-            "mode": info.mode,
-            "seed": info.seed,
-            "generator_version": info.generator_version,
-            "anchor_date": info.anchor_date.isoformat(),
-            "rows": dict(info.row_counts),
-            "prepared": prepare.how,
-            "key": info.key(),
-        },
+        dataset=dataset_fields(info, preparations, variant=variant),
         metrics=metrics,
-        samples={"batch_seconds": list(measurement.samples)},
-        budgets={  # the limits the checks applied: the workload's own where it has them
-            "batch": limits["batch"],
-            "prepare": scale.budgets.prepare,
-            "restore": scale.budgets.restore,
-            "statements": limits["statements"],
+        samples={
+            "batch_seconds": list(measurement.samples),
+            **(memory.samples() if memory is not None else {}),
         },
+        budgets=budgets,
         passed=not failures,
         workload=workload,
         failures=failures,
@@ -686,6 +707,44 @@ def _record(
         if profile is not None
         else [],
     )
+
+
+def preparation_metrics(
+    info: DatasetInfo, preparations: tuple[Preparation, ...]
+) -> dict[str, float]:
+    """The record's ``prepare_seconds``, and ``restore_seconds`` and ``seed_rows_per_second``
+    when that step happened."""
+    prepare = main_preparation(preparations)
+    restores = [
+        p.report.restore_seconds for p in preparations if p.report.restore_seconds is not None
+    ]
+    metrics = {"prepare_seconds": prepare.seconds}
+    if prepare.restore_seconds is not None or restores:
+        metrics["restore_seconds"] = (
+            prepare.restore_seconds if prepare.restore_seconds is not None else max(restores)
+        )
+    if prepare.seed_seconds:
+        metrics["seed_rows_per_second"] = info.total_rows / prepare.seed_seconds
+    return metrics
+
+
+def dataset_fields(
+    info: DatasetInfo, preparations: tuple[Preparation, ...], *, variant: str | None = None
+) -> dict[str, object]:
+    """The record's ``dataset``: what the data is, how it was made ready, and the variant
+    applied to it (only when one was)."""
+    fields: dict[str, object] = {
+        "mode": info.mode,
+        "seed": info.seed,
+        "generator_version": info.generator_version,
+        "anchor_date": info.anchor_date.isoformat(),
+        "rows": dict(info.row_counts),
+        "prepared": main_preparation(preparations).how,
+        "key": info.key(),
+    }
+    if variant is not None:
+        fields["variant"] = variant
+    return fields
 
 
 @contextmanager
@@ -696,12 +755,6 @@ def pinned_clock(day: dt.date) -> Iterator[None]:
     unaffected: the monotonic clocks perfkit times with are left alone."""
     with time_machine.travel(dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC), tick=True):
         yield
-
-
-def _fmt(value: float, unit: str) -> str:
-    if unit == "s":
-        return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
-    return f"{value:g}"
 
 
 def _one_line(exc: BaseException) -> str:

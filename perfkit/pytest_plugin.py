@@ -20,7 +20,14 @@ example):
     times an async callable as ``nox -s perf-<scale>`` does, checks the budgets, appends the
     run record;
 ``perf_workload``
-    the application's default workload (``app.default_workload``), for ``perf_measure``.
+    the application's default workload (``app.default_workload``), for ``perf_measure``;
+``perf_client``
+    an httpx client on the application's ASGI app (``app.http``, its overrides) on the data;
+``perf_load``
+    runs an HTTP workload under load (users or a rate): percentiles, errors, statements per
+    request, checked against its budgets, recorded;
+``perf_variant``
+    a clone of the scale's data with a variant applied (scales.yaml ``variants``).
 
 Markers: ``perf_budget(seconds=..., statements=...)`` and ``perf_clone``. scales.yaml is
 ``$PERFKIT_CONFIG``, else the ini option ``perfkit_config``, else ``[tool.perfkit] config`` in
@@ -28,24 +35,32 @@ the nearest ``pyproject.toml``, else ``<rootdir>/scales.yaml``.
 
 A test whose data cannot be made ready (no database, an unsafe one, a broken snapshot...) fails
 with perfkit's one-line message and hint, before its body runs; other tests are not affected.
+
+(Over 500 lines: every fixture's docstring is the user's manual, ``pytest --fixtures`` shows it;
+their work is in :mod:`perfkit.pytest_support` and :mod:`perfkit.pytest_http`.)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import pytest
 
 if TYPE_CHECKING:  # the fixtures' types; the modules are imported when a fixture runs
     import datetime as dt
 
+    import httpx
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from perfkit.config import Config
+    from perfkit.httpconfig import HttpWorkload
+    from perfkit.loadrun import LoadRun
     from perfkit.pipeline import PreparedData, ScaleRun, Timed
+    from perfkit.pytest_http import VariantBinding
     from perfkit.pytest_support import Binding, PerfSession, Unavailable
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -340,6 +355,11 @@ def perf_measure(
     else ``scales.<scale>.budgets`` (``batch``, ``statements``; ``prepare`` and ``restore`` for
     the data's preparation). Over budget, the test fails (after the record is written).
     ``run.result`` is what ``fn`` returned; ``run.measurement``, ``run.record`` the rest.
+    ``on=variant`` (from ``perf_variant``) measures on that variant's clone instead.
+    ``memory=True`` (or ``{"runs": 5, "warmup": 2}``) adds the memory figures after the timed
+    runs (retained heap, growth per run, leak ratio, peak RSS: :mod:`perfkit.memory`) to the
+    summary and the record; ``memory_budgets={"leak_ratio": 0.2, "retained_heap_mb": 10}``
+    checks them.
 
     On the shared data it first checks that the data is still what was prepared (catalogue,
     settings, no committed change since it was loaded): changed, the data is restored and the
@@ -350,7 +370,6 @@ def perf_measure(
 
     if isinstance(_perfkit_binding, Unavailable):
         return _perfkit_binding
-    binding = _perfkit_binding
     state = perf_session_state(request.config)
     node = request.node
     test_fn = request.function
@@ -360,10 +379,14 @@ def perf_measure(
         *,
         name: str | None = None,
         label: str | None = None,
+        on: Binding | None = None,
+        memory: bool | Mapping[str, Any] | None = None,
+        memory_budgets: Mapping[str, Any] | None = None,
     ) -> ScaleRun:
         from perfkit.errors import PerfkitError
         from perfkit.pytest_support import marker_budgets, measure_call, timed_for
 
+        binding = on or _perfkit_binding
         scale = binding.data.scale
         error: PerfkitError | None = None
         try:
@@ -379,6 +402,11 @@ def perf_measure(
                 test=test_fn,
                 marker=budgets,
             )
+            if memory or memory_budgets:
+                from perfkit.pytest_http import memory_options
+
+                settings, limits = memory_options(memory, memory_budgets)
+                timed = dataclasses.replace(timed, memory=settings, memory_budgets=limits)
             run = await measure_call(state, binding, timed)
         except PerfkitError as exc:
             error = exc
@@ -394,3 +422,128 @@ def perf_measure(
         return run
 
     return measure
+
+
+def _fail_with(error: BaseException) -> NoReturn:
+    from perfkit.pytest_support import failure_line
+
+    pytest.fail(failure_line(error), pytrace=False)
+
+
+@_async_fixture
+async def perf_client(
+    _perfkit_binding: Binding | Unavailable,
+) -> AsyncIterator[httpx.AsyncClient | Unavailable]:
+    """An ``httpx.AsyncClient`` on the application's ASGI app (scales.yaml ``app.http.app``),
+    in process, its lifespan running, with ``app.http.overrides`` in place on this test's
+    ``perf_data``: its session dependency on perfkit's data (read-only on the shared data,
+    writable with ``perf_clone``), its current user picked from the data (a request's
+    ``x-perfkit-user`` header picks one by key), rate limiters off. The clock is pinned to the
+    data's day while the client lives. ``await perf_client.get("/api/...")``."""
+    from perfkit.errors import PerfkitError
+    from perfkit.pytest_http import client_on
+    from perfkit.pytest_support import Unavailable
+
+    if isinstance(_perfkit_binding, Unavailable):
+        yield _perfkit_binding
+        return
+    error: PerfkitError | None = None
+    try:
+        async with client_on(_perfkit_binding) as client:
+            yield client
+    except PerfkitError as exc:
+        error = exc
+    if error is not None:
+        _fail_with(error)
+
+
+@pytest.fixture
+def perf_load(
+    _perfkit_binding: Binding | Unavailable, request: pytest.FixtureRequest
+) -> Callable[..., Awaitable[LoadRun]] | Unavailable:
+    """``run = await perf_load(workload, *, users=N | rate=R, duration=S | iterations=N,
+    warmup=None, budgets=None, name=None, on=None)``: an HTTP workload under load, as a run of
+    ``nox -s perf-<scale>`` would load it. ``workload`` is the name of an
+    ``app.workloads.<name>`` with ``kind: http``, or a mapping of its keys (``requests``,
+    ``rows``...). ``users`` (closed model) or ``rate`` (open model, latency from the intended
+    send time) and ``duration``/``iterations`` replace the workload's ``load``.
+
+    ``run.percentiles()`` gives ``p50``, ``p90``, ``p95``, ``p99`` and ``max`` (seconds, from
+    an HDR histogram); ``run.result`` the rest (``throughput``, ``errors``, ``error_rate``,
+    ``statements_per_request``, ``percentile(q)``). Budgets: the workload's at this scale,
+    ``budgets={"p95": 0.5, "errors": 0, "statements_per_request": 12}`` on top; any error
+    fails without an error budget. Over budget, the test fails after the record is written.
+    ``on=variant`` (from ``perf_variant``) loads that variant's clone instead."""
+    from perfkit.pytest_support import Unavailable
+
+    if isinstance(_perfkit_binding, Unavailable):
+        return _perfkit_binding
+    state = perf_session_state(request.config)
+
+    async def load(
+        workload: str | Mapping[str, Any] | HttpWorkload,
+        *,
+        users: int | None = None,
+        rate: float | None = None,
+        duration: float | None = None,
+        iterations: int | None = None,
+        warmup: int | None = None,
+        budgets: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        on: Binding | None = None,
+    ) -> LoadRun:
+        from perfkit.errors import PerfkitError
+        from perfkit.pytest_http import load_call
+
+        binding = on or _perfkit_binding
+        given = {"users": users, "rate": rate, "duration": duration, "iterations": iterations,
+                 "warmup": warmup}  # fmt: skip
+        error: PerfkitError | None = None
+        try:
+            run = await load_call(state, binding, workload, name=name, budgets=budgets, given=given)
+        except PerfkitError as exc:
+            error = exc
+        if error is not None:  # failed outside the except block: no chained traceback
+            _fail_with(error)
+        if not run.passed:
+            pytest.fail(
+                f"perfkit: {binding.data.scale.name}: {run.workload}: " + "; ".join(run.failures),
+                pytrace=False,
+            )
+        return run
+
+    return load
+
+
+@_async_fixture
+async def perf_variant(
+    _perfkit_dataset: PreparedData | Unavailable, request: pytest.FixtureRequest
+) -> AsyncIterator[Callable[[str], Awaitable[VariantBinding]] | Unavailable]:
+    """``variant = await perf_variant(name)``: a fresh clone of the scale's data with the
+    variant ``name`` (scales.yaml ``variants.<name>``: SQL or a callable) applied, dropped after
+    the test; never the shared data. ``variant.session()`` is a writable session on it,
+    ``variant.report`` says what the variant changed, ``variant.data.variant`` names it.
+    Measure on it with ``perf_measure(fn, on=variant)`` or ``perf_load(w, on=variant)``: the
+    record's ``dataset.variant`` names it. Compare with the shared data in the same test to
+    assert how the result changed."""
+    from perfkit.errors import PerfkitError
+    from perfkit.pytest_http import VariantClones
+    from perfkit.pytest_support import Unavailable
+
+    if isinstance(_perfkit_dataset, Unavailable):
+        yield _defer(request, _perfkit_dataset)
+        return
+    variants = VariantClones(perf_session_state(request.config).cfg, _perfkit_dataset)
+
+    async def make(name: str) -> VariantBinding:
+        error: PerfkitError | None = None
+        try:
+            return await variants.open(name)
+        except PerfkitError as exc:
+            error = exc
+        _fail_with(error)
+
+    try:
+        yield make
+    finally:
+        await variants.close()

@@ -34,9 +34,9 @@ import inspect
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import asyncpg
 from sqlalchemy import event
@@ -196,14 +196,21 @@ async def ready_database(cfg: Config) -> str:
     return url
 
 
+class Summarised(Protocol):
+    """A run the session's summary shows: a :class:`ScaleRun` or a load run."""
+
+    def summary_lines(self) -> list[str]: ...
+
+
 class PerfSession:
     """One pytest session's perfkit state; nothing is read or reached before it is needed."""
 
     def __init__(self, config_path: Path) -> None:
         self.config_path = config_path
         self.run_id = new_run_id()
-        #: Every measurement of the session, for the summary at the end.
-        self.runs: list[ScaleRun] = []
+        #: Every measurement of the session (a :class:`ScaleRun`, or a load run), for the
+        #: summary at the end.
+        self.runs: list[Summarised] = []
         self._cfg: Config | None = None
         self._database: str | Unavailable | None = None
         #: perfkit's reader role on the test database (None: not available, see
@@ -485,31 +492,30 @@ async def measure_call(state: PerfSession, binding: Binding, timed: Timed) -> Sc
     shared_data_guard`): changed since the last check, it is restored and the test fails with
     :class:`SharedDataChangedError`, naming the tests run since; a write to it is a
     :class:`ReadOnlyDataError`. On a ``perf_clone`` test's clone, each run gets a fresh copy of
-    the clone as it is now (the sessions given out are closed between runs)."""
+    the clone as it is now (the sessions given out are closed between runs); a variant's clone
+    (``perf_variant``) is measured as it is, unless the workload is declared as writing."""
     data = binding.data
+    # a perf_clone test's clone: a fresh copy per run (a variant's clone only for a workload
+    # declared as writing; it is measured as it is otherwise)
+    per_run = data.cloned and (data.variant is None or timed.writes)
     try:
-        if data.cloned:
-            async with copies_of(data.url, scale=data.scale.name, release=binding.release) as c:
-                run = await measure_and_record(
-                    binding.cfg,
-                    data,
-                    timed,
-                    engine=binding.engine,
-                    run_id=state.run_id,
-                    lock=False,  # a clone is the test's own: nothing else swaps it
-                    fresh=c,
-                    release=binding.release,
-                    progress=log.info,
-                )
-        else:
+        async with (
+            copies_of(data.url, scale=data.scale.name, release=binding.release)
+            if per_run
+            else nullcontext()
+        ) as copies:
             run = await measure_and_record(
                 binding.cfg,
                 data,
                 timed,
                 engine=binding.engine,
                 run_id=state.run_id,
+                lock=not data.cloned,  # a clone is the test's own: nothing else swaps it
+                fresh=copies,
+                release=binding.release,
                 progress=log.info,
             )
+        if not data.cloned:
             state.since_check.clear()  # found unchanged before and after
     except DatasetChangedError as exc:
         if not exc.restored:

@@ -25,6 +25,12 @@ profiled run (:mod:`perfkit.profile`), most expensive first: ``{"fingerprint", "
 "calls", "total_ms", "mean_ms", "rows"}`` and, for the top few, ``"plan": {"shape",
 "shape_hash", "slowest_node", "slowest_node_ms", "execution_ms", "plan"}`` (or ``{"error"}``);
 its metrics ``db_seconds``, ``app_seconds`` and ``db_share`` split that run's wall time.
+An HTTP workload's record (:mod:`perfkit.loadrun`) holds latency percentiles, throughput,
+errors and statements per request in ``metrics`` instead of ``batch_seconds``, and its
+latency at fixed percentiles in ``samples.latency_ladder_seconds``; memory figures
+(:mod:`perfkit.memory`) add ``retained_heap_mb``, ``heap_growth_per_run_kb``, ``leak_ratio``,
+``peak_rss_mb``... to ``metrics``; ``dataset.variant`` names a data variant when one was
+applied.
 No record holds a URL or a password. A line whose fields do not have these types (text,
 numbers, objects, lists, as shown, at every depth: each metric and sample a finite number,
 each profile entry and plan shape as described) is damaged, and skipped like a line that is

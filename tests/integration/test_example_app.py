@@ -302,10 +302,14 @@ async def test_the_example_app_seeds_snapshots_restores_and_runs_the_perf_sessio
         assert done.returncode == 0, f"{command}: {done.stdout[-3000:]}{done.stderr[-3000:]}"
         outputs.append(done.stdout + done.stderr)
     report = outputs[-1]
-    assert "1 passed, 2 skipped" in report
+    # at small: the default workload and the HTTP workload (scales.yaml's dashboard)
+    assert "2 passed, 4 skipped" in report
     assert "[small] Review reminders (dry run)" in report
+    assert "[small] Coordinators open the dashboard (GET /api/dashboard)" in report
 
-    (rec,) = read_records(results / "results.jsonl")
+    records = {r.workload: r for r in read_records(results / "results.jsonl")}
+    assert set(records) == {"review_reminders", "dashboard"}
+    rec = records["review_reminders"]
     assert rec.scale == SCALE and rec.workload == "review_reminders"
     assert rec.passed, rec.failures
     assert rec.dataset["rows"] == expected_rows()
@@ -314,6 +318,13 @@ async def test_the_example_app_seeds_snapshots_restores_and_runs_the_perf_sessio
     for name in ("reminders", "cycles", "overdue", "unsigned_assessments"):
         assert rec.metrics[name] == rule[name], name
     assert rec.metrics["sent"] == 0  # a dry run
+    http = records["dashboard"]
+    assert http.passed, http.failures
+    assert http.dataset["key"] == rec.dataset["key"] and "variant" not in http.dataset
+    assert (http.metrics["requests"], http.metrics["errors"]) == (300, 0)
+    assert http.metrics["statements_per_request"] == 2  # the caregiver, then one SELECT
+    assert 0 < http.metrics["latency_p50_seconds"] <= http.metrics["latency_p99_seconds"]
+    assert http.budgets["p95"] == 0.5 and len(http.samples["latency_ladder_seconds"]) == 10
 
     async with connection(homecare_db) as conn:
         assert await rule_counts(conn) == (anchor, rule)  # the dry runs wrote nothing

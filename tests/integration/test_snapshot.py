@@ -440,11 +440,13 @@ async def test_prune_drops_only_its_own_templates_on_a_shared_server(
 
     def project(name: str, offices: int) -> Config:
         """A project of its own (state folder ``name``), reaching the server by URL."""
-        return dataclasses.replace(
+        return msgspec.structs.replace(
             store_config(pg_config, tmp_path / name / "snapshots"),
             state_dir=tmp_path / name,
-            scales=types.MappingProxyType({"small": dataclasses.replace(small, offices=offices)}),
-            database=dataclasses.replace(pg_config.database, backend="external"),
+            scales=types.MappingProxyType(
+                {"small": msgspec.structs.replace(small, offices=offices)}
+            ),
+            database=msgspec.structs.replace(pg_config.database, backend="external"),
             external_url=source,
         )
 
