@@ -26,11 +26,13 @@ import asyncpg
 
 from perfkit.schema import quote_ident
 
-_TABLES_SQL = """
+#: The whole catalogue in one query, as JSON text (no per-type decoding on a new connection):
+#: ``{"tables": [[name, columns, constraints, indexes], ...], "enums": [[name, labels], ...]}``.
+_CATALOG_SQL = """
 WITH t AS (
     SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND c.relkind IN ('r', 'p')
-)
+), described AS (
 SELECT t.relname AS name,
     (SELECT json_agg(json_build_array(
                 a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
@@ -54,18 +56,21 @@ SELECT t.relname AS name,
          WHERE k.conindid = x.indexrelid AND k.conrelid = t.oid AND k.contype IN ('p', 'u', 'x')
      )) AS indexes
 FROM t
-"""
-
-_ENUMS_SQL = """
-SELECT ty.typname AS name, array_agg(e.enumlabel ORDER BY e.enumsortorder) AS labels
+), enums AS (
+SELECT ty.typname AS name, json_agg(e.enumlabel ORDER BY e.enumsortorder) AS labels
 FROM pg_type ty JOIN pg_enum e ON e.enumtypid = ty.oid
 WHERE ty.oid IN (
     SELECT CASE WHEN u.typcategory = 'A' THEN u.typelem ELSE u.oid END
     FROM pg_attribute a JOIN pg_type u ON u.oid = a.atttypid
-    JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND a.attnum > 0
+    WHERE a.attrelid IN (SELECT oid FROM t) AND a.attnum > 0
 )
 GROUP BY ty.typname
+)
+SELECT json_build_object(
+    'tables', (SELECT coalesce(json_agg(json_build_array(name, columns, constraints, indexes)),
+                               '[]') FROM described),
+    'enums', (SELECT coalesce(json_agg(json_build_array(name, labels)), '[]') FROM enums)
+)::text
 """
 
 
@@ -104,18 +109,52 @@ class Catalog:
                 out.append(f"enum type {name} differs")
         return out
 
+    def changes_since(self, built: Catalog) -> list[str]:
+        """What changed from ``built`` (the tables as they were built) to this catalogue, one
+        phrase per object: ``index ix_foo of offices was dropped``, ``column offices.note was
+        added``, ``constraint ck_x of staffs was changed``, ``enum type state was changed``."""
+        out = []
+        kinds = (("columns", "column"), ("constraints", "constraint"), ("indexes", "index"))
+        for table in sorted(set(self.tables) | set(built.tables)):
+            now, then = self.tables.get(table), built.tables.get(table)
+            if now is None or then is None:
+                out.append(f"table {table} was {'dropped' if now is None else 'added'}")
+                continue
+            for part, kind in kinds:
+                old = {str(x[0]): x for x in then.get(part) or []}
+                new = {str(x[0]): x for x in now.get(part) or []}
+                for name in sorted(set(old) | set(new)):
+                    label = (
+                        f"column {table}.{name}"
+                        if kind == "column"
+                        else f"{kind} {name} of {table}"
+                    )
+                    if name not in new:
+                        out.append(f"{label} was dropped")
+                    elif name not in old:
+                        out.append(f"{label} was added")
+                    elif old[name] != new[name]:
+                        out.append(f"{label} was changed")
+                if kind == "column" and list(old) != list(new) and set(old) == set(new):
+                    out.append(f"the columns of {table} were reordered")
+        for name in sorted(set(self.enums) | set(built.enums)):
+            if self.enums.get(name) != built.enums.get(name):
+                out.append(f"enum type {name} was changed")
+        return out
+
 
 async def read_catalog(conn: asyncpg.Connection, schema: str, tables: Sequence[str]) -> Catalog:
-    """The catalogue of ``tables`` in ``schema``, read in one transaction on ``conn``."""
+    """The catalogue of ``tables`` in ``schema``, read in one query (one transaction) on
+    ``conn``."""
     async with conn.transaction():  # (a savepoint inside a caller's transaction)
         await conn.execute(f"SET LOCAL search_path = {quote_ident(schema)}, pg_catalog")
-        rows = await conn.fetch(_TABLES_SQL, schema, list(tables))
-        enums = await conn.fetch(_ENUMS_SQL, schema, list(tables))
+        body = json.loads(await conn.fetchval(_CATALOG_SQL, schema, list(tables)))
     found = {
-        str(r["name"]): {
-            part: json.loads(r[part]) if r[part] else []
-            for part in ("columns", "constraints", "indexes")
+        str(name): {
+            "columns": columns or [],
+            "constraints": constraints or [],
+            "indexes": indexes or [],
         }
-        for r in rows
+        for name, columns, constraints, indexes in body["tables"]
     }
-    return Catalog(tables=found, enums={str(r["name"]): tuple(r["labels"]) for r in enums})
+    return Catalog(tables=found, enums={str(name): tuple(labels) for name, labels in body["enums"]})

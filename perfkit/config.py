@@ -519,6 +519,10 @@ class WorkloadConfig(Section, frozen=True):
     budgets: Mapping[str, WorkloadBudgets] = _frozen_map()
     #: A run with no statement, or whose numbers are all zero, fails (it did no work).
     expect_work: bool = True
+    #: The workload commits writes: every run (warm-up, timed, memory, profiled) and its
+    #: EXPLAINs get a fresh clone of the scale's template, so each sees the same data. One
+    #: not declared so that commits a write fails, and the shared data is restored.
+    writes: bool = False
 
 
 def _sample_workloads() -> Mapping[str, WorkloadConfig]:

@@ -4,10 +4,11 @@ measure_and_record` is for a callable.
 :func:`load_and_record` runs an HTTP workload (``app.workloads.<name>`` with ``kind: http``,
 :class:`perfkit.httpconfig.HttpWorkload`) on prepared data: the data held as a measurement
 holds it (:func:`perfkit.pipeline.held_data`: the lock on the shared data, the data checked to
-be the one prepared, the clock pinned to its day), the app behind a client with its overrides
-(:func:`perfkit.http.target.http_target`, read-only on shared data, writable on a clone), the
-script under its load once (warm-up included), then, when the workload asks for it, the
-memory figures over passes of the script (one pass sends one iteration per row, in order).
+be the one prepared and left unchanged, the clock pinned to its day), the app behind a client
+with its overrides (:func:`perfkit.http.target.http_target`, read-only on shared data,
+writable on a clone), the script under its load once (warm-up included), then, when the
+workload asks for it, the memory figures over passes of the script (one pass sends one
+iteration per row, in order).
 
 The checks: the load budgets (:func:`perfkit.loadgen.check_load`: any percentile, errors,
 error rate, statements per request; any error fails without an error budget), the memory
@@ -140,7 +141,10 @@ async def load_and_record(
     engine = await open_engine(data.url, cfg.pool, driver=cfg.app.driver)
     try:
         async with (
-            held_data(cfg, data, engine=engine, lock=lock, say=say) as (info, server_version),
+            held_data(cfg, data, engine=engine, lock=lock, say=say, workload=name) as (
+                info,
+                server_version,
+            ),
             http_target(
                 cfg,
                 http_app(cfg),

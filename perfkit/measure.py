@@ -6,6 +6,10 @@ with :func:`time.perf_counter`, counting the SQL statements each timed run sends
 engine (SQLAlchemy's ``before_cursor_execute`` event; an ``executemany`` counts once). A last
 untimed run under :mod:`tracemalloc` gives the phase's peak Python memory, so tracing never
 slows the timed runs. The record keeps every sample; budgets apply to the median.
+
+``before_each``, when given, runs before every one of those runs (warm-up, timed, memory),
+outside the stopwatch and the memory tracing: a measurement of a workload that writes renews
+its data there (:mod:`perfkit.fresh`), so that each run sees the same data.
 """
 
 from __future__ import annotations
@@ -160,26 +164,36 @@ async def measure(
     engine: AsyncEngine | Engine | None = None,
     repeat: int = 1,
     warmup: int = 0,
+    before_each: Callable[[], Awaitable[object]] | None = None,
 ) -> Measurement[T]:
     """Run ``fn`` ``warmup`` times untimed, ``repeat`` times timed, then once for memory.
 
-    Statements are counted on ``engine`` (when given) during each timed run only.
+    Statements are counted on ``engine`` (when given) during each timed run only;
+    ``before_each`` (when given) is awaited before every run, untimed.
     """
     if repeat < 1:
         raise ValueError("repeat must be at least 1")
+
+    async def ready() -> None:
+        if before_each is not None:
+            await before_each()
+
     for _ in range(warmup):
+        await ready()
         await fn()
     samples: list[float] = []
     statements: list[int] = []
     last: list[T] = []  # only the latest result is kept alive
     for _ in range(repeat):
         last.clear()
+        await ready()
         with _counting(engine) as counter, stopwatch() as sw:
             value = await fn()
         samples.append(sw.seconds)
         last.append(value)
         if counter is not None:
             statements.append(counter.count)
+    await ready()
     peak = await peak_heap_bytes(fn)
     return Measurement(
         name=name,

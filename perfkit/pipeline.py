@@ -18,7 +18,11 @@ it fail. It is two functions, which the pytest plugin (:mod:`perfkit.pytest_plug
 2. **measure**: the workload (default: the deadline-alert batch, dry run) runs
    ``measure.warmup`` times untimed and ``measure.repeat`` times timed on an engine built from
    scales.yaml's ``pool`` section, under perfkit's lock on the database so that no other
-   command swaps the data meanwhile. Statements and peak memory are measured too;
+   command swaps the data meanwhile, and checked to run on the data its record names
+   (:mod:`perfkit.guard`: unchanged before, nothing committed after; a change is restored
+   and fails the run). A workload declared as writing (``app.workloads.<name>.writes``) runs
+   each time on a fresh copy of the scale's template instead (:mod:`perfkit.fresh`).
+   Statements and peak memory are measured too;
 3. **check**: the median against ``budgets.batch``, statements per run against
    ``budgets.statements``, preparation and restore times against ``budgets.prepare`` and
    ``budgets.restore``; on plan-shaped data, e-mails must equal staff. A database timeout
@@ -33,7 +37,9 @@ team's own tests go through one path.)
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -52,7 +58,12 @@ from perfkit.datagen import DatasetInfo, read_dataset_info
 from perfkit.db import connection, create_session_factory, open_engine
 from perfkit.env import select_environment
 from perfkit.errors import PerfkitError
-from perfkit.locks import exclusive
+from perfkit.fresh import FreshCopies, Release, template_copies
+from perfkit.guard import (
+    DatasetChangedError,
+    close_idle,
+    shared_data_guard,
+)
 from perfkit.measure import Measurement, measure
 from perfkit.memory import (
     MemoryBudgets,
@@ -100,14 +111,20 @@ class DatabaseTimeoutError(PerfkitError):
         self.scale = scale
 
 
-class DatasetChangedError(PerfkitError):
-    """Another command replaced the data between preparing and measuring it."""
+class WritesOnSharedDataError(PerfkitError):
+    """A workload declared as writing was to be measured on the shared data."""
 
-    def __init__(self, scale: str, now: str) -> None:
+    exit_code = 2
+
+    def __init__(self, scale: str, workload: str) -> None:
         super().__init__(
-            f"the {scale} dataset changed before it could be measured (now: {now})",
-            hint="another perfkit command is using the same database; run one at a time",
+            f"workload {workload!r} writes (app.workloads.{workload}.writes), and the "
+            f"{scale} data here is shared",
+            hint="measure it in a test marked @pytest.mark.perf_clone: each run then gets a "
+            "fresh clone",
         )
+        self.scale = scale
+        self.workload = workload
 
 
 @dataclass(frozen=True)
@@ -190,6 +207,9 @@ class Timed:
     #: Memory figures after the timed runs (:func:`perfkit.memory.memory_profile`), when set.
     memory: MemorySettings | None = None
     memory_budgets: MemoryBudgets | None = None
+    #: It commits writes (scales.yaml ``app.workloads.<name>.writes``): each run gets a fresh
+    #: copy of the data (:mod:`perfkit.fresh`), never the shared data.
+    writes: bool = False
 
 
 @dataclass(frozen=True)
@@ -293,7 +313,28 @@ async def run_scale(
     data = await prepare_data(
         cfg, scale, url=url, after_prepare_task=after_prepare_task, progress=say
     )
-    engine = await open_engine(url, cfg.pool, driver=app.driver)
+    settings = app.workload_settings(spec.name)
+    if settings is None or not settings.writes:
+        return await _measure_workload(cfg, data, app, spec, run_id=run_id, progress=say)
+    async with template_copies(url, cfg, scale) as copies:  # a fresh copy for each run
+        copy = await data_in(cfg, data, copies.url)
+        return await _measure_workload(
+            cfg, copy, app, spec, run_id=run_id, fresh=copies, progress=say
+        )
+
+
+async def _measure_workload(
+    cfg: Config,
+    data: PreparedData,
+    app: Application,
+    spec: Workload,
+    *,
+    run_id: str,
+    fresh: FreshCopies | None = None,
+    progress: Progress,
+) -> ScaleRun:
+    """:func:`measure_and_record` of ``spec`` on ``data``, on an engine of its own."""
+    engine = await open_engine(data.url, cfg.pool, driver=app.driver)
     try:
         ctx = WorkloadContext(
             session_factory=create_session_factory(engine, cfg.pool), today=data.anchor_date
@@ -301,13 +342,24 @@ async def run_scale(
         return await measure_and_record(
             cfg,
             data,
-            workload_timed(app, spec, ctx, scale=scale.name),
+            workload_timed(app, spec, ctx, scale=data.scale.name),
             engine=engine,
             run_id=run_id,
-            progress=say,
+            fresh=fresh,
+            progress=progress,
         )
     finally:
         await engine.dispose()
+
+
+async def data_in(cfg: Config, shared: PreparedData, url: str) -> PreparedData:
+    """``shared``'s data as a copy at ``url`` holds it (a clone of the scale's template): its
+    own ``perfkit_dataset`` row, the same preparations; ``cloned``."""
+    async with connection(url) as conn:
+        info = await read_dataset_info(conn, order=load_application(cfg).tables)
+    if info is None or not info.same_data(shared.info, compare_anchor=False):
+        raise DatasetChangedError(shared.scale.name, info.describe() if info else "no dataset")
+    return dataclasses.replace(shared, url=SecretUrl(url), info=info, cloned=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,6 +397,7 @@ def workload_timed(app: Application, spec: Workload, ctx: WorkloadContext, *, sc
         label=spec.label,
         budgets=settings.budgets.get(scale) if settings else None,
         expect_work=settings.expect_work if settings else True,
+        writes=settings.writes if settings else False,
     )
 
 
@@ -356,15 +409,31 @@ async def measure_and_record(
     engine: AsyncEngine,
     run_id: str,
     lock: bool = True,
+    fresh: FreshCopies | None = None,
+    release: Release | None = None,
     progress: Progress | None = None,
 ) -> ScaleRun:
     """Steps 2-4: measure ``timed`` on ``data`` (statements counted on ``engine``, the clock
-    pinned to the data's day), check the budgets, append the run record. With ``lock`` (the
-    shared data), perfkit's lock on the database is held meanwhile and the data is checked to
-    be still the one prepared; a clone is the test's own and needs neither."""
+    pinned to the data's day), check the budgets, append the run record.
+
+    On the shared data (``lock``), perfkit's lock on the database is held meanwhile, and
+    :func:`shared_data_guard` checks before that the data is still the one prepared, and after
+    that the measurement changed nothing. With ``fresh`` (a workload that writes), every run
+    and the EXPLAINs get a fresh copy of the data (:mod:`perfkit.fresh`; ``release``, by
+    default :func:`close_idle` of ``engine``, closes the connections to it first). Without
+    either (a database that is the caller's own), nothing is checked."""
     say = progress or (lambda _msg: None)
     scale = data.scale
-    async with held_data(cfg, data, engine=engine, lock=lock, say=say) as (info, server_version):
+    if timed.writes and fresh is None:
+        raise WritesOnSharedDataError(scale.name, timed.name)
+    renew = (
+        None
+        if fresh is None
+        else functools.partial(fresh.renew, release or functools.partial(close_idle, engine))
+    )
+    async with held_data(
+        cfg, data, engine=engine, lock=lock and fresh is None, say=say, workload=timed.name
+    ) as (info, server_version):
         say(f"{scale.name}: measuring {timed.name}")
         with pinned_clock(info.anchor_date):  # the dataset's day, whatever today is
             measurement: Measurement[object] = await measure(
@@ -373,12 +442,19 @@ async def measure_and_record(
                 engine=engine,
                 repeat=cfg.measure.repeat_for(scale),
                 warmup=cfg.measure.warmup,
+                before_each=renew,
             )
             # untimed, after the timed repeats: the samples never carry its overhead
+            if renew is not None:
+                await renew()
             server = await ServerStatements.start(data.url)
             profile = await profile_run(timed.fn, engine=engine)
             server_rows = await server.collect() if server is not None else None
+            if renew is not None:  # the plans are of the data as the runs found it
+                await renew()
             plans = await explain_statements(engine, profile.statements)
+            if timed.memory and renew is not None:  # (one copy for all its runs)
+                await renew()
             memory = await memory_profile(timed.fn, timed.memory) if timed.memory else None
 
     numbers = outcome_numbers(measurement.result)
@@ -425,21 +501,34 @@ async def measure_and_record(
 
 @asynccontextmanager
 async def held_data(
-    cfg: Config, data: PreparedData, *, engine: AsyncEngine, lock: bool, say: Progress
+    cfg: Config,
+    data: PreparedData,
+    *,
+    engine: AsyncEngine,
+    lock: bool,
+    say: Progress,
+    workload: str | None = None,
 ) -> AsyncIterator[tuple[DatasetInfo, str]]:
-    """The data held for a measurement: with ``lock`` (the shared data), perfkit's lock on the
-    database and the data checked to be still the one prepared (:class:`DatasetChangedError`);
-    yields its dataset row and the server's version. A database timeout inside the block is a
-    :class:`DatabaseTimeoutError`."""
-    async with exclusive(data.url, on_wait=say) if lock else nullcontext():
-        info = data.info
-        if lock:
-            app = load_application(cfg)
-            async with connection(data.url) as conn:
-                now = await read_dataset_info(conn, order=app.tables)
-            if now is None or not now.same_data(data.info):
-                raise DatasetChangedError(data.scale.name, now.describe() if now else "no dataset")
-            info = now
+    """The data held for a measurement (of ``workload``, on ``engine``): with ``lock`` (the
+    shared data), :func:`perfkit.guard.shared_data_guard`: perfkit's lock on the database,
+    the data checked to be still the one prepared and loaded (:class:`DatasetChangedError`),
+    and to have been changed by nothing the block committed (:class:`WorkloadWroteError`);
+    a change is restored first. Yields its dataset row and the server's version. A database
+    timeout inside the block is a :class:`DatabaseTimeoutError`."""
+    guard = (
+        shared_data_guard(
+            cfg,
+            data.scale,
+            url=data.url,
+            info=data.info,
+            engine=engine,
+            workload=workload or "the measurement",
+            progress=say,
+        )
+        if lock
+        else nullcontext(data.info)
+    )
+    async with guard as info:
         async with engine.connect() as conn:
             server_version = str(await conn.scalar(text("SHOW server_version")))
         try:

@@ -4,10 +4,18 @@ For the developer tuning a query: the scale's data is made ready (kept when it a
 the workload runs once untimed to warm up, once under the statement profiler, and its most
 expensive statements are explained (:func:`perfkit.profile.explain_statements`, in
 transactions that are rolled back). Nothing is timed for budgets and no run record is written.
+
+It never leaves a write behind on the shared data. A workload declared as writing
+(``app.workloads.<name>.writes``) runs on a fresh clone of the scale's template for each step
+(warm-up, profiled run, EXPLAINs; :mod:`perfkit.fresh`), dropped after. Any other runs on the
+shared data under :func:`perfkit.guard.shared_data_guard`: a write it commits is found
+after, the data restored, and the command fails with
+:class:`~perfkit.guard.WorkloadWroteError`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +23,17 @@ from typing import Any
 from perfkit.app import load_application
 from perfkit.config import Config, Scale
 from perfkit.db import create_session_factory, open_engine
+from perfkit.fresh import FreshCopies, template_copies
+from perfkit.guard import close_idle, shared_data_guard
 from perfkit.locks import exclusive
-from perfkit.pipeline import Progress, pinned_clock, prepare_data, workload_timed
+from perfkit.pipeline import (
+    PreparedData,
+    Progress,
+    data_in,
+    pinned_clock,
+    prepare_data,
+    workload_timed,
+)
 from perfkit.profile import (
     EXPLAIN_LIMIT,
     NOT_TAKEN,
@@ -26,7 +43,7 @@ from perfkit.profile import (
     shape_text,
     shorten,
 )
-from perfkit.workload import WorkloadContext
+from perfkit.workload import Workload, WorkloadContext
 
 #: Statements ``invoke explain`` lists.
 SHOWN = 10
@@ -89,19 +106,63 @@ async def explain_command(
     name = workload or app.default_workload
     spec = app.workload(name)
     data = await prepare_data(cfg, scale, url=url, progress=say)
-    engine = await open_engine(url, cfg.pool, driver=app.driver)
+    settings = app.workload_settings(spec.name)
+    if settings is None or not settings.writes:
+        return await _explain(cfg, data, spec, limit=limit, progress=say)
+    async with template_copies(url, cfg, scale) as copies:  # a fresh copy for each step
+        copy = await data_in(cfg, data, copies.url)
+        return await _explain(cfg, copy, spec, limit=limit, fresh=copies, progress=say)
+
+
+async def _explain(
+    cfg: Config,
+    data: PreparedData,
+    spec: Workload,
+    *,
+    limit: int,
+    fresh: FreshCopies | None = None,
+    progress: Progress,
+) -> ExplainReport:
+    """Warm up, profile and explain ``spec`` on ``data``: on the shared data under its guard,
+    or each step on a fresh copy."""
+    say = progress
+    app = load_application(cfg)
+    scale = data.scale.name
+    engine = await open_engine(data.url, cfg.pool, driver=app.driver)
+
+    async def renew() -> None:
+        """Before each step on a copy: a fresh copy (the first is fresh already)."""
+        if fresh is not None:
+            await fresh.renew(functools.partial(close_idle, engine))
+
     try:
         ctx = WorkloadContext(
             session_factory=create_session_factory(engine, cfg.pool), today=data.anchor_date
         )
-        timed = workload_timed(app, spec, ctx, scale=scale.name)
-        async with exclusive(data.url, on_wait=say):
+        timed = workload_timed(app, spec, ctx, scale=scale)
+        guard = (
+            shared_data_guard(
+                cfg,
+                data.scale,
+                url=data.url,
+                info=data.info,
+                engine=engine,
+                workload=spec.name,
+                progress=say,
+            )
+            if fresh is None
+            else exclusive(data.url, on_wait=say)
+        )
+        async with guard:
             with pinned_clock(data.anchor_date):
-                say(f"{scale.name}: profiling {name}")
+                say(f"{scale}: profiling {spec.name}")
+                await renew()
                 await timed.fn()  # warm-up: caches, pool, compiled statements
+                await renew()
                 profile = await profile_run(timed.fn, engine=engine)
-                say(f"{scale.name}: explaining the top statements")
+                say(f"{scale}: explaining the top statements")
+                await renew()
                 plans = await explain_statements(engine, profile.statements, limit=limit)
     finally:
         await engine.dispose()
-    return ExplainReport(scale=scale.name, workload=name, profile=profile, plans=plans)
+    return ExplainReport(scale=scale, workload=spec.name, profile=profile, plans=plans)

@@ -77,7 +77,8 @@ MARKERS = {
     "perf_measure: a number, or {scale: number}; unset ones come from scales.yaml "
     "(app.workloads.<name>.budgets, else scales.<scale>.budgets)",
     "perf_clone": "perf_clone: perfkit: the test writes: perf_data and perf_session are a "
-    "fresh clone of the scale's data, its own, dropped after it",
+    "fresh clone of the scale's data, its own, dropped after it; each run of perf_measure gets "
+    "a fresh copy of that clone as it was when perf_measure was called",
     "performance": "performance: staged performance tests (perfkit marks every test that uses "
     "perf_scale)",
 }
@@ -163,6 +164,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             marks.append(pytest.mark.timeout(gate.scale.timeout))
         params.append(pytest.param(gate.scale.name, id=gate.scale.name, marks=marks))
     metafunc.parametrize("perf_scale", params, indirect=True, scope="session")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Note each test that ran, once perfkit's fixtures are in use (a measurement that finds the
+    shared data changed names the tests run since its last check); nothing otherwise."""
+    state = item.config.stash.get(_SESSION, None)
+    if state is not None:
+        state.ran(item.nodeid)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -275,7 +285,8 @@ async def _perfkit_binding(
     if isinstance(perf_data, Unavailable):
         yield perf_data
         return
-    async with bind(perf_session_state(request.config).cfg, perf_data) as binding:
+    state = perf_session_state(request.config)
+    async with bind(state.cfg, perf_data, reader=state.reader) as binding:
         yield binding
 
 
@@ -286,7 +297,12 @@ async def perf_session(
     """An ``AsyncSession`` on this test's ``perf_data``, on the application's driver
     (scales.yaml ``app.driver``) with scales.yaml's ``pool`` settings: read-only on the shared
     data, writable on a ``perf_clone``. Rolled back and closed after the test. Statements sent
-    through it are counted by ``perf_measure``."""
+    through it are counted by ``perf_measure``.
+
+    On the shared data it connects as perfkit's reader role, which may only SELECT: no
+    statement makes it write, ``SET TRANSACTION READ WRITE`` included (where the server's user
+    may not create roles, its transactions are READ ONLY instead). On a ``perf_clone`` it is
+    closed between the runs of ``perf_measure`` (each run gets a fresh copy of the clone)."""
     from perfkit.pytest_support import Unavailable
 
     if isinstance(_perfkit_binding, Unavailable):
@@ -343,7 +359,13 @@ def perf_measure(
     ``memory=True`` (or ``{"runs": 5, "warmup": 2}``) adds the memory figures after the timed
     runs (retained heap, growth per run, leak ratio, peak RSS: :mod:`perfkit.memory`) to the
     summary and the record; ``memory_budgets={"leak_ratio": 0.2, "retained_heap_mb": 10}``
-    checks them."""
+    checks them.
+
+    On the shared data it first checks that the data is still what was prepared (catalogue,
+    settings, no committed change since it was loaded): changed, the data is restored and the
+    test fails, naming the tests that ran since the last check; a write committed while it
+    measures fails it too. On a ``perf_clone`` test's clone, each run (warm-up, timed, memory,
+    profiled) gets a fresh copy of the clone as it was when ``perf_measure`` was called."""
     from perfkit.pytest_support import Unavailable
 
     if isinstance(_perfkit_binding, Unavailable):

@@ -11,10 +11,18 @@ record, exactly as ``nox -s perf-<scale>`` does.
   session shares, the database (brought up and checked once), the runs for the summary;
 - :class:`Unavailable`: what a fixture gives instead of data that could not be made ready: the
   error's one line, which fails the test (the plugin's ``pytest_pyfunc_call``);
-- :class:`Binding`: a test's data and the engine on it (read-only sessions on the shared data,
-  writable ones on a test's own clone, :func:`clone_of`);
+- :class:`Binding`: a test's data and the engines on it: sessions on the shared data connect as
+  perfkit's reader role (:mod:`perfkit.reader`: SELECT only, so no statement can make them
+  write), writable ones on a test's own clone (:func:`clone_of`);
+- :func:`measure_call`: a measurement on the shared data first checks that the data is still
+  what was prepared and loaded (a change fails the test, naming the tests that ran since the
+  last check, and the data is restored); a ``perf_clone`` test's runs each get a fresh copy of
+  its clone as it was when ``perf_measure`` was called (:mod:`perfkit.fresh`);
 - :func:`budgets_for`: a measurement's budgets from the ``perf_budget`` marker, else scales.yaml
   by name (``app.workloads.<name>.budgets``), else the scale's.
+
+(Over 500 lines: the session's state, the bindings and measuring in a test hand each other the
+same few types, and pytest's wiring stays apart in :mod:`perfkit.pytest_plugin`.)
 """
 
 from __future__ import annotations
@@ -26,11 +34,12 @@ import inspect
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, TypeVar
 
 import asyncpg
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -40,6 +49,8 @@ from perfkit.database import Database
 from perfkit.datagen import read_dataset_info
 from perfkit.db import connection, create_session_factory, open_engine
 from perfkit.errors import PerfkitError
+from perfkit.fresh import copies_of
+from perfkit.guard import DatasetChangedError, WorkloadWroteError, close_idle
 from perfkit.lifecycle import db_up, db_url
 from perfkit.measure import Stopwatch
 from perfkit.pipeline import (
@@ -52,6 +63,7 @@ from perfkit.pipeline import (
     workload_timed,
 )
 from perfkit.prepare import PrepareReport
+from perfkit.reader import ensure_reader
 from perfkit.results import new_run_id
 from perfkit.safety import check_name, created_by_perfkit
 from perfkit.snapshot.errors import SnapshotError
@@ -75,8 +87,9 @@ log = logging.getLogger("perfkit.pytest")
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, sa_exc.DBAPIError, OSError)
 ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (PerfkitError, *_DRIVER_ERRORS)
 
-#: SQLSTATE of a write in a read-only transaction.
+#: SQLSTATE of a write in a read-only transaction, and of a write the role may not make.
 READ_ONLY_SQL_TRANSACTION = "25006"
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 class MarkerError(PerfkitError):
@@ -92,6 +105,27 @@ class MarkerError(PerfkitError):
             "seconds={'small': 0.25, 'medium': 0.5}",
         )
         self.argument = argument
+
+
+class SharedDataChangedError(PerfkitError):
+    """The shared data was changed since it was last checked: the measuring test fails, naming
+    the tests that ran since (the writer is one of them, or this test before measuring)."""
+
+    def __init__(self, scale: str, what: str, *, writers: list[str]) -> None:
+        by = (
+            f"by one of the tests run since the last check ({', '.join(writers)}) or by this test"
+            if writers
+            else "by this test"
+        )
+        super().__init__(
+            f"the shared {scale} data was changed before this measurement ({by}, or a session "
+            f"still open): {what}; it was restored, and nothing was measured",
+            hint="a test that writes asks for a clone of its own: @pytest.mark.perf_clone; "
+            "perf_session on the shared data cannot write, the application's own engine can",
+        )
+        self.scale = scale
+        self.what = what
+        self.writers = tuple(writers)
 
 
 class ReadOnlyDataError(PerfkitError):
@@ -179,6 +213,11 @@ class PerfSession:
         self.runs: list[Summarised] = []
         self._cfg: Config | None = None
         self._database: str | Unavailable | None = None
+        #: perfkit's reader role on the test database (None: not available, see
+        #: :mod:`perfkit.reader`), set when the data is made ready.
+        self.reader: SecretUrl | None = None
+        #: Tests that ran since the shared data was last found unchanged, in order.
+        self.since_check: list[str] = []
 
     @property
     def cfg(self) -> Config:
@@ -198,7 +237,7 @@ class PerfSession:
         if isinstance(self._database, Unavailable):
             return self._database
         try:
-            return run_in_thread(
+            data = run_in_thread(
                 prepare_data(
                     self.cfg,
                     self.cfg.scale(scale),
@@ -208,8 +247,20 @@ class PerfSession:
                     progress=log.info,
                 )
             )
+            self.reader = run_in_thread(ensure_reader(Database(self._database)))
         except ENVIRONMENT_ERRORS as exc:
             return Unavailable(failure_line(exc))
+        self.since_check.clear()  # prepare found it unchanged, or made it so
+        return data
+
+    def ran(self, nodeid: str) -> None:
+        """A test finished (the plugin's ``pytest_runtest_teardown``)."""
+        self.since_check.append(nodeid)
+
+    async def restored(self, data: PreparedData) -> None:
+        """The shared data was restored: the reader's grants again, and a clean slate."""
+        self.reader = await ensure_reader(Database(data.url))
+        self.since_check.clear()
 
 
 @asynccontextmanager
@@ -243,18 +294,36 @@ async def clone_of(cfg: Config, shared: PreparedData) -> AsyncIterator[PreparedD
 
 @dataclasses.dataclass(frozen=True)
 class Binding:
-    """A test's data and the engine on it (the application's driver, scales.yaml's pool)."""
+    """A test's data and the engines on it (the application's driver, scales.yaml's pool):
+    ``engine`` as the URL's user (workloads, a clone's sessions), ``reader`` as perfkit's
+    reader role for sessions on the shared data (None on a clone, or when the role is not
+    available)."""
 
     cfg: Config
     data: PreparedData
     engine: AsyncEngine
+    reader: AsyncEngine | None = None
+    #: The sessions :meth:`session` gave out, closed by :meth:`release`.
+    sessions: list[AsyncSession] = dataclasses.field(default_factory=list)
 
     def session(self) -> AsyncSession:
-        """A session on the data: read-only on the shared data, writable on a clone."""
+        """A session on the data: read-only on the shared data (as the reader role, whose
+        privileges are SELECT only; every transaction READ ONLY too), writable on a clone."""
         engine = self.engine
         if not self.data.cloned:
-            engine = engine.execution_options(postgresql_readonly=True)
-        return create_session_factory(engine, self.cfg.pool)()
+            engine = (self.reader or engine).execution_options(postgresql_readonly=True)
+        session = create_session_factory(engine, self.cfg.pool)()
+        self.sessions.append(session)
+        return session
+
+    async def release(self) -> None:
+        """Close the sessions given out (they stay usable: the next statement connects again)
+        and the idle connections of the engines: before a clone is copied or renewed."""
+        for session in self.sessions:
+            await session.close()
+        await close_idle(self.engine)
+        if self.reader is not None:
+            await close_idle(self.reader)
 
     def workload(self, name: str | None = None) -> Timed:
         """The application's workload ``name`` (default: ``app.default_workload``) on this
@@ -269,13 +338,41 @@ class Binding:
 
 
 @asynccontextmanager
-async def bind(cfg: Config, data: PreparedData) -> AsyncIterator[Binding]:
-    """A :class:`Binding` for ``data``; its engine is disposed of on exit."""
-    engine = await open_engine(data.url, cfg.pool, driver=load_application(cfg).driver)
+async def bind(
+    cfg: Config, data: PreparedData, *, reader: str | None = None
+) -> AsyncIterator[Binding]:
+    """A :class:`Binding` for ``data`` (``reader``: the reader role's URL, used on the shared
+    data); its engines are disposed of on exit. Statements sent through the reader's engine
+    reach the listeners of ``engine`` too, so ``perf_measure`` counts and profiles them."""
+    driver = load_application(cfg).driver
+    engine = await open_engine(data.url, cfg.pool, driver=driver)
+    reader_engine = None
+    if reader is not None and not data.cloned:
+        reader_engine = await open_engine(reader, cfg.pool, driver=driver)
+        forward_statements(reader_engine, engine)
     try:
-        yield Binding(cfg=cfg, data=data, engine=engine)
+        yield Binding(cfg=cfg, data=data, engine=engine, reader=reader_engine)
     finally:
+        if reader_engine is not None:
+            await reader_engine.dispose()
         await engine.dispose()
+
+
+def forward_statements(source: AsyncEngine, target: AsyncEngine) -> None:
+    """Call ``target``'s ``before/after_cursor_execute`` listeners (statement counters and
+    profilers) for every statement ``source`` sends too."""
+    listeners = target.sync_engine.dispatch
+
+    def before(*args: Any) -> None:
+        for fn in listeners.before_cursor_execute:
+            fn(*args)
+
+    def after(*args: Any) -> None:
+        for fn in listeners.after_cursor_execute:
+            fn(*args)
+
+    event.listen(source.sync_engine, "before_cursor_execute", before)
+    event.listen(source.sync_engine, "after_cursor_execute", after)
 
 
 # --------------------------------------------------------------------------------------------
@@ -363,7 +460,8 @@ def timed_for(
     """What :func:`measure_and_record` measures for a test: ``fn`` with its name (``name``,
     else the test's without ``test_``: ``test_deadline_alerts`` -> ``deadline_alerts``), its
     label (``label``, else :func:`label_for`)
-    and its budgets (:func:`budgets_for`). A workload from ``perf_workload`` keeps its own
+    and its budgets (:func:`budgets_for`); a name scales.yaml declares as writing
+    (``app.workloads.<name>.writes``) writes. A workload from ``perf_workload`` keeps its own
     name and label unless ``name`` or ``label`` is given."""
     if isinstance(fn, Timed):
         called = name or fn.name
@@ -381,26 +479,56 @@ def timed_for(
         label=label or label_for(fn, test=test, name=called),
         budgets=budgets_for(cfg, scale, called, marker),
         expect_work=settings.expect_work if settings else True,
+        writes=settings.writes if settings else False,
     )
 
 
 async def measure_call(state: PerfSession, binding: Binding, timed: Timed) -> ScaleRun:
     """Measure ``timed`` on the test's data the way ``nox -s perf-<scale>`` does, check the
     budgets and append the record (under the session's run id); the run is kept for the
-    summary. A write to the shared data is a :class:`ReadOnlyDataError`."""
+    summary.
+
+    On the shared data the data is checked first and after (:func:`~perfkit.guard.
+    shared_data_guard`): changed since the last check, it is restored and the test fails with
+    :class:`SharedDataChangedError`, naming the tests run since; a write to it is a
+    :class:`ReadOnlyDataError`. On a ``perf_clone`` test's clone, each run gets a fresh copy of
+    the clone as it is now (the sessions given out are closed between runs); a variant's clone
+    (``perf_variant``) is measured as it is, unless the workload is declared as writing."""
     data = binding.data
+    # a perf_clone test's clone: a fresh copy per run (a variant's clone only for a workload
+    # declared as writing; it is measured as it is otherwise)
+    per_run = data.cloned and (data.variant is None or timed.writes)
     try:
-        run = await measure_and_record(
-            binding.cfg,
-            data,
-            timed,
-            engine=binding.engine,
-            run_id=state.run_id,
-            lock=not data.cloned,  # a clone is the test's own: nothing else swaps it
-            progress=log.info,
-        )
+        async with (
+            copies_of(data.url, scale=data.scale.name, release=binding.release)
+            if per_run
+            else nullcontext()
+        ) as copies:
+            run = await measure_and_record(
+                binding.cfg,
+                data,
+                timed,
+                engine=binding.engine,
+                run_id=state.run_id,
+                lock=not data.cloned,  # a clone is the test's own: nothing else swaps it
+                fresh=copies,
+                release=binding.release,
+                progress=log.info,
+            )
+        if not data.cloned:
+            state.since_check.clear()  # found unchanged before and after
+    except DatasetChangedError as exc:
+        if not exc.restored:
+            raise
+        writers = list(state.since_check)
+        await state.restored(data)
+        raise SharedDataChangedError(data.scale.name, exc.what, writers=writers) from None
+    except WorkloadWroteError:
+        await state.restored(data)
+        raise
     except sa_exc.DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) == READ_ONLY_SQL_TRANSACTION:
+        code = getattr(exc.orig, "sqlstate", None)
+        if not data.cloned and code in (READ_ONLY_SQL_TRANSACTION, INSUFFICIENT_PRIVILEGE):
             raise ReadOnlyDataError(data.scale.name) from exc
         raise
     state.runs.append(run)

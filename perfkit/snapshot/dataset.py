@@ -2,11 +2,14 @@
 
 A database holds "the right dataset" for a scale when its ``perfkit_dataset`` row names that
 scale, the configured seed and data mode, the current generator version and schema
-fingerprint, the row counts scales.yaml implies, and its tables were not changed since they
-were loaded: no row inserted, updated or deleted, no table rewritten, no statistics reset
-(:mod:`perfkit.datagen.changes`, from the counters recorded after the load). A database
-loaded before such records existed, or whose record is not its own, is checked by exact row
-counts instead (deleted rows are noticed there, updated ones are not).
+fingerprint, the row counts scales.yaml implies, and it is still the data as loaded
+(:func:`changes_problem`): its tables' catalogue has the fingerprint they were built with, the
+database and role settings are those of the load, and no change was committed, no table
+rewritten or analyzed, no statistics reset (:mod:`perfkit.datagen.changes`, from the counters
+and settings recorded after the load; rolled-back changes do not count). A database loaded
+before such records existed, or whose record is not its own, is checked by exact row counts
+instead (deleted rows are noticed there, updated ones are not), and must have no settings of
+its own.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import datetime as dt
 import asyncpg
 
 from perfkit.app import Application, load_application
+from perfkit.catalog import read_catalog
 from perfkit.config import Config, Scale
 from perfkit.datagen import DatasetInfo, planned_dataset, read_dataset_info
-from perfkit.datagen.changes import changes_since_load
+from perfkit.datagen.changes import changes_since_load, read_load_baseline
 from perfkit.schema import quote_ident
 from perfkit.snapshot.manifest import Manifest
 
@@ -83,19 +87,55 @@ async def database_problem(
 ) -> tuple[DatasetInfo | None, str | None]:
     """(the dataset info, why the database is not ready for ``scale``, or None when it is).
 
-    With ``today``, the anchor date must equal it too (the dates are current).
+    The database must hold the dataset ``cfg`` asks for (:func:`info_problem`), unchanged since
+    it was loaded (:func:`changes_problem`); with ``today``, its anchor date must equal it too
+    (the dates are current).
     """
     app = load_application(cfg)
     info = await read_dataset_info(conn, order=app.tables)
     problem = info_problem(info, cfg, scale)
     if problem is None and info is not None:
-        check = await changes_since_load(conn, app.tables)
-        if check.known:
-            problem = check.problem
-        else:
-            counts = await count_rows(conn, app)
-            if counts != {t: int(info.row_counts.get(t, -1)) for t in app.tables}:
-                problem = "its tables were changed since it was made (row counts differ)"
+        problem = await changes_problem(conn, app, info)
         if problem is None and today is not None and info.anchor_date != today:
             problem = f"its dates are for {info.anchor_date}, not {today}"
     return info, problem
+
+
+async def changes_problem(
+    conn: asyncpg.Connection, app: Application, info: DatasetInfo
+) -> str | None:
+    """Is this still the dataset ``info`` describes, as it was loaded? Why not, in one phrase;
+    None when it is. What "kept" checks, cheaply (no table is scanned when the load left its
+    record, :mod:`perfkit.datagen.changes`):
+
+    - the catalogue of the tables (one query, :func:`perfkit.catalog.read_catalog`) has the
+      fingerprint the data was built with (``info.schema_fingerprint``): no column, index or
+      constraint added, dropped or changed;
+    - the settings that apply to the database (``ALTER DATABASE ... SET``, ``ALTER ROLE ...
+      SET``) are those of the load;
+    - no committed change since the load (rolled-back ones do not count), no table rewritten,
+      analyzed or statistics reset; without a record, the exact row counts are those of
+      ``info``.
+    """
+    baseline = await read_load_baseline(conn)
+    live = await read_catalog(conn, "public", app.tables)
+    if live.fingerprint != info.schema_fingerprint:
+        built = baseline.catalog if baseline is not None else None
+        what = (
+            live.changes_since(built)
+            if built is not None and built.fingerprint == info.schema_fingerprint
+            else []
+        )
+        shown = "; ".join(what[:3]) + ("; ..." if len(what) > 3 else "")
+        return (
+            "its tables are not as they were built "
+            f"({shown or f'catalogue {live.fingerprint}, built as {info.schema_fingerprint}'})"
+        )
+    check = await changes_since_load(conn, app.tables, baseline=baseline)
+    if check.problem is not None:
+        return check.problem
+    if not check.known:
+        counts = await count_rows(conn, app)
+        if counts != {t: int(info.row_counts.get(t, -1)) for t in app.tables}:
+            return "its tables were changed since it was made (row counts differ)"
+    return None

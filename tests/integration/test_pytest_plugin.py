@@ -16,6 +16,7 @@ tests that ask for data, each with perfkit's one line and hint.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ def write_config(path: Path, config_file: Path) -> Path:
             "call": "perfkit.apps.welfare.batch:deadline_alerts",
             "budgets": {"tiny": {"seconds": 0.05}},
         },
+        "stamp_declared": {"call": "perfkit.testing.workloads:stamp_office", "writes": True},
     }
     path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
@@ -397,6 +399,107 @@ async def test_an_unsafe_database_fails_the_test_with_the_safety_rule(
     assert f"perfkit: refusing to modify database '{name}': its name says production" in said
     assert f"(hint: if you are sure, repeat its name: --confirm-database {name})" in said
     assert "Traceback" not in result.stdout.str()
+
+
+SHARED_DATA_SUITE = """
+import pytest
+from sqlalchemy import exc, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from perfkit.urls import with_driver
+
+ACTIVE = text("SELECT count(*) FROM support_plan_cycles WHERE status = 'active'")
+
+
+async def test_writes_through_the_applications_engine(perf_data):
+    engine = create_async_engine(with_driver(perf_data.url, "asyncpg"))
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE support_plan_cycles SET status = 'completed'"))
+    async with engine.connect() as conn:  # publish its counters now, not within 10 s
+        await conn.execute(text("SELECT pg_stat_force_next_flush()"))
+    await engine.dispose()
+
+
+async def test_measures_after_the_writer(perf_session, perf_measure):
+    await perf_measure(lambda: perf_session.scalar(ACTIVE), name="active_cycles")
+
+
+async def test_measures_the_restored_data(perf_session, perf_measure):
+    run = await perf_measure(lambda: perf_session.scalar(ACTIVE), name="active_cycles")
+    assert run.result > 0
+
+
+async def test_read_write_does_not_make_perf_session_write(perf_session):
+    await perf_session.execute(text("SET TRANSACTION READ WRITE"))
+    with pytest.raises(exc.DBAPIError, match="permission denied"):
+        await perf_session.execute(text("DELETE FROM support_plan_cycles"))
+
+
+async def test_a_declared_writer_is_not_measured_on_shared_data(perf_session, perf_measure):
+    await perf_measure(lambda: perf_session.scalar(ACTIVE), name="stamp_declared")
+
+
+STAMP = text(
+    "UPDATE offices SET name = name || '*' WHERE id = (SELECT id FROM offices ORDER BY id LIMIT 1)"
+)
+
+
+@pytest.mark.perf_clone
+async def test_each_run_gets_a_fresh_copy_of_the_clone(perf_session, perf_measure):
+    await perf_session.execute(text("UPDATE offices SET name = 'setup'"))  # kept for each run
+    await perf_session.commit()
+
+    async def stamp():
+        await perf_session.execute(STAMP)
+        await perf_session.commit()
+        return await perf_session.scalar(text("SELECT count(*) FROM offices WHERE name = 'setup*'"))
+
+    run = await perf_measure(stamp, name="fresh_stamp")
+    assert run.result == 1 and run.record.dataset["rows"]["offices"] == 2
+"""
+
+
+async def test_the_shared_data_is_checked_before_each_measurement(
+    suite: Suite, plugin_db: str, pg: PrivateServer
+) -> None:
+    """A test that wrote through the application's own engine fails the next measurement, named;
+    the data is restored for the one after; ``SET TRANSACTION READ WRITE`` cannot make
+    ``perf_session`` write; a writing workload is refused on shared data; a ``perf_clone``
+    test's runs each see its clone as it was when ``perf_measure`` was called."""
+    suite.env(PERFORMANCE_TEST_DATABASE_URL=plugin_db)
+    raw = yaml.safe_load(suite.config.read_text(encoding="utf-8"))
+    raw["measure"] = {"repeat": 1, "warmup": 0}  # each run of the perf_clone test is a clone
+    suite.config.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    result = suite.run(test_shared=SHARED_DATA_SUITE)
+    result.assert_outcomes(passed=4, failed=2, skipped=6)
+    out = result.stdout.str()
+    said = one_line(result)
+    assert "Traceback" not in out
+    assert (
+        "perfkit: the shared tiny data was changed before this measurement (by one of the "
+        "tests run since the last check (test_shared.py::test_writes_through_the_applications"
+        "_engine[tiny]) or by this test, or a session still open): its tables were changed "
+        "since it was loaded (400 rows updated in support_plan_cycles); it was restored, and "
+        "nothing was measured (hint: a test that writes asks for a clone of its own"
+    ) in said
+    assert (
+        "perfkit: workload 'stamp_declared' writes (app.workloads.stamp_declared.writes), and "
+        "the tiny data here is shared (hint: measure it in a test marked "
+        "@pytest.mark.perf_clone" in said
+    )
+    failed = set(re.findall(r"_{3,} (test_\w+\[tiny\]) _{3,}", out))  # the failures' headers
+    assert failed == {
+        "test_measures_after_the_writer[tiny]",
+        "test_a_declared_writer_is_not_measured_on_shared_data[tiny]",
+    }
+    records = [r for r in suite.records() if r.workload in ("active_cycles", "fresh_stamp")]
+    assert [r.workload for r in records] == ["active_cycles", "fresh_stamp"]
+    assert all(r.passed for r in records)
+    async with Database(pg.url).admin() as admin:  # the clone and its frozen copy were dropped
+        left = await admin.conn.fetchval(
+            "SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)", CLONE_PREFIX
+        )
+    assert left == 0
 
 
 def test_the_docs_worked_example_is_the_plans_test(project_root: Path) -> None:

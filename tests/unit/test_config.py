@@ -195,6 +195,22 @@ def test_a_user_added_scale_is_loaded(tmp_path: Path, config_file: Path) -> None
     assert cfg.scale("xl").staff == 50_000
 
 
+def test_a_workload_says_whether_it_writes(tmp_path: Path) -> None:
+    """``app.workloads.<name>.writes``: false unless said; anything but a boolean names the
+    key."""
+    body = MINIMAL + textwrap.dedent("""
+        app:
+          workloads:
+            deadline_alerts: {call: "perfkit.apps.welfare.batch:deadline_alerts"}
+            nightly: {call: "perfkit.apps.welfare.batch:deadline_alerts", writes: true}
+    """)
+    cfg = load_config(write(tmp_path, body), env={})
+    assert cfg.app.workloads["nightly"].writes is True
+    assert cfg.app.workloads["deadline_alerts"].writes is False
+    error = error_for(tmp_path, body.replace("writes: true", "writes: sometimes"))
+    assert error.key_path == "app.workloads.nightly.writes"
+
+
 # -- a config path that is not a regular file: said what it is, exit 2, never blocking ------
 
 
