@@ -26,7 +26,9 @@ user to clean.
 A killed build's database and role are recognised by their names and perfkit's marks (the
 database's comment, the role's :data:`BUILD_ROLE_COMMENT`) and removed by the next build of the
 same test database, and by ``invoke prune``. While a build runs, its role keeps a connection
-open on its scratch database, so no other command takes the database for a leftover.
+open on its scratch database, so no other command takes the database for a leftover; builds of
+one test database make and drop their databases, and the leftovers, under one advisory lock
+(released once that connection is open), so two never drop one database at once.
 """
 
 from __future__ import annotations
@@ -37,15 +39,17 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 from urllib.parse import quote, urlencode
 
 import asyncpg
 
 from perfkit.config import Config
-from perfkit.database import Admin, Database, helper_name
+from perfkit.database import Admin, Database, helper_name, helper_prefix
+from perfkit.db import connect
 from perfkit.errors import ConfigError, DatabaseEnvError, PerfkitError
+from perfkit.locks import lock_key
 from perfkit.schema import quote_ident
 from perfkit.text import clipped
 from perfkit.urls import SecretUrl, parse_url
@@ -77,12 +81,12 @@ async def in_scratch_database(
     name = helper_name(target.name, "sch")
     source = str(cfg.source)
     try:
-        scratch = await _make(target, name, as_build_role=as_build_role, seconds=seconds)
-        if as_build_role:
-            async with scratch.connect():  # held: the database is in use, not a leftover
-                result = await build(scratch)
-        else:
+        scratch, held = await _make(target, name, as_build_role=as_build_role, seconds=seconds)
+        try:
             result = await build(scratch)
+        finally:
+            if held is not None:
+                await held.close()
     except BaseException:
         await _remove(target, name, as_build_role=as_build_role, source=source, quietly=True)
         raise
@@ -96,7 +100,7 @@ async def _remove(
     """Drop scratch database ``name`` and its build role. Only a role that came to own
     objects elsewhere is an error (:func:`_drop_role`), and not ``quietly``."""
     try:
-        async with target.admin() as admin:
+        async with target.admin() as admin, _cleaning(admin, target.name, locked=as_build_role):
             await admin.drop_quietly(name)
             if as_build_role:
                 await _drop_role(admin, name, source=source)
@@ -107,22 +111,47 @@ async def _remove(
         pass  # the server went away: the next build, or invoke prune, removes them
 
 
+@contextlib.asynccontextmanager
+async def _cleaning(admin: Admin, target: str, *, locked: bool = True) -> AsyncIterator[None]:
+    """Hold (``locked``) the advisory lock under which builds for ``target`` make their
+    scratch databases and drop them and leftovers: two never drop one database at once."""
+    if not locked:
+        yield
+        return
+    key = lock_key(helper_prefix(target) + "sch")
+    await admin.conn.execute("SELECT pg_advisory_lock($1)", key)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError):
+            await admin.conn.execute("SELECT pg_advisory_unlock($1)", key)
+
+
 class BuildRoleError(DatabaseEnvError):
     """The server would not let perfkit create the build role (no CREATEROLE)."""
 
 
-async def _make(target: Database, name: str, *, as_build_role: bool, seconds: float) -> Database:
-    """The scratch database ``name`` beside ``target``, and (``as_build_role``) its role; the
-    handle that reaches it as the build will."""
+async def _make(
+    target: Database, name: str, *, as_build_role: bool, seconds: float
+) -> tuple[Database, asyncpg.Connection | None]:
+    """The scratch database ``name`` beside ``target``, and (``as_build_role``) its role: the
+    handle that reaches it as the build will, and (for a build role) a connection of the role
+    that keeps the database in use until the build ends. Cleaning a killed build's leftovers
+    and making a new database hold one advisory lock per target, released only once that
+    connection is open: a concurrent build never takes another's new database for a leftover."""
     try:
         async with target.admin() as admin:
-            if as_build_role:
-                await drop_leftovers(admin, target.name)
-            await admin.create_empty(name)
             if not as_build_role:
-                return target.other(name)
-            password = secrets.token_urlsafe(24)
-            await _create_role(admin, name, password=password, seconds=seconds)
+                await admin.create_empty(name)
+                return target.other(name), None
+            async with _cleaning(admin, target.name):
+                await drop_leftovers(admin, target.name)
+                await admin.create_empty(name)
+                password = secrets.token_urlsafe(24)
+                await _create_role(admin, name, password=password, seconds=seconds)
+                url = role_url(target.url, role=name, password=password, database=name)
+                held = await connect(url)
+            return Database(url), held
     except BuildRoleError:
         raise
     except DatabaseEnvError as exc:
@@ -136,7 +165,6 @@ async def _make(target: Database, name: str, *, as_build_role: bool, seconds: fl
             hint="perfkit needs CREATEDB on this server, or (for models) a test database it "
             "may write tables into",
         ) from None
-    return Database(role_url(target.url, role=name, password=password, database=name))
 
 
 async def _create_role(admin: Admin, name: str, *, password: str, seconds: float) -> None:
