@@ -12,6 +12,7 @@ build and by ``invoke prune``. Listing, verifying and pruning snapshots never ru
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -100,9 +101,10 @@ async def public_tables(url: str) -> list[str]:
     return sorted(str(r[0]) for r in rows)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def other_db(pg: PrivateServer) -> AsyncIterator[str]:
-    """Another real database on the server: what a stray variable names."""
+    """Another real database on the server: what a stray variable names (one for the module:
+    each test leaves it empty)."""
     async with scratch_database(pg.url, "bystander_test") as url:
         yield url
 
@@ -419,6 +421,7 @@ async def test_trusted_extensions_still_install(pg: PrivateServer, tmp_path: Pat
 async def test_the_file_runs_as_a_role_that_is_not_a_superuser(
     pg: PrivateServer, tmp_path: Path
 ) -> None:
+    """It may set its own role's and its database's settings: both go with the build."""
     cfg = sql_cfg(
         pg,
         tmp_path,
@@ -428,9 +431,14 @@ async def test_the_file_runs_as_a_role_that_is_not_a_superuser(
         "      FROM pg_roles WHERE rolname = current_user) THEN\n"
         "    RAISE EXCEPTION 'privileged: %', current_user USING ERRCODE = '42501';\n"
         "  END IF;\n"
-        "END $$;\n",
+        "  EXECUTE format('ALTER DATABASE %I SET work_mem = %L', current_database(), '77MB');\n"
+        "END $$;\n"
+        "ALTER ROLE CURRENT_USER SET work_mem = '77MB';\n",
     )
+    settings = "SELECT count(*) FROM pg_db_role_setting"
+    before = await admin_fetchval(pg, settings)
     assert schema_from_source(cfg).tables == ("t",)
+    assert await admin_fetchval(pg, settings) == before
 
 
 async def test_a_killed_builds_role_and_database_are_removed_by_the_next_build_and_by_prune(
@@ -533,5 +541,37 @@ async def test_objects_the_build_role_made_in_another_database_are_reported(
             == role
         )
         await conn.execute(f"DROP OWNED BY {role}")
+        await conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     async with Database(pg.url).admin() as admin:
         await admin.conn.execute(f"DROP ROLE {role}")
+
+
+async def test_concurrent_builds_of_one_test_database_never_take_each_others_database(
+    pg: PrivateServer, tmp_path: Path
+) -> None:
+    """Each build first removes the leftovers of killed ones: a build that has just made its
+    database must not look like one (pytest-xdist workers load the application at once)."""
+    cfg = sql_cfg(pg, tmp_path, "CREATE TABLE t (id integer PRIMARY KEY);\n")
+    built = await asyncio.gather(*(asyncio.to_thread(schema_from_source, cfg) for _ in range(4)))
+    assert [schema.tables for schema in built] == [("t",)] * 4
+    assert await leftovers(pg) == ([], [])
+
+
+async def test_a_leftover_an_interrupted_drop_left_invalid_is_removed_too(
+    pg: PrivateServer, tmp_path: Path
+) -> None:
+    """A ``DROP DATABASE`` cut short leaves the database invalid (PostgreSQL 15.4 and later),
+    and ``ALTER DATABASE`` on it ends the session: the next build still removes it."""
+    cfg = sql_cfg(pg, tmp_path, "CREATE TABLE t (id integer PRIMARY KEY);\n")
+    name = f"{TARGET}__pksch_00000c"
+    async with Database(pg.url).admin() as admin:
+        await admin.create_empty(name)
+        await admin.conn.execute(
+            "UPDATE pg_database SET datconnlimit = -2 WHERE datname = $1", name
+        )  # what an interrupted DROP DATABASE leaves
+    try:
+        assert schema_from_source(cfg).tables == ("t",)
+        assert await leftovers(pg) == ([], [])
+    finally:
+        async with Database(pg.url).admin() as admin:
+            await admin.conn.execute(f"DROP DATABASE IF EXISTS {name}")
