@@ -411,10 +411,15 @@ async def test_trusted_extensions_still_install(pg: PrivateServer, tmp_path: Pat
         "CREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA public;\n"
         "COMMENT ON SCHEMA public IS 'standard public schema';\n"
         "CREATE TABLE docs (id integer PRIMARY KEY, title text NOT NULL, tag public.citext);\n"
-        "CREATE INDEX ix_docs_title_trgm ON docs USING gin (title public.gin_trgm_ops);\n",
+        "CREATE INDEX ix_docs_title_trgm ON docs USING gin (title public.gin_trgm_ops);\n"
+        "CREATE INDEX CONCURRENTLY ix_docs_tag ON docs (tag);\n",  # one statement at a time
     )
     schema = schema_from_source(cfg)
     assert schema.tables == ("docs",)
+    assert {index.name for index in schema.metadata.tables["docs"].indexes} == {
+        "ix_docs_title_trgm",
+        "ix_docs_tag",
+    }
     assert await leftovers(pg) == ([], [])
 
 
