@@ -9,7 +9,8 @@ DDL is perfkit's). A SQL file or migrations are the application's code, so they 
 * ``LOGIN``, but ``NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS``, a member
   of no role, with a random password (sent as a SCRAM verifier, so the server's log never
   holds it) that expires an hour after the build's time limit, reaching the server through
-  the same host and port as perfkit's own URL;
+  the same host and port as perfkit's own URL; its sessions commit without waiting for the
+  disk (``synchronous_commit = off``: the database is thrown away);
 * owning only the scratch database, and with it ``public`` (PostgreSQL 15 and later make a
   database's owner the owner of ``public``). PostgreSQL 13 and later let a database's owner
   install *trusted* extensions, such as ``pg_trgm``, ``citext`` or ``btree_gin``.
@@ -185,6 +186,9 @@ async def _create_role(admin: Admin, name: str, *, password: str, seconds: float
                 f"VALID UNTIL {_literal(str(until))}"
             )
             await conn.execute(f"COMMENT ON ROLE {role} IS {_literal(BUILD_ROLE_COMMENT)}")
+            # The database is thrown away: a commit need not wait for the disk. A file runs
+            # one statement (one commit) at a time, migrations commit per revision.
+            await conn.execute(f"ALTER ROLE {role} SET synchronous_commit = off")
             if not superuser:  # CREATEROLE: handing a database to a role needs its membership
                 await conn.execute(f"GRANT {role} TO CURRENT_USER")
         await conn.execute(f"ALTER DATABASE {role} OWNER TO {role}")
