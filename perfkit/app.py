@@ -127,9 +127,9 @@ def application_on_record(cfg: Config) -> OnRecord:
         recipe = loaded.recipe
         models = loaded.schema if cfg.app.schema.kind == "metadata" else None
     else:
-        _prepare_import(cfg)
+        prepare_import(cfg)
         models = _models_schema(cfg) if cfg.app.schema.kind == "metadata" else None
-        recipe = _import(cfg.app.recipe, key="app.recipe", source=str(cfg.source))
+        recipe = _recipe(cfg)
     return OnRecord(recipe=recipe, schema=remembered_schema(cfg, models))
 
 
@@ -148,14 +148,7 @@ def _build(cfg: Config) -> Application:
     from perfkit.schema_source import schema_fingerprint
 
     schema.bind_fingerprint(functools.partial(schema_fingerprint, cfg, schema))
-    if app.recipe is None:
-        raise ConfigError(
-            "no recipe (inferred data): only `invoke seed` works without one so far",
-            source=source,
-            key_path="app.recipe",
-            hint="give a recipe for snapshots, restores and the perf sessions",
-        )
-    recipe = import_object(app.recipe, key="app.recipe", source=source)
+    recipe = _recipe(cfg)
     # Imported when first run: seeding and restoring never need the workloads' modules.
     loaders = {
         name: functools.partial(_workload, name, settings, source=source)
@@ -175,6 +168,20 @@ def _build(cfg: Config) -> Application:
         raise ConfigError(
             str(exc), source=source, key_path="app.recipe", hint="list every table, parents first"
         ) from None
+
+
+def _recipe(cfg: Config) -> Recipe:
+    """The recipe ``app.recipe`` names; refused when there is none (inferred data)."""
+    source = str(cfg.source)
+    if cfg.app.recipe is None:
+        raise ConfigError(
+            "no recipe (inferred data): only `invoke seed` works without one so far",
+            source=source,
+            key_path="app.recipe",
+            hint="give a recipe for snapshots, restores and the perf sessions",
+        )
+    recipe: Recipe = import_object(cfg.app.recipe, key="app.recipe", source=source)
+    return recipe
 
 
 def models_metadata(cfg: Config) -> Any:

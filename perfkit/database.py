@@ -267,7 +267,7 @@ class Admin:
 
 #: The kinds of helper databases: a restore's new copy, the swapped-out old one, a parked
 #: name during a swap, a template's source, a scratch database a schema source is built in
-#: (:mod:`perfkit.schema_source`), and the spare.
+#: (:mod:`perfkit.schema_sandbox`), and the spare.
 HELPER_KINDS = ("new", "old", "tmp", "src", "sch")
 _HELPER_SHAPE = re.compile(
     r"^(?P<owner>.+)"

@@ -33,7 +33,7 @@ from typing import Literal
 
 from perfkit.config import URL_ENV_VARS
 from perfkit.errors import ConfigError, UrlError
-from perfkit.urls import ParsedUrl, is_postgres_url, parse_url, with_driver
+from perfkit.urls import ParsedUrl, is_postgres_url, parse_conninfo, parse_url, with_driver
 
 #: Variables the command inherits from the caller, as they are.
 INHERITED = frozenset(
@@ -65,56 +65,8 @@ INHERITED = frozenset(
 )
 #: URL variables perfkit knows of besides ``app.database_env``.
 URL_VARIABLES = ("DATABASE_URL", *URL_ENV_VARS)
-#: libpq's keywords (``PQconndefaults``): a keyword/value string uses only these.
-_LIBPQ_KEYWORDS = frozenset(
-    [
-        "host",
-        "hostaddr",
-        "port",
-        "dbname",
-        "user",
-        "password",
-        "passfile",
-        "service",
-        "servicefile",
-        "channel_binding",
-        "connect_timeout",
-        "client_encoding",
-        "options",
-        "application_name",
-        "fallback_application_name",
-        "keepalives",
-        "keepalives_idle",
-        "keepalives_interval",
-        "keepalives_count",
-        "tcp_user_timeout",
-        "replication",
-        "gssencmode",
-        "sslmode",
-        "requiressl",
-        "sslcompression",
-        "sslcert",
-        "sslkey",
-        "sslpassword",
-        "sslcertmode",
-        "sslrootcert",
-        "sslcrl",
-        "sslcrldir",
-        "sslsni",
-        "requirepeer",
-        "require_auth",
-        "ssl_min_protocol_version",
-        "ssl_max_protocol_version",
-        "krbsrvname",
-        "gsslib",
-        "gssdelegation",
-        "target_session_attrs",
-        "load_balance_hosts",
-    ]
-)
 #: Keywords that make a keyword/value string choose a database or server.
 _CHOOSING = frozenset({"host", "hostaddr", "port", "dbname", "user", "service", "passfile"})
-_PAIR = re.compile(r"\s*(?P<key>[A-Za-z_]+)\s*=\s*(?P<value>'(?:[^'\\]|\\.)*'|[^\s']+)\s*")
 _ANY_POSTGRES_URL = re.compile(r"postgres(?:ql)?(?:\+\w+)?://", re.IGNORECASE)
 
 
@@ -194,29 +146,14 @@ def _repointed(
 
 def connection_kind(value: str) -> Literal["url", "keywords"] | None:
     """``url`` for a PostgreSQL URL, ``keywords`` for a libpq keyword/value string that
-    chooses a server or database (``host=db dbname=shop``), else None."""
+    chooses a server or database (``host=db dbname=shop``, read by
+    :func:`perfkit.urls.parse_conninfo`), else None."""
     if is_postgres_url(value.strip()):
         return "url"
-    keys = _keywords(value)
-    if keys is not None and keys & _CHOOSING:
+    keywords = parse_conninfo(value)
+    if keywords is not None and keywords.keys() & _CHOOSING:
         return "keywords"
     return None
-
-
-def _keywords(value: str) -> set[str] | None:
-    """The keywords of ``value`` when all of it is libpq ``key=value`` pairs, else None."""
-    keys: set[str] = set()
-    position = 0
-    while position < len(value):
-        found = _PAIR.match(value, position)
-        if found is None or found.end() == position:
-            return None
-        key = found["key"].lower()
-        if key not in _LIBPQ_KEYWORDS:
-            return None
-        keys.add(key)
-        position = found.end()
-    return keys or None
 
 
 def _as_url(url: str, like: str) -> str:

@@ -151,8 +151,8 @@ async def _make(
                 password = secrets.token_urlsafe(24)
                 await _create_role(admin, name, password=password, seconds=seconds)
                 url = role_url(target.url, role=name, password=password, database=name)
-                held = await connect(url)
-            return Database(url), held
+                held = await connect(url, pin=target.pin)  # the server the checks reached
+            return Database(url, pin=target.pin), held
     except BuildRoleError:
         raise
     except DatabaseEnvError as exc:
