@@ -30,6 +30,7 @@ import zstandard
 from perfkit.config import Config, MigrationsSource, SchemaSource
 from perfkit.database import Database
 from perfkit.db import connection
+from perfkit.ddl.source import capture_source
 from perfkit.env.base import CREATED_BY_PERFKIT
 from perfkit.errors import ConfigError
 from perfkit.migrations_env import MigrationsEnvError
@@ -580,3 +581,21 @@ async def test_a_leftover_an_interrupted_drop_left_invalid_is_removed_too(
     finally:
         async with Database(pg.url).admin() as admin:
             await admin.conn.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+async def test_the_catalogue_capture_runs_a_schema_file_as_the_build_role_too(
+    pg: PrivateServer, tmp_path: Path
+) -> None:
+    """``invoke seed`` without a recipe captures the schema as its source builds it
+    (:mod:`perfkit.ddl.source`): the same confinement holds there."""
+    name = f"perfkit_evil_{secrets.token_hex(3)}"
+    cfg = sql_cfg(pg, tmp_path, f"CREATE TABLE t (id integer PRIMARY KEY);\nCREATE ROLE {name};\n")
+    try:
+        with pytest.raises(SchemaSourceError) as caught:
+            capture_source(cfg)
+        assert (caught.value.line, caught.value.sqlstate) == (2, "42501")
+    finally:
+        async with Database(pg.url).admin() as admin:
+            await admin.conn.execute(f"DROP ROLE IF EXISTS {name}")
+    assert await admin_fetchval(pg, "SELECT count(*) FROM pg_roles WHERE rolname = $1", name) == 0
+    assert await leftovers(pg) == ([], [])
