@@ -13,7 +13,6 @@ build and by ``invoke prune``. Listing, verifying and pruning snapshots never ru
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import json
 import os
@@ -24,6 +23,7 @@ import textwrap
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 import zstandard
 
@@ -55,14 +55,14 @@ def source_cfg(pg: PrivateServer, tmp_path: Path, source: SchemaSource, **app: o
     """The private server's config with schema source ``source`` and a state folder of its
     own, reaching the server by URL (as an external one would be)."""
     cfg = pg.cfg
-    database = dataclasses.replace(cfg.database, backend="external")
-    return dataclasses.replace(
+    database = msgspec.structs.replace(cfg.database, backend="external")
+    return msgspec.structs.replace(
         cfg,
         database=database,
         external_url=with_database(pg.url, TARGET),
         state_dir=tmp_path / "state",
-        snapshots=dataclasses.replace(cfg.snapshots, directory=tmp_path / "snapshots"),
-        app=dataclasses.replace(cfg.app, schema=source, **app),  # type: ignore[arg-type]
+        snapshots=msgspec.structs.replace(cfg.snapshots, directory=tmp_path / "snapshots"),
+        app=msgspec.structs.replace(cfg.app, schema=source, **app),
     )
 
 
@@ -503,7 +503,7 @@ async def test_a_server_user_that_is_not_a_superuser_needs_createrole(
         await admin.conn.execute(f"CREATE ROLE {user} LOGIN {privileges} PASSWORD 'pw'")
     try:
         host, port = parse_url(pg.url).hosts[0]
-        cfg = dataclasses.replace(
+        cfg = msgspec.structs.replace(
             sql_cfg(pg, tmp_path, "CREATE TABLE t (id integer PRIMARY KEY);\n"),
             external_url=f"postgresql://{user}:pw@{host}:{port}/{TARGET}",
         )
