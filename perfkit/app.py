@@ -40,6 +40,7 @@ from perfkit.text import quoted
 if TYPE_CHECKING:  # the interface's parts; the core's modules import this one
     from perfkit.datagen.recipe import Recipe
     from perfkit.schema import Schema
+    from perfkit.schema_source import KnownSchema
     from perfkit.workload import Workload, WorkloadRegistry
 
 
@@ -83,13 +84,53 @@ class Application:
 _LOADED: dict[tuple[str, str, str, str, str | None], Application] = {}
 
 
+def _loaded_key(cfg: Config) -> tuple[str, str, str, str, str | None]:
+    return (
+        str(cfg.source),
+        repr(cfg.app),
+        str(cfg.state_dir),
+        repr(cfg.database),
+        cfg.external_url,
+    )
+
+
 def load_application(cfg: Config) -> Application:
     """The application scales.yaml's ``app`` section describes, imported once per process
-    (per server and state folder: its schema's fingerprint is read there)."""
-    key = (str(cfg.source), repr(cfg.app), str(cfg.state_dir), repr(cfg.database), cfg.external_url)
+    (per server and state folder: its schema's fingerprint is read there). A SQL file or
+    migrations are run to build its schema: commands that must not do that (listing,
+    verifying, pruning) use :func:`application_on_record`."""
+    key = _loaded_key(cfg)
     if key not in _LOADED:
         _LOADED[key] = _build(cfg)
     return _LOADED[key]
+
+
+@dataclass(frozen=True)
+class OnRecord:
+    """The application as commands that never build its schema see it (``invoke snapshots``,
+    ``verify``, ``prune``): its recipe, and what the last build of its schema left in the
+    state folder (None: not built yet, with this source)."""
+
+    recipe: Recipe
+    schema: KnownSchema | None
+
+
+def application_on_record(cfg: Config) -> OnRecord:
+    """The application's recipe and its schema as last built, without running its SQL file
+    or migrations, nor building its models (:func:`perfkit.schema_source.remembered_schema`).
+    The application's modules are imported as by :func:`load_application`."""
+    from perfkit.schema_source import remembered_schema
+
+    loaded = _LOADED.get(_loaded_key(cfg))
+    models: Schema | None
+    if loaded is not None:
+        recipe = loaded.recipe
+        models = loaded.schema if cfg.app.schema.kind == "metadata" else None
+    else:
+        prepare_import(cfg)
+        models = _models_schema(cfg) if cfg.app.schema.kind == "metadata" else None
+        recipe = _recipe(cfg)
+    return OnRecord(recipe=recipe, schema=remembered_schema(cfg, models))
 
 
 def _build(cfg: Config) -> Application:
@@ -107,14 +148,7 @@ def _build(cfg: Config) -> Application:
     from perfkit.schema_source import schema_fingerprint
 
     schema.bind_fingerprint(functools.partial(schema_fingerprint, cfg, schema))
-    if app.recipe is None:
-        raise ConfigError(
-            "no recipe (inferred data): only `invoke seed` works without one so far",
-            source=source,
-            key_path="app.recipe",
-            hint="give a recipe for snapshots, restores and the perf sessions",
-        )
-    recipe = import_object(app.recipe, key="app.recipe", source=source)
+    recipe = _recipe(cfg)
     # Imported when first run: seeding and restoring never need the workloads' modules.
     loaders = {
         name: functools.partial(_workload, name, settings, source=source)
@@ -134,6 +168,20 @@ def _build(cfg: Config) -> Application:
         raise ConfigError(
             str(exc), source=source, key_path="app.recipe", hint="list every table, parents first"
         ) from None
+
+
+def _recipe(cfg: Config) -> Recipe:
+    """The recipe ``app.recipe`` names; refused when there is none (inferred data)."""
+    source = str(cfg.source)
+    if cfg.app.recipe is None:
+        raise ConfigError(
+            "no recipe (inferred data): only `invoke seed` works without one so far",
+            source=source,
+            key_path="app.recipe",
+            hint="give a recipe for snapshots, restores and the perf sessions",
+        )
+    recipe: Recipe = import_object(cfg.app.recipe, key="app.recipe", source=source)
+    return recipe
 
 
 def models_metadata(cfg: Config) -> Any:

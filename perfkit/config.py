@@ -441,8 +441,10 @@ SAMPLE_METADATA = "perfkit.apps.welfare.models:metadata"
 class MigrationsSource(Section, frozen=True):
     """A command that builds the schema in an empty database (``alembic upgrade head``).
 
-    perfkit runs it in a scratch database on its server, with ``app.env`` set and every
-    ``app.database_env`` variable pointing at that database, then reads what it built.
+    perfkit runs it in a scratch database on its server, as a role of its own that is not a
+    superuser, in an environment that reaches only that database (``app.env``, and every
+    ``app.database_env`` variable and database variable perfkit knows of pointing at it),
+    then reads what it built.
     """
 
     #: The command and its arguments (no shell), e.g. ``[alembic, upgrade, head]``.

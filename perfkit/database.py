@@ -168,10 +168,18 @@ class Admin:
         await self.set_comment(name, CREATED_BY_PERFKIT)
 
     async def drop(self, name: str) -> None:
-        """Drop ``name`` if it exists, ending its sessions (and clearing a template flag) first."""
-        if not await self.exists(name):
+        """Drop ``name`` if it exists, ending its sessions (and clearing a template flag) first.
+
+        The flag is cleared only on a template: ``ALTER DATABASE`` on a database an
+        interrupted ``DROP DATABASE`` left invalid ends the session (FATAL) on PostgreSQL
+        15.4 and later, and such a database is never a template."""
+        template = await self.conn.fetchval(
+            "SELECT datistemplate FROM pg_database WHERE datname = $1", name
+        )
+        if template is None:
             return
-        await self.conn.execute(f"ALTER DATABASE {quote_ident(name)} IS_TEMPLATE false")
+        if template:
+            await self.conn.execute(f"ALTER DATABASE {quote_ident(name)} IS_TEMPLATE false")
         if await self.server_version_num() >= 130000:
             await self.conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
         else:  # pragma: no cover - PostgreSQL 12 and older
@@ -259,7 +267,7 @@ class Admin:
 
 #: The kinds of helper databases: a restore's new copy, the swapped-out old one, a parked
 #: name during a swap, a template's source, a scratch database a schema source is built in
-#: (:mod:`perfkit.schema_source`), and the spare.
+#: (:mod:`perfkit.schema_sandbox`), and the spare.
 HELPER_KINDS = ("new", "old", "tmp", "src", "sch")
 _HELPER_SHAPE = re.compile(
     r"^(?P<owner>.+)"

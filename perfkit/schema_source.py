@@ -6,24 +6,26 @@ scales.yaml's ``app.schema`` names one source (:class:`perfkit.config.SchemaSour
     SQLAlchemy models, imported (:mod:`perfkit.app` does that). perfkit builds them with its own
     DDL (:class:`perfkit.schema.Schema`).
 ``sql``
-    a SQL file, run in a *scratch database* on perfkit's server; the tables are then read back
+    a SQL file, run statement by statement in a *scratch database* on perfkit's server as a
+    role that is not a superuser (:mod:`perfkit.schema_sandbox`); the tables are then read back
     with SQLAlchemy's reflection into a ``MetaData``, from which perfkit builds them as for
     models. psql meta-commands (lines that start with a backslash, like pg_dump's
-    ``\\restrict``) are skipped; data (``COPY ... FROM stdin``) is refused.
+    ``\\restrict``) are skipped; data (``COPY ... FROM stdin``) is refused; a failing statement
+    is one line naming its line and first words (:class:`SchemaSourceError`).
 ``migrations``
-    a command (``alembic upgrade head``), run with the application's settings and its
-    database variables pointing at a scratch database, then read back the same way.
+    a command (``alembic upgrade head``), run as that role in an environment that reaches
+    only the scratch database (:mod:`perfkit.migrations_env`), then read back the same way.
 
 The *fingerprint* that ties data to a schema comes from the catalogue of the schema as built
 (:mod:`perfkit.catalog`): a SQL file and a chain of migrations are fingerprinted where they ran;
 models are built once, in a throw-away schema of the test database inside a transaction that is
 rolled back (or in a scratch database while there is no test database, or it is not one perfkit
 may write tables into), and their fingerprint is remembered in the state folder under the
-digest of the DDL perfkit runs (equal DDL builds equal catalogues). A seed reads the catalogue
-of the tables it built too, so what a dataset records is what it holds.
-
-A scratch database is a helper of the test database (``<test db>__pksch_<random>``), made
-from ``template0`` and dropped afterwards; one a killed run leaves is removed like any helper.
+digest of the DDL perfkit runs (equal DDL builds equal catalogues). What a SQL file or
+migrations built (fingerprint and tables) is remembered there too, under the digest of the
+source (:func:`source_digest`), so commands that never build (listing, verifying, pruning
+snapshots) read it: :func:`remembered_schema`. A seed reads the catalogue of the tables it
+built too, so what a dataset records is what it holds.
 """
 
 from __future__ import annotations
@@ -32,16 +34,15 @@ import asyncio
 import concurrent.futures
 import contextlib
 import graphlib
+import hashlib
 import itertools
 import json
 import os
 import re
 import secrets
-import shutil
-import subprocess
-import sys
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,13 +53,15 @@ from sqlalchemy.types import NullType
 
 from perfkit.catalog import Catalog, read_catalog
 from perfkit.config import Config
-from perfkit.database import Database, helper_name
+from perfkit.database import Database
 from perfkit.db import create_engine
-from perfkit.errors import ConfigError, DatabaseEnvError, PerfkitError, UnsafeTargetError
+from perfkit.errors import ConfigError, UnsafeTargetError
 from perfkit.safety import ensure_test_database
 from perfkit.schema import DATASET_TABLE, Schema, SchemaError, quote_ident
-from perfkit.text import clipped, quoted
-from perfkit.urls import mask_text, with_driver
+from perfkit.schema_sandbox import in_scratch_database
+from perfkit.schema_scripts import built_nothing, run_migrations, run_sql_file
+from perfkit.text import clipped
+from perfkit.urls import mask_text
 
 T = TypeVar("T")
 
@@ -69,6 +72,8 @@ NOT_APPLICATION_TABLES = frozenset({"alembic_version", DATASET_TABLE})
 SCRATCH_SCHEMA_PREFIX = "perfkit_fingerprint_"
 #: The file, in the state folder, that remembers the fingerprints of models' DDL.
 MEMO_FILE = "schema-fingerprints.json"
+#: The file, in the state folder, that remembers what SQL files and migrations built.
+SOURCES_MEMO_FILE = "schema-sources.json"
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 
 
@@ -78,157 +83,6 @@ def run_blocking(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     own, with a loop of its own."""
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="perfkit-schema") as pool:
         return pool.submit(asyncio.run, make()).result()
-
-
-# -- where the schema is built -----------------------------------------------------------------
-
-
-async def in_scratch_database(cfg: Config, build: Callable[[Database], Awaitable[T]]) -> T:
-    """``build(scratch)`` on a new empty database on perfkit's server, dropped afterwards."""
-    from perfkit.lifecycle import db_url
-
-    target = Database(db_url(cfg))
-    scratch = target.other(helper_name(target.name, "sch"))
-    try:
-        async with target.admin() as admin:
-            await admin.create_empty(scratch.name)
-    except DatabaseEnvError as exc:
-        raise DatabaseEnvError(
-            f"{exc.message} (perfkit builds the schema there to read it)",
-            hint=exc.hint,
-        ) from None
-    except asyncpg.PostgresError as exc:  # no CREATEDB on an external server, say
-        raise DatabaseEnvError(
-            f"cannot create {scratch.name!r} to build the schema in: {type(exc).__name__}: "
-            f"{clipped(str(exc), limit=160)}",
-            hint="perfkit needs CREATEDB on this server, or (for models) a test database it "
-            "may write tables into",
-        ) from None
-    try:
-        return await build(scratch)
-    finally:
-        with contextlib.suppress(PerfkitError, OSError):
-            async with target.admin() as admin:
-                await admin.drop_quietly(scratch.name)
-
-
-# -- SQL files and migrations ---------------------------------------------------------------------
-
-
-def read_sql_file(path: Path, *, source: str) -> str:
-    """The statements of a schema SQL file, psql meta-commands left out."""
-    key = "app.schema.sql"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"cannot read {quoted(str(path))}: {clipped(str(exc), limit=160)}",
-            source=source,
-            key_path=key,
-        ) from None
-    if re.search(r"^\s*COPY\b[^;]*\bFROM\s+stdin\b", text, re.IGNORECASE | re.MULTILINE):
-        raise ConfigError(
-            f"{quoted(path.name)} holds data (COPY ... FROM stdin), not only a schema",
-            source=source,
-            key_path=key,
-            hint="dump the schema alone: pg_dump --schema-only --no-owner --no-privileges",
-        )
-    lines = text.splitlines()
-    kept = ["" if line.lstrip().startswith("\\") else line for line in lines]
-    if not any(line.strip() and not line.lstrip().startswith("--") for line in kept):
-        raise ConfigError(f"{quoted(path.name)} holds no statement", source=source, key_path=key)
-    return "\n".join(kept)
-
-
-async def _run_sql_file(scratch: Database, cfg: Config) -> None:
-    path = cfg.app.schema.sql
-    assert path is not None  # the caller checked the kind
-    script = read_sql_file(path, source=str(cfg.source))
-    async with scratch.connect() as conn:
-        try:
-            await conn.execute(script)
-        except asyncpg.PostgresError as exc:
-            position = int(getattr(exc, "position", None) or 0)
-            where = f" (line {script.count(chr(10), 0, position - 1) + 1})" if position else ""
-            raise ConfigError(
-                f"{quoted(path.name)}{where}: {type(exc).__name__}: "
-                f"{clipped(str(exc).splitlines()[0], limit=200)}",
-                source=str(cfg.source),
-                key_path="app.schema.sql",
-                hint="the file must build the schema in an empty database; pg_dump "
-                "--schema-only --no-owner --no-privileges makes such a file",
-            ) from None
-
-
-async def _run_migrations(scratch: Database, cfg: Config) -> None:
-    migrations = cfg.app.schema.migrations
-    assert migrations is not None  # the caller checked the kind
-    key = "app.schema.migrations"
-    if not cfg.app.database_env:
-        raise ConfigError(
-            "migrations need the database variable they read",
-            source=str(cfg.source),
-            key_path="app.database_env",
-            hint="list the variable(s) your migrations read the database URL from",
-        )
-    if migrations.cwd is not None and not migrations.cwd.is_dir():
-        raise ConfigError(
-            f"not a folder: {quoted(str(migrations.cwd))}",
-            source=str(cfg.source),
-            key_path=f"{key}.cwd",
-            hint="the folder the command runs in (default: app.import_root)",
-        )
-    url = with_driver(scratch.url, cfg.app.driver)
-    env = {**os.environ, **{k: v for k, v in cfg.app.env.items() if k not in os.environ}}
-    env.update(dict.fromkeys(cfg.app.database_env, str(url)))
-    # Tools installed beside perfkit are found even when its environment is not activated.
-    search = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    command = [shutil.which(migrations.command[0], path=search) or migrations.command[0]]
-    command += migrations.command[1:]
-    try:
-        done = await asyncio.to_thread(
-            subprocess.run,
-            command,
-            cwd=migrations.cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=migrations.timeout,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise ConfigError(
-            f"command not found: {quoted(migrations.command[0])}",
-            source=str(cfg.source),
-            key_path=f"{key}.command",
-            hint="install it in this environment (app.requirements) or give its path",
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise ConfigError(
-            f"{quoted(' '.join(migrations.command))} ran over {migrations.timeout:g} s",
-            source=str(cfg.source),
-            key_path=f"{key}.timeout",
-        ) from None
-    if done.returncode != 0:
-        last = mask_text(_telling_line(done.stderr or done.stdout or ""), str(url))
-        raise ConfigError(
-            f"{quoted(' '.join(migrations.command))} failed (exit {done.returncode}): "
-            + clipped(last, limit=200),
-            source=str(cfg.source),
-            key_path=key,
-            hint="they must build the schema in an empty database; run them by hand to see all",
-        )
-
-
-def _telling_line(output: str) -> str:
-    """The line of a failed command's output that says what went wrong: the last one naming an
-    error or exception (a Python traceback's last such line), else the last line."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line for line in lines if _ERROR_LINE.search(line)]
-    return (errors or lines or ["no output"])[-1]
-
-
-_ERROR_LINE = re.compile(r"^[\w.]*(Error|Exception|error)\b.*:|^(ERROR|FATAL)\b")
 
 
 def break_cycles(metadata: MetaData) -> None:
@@ -290,11 +144,7 @@ async def _read_back(scratch: Database, cfg: Config) -> tuple[Schema, Catalog]:
     finally:
         await engine.dispose()
     if not metadata.tables:
-        raise ConfigError(
-            "the schema source built no table in schema public",
-            source=str(cfg.source),
-            key_path="app.schema",
-        )
+        raise await built_nothing(scratch, cfg, {str(r["tablename"]) for r in rows})
     unknown = [
         f"{table.name}.{column.name}"
         for table in metadata.tables.values()
@@ -336,15 +186,20 @@ def _reflect(sync: Connection, metadata: MetaData, wanted: tuple[str, ...] | Non
 def schema_from_source(cfg: Config) -> Schema:
     """The :class:`Schema` a SQL file or migrations build, with its catalogue's fingerprint
     remembered (see the module docstring). Needs perfkit's server."""
-    run = _run_sql_file if cfg.app.schema.kind == "sql" else _run_migrations
+    source = cfg.app.schema
+    run = run_sql_file if source.kind == "sql" else run_migrations
+    seconds = source.migrations.timeout if source.migrations is not None else 600.0
 
     async def build(scratch: Database) -> tuple[Schema, Catalog]:
         await run(scratch, cfg)
         return await _read_back(scratch, cfg)
 
-    schema, catalog = run_blocking(lambda: in_scratch_database(cfg, build))
+    schema, catalog = run_blocking(
+        lambda: in_scratch_database(cfg, build, as_build_role=True, seconds=seconds)
+    )
     _FINGERPRINTS[(cfg.state_dir, schema.digest)] = catalog.fingerprint
     _SOURCE_BUILT[schema.digest] = catalog
+    _remember_source(cfg, KnownSchema(catalog.fingerprint, schema.tables))
     return schema
 
 
@@ -422,11 +277,108 @@ def remember_fingerprint(cfg: Config, schema: Schema, fingerprint: str) -> None:
     if memo.get(schema.digest) == fingerprint:
         return
     memo[schema.digest] = fingerprint
-    path = cfg.state_dir / MEMO_FILE
-    with contextlib.suppress(OSError):  # a memo only: without it the next command rebuilds
+    _write_json(cfg.state_dir / MEMO_FILE, memo)
+
+
+# -- what the last build left, for commands that never build -------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownSchema:
+    """The application's schema as its last build left it in the state folder."""
+
+    fingerprint: str
+    #: The application's tables, parents first.
+    tables: tuple[str, ...]
+
+    @property
+    def all_tables(self) -> tuple[str, ...]:
+        """The tables a dataset of this schema holds: the application's and perfkit's own."""
+        return (*self.tables, DATASET_TABLE)
+
+
+#: What SQL files and migrations built in this process, by state folder and source digest.
+_SOURCES: dict[tuple[Path, str], KnownSchema] = {}
+
+
+def remembered_schema(cfg: Config, models: Schema | None = None) -> KnownSchema | None:
+    """What the last build of the application's schema left in the state folder, without
+    building anything; None when it was never built (with this source). ``models`` is the
+    models' schema when ``app.schema`` names models (importing them builds nothing).
+
+    For models and a SQL file the memo is exact: it is filed under the digest of the DDL or of
+    the file. Migrations are filed under their command and folder: perfkit cannot know that a
+    new revision was added without running them, so it is what they built last time."""
+    if models is not None:
+        key = (cfg.state_dir, models.digest)
+        fingerprint = _FINGERPRINTS.get(key) or _read_memo(cfg).get(models.digest)
+        return None if fingerprint is None else KnownSchema(fingerprint, models.tables)
+    digest = source_digest(cfg)
+    if digest is None:
+        return None
+    return _SOURCES.get((cfg.state_dir, digest)) or _read_sources_memo(cfg).get(digest)
+
+
+def source_digest(cfg: Config) -> str | None:
+    """The identity of ``app.schema`` when it is a SQL file (its bytes) or migrations (their
+    command and folder), with its table list; None for models or a file that cannot be read."""
+    source = cfg.app.schema
+    parts: list[object]
+    if source.sql is not None:
+        try:
+            parts = ["sql", hashlib.sha256(source.sql.read_bytes()).hexdigest()]
+        except OSError:
+            return None
+    elif source.migrations is not None:
+        cwd = source.migrations.cwd
+        parts = ["migrations", list(source.migrations.command), None if cwd is None else str(cwd)]
+    else:
+        return None
+    parts.append(None if source.tables is None else list(source.tables))
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def _remember_source(cfg: Config, known: KnownSchema) -> None:
+    digest = source_digest(cfg)
+    if digest is None:
+        return
+    _SOURCES[(cfg.state_dir, digest)] = known
+    memo = _read_sources_memo(cfg)
+    if memo.get(digest) == known:
+        return
+    memo[digest] = known
+    plain = {k: {"fingerprint": v.fingerprint, "tables": list(v.tables)} for k, v in memo.items()}
+    _write_json(cfg.state_dir / SOURCES_MEMO_FILE, plain)
+
+
+def _read_sources_memo(cfg: Config) -> dict[str, KnownSchema]:
+    try:
+        raw = json.loads((cfg.state_dir / SOURCES_MEMO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    out: dict[str, KnownSchema] = {}
+    for key, value in raw.items() if isinstance(raw, dict) else ():
+        if not (isinstance(key, str) and _HEX16.fullmatch(key) and isinstance(value, dict)):
+            continue
+        fingerprint, tables = value.get("fingerprint"), value.get("tables")
+        if (
+            isinstance(fingerprint, str)
+            and _HEX16.fullmatch(fingerprint)
+            and isinstance(tables, list)
+            and tables
+            and all(isinstance(t, str) and t for t in tables)
+        ):
+            out[key] = KnownSchema(fingerprint, tuple(tables))
+    return out
+
+
+def _write_json(path: Path, value: object) -> None:
+    """Write ``value`` to ``path`` whole or not at all; a memo only, so a failure is ignored
+    (without it the next command rebuilds)."""
+    with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{MEMO_FILE}.{os.getpid()}")
-        partial.write_text(json.dumps(memo, sort_keys=True, indent=0) + "\n", encoding="utf-8")
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_text(json.dumps(value, sort_keys=True, indent=0) + "\n", encoding="utf-8")
         partial.replace(path)
 
 

@@ -31,7 +31,7 @@ from perfkit.compare import Comparison
 from perfkit.datagen.load import SeedProgress, SeedReport
 from perfkit.datagen.progress import PlainSeedProgress
 from perfkit.report import comparison_rows
-from perfkit.snapshot.listing import Listed, Verified, age
+from perfkit.snapshot.listing import NOT_BUILT, Listed, Verified, age
 from perfkit.snapshot.prune import PruneReport
 from perfkit.snapshot.restore import RestoreReport
 from perfkit.snapshot.store import BrokenSnapshot, Snapshot
@@ -77,7 +77,7 @@ def snapshots_table(rows: list[Listed]) -> Table:
 
 def _fit(fits: bool | None) -> Text:
     if fits is None:
-        return Text("? (db down)", style="yellow")
+        return Text(NOT_BUILT, style="yellow")
     return Text("fits", style="green") if fits else Text("stale", style="red")
 
 
@@ -86,9 +86,8 @@ def verify_table(results: list[Verified]) -> Table:
     table.add_column("snapshot")
     table.add_column("result")
     for r in results:
-        table.add_row(
-            Text(r.label), Text("ok", style="green") if r.ok else Text(str(r.problem), style="red")
-        )
+        ok = Text("ok" + (f" ({r.note})" if r.note else ""), style="green")
+        table.add_row(Text(r.label), ok if r.ok else Text(str(r.problem), style="red"))
     return table
 
 
@@ -136,6 +135,7 @@ def prune_lines(report: PruneReport) -> list[str]:
     out += [f"{verb} unfinished folder {lo.path.name} ({lo.scale})" for lo in report.leftovers]
     out += [f"{verb} stale template database {name}" for name in report.templates]
     out += [f"{verb} leftover database {name}" for name in report.databases]
+    out += [f"{verb} leftover build role {name}" for name in report.roles]
     if report.nothing:
         out.append("nothing to prune")
     kept = ", ".join(f"{scale}: {n}" for scale, n in report.kept.items())

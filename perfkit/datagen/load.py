@@ -56,7 +56,7 @@ from perfkit.datagen.metadata import (
     read_dataset_info,
     write_dataset_info,
 )
-from perfkit.datagen.recipe import Shape, TableRecipe
+from perfkit.datagen.recipe import Recipe, Shape, TableRecipe
 from perfkit.datagen.validate import validate_recipe
 from perfkit.db import connect
 from perfkit.errors import ConfigError
@@ -131,16 +131,39 @@ def planned_dataset(
 ) -> DatasetInfo:
     """The :class:`DatasetInfo` that seeding ``app`` with these inputs writes
     (``created_at`` = now)."""
+    return plan_dataset(
+        app.recipe,
+        fingerprint=app.schema.fingerprint,
+        scale=scale,
+        data=data,
+        seed=seed,
+        mode=mode,
+        anchor=anchor,
+    )
+
+
+def plan_dataset(
+    recipe: Recipe,
+    *,
+    fingerprint: str,
+    scale: Scale,
+    data: DataConfig,
+    seed: int,
+    mode: DataMode,
+    anchor: dt.date,
+) -> DatasetInfo:
+    """:func:`planned_dataset` for ``recipe`` and a schema of ``fingerprint``: what commands
+    that never build the schema know (:func:`perfkit.app.application_on_record`)."""
     return DatasetInfo(
         scale=scale.name,
         seed=seed,
         mode=mode,
-        generator_version=app.recipe.version,
+        generator_version=recipe.version,
         anchor_date=anchor,
-        schema_fingerprint=app.schema.fingerprint,
-        row_counts=types.MappingProxyType(app.recipe.row_counts(scale, data, mode)),
+        schema_fingerprint=fingerprint,
+        row_counts=types.MappingProxyType(recipe.row_counts(scale, data, mode)),
         created_at=dt.datetime.now(dt.UTC),
-        parameters=types.MappingProxyType(app.recipe.parameters(scale, data)),
+        parameters=types.MappingProxyType(recipe.parameters(scale, data)),
     )
 
 

@@ -1,12 +1,13 @@
 """An application's schema captured the way the application builds it, whatever its source.
 
 :func:`capture_source` builds scales.yaml's ``app.schema`` in a scratch database on perfkit's
-server (:func:`perfkit.schema_source.in_scratch_database`) and captures it
+server (:func:`perfkit.schema_sandbox.in_scratch_database`) and captures it
 (:func:`perfkit.ddl.capture_schema`):
 
-- ``sql``: the file is run as it is (psql meta-commands skipped);
-- ``migrations``: the command runs with the application's settings, its database variables
-  pointing at the scratch database;
+- ``sql``: the file is run as it is (psql meta-commands skipped), one statement at a time, as
+  the build role (:mod:`perfkit.schema_scripts`);
+- ``migrations``: the command runs as the build role, in an environment whose every database
+  variable points at the scratch database (:mod:`perfkit.migrations_env`);
 - ``metadata``: the models' own ``MetaData.create_all`` (the tables ``app.schema.tables``
   names, or all).
 
@@ -30,13 +31,9 @@ from perfkit.database import Database
 from perfkit.ddl.capture import capture_schema
 from perfkit.ddl.model import Capture, CaptureError
 from perfkit.errors import ConfigError
-from perfkit.schema_source import (
-    NOT_APPLICATION_TABLES,
-    _run_migrations,
-    _run_sql_file,
-    in_scratch_database,
-    run_blocking,
-)
+from perfkit.schema_sandbox import in_scratch_database
+from perfkit.schema_scripts import run_migrations, run_sql_file
+from perfkit.schema_source import NOT_APPLICATION_TABLES, run_blocking
 from perfkit.urls import with_driver
 
 _CAPTURED: dict[tuple[str, str], Capture] = {}
@@ -46,8 +43,18 @@ def capture_source(cfg: Config, metadata: MetaData | None = None) -> Capture:
     """The capture of ``cfg.app.schema`` as its source builds it (see the module docstring);
     ``metadata`` is the imported models, for a ``metadata`` source. Needs perfkit's server."""
     key = (str(cfg.source), repr(cfg.app.schema))
+    source = cfg.app.schema
     if key not in _CAPTURED:
-        _CAPTURED[key] = run_blocking(lambda: in_scratch_database(cfg, _builder(cfg, metadata)))
+        # A SQL file or migrations are the application's code: they run as the build role
+        # (:mod:`perfkit.schema_sandbox`), as when perfkit reads their tables back.
+        _CAPTURED[key] = run_blocking(
+            lambda: in_scratch_database(
+                cfg,
+                _builder(cfg, metadata),
+                as_build_role=source.kind != "metadata",
+                seconds=source.migrations.timeout if source.migrations is not None else 600.0,
+            )
+        )
     return _CAPTURED[key]
 
 
@@ -55,9 +62,9 @@ def _builder(cfg: Config, metadata: MetaData | None) -> Callable[[Database], Awa
     async def build(scratch: Database) -> Capture:
         kind = cfg.app.schema.kind
         if kind == "sql":
-            await _run_sql_file(scratch, cfg)
+            await run_sql_file(scratch, cfg)
         elif kind == "migrations":
-            await _run_migrations(scratch, cfg)
+            await run_migrations(scratch, cfg)
         else:
             if metadata is None:
                 raise ValueError("a metadata source needs the imported MetaData")

@@ -18,11 +18,13 @@ import datetime as dt
 
 import asyncpg
 
-from perfkit.app import Application, load_application
+from perfkit.app import Application, OnRecord, load_application
 from perfkit.catalog import read_catalog
 from perfkit.config import Config, Scale
-from perfkit.datagen import DatasetInfo, planned_dataset, read_dataset_info
+from perfkit.datagen import DatasetInfo, read_dataset_info
 from perfkit.datagen.changes import changes_since_load, read_load_baseline
+from perfkit.datagen.load import plan_dataset
+from perfkit.datagen.recipe import Recipe
 from perfkit.schema import quote_ident
 from perfkit.snapshot.manifest import Manifest
 
@@ -30,10 +32,18 @@ from perfkit.snapshot.manifest import Manifest
 def expected_key(cfg: Config, scale: Scale) -> str:
     """The dataset key (:meth:`DatasetInfo.key`) that scales.yaml and the application
     produce for ``scale``."""
-    return planned_dataset(
-        load_application(cfg),
-        scale,
-        cfg.data,
+    app = load_application(cfg)
+    return dataset_key(cfg, scale, recipe=app.recipe, fingerprint=app.schema.fingerprint)
+
+
+def dataset_key(cfg: Config, scale: Scale, *, recipe: Recipe, fingerprint: str) -> str:
+    """:func:`expected_key` for ``recipe`` and a schema of ``fingerprint`` (commands that never
+    build the schema: :func:`perfkit.app.application_on_record`)."""
+    return plan_dataset(
+        recipe,
+        fingerprint=fingerprint,
+        scale=scale,
+        data=cfg.data,
         seed=cfg.data.seed,
         mode=cfg.data.mode,
         anchor=dt.date.today(),
@@ -60,13 +70,23 @@ def info_problem(info: DatasetInfo | None, cfg: Config, scale: Scale) -> str | N
     return None
 
 
-def manifest_problem(manifest: Manifest, cfg: Config, scale: Scale) -> str | None:
-    """Why a snapshot is not the dataset ``cfg`` wants for ``scale``; None when it is."""
+def manifest_problem(
+    manifest: Manifest, cfg: Config, scale: Scale, *, record: OnRecord | None = None
+) -> str | None:
+    """Why a snapshot is not the dataset ``cfg`` wants for ``scale``; None when it is (or,
+    with a ``record`` whose schema was never built, when only that could tell)."""
     if manifest.scale != scale.name:
         return f"it holds scale {manifest.scale!r}"
-    if manifest.schema_fingerprint != load_application(cfg).schema.fingerprint:
+    if record is None:
+        app = load_application(cfg)
+        recipe, fingerprint = app.recipe, app.schema.fingerprint
+    elif record.schema is None:
+        return None
+    else:
+        recipe, fingerprint = record.recipe, record.schema.fingerprint
+    if manifest.schema_fingerprint != fingerprint:
         return "it was made for another schema"
-    if manifest.dataset_key != expected_key(cfg, scale):
+    if manifest.dataset_key != dataset_key(cfg, scale, recipe=recipe, fingerprint=fingerprint):
         return "scales.yaml's data settings or the generator changed since"
     return None
 

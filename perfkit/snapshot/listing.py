@@ -1,5 +1,13 @@
 """``invoke snapshots``, ``invoke verify`` and ``invoke trust``: what the snapshot directory
-holds, whether it is sound, and taking in a snapshot made elsewhere."""
+holds, whether it is sound, and taking in a snapshot made elsewhere.
+
+Listing and verifying never build the application's schema: they never run its SQL file or
+migrations (the application's own code), nor build its models. They compare snapshots with the
+schema as its last build left it in the state folder
+(:func:`perfkit.app.application_on_record`); before any build, whether a snapshot fits is
+unknown, and said so. ``invoke trust`` vouches that a snapshot's tables are the application's,
+so it loads the application, building its schema when no command has yet.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +15,35 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from perfkit.app import load_application
+from perfkit.app import OnRecord, application_on_record, load_application
 from perfkit.config import Config
-from perfkit.errors import DatabaseEnvError
 from perfkit.snapshot.dataset import manifest_problem
 from perfkit.snapshot.errors import CorruptSnapshotError, SnapshotError
 from perfkit.snapshot.fileformat import check_stream, verify_files
 from perfkit.snapshot.manifest import Manifest
-from perfkit.snapshot.restore import verify_snapshot
-from perfkit.snapshot.store import BrokenSnapshot, Entry, Snapshot, SnapshotStore, load_manifest
+from perfkit.snapshot.restore import check_snapshot
+from perfkit.snapshot.store import (
+    KEY_NAME,
+    BrokenSnapshot,
+    Entry,
+    Snapshot,
+    SnapshotStore,
+    load_manifest,
+)
+
+#: What listing and verifying say of a schema no command has built yet.
+NOT_BUILT = "unknown (not built yet)"
+
+
+def store_on_record(cfg: Config, record: OnRecord) -> SnapshotStore:
+    """The configured snapshot directory and key, checking manifests' table names against
+    the schema as last built (none when it never was): what commands that never build use
+    instead of :meth:`SnapshotStore.for_config`."""
+    return SnapshotStore(
+        cfg.snapshots.directory,
+        key_file=cfg.state_dir / KEY_NAME,
+        tables=None if record.schema is None else record.schema.all_tables,
+    )
 
 
 @dataclass(frozen=True)
@@ -24,7 +52,8 @@ class Listed:
 
     entry: Entry
     latest: bool
-    #: Whether it was made for the current schema (None: unknown, the server is down).
+    #: Whether it was made for the current schema (None: unknown, no command built the
+    #: schema yet: :data:`NOT_BUILT`).
     fits_schema: bool | None
     #: Why it is not the dataset scales.yaml asks for now (None: it is).
     config_problem: str | None
@@ -42,14 +71,14 @@ class Listed:
 
 
 def list_snapshots(cfg: Config, *, scale: str | None = None) -> list[Listed]:
-    """Every snapshot (newest first per scale), with whether it fits the current schema.
+    """Every snapshot (newest first per scale), with whether it fits the schema as last built.
 
-    A damaged, crafted or untrusted one is listed as broken with its reason, never raised."""
-    store = SnapshotStore.for_config(cfg)
+    A damaged, crafted or untrusted one is listed as broken with its reason, never raised.
+    Nothing is built (see the module docstring)."""
+    record = application_on_record(cfg)
+    store = store_on_record(cfg, record)
     entries = store.entries(scale)
-    fingerprint = None
-    if any(not isinstance(entry, BrokenSnapshot) for entry in entries):
-        fingerprint = _current_fingerprint(cfg)
+    fingerprint = None if record.schema is None else record.schema.fingerprint
     out: list[Listed] = []
     for entry in entries:
         if isinstance(entry, BrokenSnapshot):
@@ -59,8 +88,8 @@ def list_snapshots(cfg: Config, *, scale: str | None = None) -> list[Listed]:
         problem = None
         if known is None:
             problem = "scales.yaml has no such scale"
-        elif fingerprint is not None:
-            problem = manifest_problem(entry.manifest, cfg, known)
+        else:
+            problem = manifest_problem(entry.manifest, cfg, known, record=record)
         out.append(
             Listed(
                 entry,
@@ -89,17 +118,23 @@ class Verified:
     label: str
     ok: bool
     problem: str | None
+    #: What could not be checked (the schema fit, before any build), for the terminal.
+    note: str | None = None
 
 
 def verify_snapshots(
     cfg: Config, *, scale: str | None = None, snapshot_id: str | None = None
 ) -> list[Verified]:
-    """Check signatures, manifests, schema fingerprints, every file's size and SHA-256, and
-    that every file expands to exactly the size its manifest declares (streamed, bounded)."""
-    store = SnapshotStore.for_config(cfg)
+    """Check signatures, manifests, schema fingerprints (against the schema as last built;
+    never building it), every file's size and SHA-256, and that every file expands to exactly
+    the size its manifest declares (streamed, bounded)."""
+    record = application_on_record(cfg)
+    store = store_on_record(cfg, record)
     entries: list[Entry] = (
         [store.entry(scale, snapshot_id)] if scale and snapshot_id else store.entries(scale)
     )
+    known = record.schema
+    note = None if known is not None else f"schema fit {NOT_BUILT}"
     out = []
     for entry in entries:
         if snapshot_id and entry.id != snapshot_id:
@@ -108,13 +143,17 @@ def verify_snapshots(
             out.append(Verified(entry.label, ok=False, problem=entry.reason))
             continue
         try:
-            verify_snapshot(entry, load_application(cfg))
+            check_snapshot(
+                entry,
+                fingerprint=None if known is None else known.fingerprint,
+                tables=None if known is None else known.all_tables,
+            )
             for table in entry.manifest.tables:
                 check_stream(entry.path, table, label=entry.label)
         except SnapshotError as exc:
             out.append(Verified(entry.label, ok=False, problem=exc.message))
         else:
-            out.append(Verified(entry.label, ok=True, problem=None))
+            out.append(Verified(entry.label, ok=True, problem=None, note=note))
     return out
 
 
@@ -186,15 +225,6 @@ def trust_snapshot(
     return Trusted(
         snapshot=snap, was=was, fits_schema=manifest.schema_fingerprint == app.schema.fingerprint
     )
-
-
-def _current_fingerprint(cfg: Config) -> str | None:
-    """The application's schema fingerprint; None when it needs a server that is not up (a
-    listing still lists, without saying which snapshots fit)."""
-    try:
-        return load_application(cfg).schema.fingerprint
-    except DatabaseEnvError:
-        return None
 
 
 def age(when: dt.datetime, *, now: dt.datetime | None = None) -> str:

@@ -13,7 +13,13 @@
   helper databases (``<name>__pknew_*``/``__pkold_*``) left by a killed restore, the spare
   (``<name>__pkspare``, the previous database kept empty for the next restore) of a database
   that no longer exists, and
-  ``perfkit_clone_*`` databases of a test run that was killed before dropping them.
+  ``perfkit_clone_*`` databases of a test run that was killed before dropping them; then the
+  build roles of schema builds that were killed (:mod:`perfkit.schema_sandbox`).
+
+Pruning never builds the application's schema (it never runs a SQL file or migrations): a
+template is stale when its dataset key is not the one the schema as last built gives
+(:func:`perfkit.app.application_on_record`); before any build only templates of scales
+scales.yaml no longer has are.
 
 Files: perfkit deletes only what it can prove it wrote. The snapshot folder must carry
 perfkit's marker (a non-empty folder without it is refused, nothing is deleted); a snapshot
@@ -31,12 +37,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from perfkit.app import OnRecord, application_on_record
 from perfkit.config import Config
 from perfkit.database import Admin, Database, helper_owner
 from perfkit.errors import PerfkitError
 from perfkit.locks import LockTimeout, exclusive
+from perfkit.schema_sandbox import drop_leftover_roles, leftover_roles
 from perfkit.snapshot import template
-from perfkit.snapshot.dataset import expected_key
+from perfkit.snapshot.dataset import dataset_key
+from perfkit.snapshot.listing import store_on_record
 from perfkit.snapshot.store import BrokenSnapshot, Entry, Leftover, SnapshotStore
 
 
@@ -49,6 +58,8 @@ class PruneReport:
     leftovers: list[Leftover] = field(default_factory=list)
     templates: list[str] = field(default_factory=list)
     databases: list[str] = field(default_factory=list)
+    #: Build roles of killed schema builds.
+    roles: list[str] = field(default_factory=list)
     kept: dict[str, int] = field(default_factory=dict)
     server_note: str | None = None
     #: Snapshot folders perfkit cannot prove it wrote (damaged, untrusted, links): kept.
@@ -58,7 +69,9 @@ class PruneReport:
 
     @property
     def nothing(self) -> bool:
-        return not (self.snapshots or self.leftovers or self.templates or self.databases)
+        return not (
+            self.snapshots or self.leftovers or self.templates or self.databases or self.roles
+        )
 
 
 def plan_files(
@@ -89,25 +102,30 @@ async def prune(
 ) -> PruneReport:
     """Apply the policy above; ``url`` names the server whose templates are checked (None:
     files only). An unreachable server is noted in the report, not an error."""
-    store = SnapshotStore.for_config(cfg)
+    record = application_on_record(cfg)
+    store = store_on_record(cfg, record)
     doomed, kept = plan_files(store, keep=keep or cfg.snapshots.keep, scale=scale)
     leftovers = store.leftovers(scale)
     untouched: list[Entry] = [e for e in store.entries(scale) if isinstance(e, BrokenSnapshot)]
     templates: list[str] = []
     unowned: list[str] = []
     databases: list[str] = []
+    roles: list[str] = []
     note: str | None = None
     if url is not None:
         try:
             db = Database(url)
             async with db.admin(timeout=5.0) as admin:
-                templates, unowned = await _stale_templates(admin, cfg, scale)
+                templates, unowned = await _stale_templates(admin, cfg, scale, record)
                 databases = await admin.leftovers()
                 if not dry_run:
                     templates = await _drop_locked(db, admin, templates)
                     databases = await _drop_locked(db, admin, databases)
+                roles = await (leftover_roles if dry_run else drop_leftover_roles)(admin)
         except PerfkitError as exc:
             note = f"templates not checked: {exc.message}"
+        if note is None and record.schema is None:
+            note = "templates of scales.yaml's scales kept: the schema was not built yet"
     if not dry_run:  # report only what is really gone
         doomed = [entry for entry in doomed if store.remove(entry.path)]
         leftovers = [leftover for leftover in leftovers if store.remove(leftover.path)]
@@ -117,6 +135,7 @@ async def prune(
         leftovers=leftovers,
         templates=templates,
         databases=databases,
+        roles=roles,
         kept=kept,
         server_note=note,
         untouched=untouched,
@@ -125,10 +144,10 @@ async def prune(
 
 
 async def _stale_templates(
-    admin: Admin, cfg: Config, scale: str | None
+    admin: Admin, cfg: Config, scale: str | None, record: OnRecord
 ) -> tuple[list[str], list[str]]:
     """(this project's stale templates, templates that name no owner); another project's
-    templates are neither."""
+    templates are neither. Judged against the schema as last built (``record``)."""
     own = template.owner_of(cfg.state_dir)
     stale: list[str] = []
     unowned: list[str] = []
@@ -143,8 +162,14 @@ async def _stale_templates(
         known = cfg.scales.get(info.scale)
         if (
             known is None
-            or info.dataset_key != expected_key(cfg, known)
             or info.name != template.template_name(info.scale, info.dataset_key)
+            or (
+                record.schema is not None
+                and info.dataset_key
+                != dataset_key(
+                    cfg, known, recipe=record.recipe, fingerprint=record.schema.fingerprint
+                )
+            )
         ):
             stale.append(info.name)
     return stale, unowned

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Literal
@@ -88,13 +88,20 @@ class RestoreReport:
 
 def verify_snapshot(snapshot: Snapshot, app: Application) -> None:
     """Refuse a stale or damaged snapshot: schema fingerprint first, then every file."""
+    check_snapshot(snapshot, fingerprint=app.schema.fingerprint, tables=app.schema.all_tables)
+
+
+def check_snapshot(
+    snapshot: Snapshot, *, fingerprint: str | None, tables: Sequence[str] | None
+) -> None:
+    """:func:`verify_snapshot` against a schema's ``fingerprint`` and ``tables`` (perfkit's
+    included); None skips that check (the schema was never built: ``invoke verify``)."""
     m = snapshot.manifest
-    expected = app.schema.fingerprint
-    if m.schema_fingerprint != expected:
+    if fingerprint is not None and m.schema_fingerprint != fingerprint:
         raise StaleSnapshotError(
-            snapshot.label, scale=m.scale, found=m.schema_fingerprint, expected=expected
+            snapshot.label, scale=m.scale, found=m.schema_fingerprint, expected=fingerprint
         )
-    missing = [t for t in app.schema.all_tables if t not in m.row_counts]
+    missing = [t for t in tables or () if t not in m.row_counts]
     if missing:
         raise CorruptSnapshotError(
             snapshot.label, reason=f"no data for table(s) {', '.join(missing)}", scale=m.scale

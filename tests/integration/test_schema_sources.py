@@ -282,7 +282,12 @@ async def test_a_sql_file_is_read_back_and_rebuilt_into_the_same_catalogue(
 BAD_FILES = {
     "syntax": (
         "CREATE TABLE t (id integer PRIMARY KEY);\n\nCREATE TABLE u (id integr PRIMARY KEY);\n",
-        r"'bad\.sql' \(line 3\): UndefinedObjectError: type \"integr\" does not exist",
+        r"'bad\.sql', line 3 \(CREATE TABLE u \(id \.\.\.\): UndefinedObjectError: type "
+        r"\"integr\" does not exist",
+    ),
+    "parse": (  # PostgreSQL's parser cannot split it: sent whole, the server says where
+        "CREATE TABLE t (id integer PRIMARY KEY);\n\nCREATE TABLE u (id integer,);\n",
+        r"'bad\.sql', line 3: PostgresSyntaxError: syntax error at or near",
     ),
     "data": (
         "CREATE TABLE t (id integer PRIMARY KEY);\nCOPY public.t (id) FROM stdin;\n1\n\\.\n",
@@ -524,13 +529,16 @@ async def test_models_a_sql_file_and_migrations_build_one_schema_with_one_finger
             )
     assert await helper_databases(pg.url) == []
 
-    # with no server to build the models on, the listing still lists, fit unknown
-    (tmp_path / "state" / MEMO_FILE).unlink()
+    # the listing builds nothing: with the models' fingerprint remembered it says "fits"; with
+    # none remembered, "unknown (not built yet)", even with no server to build on
     dead = env_of["models"] | {"TEST_DATABASE_URL": "postgresql://u:pw@127.0.0.1:1/homecare_test"}
-    done = run_invoke("snapshots", root=ROOT, env=dead)
-    assert done.returncode == 0, done.stderr
-    listing = done.stdout + done.stderr  # rich writes the table to stderr
-    assert "small" in listing and "db down" in listing, listing
+    for remembered, fit in ((True, "fits"), (False, "unknown (not built yet)")):
+        if not remembered:
+            (tmp_path / "state" / MEMO_FILE).unlink()
+        done = run_invoke("snapshots", root=ROOT, env=dead)
+        assert done.returncode == 0, done.stderr
+        listing = done.stdout + done.stderr  # rich writes the table to stderr
+        assert "small" in listing and fit in listing, listing
 
 
 def test_two_schema_sources_at_once_are_refused(tmp_path: Path) -> None:
