@@ -209,24 +209,43 @@ def series_steps(
         return []
     values = [v for _, v in pairs]
     logs = [math.log(v) for v in values] if min(values) > 0 else values
-    points = e_divisive(logs)
+    points = _kept_points(values, e_divisive(logs), min_step=min_step)
     bounds = [0, *(i for i, _ in points), len(values)]
     steps = []
     for n, (index, p) in enumerate(points, start=1):
         before = values[bounds[n - 1] : index]
         after = values[index : bounds[n + 1]]
-        b, a = float(statistics.median(before)), float(statistics.median(after))
-        if b and abs(a / b - 1) < min_step:
-            continue
         first = pairs[0][0]
         steps.append(
             Step(
                 workload=first.workload, scale=first.scale, metric=metric,
                 last_before=pairs[index - 1][0], first_after=pairs[index][0],
-                before=b, after=a, runs_before=len(before), runs_after=len(after), p_value=p,
+                before=float(statistics.median(before)), after=float(statistics.median(after)),
+                runs_before=len(before), runs_after=len(after), p_value=p,
             )
         )  # fmt: skip
     return steps
+
+
+def _kept_points(
+    values: Sequence[float], points: Sequence[tuple[int, float]], *, min_step: float
+) -> list[tuple[int, float]]:
+    """``points`` without the splits whose segments differ by less than ``min_step``: such a
+    split is merged into its neighbours, so a listed step's "before" and "after" reach back to
+    the previous listed step (not to a split too small to list). Merging can make a
+    neighbouring step smaller in turn: repeated until every remaining step is big enough."""
+    kept = list(points)
+    while True:
+        bounds = [0, *(i for i, _ in kept), len(values)]
+        sizes = []
+        for n, (index, _p) in enumerate(kept, start=1):
+            b = float(statistics.median(values[bounds[n - 1] : index]))
+            a = float(statistics.median(values[index : bounds[n + 1]]))
+            sizes.append(abs(a / b - 1) if b else math.inf)
+        small = [n for n, size in enumerate(sizes) if size < min_step]
+        if not small:
+            return kept
+        del kept[min(small, key=lambda n: sizes[n])]
 
 
 def history_steps(

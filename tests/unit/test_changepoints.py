@@ -95,3 +95,16 @@ def test_history_steps_go_per_workload_and_scale() -> None:
     (step,) = history_steps(history, metrics=("batch_seconds", "statements"))
     assert (step.scale, step.workload, step.metric) == ("small", "batch", "batch_seconds")
     assert history_steps(history, metrics=("batch_seconds",), scales=("medium",)) == []
+
+
+def test_a_step_too_small_to_list_does_not_cut_the_next_steps_before() -> None:
+    """A clear but small drift (4 %) before a real step (×3): the step's "before" reaches back
+    over the drift to the start of the history, not to the unlisted split."""
+    drifted = level(12, 0.005, seed=16, noise=0.004) + level(12, 0.0052, seed=17, noise=0.004)
+    runs = records(drifted + level(8, 0.0156, seed=18, noise=0.004))
+    found = e_divisive(logs([r.metrics["batch_seconds"] for r in runs]))
+    assert [i for i, _ in found] == [12, 24]  # the drift is a split of its own ...
+    (step,) = series_steps(runs, "batch_seconds")  # ... but only the ×3 step is listed
+    assert (step.runs_before, step.runs_after) == (24, 8)
+    assert step.commits == (runs[23].commit, runs[24].commit)
+    assert step.ratio == pytest.approx(3.0, rel=0.08)
