@@ -16,7 +16,8 @@ statistical gate (:mod:`perfkit.gate`): the candidate's timed samples against th
 samples of the baseline runs (a Mann-Whitney U test, a bootstrap confidence interval of the
 ratio of medians, the configured threshold, and a noise floor derived from the clock's
 resolution and the history's own run-to-run spread, never a constant in seconds); a timing
-measured once per run against the earlier runs' spread. **Counts** (SQL statements) are exact:
+measured once per run against the earlier runs' spread (an HTTP workload's p50, p95 and p99
+latency: each run's percentile is one value). **Counts** (SQL statements) are exact:
 worse by more than the threshold is a regression. Peak memory keeps an absolute floor in MB.
 Direction is per metric: lower is better for seconds, statements and memory, higher for rows
 per second. The thresholds come from the ``regression:`` section of scales.yaml (built-in
@@ -34,7 +35,15 @@ fingerprint by fingerprint: a statement whose calls multiplied (at least
 with its text ("N+1: ``SELECT … WHERE office_id = ?`` went 1 → 100 calls"); a new or vanished
 statement is listed. A statement whose plan shape changed is listed with the scans that
 changed ("support_plan_cycles: Index Scan using ix → Seq Scan"); it fails the gate only with
-``regression.plan_change: fail`` in scales.yaml (default ``warn``).
+``regression.plan_change: fail`` in scales.yaml (default ``warn``). The statements'
+**deterministic figures** are compared too (:func:`figure_changes`): shared buffers (hit +
+read) that more than doubled and grew by 100 blocks or more fail the gate, named with the
+statement ("buffers of ``SELECT … FROM support_plan_cycles …`` went 120 → 9,400 (×78.3)"),
+whatever the time did (``regression.buffers``: ``threshold``, ``min_blocks``, ``gate``); a
+changed number of rows returned is listed, and fails with ``regression.rows.gate: true``.
+
+:meth:`Comparison.headline` is the verdict a report leads with: ``medium: REGRESSED ×8.1
+batch time; N+1 in `SELECT …` (1 → 100 calls)``, or ``small: passed``.
 
 Over 500 lines: the regression gate's rules (baselines, thresholds, per-metric overrides, the
 statement and plan checks) and their verdicts (fields and one sentence each), kept together
@@ -47,7 +56,7 @@ import dataclasses
 import math
 import re
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -65,7 +74,7 @@ from perfkit.history import (
     resolve_git_ref,
     same_work,
 )
-from perfkit.profile import node_label, scans, shorten
+from perfkit.profile import entry_buffers, node_label, scans, shorten
 from perfkit.results import RunRecord
 from perfkit.text import human_seconds, quoted
 
@@ -95,10 +104,18 @@ class Metric:
     #: divided by a fixed office count: judging both would count one change twice).
     compared: bool = True
 
+    @property
+    def short_label(self) -> str:
+        """The label without its qualifier: ``batch time`` for ``batch time (median)``."""
+        return self.label.split(" (")[0]
+
     def format(self, value: float | None) -> str:
-        """``value`` with its unit, or an em dash when there is none."""
+        """``value`` with its unit (seconds scaled to s, ms or µs), or an em dash when there is
+        none."""
         if value is None:
             return "—"
+        if self.unit == "s":
+            return human_seconds(value)
         if self.digits == 0:
             return f"{value:,.0f}{' ' + self.unit if self.unit else ''}"
         return f"{value:,.{self.digits}f}{' ' + self.unit if self.unit else ''}"
@@ -132,6 +149,12 @@ METRICS: Mapping[str, Metric] = {
             digits=0,
         ),
         Metric("prepare_seconds", "data ready", "s", "lower", timing=True, gate=False, digits=2),
+        # an HTTP workload's load run (perfkit.loadrun): one value per run, judged against the
+        # earlier runs' spread like the other once-per-run timings
+        Metric("latency_p50_seconds", "p50 latency", "s", "lower", timing=True),
+        Metric("latency_p95_seconds", "p95 latency", "s", "lower", timing=True),
+        Metric("latency_p99_seconds", "p99 latency", "s", "lower", timing=True),
+        Metric("throughput", "throughput", "it/s", "higher", timing=True, gate=False, digits=1),
     )
 }
 
@@ -536,6 +559,8 @@ class Comparison:
     statements: tuple[StatementChange, ...] = ()
     #: Statements whose plan shape changed since the baseline.
     plan_changes: tuple[PlanChange, ...] = ()
+    #: Statements whose shared buffers jumped (or fell), or whose rows returned changed.
+    figures: tuple[FigureChange, ...] = ()
 
     @property
     def has_baseline(self) -> bool:
@@ -549,18 +574,43 @@ class Comparison:
     @property
     def failures(self) -> list[str]:
         """Everything that fails the gate, one phrase each: metrics, multiplied statements,
-        plan changes when ``regression.plan_change`` is ``fail``."""
-        return (
-            [m.short() for m in self.regressions]
-            + [s.describe() for s in self.statements if s.fails]
-            + [p.describe() for p in self.plan_changes if p.fails]
-        )
+        buffer jumps (and changed rows, with ``regression.rows.gate``), plan changes when
+        ``regression.plan_change`` is ``fail``."""
+        return [m.short() for m in self.regressions] + [
+            c.describe() for c in self.statement_findings if c.fails
+        ]
+
+    @property
+    def statement_findings(self) -> list[StatementChange | FigureChange | PlanChange]:
+        """Every change named down to a statement, in the order they are listed: calls
+        (N+1, new, vanished), buffers and rows, plan shapes."""
+        return [*self.statements, *self.figures, *self.plan_changes]
 
     @property
     def changes(self) -> list[str]:
-        """Every statement and plan change, one line each (failing ones marked)."""
-        changes: list[StatementChange | PlanChange] = [*self.statements, *self.plan_changes]
-        return [("FAIL " if c.fails else "note ") + c.describe() for c in changes]
+        """Every statement change, one line each, failing ones marked ``FAIL``, the others
+        ``note``: what ``invoke compare`` prints and the reports list under the verdict."""
+        return [("FAIL " if c.fails else "note ") + c.describe() for c in self.statement_findings]
+
+    def headline(self, *, workload: bool = False) -> str:
+        """The verdict in one line, first in every report: ``medium: REGRESSED ×8.1 batch
+        time; N+1 in `SELECT …` (1 → 100 calls)``, ``small: passed``, or ``small: no baseline
+        yet``. ``workload``: name the workload after the scale (``small · dashboard``), for a
+        scale with several."""
+        where = f"{self.scale} · {self.candidate.workload}" if workload else self.scale
+        if not self.has_baseline:
+            return f"{where}: no baseline yet"
+        if self.ok:
+            notes = len(self.changes)
+            return f"{where}: passed" + (
+                f" ({notes} note{'s' if notes != 1 else ''} below)" if notes else ""
+            )
+        parts = [
+            (f"×{m.ratio:.1f} " if m.ratio is not None else "") + m.metric.short_label
+            for m in self.regressions
+        ]
+        parts += [c.headline() for c in self.statement_findings if c.fails]
+        return f"{where}: REGRESSED " + "; ".join(parts)
 
     @property
     def ok(self) -> bool:
@@ -593,11 +643,13 @@ def compare_record(
     *,
     plan_change: str = "warn",
     earlier: Sequence[RunRecord] | None = None,
+    figure_rules: FigureRules | None = None,
 ) -> Comparison:
     """Compare ``candidate`` with ``baseline`` metric by metric, then statement by statement
-    (``plan_change``: ``warn`` or ``fail``, what a changed plan shape does). ``earlier``: the
-    comparable runs before the candidate, oldest first, whose run-to-run spread sets a
-    timing's noise floor (default: the baseline's runs)."""
+    (``plan_change``: ``warn`` or ``fail``, what a changed plan shape does; ``figure_rules``:
+    what buffers and rows may do). ``earlier``: the comparable runs before the candidate,
+    oldest first, whose run-to-run spread sets a timing's noise floor (default: the
+    baseline's runs)."""
     rows: list[MetricComparison] = []
     if baseline.found:
         spread_runs = tuple(earlier) if earlier else baseline.records
@@ -616,8 +668,14 @@ def compare_record(
         baseline=baseline,
         metrics=tuple(rows),
         note=_note(candidate, baseline),
-        statements=statement_changes(candidate, baseline.records),
+        statements=(found := statement_changes(candidate, baseline.records)),
         plan_changes=plan_changes(candidate, baseline.records, fails=plan_change == "fail"),
+        figures=figure_changes(
+            candidate,
+            baseline.records,
+            figure_rules or FigureRules(),
+            skip={c.fingerprint for c in found},
+        ),
     )
 
 
@@ -694,6 +752,7 @@ def compare_history(
     run_id: str | None = None,
     repo: Path | None = None,
     plan_change: str = "warn",
+    figure_rules: FigureRules | None = None,
 ) -> list[Comparison]:
     """Compare the candidate runs with ``baseline`` (a spec such as ``median:5``).
 
@@ -719,6 +778,7 @@ def compare_history(
             rules,
             plan_change=plan_change,
             earlier=history.comparable(c),
+            figure_rules=figure_rules,
         )
         for c in candidates
     ]
@@ -757,6 +817,15 @@ class StatementChange:
         """A multiplied statement fails the gate (an N+1, most often)."""
         return self.kind == "multiplied"
 
+    def headline(self) -> str:
+        """The verdict line's part: ``N+1 in `SELECT …` (1 → 100 calls)``."""
+        text = f"`{shorten(self.statement, 60)}`"
+        if self.kind == "multiplied":
+            return f"N+1 in {text} ({self.before:g} → {self.after} calls)"
+        if self.kind == "new":
+            return f"new statement {text} ({self.after} calls)"
+        return f"vanished statement {text}"
+
     def describe(self) -> str:
         """``N+1: `SELECT … WHERE office_id = ?` went 1 → 100 calls``."""
         text = f"`{shorten(self.statement)}`"
@@ -794,6 +863,127 @@ class PlanChange:
 
     def describe(self) -> str:
         return f"plan changed: {'; '.join(self.scan_changes())} (`{shorten(self.statement, 60)}`)"
+
+    def headline(self) -> str:
+        """The verdict line's part: ``plan changed in `SELECT …```."""
+        return f"plan changed in `{shorten(self.statement, 60)}`"
+
+
+@dataclass(frozen=True)
+class FigureRules:
+    """What a statement's deterministic figures may do before ``compare`` lists or fails them
+    (scales.yaml ``regression.buffers`` and ``regression.rows``)."""
+
+    #: Shared buffers (hit + read) jumped: by more than this fraction (1.0: doubled) ...
+    buffers_threshold: float = 1.0
+    #: ... and by at least this many blocks.
+    buffers_min_blocks: int = 100
+    #: Such a jump fails the gate.
+    buffers_gate: bool = True
+    #: A changed number of rows returned fails the gate.
+    rows_gate: bool = False
+
+
+def figure_rules_from_config(reg: RegressionConfig) -> FigureRules:
+    """The :class:`FigureRules` of scales.yaml's ``regression`` section."""
+    return FigureRules(
+        buffers_threshold=reg.buffers.threshold,
+        buffers_min_blocks=reg.buffers.min_blocks,
+        buffers_gate=reg.buffers.gate,
+        rows_gate=reg.rows.gate,
+    )
+
+
+FigureKind = Literal["buffers", "rows"]
+
+
+@dataclass(frozen=True)
+class FigureChange:
+    """A statement whose shared buffers or rows returned changed since the baseline (both
+    deterministic: the same plan on the same data gives the same figures on any machine)."""
+
+    kind: FigureKind
+    fingerprint: str
+    statement: str
+    #: The baseline's median over its profiled runs, and the candidate's figure.
+    before: float
+    after: float
+    #: Whether it fails the gate.
+    fails: bool = False
+    #: Where the buffer figures came from (``pg_stat_statements``, ``explain``).
+    source: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return self.after / self.before if self.before else None
+
+    @property
+    def worse(self) -> bool:
+        """More buffers than before (rows have no better direction: any change is listed)."""
+        return self.after > self.before
+
+    def _times(self) -> str:
+        return f" (×{self.ratio:.3g})" if self.ratio is not None else ""
+
+    def describe(self) -> str:
+        """``buffers of `SELECT … FROM support_plan_cycles …` went 120 → 9,400 (×78.3)``."""
+        text = f"`{shorten(self.statement)}`"
+        return f"{self.kind} of {text} went {self.before:,.0f} → {self.after:,.0f}{self._times()}"
+
+    def headline(self) -> str:
+        """The verdict line's part: ``×78.3 buffers in `SELECT …```."""
+        size = f"×{self.ratio:.3g} " if self.ratio is not None else ""
+        return f"{size}{self.kind} in `{shorten(self.statement, 60)}`"
+
+
+def figure_changes(
+    candidate: RunRecord,
+    baseline: Sequence[RunRecord],
+    rules: FigureRules,
+    *,
+    skip: Collection[str] = (),
+) -> tuple[FigureChange, ...]:
+    """Statements whose shared buffers jumped or fell past ``rules`` (both sides measured by
+    the same source), or whose rows returned changed, against the median of the profiled
+    baseline runs. Statements in ``skip`` (already named as multiplied, new or vanished) are
+    left out: their figures moved with their calls."""
+    base = _profiled(baseline)
+    if not candidate.profile or not base:
+        return ()
+    out: list[FigureChange] = []
+    for entry in candidate.profile:
+        fp = entry["fingerprint"]
+        if fp in skip:
+            continue
+        seen = [e for r in base if (e := r.statement(fp)) is not None]
+        if not seen:
+            continue
+        own = entry_buffers(entry)
+        if own is not None:
+            before_values = [b[0] for e in seen if (b := entry_buffers(e)) and b[1] == own[1]]
+            if before_values:
+                before = float(statistics.median(before_values))
+                after = float(own[0])
+                high, low = max(before, after), min(before, after)
+                if (
+                    high > low * (1 + rules.buffers_threshold)
+                    and high - low >= rules.buffers_min_blocks
+                ):
+                    out.append(
+                        FigureChange(
+                            "buffers", fp, entry["statement"], before, after,
+                            fails=after > before and rules.buffers_gate, source=own[1],
+                        )
+                    )  # fmt: skip
+        rows = [float(e["rows"]) for e in seen if "rows" in e]
+        if rows and "rows" in entry and float(entry["rows"]) != statistics.median(rows):
+            out.append(
+                FigureChange(
+                    "rows", fp, entry["statement"], float(statistics.median(rows)),
+                    float(entry["rows"]), fails=rules.rows_gate,
+                )
+            )  # fmt: skip
+    return tuple(sorted(out, key=lambda c: (not c.fails, c.kind)))
 
 
 def _scans_by_relation(shape: Mapping[str, object]) -> dict[str, str]:
@@ -885,6 +1075,7 @@ def compare_command(
     comparisons = compare_history(
         history, baseline=spec, rules=rules, scales=scales, run_id=run_id, repo=cfg.root,
         plan_change=cfg.regression.plan_change,
+        figure_rules=figure_rules_from_config(cfg.regression),
     )  # fmt: skip
     return history, comparisons
 

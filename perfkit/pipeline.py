@@ -75,6 +75,7 @@ from perfkit.memory import (
 from perfkit.prepare import PrepareReport, prepare, read_handover
 from perfkit.profile import (
     Profile,
+    ServerFigures,
     ServerStatements,
     explain_statements,
     profile_entries,
@@ -708,7 +709,7 @@ def _record(
     problems: tuple[str, ...],
     profile: Profile | None = None,
     plans: Mapping[str, Mapping[str, object]] | None = None,
-    server_rows: list[tuple[str, int, float, int]] | None = None,
+    server_rows: list[ServerFigures] | None = None,
     memory: MemoryProfile | None = None,
     variant: str | None = None,
 ) -> RunRecord:
