@@ -753,12 +753,15 @@ def compare_history(
     repo: Path | None = None,
     plan_change: str = "warn",
     figure_rules: FigureRules | None = None,
+    per_workload: bool = False,
 ) -> list[Comparison]:
     """Compare the candidate runs with ``baseline`` (a spec such as ``median:5``).
 
     The candidates: the records of run ``run_id`` when given, else the newest run's records;
-    with ``scales``, each named scale's newest record instead (or its record in ``run_id``).
-    A scale without runs yields no comparison. An empty history yields an empty list.
+    with ``scales``, each named scale's newest record instead (or its record in ``run_id``;
+    ``per_workload``: the newest record of each workload the scale measured, as a report
+    shows them). A scale without runs yields no comparison. An empty history yields an
+    empty list.
     """
     spec = parse_baseline(baseline)
     candidates: list[RunRecord]
@@ -766,6 +769,13 @@ def compare_history(
         candidates = list(history.run(run_id))
         if scales:
             candidates = [r for r in candidates if r.scale in scales]
+    elif scales and per_workload:
+        candidates = [
+            next(r for r in reversed(runs) if r.workload == workload)
+            for s in scales
+            for runs in [history.for_scale(s)]
+            for workload in dict.fromkeys(r.workload for r in runs)
+        ]
     elif scales:
         candidates = [r for s in scales if (r := history.latest(s)) is not None]
     else:

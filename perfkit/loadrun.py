@@ -60,6 +60,7 @@ from perfkit.pipeline import (
     preparation_metrics,
 )
 from perfkit.results import (
+    LADDER,
     RunRecord,
     append_record,
     current_commit,
@@ -70,9 +71,6 @@ from perfkit.results import (
 from perfkit.yamlfile import join_key
 
 Progress = Callable[[str], None]
-
-#: The percentiles whose latencies a record keeps in ``samples.latency_ladder_seconds``.
-LADDER = (0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0)
 
 
 @dataclass(frozen=True)

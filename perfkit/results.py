@@ -70,6 +70,9 @@ RESULTS_FILE = "results.jsonl"
 COMMIT_ENV_VARS = ("PERFKIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT")
 
 Number = int | float
+#: The percentiles whose latencies a load run's record keeps in
+#: ``samples.latency_ladder_seconds`` (an HDR percentile plot's points; 100 is the maximum).
+LADDER = (0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0)
 
 
 class CorruptRecordWarning(UserWarning):
