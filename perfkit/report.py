@@ -181,11 +181,16 @@ def render_markdown(data: ReportData) -> str:
 
 
 def render_comment(data: ReportData) -> str:
-    """The pull-request comment: :data:`COMMENT_MARKER`, the verdict per scale with its
-    lines (the first :data:`COMMENT_LINES` of each), each comparison's table; at most
-    :data:`COMMENT_LIMIT` characters (cut at a line, saying so)."""
+    """The pull-request comment: :data:`COMMENT_MARKER`, a heading naming the scales, the
+    verdict per scale with its lines (the first :data:`COMMENT_LINES` of each), each
+    comparison's table; at most :data:`COMMENT_LIMIT` characters (cut at a line, saying so).
+    The CI workflow joins each scale job's comment under one marker."""
     template = _environment("md").get_template("comment.md")
-    text = _collapse_blank_lines(template.render(view=report_view(data), line_limit=COMMENT_LINES))
+    text = _collapse_blank_lines(
+        template.render(
+            view=report_view(data), scales=", ".join(data.scales), line_limit=COMMENT_LINES
+        )
+    )
     if len(text) <= COMMENT_LIMIT:
         return text
     cut = text[:COMMENT_LIMIT].rsplit("\n", 1)[0]

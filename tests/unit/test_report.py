@@ -142,7 +142,9 @@ def test_the_markdown_leads_with_the_verdict_and_every_statement_change() -> Non
 
 def test_the_comment_carries_the_marker_the_verdict_and_the_tables() -> None:
     comment = render_comment(data())
-    assert comment.startswith(COMMENT_MARKER + "\n### perfkit: regression or budget exceeded")
+    assert comment.startswith(
+        COMMENT_MARKER + "\n### perfkit (small, medium): regression or budget exceeded"
+    )
     assert "❌ **medium: REGRESSED ×3.0 batch time; ×50.5 SQL statements; N+1 in " in comment
     assert f"- FAIL N+1: `{PER_OFFICE}` went 1 → 100 calls" in comment
     assert "| batch time (median) | 305 ms | 900 ms | ×2.95 |" in comment
