@@ -35,7 +35,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from perfkit.compare import compare_history, figure_rules_from_config, rules_from_config
+from perfkit.compare import compare_history, rules_from_config
 from perfkit.config import Config
 from perfkit.history import history_for
 from perfkit.markdown import Md, md_code, md_sentence, md_table, md_text
@@ -50,6 +50,7 @@ from perfkit.report_view import (
     comparison_rows,
     report_view,
 )
+from perfkit.statement_changes import figure_rules_from_config
 from perfkit.text import clipped, quoted
 
 if TYPE_CHECKING:

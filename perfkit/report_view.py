@@ -31,11 +31,12 @@ from typing import Any, Literal
 
 from perfkit.budget import BudgetCheck, record_checks
 from perfkit.changepoints import Step, history_steps
-from perfkit.compare import COMPARED, METRICS, Comparison, PlanChange
+from perfkit.compare import COMPARED, METRICS, Comparison
 from perfkit.errors import BadFlagError, PerfkitError
 from perfkit.history import History, metric_value, timestamp_of
 from perfkit.profile import entry_buffers, shape_text, shorten
 from perfkit.results import RunRecord
+from perfkit.statement_changes import PlanChange
 from perfkit.text import human_seconds
 
 #: Statements shown per workload in "where the time goes".

@@ -20,11 +20,12 @@ from typing import Any
 
 import pytest
 
-from perfkit.compare import compare_history, figure_rules_from_config, rules_from_config
+from perfkit.compare import compare_history, rules_from_config
 from perfkit.config import RegressionConfig
 from perfkit.history import History
 from perfkit.report import build_report, render_html
 from perfkit.results import RunRecord
+from perfkit.statement_changes import figure_rules_from_config
 from perfkit.testing import run_record
 
 pytestmark = [

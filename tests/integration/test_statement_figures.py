@@ -33,7 +33,6 @@ from perfkit.app import load_application
 from perfkit.compare import (
     Comparison,
     compare_history,
-    figure_rules_from_config,
     rules_from_config,
 )
 from perfkit.config import Config, MeasureConfig, ResultsConfig, Scale
@@ -50,6 +49,7 @@ from perfkit.pipeline import (
 )
 from perfkit.profile import explain_statements, profile_entries, profile_run
 from perfkit.results import new_run_id, results_path
+from perfkit.statement_changes import figure_rules_from_config
 from perfkit.testing import PrivateServer
 from perfkit.urls import with_database
 from perfkit.workload import Workload, WorkloadContext, WorkloadRegistry

@@ -24,7 +24,6 @@ from perfkit.compare import (
     check,
     compare_history,
     deprecated_settings,
-    figure_rules_from_config,
     judge,
     parse_baseline,
     parse_threshold,
@@ -41,6 +40,7 @@ from perfkit.errors import ConfigError
 from perfkit.history import History, HistoryError
 from perfkit.profile import shorten
 from perfkit.results import RunRecord
+from perfkit.statement_changes import figure_rules_from_config
 from perfkit.testing import run_record
 
 RULES = rules_from_config(RegressionConfig())

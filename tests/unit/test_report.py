@@ -512,3 +512,41 @@ def test_a_code_span_holds_any_text_whole(text: str) -> None:
     in_text = markdown.render(f"the statement {md_code(text)} ran")
     for rendered in (in_cell, in_text):
         assert f"<code>{html.escape(text, quote=False)}</code>" in rendered, rendered
+
+
+# -- invoke report: scales.yaml's rules reach the verdict ----------------------------------------
+
+
+def test_report_command_judges_by_scales_yaml_rules_and_prints_the_comment(tmp_path: Path) -> None:
+    from perfkit.config import load_config
+    from perfkit.report import report_command
+    from perfkit.results import append_record
+
+    results = tmp_path / "results"
+    config = tmp_path / "scales.yaml"
+    config.write_text(
+        "scales:\n  small: {offices: 10}\n"
+        f"results:\n  directory: {results}\n"
+        "regression:\n  plan_change: fail\n  buffers: {threshold: 0.5, min_blocks: 10}\n",
+        encoding="utf-8",
+    )
+    cfg = load_config(config, env={})
+
+    def run(n: int, scan: str, buffers: int) -> RunRecord:
+        shape = {"node": scan, "relation": "support_plan_cycles"}
+        plan = {"shape": shape, "shape_hash": scan[:8], "slowest_node": scan,
+                "slowest_node_ms": 0.1, "execution_ms": 0.1}  # fmt: skip
+        return run_record(n, profile=[{**entry("c", BATCH_SQL, calls=1, ms=1.0, buffers=buffers),
+                                       "plan": plan}])  # fmt: skip
+
+    for n in range(3):
+        append_record(results / "results.jsonl", run(n, "Index Scan", 40))
+    append_record(results / "results.jsonl", run(3, "Seq Scan", 70))  # ×1.75, +30 blocks
+    done = report_command(cfg, fmt="comment")
+    assert done.markdown is not None and done.markdown.startswith(COMMENT_MARKER)
+    head = verdict_block(render_markdown(done.data))[0]
+    shown = "`WITH subscribers AS (SELECT staffs.office_id FROM staffs) S…`"  # cut at 60
+    assert head == f"❌ **small: REGRESSED ×1.75 buffers in {shown}; plan changed in {shown}**"
+    written = report_command(cfg, fmt="html", output=tmp_path / "r.html", charts="cdn")
+    assert written.written == (tmp_path / "r.html",)
+    assert "cdn.jsdelivr.net" in (tmp_path / "r.html").read_text(encoding="utf-8")
