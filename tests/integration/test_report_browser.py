@@ -6,7 +6,8 @@ The page is rendered from records that use every section: three scales over twel
 step, a regression with an N+1 and a buffers jump, budgets over their limit, an HTTP workload's
 percentiles, statement profiles with plans. Checks: no console error and no request leaves the
 page; the verdict is on screen without scrolling at 1400×900; nothing overflows the page
-horizontally at 390 px; every chart is drawn, and each log axis is labelled by decades only.
+horizontally at 390 px; every chart is drawn, and each log axis is labelled by decades only;
+records whose text is markup (``<script>``, ``<img onerror>``) add no element and run nothing.
 """
 
 from __future__ import annotations
@@ -225,5 +226,50 @@ async def test_nothing_overflows_the_page_at_390_px(browser: Any, page_file: Pat
         box = await page.locator("#verdict").bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
         assert problems == []
+    finally:
+        await page.close()
+
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(2)>"
+
+
+def hostile_page() -> str:
+    """Records whose every free text is markup: scale, workload, statement, failure, host."""
+    records = []
+    for n in range(6):
+        profile = [statement("f", f"SELECT '{SCRIPT}' {IMG}", calls=1 if n < 5 else 50,
+                             ms=1.0, buffers=100 if n < 5 else 9000, scan="Seq Scan")]  # fmt: skip
+        records.append(
+            run_record(
+                n, scale=f"small{IMG}", workload=f"w{SCRIPT}", profile=profile,
+                machine={"hostname": IMG, "cpus": 2}, failures=[IMG], passed=n < 5,
+                budget_sources={"batch": SCRIPT},
+            )
+        )  # fmt: skip
+    history = History.of(records, source=Path(f"/tmp/{SCRIPT}/results.jsonl"))
+    comparisons = compare_history(
+        history, baseline="median:5", rules=rules_from_config(RegressionConfig())
+    )
+    return render_html(build_report(history, comparisons=comparisons))
+
+
+async def test_markup_in_the_records_runs_nothing_in_the_browser(
+    browser: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "hostile.html"
+    path.write_text(hostile_page(), encoding="utf-8")
+    page, problems = await opened(browser, path, width=1400, height=900)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: dialogs.append(d.message))
+    try:
+        await page.mouse.move(700, 450)  # hover a chart: its legend shows the labels
+        await page.wait_for_timeout(100)
+        assert await page.locator("img").count() == 0
+        headline = await page.locator("#verdict .headline").first.inner_text()
+        assert headline.startswith(f"small{IMG} · w{SCRIPT}: REGRESSED") or headline.startswith(
+            f"small{IMG}: REGRESSED"
+        ), headline
+        assert dialogs == [] and problems == []
     finally:
         await page.close()
