@@ -359,6 +359,9 @@ def report_command(
         plan_change=cfg.regression.plan_change,
         figure_rules=figure_rules_from_config(cfg.regression),
     )
+    # a workload last measured before the report's window is not judged again
+    shown = {id(r) for scale in history.scales() for r in history.last(scale, max(last, 1))}
+    comparisons = [c for c in comparisons if id(c.candidate) in shown]
     data = build_report(
         history, scale_order=cfg.scale_names, scales=scales, last=last, comparisons=comparisons
     )

@@ -539,14 +539,22 @@ def test_report_command_judges_by_scales_yaml_rules_and_prints_the_comment(tmp_p
         return run_record(n, profile=[{**entry("c", BATCH_SQL, calls=1, ms=1.0, buffers=buffers),
                                        "plan": plan}])  # fmt: skip
 
+    append_record(results / "results.jsonl", run_record(-1, workload="once"))
     for n in range(3):
         append_record(results / "results.jsonl", run(n, "Index Scan", 40))
     append_record(results / "results.jsonl", run(3, "Seq Scan", 70))  # ×1.75, +30 blocks
     done = report_command(cfg, fmt="comment")
     assert done.markdown is not None and done.markdown.startswith(COMMENT_MARKER)
-    head = verdict_block(render_markdown(done.data))[0]
+    (head,) = [line for line in verdict_block(render_markdown(done.data)) if "❌" in line]
     shown = "`WITH subscribers AS (SELECT staffs.office_id FROM staffs) S…`"  # cut at 60
-    assert head == f"❌ **small: REGRESSED ×1.75 buffers in {shown}; plan changed in {shown}**"
+    assert head == (
+        f"❌ **small · deadline_alerts: REGRESSED ×1.75 buffers in {shown}; plan changed in "
+        f"{shown}**"
+    )
+    assert "small · once: no baseline yet" in render_markdown(done.data)
+    # a workload last measured before the report's window is not judged again
+    recent = report_command(cfg, fmt="md", last=4).markdown
+    assert recent is not None and "once" not in recent
     written = report_command(cfg, fmt="html", output=tmp_path / "r.html", charts="cdn")
     assert written.written == (tmp_path / "r.html",)
     assert "cdn.jsdelivr.net" in (tmp_path / "r.html").read_text(encoding="utf-8")
