@@ -389,12 +389,17 @@ def comparison_verdict(c: Comparison, *, workload: bool = False) -> Verdict:
     run's failures, each metric that moved and each statement change."""
     headline = c.headline(workload=workload)
     over = [check for check in checks_of(c.candidate) if not check.ok]
-    if over:
-        exceeded = ", ".join(check.name for check in over)
+    failed_run = [] if c.candidate.passed else run_failures(c.candidate)
+    trouble = (
+        f"over budget: {', '.join(check.name for check in over)}"
+        if over
+        else "the run failed" if failed_run else ""
+    )  # fmt: skip
+    if trouble:
         headline = (
-            headline.split(": passed")[0] + f": OVER BUDGET ({exceeded})"
+            headline.split(": passed")[0] + f": FAILED, {trouble}"
             if c.ok and c.has_baseline
-            else f"{headline}; over budget: {exceeded}"
+            else f"{headline}; {trouble}"
         )
     lines = _run_lines(c.candidate)
     lines += [
@@ -402,14 +407,12 @@ def comparison_verdict(c: Comparison, *, workload: bool = False) -> Verdict:
         for m in c.metrics
         if m.verdict not in ("unchanged", "no baseline")
     ]
-    lines += [Line(text.split(" ", 1)[1], "fail" if text.startswith("FAIL") else "note")
-              for text in c.changes]  # fmt: skip
+    lines += [Line(f.describe(), "fail" if f.fails else "note") for f in c.statement_findings]
     if not c.has_baseline:
         lines.append(Line(c.summary(), "note"))
     state: Literal["passed", "failed", "none"] = (
-        "failed" if over or not c.ok or not c.candidate.passed else
-        "passed" if c.has_baseline else "none"
-    )  # fmt: skip
+        "failed" if trouble or not c.ok else "passed" if c.has_baseline else "none"
+    )
     return Verdict(headline, state, tuple(lines))
 
 

@@ -558,3 +558,15 @@ def test_report_command_judges_by_scales_yaml_rules_and_prints_the_comment(tmp_p
     written = report_command(cfg, fmt="html", output=tmp_path / "r.html", charts="cdn")
     assert written.written == (tmp_path / "r.html",)
     assert "cdn.jsdelivr.net" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_a_compared_run_that_failed_its_budgets_or_checks_never_reads_as_passed() -> None:
+    over = run_record(3, budgets={"batch": 0.04}, passed=False)  # 50 ms > 40 ms
+    problem = run_record(3, passed=False, failures=["statement count varied between runs: [1, 2]"])
+    for newest, headline, line in (
+        (over, "❌ **small: FAILED, over budget: batch**", "- FAIL batch 50.0 ms > 40.0 ms: OVER"),
+        (problem, "❌ **small: FAILED, the run failed**", "- FAIL statement count varied"),
+    ):
+        md = render_markdown(data(History.of([run_record(n) for n in range(3)] + [newest])))
+        block = verdict_block(md)
+        assert block[0] == headline and block[1].startswith(line), block
