@@ -392,12 +392,15 @@ BASELINE_HELP = (
 
 @task(
     help={
-        "format": "md (default: printed, or written with --output), html, or both",
+        "format": "md (default: printed, or written with --output), html, both, or comment "
+        "(the pull-request comment's Markdown)",
         "output": "a folder (report.md / report.html inside) or one .md/.html file "
         "(default for html/both: <results dir>/report/)",
         "scale": "only these scales, comma-separated (default: every scale with runs)",
         "last": "runs per scale in the history tables and charts, 1 or more (default 20)",
         "baseline": BASELINE_HELP,
+        "charts": "inline (default: uPlot embedded, the page opens offline) or cdn (a smaller "
+        "page that loads uPlot from jsDelivr)",
         "config": CONFIG_HELP,
     }
 )
@@ -408,9 +411,10 @@ def report(
     scale: str | None = None,
     last: str = "20",
     baseline: str | None = None,
+    charts: str = "inline",
     config: str | None = None,
 ) -> None:
-    """Render the results history: Markdown, and/or one self-contained HTML page with charts."""
+    """Render the results history, verdict first: Markdown, one HTML page, or a PR comment."""
     from perfkit.report import report_command, split_scales
 
     with guarded():
@@ -418,7 +422,7 @@ def report(
         cfg = load(config)
         done = report_command(
             cfg, fmt=format, output=output, scales=split_scales(scale), last=runs,
-            baseline=baseline,
+            baseline=baseline, charts=charts,
         )  # fmt: skip
         for line in done.data.history.skipped:
             warn(line)

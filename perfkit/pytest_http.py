@@ -151,6 +151,7 @@ async def load_call(
     name: str | None,
     budgets: Mapping[str, Any] | None,
     given: Mapping[str, Any],
+    test_file: str | None = None,
 ) -> LoadRun:
     """Run an HTTP workload's load on ``binding``'s data, check its budgets (scales.yaml's at
     the scale, ``budgets`` on top), append the record; the run is kept for the summary."""
@@ -170,6 +171,7 @@ async def load_call(
         budgets=extra,
         lock=not binding.data.cloned,  # a clone is the test's own
         progress=log.info,
+        test_file=test_file,
     )
     state.runs.append(run)
     return run
