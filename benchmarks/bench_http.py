@@ -63,12 +63,13 @@ from perfkit.http.target import (
     script_operation,
 )
 from perfkit.httpconfig import HttpApp, HttpWorkload
-from perfkit.loadgen import Exchange, LoadSettings, run_load
+from perfkit.loadconfig import LoadSettings
+from perfkit.loadgen import Exchange, run_load
 from perfkit.measure import StatementCounter
 from perfkit.pipeline import pinned_clock
 from perfkit.prepare import prepare
-from perfkit.sections import parse_section
 from perfkit.testing import private_server, scratch_database
+from perfkit.typedconfig import build
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "homecare"
@@ -162,8 +163,8 @@ async def run_benchmark(
             console.print("seeding the home-care example at scale small ...")
             report = await prepare(url, cfg, cfg.scale("small"))
             load_application(cfg)
-            http = parse_section(HttpApp, HTTP, source=SOURCE, key_path="app.http")
-            workload = parse_section(
+            http = build(HttpApp, HTTP, source=SOURCE, key_path="app.http")
+            workload = build(
                 HttpWorkload, DASHBOARD, source=SOURCE, key_path="app.workloads.dashboard"
             )
             out = []

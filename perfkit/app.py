@@ -152,7 +152,7 @@ def _build(cfg: Config) -> Application:
     # Imported when first run: seeding and restoring never need the workloads' modules.
     loaders = {
         name: functools.partial(_workload, name, settings, source=source)
-        for name, settings in app.workloads.items()
+        for name, settings in app.call_workloads.items()
     }
     try:
         return Application(
@@ -162,7 +162,7 @@ def _build(cfg: Config) -> Application:
             workloads=WorkloadRegistry(loaders=loaders),
             default_workload=app.default_workload,
             driver=app.driver,
-            settings=app.workloads,
+            settings=app.call_workloads,
         )
     except (ValueError, AttributeError) as exc:
         raise ConfigError(

@@ -27,7 +27,7 @@ import pytest
 from perfkit.datagen.infer.fill import fill_database
 from perfkit.datagen.infer.model import InferenceError
 from perfkit.datagen.infer.plan import make_plan
-from perfkit.datagen.infer.spec import parse_spec
+from perfkit.dataspec import parse_spec
 from perfkit.db import connection
 from perfkit.ddl import Capture, UncarriedError, capture_schema
 from perfkit.errors import ConfigError
@@ -169,7 +169,7 @@ def test_rows_do_not_depend_on_the_process(captured: Capture, tmp_path: Path) ->
     script = (
         "import hashlib, pickle, sys\n"
         "from perfkit.datagen.infer.plan import make_plan\n"
-        "from perfkit.datagen.infer.spec import parse_spec\n"
+        "from perfkit.dataspec import parse_spec\n"
         "captured, spec, anchor = pickle.loads(open(sys.argv[1], 'rb').read())\n"
         "plan = make_plan(captured, parse_spec(spec, source='t'), seed=5, anchor=anchor)\n"
         "digest = hashlib.sha256()\n"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import types
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ from perfkit.datagen.command import seed_command
 from perfkit.datagen.errors import DatasetConflictError
 from perfkit.datagen.infer.model import INFER_VERSION
 from perfkit.datagen.infer.seed import INFERRED_MODE, seed_inferred
-from perfkit.datagen.infer.spec import GenerationSpec, parse_spec
 from perfkit.datagen.metadata import read_dataset_info
+from perfkit.dataspec import GenerationSpec, parse_spec
 from perfkit.db import connection
 from perfkit.ddl import Capture, capture_schema
 from perfkit.errors import ConfigError, DatasetTooLargeError, UnsafeTargetError
@@ -118,7 +117,7 @@ def without_recipe(cfg: Config, url: str, data: Mapping[str, Any] = SPEC) -> Con
         cfg.app,
         schema=SchemaSource(sql=EXTRAS),
         recipe=None,
-        data=types.MappingProxyType(dict(data)),
+        data=parse_spec(data, source="scales.yaml", key="app.data"),
     )
     database = msgspec.structs.replace(cfg.database, backend="external")
     return msgspec.structs.replace(cfg, app=app, database=database, external_url=url)
@@ -144,9 +143,8 @@ async def test_a_bad_data_section_or_size_stops_invoke_seed_first(
     pg_url: str, pg_config: Config
 ) -> None:
     async with scratch_database(pg_url, "perfkit_infer_refused_test", perfkit_made=True) as url:
-        bad = without_recipe(pg_config, str(url), {"tables": {"team": {"rows": -1}}})
-        with pytest.raises(ConfigError) as wrong:
-            await asyncio.to_thread(seed_command, bad, scale="small")
+        with pytest.raises(ConfigError) as wrong:  # scales.yaml's app.data, as it is loaded
+            without_recipe(pg_config, str(url), {"tables": {"team": {"rows": -1}}})
         big = without_recipe(pg_config, str(url))
         big = msgspec.structs.replace(big, limits=msgspec.structs.replace(big.limits, max_rows=10))
         with pytest.raises(DatasetTooLargeError):

@@ -30,8 +30,8 @@ from perfkit.datagen.errors import SeedFailedError
 from perfkit.datagen.infer.fill import fill_database
 from perfkit.datagen.infer.model import INFER_VERSION, Plan
 from perfkit.datagen.infer.plan import make_plan
-from perfkit.datagen.infer.spec import GenerationSpec, parse_spec
 from perfkit.datagen.metadata import DatasetInfo
+from perfkit.dataspec import GenerationSpec
 from perfkit.db import connect
 from perfkit.ddl import Capture
 from perfkit.locks import exclusive
@@ -148,10 +148,10 @@ async def seed_inferred(
 def inferred_inputs(cfg: Config) -> tuple[Capture, GenerationSpec]:
     """What seeding an application without a recipe needs: the capture of its schema as its
     source builds it (:func:`perfkit.ddl.source.capture_source`) and the spec of scales.yaml's
-    ``app.data`` (a :class:`~perfkit.errors.ConfigError` naming the key when it is wrong)."""
+    ``app.data`` (checked when scales.yaml was loaded)."""
     from perfkit.app import models_metadata
     from perfkit.ddl.source import capture_source
 
-    spec = parse_spec(cfg.app.data, source=str(cfg.source), key="app.data")
+    spec = cfg.app.data
     metadata = models_metadata(cfg) if cfg.app.schema.kind == "metadata" else None
     return capture_source(cfg, metadata), spec
