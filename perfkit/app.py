@@ -4,12 +4,15 @@ perfkit's core (config, environment, schema handling, data loading, snapshots, t
 pipeline, measurement, results) never imports an application by name. It meets one only
 through an :class:`Application`, which provides three things:
 
-``schema``
-    its tables, as a :class:`perfkit.schema.Schema` built from its SQLAlchemy ``MetaData``
-    (all of it, or a subset closed under foreign keys);
-``recipe``
-    how perfkit's deterministic entities become rows of those tables
-    (:class:`perfkit.datagen.recipe.Recipe`);
+``data``
+    what its dataset is made of (:class:`RecipeData` or :class:`InferredData`): either its
+    tables as a :class:`perfkit.schema.Schema` built from its SQLAlchemy ``MetaData`` (all of
+    it, or a subset closed under foreign keys) and a recipe saying how perfkit's deterministic
+    entities become rows of them (:class:`perfkit.datagen.recipe.Recipe`); or, with no recipe
+    (``app.recipe: null``), the capture of its schema as its source builds it
+    (:class:`perfkit.ddl.Capture`) and scales.yaml's ``app.data``, from which every table's
+    data is inferred. Seeding, snapshots, restores, the checks of "kept" data and the guard
+    treat both alike through the few properties they share;
 ``workloads``
     the code that is timed (:class:`perfkit.workload.WorkloadRegistry`), and the driver its
     sessions use.
@@ -29,19 +32,117 @@ import importlib
 import inspect
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from perfkit.config import Config, Driver, WorkloadConfig
+from perfkit.dataspec import GenerationSpec
 from perfkit.errors import ConfigError, UnsafeTargetError
 from perfkit.text import quoted
 
 if TYPE_CHECKING:  # the interface's parts; the core's modules import this one
     from perfkit.datagen.recipe import Recipe
+    from perfkit.ddl import Capture
     from perfkit.schema import Schema
     from perfkit.schema_source import KnownSchema
     from perfkit.workload import Workload, WorkloadRegistry
+
+
+@dataclass(frozen=True)
+class RecipeData:
+    """A dataset made by the application's recipe on its models' tables."""
+
+    schema: Schema
+    recipe: Recipe
+    kind: Literal["recipe"] = "recipe"
+
+    def __post_init__(self) -> None:
+        recipe_tables = tuple(t.name for t in self.recipe.tables)
+        if recipe_tables != self.schema.tables:
+            raise ValueError(
+                f"the recipe fills {recipe_tables}, "
+                f"but the schema's tables are {self.schema.tables} (parents first)"
+            )
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The tables whose rows the dataset counts, parents first."""
+        return self.schema.tables
+
+    @property
+    def relations(self) -> tuple[str, ...]:
+        """Every table the catalogue checks cover (the load's record, "kept", the guard)."""
+        return self.schema.tables
+
+    @property
+    def copy_tables(self) -> tuple[str, ...]:
+        """The tables that hold rows on disk: what a snapshot dumps and a restore loads."""
+        return self.schema.tables
+
+    @property
+    def fingerprint(self) -> str:
+        """The schema fingerprint its datasets record (:attr:`perfkit.schema.Schema.fingerprint`,
+        read from the catalogue)."""
+        return self.schema.fingerprint
+
+    @property
+    def dated_columns(self) -> Mapping[str, tuple[str, ...]]:
+        """Table -> its date columns that move with the calendar (the recipe says which)."""
+        return self.recipe.dated_columns
+
+
+@dataclass(frozen=True)
+class InferredData:
+    """A dataset inferred from the catalogue (no recipe): the capture of the schema as its
+    source builds it, made when first asked for (it builds the schema in a scratch database
+    on perfkit's server), and scales.yaml's ``app.data``."""
+
+    spec: GenerationSpec
+    #: Makes the capture (:func:`perfkit.ddl.source.capture_source`, once per process).
+    capture_of: Callable[[], Capture]
+    kind: Literal["inferred"] = "inferred"
+
+    @classmethod
+    def of(cls, capture: Capture, spec: GenerationSpec) -> InferredData:
+        """The inferred data of a capture already made."""
+        return cls(spec=spec, capture_of=lambda: capture)
+
+    @property
+    def capture(self) -> Capture:
+        return self.capture_of()
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The tables whose rows the dataset counts (a partitioned table stands for its
+        partitions), in the capture's order."""
+        return tuple(t.name for t in self.capture.data_tables)
+
+    @property
+    def relations(self) -> tuple[str, ...]:
+        """Every table of the capture, partitions included."""
+        return self.capture.table_names
+
+    @property
+    def copy_tables(self) -> tuple[str, ...]:
+        """The tables that hold rows on disk: every table but partitioned parents (PostgreSQL
+        15 copies no rows out of those; their partitions hold them)."""
+        return tuple(t.name for t in self.capture.tables if t.kind != "p")
+
+    @property
+    def fingerprint(self) -> str:
+        """The capture's fingerprint (:attr:`perfkit.ddl.Capture.fingerprint`: triggers,
+        policies, functions and views included)."""
+        return self.capture.fingerprint
+
+    @property
+    def dated_columns(self) -> Mapping[str, tuple[str, ...]]:
+        """None: inferred dates stay where the anchor put them (only the anchor moves)."""
+        return {}
+
+
+#: What an application's dataset is made of.
+DataDefinition = RecipeData | InferredData
 
 
 @dataclass(frozen=True)
@@ -49,8 +150,7 @@ class Application:
     """An application under test, as perfkit sees it; see the module docstring."""
 
     name: str
-    schema: Schema
-    recipe: Recipe
+    data: DataDefinition
     workloads: WorkloadRegistry
     #: The workload ``nox -s perf-<scale>`` measures.
     default_workload: str
@@ -59,18 +159,43 @@ class Application:
     #: Each workload's configuration (kwargs, budgets, whether it must do work).
     settings: Mapping[str, WorkloadConfig] | None = None
 
-    def __post_init__(self) -> None:
-        recipe_tables = tuple(t.name for t in self.recipe.tables)
-        if recipe_tables != self.schema.tables:
-            raise ValueError(
-                f"application {self.name!r}: the recipe fills {recipe_tables}, "
-                f"but the schema's tables are {self.schema.tables} (parents first)"
-            )
-
     @property
     def tables(self) -> tuple[str, ...]:
-        """The application's tables, parents first."""
-        return self.schema.tables
+        """The tables whose rows the dataset counts, parents first."""
+        return self.data.tables
+
+    @property
+    def all_tables(self) -> tuple[str, ...]:
+        """Every table a snapshot holds: the tables with rows on disk, then the dataset's own
+        table."""
+        from perfkit.schema import DATASET_TABLE
+
+        return (*self.data.copy_tables, DATASET_TABLE)
+
+    @property
+    def inferred(self) -> InferredData | None:
+        """The inferred data, when the application has no recipe."""
+        return self.data if isinstance(self.data, InferredData) else None
+
+    @property
+    def schema(self) -> Schema:
+        """The models' tables of an application with a recipe."""
+        return self._recipe_data().schema
+
+    @property
+    def recipe(self) -> Recipe:
+        """The recipe of an application with one."""
+        return self._recipe_data().recipe
+
+    def _recipe_data(self) -> RecipeData:
+        if not isinstance(self.data, RecipeData):
+            raise ConfigError(
+                "no recipe: this step needs one (the data is inferred from the catalogue)",
+                source="scales.yaml",
+                key_path="app.recipe",
+                hint="name a recipe, or use the commands that work on inferred data",
+            )
+        return self.data
 
     def workload(self, name: str | None = None) -> Workload:
         """The workload called ``name`` (default: :attr:`default_workload`)."""
@@ -108,19 +233,33 @@ def load_application(cfg: Config) -> Application:
 @dataclass(frozen=True)
 class OnRecord:
     """The application as commands that never build its schema see it (``invoke snapshots``,
-    ``verify``, ``prune``): its recipe, and what the last build of its schema left in the
-    state folder (None: not built yet, with this source)."""
+    ``verify``, ``prune``): its recipe (None: its data is inferred), and what the last build
+    of its schema left in the state folder (None: not built yet, with this source). For
+    inferred data, ``inferred`` holds the capture that build left
+    (:func:`perfkit.ddl.source.remembered_capture`)."""
 
-    recipe: Recipe
+    recipe: Recipe | None
     schema: KnownSchema | None
+    inferred: InferredData | None = None
 
 
 def application_on_record(cfg: Config) -> OnRecord:
     """The application's recipe and its schema as last built, without running its SQL file
     or migrations, nor building its models (:func:`perfkit.schema_source.remembered_schema`).
     The application's modules are imported as by :func:`load_application`."""
-    from perfkit.schema_source import remembered_schema
+    from perfkit.schema_source import KnownSchema, remembered_schema
 
+    if cfg.app.recipe is None:
+        from perfkit.ddl.source import remembered_capture
+
+        prepare_import(cfg)
+        metadata = models_metadata(cfg) if cfg.app.schema.kind == "metadata" else None
+        capture = remembered_capture(cfg, metadata)
+        if capture is None:
+            return OnRecord(recipe=None, schema=None)
+        inferred = InferredData.of(capture, cfg.app.data)
+        known = KnownSchema(inferred.fingerprint, inferred.copy_tables)
+        return OnRecord(recipe=None, schema=known, inferred=inferred)
     loaded = _LOADED.get(_loaded_key(cfg))
     models: Schema | None
     if loaded is not None:
@@ -139,6 +278,34 @@ def _build(cfg: Config) -> Application:
     app = cfg.app
     source = str(cfg.source)
     prepare_import(cfg)
+    # Imported when first run: seeding and restoring never need the workloads' modules.
+    loaders = {
+        name: functools.partial(_workload, name, settings, source=source)
+        for name, settings in app.call_workloads.items()
+    }
+    return Application(
+        name=app.name,
+        data=_data(cfg),
+        workloads=WorkloadRegistry(loaders=loaders),
+        default_workload=app.default_workload,
+        driver=app.driver,
+        settings=app.call_workloads,
+    )
+
+
+def _data(cfg: Config) -> DataDefinition:
+    """What the application's dataset is made of: its recipe on its models' tables, or, with
+    no recipe, the capture of its schema (made when first needed) and ``app.data``."""
+    app = cfg.app
+    source = str(cfg.source)
+    if app.recipe is None:
+        from perfkit.ddl.source import capture_source
+
+        def capture() -> Capture:
+            metadata = models_metadata(cfg) if app.schema.kind == "metadata" else None
+            return capture_source(cfg, metadata)
+
+        return InferredData(spec=app.data, capture_of=capture)
     if app.schema.kind == "metadata":
         schema = _models_schema(cfg)
     else:  # a SQL file or migrations, built in a scratch database and read back
@@ -149,37 +316,22 @@ def _build(cfg: Config) -> Application:
 
     schema.bind_fingerprint(functools.partial(schema_fingerprint, cfg, schema))
     recipe = _recipe(cfg)
-    # Imported when first run: seeding and restoring never need the workloads' modules.
-    loaders = {
-        name: functools.partial(_workload, name, settings, source=source)
-        for name, settings in app.call_workloads.items()
-    }
     try:
-        return Application(
-            name=app.name,
-            schema=schema,
-            recipe=recipe,
-            workloads=WorkloadRegistry(loaders=loaders),
-            default_workload=app.default_workload,
-            driver=app.driver,
-            settings=app.call_workloads,
-        )
+        return RecipeData(schema=schema, recipe=recipe)
     except (ValueError, AttributeError) as exc:
         raise ConfigError(
-            str(exc), source=source, key_path="app.recipe", hint="list every table, parents first"
+            f"application {app.name!r}: {exc}",
+            source=source,
+            key_path="app.recipe",
+            hint="list every table, parents first",
         ) from None
 
 
 def _recipe(cfg: Config) -> Recipe:
-    """The recipe ``app.recipe`` names; refused when there is none (inferred data)."""
+    """The recipe ``app.recipe`` names (the caller checked there is one)."""
     source = str(cfg.source)
-    if cfg.app.recipe is None:
-        raise ConfigError(
-            "no recipe (inferred data): only `invoke seed` works without one so far",
-            source=source,
-            key_path="app.recipe",
-            hint="give a recipe for snapshots, restores and the perf sessions",
-        )
+    if cfg.app.recipe is None:  # pragma: no cover - a bug in the caller
+        raise ValueError("no recipe: the data is inferred")
     recipe: Recipe = import_object(cfg.app.recipe, key="app.recipe", source=source)
     return recipe
 

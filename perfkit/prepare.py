@@ -36,8 +36,9 @@ from typing import Any, Literal, get_args
 from perfkit.app import load_application, run_day
 from perfkit.config import Config, Scale
 from perfkit.database import Admin, Database
-from perfkit.datagen import DatasetInfo, SeedProgress, read_dataset_info, seed_database
+from perfkit.datagen import DatasetInfo, SeedProgress, read_dataset_info
 from perfkit.datagen.command import check_dataset_size
+from perfkit.datagen.kinds import seed_dataset
 from perfkit.env.base import ensure_database
 from perfkit.locks import exclusive
 from perfkit.measure import timed
@@ -297,7 +298,7 @@ async def seed_and_snapshot(job: _Job, store: SnapshotStore) -> _Route:
     job.say(f"seeding scale {job.scale.name}")
     with timed(job.steps, "seed"):
         await ensure_database(job.db.url)
-        await seed_database(
+        await seed_dataset(
             job.db.url,
             job.cfg,
             job.scale,
@@ -392,7 +393,7 @@ async def create_snapshot(
                 job.say(f"seeding scale {scale.name} first: {problem}")
                 with timed(job.steps, "seed"):
                     await ensure_database(job.db.url)
-                    await seed_database(
+                    await seed_dataset(
                         job.db.url,
                         cfg,
                         scale,

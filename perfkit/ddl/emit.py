@@ -229,7 +229,7 @@ class PostLoad:
         return out + list(self.after)
 
 
-def _data_table(capture: Capture, name: str) -> str:
+def data_table(capture: Capture, name: str) -> str:
     """The table whose rows ``name`` holds: a partition's topmost parent, else itself."""
     by_name = {t.name: t for t in capture.tables}
     table = by_name.get(name)
@@ -282,7 +282,7 @@ def post_load(capture: Capture, *, target: str, home: str | None = None) -> Post
     foreign_keys: dict[str, list[str]] = {}
     references: dict[str, set[str]] = {}
     for table in _tables_in_order(capture):
-        owner = _data_table(capture, table.name)
+        owner = data_table(capture, table.name)
         make, attach = _own_constraints_and_indexes(table, target)
         per_table.setdefault(owner, []).extend(make)
         attaches.setdefault(owner, []).extend(attach)
@@ -294,7 +294,7 @@ def post_load(capture: Capture, *, target: str, home: str | None = None) -> Post
                 f"{fk.definition}"
             )
             if fk.references is not None:
-                references.setdefault(owner, set()).add(_data_table(capture, fk.references))
+                references.setdefault(owner, set()).add(data_table(capture, fk.references))
     after: list[str] = []
     for table in _tables_in_order(capture):
         after += _triggers(table.name, table.triggers, target)

@@ -207,7 +207,7 @@ def trust_snapshot(
     manifest: Manifest = parsed.manifest
     if manifest.id != snapshot_id or manifest.scale != scale:
         raise CorruptSnapshotError(label, reason="manifest.json names another snapshot")
-    expected = set(app.schema.all_tables)
+    expected = set(app.all_tables)
     named = [t.table for t in manifest.tables]
     if set(named) != expected or len(named) != len(expected):
         raise CorruptSnapshotError(
@@ -223,7 +223,7 @@ def trust_snapshot(
     was = parsed.trust_problem(store.key())
     snap = store.write_manifest(entry.path, manifest)
     return Trusted(
-        snapshot=snap, was=was, fits_schema=manifest.schema_fingerprint == app.schema.fingerprint
+        snapshot=snap, was=was, fits_schema=manifest.schema_fingerprint == app.data.fingerprint
     )
 
 

@@ -44,7 +44,7 @@ from perfkit.errors import PerfkitError
 from perfkit.locks import LockTimeout, exclusive
 from perfkit.schema_sandbox import drop_leftover_roles, leftover_roles
 from perfkit.snapshot import template
-from perfkit.snapshot.dataset import dataset_key
+from perfkit.snapshot.dataset import key_on_record
 from perfkit.snapshot.listing import store_on_record
 from perfkit.snapshot.store import BrokenSnapshot, Entry, Leftover, SnapshotStore
 
@@ -163,13 +163,7 @@ async def _stale_templates(
         if (
             known is None
             or info.name != template.template_name(info.scale, info.dataset_key)
-            or (
-                record.schema is not None
-                and info.dataset_key
-                != dataset_key(
-                    cfg, known, recipe=record.recipe, fingerprint=record.schema.fingerprint
-                )
-            )
+            or info.dataset_key != (key_on_record(cfg, known, record) or info.dataset_key)
         ):
             stale.append(info.name)
     return stale, unowned

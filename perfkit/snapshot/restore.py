@@ -10,7 +10,9 @@ The order of events is what makes it safe:
 3. **Build beside it** a staging database: cloned from the scale's template when one holds
    this snapshot (the fast path), else created empty and loaded from the files (tables, COPY
    over two connections, then constraints and indexes in parallel, then foreign keys, then
-   ``ANALYZE``). Dates are shifted on the way (:mod:`perfkit.snapshot.dates`).
+   ``ANALYZE``). Dates are shifted on the way (:mod:`perfkit.snapshot.dates`). A snapshot of
+   inferred data replays the schema it holds instead of the models' DDL
+   (:mod:`perfkit.snapshot.replay`).
 4. **Swap** the names in one transaction (other sessions on the target are ended first), then
    drop the old database. A failure or Ctrl-C before the swap drops the staging database and
    leaves the target as it was; a kill -9 leaves a marked helper database that the next run
@@ -19,7 +21,7 @@ The order of events is what makes it safe:
 After a restore from file in ``auto`` mode the staging copy also becomes the scale's template,
 so the next restore takes the fast path.
 
-Over 400 lines: verify, build beside the target (clone or files), swap and clean up are the
+Over 500 lines: verify, build beside the target (clone or files), swap and clean up are the
 steps of one guarantee (the target is either untouched or fully replaced), kept together.
 """
 
@@ -63,6 +65,7 @@ from perfkit.snapshot.errors import (
 from perfkit.snapshot.fileformat import load_table, verify_files
 from perfkit.snapshot.manifest import TableFile
 from perfkit.snapshot.parallel import JOBS, spread
+from perfkit.snapshot.replay import drop_inferred_sql, load_inferred, read_schema_file
 from perfkit.snapshot.store import Snapshot, SnapshotStore
 from perfkit.urls import mask_url
 
@@ -87,15 +90,17 @@ class RestoreReport:
 
 
 def verify_snapshot(snapshot: Snapshot, app: Application) -> None:
-    """Refuse a stale or damaged snapshot: schema fingerprint first, then every file."""
-    check_snapshot(snapshot, fingerprint=app.schema.fingerprint, tables=app.schema.all_tables)
+    """Refuse a stale or damaged snapshot: schema fingerprint first, then every file (and,
+    for inferred data, the schema it replays)."""
+    check_snapshot(snapshot, fingerprint=app.data.fingerprint, tables=app.all_tables)
 
 
 def check_snapshot(
     snapshot: Snapshot, *, fingerprint: str | None, tables: Sequence[str] | None
 ) -> None:
     """:func:`verify_snapshot` against a schema's ``fingerprint`` and ``tables`` (perfkit's
-    included); None skips that check (the schema was never built: ``invoke verify``)."""
+    included); None skips that check (the schema was never built: ``invoke verify``). A
+    snapshot of inferred data has its schema file checked too."""
     m = snapshot.manifest
     if fingerprint is not None and m.schema_fingerprint != fingerprint:
         raise StaleSnapshotError(
@@ -108,6 +113,8 @@ def check_snapshot(
         )
     try:
         verify_files(snapshot.path, m.tables, label=snapshot.label)
+        if m.schema_file is not None:
+            read_schema_file(snapshot)
     except CorruptSnapshotError as exc:
         raise CorruptSnapshotError(snapshot.label, reason=exc.reason, scale=m.scale) from None
 
@@ -260,8 +267,14 @@ class Replacement:
 
 
 async def _empty(db: Database, app: Application) -> bool:
+    inferred = app.inferred
+    drop = (
+        drop_inferred_sql(inferred.capture)
+        if inferred is not None
+        else app.schema.drop_tables_sql()
+    )
     async with db.connect() as conn:
-        return await empty_database(conn, app.schema.drop_tables_sql())
+        return await empty_database(conn, drop)
 
 
 async def replace_database(
@@ -307,7 +320,7 @@ async def replace_database(
                     raise InterruptedAfterSwapError(db.name, old) from None
             # what the data looked like as loaded: later changes are then noticed
             async with db.connect() as conn:
-                await record_load_baseline(conn, app.tables)
+                await record_load_baseline(conn, app.data.relations)
     return db.name
 
 
@@ -387,8 +400,24 @@ async def load_from_files(
     Like ``pg_restore``: tables bare, COPY (``FREEZE``, into tables made in the same
     transaction), then primary keys, constraints and indexes per table in parallel, then
     foreign keys, then ``ANALYZE`` so the planner sees what a seeded database shows it.
-    The caller verified the snapshot and drops ``staging`` if this fails.
+    Inferred data replays the schema the snapshot holds
+    (:func:`perfkit.snapshot.replay.load_inferred`). The caller verified the snapshot and drops
+    ``staging`` if this fails.
     """
+    if app.inferred is not None:
+        await load_inferred(
+            db,
+            admin,
+            snap,
+            capture=read_schema_file(snap),
+            staging=staging,
+            target_day=target_day,
+            shifted=shifted_columns(app),
+            create=create,
+            steps=steps,
+            progress=progress,
+        )
+        return
     say = progress or (lambda _msg: None)
     steps = steps if steps is not None else {}
     days = shift_days(snap.manifest.anchor_date, target_day)

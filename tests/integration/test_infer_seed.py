@@ -132,11 +132,13 @@ async def test_invoke_seed_fills_an_application_without_a_recipe(
         async with connection(str(url)) as conn:
             info = await read_dataset_info(conn)
             units = await conn.fetchval("SELECT count(*) FROM org_unit")
-        with pytest.raises(ConfigError) as other_commands:
-            load_application(cfg)
+        app = load_application(cfg)  # what the other commands load: the inferred data
     assert outcome.report.created and info is not None and info.mode == INFERRED_MODE
     assert units == 5 * cfg.scale("small").offices == info.row_counts["org_unit"]
-    assert other_commands.value.key_path == "app.recipe"
+    assert app.inferred is not None and info.schema_fingerprint == app.data.fingerprint
+    with pytest.raises(ConfigError) as no_recipe:  # a step that needs a recipe says so
+        _ = app.recipe
+    assert no_recipe.value.key_path == "app.recipe"
 
 
 async def test_a_bad_data_section_or_size_stops_invoke_seed_first(

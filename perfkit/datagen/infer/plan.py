@@ -907,7 +907,6 @@ def make_plan(
             "infer": INFER_VERSION,
             "providers": providers.PROVIDER_VERSION,
             "scale": scale,
-            "anchor": anchor.isoformat(),
             "spec": spec.as_json(),
         },
     )

@@ -11,7 +11,10 @@ recorded for later change checks.
 The dataset's identity (:meth:`perfkit.datagen.DatasetInfo.key`) is made of the scale, the
 seed, the inference rules' version, the capture's fingerprint (triggers and policies
 included), the row counts and the plan's parameters (the spec, the scale's multiplier,
-Faker's version): change any and it is another dataset. The mode recorded is ``inferred``.
+Faker's version): change any and it is another dataset. The anchor date is not part of it (as
+for a recipe's dataset): a snapshot made on one day is the same dataset on the next. Inferred
+dates are drawn around the anchor of the day they were seeded and stay there; a restore moves
+only the recorded anchor to its day. The mode recorded is ``inferred``.
 """
 
 from __future__ import annotations
@@ -143,15 +146,3 @@ async def seed_inferred(
         await load._close_quietly(conn)
     info = dataclasses.replace(wanted, schema_fingerprint=report.fingerprint)
     return load.SeedReport(info=info, rows=report.rows, phases=phases, seconds=total.stop())
-
-
-def inferred_inputs(cfg: Config) -> tuple[Capture, GenerationSpec]:
-    """What seeding an application without a recipe needs: the capture of its schema as its
-    source builds it (:func:`perfkit.ddl.source.capture_source`) and the spec of scales.yaml's
-    ``app.data`` (checked when scales.yaml was loaded)."""
-    from perfkit.app import models_metadata
-    from perfkit.ddl.source import capture_source
-
-    spec = cfg.app.data
-    metadata = models_metadata(cfg) if cfg.app.schema.kind == "metadata" else None
-    return capture_source(cfg, metadata), spec
