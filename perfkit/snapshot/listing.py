@@ -21,6 +21,7 @@ from perfkit.snapshot.dataset import manifest_problem
 from perfkit.snapshot.errors import CorruptSnapshotError, SnapshotError
 from perfkit.snapshot.fileformat import check_stream, verify_files
 from perfkit.snapshot.manifest import Manifest
+from perfkit.snapshot.replay import read_schema_file
 from perfkit.snapshot.restore import check_snapshot
 from perfkit.snapshot.store import (
     KEY_NAME,
@@ -217,6 +218,8 @@ def trust_snapshot(
             scale=scale,
         )
     verify_files(entry.path, manifest.tables, label=label)
+    if manifest.schema_file is not None:  # inferred data: the schema it replays
+        read_schema_file(Snapshot(entry.path, manifest))
     for table in manifest.tables:
         say(f"checking {table.file}")
         check_stream(entry.path, table, label=label)
