@@ -361,6 +361,42 @@ def seed(
 
 @task(
     help={
+        "sql": "the schema's SQL file (e.g. pg_dump --schema-only output)",
+        "metadata": "module:attribute of the SQLAlchemy MetaData (or declarative base)",
+        "migrations": "the command that builds the schema, e.g. 'alembic upgrade head'",
+        "output": "where to write (default perf/scales.yaml)",
+        "force": "replace the file if it exists",
+        "name": "the application's name (default: the current folder's)",
+        "locale": "locale of names, e-mails, phones, addresses (Faker's; default en_US)",
+        "config": CONFIG_HELP,
+    }
+)
+def init(
+    c: Context,
+    sql: str | None = None,
+    metadata: str | None = None,
+    migrations: str | None = None,
+    output: str = "perf/scales.yaml",
+    force: bool = False,
+    name: str | None = None,
+    locale: str = "en_US",
+    config: str | None = None,
+) -> None:
+    """Write a first scales.yaml from the application's schema: every table, inferred data."""
+    from perfkit.init import init_command
+
+    with guarded():
+        with console().status("reading the schema ..."):
+            report = init_command(
+                config=config, output=output, sql=sql, metadata=metadata,
+                migrations=migrations, force=force, name=name, locale=locale,
+            )  # fmt: skip
+        for line in report.lines():
+            say(line)
+
+
+@task(
+    help={
         "repeats": "runs per case; times are medians (default 3)",
         "quick": "skip the slow cases (the plan's method at medium, 5,000 offices)",
         "config": CONFIG_HELP,

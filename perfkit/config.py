@@ -818,8 +818,23 @@ def load_config(
     docstring for precedence."""
     env = os.environ if env is None else env
     source = find_config(path, env=env, cwd=cwd)
+    raw = read_yaml(read_config_text(source, source=str(source)), source=source.name)
+    return config_from(raw, source=source, env=env, overrides=overrides)
+
+
+def config_from(
+    raw: Any,
+    *,
+    source: Path,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """The config of ``raw`` (a scales.yaml's plain values) as if read from ``source`` (an
+    absolute path: relative paths start at its folder), with the environment and flags on
+    top: :func:`load_config` once the file is read, or a starting config of a project that has
+    none yet (``invoke init``)."""
+    env = os.environ if env is None else env
     label = source.name
-    raw = read_yaml(read_config_text(source, source=str(source)), source=label)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -899,6 +899,7 @@ def make_plan(
                 updates=tuple(t.updates),
                 codecs=frozenset(t.codecs),
                 seed_key=planner.key,
+                per=(t.per.references or "", t.per.columns[0]) if t.per is not None else None,
             )
         )
     plan = Plan(
@@ -909,6 +910,7 @@ def make_plan(
             "scale": scale,
             "spec": spec.as_json(),
         },
+        cut=frozenset(planner.cut),
     )
     _check_calls(capture, plan, planner)
     return plan
