@@ -166,6 +166,7 @@ async def load_inferred(
         with timed(steps, "foreign_keys"):
             for statements in replay.foreign_keys.values():
                 await conns[0].execute(";\n".join(statements))
+            await spread(conns, list(replay.validations.values()), _validate)
         with timed(steps, "after"):
             if replay.after:
                 await conns[0].execute(";\n".join(replay.after))
@@ -179,6 +180,10 @@ async def load_inferred(
     finally:
         for conn in conns:
             await conn.close()
+
+
+async def _validate(conn: asyncpg.Connection, statements: Sequence[str]) -> None:
+    await conn.execute(";\n".join(statements))
 
 
 def _owner(capture: Capture, table: str) -> str:
