@@ -13,8 +13,9 @@ builds it (:mod:`perfkit.ddl.emit`): the bare objects (extensions, types, domain
 functions, tables with their partitions attached, views); each table's rows by binary COPY
 (``FREEZE``; partitioned parents hold no rows in PostgreSQL 15, their partitions were dumped
 and are loaded), over two connections, biggest first; as soon as every partition of a table
-is in, its keys, constraints and indexes replayed and the table analyzed; then the foreign
-keys; then what must not run during the load (triggers, so none fires; row-level security,
+is in, its keys, constraints and indexes replayed and the table analyzed, and its foreign
+keys once their tables are built (:func:`perfkit.ddl.bulk.load_tables`, as a seed does);
+then what must not run during the load (triggers, so none fires; row-level security,
 policies, statistics, materialized views) and the sequences moved past the loaded values.
 Last, the database is captured again: anything not rebuilt exactly stops the restore before
 the swap.
@@ -22,7 +23,6 @@ the swap.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime as dt
 import hashlib
@@ -35,6 +35,7 @@ from perfkit.database import Admin, Database
 from perfkit.datagen.metadata import create_dataset_table_sql
 from perfkit.db import connect
 from perfkit.ddl import Capture, bare_sql, capture_schema, post_load
+from perfkit.ddl.bulk import Unit, load_tables
 from perfkit.ddl.emit import data_table, drop_sql
 from perfkit.measure import timed
 from perfkit.schema import DATASET_TABLE, quote_ident
@@ -42,7 +43,7 @@ from perfkit.snapshot.dates import Shifted, shift_days
 from perfkit.snapshot.errors import CorruptSnapshotError, RestoreFailedError
 from perfkit.snapshot.fileformat import load_table, open_data_file
 from perfkit.snapshot.manifest import SCHEMA_NAME, SchemaFile
-from perfkit.snapshot.parallel import JOBS, spread
+from perfkit.snapshot.parallel import JOBS
 from perfkit.snapshot.store import Snapshot
 from perfkit.urls import mask_url
 
@@ -135,38 +136,26 @@ async def load_inferred(
             await conns[0].execute(create_dataset_table_sql())
             for conn in conns:
                 await conn.execute(replay.search_path)
-        entries = sorted(snap.manifest.tables, key=lambda e: e.raw_bytes, reverse=True)
-        owners = {e.table: _owner(capture, e.table) for e in entries}
-        left = collections.Counter(owners.values())
+        entries = {e.table: e for e in snap.manifest.tables}
 
-        async def load(conn: asyncpg.Connection, table: str) -> None:
-            entry = next(e for e in entries if e.table == table)
-            say(f"loading {table}")
+        async def load(conn: asyncpg.Connection, unit: Unit) -> None:
+            entry = entries[unit.name]
+            say(f"loading {unit.name}")
             async with conn.transaction():
-                await conn.execute(f"TRUNCATE {quote_ident(table)}")  # lets COPY freeze
+                await conn.execute(f"TRUNCATE {quote_ident(unit.name)}")  # lets COPY freeze
                 copied = await load_table(conn, entry, snap.path, freeze=True)
                 if copied != entry.rows:
                     raise CorruptSnapshotError(
                         snap.label,
-                        reason=f"{table}: the server copied {copied} rows, the manifest says "
-                        f"{entry.rows}",
+                        reason=f"{unit.name}: the server copied {copied} rows, the manifest "
+                        f"says {entry.rows}",
                         scale=snap.scale,
                     )
-                await _shift(conn, table, days, shifted)
-            owner = owners[table]
-            left[owner] -= 1
-            if left[owner] == 0:  # every partition of it is in
-                say(f"building constraints and indexes of {owner}, analyzing")
-                await conn.execute(
-                    ";\n".join([*replay.per_table.get(owner, ()), f"ANALYZE {quote_ident(owner)}"])
-                )
+                await _shift(conn, unit.name, days, shifted)
 
+        units = [Unit(e.table, _owner(capture, e.table), e.raw_bytes) for e in entries.values()]
         with timed(steps, "load_and_index"):
-            await spread(conns, [e.table for e in entries], load)
-        with timed(steps, "foreign_keys"):
-            for statements in replay.foreign_keys.values():
-                await conns[0].execute(";\n".join(statements))
-            await spread(conns, list(replay.validations.values()), _validate)
+            await load_tables(conns, replay, units, load, schema="public")
         with timed(steps, "after"):
             if replay.after:
                 await conns[0].execute(";\n".join(replay.after))
@@ -180,10 +169,6 @@ async def load_inferred(
     finally:
         for conn in conns:
             await conn.close()
-
-
-async def _validate(conn: asyncpg.Connection, statements: Sequence[str]) -> None:
-    await conn.execute(";\n".join(statements))
 
 
 def _owner(capture: Capture, table: str) -> str:
