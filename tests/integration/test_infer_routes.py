@@ -35,6 +35,7 @@ from perfkit.pipeline import run_scale
 from perfkit.prepare import create_snapshot, prepare
 from perfkit.results import read_records
 from perfkit.snapshot.errors import CorruptSnapshotError
+from perfkit.snapshot.listing import list_snapshots, verify_snapshots
 from perfkit.snapshot.manifest import SCHEMA_NAME
 from perfkit.snapshot.restore import restore_snapshot, verify_snapshot
 from perfkit.snapshot.store import SnapshotStore
@@ -339,3 +340,28 @@ async def test_the_pytest_plugin_serves_inferred_data(
     (record,) = read_records(tmp_path / "results" / "results.jsonl")
     assert record.workload == "members" and record.dataset["mode"] == INFERRED_MODE
     assert record.dataset["rows"]["org_unit"] == 3
+
+
+async def test_listing_and_verifying_read_the_capture_the_last_build_left(
+    inferred: Config, urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``invoke snapshots`` and ``verify`` never build the schema: for inferred data they read
+    the capture the last build kept in the state folder (this process's memory cleared here),
+    and before any build they say the fit is unknown."""
+    from perfkit.ddl import source
+
+    cfg = inferred
+    monkeypatch.setattr(source, "_CAPTURED", {})  # a new process: nothing captured in memory
+    (listed,) = [row for row in list_snapshots(cfg, scale="tiny") if row.latest]
+    assert listed.fits_schema is True and listed.config_problem is None
+    assert all(v.ok for v in verify_snapshots(cfg, scale="tiny"))
+    memo = cfg.state_dir / source.CAPTURES_DIR
+    kept = {p: p.read_bytes() for p in memo.iterdir()}
+    try:
+        for path in kept:
+            path.unlink()
+        (unknown,) = [row for row in list_snapshots(cfg, scale="tiny") if row.latest]
+        assert unknown.fits_schema is None
+    finally:
+        for path, body in kept.items():
+            path.write_bytes(body)
