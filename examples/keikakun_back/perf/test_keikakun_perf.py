@@ -137,7 +137,12 @@ async def dashboard_counts(session: AsyncSession, staff_id: str) -> tuple[int, i
                 "  WHERE w.office_id = (SELECT office_id FROM o)"
                 "  AND c.next_renewal_deadline BETWEEN :day AND :day + 30)"
             ),
-            {"s": staff_id, "day": (await session.execute(text("SELECT anchor_date FROM perfkit_dataset"))).scalar_one()},
+            {
+                "s": staff_id,
+                "day": (
+                    await session.execute(text("SELECT anchor_date FROM perfkit_dataset"))
+                ).scalar_one(),
+            },
         )
     ).one()
     return int(row[0]), int(row[1])
@@ -168,7 +173,8 @@ async def test_dashboard_load(perf_scale: str, perf_load: Any, users: int) -> No
     run = await perf_load("dashboard", users=users, name=f"dashboard_{users}u", budgets=budgets)
     p = run.percentiles()
     assert run.result.errors == 0 and 0 < p["p50"] <= p["p95"] <= p["p99"]
-    print(f"  dashboard {users}u: p50 {p['p50'] * 1000:.1f} ms, p95 {p['p95'] * 1000:.1f} ms, p99 {p['p99'] * 1000:.1f} ms")
+    ms = {k: round(v * 1000, 1) for k, v in p.items()}
+    print(f"  dashboard {users}u: p50 {ms['p50']} ms, p95 {ms['p95']} ms, p99 {ms['p99']} ms")
 
 
 @pytest.mark.perf_clone  # it writes: on a clone of the scale's data
@@ -185,9 +191,7 @@ async def test_name_update(perf_data: Any, perf_load: Any, perf_session: AsyncSe
     assert changed >= 1
     shared = perf_data.url.replace(perf_data.url.rsplit("/", 1)[1], "keikakun_test_performance")
     with psycopg.connect(shared.replace("+psycopg", "")) as conn:
-        untouched = conn.execute(
-            "SELECT count(*) FROM staffs WHERE last_name = '性能'"
-        ).fetchone()
+        untouched = conn.execute("SELECT count(*) FROM staffs WHERE last_name = '性能'").fetchone()
     assert untouched == (0,)
 
 
@@ -195,7 +199,11 @@ async def test_name_update(perf_data: Any, perf_load: Any, perf_session: AsyncSe
 async def test_name_update_concurrent(perf_load: Any) -> None:
     """Concurrent name updates: 10 users, each their own staff member; no error."""
     run = await perf_load(
-        "name_update", users=10, iterations=100, warmup=0, name="name_update_10u",
+        "name_update",
+        users=10,
+        iterations=100,
+        warmup=0,
+        name="name_update_10u",
         budgets={"p95": 1.0},  # 10 users queue on one process and 2 cores
     )
     assert run.result.errors == 0
