@@ -20,7 +20,7 @@ measured once per run against the earlier runs' spread. **Counts** (SQL statemen
 worse by more than the threshold is a regression. Peak memory keeps an absolute floor in MB.
 Direction is per metric: lower is better for seconds, statements and memory, higher for rows
 per second. The thresholds come from the ``regression:`` section of scales.yaml (built-in
-defaults in :data:`METRICS`); ``threshold=`` (``invoke compare --threshold``) replaces every
+defaults in :data:`METRICS`); ``threshold=`` (``perfkit compare --threshold``) replaces every
 metric's threshold for one comparison. A ``noise_floor`` set on a timing in scales.yaml (the
 old absolute floor) is ignored, and :func:`deprecated_settings` says so.
 
@@ -861,7 +861,7 @@ def plan_changes(
 
 
 # --------------------------------------------------------------------------------------------
-# the `invoke compare` command
+# the `perfkit compare` command
 
 
 def compare_command(
@@ -872,7 +872,7 @@ def compare_command(
     threshold: float | None = None,
     run_id: str | None = None,
 ) -> tuple[History, list[Comparison]]:
-    """What ``invoke compare`` does before printing: load the configured history and compare
+    """What ``perfkit compare`` does before printing: load the configured history and compare
     the newest run (or ``run_id``; or each of ``scales``' newest runs) with ``baseline``
     (default ``regression.baseline``). Unknown scales are a ConfigError; an empty history
     gives no comparisons. Call :func:`check` afterwards to turn regressions into exit 6."""
@@ -890,7 +890,7 @@ def compare_command(
 
 
 def steps_command(cfg: Config, *, scales: Sequence[str] = ()) -> tuple[History, list[Step]]:
-    """What ``invoke compare --history`` does before printing: the configured history and the
+    """What ``perfkit compare --history`` does before printing: the configured history and the
     steps (:mod:`perfkit.changepoints`) of every compared metric, per workload and scale
     (``scales``: only these; an unknown one is a ConfigError)."""
     for name in scales:

@@ -80,7 +80,7 @@ class ReportError(PerfkitError):
 
 
 class ReportFlagError(BadFlagError, ReportError):
-    """A bad flag of ``invoke report`` (``--format``, ``--last``, ``--output``): exit status 2,
+    """A bad flag of ``perfkit report`` (``--format``, ``--last``, ``--output``): exit status 2,
     like every bad input."""
 
 
@@ -712,12 +712,12 @@ def write_report(data: ReportData, *, output: Path, formats: Sequence[Format]) -
 
 
 # --------------------------------------------------------------------------------------------
-# the `invoke report` and `invoke compare` front ends
+# the `perfkit report` and `perfkit compare` front ends
 
 
 @dataclass(frozen=True)
 class ReportOutcome:
-    """What ``invoke report`` produced: Markdown to print, and/or the files written."""
+    """What ``perfkit report`` produced: Markdown to print, and/or the files written."""
 
     markdown: str | None
     written: tuple[Path, ...]
@@ -751,7 +751,7 @@ def report_command(
     last: int = 20,
     baseline: str | None = None,
 ) -> ReportOutcome:
-    """What ``invoke report`` does: read the history, compare each scale's newest run with
+    """What ``perfkit report`` does: read the history, compare each scale's newest run with
     ``baseline`` (default ``regression.baseline``), and render.
 
     Markdown alone with no ``output`` is returned for printing on stdout; otherwise the
