@@ -98,7 +98,7 @@ async def copies_of(
     frozen = db.other(clone_name(scale))
     if release is not None:
         await release()
-    async with exclusive(frozen.url):
+    async with exclusive(frozen):
         async with db.admin() as admin:
             await admin.clone(source=db.name, name=frozen.name, strategy=DEFAULT_STRATEGY)
         try:

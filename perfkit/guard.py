@@ -103,7 +103,7 @@ async def shared_data_guard(
       Ctrl-C), so the data is restored before anything else is measured.
     """
     app, db = run.app, run.db
-    async with exclusive(db.url, on_wait=run.note):
+    async with exclusive(db, on_wait=run.note):
         async with db.connect() as conn:
             now = await read_dataset_info(conn, order=app.tables)
             if now is None or not now.same_data(info):

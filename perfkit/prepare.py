@@ -185,7 +185,7 @@ async def prepare(
         run = run.as_of(target_date(as_of))
     job = _Job(run=run, scale=scale, confirm=confirm, steps={})
     # One prepare per database at a time: a second one waits here, then keeps the data.
-    async with exclusive(job.db.url, on_wait=job.run.note):
+    async with exclusive(job.db, on_wait=job.run.note):
         how, route, problem = await _route(job)
         app = run.app
         async with job.db.connect() as conn:
@@ -354,7 +354,7 @@ async def create_snapshot(
     job = _Job(run=run, scale=scale, confirm=confirm, steps={})
     store = store or SnapshotStore.for_run(run)
     with timed(job.steps, "total"):
-        async with exclusive(job.db.url, on_wait=job.run.note):  # the snapshot is of settled data
+        async with exclusive(job.db, on_wait=job.run.note):  # the snapshot is of settled data
             problem = await _why_not_current(job)
             if problem is not None:
                 check_dataset_size(run, scale, anchor=job.today)

@@ -211,7 +211,7 @@ async def seed_database(
     # The target first: a missing database or a wrong password is reported with its own URL.
     conn = await connect(db.url, pin=db.pin, server_settings=_SESSION)
     try:
-        async with exclusive(db.url, on_wait=shown.note):
+        async with exclusive(db, on_wait=shown.note):
             with _phase("check", phases, shown):
                 # Seeding writes tables even without --reset: test databases only.
                 await ensure_test_database(conn, cfg, confirm=confirm)

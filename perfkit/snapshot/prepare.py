@@ -81,7 +81,7 @@ async def template_from_target(
             owner=template.owner_of(cfg.state_dir),
         )
         run.say(f"keeping template {info.name} for the fast path")
-        async with exclusive(db.url), template.locked(db, info.name):
+        async with exclusive(db), template.locked(db, info.name):
             await template.install(admin, source=db.name, info=info)
     return True
 
@@ -146,7 +146,7 @@ async def cloned_database(run: Run, scale: Scale) -> AsyncIterator[Database]:
     db = run.db
     tpl = await ensure_template(run, scale)
     clone = db.other(f"{CLONE_PREFIX}{scale.name[:36]}_{secrets.token_hex(4)}")
-    async with exclusive(clone.url):
+    async with exclusive(clone):
         async with db.admin() as admin:
             await clone_template(
                 db,

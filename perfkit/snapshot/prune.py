@@ -187,7 +187,7 @@ async def _drop_locked(db: Database, admin: Admin, names: list[str]) -> list[str
     for name in names:
         owner = helper_owner(name) or name
         try:
-            async with exclusive(db.other(owner).url, wait_s=0.0):
+            async with exclusive(db.other(owner), wait_s=0.0):
                 await admin.drop(name)
         except LockTimeout:
             continue

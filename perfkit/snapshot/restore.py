@@ -285,7 +285,7 @@ async def replace_database(
     async with db.admin() as admin:
         created = await created_by_perfkit(admin.conn, db.name)
         check_name(db.name, run.cfg, confirm=confirm, created=created)
-        async with exclusive(db.url, on_wait=run.note, conn=admin.conn):
+        async with exclusive(db, on_wait=run.note, conn=admin.conn):
             for leftover in await admin.leftovers(db.name):
                 await admin.drop(leftover)
             new = Replacement(db, admin, app)

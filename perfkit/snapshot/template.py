@@ -130,7 +130,7 @@ async def find(admin: Admin, scale: str, key: str) -> TemplateInfo | None:
 @contextlib.asynccontextmanager
 async def locked(db: Database, name: str) -> AsyncIterator[None]:
     """Hold the template's own lock (refreshes, replacements and clones take turns)."""
-    async with exclusive(db.other(name).url):
+    async with exclusive(db.other(name)):
         yield
 
 

@@ -20,6 +20,7 @@ The profile's overhead (the profiled run against the timed median) is printed.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import statistics
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -335,6 +336,18 @@ def test_invoke_explain_prints_the_profile_and_plans(runs: ProfileRuns, project_
     assert " 1. 1x  total " in out and "slowest node: " in out
     assert "on support_plan_cycles" in out  # its plan, node by node
     assert len(load_history(results_path(runs.cfg))) == 4  # no run record written
+    as_json = run_perfkit(
+        "explain", "--config", str(runs.config_file), "-s", "tiny", "--top", "1", "--json",
+        cwd=project_root, env={"PERFORMANCE_TEST_DATABASE_URL": runs.url},
+    )  # fmt: skip
+    report = json.loads(as_json.stdout)
+    assert report["scale"] == "tiny" and report["workload"] == "deadline_alerts"
+    assert report["wall_seconds"] >= report["db_seconds"] > 0 and 0 < report["db_share"] <= 1
+    top = report["statements"][0]
+    assert top["calls"] == 1 and top["statement"].startswith("WITH subscribers")
+    plan = report["plans"][top["fingerprint"]]
+    assert plan["shape_hash"] and plan["slowest_node"] and plan["execution_ms"] > 0
+    assert len(load_history(results_path(runs.cfg))) == 4
 
 
 async def test_psycopg_gives_the_same_statements_and_plans(runs: ProfileRuns) -> None:

@@ -13,10 +13,12 @@ import pytest
 from invoke.collection import Collection
 
 from perfkit.commands import BY_NAME, COMMANDS
+from perfkit.config import load_config
 from perfkit.console import build_parser, main
-from perfkit.errors import BadFlagError
+from perfkit.errors import BadFlagError, ConfigError
 from perfkit.invoke_tasks import namespace
 from perfkit.options import OPTIONS, read_value
+from perfkit.run import Run
 from perfkit.testing import clean_env, run_perfkit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -268,3 +270,34 @@ def test_docs_commands_md_names_every_command_and_flag() -> None:
                 assert f"`{option.flag}`" in section, (command.name, option.flag)
         if command.takes_json:
             assert "`--json`:" in section, command.name
+
+
+def test_listing_and_verifying_never_import_the_application(tmp_path: Path) -> None:
+    """With a SQL schema source, ``perfkit snapshots``, ``verify`` and ``prune --dry-run``
+    import nothing of the application: its recipe module, which fails at import, is never
+    touched (they used to import it, and so fail with it)."""
+    (tmp_path / "boom.py").write_text("raise RuntimeError('imported the application')\n")
+    (tmp_path / "schema.sql").write_text("CREATE TABLE t (id integer PRIMARY KEY);\n")
+    (tmp_path / "scales.yaml").write_text(
+        "scales:\n  small: {offices: 1}\n"
+        f"app:\n  import_root: {tmp_path}\n  schema: {{sql: schema.sql}}\n"
+        "  recipe: 'boom:RECIPE'\n  workloads: {nightly: {call: 'boom:run'}}\n"
+        "  default_workload: nightly\n",
+        encoding="utf-8",
+    )
+    env = {
+        "PERFKIT_CONFIG": str(tmp_path / "scales.yaml"),
+        "PERFKIT_STATE_DIR": str(tmp_path / "state"),
+        "PERFKIT_BACKEND": "native",
+    }
+    for args in (("snapshots",), ("verify",), ("snapshots", "--json")):
+        done = run_perfkit(*args, env=env)
+        assert done.returncode == 0, done.stderr
+        assert "no snapshots" in done.stdout or json.loads(done.stdout)["snapshots"] == []
+    # the recipe really cannot be imported: asked for, it fails, naming why
+    cfg = load_config(tmp_path / "scales.yaml", env={"PERFKIT_STATE_DIR": str(tmp_path / "s")})
+    record = Run(cfg).on_record
+    assert record.schema is None  # not built yet: nothing to compare with, nothing built
+    with pytest.raises(ConfigError) as info:
+        _ = record.recipe
+    assert info.value.key_path == "app.recipe" and "imported the application" in str(info.value)
