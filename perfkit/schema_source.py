@@ -59,7 +59,6 @@ from perfkit.errors import ConfigError, UnsafeTargetError
 from perfkit.safety import ensure_test_database
 from perfkit.schema import DATASET_TABLE, Schema, SchemaError, quote_ident
 from perfkit.schema_sandbox import in_scratch_database
-from perfkit.schema_scripts import built_nothing, run_migrations, run_sql_file
 from perfkit.text import clipped
 from perfkit.urls import mask_text
 
@@ -144,6 +143,8 @@ async def _read_back(scratch: Database, cfg: Config) -> tuple[Schema, Catalog]:
     finally:
         await engine.dispose()
     if not metadata.tables:
+        from perfkit.schema_scripts import built_nothing
+
         raise await built_nothing(scratch, cfg, {str(r["tablename"]) for r in rows})
     unknown = [
         f"{table.name}.{column.name}"
@@ -188,6 +189,8 @@ def schema_from_source(cfg: Config, *, db: Database) -> Schema:
     remembered (see the module docstring). Built in a scratch database beside ``db``
     (perfkit's test database)."""
     source = cfg.app.schema
+    from perfkit.schema_scripts import run_migrations, run_sql_file  # pglast: only for these
+
     run = run_sql_file if source.kind == "sql" else run_migrations
     seconds = source.migrations.timeout if source.migrations is not None else 600.0
 
