@@ -47,7 +47,14 @@ def _install(session: nox.Session, extras: str) -> None:
 def tests(session: nox.Session) -> None:
     """Unit and integration tests against a real PostgreSQL that perfkit brings up itself."""
     _install(session, "test")
-    session.run("pytest", *(session.posargs or ["tests/unit", "tests/integration"]))
+    if session.posargs:
+        session.run("pytest", *session.posargs)
+        return
+    suites = ["tests/unit", "tests/integration"]
+    # two workers (pytest-xdist), each with its own private server; the tests that judge
+    # timings run afterwards, alone, so the other worker's load is not in their samples
+    session.run("pytest", "-n", "2", "--dist", "loadfile", "-m", "not serial", *suites)
+    session.run("pytest", "-m", "serial", *suites)
 
 
 @nox.session

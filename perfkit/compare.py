@@ -16,7 +16,8 @@ statistical gate (:mod:`perfkit.gate`): the candidate's timed samples against th
 samples of the baseline runs (a Mann-Whitney U test, a bootstrap confidence interval of the
 ratio of medians, the configured threshold, and a noise floor derived from the clock's
 resolution and the history's own run-to-run spread, never a constant in seconds); a timing
-measured once per run against the earlier runs' spread. **Counts** (SQL statements) are exact:
+measured once per run against the earlier runs' spread (an HTTP workload's p50, p95 and p99
+latency: each run's percentile is one value). **Counts** (SQL statements) are exact:
 worse by more than the threshold is a regression. Peak memory keeps an absolute floor in MB.
 Direction is per metric: lower is better for seconds, statements and memory, higher for rows
 per second. The thresholds come from the ``regression:`` section of scales.yaml (built-in
@@ -34,16 +35,24 @@ fingerprint by fingerprint: a statement whose calls multiplied (at least
 with its text ("N+1: ``SELECT … WHERE office_id = ?`` went 1 → 100 calls"); a new or vanished
 statement is listed. A statement whose plan shape changed is listed with the scans that
 changed ("support_plan_cycles: Index Scan using ix → Seq Scan"); it fails the gate only with
-``regression.plan_change: fail`` in scales.yaml (default ``warn``).
+``regression.plan_change: fail`` in scales.yaml (default ``warn``). The statements'
+**deterministic figures** are compared too (:func:`figure_changes`): shared buffers (hit +
+read) that more than doubled and grew by 100 blocks or more fail the gate, named with the
+statement ("buffers of ``SELECT … FROM support_plan_cycles …`` went 120 → 9,400 (×78.3)"),
+whatever the time did (``regression.buffers``: ``threshold``, ``min_blocks``, ``gate``); a
+changed number of rows returned is listed, and fails with ``regression.rows.gate: true``.
 
-Over 500 lines: the regression gate's rules (baselines, thresholds, per-metric overrides, the
-statement and plan checks) and their verdicts (fields and one sentence each), kept together
-because each rule explains itself; the statistics live in :mod:`perfkit.gate`.
+:meth:`Comparison.headline` is the verdict a report leads with: ``medium: REGRESSED ×8.1
+batch time; N+1 in `SELECT …` (1 → 100 calls)``, or ``small: passed``.
+
+Over 500 lines: the regression gate's rules (baselines, thresholds, per-metric overrides) and
+their verdicts (fields and one sentence each, the headline), kept together because each rule
+explains itself; the statistics live in :mod:`perfkit.gate`, the statement checks in
+:mod:`perfkit.statement_changes`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 import statistics
@@ -65,8 +74,17 @@ from perfkit.history import (
     resolve_git_ref,
     same_work,
 )
-from perfkit.profile import node_label, scans, shorten
 from perfkit.results import RunRecord
+from perfkit.statement_changes import (
+    FigureChange,
+    FigureRules,
+    PlanChange,
+    StatementChange,
+    figure_changes,
+    figure_rules_from_config,
+    plan_changes,
+    statement_changes,
+)
 from perfkit.text import human_seconds, quoted
 
 Direction = Literal["lower", "higher"]
@@ -95,10 +113,18 @@ class Metric:
     #: divided by a fixed office count: judging both would count one change twice).
     compared: bool = True
 
+    @property
+    def short_label(self) -> str:
+        """The label without its qualifier: ``batch time`` for ``batch time (median)``."""
+        return self.label.split(" (")[0]
+
     def format(self, value: float | None) -> str:
-        """``value`` with its unit, or an em dash when there is none."""
+        """``value`` with its unit (seconds scaled to s, ms or µs), or an em dash when there is
+        none."""
         if value is None:
             return "—"
+        if self.unit == "s":
+            return human_seconds(value)
         if self.digits == 0:
             return f"{value:,.0f}{' ' + self.unit if self.unit else ''}"
         return f"{value:,.{self.digits}f}{' ' + self.unit if self.unit else ''}"
@@ -132,6 +158,12 @@ METRICS: Mapping[str, Metric] = {
             digits=0,
         ),
         Metric("prepare_seconds", "data ready", "s", "lower", timing=True, gate=False, digits=2),
+        # an HTTP workload's load run (perfkit.loadrun): one value per run, judged against the
+        # earlier runs' spread like the other once-per-run timings
+        Metric("latency_p50_seconds", "p50 latency", "s", "lower", timing=True),
+        Metric("latency_p95_seconds", "p95 latency", "s", "lower", timing=True),
+        Metric("latency_p99_seconds", "p99 latency", "s", "lower", timing=True),
+        Metric("throughput", "throughput", "it/s", "higher", timing=True, gate=False, digits=1),
     )
 }
 
@@ -536,6 +568,8 @@ class Comparison:
     statements: tuple[StatementChange, ...] = ()
     #: Statements whose plan shape changed since the baseline.
     plan_changes: tuple[PlanChange, ...] = ()
+    #: Statements whose shared buffers jumped (or fell), or whose rows returned changed.
+    figures: tuple[FigureChange, ...] = ()
 
     @property
     def has_baseline(self) -> bool:
@@ -549,18 +583,43 @@ class Comparison:
     @property
     def failures(self) -> list[str]:
         """Everything that fails the gate, one phrase each: metrics, multiplied statements,
-        plan changes when ``regression.plan_change`` is ``fail``."""
-        return (
-            [m.short() for m in self.regressions]
-            + [s.describe() for s in self.statements if s.fails]
-            + [p.describe() for p in self.plan_changes if p.fails]
-        )
+        buffer jumps (and changed rows, with ``regression.rows.gate``), plan changes when
+        ``regression.plan_change`` is ``fail``."""
+        return [m.short() for m in self.regressions] + [
+            c.describe() for c in self.statement_findings if c.fails
+        ]
+
+    @property
+    def statement_findings(self) -> list[StatementChange | FigureChange | PlanChange]:
+        """Every change named down to a statement, in the order they are listed: calls
+        (N+1, new, vanished), buffers and rows, plan shapes."""
+        return [*self.statements, *self.figures, *self.plan_changes]
 
     @property
     def changes(self) -> list[str]:
-        """Every statement and plan change, one line each (failing ones marked)."""
-        changes: list[StatementChange | PlanChange] = [*self.statements, *self.plan_changes]
-        return [("FAIL " if c.fails else "note ") + c.describe() for c in changes]
+        """Every statement change, one line each, failing ones marked ``FAIL``, the others
+        ``note``: what ``perfkit compare`` prints and the reports list under the verdict."""
+        return [("FAIL " if c.fails else "note ") + c.describe() for c in self.statement_findings]
+
+    def headline(self, *, workload: bool = False) -> str:
+        """The verdict in one line, first in every report: ``medium: REGRESSED ×8.1 batch
+        time; N+1 in `SELECT …` (1 → 100 calls)``, ``small: passed``, or ``small: no baseline
+        yet``. ``workload``: name the workload after the scale (``small · dashboard``), for a
+        scale with several."""
+        where = f"{self.scale} · {self.candidate.workload}" if workload else self.scale
+        if not self.has_baseline:
+            return f"{where}: no baseline yet"
+        if self.ok:
+            notes = len(self.changes)
+            return f"{where}: passed" + (
+                f" ({notes} note{'s' if notes != 1 else ''} below)" if notes else ""
+            )
+        parts = [
+            (f"×{m.ratio:.1f} " if m.ratio is not None else "") + m.metric.short_label
+            for m in self.regressions
+        ]
+        parts += [c.headline() for c in self.statement_findings if c.fails]
+        return f"{where}: REGRESSED " + "; ".join(parts)
 
     @property
     def ok(self) -> bool:
@@ -593,11 +652,13 @@ def compare_record(
     *,
     plan_change: str = "warn",
     earlier: Sequence[RunRecord] | None = None,
+    figure_rules: FigureRules | None = None,
 ) -> Comparison:
     """Compare ``candidate`` with ``baseline`` metric by metric, then statement by statement
-    (``plan_change``: ``warn`` or ``fail``, what a changed plan shape does). ``earlier``: the
-    comparable runs before the candidate, oldest first, whose run-to-run spread sets a
-    timing's noise floor (default: the baseline's runs)."""
+    (``plan_change``: ``warn`` or ``fail``, what a changed plan shape does; ``figure_rules``:
+    what buffers and rows may do). ``earlier``: the comparable runs before the candidate,
+    oldest first, whose run-to-run spread sets a timing's noise floor (default: the
+    baseline's runs)."""
     rows: list[MetricComparison] = []
     if baseline.found:
         spread_runs = tuple(earlier) if earlier else baseline.records
@@ -616,8 +677,14 @@ def compare_record(
         baseline=baseline,
         metrics=tuple(rows),
         note=_note(candidate, baseline),
-        statements=statement_changes(candidate, baseline.records),
+        statements=(found := statement_changes(candidate, baseline.records)),
         plan_changes=plan_changes(candidate, baseline.records, fails=plan_change == "fail"),
+        figures=figure_changes(
+            candidate,
+            baseline.records,
+            figure_rules or FigureRules(),
+            skip={c.fingerprint for c in found},
+        ),
     )
 
 
@@ -694,12 +761,16 @@ def compare_history(
     run_id: str | None = None,
     repo: Path | None = None,
     plan_change: str = "warn",
+    figure_rules: FigureRules | None = None,
+    per_workload: bool = False,
 ) -> list[Comparison]:
     """Compare the candidate runs with ``baseline`` (a spec such as ``median:5``).
 
     The candidates: the records of run ``run_id`` when given, else the newest run's records;
-    with ``scales``, each named scale's newest record instead (or its record in ``run_id``).
-    A scale without runs yields no comparison. An empty history yields an empty list.
+    with ``scales``, each named scale's newest record instead (or its record in ``run_id``;
+    ``per_workload``: the newest record of each workload the scale measured, as a report
+    shows them). A scale without runs yields no comparison. An empty history yields an
+    empty list.
     """
     spec = parse_baseline(baseline)
     candidates: list[RunRecord]
@@ -707,6 +778,13 @@ def compare_history(
         candidates = list(history.run(run_id))
         if scales:
             candidates = [r for r in candidates if r.scale in scales]
+    elif scales and per_workload:
+        candidates = [
+            next(r for r in reversed(runs) if r.workload == workload)
+            for s in scales
+            for runs in [history.for_scale(s)]
+            for workload in dict.fromkeys(r.workload for r in runs)
+        ]
     elif scales:
         candidates = [r for s in scales if (r := history.latest(s)) is not None]
     else:
@@ -719,6 +797,7 @@ def compare_history(
             rules,
             plan_change=plan_change,
             earlier=history.comparable(c),
+            figure_rules=figure_rules,
         )
         for c in candidates
     ]
@@ -728,136 +807,6 @@ def check(comparisons: Sequence[Comparison]) -> None:
     """Raise :class:`RegressionError` when any comparison has a gated regression."""
     if any(not c.ok for c in comparisons):
         raise RegressionError(comparisons)
-
-
-# --------------------------------------------------------------------------------------------
-# statements and plans
-
-#: A statement "multiplied" when its calls grew by at least this factor ...
-GROWTH_FACTOR = 2.0
-#: ... and by at least this many calls per run.
-GROWTH_MIN_CALLS = 2
-
-StatementChangeKind = Literal["multiplied", "new", "vanished"]
-
-
-@dataclass(frozen=True)
-class StatementChange:
-    """A statement whose calls multiplied, or that appeared or vanished, since the baseline."""
-
-    kind: StatementChangeKind
-    fingerprint: str
-    statement: str
-    #: Calls per run in the baseline (the median over its profiled runs).
-    before: float | None
-    after: int | None
-
-    @property
-    def fails(self) -> bool:
-        """A multiplied statement fails the gate (an N+1, most often)."""
-        return self.kind == "multiplied"
-
-    def describe(self) -> str:
-        """``N+1: `SELECT … WHERE office_id = ?` went 1 → 100 calls``."""
-        text = f"`{shorten(self.statement)}`"
-        if self.kind == "multiplied":
-            return f"N+1: {text} went {self.before:g} → {self.after} calls"
-        if self.kind == "new":
-            return f"new statement: {text} ({self.after} calls)"
-        return f"vanished statement: {text} (was {self.before:g} calls)"
-
-
-@dataclass(frozen=True)
-class PlanChange:
-    """A statement whose plan shape changed since the baseline."""
-
-    fingerprint: str
-    statement: str
-    before: Mapping[str, object]
-    after: Mapping[str, object]
-    #: Whether it fails the gate (``regression.plan_change: fail``).
-    fails: bool = False
-
-    def scan_changes(self) -> list[str]:
-        """``support_plan_cycles: Index Scan using ix → Seq Scan``, per relation read
-        differently (the root nodes when no scan changed)."""
-        before = _scans_by_relation(self.before)
-        after = _scans_by_relation(self.after)
-        out = []
-        for relation in dict.fromkeys([*before, *after]):
-            old, new = before.get(relation, "—"), after.get(relation, "—")
-            if old != new:
-                out.append(f"{relation}: {old} → {new}")
-        if not out:
-            out.append(f"{node_label(self.before)} → {node_label(self.after)}")
-        return out
-
-    def describe(self) -> str:
-        return f"plan changed: {'; '.join(self.scan_changes())} (`{shorten(self.statement, 60)}`)"
-
-
-def _scans_by_relation(shape: Mapping[str, object]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for node in scans(shape):
-        label = node_label({k: v for k, v in node.items() if k != "relation"})
-        relation = str(node["relation"])
-        found[relation] = f"{found[relation]} + {label}" if relation in found else label
-    return found
-
-
-def _profiled(records: Sequence[RunRecord]) -> list[RunRecord]:
-    return [r for r in records if r.profile]
-
-
-def statement_changes(
-    candidate: RunRecord, baseline: Sequence[RunRecord]
-) -> tuple[StatementChange, ...]:
-    """Statements multiplied, new or vanished in ``candidate`` against the profiled baseline
-    runs (none when either side has no profile)."""
-    base = _profiled(baseline)
-    if not candidate.profile or not base:
-        return ()
-    newest = base[-1]
-    changes: list[StatementChange] = []
-    for entry in candidate.profile:
-        fp, calls = entry["fingerprint"], int(entry["calls"])
-        seen = [int(e["calls"]) for r in base if (e := r.statement(fp)) is not None]
-        if newest.statement(fp) is None:
-            changes.append(StatementChange("new", fp, entry["statement"], None, calls))
-            continue
-        before = float(statistics.median(seen))
-        if calls >= before * GROWTH_FACTOR and calls - before >= GROWTH_MIN_CALLS:
-            changes.append(StatementChange("multiplied", fp, entry["statement"], before, calls))
-    for entry in newest.profile:
-        if candidate.statement(entry["fingerprint"]) is None:
-            changes.append(
-                StatementChange(
-                    "vanished", entry["fingerprint"], entry["statement"], entry["calls"], None
-                )
-            )
-    order = {"multiplied": 0, "new": 1, "vanished": 2}
-    return tuple(sorted(changes, key=lambda c: order[c.kind]))
-
-
-def plan_changes(
-    candidate: RunRecord, baseline: Sequence[RunRecord], *, fails: bool = False
-) -> tuple[PlanChange, ...]:
-    """Statements whose plan shape differs from the newest baseline run that explained them."""
-    out: list[PlanChange] = []
-    for entry in candidate.profile:
-        plan = entry.get("plan") or {}
-        if "shape_hash" not in plan:
-            continue
-        for record in reversed(_profiled(baseline)):
-            old = (record.statement(entry["fingerprint"]) or {}).get("plan") or {}
-            if "shape_hash" in old:
-                if old["shape_hash"] != plan["shape_hash"]:
-                    change = PlanChange(
-                        entry["fingerprint"], entry["statement"], old["shape"], plan["shape"]
-                    )
-                    out.append(dataclasses.replace(change, fails=fails))
-                break
-    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -885,6 +834,7 @@ def compare_command(
     comparisons = compare_history(
         history, baseline=spec, rules=rules, scales=scales, run_id=run_id, repo=cfg.root,
         plan_change=cfg.regression.plan_change,
+        figure_rules=figure_rules_from_config(cfg.regression),
     )  # fmt: skip
     return history, comparisons
 

@@ -382,6 +382,10 @@ REGRESSION_METRICS = (
     "seed_rows_per_second",
     "statements",
     "peak_memory_mb",
+    "latency_p50_seconds",
+    "latency_p95_seconds",
+    "latency_p99_seconds",
+    "throughput",
 )
 
 
@@ -394,6 +398,25 @@ class MetricRule(Section, frozen=True):
     noise_floor: NonNegativeFloat | None = None
     #: Whether a regression in this metric fails ``perfkit compare`` (else it is only shown).
     gate: bool | None = None
+
+
+class BuffersRule(Section, frozen=True):
+    """When a statement's shared buffers (hit + read, from its profile) are a regression: grown
+    by more than ``threshold`` (1.0: doubled) *and* by at least ``min_blocks`` blocks."""
+
+    #: Fraction more buffers than the baseline that counts (1.0 = twice as many).
+    threshold: NonNegativeFloat = 1.0
+    #: Fewer extra blocks (8 kB each) than this never count, whatever the ratio.
+    min_blocks: Count = 100
+    #: Whether such a jump fails ``perfkit compare`` (else it is listed as a note).
+    gate: bool = True
+
+
+class RowsRule(Section, frozen=True):
+    """A statement that returns a different number of rows than in the baseline."""
+
+    #: Whether a change fails ``perfkit compare`` (default: listed as a note only).
+    gate: bool = False
 
 
 class RegressionConfig(Section, frozen=True):
@@ -409,6 +432,10 @@ class RegressionConfig(Section, frozen=True):
     ] = _frozen_map()
     #: A statement's plan shape changed since the baseline: ``warn`` (default) or ``fail``.
     plan_change: PlanChange = "warn"
+    #: A statement's shared buffers jumped (deterministic: a regression even when time is flat).
+    buffers: BuffersRule = field(default_factory=BuffersRule)
+    #: A statement returned a different number of rows.
+    rows: RowsRule = field(default_factory=RowsRule)
 
 
 class LimitsConfig(Section, frozen=True):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from perfkit.budget import BudgetCheck
+from perfkit.budget import BudgetCheck, argument_source, file_source, with_sources
 from perfkit.config import Config, Scale
 from perfkit.datagen import DatasetInfo
 from perfkit.db import open_engine
@@ -41,7 +41,14 @@ from perfkit.http.target import (
     script_operation,
 )
 from perfkit.httpconfig import HttpWorkload, http_app
-from perfkit.loadgen import LoadBudgets, LoadResult, LoadSettings, check_load, run_load
+from perfkit.loadgen import (
+    LoadBudgets,
+    LoadResult,
+    LoadSettings,
+    check_load,
+    percentile_name,
+    run_load,
+)
 from perfkit.memory import MemoryBudgets, MemoryProfile, check_memory, memory_profile
 from perfkit.pipeline import (
     Preparation,
@@ -53,6 +60,7 @@ from perfkit.pipeline import (
     preparation_metrics,
 )
 from perfkit.results import (
+    LADDER,
     RunRecord,
     append_record,
     current_commit,
@@ -66,9 +74,6 @@ if TYPE_CHECKING:
     from perfkit.run import Run
 
 Progress = Callable[[str], None]
-
-#: The percentiles whose latencies a record keeps in ``samples.latency_ladder_seconds``.
-LADDER = (0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0)
 
 
 @dataclass(frozen=True)
@@ -129,10 +134,12 @@ async def load_and_record(
     budgets: LoadBudgets | None = None,
     memory_budgets: MemoryBudgets | None = None,
     lock: bool = True,
+    test_file: str | None = None,
 ) -> LoadRun:
     """Run ``workload`` (called ``name``) on ``data`` under ``load`` (default: its own), check
     ``budgets`` (default: its own at the data's scale) and append the record; see the module
-    docstring. Progress goes to the run."""
+    docstring. ``test_file``: the test that passed ``budgets`` (named as their source).
+    Progress goes to the run."""
     cfg, say = run.cfg, run.say
     scale = data.scale
     settings = load or workload.load
@@ -171,10 +178,24 @@ async def load_and_record(
         await engine.dispose()
 
     checks, problems = check_load(result, applied)
-    checks += preparation_checks(scale, data.preparations)
+    checks = with_sources(
+        checks,
+        load_budget_sources(
+            own, budgets, config_file=source, key_path=key_path, scale=scale.name,
+            test_file=test_file,
+        ),
+    )  # fmt: skip
+    checks += preparation_checks(scale, data.preparations, config_file=source)
     mem_budgets = memory_budgets or workload.memory_budgets.get(scale.name)
-    if memory is not None:
-        checks += check_memory(memory, mem_budgets)
+    if memory is not None and mem_budgets is not None:
+        mem_key = f"{key_path}.memory_budgets.{scale.name}"
+        mem_sources = {
+            k: file_source(source, f"{mem_key}.{k}")
+            if memory_budgets is None
+            else argument_source("memory_budgets=...", test_file or "the caller")
+            for k in mem_budgets.model_dump(exclude_none=True)
+        }
+        checks += with_sources(check_memory(memory, mem_budgets), mem_sources)
     if result.iterations == 0:
         problems += ("no iteration ran: the load's duration or iterations let none start",)
     record = _record(
@@ -206,6 +227,39 @@ async def load_and_record(
         memory=memory,
         variant=data.variant,
     )
+
+
+def load_budget_sources(
+    own: LoadBudgets | None,
+    given: LoadBudgets | None,
+    *,
+    config_file: str,
+    key_path: str,
+    scale: str,
+    test_file: str | None,
+) -> dict[str, str]:
+    """Where each load budget came from, by check name: a test's ``perf_load(budgets=...)``
+    over the workload's own in the configuration file; ``errors`` with neither is perfkit's
+    rule (any error fails)."""
+    sources = {"errors": "perfkit's rule: any error fails without an error budget"}
+    sources.update(
+        {
+            key: file_source(config_file, f"{key_path}.budgets.{scale}.{key}")
+            for key in _set_budgets(own)
+        }
+    )
+    test = argument_source("perf_load(budgets=...)", test_file or "the caller")
+    sources.update({key: test for key in _set_budgets(given)})
+    return sources
+
+
+def _set_budgets(budgets: LoadBudgets | None) -> set[str]:
+    """The check names of the budgets ``budgets`` sets (``p95``, ``errors``...)."""
+    if budgets is None:
+        return set()
+    named = budgets.model_fields_set - {"percentiles"}
+    keys = {k for k in named if getattr(budgets, k) is not None}
+    return keys | {percentile_name(q) for q in budgets.percentiles}
 
 
 def _record(
@@ -249,4 +303,5 @@ def _record(
         passed=not failures,
         workload=name,
         failures=failures,
+        budget_sources={c.name: c.source for c in checks if c.source},
     )

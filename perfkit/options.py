@@ -247,11 +247,20 @@ OPTIONS: Mapping[str, Option] = {
         # -- results ---------------------------------------------------------------------------
         _o(
             "format",
-            "md (default: printed, or written with --output), html, or both",
+            "md (printed, or written with --output), html, both, or comment (the pull-request "
+            "comment's Markdown)",
             kind="choice",
             short="-f",
-            choices=("md", "html", "both"),
+            choices=("md", "html", "both", "comment"),
             default="md",
+        ),
+        _o(
+            "charts",
+            "inline (uPlot embedded: the page opens offline) or cdn (a smaller page that loads "
+            "uPlot from jsDelivr)",
+            kind="choice",
+            choices=("inline", "cdn"),
+            default="inline",
         ),
         _o(
             "output",

@@ -52,7 +52,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from perfkit.budget import BudgetCheck
+from perfkit.budget import BudgetCheck, file_source, with_sources
 from perfkit.config import Config, Scale, WorkloadBudgets
 from perfkit.datagen import DatasetInfo, read_dataset_info
 from perfkit.db import create_session_factory, open_engine
@@ -74,6 +74,7 @@ from perfkit.memory import (
 from perfkit.prepare import PrepareReport, prepare, read_handover
 from perfkit.profile import (
     Profile,
+    ServerFigures,
     ServerStatements,
     explain_statements,
     profile_entries,
@@ -213,6 +214,10 @@ class Timed:
     #: It commits writes (scales.yaml ``app.workloads.<name>.writes``): each run gets a fresh
     #: copy of the data (:mod:`perfkit.fresh`), never the shared data.
     writes: bool = False
+    #: Where its own budgets were set, by check name (``batch``, ``statements``, a memory
+    #: figure): ``scales.yaml app.workloads.<name>.budgets.<scale>.seconds``, a test's
+    #: ``@perf_budget``... (:mod:`perfkit.budget`). A budget left out is the scale's.
+    budget_sources: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -338,7 +343,7 @@ async def _measure_workload(
         return await measure_and_record(
             run,
             data,
-            workload_timed(app, spec, ctx, scale=data.scale.name),
+            workload_timed(app, spec, ctx, scale=data.scale.name, config_file=cfg.source.name),
             engine=engine,
             run_id=run_id,
             fresh=fresh,
@@ -375,17 +380,47 @@ async def prepare_data(run: Run, scale: Scale, *, after_prepare_task: bool = Fal
     )
 
 
-def workload_timed(app: Application, spec: Workload, ctx: WorkloadContext, *, scale: str) -> Timed:
-    """An application's workload ``spec`` run in ``ctx``, with its scales.yaml settings."""
+def workload_timed(
+    app: Application,
+    spec: Workload,
+    ctx: WorkloadContext,
+    *,
+    scale: str,
+    config_file: str = "scales.yaml",
+) -> Timed:
+    """An application's workload ``spec`` run in ``ctx``, with its settings from the
+    configuration file (named ``config_file`` in budget lines)."""
     settings = app.workload_settings(spec.name)
+    budgets = settings.budgets.get(scale) if settings else None
     return Timed(
         fn=lambda: spec.run(ctx),
         name=spec.name,
         label=spec.label,
-        budgets=settings.budgets.get(scale) if settings else None,
+        budgets=budgets,
         expect_work=settings.expect_work if settings else True,
         writes=settings.writes if settings else False,
+        budget_sources=workload_budget_sources(
+            budgets, config_file=config_file, workload=spec.name, scale=scale
+        ),
     )
+
+
+#: A workload's budget key (``app.workloads.<name>.budgets.<scale>``) -> the check it sets.
+WORKLOAD_BUDGET_CHECKS = {"seconds": "batch", "statements": "statements"}
+
+
+def workload_budget_sources(
+    budgets: WorkloadBudgets | None, *, config_file: str, workload: str, scale: str
+) -> dict[str, str]:
+    """Where each budget ``budgets`` sets came from: ``app.workloads.<workload>.budgets.
+    <scale>.<key>`` in ``config_file``, by check name."""
+    if budgets is None:
+        return {}
+    return {
+        check: file_source(config_file, f"app.workloads.{workload}.budgets.{scale}.{key}")
+        for key, check in WORKLOAD_BUDGET_CHECKS.items()
+        if getattr(budgets, key) is not None
+    }
 
 
 async def measure_and_record(
@@ -445,9 +480,12 @@ async def measure_and_record(
             memory = await memory_profile(timed.fn, timed.memory) if timed.memory else None
 
     numbers = outcome_numbers(measurement.result)
-    checks = _budget_checks(scale, data.preparations, measurement, own=timed.budgets)
+    checks = _budget_checks(
+        scale, data.preparations, measurement, own=timed.budgets,
+        sources=timed.budget_sources, config_file=cfg.source.name,
+    )  # fmt: skip
     if memory is not None:
-        checks += check_memory(memory, timed.memory_budgets)
+        checks += with_sources(check_memory(memory, timed.memory_budgets), timed.budget_sources)
     problems = _problems(info, measurement, numbers, expect_work=timed.expect_work)
     record = _record(
         cfg,
@@ -558,30 +596,51 @@ def _budget_checks(
     measurement: Measurement[object],
     *,
     own: WorkloadBudgets | None = None,
+    sources: Mapping[str, str] | None = None,
+    config_file: str = "scales.yaml",
 ) -> tuple[BudgetCheck, ...]:
     """The scale's budgets, the workload's own (scales.yaml ``app.workloads.<name>.budgets``,
-    or a test's ``perf_budget`` marker) where it sets them."""
+    or a test's ``perf_budget`` marker) where it sets them; ``sources`` says where the own
+    ones came from (by check name), the scale's are named in ``config_file``."""
     seconds, statements = effective_budgets(scale, own)
+    given = sources or {}
+
+    def source(name: str) -> str:
+        return given.get(name) or scale_budget_source(config_file, scale, name)
+
     checks = (
-        BudgetCheck("batch", measurement.median, seconds),
-        BudgetCheck("statements", measurement.statements, statements, unit=""),
+        BudgetCheck("batch", measurement.median, seconds, source=source("batch")),
+        BudgetCheck(
+            "statements", measurement.statements, statements, unit="", source=source("statements")
+        ),
     )
-    return checks + preparation_checks(scale, preparations)
+    return checks + preparation_checks(scale, preparations, config_file=config_file)
+
+
+def scale_budget_source(config_file: str, scale: Scale, key: str) -> str:
+    """``scales.yaml scales.small.budgets.batch``: a scale's own budget."""
+    return file_source(config_file, f"scales.{scale.name}.budgets.{key}")
 
 
 def preparation_checks(
-    scale: Scale, preparations: tuple[Preparation, ...]
+    scale: Scale, preparations: tuple[Preparation, ...], *, config_file: str = "scales.yaml"
 ) -> tuple[BudgetCheck, ...]:
     """Each preparation's time (and restore time) against the scale's ``prepare`` and
-    ``restore`` budgets."""
+    ``restore`` budgets (set in ``config_file``)."""
     budgets = scale.budgets
+    prepare = scale_budget_source(config_file, scale, "prepare")
+    restore = scale_budget_source(config_file, scale, "restore")
     checks = []
     for prep in preparations:
         r = prep.report
-        checks.append(BudgetCheck(f"prepare ({prep.source})", r.seconds, budgets.prepare))
+        checks.append(
+            BudgetCheck(f"prepare ({prep.source})", r.seconds, budgets.prepare, source=prepare)
+        )
         if r.restore_seconds is not None:
             checks.append(
-                BudgetCheck(f"restore ({prep.source})", r.restore_seconds, budgets.restore)
+                BudgetCheck(
+                    f"restore ({prep.source})", r.restore_seconds, budgets.restore, source=restore
+                )
             )
     return tuple(checks)
 
@@ -636,7 +695,7 @@ def _record(
     problems: tuple[str, ...],
     profile: Profile | None = None,
     plans: Mapping[str, Mapping[str, object]] | None = None,
-    server_rows: list[tuple[str, int, float, int]] | None = None,
+    server_rows: list[ServerFigures] | None = None,
     memory: MemoryProfile | None = None,
     variant: str | None = None,
 ) -> RunRecord:
@@ -663,14 +722,22 @@ def _record(
     metrics["server_statement_figures"] = 1 if server_rows is not None else 0
     failures = [c.describe() for c in checks if not c.ok] + list(problems)
     limits = {c.name: c.limit for c in checks}
+    sources = {c.name: c.source for c in checks}
     budgets = {  # the limits the checks applied: the workload's own where it has them
         "batch": limits["batch"],
         "prepare": scale.budgets.prepare,
         "restore": scale.budgets.restore,
         "statements": limits["statements"],
     }
+    budget_sources = {
+        "batch": sources["batch"],
+        "prepare": scale_budget_source(cfg.source.name, scale, "prepare"),
+        "restore": scale_budget_source(cfg.source.name, scale, "restore"),
+        "statements": sources["statements"],
+    }
     if memory is not None:
         budgets.update({k: limits[k] for k in memory.metrics() if k in limits})
+        budget_sources.update({k: sources[k] for k in memory.metrics() if sources.get(k)})
     return RunRecord(
         run_id=run_id,
         scale=scale.name,
@@ -689,6 +756,7 @@ def _record(
         passed=not failures,
         workload=workload,
         failures=failures,
+        budget_sources=budget_sources,
         profile=with_server_figures(profile_entries(profile, plans or {}), server_rows or [])
         if profile is not None
         else [],

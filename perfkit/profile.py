@@ -18,6 +18,13 @@ A plan's **shape** is its tree of node types, relations and index names, costs a
 counts left out; :func:`plan_shape` gives it and :func:`shape_hash` its hash, which
 ``compare`` uses to say that a plan changed.
 
+**Deterministic figures.** Per statement, the rows returned to the application and the shared
+buffers it touched (``shared_blks_hit`` + ``shared_blks_read``): from ``pg_stat_statements``
+over the profiled run's calls when the server preloads it (:class:`ServerStatements`; perfkit's
+native server does), else from the ``EXPLAIN (ANALYZE, BUFFERS)`` of one call; each entry says
+which (``buffers_source``). Neither depends on how busy the machine is, so ``compare`` gates
+on them exactly.
+
 Over 500 lines: collecting, normalizing, explaining and the server's own figures are one
 profile, and they share the statement's normalized form.
 """
@@ -485,18 +492,46 @@ async def explain_statements(
 def profile_entries(
     profile: Profile, plans: Mapping[str, Mapping[str, Any]], *, limit: int = PROFILE_LIMIT
 ) -> list[dict[str, Any]]:
-    """The run record's ``profile``: the top statements, each with its plan when explained."""
+    """The run record's ``profile``: the top statements, each with its plan when explained,
+    and that plan's shared buffers (one call's, ``buffers_source: explain``;
+    :func:`with_server_figures` puts the server's totals in their place when it has them)."""
     entries = []
     for stats in profile.statements[:limit]:
         entry = stats.to_dict()
         if stats.fingerprint in plans:
-            entry["plan"] = dict(plans[stats.fingerprint])
+            plan = dict(plans[stats.fingerprint])
+            entry["plan"] = plan
+            root = (plan.get("plan") or {}).get("Plan") or {}
+            if "Shared Hit Blocks" in root and "Shared Read Blocks" in root:
+                entry["shared_blks_hit"] = int(root["Shared Hit Blocks"])
+                entry["shared_blks_read"] = int(root["Shared Read Blocks"])
+                entry["buffers_source"] = BUFFERS_FROM_EXPLAIN
         entries.append(entry)
     return entries
 
 
 # --------------------------------------------------------------------------------------------
 # the server's own figures (pg_stat_statements), when the server has them
+
+
+#: Where a profile entry's buffer figures came from (its ``buffers_source``).
+BUFFERS_FROM_SERVER = "pg_stat_statements"
+BUFFERS_FROM_EXPLAIN = "explain"
+
+
+@dataclass(frozen=True)
+class ServerFigures:
+    """One statement's figures from ``pg_stat_statements`` over the profiled run: calls,
+    execution time, rows, and the shared buffers it found in the cache (``hit``) or had to
+    read (``read``). Buffers are the deterministic cost of a statement: the same plan on the
+    same data touches the same blocks, however busy the machine is."""
+
+    query: str
+    calls: int
+    total_ms: float
+    rows: int
+    shared_blks_hit: int
+    shared_blks_read: int
 
 
 @dataclass(frozen=True)
@@ -530,33 +565,55 @@ class ServerStatements:
             return None
         return cls(admin_url=db.admin_url, database=db.name)
 
-    async def collect(self) -> list[tuple[str, int, float, int]]:
-        """(query, calls, total ms, rows) of every statement since :meth:`start`."""
+    async def collect(self) -> list[ServerFigures]:
+        """Every statement's figures since :meth:`start`."""
         from perfkit.db import connection
 
         async with connection(self.admin_url, timeout=5.0) as conn:
             rows = await conn.fetch(
-                "SELECT s.query, s.calls, s.total_exec_time, s.rows FROM pg_stat_statements s "
+                "SELECT s.query, s.calls, s.total_exec_time, s.rows, s.shared_blks_hit, "
+                "s.shared_blks_read FROM pg_stat_statements s "
                 "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1",
                 self.database,
             )
-        return [(str(r[0]), int(r[1]), float(r[2]), int(r[3])) for r in rows]
+        return [
+            ServerFigures(str(r[0]), int(r[1]), float(r[2]), int(r[3]), int(r[4]), int(r[5]))
+            for r in rows
+        ]
 
 
 def with_server_figures(
-    entries: list[dict[str, Any]], server: list[tuple[str, int, float, int]]
+    entries: list[dict[str, Any]], server: Sequence[ServerFigures]
 ) -> list[dict[str, Any]]:
-    """``entries`` with the server's calls and execution time added where the normalized
-    statements match (``server_calls``, ``server_total_ms``)."""
-    by_key: dict[str, tuple[int, float]] = {}
-    for query, calls, total_ms, _rows in server:
-        key, _text = _normalize_cached(query)
-        seen_calls, seen_ms = by_key.get(key, (0, 0.0))
-        by_key[key] = (seen_calls + calls, seen_ms + total_ms)
+    """``entries`` with the server's figures added where the normalized statements match:
+    ``server_calls``, ``server_total_ms``, and the shared buffers of all its calls
+    (``shared_blks_hit``, ``shared_blks_read``, ``buffers_source: pg_stat_statements``, in
+    place of an EXPLAIN's figures of one call)."""
+    by_key: dict[str, list[ServerFigures]] = {}
+    for figures in server:
+        key, _text = _normalize_cached(figures.query)
+        by_key.setdefault(key, []).append(figures)
     out = []
     for entry in entries:
         found = by_key.get(str(entry.get("fingerprint")))
-        if found is not None:
-            entry = {**entry, "server_calls": found[0], "server_total_ms": round(found[1], 3)}
+        if found:
+            entry = {
+                **entry,
+                "server_calls": sum(f.calls for f in found),
+                "server_total_ms": round(sum(f.total_ms for f in found), 3),
+                "shared_blks_hit": sum(f.shared_blks_hit for f in found),
+                "shared_blks_read": sum(f.shared_blks_read for f in found),
+                "buffers_source": BUFFERS_FROM_SERVER,
+            }
         out.append(entry)
     return out
+
+
+def entry_buffers(entry: Mapping[str, Any]) -> tuple[int, str] | None:
+    """A profile entry's shared buffers (hit + read: which of the two depends on what the
+    cache held, their sum on the plan and the data) and where they came from; ``None`` when
+    it has none (an older record, or neither source)."""
+    if "shared_blks_hit" not in entry or "shared_blks_read" not in entry:
+        return None
+    total = int(entry["shared_blks_hit"]) + int(entry["shared_blks_read"])
+    return total, str(entry.get("buffers_source", BUFFERS_FROM_EXPLAIN))

@@ -155,6 +155,7 @@ async def load_call(
     name: str | None,
     budgets: Mapping[str, Any] | None,
     given: Mapping[str, Any],
+    test_file: str | None = None,
 ) -> LoadRun:
     """Run an HTTP workload's load on ``binding``'s data, check its budgets (scales.yaml's at
     the scale, ``budgets`` on top), append the record; the run is kept for the summary."""
@@ -173,6 +174,7 @@ async def load_call(
         load=load_settings(workload, given),
         budgets=extra,
         lock=not binding.data.cloned,  # a clone is the test's own
+        test_file=test_file,
     )
     state.runs.append(run)
     return run

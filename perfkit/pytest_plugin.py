@@ -400,12 +400,19 @@ def perf_measure(
                 test_name=getattr(node, "originalname", node.name),
                 test=test_fn,
                 marker=budgets,
+                test_file=node.path.name,
             )
             if memory or memory_budgets:
+                from perfkit.budget import argument_source
                 from perfkit.pytest_http import memory_options
 
                 settings, limits = memory_options(memory, memory_budgets)
-                timed = dataclasses.replace(timed, memory=settings, memory_budgets=limits)
+                given = argument_source("perf_measure(memory_budgets=...)", node.path.name)
+                sources = {k: given for k in (memory_budgets or {})}
+                timed = dataclasses.replace(
+                    timed, memory=settings, memory_budgets=limits,
+                    budget_sources={**timed.budget_sources, **sources},
+                )  # fmt: skip
             run = await measure_call(state, binding, timed)
         except PerfkitError as exc:
             error = exc
@@ -499,7 +506,10 @@ def perf_load(
                  "warmup": warmup}  # fmt: skip
         error: PerfkitError | None = None
         try:
-            run = await load_call(state, binding, workload, name=name, budgets=budgets, given=given)
+            run = await load_call(
+                state, binding, workload, name=name, budgets=budgets, given=given,
+                test_file=request.node.path.name,
+            )  # fmt: skip
         except PerfkitError as exc:
             error = exc
         if error is not None:  # failed outside the except block: no chained traceback

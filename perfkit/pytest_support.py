@@ -43,6 +43,7 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from perfkit.budget import marker_source
 from perfkit.config import Config, Scale, WorkloadBudgets, load_config
 from perfkit.database import Database
 from perfkit.datagen import read_dataset_info
@@ -52,12 +53,14 @@ from perfkit.fresh import copies_of
 from perfkit.guard import DatasetChangedError, WorkloadWroteError, close_idle
 from perfkit.measure import Stopwatch
 from perfkit.pipeline import (
+    WORKLOAD_BUDGET_CHECKS,
     Preparation,
     PreparedData,
     ScaleRun,
     Timed,
     measure_and_record,
     prepare_data,
+    workload_budget_sources,
     workload_timed,
 )
 from perfkit.prepare import PrepareReport
@@ -351,7 +354,9 @@ class Binding:
             session_factory=create_session_factory(self.engine, self.cfg.pool),
             today=self.data.anchor_date,
         )
-        return workload_timed(app, spec, ctx, scale=self.data.scale.name)
+        return workload_timed(
+            app, spec, ctx, scale=self.data.scale.name, config_file=self.cfg.source.name
+        )
 
 
 @asynccontextmanager
@@ -464,6 +469,31 @@ def budgets_for(
     )
 
 
+def budget_sources_for(
+    cfg: Config,
+    scale: Scale,
+    name: str,
+    marker: WorkloadBudgets | None,
+    *,
+    test_file: str,
+) -> dict[str, str]:
+    """Where each of :func:`budgets_for`'s budgets came from, by check name: the marker's
+    ``@perf_budget`` in ``test_file``, else scales.yaml's ``app.workloads.<name>.budgets``
+    (a budget neither sets is the scale's, named by the pipeline)."""
+    settings = cfg.app.workloads.get(name)
+    sources = workload_budget_sources(
+        settings.budgets.get(scale.name) if settings else None,
+        config_file=cfg.source.name,
+        workload=name,
+        scale=scale.name,
+    )
+    if marker is not None:
+        for key, check in WORKLOAD_BUDGET_CHECKS.items():
+            if getattr(marker, key) is not None:
+                sources[check] = marker_source(test_file)
+    return sources
+
+
 def timed_for(
     cfg: Config,
     scale: Scale,
@@ -474,11 +504,13 @@ def timed_for(
     test_name: str,
     test: object,
     marker: WorkloadBudgets | None,
+    test_file: str = "the test",
 ) -> Timed:
     """What :func:`measure_and_record` measures for a test: ``fn`` with its name (``name``,
     else the test's without ``test_``: ``test_deadline_alerts`` -> ``deadline_alerts``), its
     label (``label``, else :func:`label_for`)
-    and its budgets (:func:`budgets_for`); a name scales.yaml declares as writing
+    and its budgets (:func:`budgets_for`, their sources from :func:`budget_sources_for`, the
+    marker's named by ``test_file``); a name scales.yaml declares as writing
     (``app.workloads.<name>.writes``) writes. A workload from ``perf_workload`` keeps its own
     name and label unless ``name`` or ``label`` is given."""
     if isinstance(fn, Timed):
@@ -488,6 +520,7 @@ def timed_for(
             name=called,
             label=label or fn.label,
             budgets=budgets_for(cfg, scale, called, marker),
+            budget_sources=budget_sources_for(cfg, scale, called, marker, test_file=test_file),
         )
     called = name or test_name.removeprefix("test_") or test_name
     settings = cfg.app.workloads.get(called)
@@ -498,6 +531,7 @@ def timed_for(
         budgets=budgets_for(cfg, scale, called, marker),
         expect_work=settings.expect_work if settings else True,
         writes=settings.writes if settings else False,
+        budget_sources=budget_sources_for(cfg, scale, called, marker, test_file=test_file),
     )
 
 

@@ -22,9 +22,15 @@ A record (``schema`` 1)::
 ``workload`` and ``failures`` are additions readers may ignore. ``profile`` (a later
 addition; a record without it reads as an empty list) holds the statements of one untimed,
 profiled run (:mod:`perfkit.profile`), most expensive first: ``{"fingerprint", "statement",
-"calls", "total_ms", "mean_ms", "rows"}`` and, for the top few, ``"plan": {"shape",
+"calls", "total_ms", "mean_ms", "rows"}`` (rows returned to the application), the shared
+buffers the statement touched, ``shared_blks_hit`` and ``shared_blks_read``, with
+``buffers_source``: ``pg_stat_statements`` (the server's totals over the profiled run's calls)
+or ``explain`` (``EXPLAIN (ANALYZE, BUFFERS)`` of one call, with its first parameters, where
+the server keeps no statement figures), and, for the top few, ``"plan": {"shape",
 "shape_hash", "slowest_node", "slowest_node_ms", "execution_ms", "plan"}`` (or ``{"error"}``);
 its metrics ``db_seconds``, ``app_seconds`` and ``db_share`` split that run's wall time.
+``budget_sources`` says where each budget's limit was set (``scales.yaml
+scales.small.budgets.batch``, ``@perf_budget`` in a test file), by the keys of ``budgets``.
 An HTTP workload's record (:mod:`perfkit.loadrun`) holds latency percentiles, throughput,
 errors and statements per request in ``metrics`` instead of ``batch_seconds``, and its
 latency at fixed percentiles in ``samples.latency_ladder_seconds``; memory figures
@@ -64,6 +70,9 @@ RESULTS_FILE = "results.jsonl"
 COMMIT_ENV_VARS = ("PERFKIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT")
 
 Number = int | float
+#: The percentiles whose latencies a load run's record keeps in
+#: ``samples.latency_ladder_seconds`` (an HDR percentile plot's points; 100 is the maximum).
+LADDER = (0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0)
 
 
 class CorruptRecordWarning(UserWarning):
@@ -91,6 +100,8 @@ class RunRecord:
     failures: list[str] = field(default_factory=list)
     #: The profiled run's statements (see the module docstring); empty in older records.
     profile: list[dict[str, Any]] = field(default_factory=list)
+    #: Where each budget's limit was set, by the keys of ``budgets`` (empty in older records).
+    budget_sources: dict[str, str] = field(default_factory=dict)
 
     def statement(self, fingerprint: str) -> dict[str, Any] | None:
         """The profile entry of ``fingerprint``, or ``None``."""
@@ -176,6 +187,8 @@ def _check_types(data: Mapping[str, Any]) -> None:
             _number(value, f"samples.{name}[{i}]")
     for i, failure in enumerate(_list(data.get("failures", []), "failures")):
         _text(failure, f"failures[{i}]", empty=True)
+    for key, source in _object(data.get("budget_sources", {}), "budget_sources").items():
+        _text(source, f"budget_sources.{key}", empty=True)
     for i, entry in enumerate(_list(data.get("profile", []), "profile")):
         _check_profile_entry(_object(entry, f"profile[{i}]"), f"profile[{i}]")
 
@@ -201,9 +214,11 @@ def _check_profile_entry(entry: Mapping[str, Any], where: str) -> None:
         _text(entry.get(key), f"{where}.{key}", empty=True)
     for key in ("calls", "total_ms", "mean_ms"):
         _number(entry.get(key), f"{where}.{key}")
-    for key in ("rows", "server_calls", "server_total_ms"):
+    for key in ("rows", "server_calls", "server_total_ms", "shared_blks_hit", "shared_blks_read"):
         if key in entry:
             _number(entry[key], f"{where}.{key}")
+    if "buffers_source" in entry:
+        _text(entry["buffers_source"], f"{where}.buffers_source")
     if entry.get("plan") is None:
         return
     plan = _object(entry["plan"], f"{where}.plan")

@@ -181,7 +181,7 @@ def seed_lines(report: SeedReport) -> list[str]:
 
 def comparison_lines(c: Comparison) -> list[str]:
     """One scale's comparison: its summary, the metrics' table, and any note."""
-    from perfkit.report import comparison_rows
+    from perfkit.report_view import comparison_rows
 
     header, rows = comparison_rows(c)
     out = [c.summary(), *table(header, rows, right=(1, 2, 3, 4))]

@@ -236,9 +236,10 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "report",
         "perfkit.commands.results:report",
-        "Render the results history: Markdown, and/or one self-contained HTML page with charts.",
+        "Render the results history, verdict first: Markdown, one HTML page, or a PR comment.",
         options=(
             opt("format"),
+            opt("charts"),
             opt("output"),
             opt(
                 "scale", help="only these scales, comma-separated (default: every scale with runs)"

@@ -48,13 +48,15 @@ async def report(
     scale: str | None = None,
     last: int = 20,
     baseline: str | None = None,
+    charts: str = "inline",
 ) -> ReportDone:
-    """Render the results history: Markdown, and/or one self-contained HTML page."""
+    """Render the results history, verdict first: Markdown, one HTML page (``charts``: uPlot
+    inline or from a CDN), or the pull-request comment."""
     from perfkit.report import report_command, split_scales
 
     outcome = report_command(
         run.cfg, fmt=format, output=output, scales=split_scales(scale), last=last,
-        baseline=baseline,
+        baseline=baseline, charts=charts,
     )  # fmt: skip
     _warn_skipped(run, outcome.data.history.skipped)
     return ReportDone(outcome)

@@ -29,7 +29,8 @@ from perfkit.testing import (
     start_perfkit,
 )
 
-pytestmark = pytest.mark.integration
+#: Timing verdicts: measured alone, after the tests that run in parallel (nox -s tests).
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 SCALES = """\
 scales:

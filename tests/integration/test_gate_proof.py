@@ -41,7 +41,8 @@ from perfkit.testing import PrivateServer, run_perfkit
 from perfkit.urls import with_database
 from perfkit.workload import WorkloadContext
 
-pytestmark = pytest.mark.integration
+#: Timing verdicts: measured alone, after the tests that run in parallel (nox -s tests).
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 DATABASE = "perfkit_gate_proof_test"
 UNCHANGED_RUNS = 20

@@ -115,7 +115,12 @@ async def test_a_run_over_budget_fails_and_is_recorded_as_failed(
     assert not run.passed
     assert [f.split(" ")[0] for f in run.failures] == ["batch"]
     assert "OVER BUDGET" in run.failures[0]
-    assert any("budget    statements 1 <= 1: ok" in line for line in run.summary_lines())
+    assert "batch" in run.failures[0] and " > " in run.failures[0]  # a true inequality
+    assert any(
+        "budget    statements 1 <= 1 (budget from scales.yaml scales.tiny.budgets.statements)"
+        in line
+        for line in run.summary_lines()
+    )
 
     (rec,) = read_records(results_path(cfg))
     assert rec.run_id == "test-run" and not rec.passed and rec.failures == run.failures

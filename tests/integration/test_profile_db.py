@@ -314,10 +314,12 @@ def test_the_report_shows_where_the_time_goes(runs: ProfileRuns) -> None:
     assert "## Where the time goes: tiny (deadline_alerts)" in md
     assert f"Plan changed: support_plan_cycles: Index Scan using {INDEX} → Seq Scan" in md
     assert "Seq Scan on support_plan_cycles" in md
+    # the verdict lists the plan change, named down to its statement
+    assert f"- note plan changed: support_plan_cycles: Index Scan using {INDEX} → Seq Scan" in md
     page = render_html(data)
-    assert "share of the database time, per statement" in page
+    assert '<span class="share"' in page  # each statement's share of the database time
     assert "<details><summary>plan of <code>WITH subscribers" in page
-    assert "class='plan-change'" in page
+    assert '<th class="text">before</th><th class="text">after</th>' in page
 
 
 def test_invoke_explain_prints_the_profile_and_plans(runs: ProfileRuns, project_root: Path) -> None:

@@ -147,11 +147,15 @@ async def test_the_http_load_and_variant_fixtures(
     assert varied.dataset["variant"] == "empty_agency" and varied.workload == "dashboard"
     (failed,) = [r for r in records if not r.passed]
     assert failed.budgets["p50"] == 1e-6 and failed.failures[0].startswith("p50 ")
+    assert failed.budget_sources["p50"] == "`perf_load(budgets=...)` in test_suite.py"
+    assert failed.budget_sources["errors"].startswith("perfkit's rule")
     (memory,) = [r for r in records if r.workload == "count_clients"]
     for key in ("retained_heap_mb", "heap_growth_per_run_kb", "leak_ratio", "peak_rss_mb"):
         assert key in memory.metrics
     assert len(memory.samples["retained_heap_mb"]) == 4
     assert memory.budgets["leak_ratio"] == 0.5
+    given = "`perf_measure(memory_budgets=...)` in test_suite.py"
+    assert memory.budget_sources["leak_ratio"] == given
     (health,) = [r for r in records if r.workload == "health"]
     assert health.metrics["rate"] == 100 and health.metrics["requests"] == 50
     async with connection(homecare_db) as conn:  # the variant changed its clone only

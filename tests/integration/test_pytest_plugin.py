@@ -242,8 +242,10 @@ def test_budgets_fail_a_slow_test_and_its_record_says_so(suite: Suite, plugin_db
     said = one_line(result)
     assert "Traceback" not in out and "During handling" not in out
     assert "perfkit: tiny: over_the_markers_budget: batch" in said
-    assert "<= 0.050 s: OVER BUDGET" in said
+    # a true inequality, and where each limit was set
+    assert "> 50.0 ms (budget from `@perf_budget` in test_budgets.py): OVER BUDGET" in said
     assert "perfkit: tiny: by_name: batch" in said
+    assert "(budget from scales.yaml app.workloads.by_name.budgets.tiny.seconds)" in said
     assert "perfkit: @pytest.mark.perf_budget: unknown argument 'secs'" in said
     assert "(hint: e.g. @pytest.mark.perf_budget(seconds=0.5, statements=5)" in said
     assert (
@@ -260,6 +262,14 @@ def test_budgets_fail_a_slow_test_and_its_record_says_so(suite: Suite, plugin_db
     assert not slow.passed and slow.failures[0].startswith("batch")
     assert slow.budgets["batch"] == 0.05 and slow.budgets["statements"] == 5
     assert records["by_name"].budgets["batch"] == 0.05 and not records["by_name"].passed
+    assert slow.budget_sources == {
+        "batch": "`@perf_budget` in test_budgets.py",
+        "statements": "scales.yaml scales.tiny.budgets.statements",
+        "prepare": "scales.yaml scales.tiny.budgets.prepare",
+        "restore": "scales.yaml scales.tiny.budgets.restore",
+    }
+    by_name = records["by_name"].budget_sources["batch"]
+    assert by_name == "scales.yaml app.workloads.by_name.budgets.tiny.seconds"
     fine = records["select_one"]
     assert fine.passed and fine.budgets == {
         "batch": 5,

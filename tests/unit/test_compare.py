@@ -29,10 +29,18 @@ from perfkit.compare import (
     parse_threshold,
     rules_from_config,
 )
-from perfkit.config import REGRESSION_METRICS, RegressionConfig, load_config
+from perfkit.config import (
+    REGRESSION_METRICS,
+    BuffersRule,
+    RegressionConfig,
+    RowsRule,
+    load_config,
+)
 from perfkit.errors import ConfigError
 from perfkit.history import History, HistoryError
+from perfkit.profile import shorten
 from perfkit.results import RunRecord
+from perfkit.statement_changes import figure_rules_from_config
 from perfkit.testing import run_record
 
 RULES = rules_from_config(RegressionConfig())
@@ -124,7 +132,8 @@ def test_every_metric_has_a_rule_and_config_knows_the_same_metrics() -> None:
     assert RULES["statements"] == Rule(threshold=0.2, noise_floor=0.0, gate=True)
     assert RULES["prepare_seconds"].gate is False
     assert {n for n, m in COMPARED.items() if m.timing} == {
-        "batch_seconds", "prepare_seconds", "restore_seconds", "seed_rows_per_second"
+        "batch_seconds", "prepare_seconds", "restore_seconds", "seed_rows_per_second",
+        "latency_p50_seconds", "latency_p95_seconds", "latency_p99_seconds", "throughput",
     }  # fmt: skip
 
 
@@ -424,3 +433,159 @@ def test_a_baseline_from_another_machine_is_noted() -> None:
     machine = {"hostname": "laptop", "cpus": 8, "python": "3.12", "platform": "Darwin"}
     (comparison,) = compare(History.of([record(1, machine=machine), record(2)]))
     assert comparison.note == "the baseline ran on a machine with a different CPU count"
+
+
+# --------------------------------------------------------------------------------------------
+# deterministic figures per statement: buffers and rows
+
+CYCLES = "SELECT id FROM support_plan_cycles WHERE office_id = ? ORDER BY end_date LIMIT ?"
+
+
+def profiled(n: int, *, buffers: int, rows: int = 10, calls: int = 1, **kw: Any) -> RunRecord:
+    """Run ``n`` whose one statement touched ``buffers`` shared blocks (as pg_stat_statements
+    counts them) and returned ``rows`` rows; its time is the same in every run."""
+    entry = {
+        "fingerprint": "cycles", "statement": CYCLES, "calls": calls, "total_ms": 1.0,
+        "mean_ms": 1.0 / calls, "rows": rows, "shared_blks_hit": buffers - 3,
+        "shared_blks_read": 3, "buffers_source": "pg_stat_statements",
+    }  # fmt: skip
+    return record(n, profile=[entry], **kw)
+
+
+def test_a_buffers_jump_is_a_regression_named_by_its_statement_while_time_is_flat() -> None:
+    history = History.of([*(profiled(n, buffers=120) for n in range(5)), profiled(5, buffers=9400)])
+    (comparison,) = compare(history)
+    assert {m.verdict for m in comparison.metrics} <= {"unchanged", "within noise"}  # time flat
+    (jump,) = comparison.figures
+    assert (jump.kind, jump.before, jump.after, jump.fails) == ("buffers", 120, 9400, True)
+    assert jump.describe() == f"buffers of `{CYCLES}` went 120 → 9,400 (×78.3)"
+    assert not comparison.ok and comparison.failures == [jump.describe()]
+    assert comparison.changes == ["FAIL " + jump.describe()]
+    assert comparison.headline() == (f"small: REGRESSED ×78.3 buffers in `{shorten(CYCLES, 60)}`")
+    with pytest.raises(RegressionError) as caught:
+        check([comparison])
+    assert caught.value.exit_code == 6
+
+
+@pytest.mark.parametrize(
+    ("after", "listed", "fails"),
+    [
+        (230, False, False),  # under x2
+        (250, True, True),  # x2.08 and +130 blocks
+        (60, False, False),  # x0.5, but only 60 blocks fewer
+        (20_000, True, True),
+    ],
+)
+def test_buffers_need_the_ratio_and_the_absolute_minimum(
+    after: int, listed: bool, fails: bool
+) -> None:
+    history = History.of(
+        [*(profiled(n, buffers=120) for n in range(3)), profiled(3, buffers=after)]
+    )
+    (comparison,) = compare(history)
+    assert bool(comparison.figures) is listed
+    assert comparison.ok is not fails
+
+
+def test_fewer_buffers_are_listed_as_a_note_and_the_rules_come_from_scales_yaml() -> None:
+    history = History.of([*(profiled(n, buffers=9400) for n in range(3)), profiled(3, buffers=120)])
+    (comparison,) = compare(history)
+    (drop,) = comparison.figures
+    assert not drop.fails and comparison.ok and comparison.changes[0].startswith("note buffers")
+    assert comparison.headline() == "small: passed (1 note below)"
+    # a stricter rule in scales.yaml: ×1.5 and 10 blocks
+    strict = figure_rules_from_config(
+        RegressionConfig(
+            buffers=BuffersRule(threshold=0.5, min_blocks=10), rows=RowsRule(gate=True)
+        )
+    )
+    history = History.of([*(profiled(n, buffers=100) for n in range(3)), profiled(3, buffers=160)])
+    (comparison,) = compare(history, figure_rules=strict)
+    assert not comparison.ok
+    ungated = figure_rules_from_config(RegressionConfig(buffers=BuffersRule(gate=False)))
+    history = History.of([*(profiled(n, buffers=100) for n in range(3)), profiled(3, buffers=900)])
+    (comparison,) = compare(history, figure_rules=ungated)
+    assert comparison.figures and comparison.ok
+
+
+def test_buffers_from_different_sources_are_not_compared() -> None:
+    explained = profiled(3, buffers=9400)
+    entry = {**explained.profile[0], "buffers_source": "explain"}
+    history = History.of(
+        [*(profiled(n, buffers=120) for n in range(3)), record(3, profile=[entry])]
+    )
+    (comparison,) = compare(history)
+    assert not comparison.figures and comparison.ok
+
+
+def test_changed_rows_are_listed_and_gated_only_when_configured() -> None:
+    history = History.of(
+        [*(profiled(n, buffers=120) for n in range(3)), profiled(3, buffers=120, rows=12)]
+    )
+    (comparison,) = compare(history)
+    (rows,) = comparison.figures
+    assert rows.describe() == f"rows of `{CYCLES}` went 10 → 12 (×1.2)"
+    assert comparison.ok and comparison.changes == ["note " + rows.describe()]
+    gated = figure_rules_from_config(RegressionConfig(rows=RowsRule(gate=True)))
+    (comparison,) = compare(history, figure_rules=gated)
+    assert not comparison.ok and comparison.failures == [rows.describe()]
+
+
+def test_a_multiplied_statement_is_named_once_as_an_n_plus_1() -> None:
+    history = History.of(
+        [*(profiled(n, buffers=120) for n in range(3)),
+         profiled(3, buffers=12_000, rows=1000, calls=100)]
+    )  # fmt: skip
+    (comparison,) = compare(history)
+    assert [c.kind for c in comparison.statements] == ["multiplied"] and not comparison.figures
+    assert comparison.headline() == (
+        f"small: REGRESSED N+1 in `{shorten(CYCLES, 60)}` (1 → 100 calls)"
+    )
+
+
+def test_the_headline_names_the_metric_the_ratio_and_every_failing_statement() -> None:
+    slow = profiled(6, buffers=120, batch=1.5, calls=100)
+    history = History.of([*(profiled(n, buffers=120) for n in range(6)), slow])
+    (comparison,) = compare(history)
+    head = comparison.headline(workload=True)
+    assert head.startswith("small · deadline_alerts: REGRESSED ×3.0 batch time; N+1 in `")
+    first = History.of([profiled(0, buffers=1)])
+    assert compare(first)[0].headline() == "small: no baseline yet"
+
+
+# --------------------------------------------------------------------------------------------
+# an HTTP workload's latency percentiles: one value per run, the history's spread rule
+
+
+def load_run(n: int, *, p95: float, noise: float = 0.05) -> RunRecord:
+    """A load run's record (:mod:`perfkit.loadrun`'s metrics), p95 about ``p95`` s."""
+    rng = random.Random(1000 + n)
+    p95 = p95 * math.exp(rng.gauss(0.0, noise))
+    return run_record(
+        n, workload="dashboard", run_id=f"load{n:03d}", samples={},
+        metrics={"latency_p50_seconds": p95 / 3, "latency_p95_seconds": p95,
+                 "latency_p99_seconds": p95 * 1.5, "throughput": 1 / p95, "requests": 300,
+                 "errors": 0, "users": 4},
+    )  # fmt: skip
+
+
+def test_http_percentiles_are_gated_with_the_runs_spread_and_reported() -> None:
+    runs = [load_run(n, p95=0.020) for n in range(10)]
+    (ok,) = compare(History.of(runs))
+    judged = {m.metric.name: m for m in ok.metrics}
+    assert {"latency_p50_seconds", "latency_p95_seconds", "latency_p99_seconds"} <= set(judged)
+    assert ok.ok and judged["latency_p95_seconds"].evidence is not None
+    assert "run-to-run spread" in judged["latency_p95_seconds"].evidence.floor_source
+
+    slowed = [*runs, load_run(10, p95=0.070)]  # x3.5
+    (bad,) = compare(History.of(slowed))
+    failing = {m.metric.name for m in bad.regressions}
+    assert failing == {"latency_p50_seconds", "latency_p95_seconds", "latency_p99_seconds"}
+    assert bad.headline().startswith("small: REGRESSED ×3.")
+    assert "p95 latency" in bad.headline()
+    p95 = next(m for m in bad.metrics if m.metric.name == "latency_p95_seconds")
+    assert p95.sentence().startswith("small: p95 latency REGRESSED ×3.")
+    assert " ms → " in p95.sentence()  # milliseconds, not 0.020 s
+    # throughput fell too, and is shown, but does not fail the gate on its own
+    throughput = next(m for m in bad.metrics if m.metric.name == "throughput")
+    assert throughput.verdict == "regression" and not throughput.fails

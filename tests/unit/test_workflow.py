@@ -4,6 +4,8 @@ the planning step picks the right scales for each event."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import yaml
 
 from perfkit.config import load_config
 from perfkit.errors import ConfigError
+from perfkit.report import COMMENT_MARKER
 from perfkit.schedule import (
     FREQUENCIES,
     cron_frequency,
@@ -153,3 +156,83 @@ def test_pull_requests_run_the_ab_job_against_their_base(workflow: dict[str, Any
     # before the database is stopped
     names = [s.get("name", "") for s in steps]
     assert names.index(ab["name"]) < names.index("stop the database")
+
+
+# -- the pull-request comment -------------------------------------------------------------------
+
+FAKE_GH = """#!/usr/bin/env bash
+# a stand-in for the GitHub CLI: lists the comment ids in $FAKE_EXISTING, records every call
+printf '%s\\n' "$*" >> "$FAKE_LOG"
+if [ "$2" = "--paginate" ]; then for id in $FAKE_EXISTING; do echo "$id"; done; exit 0; fi
+for arg in "$@"; do
+  case "$arg" in body=@*) cp "${arg#body=@}" "$FAKE_LOG.body" ;; esac
+done
+"""
+
+
+def comment_job(workflow: dict[str, Any]) -> dict[str, Any]:
+    job = workflow["jobs"]["comment"]
+    assert isinstance(job, dict)
+    return job
+
+
+def run_comment_step(
+    workflow: dict[str, Any], tmp_path: Path, *, existing: str, parts: dict[str, str]
+) -> tuple[list[str], str]:
+    """The comment job's script, run as GitHub runs it (bash -e -o pipefail), with a fake
+    ``gh``: the calls it made and the body it sent."""
+    (step,) = [s for s in comment_job(workflow)["steps"] if "run" in s]
+    for scale, text in parts.items():
+        folder = tmp_path / "reports" / f"perf-report-{scale}"
+        folder.mkdir(parents=True)
+        (folder / "comment.md").write_text(text, encoding="utf-8")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(FAKE_GH, encoding="utf-8")
+    (bin_dir / "gh").chmod(0o755)
+    log = tmp_path / "gh.log"
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_LOG": str(log),
+        "FAKE_EXISTING": existing, "REPO": "team/app", "PR": "7", "GH_TOKEN": "x",
+    }  # fmt: skip
+    subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=tmp_path, env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    body = (tmp_path / "gh.log.body").read_text(encoding="utf-8")
+    return log.read_text(encoding="utf-8").splitlines(), body
+
+
+def test_the_comment_job_posts_one_comment_then_updates_it(
+    workflow: dict[str, Any], tmp_path: Path
+) -> None:
+    job = comment_job(workflow)
+    assert job["needs"] == "perf" and job["permissions"]["pull-requests"] == "write"
+    assert "github.event_name == 'pull_request'" in job["if"]
+    small = f"{COMMENT_MARKER}\n### perfkit (small): passed\n\n✅ **small: passed**\n"
+    medium = f"{COMMENT_MARKER}\n### perfkit (medium): passed\n"
+    calls, body = run_comment_step(
+        workflow, tmp_path / "first", existing="", parts={"small": small, "medium": medium}
+    )
+    assert calls[0].startswith("api --paginate repos/team/app/issues/7/comments --jq")
+    assert calls[1] == "api --method POST repos/team/app/issues/7/comments -F body=@body.md"
+    assert body.startswith(COMMENT_MARKER + "\n") and body.count(COMMENT_MARKER) == 1
+    assert "### perfkit (small): passed" in body and "### perfkit (medium): passed" in body
+    calls, _ = run_comment_step(
+        workflow, tmp_path / "again", existing="42 43", parts={"small": small}
+    )
+    assert calls[1] == "api --method PATCH repos/team/app/issues/comments/42 -F body=@body.md"
+    assert len(calls) == 2  # no new comment
+
+
+def test_each_scale_writes_the_comments_markdown_before_the_upload(
+    workflow: dict[str, Any],
+) -> None:
+    steps = workflow["jobs"]["perf"]["steps"]
+    names = [s.get("name", s.get("uses", "")) for s in steps]
+    write = next(s for s in steps if "--format comment" in s.get("run", ""))
+    assert "--output perf-report/comment.md" in write["run"]
+    assert "github.event_name == 'pull_request'" in write["if"]
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert names.index(write["name"]) < names.index(upload["name"])
+    assert upload["with"]["name"] == "perf-report-${{ matrix.scale }}"
