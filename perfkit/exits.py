@@ -8,13 +8,13 @@ regression; 1 other); Ctrl-C becomes one line and status 130, SIGTERM (a CI canc
 one line and status 143, both after the running command's clean-up. Every line is masked
 (:func:`perfkit.urls.mask_text`). No tracebacks, unless ``PERFKIT_DEBUG=1``.
 
-Light on purpose: neither asyncpg nor SQLAlchemy is imported here. A driver's error can only
-come from a driver already imported, so they are recognised through ``sys.modules``.
+Light on purpose: neither asyncpg nor SQLAlchemy is imported here, and asyncio only when a
+command runs. A driver's error can only come from a driver already imported, so they are
+recognised through ``sys.modules``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sys
@@ -22,13 +22,16 @@ import threading
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from perfkit.disks import HINT as DISK_HINT
 from perfkit.disks import disk_full, is_disk_full
 from perfkit.errors import PerfkitError
 from perfkit.text import clipped
 from perfkit.urls import mask_text
+
+if TYPE_CHECKING:  # asyncio is imported by run(): `perfkit --help` needs no event loop
+    import asyncio
 
 T = TypeVar("T")
 
@@ -67,6 +70,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     clean-up too. Connections closed that way leave asyncpg futures whose connection error
     nobody awaits any more; they are not reported (:func:`_quiet_orphans`).
     """
+    import asyncio
+
     with asyncio.Runner() as runner:
         runner.get_loop().set_exception_handler(_quiet_orphans)
         return runner.run(_stopped_by_sigterm(coro))
@@ -74,6 +79,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 async def _stopped_by_sigterm(coro: Coroutine[Any, Any, T]) -> T:
     """Await ``coro`` with SIGTERM cancelling it (as asyncio's runner does for Ctrl-C)."""
+    import asyncio
+
     if threading.current_thread() is not threading.main_thread():
         return await coro  # signals reach the main thread only
     task = asyncio.current_task()
