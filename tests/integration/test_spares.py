@@ -98,11 +98,34 @@ async def target(
         for name in await admin.ready_spares(template_of(cfg, small)):
             await admin.drop(name)
     yield db
+    await builds_finished()  # none of this test's background builds runs into the next test
     async with server.admin() as admin:
         for name in [TARGET, *await admin.leftovers(TARGET)]:
             await admin.drop(name)
         for info in await template.list_templates(admin):
             await template.drop(admin, info)
+
+
+def background_builds() -> list[int]:
+    """This process's background builds still running (its children running the module)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            argv = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and spares.MODULE.encode() in argv and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+async def builds_finished(seconds: float = 60.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if not background_builds():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"background builds still running: {background_builds()}")
 
 
 def template_of(cfg: Config, small: Scale) -> str:
@@ -435,6 +458,7 @@ async def test_restores_and_background_builds_at_once_never_fail(
         server, template_name=template_of(cfg, small), owner=template.owner_of(cfg.state_dir)
     )
     assert ready is not None, spares_log(cfg, small)
+    await builds_finished()
     assert (await restore(target, cfg, small)).route == "spare"
     assert await digests(target) == source_digests
 
@@ -457,6 +481,7 @@ async def test_prepare_renames_the_spare_its_last_run_left(
             server, template_name=template_of(cfg, small), owner=template.owner_of(cfg.state_dir)
         )
         assert ready is not None, spares_log(cfg, small)
+        await builds_finished()
         async with db.connect() as conn:
             await conn.execute(CHANGE_ONE_ROW)
         again = await perfkit_prepare(db, cfg, small, build_spare=False)
