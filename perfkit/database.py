@@ -143,12 +143,16 @@ class Admin:
         await self.conn.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0")
         await self.set_comment(name, CREATED_BY_PERFKIT)
 
-    async def clone(self, *, source: str, name: str, strategy: str | None = None) -> None:
+    async def clone(
+        self, *, source: str, name: str, strategy: str | None = None, polite: bool = False
+    ) -> None:
         """``CREATE DATABASE name TEMPLATE source`` after ending the source's sessions.
 
         ``strategy`` (``FILE_COPY`` or ``WAL_LOG``) applies on PostgreSQL 15 and later and is
         ignored before. Cloning fails while anyone is connected to ``source``, so its sessions are
         ended first; a session that sneaks in between is ended and the clone retried.
+        ``polite`` (a background chore): end no session, try once; a session on ``source``
+        makes it fail (``asyncpg.ObjectInUseError``).
         """
         clause = ""
         if strategy and await self.server_version_num() >= 150000:
@@ -159,13 +163,16 @@ class Admin:
             await self.terminate(source)
             await self.conn.execute(sql)
 
-        await _while_in_use(
-            attempt,
-            DatabaseEnvError(
-                f"database {source!r} stayed in use; cannot clone it",
-                hint="close the sessions connected to it and try again",
-            ),
-        )
+        if polite:
+            await self.conn.execute(sql)
+        else:
+            await _while_in_use(
+                attempt,
+                DatabaseEnvError(
+                    f"database {source!r} stayed in use; cannot clone it",
+                    hint="close the sessions connected to it and try again",
+                ),
+            )
         await self.set_comment(name, CREATED_BY_PERFKIT)
 
     async def drop(self, name: str) -> None:

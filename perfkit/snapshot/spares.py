@@ -41,14 +41,16 @@ held by a build for all of its work and by a restore from the spare's check to i
 restore never takes a half-built or half-checked spare, two restores never take one, and
 prune never drops one in use. A build takes the template's lock only while it clones (what a
 refresh or a foreground clone also take, so the template's dates never move under a clone);
-it never connects to the template. A build that finds the spare's lock taken leaves: whoever
-holds it (a restore) starts the next build.
+it never connects to the template, and ends nobody's session there: a session on the
+template (someone looking inside it) makes the build give up, where a restore would end it.
+A build that finds the spare's lock taken leaves: whoever holds it (a restore) starts the
+next build.
 
-**The background.** :func:`start_build` starts ``python -m perfkit.snapshot.spare_build``, a child
-in a session of its own that outlives the command (``invoke restore`` exits at once). It reads
-its job, the server's URL included, from its stdin (never argv), runs at a lower CPU priority,
-drops what the restore left of the target (the database the spare replaced), builds the spare
-and writes one line to ``<state dir>/spares/<template>.log``.
+**The background.** :func:`start_build` starts ``python -m perfkit.snapshot.spare_build``, a
+child in a session of its own that outlives the command (``invoke restore`` exits at once). It
+reads its job, the server's URL included, from its stdin (never argv), runs at a lower CPU
+priority, drops what the restore left of the target (the database the spare replaced), builds
+the spare and writes one line to ``<state dir>/spares/<template>.log``.
 """
 
 from __future__ import annotations
@@ -434,7 +436,9 @@ async def _build_locked(
         tpl = found.template
         if tpl is None or tpl.refreshing:
             return None
-        await admin.clone(source=template_name, name=name, strategy=template.DEFAULT_STRATEGY)
+        await admin.clone(
+            source=template_name, name=name, strategy=template.DEFAULT_STRATEGY, polite=True
+        )
     try:
         async with db.other(name).connect() as conn:
             baseline = await record_load_baseline(conn, tables)
