@@ -53,7 +53,7 @@ from perfkit.config import Config, Scale
 from perfkit.database import Database, ready_spare_name
 from perfkit.errors import DatabaseEnvError
 from perfkit.prepare import prepare as ensure_dataset
-from perfkit.snapshot import spares, template
+from perfkit.snapshot import spare_build, spares, template
 from perfkit.snapshot.create import write_snapshot
 from perfkit.snapshot.dataset import expected_key
 from perfkit.snapshot.restore import restore_snapshot
@@ -308,7 +308,7 @@ class Spare:
             await admin.drop(ready_spare_name(self.template, self.owner))
 
     async def build(self) -> None:
-        await spares.build(
+        await spare_build.build(
             self.server, template_name=self.template, owner=self.owner, tables=self.tables
         )
 

@@ -3,7 +3,8 @@
 Cloning a template (``CREATE DATABASE ... TEMPLATE``) copies the whole dataset: 0.07 s at
 medium and 0.23 s at large on these machines. Renaming a database takes about a millisecond. So
 after each restore or prepare that leaves a template, perfkit makes one *spare* of it in the
-background (:func:`start_build`): a full clone, its load recorded like any restored dataset's.
+background (:func:`start_build`, :mod:`perfkit.snapshot.spare_build`): a full clone, its load
+recorded like any restored dataset's.
 The next restore of that template's snapshot, as of the template's day, checks the spare like
 any kept dataset and renames it into place in the swap's one transaction (:func:`take`); when
 no spare is ready, or the one there fails its check, it clones the template as before.
@@ -14,7 +15,8 @@ of the template, one per project on a shared server (the owner is
 killed build are recognised by the name, ``invoke prune`` removes spares whose template is
 gone or moved on (:func:`stale`), and a template is dropped with its spares.
 
-**Ready and sealed.** A build clones the template, records the load in the spare itself
+**Ready and sealed.** A build (:func:`perfkit.snapshot.spare_build.build`) clones the
+template, records the load in the spare itself
 (:func:`perfkit.datagen.changes.record_load_baseline`, as a restore does after its swap),
 then *seals* it: connections are no longer allowed (``ALLOW_CONNECTIONS false``, like a
 template's), other sessions are ended, and the data is checked against that record once more
@@ -50,16 +52,19 @@ next build.
 child in a session of its own that outlives the command (``invoke restore`` exits at once). It
 reads its job, the server's URL included, from its stdin (never argv), runs at a lower CPU
 priority, drops what the restore left of the target (the database the spare replaced), builds
-the spare and writes one line to ``<state dir>/spares/<template>.log``.
+the spare and writes one line to ``<state dir>/spares/<template>.log``. A process, not a
+thread, for every caller: it must outlive a short command, and in a long one (a perf session)
+a thread would take turns on the interpreter lock with the code being measured. A measurement
+that starts right after a restore still shares the machine with the build (about a clone's
+time of work): a caller that measures at once can pass ``build_spare=False`` to the restore
+and start the build (:func:`start_build`) after measuring.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -73,29 +78,23 @@ from typing import Any
 import asyncpg
 
 from perfkit.app import Application
-from perfkit.catalog import read_catalog
 from perfkit.database import SPARE_MARK, Admin, Database, ready_spare_name
 from perfkit.datagen import read_dataset_info
 from perfkit.datagen.changes import (
     Setting,
-    changes_since_load,
     read_load_baseline,
-    record_load_baseline,
     settings_of,
     settings_problem,
-    wait_until_gone,
 )
-from perfkit.db import Server, ServerPin
-from perfkit.errors import DatabaseEnvError, PerfkitError
+from perfkit.errors import DatabaseEnvError
 from perfkit.locks import LockTimeout, exclusive
 from perfkit.schema import quote_ident
 from perfkit.snapshot import template
 from perfkit.snapshot.dataset import changes_problem
 from perfkit.snapshot.template import TemplateInfo
-from perfkit.urls import mask_url
 
 Progress = Callable[[str], None]
-#: The module the background build runs as (:func:`main`).
+#: The module the background build runs as (:mod:`perfkit.snapshot.spare_build`).
 MODULE = "perfkit.snapshot.spare_build"
 #: Seconds a restore waits for a build that holds the spare (a clone's time, at most).
 TAKE_WAIT_S = 60.0
@@ -200,7 +199,7 @@ class SpareInfo:
 
 
 @dataclass(frozen=True)
-class _Found:
+class Found:
     """A template and its spare as the server has them (each None when missing)."""
 
     template: TemplateInfo | None
@@ -228,7 +227,7 @@ FROM pg_database WHERE datname = ANY($1::text[])
 """
 
 
-async def _find(admin: Admin, template_name: str, name: str) -> _Found:
+async def find(admin: Admin, template_name: str, name: str) -> Found:
     """The template ``template_name`` and the spare ``name``: their records and oids."""
     rows = await admin.conn.fetch(_FIND_SQL, [template_name, name])
     by_name = {str(r["datname"]): r for r in rows}
@@ -236,8 +235,8 @@ async def _find(admin: Admin, template_name: str, name: str) -> _Found:
     tpl = None if tpl_row is None else TemplateInfo.parse(template_name, tpl_row["comment"])
     tpl_oid = 0 if tpl_row is None else int(tpl_row["oid"])
     if spare_row is None:
-        return _Found(template=tpl, template_oid=tpl_oid, spare=None, spare_oid=None)
-    return _Found(
+        return Found(template=tpl, template_oid=tpl_oid, spare=None, spare_oid=None)
+    return Found(
         template=tpl,
         template_oid=tpl_oid,
         spare=SpareInfo.parse(name, spare_row["comment"]),
@@ -250,7 +249,7 @@ async def _find(admin: Admin, template_name: str, name: str) -> _Found:
 async def ready(admin: Admin, *, template_name: str, owner: str) -> SpareInfo | None:
     """The owner's spare of the template, when it is marked ready and copies the template as
     it is now (its data is not checked: that is :func:`take`'s job)."""
-    found = await _find(admin, template_name, ready_spare_name(template_name, owner))
+    found = await find(admin, template_name, ready_spare_name(template_name, owner))
     spare, tpl = found.spare, found.template
     if spare is None or tpl is None or spare.owner != owner:
         return None
@@ -294,7 +293,7 @@ async def take(
         )
     except LockTimeout:
         return None
-    found = await _find(admin, tpl.name, name)
+    found = await find(admin, tpl.name, name)
     if not found.spare_exists:
         return None
     why = await _problem(db, admin, found, tpl=tpl, owner=owner, app=app, day=day)
@@ -308,7 +307,7 @@ async def take(
 async def _problem(
     db: Database,
     admin: Admin,
-    found: _Found,
+    found: Found,
     *,
     tpl: TemplateInfo,
     owner: str,
@@ -365,134 +364,6 @@ async def _data_problem(
     return await changes_problem(conn, app, info)
 
 
-# --------------------------------------------------------------------------------------------
-# making one
-
-
-async def build(
-    db: Database,
-    *,
-    template_name: str,
-    owner: str,
-    tables: Sequence[str],
-    target: str | None = None,
-) -> SpareInfo | None:
-    """Make ``owner``'s spare of the template ``template_name`` (on ``db``'s server), unless a
-    ready one copies the template as it is now; returns it, or None when there is no template
-    to copy or another build or a restore holds the spare. ``tables`` are the application's
-    (their load is recorded in the spare). ``target``: first drop what the restore of that
-    database left behind (the database the spare replaced), when no command holds it.
-
-    The spare's lock is held throughout (module docstring); the template's only for the clone.
-    """
-    name = ready_spare_name(template_name, owner)
-    async with db.admin() as admin:
-        if target is not None:
-            await _tidy(db, admin, target)
-        try:
-            async with exclusive(db.other(name).url, wait_s=0.0, conn=admin.conn):
-                return await _build_locked(
-                    db, admin, name=name, template_name=template_name, owner=owner, tables=tables
-                )
-        except LockTimeout:
-            return None
-
-
-async def _tidy(db: Database, admin: Admin, target: str) -> None:
-    """Drop ``target``'s helper leftovers (:meth:`~perfkit.database.Admin.leftovers`) under its
-    lock; nothing when a command holds it (that command tidies them itself)."""
-    try:
-        async with exclusive(db.other(target).url, wait_s=0.0, conn=admin.conn):
-            for leftover in await admin.leftovers(target):
-                await admin.drop(leftover)
-    except LockTimeout:
-        return
-
-
-async def _build_locked(
-    db: Database,
-    admin: Admin,
-    *,
-    name: str,
-    template_name: str,
-    owner: str,
-    tables: Sequence[str],
-) -> SpareInfo | None:
-    found = await _find(admin, template_name, name)
-    tpl, spare = found.template, found.spare
-    if (
-        tpl is not None
-        and spare is not None
-        and spare.owner == owner
-        and spare.differs(tpl, oid=found.template_oid) is None
-    ):
-        return spare
-    if found.spare_exists:
-        await admin.drop(name)  # stale, or never finished
-    if tpl is None:
-        return None
-    async with template.locked(db, template_name, conn=admin.conn):
-        found = await _find(admin, template_name, name)  # as it is under the lock
-        tpl = found.template
-        if tpl is None or tpl.refreshing:
-            return None
-        await admin.clone(
-            source=template_name, name=name, strategy=template.DEFAULT_STRATEGY, polite=True
-        )
-    try:
-        async with db.other(name).connect() as conn:
-            baseline = await record_load_baseline(conn, tables)
-            await _close_to_others(admin, name, keep=conn.get_server_pid())
-            changed = await changes_since_load(conn, tables, baseline=baseline)
-            built = baseline.catalog.fingerprint if baseline.catalog else None
-            if (
-                changed.problem is not None
-                or not changed.known
-                or (await read_catalog(conn, "public", tables)).fingerprint != built
-            ):
-                raise SpareChangedError(f"{name} was changed while it was being built")
-        info = await _seal(admin, name, tpl, oid=found.template_oid, owner=owner)
-    except BaseException:
-        await admin.drop_quietly(name)
-        raise
-    return info
-
-
-class SpareChangedError(PerfkitError):
-    """Another session changed a spare while it was being built (it is dropped)."""
-
-
-async def _close_to_others(admin: Admin, name: str, *, keep: int) -> None:
-    """Allow no new connection to ``name`` and end the sessions on it but ``keep``'s; return
-    once they are gone (their counters are then published)."""
-    await admin.conn.execute(f"ALTER DATABASE {quote_ident(name)} WITH ALLOW_CONNECTIONS false")
-    pids = [
-        int(r["pid"])
-        for r in await admin.conn.fetch(
-            "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = $1 AND pid <> $2",
-            name,
-            keep,
-        )
-    ]
-    await wait_until_gone(admin.conn, pids)
-
-
-async def _seal(admin: Admin, name: str, tpl: TemplateInfo, *, oid: int, owner: str) -> SpareInfo:
-    """Mark the spare ready (a build's last step), with its seal: the transaction id of its
-    ``pg_database`` row, last changed by :func:`_close_to_others`."""
-    async with admin.conn.transaction():
-        seal = await admin.conn.fetchval(
-            "SELECT xmin::text::bigint FROM pg_database WHERE datname = $1", name
-        )
-        settings = await settings_of(admin.conn, name)
-        if seal is None or settings is None:  # pragma: no cover - dropped under our lock
-            raise SpareChangedError(f"{name} vanished while it was being built")
-        info = SpareInfo.of(name, tpl, oid=oid, owner=owner, seal=int(seal), settings=settings)
-        await admin.set_comment(name, info.comment())
-    return info
-
-
 def start_build(
     db: Database,
     *,
@@ -502,9 +373,10 @@ def start_build(
     tables: Sequence[str],
     target: str | None = None,
 ) -> subprocess.Popen[bytes] | None:
-    """:func:`build` in a detached child process (module docstring), started and left to
-    run; returns it, or None when it could not be started (then the next restore clones, as
-    without spares). The child reaches the server ``db``'s connections reached (its pin)."""
+    """:func:`perfkit.snapshot.spare_build.build` in a detached child process (module
+    docstring), started and left to run; returns it, or None when it could not be started
+    (then the next restore clones, as without spares). The child reaches the server ``db``'s
+    connections reached (its pin)."""
     server = db.pin.server
     job: dict[str, Any] = {
         "url": str(db.url),
@@ -566,35 +438,3 @@ async def stale(admin: Admin, *, owner: str, keep: bool = True) -> list[str]:
             if not keep or await ready(admin, template_name=info.name, owner=owner) is None:
                 out.append(name)
     return out
-
-
-def main() -> int:
-    """The background build: a job (JSON) on stdin, one line on stdout; exit 0 unless it
-    failed."""
-    started = time.perf_counter()
-    with contextlib.suppress(OSError):
-        os.nice(10)  # a background chore: a measurement that runs meanwhile comes first
-    try:
-        job = json.loads(sys.stdin.read())
-        server = job["server"]
-        pin = ServerPin(None if server is None else Server(server[0], str(server[1])))
-        db = Database(str(job["url"]), pin=pin)
-        made = asyncio.run(
-            build(
-                db,
-                template_name=str(job["template"]),
-                owner=str(job["owner"]),
-                tables=[str(t) for t in job["tables"]],
-                target=None if job["target"] is None else str(job["target"]),
-            )
-        )
-    except (PerfkitError, asyncpg.PostgresError, OSError, ValueError, KeyError) as exc:
-        message = exc.message if isinstance(exc, PerfkitError) else f"{type(exc).__name__}: {exc}"
-        print(f"perfkit: no spare made: {mask_url(message)}", flush=True)
-        return 1
-    seconds = time.perf_counter() - started
-    if made is None:
-        print(f"perfkit: no spare made (no template, or another build is at it); {seconds:.2f} s")
-    else:
-        print(f"perfkit: spare {made.name} ready for {made.anchor_date} in {seconds:.2f} s")
-    return 0

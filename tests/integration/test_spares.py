@@ -28,7 +28,7 @@ from perfkit.locks import lock_key
 from perfkit.prepare import create_snapshot
 from perfkit.prepare import prepare as perfkit_prepare
 from perfkit.schema import quote_ident
-from perfkit.snapshot import prune, restore_snapshot, spares, template
+from perfkit.snapshot import prune, restore_snapshot, spare_build, spares, template
 from perfkit.snapshot.dataset import database_problem, expected_key
 from perfkit.snapshot.restore import RestoreReport
 from perfkit.snapshot.store import Snapshot
@@ -137,7 +137,7 @@ def spare_of(cfg: Config, small: Scale) -> str:
 
 
 async def build(server: Database, cfg: Config, small: Scale) -> spares.SpareInfo:
-    made = await spares.build(
+    made = await spare_build.build(
         server,
         template_name=template_of(cfg, small),
         owner=template.owner_of(cfg.state_dir),
@@ -439,7 +439,7 @@ async def test_restores_and_background_builds_at_once_never_fail(
     routes = []
     for _ in range(4):
         report, _made = await asyncio.gather(
-            restore(target, cfg, small), spares.build(
+            restore(target, cfg, small), spare_build.build(
                 server,
                 template_name=template_of(cfg, small),
                 owner=template.owner_of(cfg.state_dir),
