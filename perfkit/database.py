@@ -272,15 +272,18 @@ class Admin:
         an unmarked copy, and that copy must not outlive it. A ready spare's comment starts
         with :data:`SPARE_MARK`; a spare without it was never finished.
         """
-        rows = await self.conn.fetch(
+        rows = await self.conn.fetch(  # of a target: its helpers, and itself (is it there?)
             "SELECT d.datname, starts_with(coalesce(c.comment, ''), $2) AS ready, "
             "(coalesce(c.comment, $1) = $1 OR starts_with(c.comment, $2)) "
             "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname) "
             "AS candidate "
             "FROM pg_database d, shobj_description(d.oid, 'pg_database') AS c(comment) "
+            "WHERE $3::text IS NULL OR d.datname = $3 OR starts_with(d.datname, $4) "
             "ORDER BY 1",
             CREATED_BY_PERFKIT,
             SPARE_MARK,
+            target,
+            None if target is None else helper_prefix(target),
         )
         owners = {
             _fit(str(r["datname"]), _ROOM) for r in rows if helper_owner(str(r["datname"])) is None

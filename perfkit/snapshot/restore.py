@@ -4,7 +4,8 @@ The order of events is what makes it safe:
 
 1. **Verify** the snapshot before anything else: its manifest checksum, the schema
    fingerprint (a snapshot made for another schema is *stale*), and every data file's size and
-   SHA-256. A bad snapshot is refused with one line and a hint; nothing is touched.
+   SHA-256 (hashed in a thread while step 2 runs; nothing is built before they pass). A bad
+   snapshot is refused with one line and a hint; nothing is touched.
 2. **Check the target** with the safety rule (:mod:`perfkit.safety`) and take its lock
    (:func:`perfkit.locks.exclusive`).
 3. **Build beside it** a staging database: when the scale's template holds this snapshot (the
@@ -101,10 +102,15 @@ def verify_snapshot(snapshot: Snapshot, app: Application) -> None:
 
 
 def check_snapshot(
-    snapshot: Snapshot, *, fingerprint: str | None, tables: Sequence[str] | None
+    snapshot: Snapshot,
+    *,
+    fingerprint: str | None,
+    tables: Sequence[str] | None,
+    files: bool = True,
 ) -> None:
     """:func:`verify_snapshot` against a schema's ``fingerprint`` and ``tables`` (perfkit's
-    included); None skips that check (the schema was never built: ``invoke verify``)."""
+    included); None skips that check (the schema was never built: ``invoke verify``).
+    ``files`` false leaves the data files to :func:`check_files`."""
     m = snapshot.manifest
     if fingerprint is not None and m.schema_fingerprint != fingerprint:
         raise StaleSnapshotError(
@@ -115,6 +121,13 @@ def check_snapshot(
         raise CorruptSnapshotError(
             snapshot.label, reason=f"no data for table(s) {', '.join(missing)}", scale=m.scale
         )
+    if files:
+        check_files(snapshot)
+
+
+def check_files(snapshot: Snapshot) -> None:
+    """Every data file of ``snapshot`` present, of its size and SHA-256, or one clear error."""
+    m = snapshot.manifest
     try:
         verify_files(snapshot.path, m.tables, label=snapshot.label)
     except CorruptSnapshotError as exc:
@@ -169,7 +182,12 @@ async def restore_snapshot(
     say("verifying the snapshot")
     with timed(steps, "verify"):
         snap = pick_snapshot(store, scale, snapshot_id)
-        verify_snapshot(snap, app)
+        check_snapshot(
+            snap, fingerprint=app.schema.fingerprint, tables=app.schema.all_tables, files=False
+        )
+    # The files are hashed in a thread while the target is checked and locked; nothing is
+    # built, cloned or swapped before they pass (``build`` waits for them first).
+    files_checked = asyncio.ensure_future(asyncio.to_thread(check_files, snap))
     if keep_template is None:
         keep_template = method == "auto" and store.latest_id(scale.name) in (None, snap.id)
     used: list[str] = []  # the template cloned
@@ -178,6 +196,8 @@ async def restore_snapshot(
     owner = template.owner_of(cfg.state_dir)
 
     async def build(admin: Admin, staging: Replacement) -> None:
+        with timed(steps, "verify_files"):
+            await files_checked
         tpl = await template.find(admin, scale.name, snap.manifest.dataset_key)
         if tpl is not None and tpl.snapshot_id != snap.id:
             tpl = None
@@ -227,7 +247,15 @@ async def restore_snapshot(
                     )
                 )
 
-    name = await replace_database(db, cfg, build=build, confirm=confirm, steps=steps, progress=say)
+    try:
+        name = await replace_database(
+            db, cfg, build=build, confirm=confirm, steps=steps, progress=say
+        )
+    finally:  # refused before ``build`` (an unsafe target, say): that refusal is the error
+        if not files_checked.done():
+            files_checked.cancel()
+        elif not files_checked.cancelled():
+            files_checked.exception()
     kept = used[0] if used else (built[0] if built else None)
     seconds = total.stop()
     if kept is not None and build_spare and cfg.snapshots.spare:
