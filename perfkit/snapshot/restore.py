@@ -417,7 +417,8 @@ async def stage_from_template(
     spare when it passes its check (:func:`perfkit.snapshot.spares.take`; ``owner`` None:
     spares are off), else a clone (:func:`clone_template`). Returns the route taken."""
     if owner is not None:
-        with timed(steps, "spare"):
+        checked: dict[str, float] = {}
+        with timed(checked, "spare"):
             name = await spares.take(
                 db,
                 admin,
@@ -428,6 +429,8 @@ async def stage_from_template(
                 hold=staging.hold,
                 progress=progress,
             )
+        # the step says what happened: "spare" taken, or "spare_check" before a clone
+        steps["spare" if name is not None else "spare_check"] = checked["spare"]
         if name is not None:
             if progress:
                 progress(f"taking spare {name}")

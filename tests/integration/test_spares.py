@@ -181,7 +181,8 @@ async def test_a_restore_renames_a_ready_spare_into_place(
     assert made.name == spare_of(cfg, small) and made.anchor_date == ANCHOR
     report = await restore(target, cfg, small)
     assert report.route == "spare" and report.method == "template"
-    assert report.template == template_of(cfg, small) and "clone" not in report.steps
+    assert report.template == template_of(cfg, small)
+    assert "spare" in report.steps and "clone" not in report.steps
     assert await digests(target) == source_digests
     assert not await exists(server, made.name)  # it became the target
     async with server.admin() as admin:
@@ -211,6 +212,7 @@ async def test_a_restore_renames_a_ready_spare_into_place(
     # no spare now: the next restore clones, and its data is right
     again = await restore(target, cfg, small)
     assert again.route == "clone" and await digests(target) == source_digests
+    assert "clone" in again.steps and "spare" not in again.steps  # what `invoke restore` lists
 
 
 async def break_spare(server: Database, name: str, how: str) -> None:
