@@ -328,6 +328,9 @@ class SnapshotConfig(Section, frozen=True):
     directory: Path = _path(".perfkit/snapshots")
     #: Newest snapshots kept per scale; ``perfkit prune`` removes the rest.
     keep: PositiveInt = 3
+    #: Keep one ready clone of each scale's template (built in the background), so that a
+    #: restore is a rename (:mod:`perfkit.snapshot.spares`); costs one more copy per scale.
+    spare: bool = True
 
 
 class SmtpConfig(Section, frozen=True):

@@ -6,16 +6,19 @@ a small function below:
 ``kept`` (:func:`keep`)
     The database already holds the dataset (its key and row counts match, dates current).
 ``template`` (:func:`from_template`)
-    The server has the scale's template for this dataset: clone it and swap it in.
+    The server has the scale's template for this dataset: rename its ready spare into place
+    (:mod:`perfkit.snapshot.spares`), or clone it, and swap it in.
 ``file`` (:func:`from_file`)
     The newest snapshot of this dataset that verifies: restore it (keeping a template, so the
     next run takes the fast path).
 ``seeded`` (:func:`seed_and_snapshot`)
     Nothing usable: seed, snapshot, prune, and keep a template.
 
-It returns a :class:`PrepareReport`. ``perfkit prepare`` hands it to the performance tests in
-another process as JSON (:func:`write_handover` / :func:`read_handover`, one
-``to_json``/``from_json`` pair), and :func:`perfkit.pipeline.run_scale` uses it directly.
+Whatever the route, a spare of the template is then built in the background when none is
+ready (``snapshots.spare``). It returns a :class:`PrepareReport`. ``perfkit prepare`` hands it
+to the performance tests in another process as JSON (:func:`write_handover` /
+:func:`read_handover`, one ``to_json``/``from_json`` pair), and
+:func:`perfkit.pipeline.run_scale` uses it directly.
 
 :func:`create_snapshot` (``perfkit snapshot``) lives here too: it seeds first when the database
 does not hold the dataset, so the snapshot layer below never seeds. (Over 400 lines because the
@@ -28,7 +31,7 @@ import datetime as dt
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -41,14 +44,19 @@ from perfkit.datagen.progress import RunSeedProgress
 from perfkit.env.base import ensure_database
 from perfkit.locks import exclusive
 from perfkit.measure import timed
-from perfkit.snapshot import template
+from perfkit.snapshot import spares, template
 from perfkit.snapshot.create import write_snapshot
 from perfkit.snapshot.dataset import database_problem, expected_key
 from perfkit.snapshot.dates import target_date
 from perfkit.snapshot.errors import SnapshotError
 from perfkit.snapshot.prepare import newest_usable, template_from_target
 from perfkit.snapshot.prune import PruneReport, prune
-from perfkit.snapshot.restore import Replacement, clone_template, replace_database, restore_snapshot
+from perfkit.snapshot.restore import (
+    Replacement,
+    replace_database,
+    restore_snapshot,
+    stage_from_template,
+)
 from perfkit.snapshot.store import Snapshot, SnapshotStore
 
 if TYPE_CHECKING:
@@ -176,10 +184,12 @@ async def prepare(
     *,
     as_of: dt.date | str | None = None,
     confirm: str | None = None,
+    build_spare: bool = True,
 ) -> PrepareReport:
     """Make the run's database hold ``scale``'s dataset dated ``as_of`` (default: the run's
     day); see the module docstring for the routes. Destructive routes follow the safety rule
-    (``confirm``)."""
+    (``confirm``). ``build_spare`` false: no background build of a spare after it (see the
+    module docstring)."""
     started = time.perf_counter()
     if as_of:
         run = run.as_of(target_date(as_of))
@@ -192,6 +202,8 @@ async def prepare(
             info = await read_dataset_info(conn, order=app.tables)
     if info is None:  # pragma: no cover - every route above leaves a dataset
         raise SnapshotError(f"{job.db.name!r} holds no dataset after preparing it")
+    if build_spare and run.cfg.snapshots.spare:
+        await _keep_a_spare(job, tables=app.tables, tidy=how != "kept")
     return PrepareReport(
         scale=scale.name,
         how=how,
@@ -254,17 +266,20 @@ async def keep(job: _Job) -> _Route:
 
 
 async def from_template(job: _Job, tpl: template.TemplateInfo) -> _Route:
-    """Clone the scale's template beside the target and swap it in."""
+    """Put the scale's template beside the target (its ready spare, else a clone) and swap it
+    in."""
     app = job.run.app
+    owner = template.owner_of(job.cfg.state_dir) if job.cfg.snapshots.spare else None
 
     async def build(admin: Admin, new: Replacement) -> None:
-        await clone_template(
+        await stage_from_template(
             job.db,
             admin,
+            new,
             tpl,
             app=app,
-            name=await new.fresh(),
             target_day=job.today,
+            owner=owner,
             steps=job.steps,
             progress=job.say,
         )
@@ -272,6 +287,24 @@ async def from_template(job: _Job, tpl: template.TemplateInfo) -> _Route:
     with timed({}, "restore") as clock:
         await replace_database(job.run, build=build, confirm=job.confirm, steps=job.steps)
     return _Route(snapshot_id=tpl.snapshot_id, restore_seconds=clock.seconds)
+
+
+async def _keep_a_spare(job: _Job, *, tables: Sequence[str], tidy: bool) -> None:
+    """Start a background build of the template's spare, unless a ready one is there;
+    ``tidy``: the build first drops what the route left of the target."""
+    name = template.template_name(job.scale.name, expected_key(job.run, job.scale))
+    owner = template.owner_of(job.cfg.state_dir)
+    async with job.db.admin() as admin:
+        if await spares.ready(admin, template_name=name, owner=owner) is not None:
+            return
+    spares.start_build(
+        job.db,
+        state_dir=job.cfg.state_dir,
+        template_name=name,
+        owner=owner,
+        tables=tables,
+        target=job.db.name if tidy else None,
+    )
 
 
 async def from_file(job: _Job, snap: Snapshot) -> _Route:
@@ -283,6 +316,7 @@ async def from_file(job: _Job, snap: Snapshot) -> _Route:
         as_of=job.today,
         keep_template=True,
         confirm=job.confirm,
+        build_spare=False,  # prepare starts it, once, at its end
     )
     job.steps.update(restored.steps)
     return _Route(

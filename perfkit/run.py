@@ -171,6 +171,11 @@ class Run:
         the same config, day, progress and application."""
         return self._derive(_db=_handle(target))
 
+    def with_config(self, cfg: Config) -> Run:
+        """This run (same database, day and application) under ``cfg``, another reading of the
+        same project's config (a benchmark turning one setting off)."""
+        return self._derive(cfg=cfg)
+
     def with_progress(self, progress: Progress) -> Run:
         """This run (same database and application) reporting progress to ``progress``."""
         return self._derive(progress=progress)

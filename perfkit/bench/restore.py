@@ -5,9 +5,13 @@ For each scale (default medium and large), on the configured server:
 * the plan's method: a plain-SQL ``pg_dump`` replayed by ``psql`` into a fresh database;
 * ``pg_dump -Fc`` + ``pg_restore -j 2`` into a fresh database;
 * perfkit's restore from file (verify, load, indexes, ``ANALYZE``, swap), also with a 30-day
-  date shift, and perfkit's restore from the template (verify, clone, swap), in process;
-* raw template clones with ``STRATEGY WAL_LOG`` and ``FILE_COPY``;
-* ``perfkit restore --scale NAME`` as a whole command, process start included;
+  date shift, perfkit's restore from the template (verify, clone, swap), and from the
+  template's ready spare (verify, check, rename: ``spare rename``), in process;
+* the spare's build (what runs in the background after a restore), raw template clones with
+  ``STRATEGY WAL_LOG`` and ``FILE_COPY``;
+* ``perfkit restore --scale NAME`` as a whole command, process start included, without a ready
+  spare and with one (when ``snapshots.spare`` is on: the background build after the first is
+  waited for, untimed);
 * snapshot creation time and size next to ``pg_dump``'s.
 
 Methods run round-robin ``repeat`` times so that the noise of a shared machine hits them all
@@ -16,8 +20,10 @@ the server's major version (the native backend's recorded bindir, else ``pg_conf
 when they do not, the pg_dump rows are skipped and the table says why. The password reaches
 them through a temporary 0600 ``PGPASSFILE``, never argv.
 
-The source dataset lives in ``perfkit_bench_test_<scale>`` (kept for the next run); every other
-database the benchmark makes is dropped.
+The source dataset lives in ``perfkit_bench_test_<scale>`` (kept for the next run), and so do
+the scale's template and its spare; every other database the benchmark makes is dropped. The
+rows other than ``spare rename`` and the ``perfkit restore`` ones run with spares off, so that they time
+what they name.
 """
 
 from __future__ import annotations
@@ -39,11 +45,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+import msgspec
+
 from perfkit.config import Config, Scale
-from perfkit.database import Database
+from perfkit.database import Database, ready_spare_name
 from perfkit.errors import DatabaseEnvError
 from perfkit.prepare import prepare as ensure_dataset
-from perfkit.snapshot import template
+from perfkit.snapshot import spare_build, spares, template
 from perfkit.snapshot.create import write_snapshot
 from perfkit.snapshot.dataset import expected_key
 from perfkit.snapshot.restore import restore_snapshot
@@ -141,8 +149,12 @@ async def run_benchmark(run: Run, scales: list[Scale], *, repeat: int = 3) -> li
 
 
 async def _bench_scale(run: Run, scale: Scale, *, repeat: int) -> list[Row]:
-    cfg, url = run.cfg, str(run.db.url)
+    url = str(run.db.url)
     say = run.note
+    spare_on = run.cfg.snapshots.spare  # what the `perfkit restore` rows get, from scales.yaml
+    run_on = run.with_config(_with_spares(run.cfg, on=True))
+    run = run.with_config(_with_spares(run.cfg, on=False))
+    cfg = run.cfg
     source = f"perfkit_bench_test_{scale.name}"
     source_url = with_database(url, source)
     on_source = run.on(source_url)
@@ -162,6 +174,8 @@ async def _bench_scale(run: Run, scale: Scale, *, repeat: int) -> list[Row]:
     async with Database(admin_url).admin() as admin:
         tpl = await template.find(admin, scale.name, snap.manifest.dataset_key)
     assert tpl is not None
+    owner = template.owner_of(cfg.state_dir)
+    spare = Spare(Database(admin_url), tpl.name, owner, run.app.tables, target)
 
     work = Path(tempfile.mkdtemp(prefix="perfkit-bench-"))
     bindir = find_bindir(cfg)
@@ -176,7 +190,10 @@ async def _bench_scale(run: Run, scale: Scale, *, repeat: int) -> list[Row]:
             ("restore", "perfkit file"),
             ("restore", "perfkit file, +30 days"),
             ("restore", "perfkit template"),
+            ("restore", "spare rename"),
             ("restore", "perfkit restore (process)"),
+            ("restore", "perfkit restore, spare (process)"),
+            ("clone", "spare build"),
             ("clone", "clone WAL_LOG"),
             ("clone", "clone FILE_COPY"),
         )
@@ -234,10 +251,28 @@ async def _bench_scale(run: Run, scale: Scale, *, repeat: int) -> list[Row]:
                 t = time.perf_counter()
                 await restore_snapshot(on_target, scale, snapshot_id=snap.id, method="template")
                 _record(rows["perfkit template"], t)
-                cli = rows["perfkit restore (process)"]
-                seconds, failure = _cli_restore(cfg, scale, database=target)
-                cli.samples.append(seconds)
-                cli.note = failure or cli.note
+                await spare.drop()
+                t = time.perf_counter()
+                await spare.build()  # what the background does after a restore
+                _record(rows["spare build"], t)
+                t = time.perf_counter()
+                renamed = await restore_snapshot(
+                    run_on.on(target_url), scale, snapshot_id=snap.id, method="template",
+                    build_spare=False,
+                )  # fmt: skip
+                _record(rows["spare rename"], t)
+                if renamed.route != "spare":
+                    rows["spare rename"].note = f"took the {renamed.route} route"
+                await spare.tidy()  # the database it replaced: the background's chore
+                for name in ("perfkit restore (process)", "perfkit restore, spare (process)"):
+                    cli = rows[name]
+                    seconds, failure = _cli_restore(cfg, scale, database=target)
+                    cli.samples.append(seconds)
+                    cli.note = failure or cli.note
+                    if spare_on and await spare.wait() is None:  # its background build, untimed
+                        cli.note = "the background build made no spare"
+                if not spare_on:
+                    rows["perfkit restore, spare (process)"].note = "snapshots.spare is off"
                 for strategy in ("WAL_LOG", "FILE_COPY"):
                     clone_name = f"perfkit_bench_test_{scale.name}_clone"
                     async with Database(admin_url).admin() as admin:
@@ -250,6 +285,40 @@ async def _bench_scale(run: Run, scale: Scale, *, repeat: int) -> list[Row]:
         async with Database(admin_url).admin() as admin:
             await admin.drop(target)
     return list(rows.values())
+
+
+def _with_spares(cfg: Config, *, on: bool) -> Config:
+    return msgspec.structs.replace(cfg, snapshots=msgspec.structs.replace(cfg.snapshots, spare=on))
+
+
+@dataclass(frozen=True)
+class Spare:
+    """The scale's spare, as the benchmark handles it between timed rows."""
+
+    server: Database
+    template: str
+    owner: str
+    tables: tuple[str, ...]
+    target: str
+
+    async def drop(self) -> None:
+        async with self.server.admin() as admin:
+            await admin.drop(ready_spare_name(self.template, self.owner))
+
+    async def build(self) -> None:
+        await spare_build.build(
+            self.server, template_name=self.template, owner=self.owner, tables=self.tables
+        )
+
+    async def tidy(self) -> None:
+        async with self.server.admin() as admin:
+            for name in await admin.leftovers(self.target):
+                await admin.drop(name)
+
+    async def wait(self) -> spares.SpareInfo | None:
+        return await spares.wait_until_ready(
+            self.server, template_name=self.template, owner=self.owner
+        )
 
 
 def _psql_replay(clients: Clients, dump: Path, database: str) -> None:

@@ -37,7 +37,10 @@ def make_test_config(
     port: int,
     overrides: Mapping[str, Any] | None = None,
 ) -> Config:
-    """``config_file`` with a private state folder and port, ignoring the caller's environment."""
+    """``config_file`` with a private state folder and port, ignoring the caller's environment.
+
+    Spares (``snapshots.spare``) are off: a restore in a test starts no background build that
+    could outlive it; the tests of spares turn them on."""
     return load_config(
         config_file,
         env={},
@@ -47,6 +50,7 @@ def make_test_config(
             "database.backend": "native",
             "database.name": TEST_DATABASE,
             "snapshots.directory": str(state_dir / "snapshots"),
+            "snapshots.spare": False,
             **(overrides or {}),
         },
     )

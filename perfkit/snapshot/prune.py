@@ -12,7 +12,10 @@
   ``unowned``, for the user to judge); and
   helper databases (``<name>__pknew_*``/``__pkold_*``) left by a killed restore, the spare
   (``<name>__pkspare``, the previous database kept empty for the next restore) of a database
-  that no longer exists, and
+  that no longer exists, templates' ready spares (``<template>__pkrdy_*``,
+  :mod:`perfkit.snapshot.spares`) that were never finished, whose template is gone or dropped
+  here, or, this project's, that no longer copy their template (all of this project's when
+  ``snapshots.spare`` is off), and
   ``perfkit_clone_*`` databases of a test run that was killed before dropping them; then the
   build roles of schema builds that were killed (:mod:`perfkit.schema_sandbox`).
 
@@ -30,7 +33,8 @@ followed, removed or reported as removed.
 
 Only databases carrying perfkit's mark are dropped (a template's comment, or the "created by
 perfkit" comment of helper databases), each under its owner's lock so a running restore's
-helpers are never touched. ``dry_run`` reports the same lists and removes nothing.
+helpers are never touched (a ready spare under its own lock, which its build and the restore
+that takes it hold). ``dry_run`` reports the same lists and removes nothing.
 """
 
 from __future__ import annotations
@@ -39,11 +43,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from perfkit.config import Config
-from perfkit.database import Admin, Database, helper_owner
+from perfkit.database import Admin, Database, lock_owner
 from perfkit.errors import PerfkitError
 from perfkit.locks import LockTimeout, exclusive
 from perfkit.schema_sandbox import drop_leftover_roles, leftover_roles
-from perfkit.snapshot import template
+from perfkit.snapshot import spares, template
 from perfkit.snapshot.dataset import dataset_key
 from perfkit.snapshot.listing import store_on_record
 from perfkit.snapshot.store import BrokenSnapshot, Entry, Leftover, SnapshotStore
@@ -124,9 +128,15 @@ async def prune(
             async with db.admin(timeout=5.0) as admin:
                 templates, unowned = await _stale_templates(admin, cfg, scale, record)
                 databases = await admin.leftovers()
+                for name in templates:  # a template goes with its spares
+                    databases += await admin.ready_spares(name)
+                databases += await spares.stale(
+                    admin, owner=template.owner_of(cfg.state_dir), keep=cfg.snapshots.spare
+                )
+                databases = sorted(set(databases))
                 if not dry_run:
-                    templates = await _drop_locked(db, admin, templates)
                     databases = await _drop_locked(db, admin, databases)
+                    templates = await _drop_locked(db, admin, templates)
                 roles = await (leftover_roles if dry_run else drop_leftover_roles)(admin)
         except PerfkitError as exc:
             note = f"templates not checked: {exc.message}"
@@ -182,10 +192,11 @@ async def _stale_templates(
 
 
 async def _drop_locked(db: Database, admin: Admin, names: list[str]) -> list[str]:
-    """Drop each database under its owner's lock; skip those whose owner is busy."""
+    """Drop each database under the lock that guards it (:func:`perfkit.database.lock_owner`);
+    skip those whose lock is busy."""
     dropped = []
     for name in names:
-        owner = helper_owner(name) or name
+        owner = lock_owner(name)
         try:
             async with exclusive(db.other(owner), wait_s=0.0):
                 await admin.drop(name)

@@ -31,6 +31,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import asyncpg
+
 from perfkit.database import Admin, Database, helper_name
 from perfkit.locks import exclusive
 from perfkit.schema import DATASET_TABLE, quote_ident
@@ -128,9 +130,12 @@ async def find(admin: Admin, scale: str, key: str) -> TemplateInfo | None:
 
 
 @contextlib.asynccontextmanager
-async def locked(db: Database, name: str) -> AsyncIterator[None]:
-    """Hold the template's own lock (refreshes, replacements and clones take turns)."""
-    async with exclusive(db.other(name)):
+async def locked(
+    db: Database, name: str, *, conn: asyncpg.Connection | None = None
+) -> AsyncIterator[None]:
+    """Hold the template's own lock (refreshes, replacements and clones take turns); on
+    ``conn`` (an admin connection) when given, else on a connection of its own."""
+    async with exclusive(db.other(name), conn=conn):
         yield
 
 
@@ -201,4 +206,7 @@ async def clone(
 
 
 async def drop(admin: Admin, info: TemplateInfo) -> None:
+    """Drop the template, and its ready spares (:mod:`perfkit.snapshot.spares`) with it."""
+    for spare in await admin.ready_spares(info.name):
+        await admin.drop(spare)
     await admin.drop(info.name)

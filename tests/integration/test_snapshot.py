@@ -85,11 +85,13 @@ async def digests(url: str, *, shift_back: int = 0) -> dict[str, str]:
 
 
 async def helper_databases(url: str) -> list[str]:
-    """Half-built or old databases left beside the target (its empty spare is expected)."""
+    """Half-built or old databases left beside the target (its empty spare is expected, and
+    templates' ready spares, which background builds of other tests may make, are not the
+    restore's)."""
     async with Database(url).admin() as admin:
         rows = await admin.conn.fetch(
             "SELECT datname FROM pg_database WHERE strpos(datname, '__pk') > 0 "
-            "AND datname NOT LIKE '%\\_\\_pkspare'"
+            "AND datname NOT LIKE '%\\_\\_pkspare' AND datname NOT LIKE '%\\_\\_pkrdy\\_%'"
         )
     return [r["datname"] for r in rows]
 

@@ -58,7 +58,7 @@ async def helper_databases(server_url: str) -> list[str]:
     async with connection(with_database(server_url, "postgres")) as admin:
         rows = await admin.fetch(
             "SELECT datname FROM pg_database WHERE strpos(datname, '__pk') > 0 "
-            "AND datname NOT LIKE '%\\_\\_pkspare'"
+            "AND datname NOT LIKE '%\\_\\_pkspare' AND datname NOT LIKE '%\\_\\_pkrdy\\_%'"
         )
     return [str(r["datname"]) for r in rows]
 
