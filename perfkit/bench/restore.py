@@ -22,8 +22,8 @@ them through a temporary 0600 ``PGPASSFILE``, never argv.
 
 The source dataset lives in ``perfkit_bench_test_<scale>`` (kept for the next run), and so do
 the scale's template and its spare; every other database the benchmark makes is dropped. The
-rows other than ``spare rename`` and the ``perfkit restore`` ones run with spares off, so that they time
-what they name.
+rows other than ``spare rename`` and the ``perfkit restore`` ones run with spares off, so that
+they time what they name.
 """
 
 from __future__ import annotations
