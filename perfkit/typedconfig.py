@@ -31,13 +31,9 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 
 from perfkit.errors import ConfigError, ConfigFileError
-from perfkit.text import clipped, quoted
+from perfkit.text import MAX_INT, clipped, quoted
 from perfkit.urls import parse_port
 from perfkit.yamlfile import join_key, read_yaml
-
-#: The largest integer any key takes unless its field says otherwise (PostgreSQL's ``integer``):
-#: a count, a number of seconds or a pool size past it is a typo, not a wish.
-MAX_INT = 2**31 - 1
 
 T = TypeVar("T", bound=msgspec.Struct)
 

@@ -15,10 +15,10 @@ its own.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import asyncpg
 
-from perfkit.app import Application, OnRecord, load_application
 from perfkit.catalog import read_catalog
 from perfkit.config import Config, Scale
 from perfkit.datagen import DatasetInfo, read_dataset_info
@@ -28,17 +28,22 @@ from perfkit.datagen.recipe import Recipe
 from perfkit.schema import quote_ident
 from perfkit.snapshot.manifest import Manifest
 
+if TYPE_CHECKING:
+    from perfkit.app import Application
+    from perfkit.loading import OnRecord
+    from perfkit.run import Run
 
-def expected_key(cfg: Config, scale: Scale) -> str:
-    """The dataset key (:meth:`DatasetInfo.key`) that scales.yaml and the application
+
+def expected_key(run: Run, scale: Scale) -> str:
+    """The dataset key (:meth:`DatasetInfo.key`) that scales.yaml and the run's application
     produce for ``scale``."""
-    app = load_application(cfg)
-    return dataset_key(cfg, scale, recipe=app.recipe, fingerprint=app.schema.fingerprint)
+    app = run.app
+    return dataset_key(run.cfg, scale, recipe=app.recipe, fingerprint=app.schema.fingerprint)
 
 
 def dataset_key(cfg: Config, scale: Scale, *, recipe: Recipe, fingerprint: str) -> str:
     """:func:`expected_key` for ``recipe`` and a schema of ``fingerprint`` (commands that never
-    build the schema: :func:`perfkit.app.application_on_record`)."""
+    build the schema: :func:`perfkit.loading.application_on_record`)."""
     return plan_dataset(
         recipe,
         fingerprint=fingerprint,
@@ -50,9 +55,9 @@ def dataset_key(cfg: Config, scale: Scale, *, recipe: Recipe, fingerprint: str) 
     ).key()
 
 
-def info_problem(info: DatasetInfo | None, cfg: Config, scale: Scale) -> str | None:
-    """Why ``info`` is not the dataset ``cfg`` wants for ``scale``; None when it is."""
-    app = load_application(cfg)
+def info_problem(info: DatasetInfo | None, run: Run, scale: Scale) -> str | None:
+    """Why ``info`` is not the dataset ``run`` wants for ``scale``; None when it is."""
+    app, cfg = run.app, run.cfg
     if info is None:
         return "the database holds no perfkit dataset"
     if info.scale != scale.name:
@@ -65,20 +70,21 @@ def info_problem(info: DatasetInfo | None, cfg: Config, scale: Scale) -> str | N
         return f"the data was made with seed {info.seed}, mode {info.mode}"
     if dict(info.row_counts) != app.recipe.row_counts(scale, cfg.data, cfg.data.mode):
         return "its row counts differ from what scales.yaml asks for"
-    if info.key() != expected_key(cfg, scale):
+    if info.key() != expected_key(run, scale):
         return "scales.yaml's data settings changed since it was made"
     return None
 
 
 def manifest_problem(
-    manifest: Manifest, cfg: Config, scale: Scale, *, record: OnRecord | None = None
+    manifest: Manifest, run: Run, scale: Scale, *, record: OnRecord | None = None
 ) -> str | None:
-    """Why a snapshot is not the dataset ``cfg`` wants for ``scale``; None when it is (or,
+    """Why a snapshot is not the dataset ``run`` wants for ``scale``; None when it is (or,
     with a ``record`` whose schema was never built, when only that could tell)."""
+    cfg = run.cfg
     if manifest.scale != scale.name:
         return f"it holds scale {manifest.scale!r}"
     if record is None:
-        app = load_application(cfg)
+        app = run.app
         recipe, fingerprint = app.recipe, app.schema.fingerprint
     elif record.schema is None:
         return None
@@ -103,17 +109,17 @@ async def count_rows(conn: asyncpg.Connection, app: Application) -> dict[str, in
 
 
 async def database_problem(
-    conn: asyncpg.Connection, cfg: Config, scale: Scale, *, today: dt.date | None = None
+    conn: asyncpg.Connection, run: Run, scale: Scale, *, today: dt.date | None = None
 ) -> tuple[DatasetInfo | None, str | None]:
     """(the dataset info, why the database is not ready for ``scale``, or None when it is).
 
-    The database must hold the dataset ``cfg`` asks for (:func:`info_problem`), unchanged since
+    The database must hold the dataset ``run`` asks for (:func:`info_problem`), unchanged since
     it was loaded (:func:`changes_problem`); with ``today``, its anchor date must equal it too
     (the dates are current).
     """
-    app = load_application(cfg)
+    app = run.app
     info = await read_dataset_info(conn, order=app.tables)
-    problem = info_problem(info, cfg, scale)
+    problem = info_problem(info, run, scale)
     if problem is None and info is not None:
         problem = await changes_problem(conn, app, info)
         if problem is None and today is not None and info.anchor_date != today:

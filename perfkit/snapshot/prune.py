@@ -1,6 +1,6 @@
 """Housekeeping: keep the newest N snapshots per scale, and drop what nothing can use.
 
-``invoke prune`` (and every ``invoke snapshot``, right after writing) removes:
+``perfkit prune`` (and every ``perfkit snapshot``, right after writing) removes:
 
 * snapshots beyond the newest ``snapshots.keep`` of each scale (the one ``LATEST`` names is
   always kept);
@@ -21,7 +21,7 @@
 
 Pruning never builds the application's schema (it never runs a SQL file or migrations): a
 template is stale when its dataset key is not the one the schema as last built gives
-(:func:`perfkit.app.application_on_record`); before any build only templates of scales
+(:attr:`perfkit.run.Run.on_record`); before any build only templates of scales
 scales.yaml no longer has are.
 
 Files: perfkit deletes only what it can prove it wrote. The snapshot folder must carry
@@ -40,8 +40,8 @@ that takes it hold). ``dry_run`` reports the same lists and removes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from perfkit.app import OnRecord, application_on_record
 from perfkit.config import Config
 from perfkit.database import Admin, Database, lock_owner
 from perfkit.errors import PerfkitError
@@ -51,6 +51,10 @@ from perfkit.snapshot import spares, template
 from perfkit.snapshot.dataset import dataset_key
 from perfkit.snapshot.listing import store_on_record
 from perfkit.snapshot.store import BrokenSnapshot, Entry, Leftover, SnapshotStore
+
+if TYPE_CHECKING:
+    from perfkit.loading import OnRecord
+    from perfkit.run import Run
 
 
 @dataclass(frozen=True)
@@ -97,16 +101,18 @@ def plan_files(
 
 
 async def prune(
-    cfg: Config,
+    run: Run,
     *,
-    url: str | None,
+    server: bool = True,
     scale: str | None = None,
     keep: int | None = None,
     dry_run: bool = False,
 ) -> PruneReport:
-    """Apply the policy above; ``url`` names the server whose templates are checked (None:
-    files only). An unreachable server is noted in the report, not an error."""
-    record = application_on_record(cfg)
+    """Apply the policy above; ``server``: the templates and leftovers on the run's server are
+    checked too (False: files only). An unreachable server is noted in the report, not an
+    error."""
+    cfg = run.cfg
+    record = run.on_record
     store = store_on_record(cfg, record)
     doomed, kept = plan_files(store, keep=keep or cfg.snapshots.keep, scale=scale)
     leftovers = store.leftovers(scale)
@@ -116,9 +122,9 @@ async def prune(
     databases: list[str] = []
     roles: list[str] = []
     note: str | None = None
-    if url is not None:
+    if server:
+        db = run.db
         try:
-            db = Database(url)
             async with db.admin(timeout=5.0) as admin:
                 templates, unowned = await _stale_templates(admin, cfg, scale, record)
                 databases = await admin.leftovers()
@@ -192,7 +198,7 @@ async def _drop_locked(db: Database, admin: Admin, names: list[str]) -> list[str
     for name in names:
         owner = lock_owner(name)
         try:
-            async with exclusive(db.other(owner).url, wait_s=0.0):
+            async with exclusive(db.other(owner), wait_s=0.0):
                 await admin.drop(name)
         except LockTimeout:
             continue

@@ -34,12 +34,11 @@ import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import asyncpg
 
-from perfkit.app import Application, load_application, run_day
-from perfkit.config import Config, Scale
+from perfkit.config import Scale
 from perfkit.database import Admin, Database, empty_database, helper_name, spare_name
 from perfkit.datagen.changes import record_load_baseline
 from perfkit.datagen.metadata import create_dataset_table_sql
@@ -70,6 +69,10 @@ from perfkit.snapshot.manifest import TableFile
 from perfkit.snapshot.parallel import JOBS, spread
 from perfkit.snapshot.store import Snapshot, SnapshotStore
 from perfkit.urls import mask_url
+
+if TYPE_CHECKING:
+    from perfkit.app import Application
+    from perfkit.run import Run
 
 Method = Literal["auto", "template", "file"]
 #: How the data came: the template's ready spare renamed into place, a clone of the template,
@@ -109,7 +112,7 @@ def check_snapshot(
     files: bool = True,
 ) -> None:
     """:func:`verify_snapshot` against a schema's ``fingerprint`` and ``tables`` (perfkit's
-    included); None skips that check (the schema was never built: ``invoke verify``).
+    included); None skips that check (the schema was never built: ``perfkit verify``).
     ``files`` false leaves the data files to :func:`check_files`."""
     m = snapshot.manifest
     if fingerprint is not None and m.schema_fingerprint != fingerprint:
@@ -145,8 +148,7 @@ def pick_snapshot(store: SnapshotStore, scale: Scale, snapshot_id: str | None) -
 
 
 async def restore_snapshot(
-    target: str | Database,
-    cfg: Config,
+    run: Run,
     scale: Scale,
     *,
     snapshot_id: str | None = None,
@@ -154,11 +156,10 @@ async def restore_snapshot(
     method: Method = "auto",
     keep_template: bool | None = None,
     confirm: str | None = None,
-    progress: Progress | None = None,
     build_spare: bool = True,
 ) -> RestoreReport:
-    """Make the target database hold the snapshot (default: the scale's latest) as of
-    ``as_of`` (default: today). See the module docstring for the guarantees.
+    """Make the run's database hold the snapshot (default: the scale's latest) as of
+    ``as_of`` (default: the run's day). See the module docstring for the guarantees.
 
     ``method``: ``auto`` takes the template's ready spare or clones the template when it holds
     this snapshot, else loads the files; ``file`` always loads the files; ``template`` insists
@@ -171,13 +172,13 @@ async def restore_snapshot(
         raise PerfkitError(
             f"--method: expected auto, template or file, got {method!r}", hint="see --help"
         )
-    db = Database.of(target)
+    db, cfg = run.db, run.cfg
     steps: dict[str, float] = {}
-    app = load_application(cfg)  # before the clock: importing the application is not restoring
+    app = run.app  # before the clock: importing the application is not restoring
     total = Stopwatch()
-    store = SnapshotStore.for_config(cfg)
-    target_day = target_date(as_of) if as_of else run_day(cfg)
-    say = progress or (lambda _msg: None)
+    store = SnapshotStore.for_run(run)
+    target_day = target_date(as_of) if as_of else run.today
+    say = run.say
 
     say("verifying the snapshot")
     with timed(steps, "verify"):
@@ -248,9 +249,7 @@ async def restore_snapshot(
                 )
 
     try:
-        name = await replace_database(
-            db, cfg, build=build, confirm=confirm, steps=steps, progress=say
-        )
+        name = await replace_database(run, build=build, confirm=confirm, steps=steps)
     finally:  # refused before ``build`` (an unsafe target, say): that refusal is the error
         if not files_checked.done():
             files_checked.cancel()
@@ -334,29 +333,26 @@ async def _empty(db: Database, app: Application) -> bool:
 
 
 async def replace_database(
-    target: str | Database,
-    cfg: Config,
+    run: Run,
     *,
     build: Callable[[Admin, Replacement], Awaitable[None]],
     confirm: str | None = None,
     steps: dict[str, float] | None = None,
-    progress: Progress | None = None,
 ) -> str:
-    """Replace the target database by one that ``build(admin, new)`` makes beside it.
+    """Replace the run's database by one that ``build(admin, new)`` makes beside it.
 
     Safety check, lock, removal of a killed run's leftovers, then ``build``; on success the
     swap, after which the old database becomes the spare (emptied; dropped if something else
     was in it). On any failure (or Ctrl-C) the half-built database is dropped and the target
     is untouched. Returns the database name.
     """
-    say = progress or (lambda _msg: None)
+    say = run.say
     steps = steps if steps is not None else {}
-    app = load_application(cfg)
-    db = Database.of(target)
+    app, db = run.app, run.db
     async with db.admin() as admin:
         created = await created_by_perfkit(admin.conn, db.name)
-        check_name(db.name, cfg, confirm=confirm, created=created)
-        async with exclusive(db.url, on_wait=say, conn=admin.conn):
+        check_name(db.name, run.cfg, confirm=confirm, created=created)
+        async with exclusive(db, on_wait=run.note, conn=admin.conn):
             for leftover in await admin.leftovers(db.name):
                 await admin.drop(leftover)
             async with AsyncExitStack() as hold:
@@ -567,7 +563,7 @@ async def load_from_files(
         raise RestoreFailedError(
             f"restoring {snap.label} failed on the server: {type(exc).__name__}: "
             f"{mask_url(str(exc))}; the previous database was kept",
-            hint="check the server log (`invoke db-status`); re-snapshot if the data is at fault",
+            hint="check the server log (`perfkit db-status`); re-snapshot if the data is at fault",
         ) from None
     finally:
         for conn in conns:

@@ -12,7 +12,7 @@ no spare is ready, or the one there fails its check, it clones the template as b
 **Names.** ``<template>__pkrdy_<owner>`` (:func:`perfkit.database.ready_spare_name`): a helper
 of the template, one per project on a shared server (the owner is
 :func:`perfkit.snapshot.template.owner_of`). It is never a user's database: leftovers of a
-killed build are recognised by the name, ``invoke prune`` removes spares whose template is
+killed build are recognised by the name, ``perfkit prune`` removes spares whose template is
 gone or moved on (:func:`stale`), and a template is dropped with its spares.
 
 **Ready and sealed.** A build (:func:`perfkit.snapshot.spare_build.build`) clones the
@@ -49,7 +49,7 @@ A build that finds the spare's lock taken leaves: whoever holds it (a restore) s
 next build.
 
 **The background.** :func:`start_build` starts ``python -m perfkit.snapshot.spare_build``, a
-child in a session of its own that outlives the command (``invoke restore`` exits at once). It
+child in a session of its own that outlives the command (``perfkit restore`` exits at once). It
 reads its job, the server's URL included, from its stdin (never argv), runs at a lower CPU
 priority, drops what the restore left of the target (the database the spare replaced), builds
 the spare and writes one line to ``<state dir>/spares/<template>.log``. A process, not a

@@ -12,13 +12,12 @@ import asyncio
 import datetime as dt
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from perfkit.app import load_application
 from perfkit.apps.welfare import application
 from perfkit.config import Config, Scale
 from perfkit.database import Database, ready_spare_name
@@ -27,6 +26,7 @@ from perfkit.env.base import CREATED_BY_PERFKIT
 from perfkit.locks import lock_key
 from perfkit.prepare import create_snapshot
 from perfkit.prepare import prepare as perfkit_prepare
+from perfkit.run import Run
 from perfkit.schema import quote_ident
 from perfkit.snapshot import prune, restore_snapshot, spare_build, spares, template
 from perfkit.snapshot.dataset import database_problem, expected_key
@@ -72,8 +72,8 @@ async def snap(server: Database, cfg: Config, small: Scale) -> AsyncIterator[Sna
     async with server.admin() as admin:
         await admin.drop(SOURCE)
         await admin.create_empty(SOURCE)
-    await seed_database(server.other(SOURCE).url, cfg, small, anchor=ANCHOR)
-    report = await create_snapshot(server.other(SOURCE), cfg, small)
+    await seed_database(Run(cfg, db=server.other(SOURCE)), small, anchor=ANCHOR)
+    report = await create_snapshot(Run(cfg, db=server.other(SOURCE)), small)
     yield report.snapshot
     async with server.admin() as admin:
         await admin.drop(SOURCE)
@@ -92,7 +92,7 @@ async def target(
     no spare exists yet."""
     db = server.other(TARGET)
     await restore_snapshot(
-        db, cfg, small, as_of=ANCHOR, method="file", keep_template=True, build_spare=False
+        Run(cfg, db=db), small, as_of=ANCHOR, method="file", keep_template=True, build_spare=False
     )
     async with server.admin() as admin:
         for name in await admin.ready_spares(template_of(cfg, small)):
@@ -129,7 +129,7 @@ async def builds_finished(seconds: float = 60.0) -> None:
 
 
 def template_of(cfg: Config, small: Scale) -> str:
-    return template.template_name(small.name, expected_key(cfg, small))
+    return template.template_name(small.name, expected_key(Run(cfg), small))
 
 
 def spare_of(cfg: Config, small: Scale) -> str:
@@ -141,7 +141,7 @@ async def build(server: Database, cfg: Config, small: Scale) -> spares.SpareInfo
         server,
         template_name=template_of(cfg, small),
         owner=template.owner_of(cfg.state_dir),
-        tables=load_application(cfg).tables,
+        tables=application().tables,
         target=TARGET,
     )
     assert made is not None
@@ -159,10 +159,19 @@ async def digests(db: Database) -> dict[str, str]:
     return out
 
 
-async def restore(db: Database, cfg: Config, small: Scale, **kwargs: object) -> RestoreReport:
-    """A restore as of ANCHOR that starts no background build (unless asked)."""
+async def restore(
+    db: Database,
+    cfg: Config,
+    small: Scale,
+    *,
+    progress: Callable[[str], None] | None = None,
+    **kwargs: object,
+) -> RestoreReport:
+    """A restore as of ANCHOR that starts no background build (unless asked); its progress
+    lines go to ``progress``."""
     options: dict[str, object] = {"as_of": ANCHOR, "build_spare": False, **kwargs}
-    return await restore_snapshot(db, cfg, small, **options)  # type: ignore[arg-type]
+    run = Run(cfg, db=db, progress=progress)
+    return await restore_snapshot(run, small, **options)  # type: ignore[arg-type]
 
 
 async def exists(server: Database, name: str) -> bool:
@@ -192,12 +201,12 @@ async def test_a_restore_renames_a_ready_spare_into_place(
         )
     # it is the dataset, kept (its own load record came along), and a later change is noticed
     async with target.connect() as conn:
-        _, problem = await database_problem(conn, cfg, small, today=ANCHOR)
+        _, problem = await database_problem(conn, Run(cfg), small, today=ANCHOR)
         assert problem is None
         await conn.execute("UPDATE support_plan_cycles SET status = 'completed'")
     for _ in range(100):  # the statistics reach other sessions within moments
         async with target.connect() as conn:
-            _, problem = await database_problem(conn, cfg, small, today=ANCHOR)
+            _, problem = await database_problem(conn, Run(cfg), small, today=ANCHOR)
         if problem is not None:
             break
         await asyncio.sleep(0.1)
@@ -326,7 +335,7 @@ async def test_a_killed_background_build_leaves_nothing_taken_for_ready(
             state_dir=cfg.state_dir,
             template_name=template_of(cfg, small),
             owner=template.owner_of(cfg.state_dir),
-            tables=load_application(cfg).tables,
+            tables=application().tables,
         )
         assert child is not None
         try:
@@ -378,20 +387,20 @@ async def test_prune_and_template_drops_take_spares_with_them(
 ) -> None:
     tpl_name = template_of(cfg, small)
     made = await build(server, cfg, small)
-    dry = await prune(cfg, url=server.url, dry_run=True)
+    dry = await prune(Run(cfg, db=server), dry_run=True)
     assert made.name not in dry.databases  # a ready spare of a live template is kept
     # its template is dropped by hand (not through perfkit): the spare is an orphan
     async with server.admin() as admin:
         await admin.drop(tpl_name)
         assert made.name in await admin.leftovers()
-    done = await prune(cfg, url=server.url)
+    done = await prune(Run(cfg, db=server))
     assert made.name in done.databases and not await exists(server, made.name)
 
     # a template dropped through perfkit takes its spares along
     await restore(target, cfg, small, method="file", keep_template=True)
     made = await build(server, cfg, small)
     async with server.admin() as admin:
-        info = await template.find(admin, small.name, expected_key(cfg, small))
+        info = await template.find(admin, small.name, expected_key(Run(cfg), small))
         assert info is not None
         await template.drop(admin, info)
         assert not await admin.exists(made.name)
@@ -402,7 +411,7 @@ async def test_prune_and_template_drops_take_spares_with_them(
     off = msgspec.structs.replace(
         cfg, snapshots=msgspec.structs.replace(cfg.snapshots, spare=False)
     )
-    assert made.name in (await prune(off, url=server.url)).databases
+    assert made.name in (await prune(Run(off, db=server))).databases
     assert not await exists(server, made.name)
 
 
@@ -445,7 +454,7 @@ async def test_restores_and_background_builds_at_once_never_fail(
                 server,
                 template_name=template_of(cfg, small),
                 owner=template.owner_of(cfg.state_dir),
-                tables=load_application(cfg).tables,
+                tables=application().tables,
                 target=TARGET,
             )
         )  # fmt: skip
@@ -477,7 +486,7 @@ async def test_prepare_renames_the_spare_its_last_run_left(
         for info in await template.list_templates(admin):
             await template.drop(admin, info)
     try:
-        first = await perfkit_prepare(db, cfg, small)
+        first = await perfkit_prepare(Run(cfg, db=db), small)
         assert first.how == "file"
         ready = await spares.wait_until_ready(
             server, template_name=template_of(cfg, small), owner=template.owner_of(cfg.state_dir)
@@ -486,10 +495,10 @@ async def test_prepare_renames_the_spare_its_last_run_left(
         await builds_finished()
         async with db.connect() as conn:
             await conn.execute(CHANGE_ONE_ROW)
-        again = await perfkit_prepare(db, cfg, small, build_spare=False)
+        again = await perfkit_prepare(Run(cfg, db=db), small, build_spare=False)
         assert again.how == "template" and "spare" in again.steps and "clone" not in again.steps
         assert again.info.row_counts == first.info.row_counts
-        assert (await perfkit_prepare(db, cfg, small, build_spare=False)).how == "kept"
+        assert (await perfkit_prepare(Run(cfg, db=db), small, build_spare=False)).how == "kept"
     finally:
         async with server.admin() as admin:
             for name in [db.name, *await admin.leftovers(db.name)]:
@@ -508,7 +517,7 @@ async def test_the_background_build_gets_its_job_on_stdin_and_runs_on_its_own(
         state_dir=cfg.state_dir,
         template_name=template_of(cfg, small),
         owner=template.owner_of(cfg.state_dir),
-        tables=load_application(cfg).tables,
+        tables=application().tables,
     )
     assert child is not None
     try:
