@@ -28,13 +28,13 @@ from typing import Any
 
 from sqlalchemy import text
 
-from perfkit.app import load_application, run_day
+from perfkit.app import Application
 from perfkit.config import Config, Scale, load_config
 from perfkit.datagen.entities import ENTITY_VERSION
 from perfkit.datagen.load import seed_database
 from perfkit.datagen.recipe import Shape
 from perfkit.db import create_engine, create_session_factory
-from perfkit.lifecycle import db_url
+from perfkit.run import Run
 from perfkit.testing import scratch_database
 
 #: Objects per ``add_all`` + ``flush``: bulk_factories.py's batch size.
@@ -92,9 +92,8 @@ def _objects(model: Any, columns: Sequence[str], rows: Iterator[tuple[Any, ...]]
         yield model(**values)
 
 
-async def orm_method(url: str, cfg: Config, shape: Shape) -> Timing:
+async def orm_method(url: str, cfg: Config, app: Application, shape: Shape) -> Timing:
     """create_all of the seven tables, then add_all + flush per 500 objects, one commit."""
-    app = load_application(cfg)
     models = _models()
     tables = [app.schema.metadata.tables[name] for name in app.tables]
     engine = create_engine(url, cfg.pool, driver=app.driver)
@@ -125,27 +124,28 @@ async def orm_method(url: str, cfg: Config, shape: Shape) -> Timing:
     return Timing("ORM add_all + flush (500)", rows, seconds)
 
 
-async def perfkit_method(url: str, cfg: Config, scale: Scale, shape: Shape) -> Timing:
+async def perfkit_method(run: Run, scale: Scale, shape: Shape) -> Timing:
     """perfkit's seed (binary COPY into a staging schema, then constraints, swap)."""
-    report = await seed_database(url, cfg, scale, anchor=shape.anchor)
+    report = await seed_database(run, scale, anchor=shape.anchor)
     return Timing("perfkit seed (COPY)", report.total_rows, report.seconds)
 
 
 async def compare(cfg: Config, scale: Scale) -> list[Timing]:
-    load_application(cfg)  # the application's import, outside both timings
+    run = Run(cfg)
+    app = run.app  # the application's import, outside both timings
     shape = Shape(
         scale=scale,
         data=cfg.data,
         mode=cfg.data.mode,
         seed=cfg.data.seed,
-        anchor=run_day(cfg),
+        anchor=run.today,
         version=ENTITY_VERSION,
     )
-    server = db_url(cfg)
+    server = str(run.db.url)
     async with scratch_database(server, SEED_DATABASE, perfkit_made=True) as url:
-        seeded = await perfkit_method(str(url), cfg, scale, shape)
+        seeded = await perfkit_method(run.on(str(url)), scale, shape)
     async with scratch_database(server, ORM_DATABASE) as url:
-        orm = await orm_method(str(url), cfg, shape)
+        orm = await orm_method(str(url), cfg, app, shape)
     if orm.rows != seeded.rows:
         raise RuntimeError(f"different datasets: ORM {orm.rows} rows, perfkit {seeded.rows}")
     return [seeded, orm]
