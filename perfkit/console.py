@@ -162,9 +162,15 @@ def execute(
     shown = status if status is not None else StatusLine()
     cfg = None
     if command.needs != "nothing":
-        from perfkit.config import load_config
+        from perfkit.config import ConfigNotFoundError, load_config
 
-        cfg = load_config(values.get("config"), overrides=config_overrides(command.by_name, values))
+        try:
+            cfg = load_config(
+                values.get("config"), overrides=config_overrides(command.by_name, values)
+            )
+        except ConfigNotFoundError:
+            if command.needs != "config?":
+                raise
     kwargs = {
         name: value
         for name, value in values.items()
@@ -172,7 +178,7 @@ def execute(
     }
     fn = command.function()
     try:
-        if cfg is None:  # a command that needs nothing (not even a config) gets no run
+        if cfg is None:  # a command that needs no config (or found none) gets no run
             report = run(fn(None, **kwargs))
         else:
             the_run = Run(
