@@ -6,8 +6,8 @@
 
 One ``perf-<scale>`` session exists for every scale in scales.yaml (found as every command
 finds it: ``$PERFKIT_CONFIG``, ``[tool.perfkit] config`` in pyproject.toml, ``./scales.yaml``).
-Sessions are thin: they install the project once per venv and call the same invoke tasks a
-user would. Arguments after ``--`` go to pytest.
+Sessions are thin: they install the project once per venv and run the same ``perfkit``
+commands a user would. Arguments after ``--`` go to pytest.
 """
 
 from __future__ import annotations

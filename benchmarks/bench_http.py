@@ -52,7 +52,6 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from perfkit.app import load_application
 from perfkit.config import load_config
 from perfkit.http.overrides import USER_HEADER
 from perfkit.http.target import (
@@ -68,6 +67,7 @@ from perfkit.loadgen import Exchange, run_load
 from perfkit.measure import StatementCounter
 from perfkit.pipeline import pinned_clock
 from perfkit.prepare import prepare
+from perfkit.run import Run
 from perfkit.testing import private_server, scratch_database
 from perfkit.typedconfig import build
 
@@ -161,8 +161,9 @@ async def run_benchmark(
                 },
             )
             console.print("seeding the home-care example at scale small ...")
-            report = await prepare(url, cfg, cfg.scale("small"))
-            load_application(cfg)
+            run = Run(cfg, db=url)
+            report = await prepare(run, cfg.scale("small"))
+            run.app  # noqa: B018 - the application's import (its settings), outside the rounds
             http = build(HttpApp, HTTP, source=SOURCE, key_path="app.http")
             workload = build(
                 HttpWorkload, DASHBOARD, source=SOURCE, key_path="app.workloads.dashboard"

@@ -38,6 +38,7 @@ from perfkit.datagen.load import seed_database
 from perfkit.dataspec import parse_spec
 from perfkit.db import connection
 from perfkit.ddl import Capture, capture_schema
+from perfkit.run import Run
 from perfkit.schema import quote_ident
 from perfkit.testing import private_server
 from perfkit.urls import with_database
@@ -122,7 +123,7 @@ async def run(scale: float, repeats: int, console: Console) -> dict[str, list[di
                 results[label].append(await _fill_once(server.url, captures[label], spec, scale, n))
             console.print(f"{REFERENCE}: seed {n} of {repeats} ...")
             seeded = await seed_database(
-                server.url, server.cfg, reference, anchor=ANCHOR, reset=True
+                Run(server.cfg, db=server.url), reference, anchor=ANCHOR, reset=True
             )
             results[REFERENCE].append(
                 {

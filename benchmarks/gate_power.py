@@ -174,10 +174,10 @@ def record(args: argparse.Namespace) -> None:
 
 
 async def _record(args: argparse.Namespace) -> None:
-    from perfkit.app import load_application
     from perfkit.db import create_engine, create_session_factory
     from perfkit.measure import measure
     from perfkit.pipeline import pinned_clock, prepare_data
+    from perfkit.run import Run
     from perfkit.testing import private_server
     from perfkit.urls import with_database
     from perfkit.workload import WorkloadContext
@@ -187,8 +187,9 @@ async def _record(args: argparse.Namespace) -> None:
         cfg = pg.cfg
         scale = cfg.scale(args.scale)
         url = with_database(pg.url, "perfkit_gate_bench_test")
-        data = await prepare_data(cfg, scale, url=url)
-        app = load_application(cfg)
+        run = Run(cfg, db=url)
+        data = await prepare_data(run, scale)
+        app = run.app
         engine = create_engine(url, cfg.pool, driver=app.driver)
         spec = app.workload()
         ctx = WorkloadContext(

@@ -2,7 +2,8 @@
 
 The flow: ``scales.yaml`` -> :mod:`perfkit.config` -> a running PostgreSQL (:mod:`perfkit.env`)
 -> schema (:mod:`perfkit.schema`) -> generated data -> snapshot / restore -> the workload under
-test -> measurements. ``tasks.py`` (invoke) and ``noxfile.py`` (nox) are thin front ends.
+test -> measurements. The ``perfkit`` command (:mod:`perfkit.console`), ``tasks.py`` (invoke) and
+``noxfile.py`` (nox) are thin front ends over one command layer (:mod:`perfkit.commands`).
 """
 
 from __future__ import annotations

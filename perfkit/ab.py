@@ -1,4 +1,4 @@
-"""``invoke ab --base REF``: base and candidate measured in one job, interleaved, and gated.
+"""``perfkit ab --base REF``: base and candidate measured in one job, interleaved, and gated.
 
 A comparison with the history sets this run against runs made earlier, perhaps on another
 machine or under another load; an A/B job removes that doubt, as asv's ``continuous`` does:
@@ -42,7 +42,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from perfkit.compare import (
     COMPARED,
@@ -57,6 +57,9 @@ from perfkit.gate import compare_pairs
 from perfkit.history import resolve_git_ref
 from perfkit.text import clipped
 from perfkit.urls import mask_text
+
+if TYPE_CHECKING:
+    from perfkit.run import Run
 
 Progress = Callable[[str], None]
 
@@ -150,6 +153,14 @@ class AbResult:
         """The headline, then each metric's sentence."""
         return [self.headline(), *(f"  {m.sentence()}" for m in self.metrics)]
 
+    def to_json(self) -> dict[str, Any]:
+        """``perfkit ab --json``: :meth:`to_dict`."""
+        return self.to_dict()
+
+    def failure(self) -> AbRegressionError | None:
+        """The regression that makes ``perfkit ab`` exit with status 6, if any."""
+        return None if self.ok else AbRegressionError(self)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: sides, rounds, every sample, and each metric's verdict."""
         return {
@@ -172,36 +183,34 @@ class AbResult:
 
 def check(result: AbResult) -> None:
     """Raise :class:`AbRegressionError` when a gated metric regressed."""
-    if not result.ok:
-        raise AbRegressionError(result)
+    failure = result.failure()
+    if failure is not None:
+        raise failure
 
 
 # --------------------------------------------------------------------------------------------
 # the job
 
 
-async def ab_command(
-    cfg: Config,
+async def ab_job(
+    run: Run,
     *,
     base: str,
-    url: str,
-    scale: str | None = None,
+    scale: Scale | None = None,
     workload: str | None = None,
     rounds: int | None = None,
     threshold: float | None = None,
-    progress: Progress | None = None,
 ) -> AbResult:
     """Measure ``base`` (a git ref) against the working tree on ``scale`` (default: the first
-    in scales.yaml) at ``url``, interleaved, and gate the pairs (module docstring).
+    in scales.yaml) in the run's database, interleaved, and gate the pairs (module docstring).
 
     ``rounds`` defaults to the scale's ``repeat``; ``threshold`` to ``regression.threshold``.
-    Call :func:`check` afterwards to turn a regression into exit status 6."""
-    from perfkit.app import load_application
+    :meth:`AbResult.failure` is the regression (exit status 6), if any."""
     from perfkit.locks import exclusive
     from perfkit.pipeline import prepare_data
 
-    say = progress or (lambda _msg: None)
-    the_scale = cfg.scale(scale) if scale else next(iter(cfg.scales.values()))
+    cfg, say = run.cfg, run.say
+    the_scale = scale or next(iter(cfg.scales.values()))
     count = rounds or max(cfg.measure.repeat_for(the_scale), MIN_ROUNDS)
     if count < MIN_ROUNDS:
         raise AbError(
@@ -215,9 +224,9 @@ async def ab_command(
     except ValueError:
         raise AbError(
             f"{cfg.source} is not inside the git checkout {repo}",
-            hint="run invoke ab with a scales.yaml the repository holds",
+            hint="run perfkit ab with a scales.yaml the repository holds",
         ) from None
-    app = load_application(cfg)
+    app = run.app
     name = workload or app.default_workload
     app.workload(name)  # an unknown name fails here, before anything starts
     with _terminate_as_exit(), base_worktree(repo, commit, progress=say) as tree:
@@ -227,9 +236,10 @@ async def ab_command(
                 f"the base ({base}, {commit[:10]}) has no {config_in_tree}",
                 hint="choose a base that has perfkit's scales.yaml at the same path",
             )
-        data = await prepare_data(cfg, the_scale, url=url, progress=say)
+        data = await prepare_data(run, the_scale)
+        url = str(data.url)
         day = data.anchor_date.isoformat()
-        async with exclusive(data.url, on_wait=say):
+        async with exclusive(data.url, on_wait=run.note):
             with Worker.start("base", tree) as b, Worker.start("candidate", repo) as c:
                 setup = {"url": url, "workload": name, "day": day, "warmup": cfg.measure.warmup}
                 say(f"starting the workers: base {commit[:10]}, candidate working tree")
@@ -304,7 +314,7 @@ def _git(repo: Path, *args: str, timeout: float = 120) -> subprocess.CompletedPr
             check=False,
         )  # fmt: skip
     except FileNotFoundError:
-        raise AbError("git is not installed: invoke ab needs it") from None
+        raise AbError("git is not installed: perfkit ab needs it") from None
 
 
 def git_toplevel(folder: Path) -> Path:
@@ -312,7 +322,7 @@ def git_toplevel(folder: Path) -> Path:
     done = _git(folder, "rev-parse", "--show-toplevel")
     if done.returncode != 0 or not done.stdout.strip():
         raise AbError(
-            f"{folder} is not in a git checkout: invoke ab compares two commits of one",
+            f"{folder} is not in a git checkout: perfkit ab compares two commits of one",
             hint="run it in the repository's checkout",
         )
     return Path(done.stdout.strip())
@@ -435,7 +445,7 @@ class Worker:
             )
         if kind == "writes":
             return AbError(
-                f"invoke ab measures read-only workloads; this one writes ({error})",
+                f"perfkit ab measures read-only workloads; this one writes ({error})",
                 hint="measure a writing workload with `nox -s perf-<scale>` on a clone",
                 kind="writes",
             )

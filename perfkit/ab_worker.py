@@ -1,6 +1,6 @@
 """One side of an A/B job (:mod:`perfkit.ab`): a warm process that runs a workload on request.
 
-``invoke ab`` starts two of these, one per side, always from the **candidate's** copy of this
+``perfkit ab`` starts two of these, one per side, always from the **candidate's** copy of this
 file, run by path with ``python -P``::
 
     python -P <candidate>/perfkit/ab_worker.py <side's tree>
@@ -26,9 +26,11 @@ other exception. The URL reaches it on stdin, never in argv; the application's o
 to stderr, so stdout carries only the answers.
 
 **The contract**: the only perfkit API this worker uses from the side's tree, all of it older
-than ``invoke ab`` itself, so a base from before it can still be measured:
-``perfkit.config.load_config(path, env=...)`` (``.pool``), ``perfkit.app.load_application(cfg)``
-(``.driver``, ``.workload(name)`` with ``.label`` and ``async .run(ctx)``),
+than ``perfkit ab`` itself, so a base from before it can still be measured:
+``perfkit.config.load_config(path, env=...)`` (``.pool``), the application
+(``.driver``, ``.workload(name)`` with ``.label`` and ``async .run(ctx)``) from
+``perfkit.run.Run(cfg).app`` (or, in a perfkit from before the run context,
+``perfkit.app.load_application(cfg)``),
 ``perfkit.db.create_engine(url, pool, driver=...)``, ``perfkit.db.create_session_factory(engine,
 pool)`` and ``perfkit.workload.WorkloadContext(session_factory=..., today=...)``. Everything
 else (timing, statement counting, the clock) is done here, with SQLAlchemy and time-machine.
@@ -70,6 +72,17 @@ def contract(module: str, *names: str) -> list[Any]:
     return [getattr(found, n) for n in names]
 
 
+def application_loader() -> Callable[[Any], Any]:
+    """``cfg -> application`` in the side's perfkit: its run context's ``app``, or the
+    ``load_application(cfg)`` of a perfkit from before it."""
+    try:
+        (run,) = contract("perfkit.run", "Run")
+    except ContractError:
+        (load_application,) = contract("perfkit.app", "load_application")
+        return load_application  # type: ignore[no-any-return]
+    return lambda cfg: run(cfg).app
+
+
 class Side:
     """The workload of one side, on an engine of its own, ready to run."""
 
@@ -85,7 +98,7 @@ class Side:
         from sqlalchemy import event
 
         (load_config,) = contract("perfkit.config", "load_config")
-        (load_application,) = contract("perfkit.app", "load_application")
+        load_application = application_loader()
         create_engine, create_session_factory = contract(
             "perfkit.db", "create_engine", "create_session_factory"
         )

@@ -25,7 +25,7 @@ pins numpy < 2, so the method is implemented here on numpy.
 
 A :class:`Step` names the last commit before and the first after, the medians before and
 after, and the size (their ratio); :meth:`Step.sentence` and :meth:`Step.to_dict` are what
-``invoke compare --history`` and a report show.
+``perfkit compare --history`` and a report show.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ latency: each run's percentile is one value). **Counts** (SQL statements) are ex
 worse by more than the threshold is a regression. Peak memory keeps an absolute floor in MB.
 Direction is per metric: lower is better for seconds, statements and memory, higher for rows
 per second. The thresholds come from the ``regression:`` section of scales.yaml (built-in
-defaults in :data:`METRICS`); ``threshold=`` (``invoke compare --threshold``) replaces every
+defaults in :data:`METRICS`); ``threshold=`` (``perfkit compare --threshold``) replaces every
 metric's threshold for one comparison. A ``noise_floor`` set on a timing in scales.yaml (the
 old absolute floor) is ignored, and :func:`deprecated_settings` says so.
 
@@ -598,7 +598,7 @@ class Comparison:
     @property
     def changes(self) -> list[str]:
         """Every statement change, one line each, failing ones marked ``FAIL``, the others
-        ``note``: what ``invoke compare`` prints and the reports list under the verdict."""
+        ``note``: what ``perfkit compare`` prints and the reports list under the verdict."""
         return [("FAIL " if c.fails else "note ") + c.describe() for c in self.statement_findings]
 
     def headline(self, *, workload: bool = False) -> str:
@@ -810,7 +810,7 @@ def check(comparisons: Sequence[Comparison]) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# the `invoke compare` command
+# the `perfkit compare` command
 
 
 def compare_command(
@@ -821,7 +821,7 @@ def compare_command(
     threshold: float | None = None,
     run_id: str | None = None,
 ) -> tuple[History, list[Comparison]]:
-    """What ``invoke compare`` does before printing: load the configured history and compare
+    """What ``perfkit compare`` does before printing: load the configured history and compare
     the newest run (or ``run_id``; or each of ``scales``' newest runs) with ``baseline``
     (default ``regression.baseline``). Unknown scales are a ConfigError; an empty history
     gives no comparisons. Call :func:`check` afterwards to turn regressions into exit 6."""
@@ -840,7 +840,7 @@ def compare_command(
 
 
 def steps_command(cfg: Config, *, scales: Sequence[str] = ()) -> tuple[History, list[Step]]:
-    """What ``invoke compare --history`` does before printing: the configured history and the
+    """What ``perfkit compare --history`` does before printing: the configured history and the
     steps (:mod:`perfkit.changepoints`) of every compared metric, per workload and scale
     (``scales``: only these; an unknown one is a ConfigError)."""
     for name in scales:

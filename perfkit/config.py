@@ -97,7 +97,7 @@ ENV_OVERRIDES: Mapping[str, str] = {
     "PERFKIT_RESULTS_DIR": "results.directory",
 }
 
-#: The built-in ``limits.max_rows``: ``invoke seed`` refuses a bigger dataset (see LimitsConfig).
+#: The built-in ``limits.max_rows``: ``perfkit seed`` refuses a bigger dataset (see LimitsConfig).
 DEFAULT_MAX_ROWS = 50_000_000
 
 Backend = Literal["auto", "external", "docker", "native"]
@@ -183,7 +183,7 @@ class Scale(Section, frozen=True):
     #: runs every scale up to ``<name>``, so a CI job allows the sum (:mod:`perfkit.schedule`).
     timeout: PositiveInt = 600
     #: Timed runs of the workload per measurement at this scale (default: ``measure.repeat``);
-    #: also the rounds of ``invoke ab``. docs/regression-and-report.md says how many a scale
+    #: also the rounds of ``perfkit ab``. docs/regression-and-report.md says how many a scale
     #: needs.
     repeat: PositiveInt | None = None
     #: One line that ``nox -l`` shows.
@@ -233,9 +233,9 @@ class DataConfig(Section, frozen=True):
     """How generated data looks: ``realistic`` or the plan's exact shape."""
 
     #: ``realistic`` spreads end dates and preferences so the batch does real work; ``plan``
-    #: reproduces the plan's exact shape (``PERFKIT_DATA_MODE``, ``invoke seed --mode``).
+    #: reproduces the plan's exact shape (``PERFKIT_DATA_MODE``, ``perfkit seed --mode``).
     mode: DataMode = "realistic"
-    #: The random seed: equal seeds make equal rows (``invoke seed --seed``).
+    #: The random seed: equal seeds make equal rows (``perfkit seed --seed``).
     seed: Annotated[int, Meta(ge=0, le=2**63 - 1)] = 42
     realistic: RealisticData = field(default_factory=RealisticData)
 
@@ -295,8 +295,11 @@ class SnapshotConfig(Section, frozen=True):
 
     #: Relative to this file.
     directory: Path = _path(".perfkit/snapshots")
-    #: Newest snapshots kept per scale; ``invoke prune`` removes the rest.
+    #: Newest snapshots kept per scale; ``perfkit prune`` removes the rest.
     keep: PositiveInt = 3
+    #: Keep one ready clone of each scale's template (built in the background), so that a
+    #: restore is a rename (:mod:`perfkit.snapshot.spares`); costs one more copy per scale.
+    spare: bool = True
 
 
 class SmtpConfig(Section, frozen=True):
@@ -365,7 +368,7 @@ class MetricRule(Section, frozen=True):
     threshold: NonNegativeFloat | None = None
     #: Differences smaller than this, in the metric's own unit, never count (tiny timings).
     noise_floor: NonNegativeFloat | None = None
-    #: Whether a regression in this metric fails ``invoke compare`` (else it is only shown).
+    #: Whether a regression in this metric fails ``perfkit compare`` (else it is only shown).
     gate: bool | None = None
 
 
@@ -377,19 +380,19 @@ class BuffersRule(Section, frozen=True):
     threshold: NonNegativeFloat = 1.0
     #: Fewer extra blocks (8 kB each) than this never count, whatever the ratio.
     min_blocks: Count = 100
-    #: Whether such a jump fails ``invoke compare`` (else it is listed as a note).
+    #: Whether such a jump fails ``perfkit compare`` (else it is listed as a note).
     gate: bool = True
 
 
 class RowsRule(Section, frozen=True):
     """A statement that returns a different number of rows than in the baseline."""
 
-    #: Whether a change fails ``invoke compare`` (default: listed as a note only).
+    #: Whether a change fails ``perfkit compare`` (default: listed as a note only).
     gate: bool = False
 
 
 class RegressionConfig(Section, frozen=True):
-    """How ``invoke compare`` decides that a run is worse than its baseline."""
+    """How ``perfkit compare`` decides that a run is worse than its baseline."""
 
     #: Fraction worse than the baseline that counts as a regression (0.20 = 20 % worse).
     threshold: NonNegativeFloat = 0.20
@@ -408,7 +411,7 @@ class RegressionConfig(Section, frozen=True):
 
 
 class LimitsConfig(Section, frozen=True):
-    """How big a dataset ``invoke seed`` makes without ``--force``: a mistyped scale (an extra
+    """How big a dataset ``perfkit seed`` makes without ``--force``: a mistyped scale (an extra
     zero or three) would otherwise run until the disk is full."""
 
     #: Rows of a seeded dataset (all tables together), estimated from the application's recipe.
@@ -560,7 +563,7 @@ class AppConfig(Section, frozen=True):
     #: Where the application's tables come from (one of metadata, sql, migrations).
     schema: SchemaSource = field(default_factory=SchemaSource)
     #: ``module:attribute`` of its :class:`perfkit.datagen.recipe.Recipe`; ``null``: no recipe,
-    #: every table's data is inferred from the catalogue (``invoke seed`` only, so far).
+    #: every table's data is inferred from the catalogue (``perfkit seed`` only, so far).
     recipe: ImportPath | None = "perfkit.apps.welfare.recipe:RECIPE"
     #: With no recipe: the cardinality language and overrides of inferred data
     #: (:mod:`perfkit.dataspec`, docs/test-data.md).
@@ -1112,7 +1115,7 @@ def _check_server_settings(settings: Mapping[str, str], label: str) -> None:
     """``database.settings``: well-formed names and values, none of the settings perfkit owns,
     none given twice (PostgreSQL's names are case-insensitive: of ``Work_Mem`` and ``work_mem``
     the server would silently keep the later line). (Whether the server knows a name and
-    accepts a value is checked against the server by ``invoke db-up``:
+    accepts a value is checked against the server by ``perfkit db-up``:
     :mod:`perfkit.env.settings`.)"""
     seen: dict[str, str] = {}
     for name, value in settings.items():

@@ -10,7 +10,9 @@ Restores never load into the target in place: they build a *staging* database be
 swap the two names in one transaction (``ALTER DATABASE ... RENAME`` is transactional), so an
 interrupted or failed restore leaves the previous database as it was. Names of perfkit's
 helper databases are derived from the target, so leftovers of a killed run are recognised and
-removed by the next one.
+removed by the next one. A template's *ready spare* (:func:`ready_spare_name`,
+:mod:`perfkit.snapshot.spares`) is a helper of the template: a full clone kept for the next
+restore, recognised, kept and removed by the same rules.
 """
 
 from __future__ import annotations
@@ -124,8 +126,7 @@ class Admin:
         return None if value is None else str(value)
 
     async def set_comment(self, name: str, comment: str) -> None:
-        literal = "'" + comment.replace("'", "''") + "'"
-        await self.conn.execute(f"COMMENT ON DATABASE {quote_ident(name)} IS {literal}")
+        await self.conn.execute(_comment_sql(name, comment))
 
     async def terminate(self, name: str) -> int:
         """End every other session connected to database ``name``; returns how many."""
@@ -142,12 +143,16 @@ class Admin:
         await self.conn.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0")
         await self.set_comment(name, CREATED_BY_PERFKIT)
 
-    async def clone(self, *, source: str, name: str, strategy: str | None = None) -> None:
+    async def clone(
+        self, *, source: str, name: str, strategy: str | None = None, polite: bool = False
+    ) -> None:
         """``CREATE DATABASE name TEMPLATE source`` after ending the source's sessions.
 
         ``strategy`` (``FILE_COPY`` or ``WAL_LOG``) applies on PostgreSQL 15 and later and is
         ignored before. Cloning fails while anyone is connected to ``source``, so its sessions are
         ended first; a session that sneaks in between is ended and the clone retried.
+        ``polite`` (a background chore): end no session, try once; a session on ``source``
+        makes it fail (``asyncpg.ObjectInUseError``).
         """
         clause = ""
         if strategy and await self.server_version_num() >= 150000:
@@ -158,13 +163,16 @@ class Admin:
             await self.terminate(source)
             await self.conn.execute(sql)
 
-        await _while_in_use(
-            attempt,
-            DatabaseEnvError(
-                f"database {source!r} stayed in use; cannot clone it",
-                hint="close the sessions connected to it and try again",
-            ),
-        )
+        if polite:
+            await self.conn.execute(sql)
+        else:
+            await _while_in_use(
+                attempt,
+                DatabaseEnvError(
+                    f"database {source!r} stayed in use; cannot clone it",
+                    hint="close the sessions connected to it and try again",
+                ),
+            )
         await self.set_comment(name, CREATED_BY_PERFKIT)
 
     async def drop(self, name: str) -> None:
@@ -192,30 +200,47 @@ class Admin:
             await self.drop(name)
 
     async def swap(
-        self, *, target: str, staging: str, keep_old_as: str | None = None
+        self,
+        *,
+        target: str,
+        staging: str,
+        keep_old_as: str | None = None,
+        comment: str | None = None,
+        reopen: bool = False,
     ) -> str | None:
         """Make ``staging`` become ``target`` in one transaction; returns the old database's new
         name (``keep_old_as``, else a fresh helper name), or None when ``target`` did not exist.
 
-        ``keep_old_as`` may be ``staging``'s own name (the two databases trade places). Other
-        sessions on ``target`` are ended first (a rename needs it idle); one that connects in
-        between makes the rename fail, and the swap is retried.
+        ``keep_old_as`` may be ``staging``'s own name (the two databases trade places).
+        ``comment``, when given, replaces ``staging``'s comment in the same transaction (a ready
+        spare's mark goes as it becomes the target), and ``reopen`` allows connections to it
+        again (a spare is sealed like a template). Other sessions on both are ended first (a
+        rename needs the database idle); one that connects in between makes the rename fail,
+        and the swap is retried.
         """
         old = (keep_old_as or helper_name(target, "old")) if await self.exists(target) else None
         parked = helper_name(target, "tmp")
+        steps = []  # sent as one query: PostgreSQL runs them as one transaction, all or nothing
+        if comment is not None:
+            steps.append(_comment_sql(staging, comment))
+        if reopen:
+            steps.append(f"ALTER DATABASE {quote_ident(staging)} WITH ALLOW_CONNECTIONS true")
+        source = staging
+        if old == staging:
+            steps.append(_rename_sql(staging, parked))
+            source = parked
+        if old:
+            steps.append(_rename_sql(target, old))
+            steps.append(_comment_sql(old, CREATED_BY_PERFKIT))  # a helper now
+        steps.append(_rename_sql(source, target))
 
         async def attempt() -> None:
-            if old:
-                await self.terminate(target)
-            async with self.conn.transaction():
-                source = staging
-                if old == staging:
-                    await self._rename(staging, parked)
-                    source = parked
-                if old:
-                    await self._rename(target, old)
-                    await self.set_comment(old, CREATED_BY_PERFKIT)  # a helper now
-                await self._rename(source, target)
+            await self.conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()",
+                [target, staging] if old else [staging],
+            )
+            await self.conn.execute(";\n".join(steps))
 
         await _while_in_use(
             attempt,
@@ -226,49 +251,70 @@ class Admin:
         )
         return old
 
-    async def _rename(self, old: str, new: str) -> None:
-        await self.conn.execute(f"ALTER DATABASE {quote_ident(old)} RENAME TO {quote_ident(new)}")
+    async def ready_spares(self, template: str) -> list[str]:
+        """The ready spares of ``template`` on the server (every project's, finished or not)."""
+        rows = await self.conn.fetch(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1",
+            ready_spares_prefix(template),
+        )
+        owner = _fit(template, _ROOM)
+        names = [str(r["datname"]) for r in rows]
+        return [n for n in names if is_ready_spare_name(n) and helper_owner(n) == owner]
 
     async def leftovers(self, target: str | None = None) -> list[str]:
         """perfkit's helper databases left by killed runs, of ``target`` (None: of any
         database), that nobody is connected to; a spare whose database exists is kept (the
-        next restore loads into it).
+        next restore loads into it), and so is a ready spare whose template exists.
 
-        A helper is recognised by its exact name shape (:func:`is_helper_name`) and by
+        A helper is recognised by its exact name shape (:func:`helper_owner`) and by
         perfkit's comment, or by no comment at all: ``CREATE DATABASE`` cannot share a
         transaction with its ``COMMENT``, so a run killed while a clone was being made leaves
-        an unmarked copy, and that copy must not outlive it.
+        an unmarked copy, and that copy must not outlive it. A ready spare's comment starts
+        with :data:`SPARE_MARK`; a spare without it was never finished.
         """
-        rows = await self.conn.fetch(
-            "SELECT d.datname FROM pg_database d "
-            "WHERE coalesce(shobj_description(d.oid, 'pg_database'), $1) = $1 "
+        rows = await self.conn.fetch(  # of a target: its helpers, and itself (is it there?)
+            "SELECT d.datname, starts_with(coalesce(c.comment, ''), $2) AS ready, "
+            "(coalesce(c.comment, $1) = $1 OR starts_with(c.comment, $2)) "
             "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname) "
+            "AS candidate "
+            "FROM pg_database d, shobj_description(d.oid, 'pg_database') AS c(comment) "
+            "WHERE $3::text IS NULL OR d.datname = $3 OR starts_with(d.datname, $4) "
             "ORDER BY 1",
             CREATED_BY_PERFKIT,
+            SPARE_MARK,
+            target,
+            None if target is None else helper_prefix(target),
         )
-        names = [str(r["datname"]) for r in rows]
-        existing = {
-            str(r["datname"]) for r in await self.conn.fetch("SELECT datname FROM pg_database")
+        owners = {
+            _fit(str(r["datname"]), _ROOM) for r in rows if helper_owner(str(r["datname"])) is None
         }
         out = []
-        for name in names:
+        for row in rows:
+            name = str(row["datname"])
+            if not row["candidate"]:
+                continue
             owner = helper_owner(name)
             if owner is None or (target is not None and owner != _fit(target, _ROOM)):
                 continue
+            if row["ready"] and not is_ready_spare_name(name):
+                continue  # a spare's mark on another name: not perfkit's doing
             if target is not None and name == spare_name(target):
                 continue  # the target's own spare: the next restore loads into it
-            if name == spare_name(owner) and any(
-                _fit(d, _ROOM) == owner for d in existing if helper_owner(d) is None
-            ):
-                continue
+            if (name == spare_name(owner) or row["ready"]) and owner in owners:
+                continue  # a spare of a database (a ready one: of a template) that exists
             out.append(name)
         return out
 
 
 #: The kinds of helper databases: a restore's new copy, the swapped-out old one, a parked
 #: name during a swap, a template's source, a scratch database a schema source is built in
-#: (:mod:`perfkit.schema_sandbox`), and the spare.
-HELPER_KINDS = ("new", "old", "tmp", "src", "sch")
+#: (:mod:`perfkit.schema_sandbox`), a template's ready spare (:func:`ready_spare_name`), and
+#: the spare.
+HELPER_KINDS = ("new", "old", "tmp", "src", "sch", "rdy")
+#: What a ready spare's comment starts with; :mod:`perfkit.snapshot.spares` writes it (and the
+#: rest) only once the spare is complete.
+SPARE_MARK = "perfkit spare "
+_READY_KIND = "rdy"
 _HELPER_SHAPE = re.compile(
     r"^(?P<owner>.+)"
     + re.escape(_HELPER_MARK)
@@ -296,6 +342,7 @@ async def _while_in_use(
     """Run ``attempt`` until no session is in the way (PostgreSQL's "object in use": a session
     that connected between ending the others and the statement), for up to ``seconds``."""
     deadline = time.monotonic() + seconds
+    delay = 0.005  # a session that was just closed is usually gone within milliseconds
     while True:
         try:
             await attempt()
@@ -303,12 +350,51 @@ async def _while_in_use(
         except asyncpg.ObjectInUseError:
             if time.monotonic() > deadline:
                 raise gave_up from None
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
+def _comment_sql(name: str, comment: str) -> str:
+    literal = "'" + comment.replace("'", "''") + "'"
+    return f"COMMENT ON DATABASE {quote_ident(name)} IS {literal}"
+
+
+def _rename_sql(old: str, new: str) -> str:
+    return f"ALTER DATABASE {quote_ident(old)} RENAME TO {quote_ident(new)}"
 
 
 def spare_name(target: str) -> str:
     """The target's *spare*: the previous database, emptied, reused by the next restore."""
     return helper_prefix(target) + "spare"
+
+
+def ready_spare_name(template: str, owner: str) -> str:
+    """The *ready spare* of ``template`` kept for the project ``owner`` (a hex digest,
+    :func:`perfkit.snapshot.template.owner_of`): ``<template>__pkrdy_<owner's first 6>``, a
+    helper of the template, so one project's spare never takes the name of another's."""
+    if not re.fullmatch(r"[0-9a-f]{6,}", owner):
+        raise ValueError("a spare's owner is a hex digest")  # a bug, not input
+    return f"{ready_spares_prefix(template)}{owner[:6]}"
+
+
+def ready_spares_prefix(template: str) -> str:
+    """What the name of every ready spare of ``template`` starts with, whoever owns it."""
+    return f"{helper_prefix(template)}{_READY_KIND}_"
+
+
+def is_ready_spare_name(name: str) -> bool:
+    """Whether ``name`` has the shape of a template's ready spare."""
+    owner = helper_owner(name)
+    return owner is not None and name.startswith(ready_spares_prefix(owner))
+
+
+def lock_owner(name: str) -> str:
+    """The database whose perfkit lock guards the helper ``name``: a ready spare's own (its
+    build and the restore that takes it hold it), else its owner's (or ``name`` itself when
+    it is no helper)."""
+    if is_ready_spare_name(name):
+        return name
+    return helper_owner(name) or name
 
 
 #: Anything in a database besides what ``template0`` has, once perfkit's tables are dropped.

@@ -22,34 +22,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
-
-from perfkit.config import PoolConfig
 from perfkit.errors import DatabaseEnvError, UnsafeTargetError
 from perfkit.urls import database_name, mask_url, to_asyncpg, with_driver
 
-#: Errors that mean "not ready yet, try again"; anything else is a real failure.
-NOT_READY_ERRORS: tuple[type[BaseException], ...] = (
-    ConnectionError,
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.TooManyConnectionsError,
-)
+if TYPE_CHECKING:  # imported when first used: `perfkit db-status` loads neither to say "stopped"
+    import asyncpg
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+    from perfkit.config import PoolConfig
+
+
+@functools.cache
+def not_ready_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "not ready yet, try again"; anything else is a real failure."""
+    import asyncpg
+
+    return (
+        ConnectionError,
+        OSError,
+        asyncio.TimeoutError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.ConnectionDoesNotExistError,
+        asyncpg.TooManyConnectionsError,
+    )
 
 
 #: Where a connection arrived: its database, and its server. The cluster's system identifier
@@ -160,6 +162,8 @@ async def _check_arrival(
     conn: asyncpg.Connection, *, url: str, database: str, pin: ServerPin | None
 ) -> None:
     """:func:`check_reached` on a new asyncpg connection; closed when refused."""
+    import asyncpg
+
     try:
         try:
             row = await conn.fetchrow(IDENTITY_SQL)
@@ -177,24 +181,26 @@ async def _check_arrival(
 
 
 async def _open(url: str, *, timeout: float, **kwargs: Any) -> asyncpg.Connection:
+    import asyncpg
+
     try:
         return await asyncpg.connect(dsn=to_asyncpg(url), timeout=timeout, **kwargs)
     except asyncpg.InvalidPasswordError:
         raise DatabaseEnvError(
             f"password authentication failed for {mask_url(url)}",
-            hint="check the URL's user and password (invoke db-url prints perfkit's own)",
+            hint="check the URL's user and password (perfkit db-url prints perfkit's own)",
         ) from None
     except asyncpg.InvalidCatalogNameError:
         raise DatabaseEnvError(
             f"database does not exist: {mask_url(url)}",
-            hint="run `invoke db-up`, which creates it, or fix the URL",
+            hint="run `perfkit db-up`, which creates it, or fix the URL",
         ) from None
-    except NOT_READY_ERRORS as exc:
+    except not_ready_errors() as exc:
         raise DatabaseEnvError(
             f"cannot connect to {mask_url(url)}: {type(exc).__name__}: "
             f"{mask_url(str(exc)) or 'timed out'}",
-            hint="is the database up? `invoke db-up` starts perfkit's own; "
-            "`invoke db-status` tells what is running",
+            hint="is the database up? `perfkit db-up` starts perfkit's own; "
+            "`perfkit db-status` tells what is running",
         ) from None
 
 
@@ -217,6 +223,8 @@ async def wait_until_ready(url: str, *, deadline_s: float = 30.0) -> str:
     Only not-ready errors are retried (refused, starting up, shutting down); a wrong password
     or a missing database fails at once. The back-off grows from 20 ms to 0.5 s.
     """
+    import asyncpg
+
     database = database_name(url)
     end = time.monotonic() + deadline_s
     delay = 0.02
@@ -227,7 +235,7 @@ async def wait_until_ready(url: str, *, deadline_s: float = 30.0) -> str:
             break
         try:
             conn = await asyncpg.connect(dsn=to_asyncpg(url), timeout=min(5.0, remaining))
-        except NOT_READY_ERRORS as exc:
+        except not_ready_errors() as exc:
             last = exc
         else:
             try:
@@ -240,14 +248,14 @@ async def wait_until_ready(url: str, *, deadline_s: float = 30.0) -> str:
     raise DatabaseEnvError(
         f"database at {mask_url(url)} did not accept connections within {deadline_s:g} s"
         + (f" ({type(last).__name__}: {mask_url(str(last))})" if last else ""),
-        hint="`invoke db-status` shows the server; its log is in the state folder",
+        hint="`perfkit db-status` shows the server; its log is in the state folder",
     )
 
 
 async def open_engine(url: str, pool: PoolConfig, *, driver: str = "asyncpg") -> AsyncEngine:
     """:func:`create_engine` pinned to the server where perfkit's own connection to ``url``
     arrives (that connection is checked too, then closed). The engines of perf runs,
-    ``invoke explain`` and the pytest plugin are made here."""
+    ``perfkit explain`` and the pytest plugin are made here."""
     pin = ServerPin()
     async with connection(url, pin=pin):
         pass
@@ -270,6 +278,9 @@ def create_engine(
     must be in ``database`` (default: the one ``url`` names) on ``pin``'s server (default: a
     pin of the engine's own, set by its first connection; :func:`open_engine` gives one set
     by perfkit's connection)."""
+    from sqlalchemy import event
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     expected = database if database is not None else database_name(url)
     server = pin if pin is not None else ServerPin()
     statement_ms = str(int(pool.statement_timeout * 1000))
@@ -347,6 +358,8 @@ def create_session_factory(
     engine: AsyncEngine, pool: PoolConfig
 ) -> async_sessionmaker[AsyncSession]:
     """Sessions with ``expire_on_commit`` and ``autoflush`` as ``scales.yaml`` says."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
     return async_sessionmaker(
         engine, expire_on_commit=pool.expire_on_commit, autoflush=pool.autoflush
     )

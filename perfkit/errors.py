@@ -72,7 +72,7 @@ class PortInUseError(DatabaseEnvError):
     def __init__(self, host: str, port: int) -> None:
         super().__init__(
             f"port {port} on {host} is already in use by another process",
-            hint=f"choose another port: PERFKIT_PORT={port + 1} invoke db-up "
+            hint=f"choose another port: PERFKIT_PORT={port + 1} perfkit db-up "
             f"(or `--port {port + 1}`, or database.port in scales.yaml)",
         )
         self.host = host
@@ -252,7 +252,7 @@ class SnapshotDirectoryError(PerfkitError):
             "written or deleted there",
             hint="choose a new or empty folder (snapshots.directory in scales.yaml, or "
             "PERFKIT_SNAPSHOT_DIR) or the default .perfkit/snapshots; if it holds nothing but "
-            "perfkit snapshots (copied in, or from an older perfkit), `invoke trust --scale "
+            "perfkit snapshots (copied in, or from an older perfkit), `perfkit trust --scale "
             "NAME --snapshot ID` checks one and adopts the folder",
         )
         self.directory = directory

@@ -10,12 +10,12 @@ again (``CREATE DATABASE ... TEMPLATE``, :meth:`perfkit.database.Admin.clone`), 
 timed region.
 
 - :func:`template_copies`: the source is the scale's template (the shared data as prepared);
-  ``run_scale`` and ``invoke explain`` use it for a workload declared as writing.
+  ``run_scale`` and ``perfkit explain`` use it for a workload declared as writing.
 - :func:`copies_of`: the source is a database as it is now (a ``perf_clone`` test's own clone,
   its setup included), frozen into a copy of its own first.
 
 Names are those of perfkit's test clones (:data:`perfkit.database.CLONE_PREFIX`), each held
-under its own lock while it lives, so ``invoke prune`` never takes one for a leftover; both are
+under its own lock while it lives, so ``perfkit prune`` never takes one for a leftover; both are
 dropped on exit. Whoever holds connections to the copy releases them in ``release`` (an
 engine's :meth:`dispose`): the copy is dropped with its sessions ended.
 """
@@ -26,13 +26,17 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from perfkit.config import Config, Scale
+from perfkit.config import Scale
 from perfkit.database import CLONE_PREFIX, Database
 from perfkit.locks import exclusive
 from perfkit.snapshot.prepare import cloned_database, ensure_template
 from perfkit.snapshot.template import DEFAULT_STRATEGY
 from perfkit.urls import SecretUrl
+
+if TYPE_CHECKING:
+    from perfkit.run import Run
 
 #: Awaited before each renewal: close every connection to the copy (an engine's dispose).
 Release = Callable[[], Awaitable[object]]
@@ -46,9 +50,9 @@ def clone_name(scale: str) -> str:
 
 @dataclass
 class FreshCopies:
-    """A database (``url``) that :meth:`renew` makes a fresh copy of ``source`` again."""
+    """A database (``db``) that :meth:`renew` makes a fresh copy of ``source`` again."""
 
-    url: SecretUrl
+    db: Database
     source: str
     #: Renewals so far (the database as made counts as the first copy).
     renewals: int = 0
@@ -63,42 +67,42 @@ class FreshCopies:
             return
         if release is not None:
             await release()
-        db = Database(self.url)
+        db = self.db
         async with db.admin() as admin:
             await admin.drop(db.name)
             await admin.clone(source=self.source, name=db.name, strategy=DEFAULT_STRATEGY)
         self.renewals += 1
 
+    @property
+    def url(self) -> SecretUrl:
+        """The copy's URL (what engines on it are opened with)."""
+        return self.db.url
+
 
 @asynccontextmanager
-async def template_copies(
-    target: str | Database, cfg: Config, scale: Scale
-) -> AsyncIterator[FreshCopies]:
-    """Copies of ``scale``'s template (dated today: :func:`~perfkit.snapshot.prepare.
-    cloned_database` makes the first), on the server of ``target``; dropped on exit."""
-    db = Database.of(target)
-    tpl = await ensure_template(db, cfg, scale)
-    async with cloned_database(db, cfg, scale) as url:
-        yield FreshCopies(url=SecretUrl(url), source=tpl.name)
+async def template_copies(run: Run, scale: Scale) -> AsyncIterator[FreshCopies]:
+    """Copies of ``scale``'s template (dated the run's day: :func:`~perfkit.snapshot.prepare.
+    cloned_database` makes the first), on the run's server; dropped on exit."""
+    tpl = await ensure_template(run, scale)
+    async with cloned_database(run, scale) as clone:
+        yield FreshCopies(db=clone, source=tpl.name)
 
 
 @asynccontextmanager
 async def copies_of(
-    url: str, *, scale: str, release: Release | None = None
+    db: Database, *, scale: str, release: Release | None = None
 ) -> AsyncIterator[FreshCopies]:
-    """Copies of the database at ``url`` as it is now, made in place at ``url``: its state is
-    frozen into a clone of its own first (``release`` closes the connections to it, which a
-    clone's source must not have), dropped on exit; the database at ``url`` is left as the
-    last run left it."""
-    db = Database(url)
+    """Copies of the database ``db`` as it is now, made in place: its state is frozen into a
+    clone of its own first (``release`` closes the connections to it, which a clone's source
+    must not have), dropped on exit; ``db`` is left as the last run left it."""
     frozen = db.other(clone_name(scale))
     if release is not None:
         await release()
-    async with exclusive(frozen.url):
+    async with exclusive(frozen):
         async with db.admin() as admin:
             await admin.clone(source=db.name, name=frozen.name, strategy=DEFAULT_STRATEGY)
         try:
-            yield FreshCopies(url=SecretUrl(url), source=frozen.name)
+            yield FreshCopies(db=db, source=frozen.name)
         finally:
             async with db.admin() as admin:
                 await admin.drop(frozen.name)

@@ -15,25 +15,24 @@ or :class:`WorkloadWroteError` (after).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
-from perfkit.app import load_application
-from perfkit.config import Config, Scale
+from perfkit.config import Scale
 from perfkit.datagen import DatasetInfo, read_dataset_info
 from perfkit.datagen.changes import wait_until_gone
-from perfkit.db import connection
 from perfkit.errors import PerfkitError
 from perfkit.locks import exclusive
 from perfkit.prepare import PrepareReport, prepare
 from perfkit.snapshot.dataset import changes_problem
 
-Progress = Callable[[str], None]
+if TYPE_CHECKING:
+    from perfkit.run import Run
 
 
 class DatasetChangedError(PerfkitError):
@@ -80,16 +79,15 @@ class WorkloadWroteError(PerfkitError):
 
 @asynccontextmanager
 async def shared_data_guard(
-    cfg: Config,
+    run: Run,
     scale: Scale,
     *,
-    url: str,
     info: DatasetInfo,
     engine: AsyncEngine,
     workload: str,
-    progress: Progress | None = None,
 ) -> AsyncIterator[DatasetInfo]:
-    """Hold perfkit's lock on the shared data at ``url`` (``info``: the dataset prepared there)
+    """Hold perfkit's lock on the shared data, the run's database (``info``: the dataset
+    prepared there)
     while the block measures ``workload`` on ``engine``; yield the data's info as read now. A
     measurement never runs on data other than the data its record names:
 
@@ -104,16 +102,15 @@ async def shared_data_guard(
       then :class:`WorkloadWroteError`. The same check runs when the block fails (not on
       Ctrl-C), so the data is restored before anything else is measured.
     """
-    say = progress or (lambda _msg: None)
-    app = load_application(cfg)
-    async with exclusive(url, on_wait=say):
-        async with connection(url) as conn:
+    app, db = run.app, run.db
+    async with exclusive(db, on_wait=run.note):
+        async with db.connect() as conn:
             now = await read_dataset_info(conn, order=app.tables)
             if now is None or not now.same_data(info):
                 raise DatasetChangedError(scale.name, now.describe() if now else "no dataset")
             before = await changes_problem(conn, app, now)
         if before is not None:
-            await restore_shared(cfg, scale, url=url, day=info.anchor_date, progress=say)
+            await restore_shared(run, scale, day=info.anchor_date)
             raise DatasetChangedError(scale.name, before, restored=True)
         await close_idle(engine)  # every connection the block uses is opened, and seen, below
         closed: set[int] = set()
@@ -121,11 +118,11 @@ async def shared_data_guard(
         async def after() -> str | None:
             """What the block changed (restored already), once its sessions have ended."""
             await close_idle(engine)  # their sessions end, and publish their counters
-            async with connection(url) as conn:
+            async with db.connect() as conn:
                 await wait_until_gone(conn, closed)
                 found = await changes_problem(conn, app, now)
             if found is not None:
-                await restore_shared(cfg, scale, url=url, day=now.anchor_date, progress=say)
+                await restore_shared(run, scale, day=now.anchor_date)
             return found
 
         with _closed_sessions(engine, closed):
@@ -139,12 +136,10 @@ async def shared_data_guard(
             raise WorkloadWroteError(scale.name, workload, changed)
 
 
-async def restore_shared(
-    cfg: Config, scale: Scale, *, url: str, day: dt.date, progress: Progress | None = None
-) -> PrepareReport:
-    """Make the shared data at ``url`` ``scale``'s dataset again, dated ``day`` (``prepare``:
-    from the template, else its snapshot)."""
-    return await prepare(url, cfg, scale, as_of=day, progress=progress)
+async def restore_shared(run: Run, scale: Scale, *, day: dt.date) -> PrepareReport:
+    """Make the shared data (the run's database) ``scale``'s dataset again, dated ``day``
+    (``prepare``: from the template, else its snapshot)."""
+    return await prepare(run, scale, as_of=day)
 
 
 @contextmanager

@@ -134,7 +134,7 @@ class History:
         if ids:
             raise HistoryError(
                 f"run id {quoted(run_id)} is ambiguous: it starts {len(ids)} runs",
-                hint="give more of the id (`invoke report` lists them)",
+                hint="give more of the id (`perfkit report` lists them)",
             )
         raise HistoryError(
             f"no run {quoted(run_id)} in {self._where()}",

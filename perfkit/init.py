@@ -1,4 +1,4 @@
-"""``invoke init``: a first scales.yaml for an application, written from its schema.
+"""``perfkit init``: a first scales.yaml for an application, written from its schema.
 
 :func:`init_config` builds the application's schema its own way (``app.schema``: a SQL file,
 migrations or models, in a scratch database on perfkit's server), captures it
@@ -33,17 +33,11 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from perfkit.config import (
-    Config,
-    ConfigNotFoundError,
-    MigrationsSource,
-    SchemaSource,
-    config_from,
-    load_config,
-)
+from perfkit.config import MigrationsSource, SchemaSource, config_from, load_config
 from perfkit.datagen.infer.model import InferenceError, Plan, Problem
 from perfkit.datagen.infer.plan import make_plan
 from perfkit.dataspec import ColumnOverride, GenerationSpec, TableSpec
@@ -52,14 +46,17 @@ from perfkit.errors import ConfigError, PerfkitError
 from perfkit.initfile import Fixed, render
 from perfkit.typedconfig import build
 
-#: Where ``invoke init`` writes, relative to the project folder.
+if TYPE_CHECKING:
+    from perfkit.run import Run
+
+#: Where ``perfkit init`` writes, relative to the project folder.
 DEFAULT_OUTPUT = Path("perf/scales.yaml")
 #: How often the planner is asked again after overrides were added for its problems.
 _ROUNDS = 5
 
 
 class ConfigExistsError(PerfkitError):
-    """``invoke init`` would replace a file (exit status 1); ``path`` names it."""
+    """``perfkit init`` would replace a file (exit status 1); ``path`` names it."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(f"{path} exists; nothing was written", hint="pass --force to replace it")
@@ -85,9 +82,20 @@ class InitReport:
         out += [f"  to do before seeding: {t}" for t in self.todo]
         return out
 
+    def to_json(self) -> dict[str, Any]:
+        """``path``, ``tables``, ``rows`` (at ``offices: 1``), ``fixed`` (``table.column``
+        given an override) and ``todo`` (what seeding names until it has one)."""
+        return {
+            "path": str(self.path),
+            "tables": self.tables,
+            "rows": self.rows,
+            "fixed": list(self.fixed),
+            "todo": list(self.todo),
+        }
+
 
 def init_config(
-    cfg: Config,
+    run: Run,
     *,
     output: Path,
     force: bool = False,
@@ -95,18 +103,19 @@ def init_config(
     locale: str = "en_US",
     today: dt.date | None = None,
 ) -> InitReport:
-    """Write a scales.yaml for the application whose schema ``cfg.app.schema`` names (see the
-    module docstring) at ``output``; ``cfg`` also says which server builds it. ``name`` is the
-    application's (default: ``cfg.app.name`` unless it is the sample's, else the current
+    """Write a scales.yaml for the application whose schema the run's ``app.schema`` names
+    (see the module docstring) at ``output``, building it on the run's server. ``name`` is the
+    application's (default: ``app.name`` unless it is the sample's, else the current
     folder's)."""
     output = output.absolute()
     if output.exists() and not force:
         raise ConfigExistsError(output)
-    from perfkit.app import models_metadata
     from perfkit.ddl.source import capture_source
+    from perfkit.loading import models_metadata
 
-    metadata = models_metadata(cfg) if cfg.app.schema.kind == "metadata" else None
-    capture = capture_source(cfg, metadata)
+    cfg = run.cfg
+    metadata = models_metadata(run) if cfg.app.schema.kind == "metadata" else None
+    capture = capture_source(cfg, metadata, db=run.db)
     spec = GenerationSpec(locale=locale)
     plan, fixed, todo = _plan(capture, spec, today or dt.date.today(), cfg.source.parent)
     app_name = _app_name(name or (cfg.app.name if cfg.app.name != "welfare" else Path.cwd()))
@@ -226,21 +235,23 @@ def _write_checked(output: Path, text: str) -> None:
         raise
 
 
-def init_command(
+def init_from_flags(
+    run: Run | None,
     *,
-    config: str | None,
-    output: str,
-    sql: str | None = None,
+    output: Path,
+    sql: Path | None = None,
     metadata: str | None = None,
     migrations: str | None = None,
     force: bool = False,
     name: str | None = None,
     locale: str = "en_US",
 ) -> InitReport:
-    """``invoke init``: the schema source from the flags (one of ``sql``, ``metadata``,
-    ``migrations``; none: the config's ``app.schema``), perfkit's server from the config (the
-    project's scales.yaml when there is one, else the built-in defaults and the environment,
-    e.g. ``PERFORMANCE_TEST_DATABASE_URL``), then :func:`init_config`."""
+    """``perfkit init``: the schema source from the flags (one of ``sql``, ``metadata``,
+    ``migrations``; none: the config's ``app.schema``), perfkit's server from the run's config
+    (``run`` None: no scales.yaml yet, so the built-in defaults and the environment, e.g.
+    ``PERFORMANCE_TEST_DATABASE_URL``), then :func:`init_config`."""
+    from perfkit.run import Run
+
     target = Path(output).absolute()
     given = {k: v for k, v in (("sql", sql), ("metadata", metadata), ("migrations", migrations))
              if v}  # fmt: skip
@@ -251,20 +262,26 @@ def init_command(
             key_path="app.schema",
             hint="--sql FILE, --metadata module:attribute or --migrations 'COMMAND'",
         )
-    try:
-        cfg = load_config(config)
-    except ConfigNotFoundError:
+    if run is None:
         if not given:
-            raise
-        cfg = config_from({"scales": {"small": {"offices": 1}}}, source=target)
+            raise ConfigError(
+                "no scales.yaml found, and no schema source given",
+                source="command line",
+                key_path="app.schema",
+                hint="--sql FILE, --metadata module:attribute or --migrations 'COMMAND'",
+            )
+        run = Run(config_from({"scales": {"small": {"offices": 1}}}, source=target))
     if given:
+        cfg = run.cfg
         source = _schema_source(sql=sql, metadata=metadata, migrations=migrations)
-        cfg = msgspec.structs.replace(cfg, app=msgspec.structs.replace(cfg.app, schema=source))
-    return init_config(cfg, output=target, force=force, name=name, locale=locale)
+        run = run.with_config(
+            msgspec.structs.replace(cfg, app=msgspec.structs.replace(cfg.app, schema=source))
+        )
+    return init_config(run, output=target, force=force, name=name, locale=locale)
 
 
 def _schema_source(
-    *, sql: str | None, metadata: str | None, migrations: str | None
+    *, sql: Path | None, metadata: str | None, migrations: str | None
 ) -> SchemaSource:
     if sql:
         return SchemaSource(sql=Path(sql).absolute())

@@ -28,12 +28,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from perfkit.budget import BudgetCheck, argument_source, file_source, with_sources
 from perfkit.config import Config, Scale
 from perfkit.datagen import DatasetInfo
 from perfkit.db import open_engine
-from perfkit.env import select_environment
 from perfkit.http.target import (
     bound_script,
     http_target,
@@ -63,6 +63,9 @@ from perfkit.results import (
     utc_now,
 )
 from perfkit.yamlfile import join_key
+
+if TYPE_CHECKING:
+    from perfkit.run import Run
 
 Progress = Callable[[str], None]
 
@@ -115,7 +118,7 @@ class LoadRun:
 
 
 async def load_and_record(
-    cfg: Config,
+    run: Run,
     data: PreparedData,
     name: str,
     workload: HttpWorkload,
@@ -125,13 +128,13 @@ async def load_and_record(
     budgets: LoadBudgets | None = None,
     memory_budgets: MemoryBudgets | None = None,
     lock: bool = True,
-    progress: Progress | None = None,
     test_file: str | None = None,
 ) -> LoadRun:
     """Run ``workload`` (called ``name``) on ``data`` under ``load`` (default: its own), check
     ``budgets`` (default: its own at the data's scale) and append the record; see the module
-    docstring. ``test_file``: the test that passed ``budgets`` (named as their source)."""
-    say = progress or (lambda _msg: None)
+    docstring. ``test_file``: the test that passed ``budgets`` (named as their source).
+    Progress goes to the run."""
+    cfg, say = run.cfg, run.say
     scale = data.scale
     settings = load or workload.load
     own = workload.budgets.get(scale.name)
@@ -141,7 +144,7 @@ async def load_and_record(
     engine = await open_engine(data.url, cfg.pool, driver=cfg.app.driver)
     try:
         async with (
-            held_data(cfg, data, engine=engine, lock=lock, say=say, workload=name) as (
+            held_data(run, data, engine=engine, lock=lock, workload=name) as (
                 info,
                 server_version,
             ),
@@ -192,6 +195,7 @@ async def load_and_record(
     record = _record(
         cfg,
         data,
+        backend=run.env.backend,
         run_id=run_id,
         name=name,
         info=info,
@@ -254,6 +258,7 @@ def _record(
     cfg: Config,
     data: PreparedData,
     *,
+    backend: str,
     run_id: str,
     name: str,
     info: DatasetInfo,
@@ -281,7 +286,7 @@ def _record(
         when=utc_now().isoformat(timespec="seconds"),
         commit=current_commit(cfg.root),
         machine=machine_info(),
-        backend=select_environment(cfg).backend,
+        backend=backend,
         server_version=server_version,
         dataset=dataset_fields(info, data.preparations, variant=data.variant),
         metrics=metrics,

@@ -28,7 +28,6 @@ import asyncpg
 from perfkit.database import Database
 from perfkit.db import connect
 from perfkit.errors import PerfkitError
-from perfkit.urls import database_name
 
 #: Seconds one call on the lock's connection may take (the wait itself is ``wait_s``).
 CALL_S = 30.0
@@ -53,26 +52,28 @@ def lock_key(database: str) -> int:
 
 @asynccontextmanager
 async def exclusive(
-    url: str,
+    target: str | Database,
     *,
     wait_s: float = 600.0,
     on_wait: Callable[[str], None] | None = None,
     conn: asyncpg.Connection | None = None,
 ) -> AsyncIterator[None]:
-    """Hold the lock for the URL's database for the duration of the ``with`` block.
+    """Hold the lock for ``target``'s database (a handle, or a URL) for the duration of the
+    ``with`` block. A handle's own connection is checked to arrive on its pinned server.
 
     ``conn``, when given, must be connected to the server's ``postgres`` database (where the
     locks live); it saves opening a connection of its own, and is left open on exit (unless
     the unlock failed: then it is terminated, which is what releases the lock).
     """
-    target = database_name(url)
-    key = lock_key(target)
+    db = Database.of(target)
+    name = db.name
+    key = lock_key(name)
     if key in _held.get():  # this command already holds it
         yield
         return
     own = conn is None
     if conn is None:
-        conn = await connect(Database(url).admin_url, command_timeout=CALL_S)
+        conn = await connect(db.admin_url, pin=db.pin, command_timeout=CALL_S)
     try:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key, timeout=CALL_S):
             holder = await conn.fetchval(
@@ -85,7 +86,7 @@ async def exclusive(
             )
             if on_wait:
                 on_wait(
-                    f"another perfkit command (server pid {holder}) is working on {target!r}; "
+                    f"another perfkit command (server pid {holder}) is working on {name!r}; "
                     f"waiting up to {wait_s:g} s"
                 )
             deadline = time.monotonic() + wait_s
@@ -93,7 +94,7 @@ async def exclusive(
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key, timeout=CALL_S):
                 if time.monotonic() >= deadline:
                     raise LockTimeout(
-                        f"another perfkit command kept {target!r} busy for more than {wait_s:g} s",
+                        f"another perfkit command kept {name!r} busy for more than {wait_s:g} s",
                         hint="wait for it to finish (or stop it), then run this again",
                     )
                 await asyncio.sleep(delay)

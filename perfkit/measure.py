@@ -23,10 +23,11 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import Engine, event
-from sqlalchemy.ext.asyncio import AsyncEngine
+if TYPE_CHECKING:  # the timers need no SQLAlchemy: a command that only times steps loads none
+    from sqlalchemy import Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 
@@ -41,6 +42,8 @@ class StatementCounter:
     """
 
     def __init__(self, engine: AsyncEngine | Engine) -> None:
+        from sqlalchemy.ext.asyncio import AsyncEngine
+
         self._engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
         self.statements: list[str] = []
 
@@ -59,6 +62,8 @@ class StatementCounter:
         self.statements.append(str(args[2]))
 
     def __enter__(self) -> StatementCounter:
+        from sqlalchemy import event
+
         event.listen(self._engine, "before_cursor_execute", self._on_execute)
         return self
 
@@ -68,6 +73,8 @@ class StatementCounter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        from sqlalchemy import event
+
         event.remove(self._engine, "before_cursor_execute", self._on_execute)
 
 

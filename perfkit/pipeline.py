@@ -9,7 +9,7 @@ it fail. It is two functions, which the pytest plugin (:mod:`perfkit.pytest_plug
 
 1. **data ready**: :func:`perfkit.prepare.prepare` keeps, restores or seeds the scale's
    dataset (so a run of medium after small switches the data). With ``after_prepare_task``,
-   the :class:`~perfkit.prepare.PrepareReport` that ``invoke prepare`` handed over for this
+   the :class:`~perfkit.prepare.PrepareReport` that ``perfkit prepare`` handed over for this
    scale (:func:`perfkit.prepare.read_handover`: ``nox -s perf-<scale>`` prepares its own
    scale just before the tests) counts too when it is under an hour old and describes the same
    dataset and date: both preparations are checked against the budgets, and the record keeps
@@ -44,6 +44,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import time_machine
@@ -51,12 +52,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from perfkit.app import Application, load_application
 from perfkit.budget import BudgetCheck, file_source, with_sources
 from perfkit.config import Config, Scale, WorkloadBudgets
 from perfkit.datagen import DatasetInfo, read_dataset_info
-from perfkit.db import connection, create_session_factory, open_engine
-from perfkit.env import select_environment
+from perfkit.db import create_session_factory, open_engine
 from perfkit.errors import PerfkitError
 from perfkit.fresh import FreshCopies, Release, template_copies
 from perfkit.guard import (
@@ -89,7 +88,11 @@ from perfkit.results import (
 from perfkit.urls import SecretUrl, mask_url
 from perfkit.workload import Workload, WorkloadContext, WorkloadRegistry, as_outcome
 
-Progress = Callable[[str], None]
+if TYPE_CHECKING:
+    from perfkit.app import Application
+    from perfkit.database import Database
+    from perfkit.run import Run
+
 
 #: SQLSTATE of a statement cancelled by statement_timeout.
 QUERY_CANCELED = "57014"
@@ -102,7 +105,7 @@ class DatabaseTimeoutError(PerfkitError):
         super().__init__(
             f"database timeout during the {scale} run: {detail}",
             hint="check pool.pool_timeout / pool.statement_timeout in scales.yaml and the "
-            "server log (`invoke db-status`)",
+            "server log (`perfkit db-status`)",
         )
         self.scale = scale
 
@@ -127,7 +130,7 @@ class WritesOnSharedDataError(PerfkitError):
 class Preparation:
     """One "data ready" step for the measured data: who made it, and its report."""
 
-    #: ``"invoke prepare"`` (handed over) or ``"this run"`` (:func:`prepare` here).
+    #: ``"perfkit prepare"`` (handed over) or ``"this run"`` (:func:`prepare` here).
     source: str
     report: PrepareReport
 
@@ -292,98 +295,82 @@ class ScaleRun:
 
 
 async def run_scale(
-    cfg: Config,
+    run: Run,
     scale: Scale,
     *,
-    url: str,
     run_id: str,
     workload: str | None = None,
     registry: WorkloadRegistry | None = None,
     after_prepare_task: bool = False,
-    progress: Progress | None = None,
 ) -> ScaleRun:
-    """Make ``scale``'s data ready at ``url``, measure ``workload`` on it, check the budgets and
-    append the run record: :func:`prepare_data`, then :func:`measure_and_record`. See the
-    module docstring for the steps; ``after_prepare_task`` says ``invoke prepare --scale
-    <scale>`` ran just before (as in ``nox -s perf-<scale>``)."""
-    say = progress or (lambda _msg: None)
-    app = load_application(cfg)
+    """Make ``scale``'s data ready in the run's database, measure ``workload`` on it, check
+    the budgets and append the run record: :func:`prepare_data`, then
+    :func:`measure_and_record`. See the module docstring for the steps;
+    ``after_prepare_task`` says ``perfkit prepare --scale <scale>`` ran just before (as in
+    ``nox -s perf-<scale>``)."""
+    app = run.app
     name = workload or app.default_workload
     spec = registry.get(name) if registry is not None else app.workload(name)
-    data = await prepare_data(
-        cfg, scale, url=url, after_prepare_task=after_prepare_task, progress=say
-    )
+    data = await prepare_data(run, scale, after_prepare_task=after_prepare_task)
     settings = app.workload_settings(spec.name)
     if settings is None or not settings.writes:
-        return await _measure_workload(cfg, data, app, spec, run_id=run_id, progress=say)
-    async with template_copies(url, cfg, scale) as copies:  # a fresh copy for each run
-        copy = await data_in(cfg, data, copies.url)
-        return await _measure_workload(
-            cfg, copy, app, spec, run_id=run_id, fresh=copies, progress=say
-        )
+        return await _measure_workload(run, data, spec, run_id=run_id)
+    async with template_copies(run, scale) as copies:  # a fresh copy for each run
+        copy = await data_in(run, data, copies.db)
+        return await _measure_workload(run, copy, spec, run_id=run_id, fresh=copies)
 
 
 async def _measure_workload(
-    cfg: Config,
+    run: Run,
     data: PreparedData,
-    app: Application,
     spec: Workload,
     *,
     run_id: str,
     fresh: FreshCopies | None = None,
-    progress: Progress,
 ) -> ScaleRun:
     """:func:`measure_and_record` of ``spec`` on ``data``, on an engine of its own."""
+    app, cfg = run.app, run.cfg
     engine = await open_engine(data.url, cfg.pool, driver=app.driver)
     try:
         ctx = WorkloadContext(
             session_factory=create_session_factory(engine, cfg.pool), today=data.anchor_date
         )
         return await measure_and_record(
-            cfg,
+            run,
             data,
             workload_timed(app, spec, ctx, scale=data.scale.name, config_file=cfg.source.name),
             engine=engine,
             run_id=run_id,
             fresh=fresh,
-            progress=progress,
         )
     finally:
         await engine.dispose()
 
 
-async def data_in(cfg: Config, shared: PreparedData, url: str) -> PreparedData:
-    """``shared``'s data as a copy at ``url`` holds it (a clone of the scale's template): its
-    own ``perfkit_dataset`` row, the same preparations; ``cloned``."""
-    async with connection(url) as conn:
-        info = await read_dataset_info(conn, order=load_application(cfg).tables)
+async def data_in(run: Run, shared: PreparedData, copy: Database) -> PreparedData:
+    """``shared``'s data as the database ``copy`` holds it (a clone of the scale's template):
+    its own ``perfkit_dataset`` row, the same preparations; ``cloned``."""
+    async with copy.connect() as conn:
+        info = await read_dataset_info(conn, order=run.app.tables)
     if info is None or not info.same_data(shared.info, compare_anchor=False):
         raise DatasetChangedError(shared.scale.name, info.describe() if info else "no dataset")
-    return dataclasses.replace(shared, url=SecretUrl(url), info=info, cloned=True)
+    return dataclasses.replace(shared, url=SecretUrl(copy.url), info=info, cloned=True)
 
 
 # --------------------------------------------------------------------------------------------
 # steps
 
 
-async def prepare_data(
-    cfg: Config,
-    scale: Scale,
-    *,
-    url: str,
-    after_prepare_task: bool = False,
-    progress: Progress | None = None,
-) -> PreparedData:
-    """Step 1, data ready: :func:`perfkit.prepare.prepare` at ``url``, preceded by the report
-    ``invoke prepare`` handed over for this scale when ``after_prepare_task`` (module
-    docstring)."""
-    say = progress or (lambda _msg: None)
-    say(f"{scale.name}: making the data ready")
-    report = await prepare(url, cfg, scale, progress=say)
+async def prepare_data(run: Run, scale: Scale, *, after_prepare_task: bool = False) -> PreparedData:
+    """Step 1, data ready: :func:`perfkit.prepare.prepare` in the run's database, preceded by
+    the report ``perfkit prepare`` handed over for this scale when ``after_prepare_task``
+    (module docstring)."""
+    run.say(f"{scale.name}: making the data ready")
+    report = await prepare(run, scale)
     return PreparedData(
         scale=scale,
-        url=SecretUrl(url),
-        preparations=_preparations(cfg, report, after_prepare_task=after_prepare_task),
+        url=SecretUrl(run.db.url),
+        preparations=_preparations(run.cfg, report, after_prepare_task=after_prepare_task),
         info=report.info,
     )
 
@@ -432,7 +419,7 @@ def workload_budget_sources(
 
 
 async def measure_and_record(
-    cfg: Config,
+    run: Run,
     data: PreparedData,
     timed: Timed,
     *,
@@ -441,7 +428,6 @@ async def measure_and_record(
     lock: bool = True,
     fresh: FreshCopies | None = None,
     release: Release | None = None,
-    progress: Progress | None = None,
 ) -> ScaleRun:
     """Steps 2-4: measure ``timed`` on ``data`` (statements counted on ``engine``, the clock
     pinned to the data's day), check the budgets, append the run record.
@@ -451,8 +437,9 @@ async def measure_and_record(
     that the measurement changed nothing. With ``fresh`` (a workload that writes), every run
     and the EXPLAINs get a fresh copy of the data (:mod:`perfkit.fresh`; ``release``, by
     default :func:`close_idle` of ``engine``, closes the connections to it first). Without
-    either (a database that is the caller's own), nothing is checked."""
-    say = progress or (lambda _msg: None)
+    either (a database that is the caller's own), nothing is checked. Progress goes to the
+    run."""
+    say, cfg = run.say, run.cfg
     scale = data.scale
     if timed.writes and fresh is None:
         raise WritesOnSharedDataError(scale.name, timed.name)
@@ -462,7 +449,7 @@ async def measure_and_record(
         else functools.partial(fresh.renew, release or functools.partial(close_idle, engine))
     )
     async with held_data(
-        cfg, data, engine=engine, lock=lock and fresh is None, say=say, workload=timed.name
+        run, data, engine=engine, lock=lock and fresh is None, workload=timed.name
     ) as (info, server_version):
         say(f"{scale.name}: measuring {timed.name}")
         with pinned_clock(info.anchor_date):  # the dataset's day, whatever today is
@@ -498,6 +485,7 @@ async def measure_and_record(
     record = _record(
         cfg,
         scale,
+        backend=run.env.backend,
         run_id=run_id,
         workload=timed.name,
         server_version=server_version,
@@ -534,12 +522,11 @@ async def measure_and_record(
 
 @asynccontextmanager
 async def held_data(
-    cfg: Config,
+    run: Run,
     data: PreparedData,
     *,
     engine: AsyncEngine,
     lock: bool,
-    say: Progress,
     workload: str | None = None,
 ) -> AsyncIterator[tuple[DatasetInfo, str]]:
     """The data held for a measurement (of ``workload``, on ``engine``): with ``lock`` (the
@@ -550,13 +537,11 @@ async def held_data(
     timeout inside the block is a :class:`DatabaseTimeoutError`."""
     guard = (
         shared_data_guard(
-            cfg,
+            run.on(data.url),
             data.scale,
-            url=data.url,
             info=data.info,
             engine=engine,
             workload=workload or "the measurement",
-            progress=say,
         )
         if lock
         else nullcontext(data.info)
@@ -586,13 +571,13 @@ def outcome_numbers(result: object) -> Mapping[str, int | float]:
 def _preparations(
     cfg: Config, report: PrepareReport, *, after_prepare_task: bool
 ) -> tuple[Preparation, ...]:
-    """This run's preparation, preceded by the one ``invoke prepare`` handed over when it ran
+    """This run's preparation, preceded by the one ``perfkit prepare`` handed over when it ran
     just before and made the very data measured (same dataset, same date)."""
     own = Preparation(source="this run", report=report)
     handed = read_handover(cfg, report.scale) if after_prepare_task else None
     if handed is None or not handed.info.same_data(report.info):
         return (own,)
-    return (Preparation(source="invoke prepare", report=handed), own)
+    return (Preparation(source="perfkit prepare", report=handed), own)
 
 
 def main_preparation(preparations: tuple[Preparation, ...]) -> PrepareReport:
@@ -693,6 +678,7 @@ def _record(
     cfg: Config,
     scale: Scale,
     *,
+    backend: str,
     run_id: str,
     workload: str,
     server_version: str,
@@ -753,7 +739,7 @@ def _record(
         when=utc_now().isoformat(timespec="seconds"),
         commit=current_commit(cfg.root),
         machine=machine_info(),
-        backend=select_environment(cfg).backend,
+        backend=backend,
         server_version=server_version,
         dataset=dataset_fields(info, preparations, variant=variant),
         metrics=metrics,

@@ -1,4 +1,4 @@
-"""``invoke explain``: a workload's statement profile and plans, without a full performance run.
+"""``perfkit explain``: a workload's statement profile and plans, without a full performance run.
 
 For the developer tuning a query: the scale's data is made ready (kept when it already is),
 the workload runs once untimed to warm up, once under the statement profiler, and its most
@@ -18,17 +18,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from perfkit.app import load_application
-from perfkit.config import Config, Scale
+from perfkit.config import Scale
 from perfkit.db import create_session_factory, open_engine
 from perfkit.fresh import FreshCopies, template_copies
 from perfkit.guard import close_idle, shared_data_guard
 from perfkit.locks import exclusive
 from perfkit.pipeline import (
     PreparedData,
-    Progress,
     data_in,
     pinned_clock,
     prepare_data,
@@ -45,7 +43,10 @@ from perfkit.profile import (
 )
 from perfkit.workload import Workload, WorkloadContext
 
-#: Statements ``invoke explain`` lists.
+if TYPE_CHECKING:
+    from perfkit.run import Run
+
+#: Statements ``perfkit explain`` lists.
 SHOWN = 10
 
 
@@ -60,7 +61,7 @@ class ExplainReport:
     plans: Mapping[str, Mapping[str, Any]]
 
     def lines(self, *, shown: int = SHOWN) -> list[str]:
-        """What ``invoke explain`` prints: the time split, then each top statement with its
+        """What ``perfkit explain`` prints: the time split, then each top statement with its
         plan's shape and slowest node."""
         p = self.profile
         out = [
@@ -90,43 +91,38 @@ class ExplainReport:
         return out
 
 
-async def explain_command(
-    cfg: Config,
+async def explain_workload(
+    run: Run,
     scale: Scale,
     *,
-    url: str,
     workload: str | None = None,
     limit: int = EXPLAIN_LIMIT,
-    progress: Progress | None = None,
 ) -> ExplainReport:
-    """Make ``scale``'s data ready at ``url``, then profile ``workload`` (default: the
-    application's) once and explain its ``limit`` most expensive statements."""
-    say = progress or (lambda _msg: None)
-    app = load_application(cfg)
+    """Make ``scale``'s data ready in the run's database, then profile ``workload`` (default:
+    the application's) once and explain its ``limit`` most expensive statements."""
+    app = run.app
     name = workload or app.default_workload
     spec = app.workload(name)
-    data = await prepare_data(cfg, scale, url=url, progress=say)
+    data = await prepare_data(run, scale)
     settings = app.workload_settings(spec.name)
     if settings is None or not settings.writes:
-        return await _explain(cfg, data, spec, limit=limit, progress=say)
-    async with template_copies(url, cfg, scale) as copies:  # a fresh copy for each step
-        copy = await data_in(cfg, data, copies.url)
-        return await _explain(cfg, copy, spec, limit=limit, fresh=copies, progress=say)
+        return await _explain(run, data, spec, limit=limit)
+    async with template_copies(run, scale) as copies:  # a fresh copy for each step
+        copy = await data_in(run, data, copies.db)
+        return await _explain(run, copy, spec, limit=limit, fresh=copies)
 
 
 async def _explain(
-    cfg: Config,
+    run: Run,
     data: PreparedData,
     spec: Workload,
     *,
     limit: int,
     fresh: FreshCopies | None = None,
-    progress: Progress,
 ) -> ExplainReport:
     """Warm up, profile and explain ``spec`` on ``data``: on the shared data under its guard,
     or each step on a fresh copy."""
-    say = progress
-    app = load_application(cfg)
+    say, app, cfg = run.say, run.app, run.cfg
     scale = data.scale.name
     engine = await open_engine(data.url, cfg.pool, driver=app.driver)
 
@@ -142,16 +138,14 @@ async def _explain(
         timed = workload_timed(app, spec, ctx, scale=scale)
         guard = (
             shared_data_guard(
-                cfg,
+                run.on(data.url),
                 data.scale,
-                url=data.url,
                 info=data.info,
                 engine=engine,
                 workload=spec.name,
-                progress=say,
             )
             if fresh is None
-            else exclusive(data.url, on_wait=say)
+            else exclusive(data.url, on_wait=run.note)
         )
         async with guard:
             with pinned_clock(data.anchor_date):

@@ -6,18 +6,21 @@ a small function below:
 ``kept`` (:func:`keep`)
     The database already holds the dataset (its key and row counts match, dates current).
 ``template`` (:func:`from_template`)
-    The server has the scale's template for this dataset: clone it and swap it in.
+    The server has the scale's template for this dataset: rename its ready spare into place
+    (:mod:`perfkit.snapshot.spares`), or clone it, and swap it in.
 ``file`` (:func:`from_file`)
     The newest snapshot of this dataset that verifies: restore it (keeping a template, so the
     next run takes the fast path).
 ``seeded`` (:func:`seed_and_snapshot`)
     Nothing usable: seed, snapshot, prune, and keep a template.
 
-It returns a :class:`PrepareReport`. ``invoke prepare`` hands it to the performance tests in
-another process as JSON (:func:`write_handover` / :func:`read_handover`, one
-``to_json``/``from_json`` pair), and :func:`perfkit.pipeline.run_scale` uses it directly.
+Whatever the route, a spare of the template is then built in the background when none is
+ready (``snapshots.spare``). It returns a :class:`PrepareReport`. ``perfkit prepare`` hands it
+to the performance tests in another process as JSON (:func:`write_handover` /
+:func:`read_handover`, one ``to_json``/``from_json`` pair), and
+:func:`perfkit.pipeline.run_scale` uses it directly.
 
-:func:`create_snapshot` (``invoke snapshot``) lives here too: it seeds first when the database
+:func:`create_snapshot` (``perfkit snapshot``) lives here too: it seeds first when the database
 does not hold the dataset, so the snapshot layer below never seeds. (Over 400 lines because the
 routes, the snapshot command and the handover share one job type and one set of checks.)
 """
@@ -28,32 +31,39 @@ import datetime as dt
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from perfkit.app import load_application, run_day
 from perfkit.config import Config, Scale
 from perfkit.database import Admin, Database
-from perfkit.datagen import DatasetInfo, SeedProgress, read_dataset_info
+from perfkit.datagen import DatasetInfo, read_dataset_info
 from perfkit.datagen.command import check_dataset_size
 from perfkit.datagen.kinds import seed_dataset
+from perfkit.datagen.progress import RunSeedProgress
 from perfkit.env.base import ensure_database
 from perfkit.locks import exclusive
 from perfkit.measure import timed
-from perfkit.snapshot import template
+from perfkit.snapshot import spares, template
 from perfkit.snapshot.create import write_snapshot
 from perfkit.snapshot.dataset import database_problem, expected_key
 from perfkit.snapshot.dates import target_date
 from perfkit.snapshot.errors import SnapshotError
 from perfkit.snapshot.prepare import newest_usable, template_from_target
 from perfkit.snapshot.prune import PruneReport, prune
-from perfkit.snapshot.restore import Replacement, clone_template, replace_database, restore_snapshot
+from perfkit.snapshot.restore import (
+    Replacement,
+    replace_database,
+    restore_snapshot,
+    stage_from_template,
+)
 from perfkit.snapshot.store import Snapshot, SnapshotStore
 
+if TYPE_CHECKING:
+    from perfkit.run import Run
+
 How = Literal["kept", "template", "file", "seeded"]
-Progress = Callable[[str], None]
 #: How much work each route does, to pick the one a run record keeps.
 WORK: Mapping[str, int] = {"seeded": 3, "file": 2, "template": 1, "kept": 0}
 
@@ -146,46 +156,55 @@ class _Route:
 
 @dataclass(frozen=True)
 class _Job:
-    """One preparation: where, what, as of when, and where its steps and messages go."""
+    """One preparation: the run (where, as of when, where messages go), what, and its steps."""
 
-    db: Database
-    cfg: Config
+    run: Run
     scale: Scale
-    today: dt.date
     confirm: str | None
     steps: dict[str, float]
-    say: Progress
+
+    @property
+    def db(self) -> Database:
+        return self.run.db
+
+    @property
+    def cfg(self) -> Config:
+        return self.run.cfg
+
+    @property
+    def today(self) -> dt.date:
+        return self.run.today
+
+    def say(self, message: str) -> None:
+        self.run.say(message)
 
 
 async def prepare(
-    target: str | Database,
-    cfg: Config,
+    run: Run,
     scale: Scale,
     *,
     as_of: dt.date | str | None = None,
     confirm: str | None = None,
-    progress: Progress | None = None,
+    build_spare: bool = True,
 ) -> PrepareReport:
-    """Make the target database hold ``scale``'s dataset with current dates; see the module
-    docstring for the routes. Destructive routes follow the safety rule (``confirm``)."""
+    """Make the run's database hold ``scale``'s dataset dated ``as_of`` (default: the run's
+    day); see the module docstring for the routes. Destructive routes follow the safety rule
+    (``confirm``). ``build_spare`` false: no background build of a spare after it (see the
+    module docstring)."""
     started = time.perf_counter()
-    job = _Job(
-        db=Database.of(target),
-        cfg=cfg,
-        scale=scale,
-        today=target_date(as_of) if as_of else run_day(cfg),
-        confirm=confirm,
-        steps={},
-        say=progress or (lambda _msg: None),
-    )
+    if as_of:
+        run = run.as_of(target_date(as_of))
+    job = _Job(run=run, scale=scale, confirm=confirm, steps={})
     # One prepare per database at a time: a second one waits here, then keeps the data.
-    async with exclusive(job.db.url, on_wait=job.say):
+    async with exclusive(job.db, on_wait=job.run.note):
         how, route, problem = await _route(job)
-        app = load_application(cfg)
+        app = run.app
         async with job.db.connect() as conn:
             info = await read_dataset_info(conn, order=app.tables)
     if info is None:  # pragma: no cover - every route above leaves a dataset
         raise SnapshotError(f"{job.db.name!r} holds no dataset after preparing it")
+    if build_spare and run.cfg.snapshots.spare:
+        await _keep_a_spare(job, tables=app.data.relations, tidy=how != "kept")
     return PrepareReport(
         scale=scale.name,
         how=how,
@@ -209,13 +228,13 @@ async def _route(job: _Job) -> tuple[How, _Route, str | None]:
     if problem is None:
         return "kept", await keep(job), None
     job.say(f"not keeping {job.db.name!r}: {problem}")
-    key = expected_key(job.cfg, job.scale)
+    key = expected_key(job.run, job.scale)
     async with job.db.admin() as admin:
         tpl = await template.find(admin, job.scale.name, key)
-    store = SnapshotStore.for_config(job.cfg)
+    store = SnapshotStore.for_run(job.run)
     if tpl is not None:
         return "template", await from_template(job, tpl), problem
-    if (snap := newest_usable(store, job.cfg, job.scale, job.say)) is not None:
+    if (snap := newest_usable(store, job.run, job.scale)) is not None:
         return "file", await from_file(job, snap), problem
     return "seeded", await seed_and_snapshot(job, store), problem
 
@@ -227,7 +246,7 @@ async def _why_not_current(job: _Job, *, today: dt.date | None = None) -> str | 
         if not await admin.exists(job.db.name):
             return "the database does not exist"
     async with job.db.connect() as conn:
-        _, problem = await database_problem(conn, job.cfg, job.scale, today=today)
+        _, problem = await database_problem(conn, job.run, job.scale, today=today)
     return problem
 
 
@@ -240,9 +259,7 @@ async def keep(job: _Job) -> _Route:
     none yet."""
     steps: dict[str, float] = {}
     with timed(steps, "template"):
-        made = await template_from_target(
-            job.db, job.cfg, job.scale, today=job.today, progress=job.say
-        )
+        made = await template_from_target(job.run, job.scale, today=job.today)
     if not made:
         return _Route()
     job.steps.update(steps)
@@ -250,39 +267,57 @@ async def keep(job: _Job) -> _Route:
 
 
 async def from_template(job: _Job, tpl: template.TemplateInfo) -> _Route:
-    """Clone the scale's template beside the target and swap it in."""
-    app = load_application(job.cfg)
+    """Put the scale's template beside the target (its ready spare, else a clone) and swap it
+    in."""
+    app = job.run.app
+    owner = template.owner_of(job.cfg.state_dir) if job.cfg.snapshots.spare else None
 
     async def build(admin: Admin, new: Replacement) -> None:
-        await clone_template(
+        await stage_from_template(
             job.db,
             admin,
+            new,
             tpl,
             app=app,
-            name=await new.fresh(),
             target_day=job.today,
+            owner=owner,
             steps=job.steps,
             progress=job.say,
         )
 
     with timed({}, "restore") as clock:
-        await replace_database(
-            job.db, job.cfg, build=build, confirm=job.confirm, steps=job.steps, progress=job.say
-        )
+        await replace_database(job.run, build=build, confirm=job.confirm, steps=job.steps)
     return _Route(snapshot_id=tpl.snapshot_id, restore_seconds=clock.seconds)
+
+
+async def _keep_a_spare(job: _Job, *, tables: Sequence[str], tidy: bool) -> None:
+    """Start a background build of the template's spare, unless a ready one is there;
+    ``tidy``: the build first drops what the route left of the target."""
+    name = template.template_name(job.scale.name, expected_key(job.run, job.scale))
+    owner = template.owner_of(job.cfg.state_dir)
+    async with job.db.admin() as admin:
+        if await spares.ready(admin, template_name=name, owner=owner) is not None:
+            return
+    spares.start_build(
+        job.db,
+        state_dir=job.cfg.state_dir,
+        template_name=name,
+        owner=owner,
+        tables=tables,
+        target=job.db.name if tidy else None,
+    )
 
 
 async def from_file(job: _Job, snap: Snapshot) -> _Route:
     """Restore the snapshot's files (verified first) and keep a template of them."""
     restored = await restore_snapshot(
-        job.db,
-        job.cfg,
+        job.run,
         job.scale,
         snapshot_id=snap.id,
         as_of=job.today,
         keep_template=True,
         confirm=job.confirm,
-        progress=job.say,
+        build_spare=False,  # prepare starts it, once, at its end
     )
     job.steps.update(restored.steps)
     return _Route(
@@ -294,32 +329,25 @@ async def from_file(job: _Job, snap: Snapshot) -> _Route:
 
 async def seed_and_snapshot(job: _Job, store: SnapshotStore) -> _Route:
     """Seed the dataset, snapshot it, prune old snapshots, and keep a template."""
-    check_dataset_size(job.cfg, job.scale, anchor=job.today)  # refuses a runaway scale
+    check_dataset_size(job.run, job.scale, anchor=job.today)  # refuses a runaway scale
     job.say(f"seeding scale {job.scale.name}")
     with timed(job.steps, "seed"):
         await ensure_database(job.db.url)
         await seed_dataset(
-            job.db.url,
-            job.cfg,
+            job.run,
             job.scale,
             anchor=job.today,
             reset=True,
             confirm=job.confirm,
-            progress=SaySeedProgress(job.say),
+            progress=RunSeedProgress(job.run),
         )
     job.say("writing a snapshot")
     with timed(job.steps, "snapshot"):
-        snap = await write_snapshot(job.db.url, job.cfg, job.scale, store=store, progress=job.say)
-    await prune(job.cfg, url=job.db.url, scale=job.scale.name)
+        snap = await write_snapshot(job.run, job.scale, store=store)
+    await prune(job.run, scale=job.scale.name)
     with timed(job.steps, "template"):
         await template_from_target(
-            job.db,
-            job.cfg,
-            job.scale,
-            today=job.today,
-            progress=job.say,
-            snapshot_id=snap.id,
-            replace=True,
+            job.run, job.scale, today=job.today, snapshot_id=snap.id, replace=True
         )
     return _Route(
         snapshot_id=snap.id,
@@ -329,24 +357,8 @@ async def seed_and_snapshot(job: _Job, store: SnapshotStore) -> _Route:
     )
 
 
-class SaySeedProgress(SeedProgress):
-    """Seeding's progress reports as one-line messages (``invoke``'s spinner text)."""
-
-    def __init__(self, say: Callable[[str], None]) -> None:
-        self._say = say
-
-    def phase(self, name: str) -> None:
-        self._say(f"seeding: {name}")
-
-    def rows(self, table: str, done: int, total: int) -> None:
-        self._say(f"seeding: {table} {done:,} of {total:,} rows")
-
-    def note(self, message: str) -> None:
-        self._say(message)
-
-
 # --------------------------------------------------------------------------------------------
-# ``invoke snapshot``: seed first when the database does not hold the dataset
+# ``perfkit snapshot``: seed first when the database does not hold the dataset
 
 
 @dataclass(frozen=True)
@@ -363,47 +375,37 @@ class SnapshotReport:
 
 
 async def create_snapshot(
-    target: str | Database,
-    cfg: Config,
+    run: Run,
     scale: Scale,
     *,
     store: SnapshotStore | None = None,
     confirm: str | None = None,
     prune_after: bool = False,
-    progress: Progress | None = None,
 ) -> SnapshotReport:
-    """Save the URL's dataset of ``scale`` as a new snapshot (seeding it first if the database
-    does not hold it) and point the scale's ``LATEST`` at it. With ``prune_after`` (what
-    ``invoke snapshot`` does), :func:`~perfkit.snapshot.prune.prune` runs right after."""
-    job = _Job(
-        db=Database.of(target),
-        cfg=cfg,
-        scale=scale,
-        today=run_day(cfg),
-        confirm=confirm,
-        steps={},
-        say=progress or (lambda _msg: None),
-    )
-    store = store or SnapshotStore.for_config(cfg)
+    """Save the run's database's dataset of ``scale`` as a new snapshot (seeding it first if
+    the database does not hold it) and point the scale's ``LATEST`` at it. With
+    ``prune_after`` (what ``perfkit snapshot`` does), :func:`~perfkit.snapshot.prune.prune`
+    runs right after."""
+    job = _Job(run=run, scale=scale, confirm=confirm, steps={})
+    store = store or SnapshotStore.for_run(run)
     with timed(job.steps, "total"):
-        async with exclusive(job.db.url, on_wait=job.say):  # the snapshot is of settled data
+        async with exclusive(job.db, on_wait=job.run.note):  # the snapshot is of settled data
             problem = await _why_not_current(job)
             if problem is not None:
-                check_dataset_size(cfg, scale, anchor=job.today)
+                check_dataset_size(run, scale, anchor=job.today)
                 job.say(f"seeding scale {scale.name} first: {problem}")
                 with timed(job.steps, "seed"):
                     await ensure_database(job.db.url)
                     await seed_dataset(
-                        job.db.url,
-                        cfg,
+                        run,
                         scale,
                         reset=True,
                         confirm=confirm,
-                        progress=SaySeedProgress(job.say),
+                        progress=RunSeedProgress(job.run),
                     )
             with timed(job.steps, "write"):
-                snap = await write_snapshot(job.db.url, cfg, scale, store=store, progress=job.say)
-        pruned = await prune(cfg, url=job.db.url, scale=scale.name) if prune_after else None
+                snap = await write_snapshot(run, scale, store=store)
+        pruned = await prune(run, scale=scale.name) if prune_after else None
     return SnapshotReport(
         snapshot=snap,
         seconds=job.steps["total"],
@@ -416,14 +418,14 @@ async def create_snapshot(
 
 
 # --------------------------------------------------------------------------------------------
-# the handover between ``invoke prepare`` and the performance tests
+# the handover between ``perfkit prepare`` and the performance tests
 
 #: A handed-over report older than this is not this run's preparation.
 HANDOVER_MAX_AGE = dt.timedelta(hours=1)
 
 
 def handover_path(cfg: Config, scale: str) -> Path:
-    """Where ``invoke prepare`` leaves its report: ``<state>/prepare/<scale>.json``."""
+    """Where ``perfkit prepare`` leaves its report: ``<state>/prepare/<scale>.json``."""
     return cfg.state_dir / "prepare" / f"{scale}.json"
 
 
@@ -438,7 +440,7 @@ def write_handover(cfg: Config, report: PrepareReport) -> Path:
 
 
 def read_handover(cfg: Config, scale: str) -> PrepareReport | None:
-    """The report ``invoke prepare`` left for ``scale``, when there is one, it reads back, and
+    """The report ``perfkit prepare`` left for ``scale``, when there is one, it reads back, and
     it is at most :data:`HANDOVER_MAX_AGE` old; else None."""
     try:
         report = PrepareReport.from_json(handover_path(cfg, scale).read_text(encoding="utf-8"))
@@ -446,17 +448,3 @@ def read_handover(cfg: Config, scale: str) -> PrepareReport | None:
         return None
     age = dt.datetime.now(dt.UTC) - report.finished_at
     return report if dt.timedelta(0) <= age <= HANDOVER_MAX_AGE else None
-
-
-async def prepare_command(
-    target: str | Database,
-    cfg: Config,
-    scale: Scale,
-    *,
-    as_of: dt.date | str | None = None,
-    confirm: str | None = None,
-    progress: Progress | None = None,
-) -> tuple[PrepareReport, Path]:
-    """``invoke prepare``: :func:`prepare`, then :func:`write_handover`."""
-    report = await prepare(target, cfg, scale, as_of=as_of, confirm=confirm, progress=progress)
-    return report, write_handover(cfg, report)

@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgspec
@@ -26,10 +26,13 @@ from perfkit.httpconfig import HttpWorkload, http_app, http_workload
 from perfkit.loadconfig import LoadBudgets, LoadSettings, MemoryBudgets, MemorySettings
 from perfkit.loadrun import LoadRun, load_and_record
 from perfkit.pipeline import PreparedData, pinned_clock
-from perfkit.pytest_support import Binding, PerfSession, bind, clone_of, log
+from perfkit.pytest_support import Binding, PerfSession, bind, clone_of
 from perfkit.snapshot.variants import VariantReport, apply_variant
 from perfkit.typedconfig import build
 from perfkit.variants import variant_named
+
+if TYPE_CHECKING:
+    from perfkit.run import Run
 
 #: The key path a test's own load settings, budgets and scripts are named by in errors.
 TEST_KEY = "perf_load"
@@ -50,15 +53,16 @@ PerfVariant = Callable[[str], Awaitable[VariantBinding]]
 
 
 @asynccontextmanager
-async def variant_of(cfg: Config, shared: PreparedData, name: str) -> AsyncIterator[VariantBinding]:
+async def variant_of(run: Run, shared: PreparedData, name: str) -> AsyncIterator[VariantBinding]:
     """A fresh clone of ``shared``'s scale with variant ``name`` (scales.yaml ``variants``)
     applied, bound to an engine; dropped on exit."""
+    cfg = run.cfg
     variant = variant_named(cfg.variants, name, shared.scale.name)
-    async with clone_of(cfg, shared) as clone:
+    async with clone_of(run, shared) as clone:
         report = await apply_variant(clone.url, name, variant, cfg=cfg)
-        async with bind(cfg, dataclasses.replace(clone, variant=name)) as binding:
+        async with bind(run, dataclasses.replace(clone, variant=name)) as binding:
             yield VariantBinding(
-                cfg=binding.cfg, data=binding.data, engine=binding.engine, report=report
+                run=binding.run, data=binding.data, engine=binding.engine, report=report
             )
 
 
@@ -67,8 +71,8 @@ class VariantClones:
     from its creation in the test's body to the fixture's teardown: perfkit's lock on a clone
     is held per task, and is let go in the task that took it."""
 
-    def __init__(self, cfg: Config, shared: PreparedData) -> None:
-        self._cfg = cfg
+    def __init__(self, run: Run, shared: PreparedData) -> None:
+        self._run = run
         self._shared = shared
         self._release = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -79,7 +83,7 @@ class VariantClones:
 
         async def hold() -> None:
             try:
-                async with variant_of(self._cfg, self._shared, name) as binding:
+                async with variant_of(self._run, self._shared, name) as binding:
                     ready.set_result(binding)
                     await self._release.wait()
             except BaseException as exc:
@@ -160,7 +164,7 @@ async def load_call(
         else None
     )
     run = await load_and_record(
-        binding.cfg,
+        binding.run.on(binding.data.url),
         binding.data,
         called,
         workload,
@@ -168,7 +172,6 @@ async def load_call(
         load=load_settings(workload, given),
         budgets=extra,
         lock=not binding.data.cloned,  # a clone is the test's own
-        progress=log.info,
         test_file=test_file,
     )
     state.runs.append(run)

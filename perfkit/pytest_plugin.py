@@ -246,7 +246,7 @@ async def perf_data(
 ) -> AsyncIterator[PreparedData | Unavailable]:
     """The scale's dataset, made ready by the fastest valid route: kept as it is, cloned from the
     scale's template, restored from a snapshot file, or seeded and snapshotted (the database is
-    brought up first, as `invoke db-up`). Its facts: ``.scale`` (scales.yaml's), ``.anchor_date``
+    brought up first, as `perfkit db-up`). Its facts: ``.scale`` (scales.yaml's), ``.anchor_date``
     (its day), ``.rows`` (per table), ``.mode``, ``.info``, ``.how`` (the route), ``.url``.
 
     Read-only: every test of the scale shares it (``perf_session`` refuses writes). A test that
@@ -262,8 +262,7 @@ async def perf_data(
     if request.node.get_closest_marker("perf_clone") is None:
         yield shared
         return
-    cfg = perf_session_state(request.config).cfg
-    clone = clone_of(cfg, shared)
+    clone = clone_of(perf_session_state(request.config).run, shared)
     try:
         data = await clone.__aenter__()
     except ENVIRONMENT_ERRORS as exc:
@@ -286,7 +285,7 @@ async def _perfkit_binding(
         yield perf_data
         return
     state = perf_session_state(request.config)
-    async with bind(state.cfg, perf_data, reader=state.reader) as binding:
+    async with bind(state.run, perf_data, reader=state.reader) as binding:
         yield binding
 
 
@@ -346,8 +345,8 @@ def perf_measure(
     (no arguments) the way ``nox -s perf-<scale>`` does: ``measure.warmup`` untimed runs, then
     ``measure.repeat`` timed ones (median and every sample), SQL statements per run (on this
     test's engine), peak Python memory; the clock pinned to the data's day. Then it checks the
-    budgets and appends a run record to results.jsonl, which ``invoke report`` and
-    ``invoke compare`` show beside perfkit's own runs.
+    budgets and appends a run record to results.jsonl, which ``perfkit report`` and
+    ``perfkit compare`` show beside perfkit's own runs.
 
     ``name`` is the record's workload (default: the test's name without ``test_``); ``label``
     the summary's title (default: the test's docstring). Budgets: ``@pytest.mark.perf_budget
@@ -543,7 +542,7 @@ async def perf_variant(
     if isinstance(_perfkit_dataset, Unavailable):
         yield _defer(request, _perfkit_dataset)
         return
-    variants = VariantClones(perf_session_state(request.config).cfg, _perfkit_dataset)
+    variants = VariantClones(perf_session_state(request.config).run, _perfkit_dataset)
 
     async def make(name: str) -> VariantBinding:
         error: PerfkitError | None = None

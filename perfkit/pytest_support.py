@@ -36,23 +36,21 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 import asyncpg
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from perfkit.app import load_application
 from perfkit.budget import marker_source
 from perfkit.config import Config, Scale, WorkloadBudgets, load_config
 from perfkit.database import Database
 from perfkit.datagen import read_dataset_info
-from perfkit.db import connection, create_session_factory, open_engine
+from perfkit.db import create_session_factory, open_engine
 from perfkit.errors import PerfkitError
 from perfkit.fresh import copies_of
 from perfkit.guard import DatasetChangedError, WorkloadWroteError, close_idle
-from perfkit.lifecycle import db_up, db_url
 from perfkit.measure import Stopwatch
 from perfkit.pipeline import (
     WORKLOAD_BUDGET_CHECKS,
@@ -68,13 +66,17 @@ from perfkit.pipeline import (
 from perfkit.prepare import PrepareReport
 from perfkit.reader import ensure_reader
 from perfkit.results import new_run_id
+from perfkit.run import Run
 from perfkit.safety import check_name, created_by_perfkit
 from perfkit.snapshot.errors import SnapshotError
 from perfkit.snapshot.prepare import cloned_database
 from perfkit.staging import target_scale
 from perfkit.text import quoted
-from perfkit.urls import SecretUrl, database_name, mask_url
+from perfkit.urls import SecretUrl, mask_url
 from perfkit.workload import WorkloadContext
+
+if TYPE_CHECKING:
+    from perfkit.env import ServerStatus
 
 T = TypeVar("T")
 
@@ -150,7 +152,7 @@ def failure_line(exc: BaseException) -> str:
         first = (str(exc).strip().splitlines() or [""])[0]
         text = (
             f"database error: {type(exc).__name__}: {first} "
-            "(hint: `invoke db-status` shows whether the server is up)"
+            "(hint: `perfkit db-status` shows whether the server is up)"
         )
     return "perfkit: " + mask_url(text)
 
@@ -186,17 +188,18 @@ def run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-async def ready_database(cfg: Config) -> str:
-    """The test database's URL, once the server is up (``invoke db-up``: a running one is
-    reused, an external one only checked) and the database passed the safety rule for writing
-    tables (perfkit created it, or a part of its name says test)."""
-    await db_up(cfg)
-    url = db_url(cfg)
-    db = Database(url)
+async def ready_database(run: Run) -> ServerStatus:
+    """Bring the run's server up (``perfkit db-up``: a running one is reused, an external one
+    only checked) and check that its test database passes the safety rule for writing tables
+    (perfkit created it, or a part of its name says test)."""
+    from perfkit.commands.database import server_up
+
+    status = await server_up(run)
+    db = run.db
     async with db.admin() as admin:
         created = await created_by_perfkit(admin.conn, db.name)
-    check_name(db.name, cfg, created=created, destructive=False)
-    return url
+    check_name(db.name, run.cfg, created=created, destructive=False)
+    return status
 
 
 class Summarised(Protocol):
@@ -215,7 +218,8 @@ class PerfSession:
         #: summary at the end.
         self.runs: list[Summarised] = []
         self._cfg: Config | None = None
-        self._database: str | Unavailable | None = None
+        self._run: Run | None = None
+        self._database: bool | Unavailable | None = None
         #: perfkit's reader role on the test database (None: not available, see
         #: :mod:`perfkit.reader`), set when the data is made ready.
         self.reader: SecretUrl | None = None
@@ -229,12 +233,22 @@ class PerfSession:
             self._cfg = load_config(self.config_path)
         return self._cfg
 
+    @property
+    def run(self) -> Run:
+        """The session's run context: scales.yaml, the test database's handle, the
+        application (loaded once for the whole session); progress to the ``perfkit.pytest``
+        log."""
+        if self._run is None:
+            self._run = Run(self.cfg, progress=log.info)
+        return self._run
+
     def dataset(self, scale: str) -> PreparedData | Unavailable:
         """``scale``'s data made ready by the cheapest route (the database brought up and
         checked first, once per session), or why it could not be."""
         if self._database is None:
             try:
-                self._database = run_in_thread(ready_database(self.cfg))
+                run_in_thread(ready_database(self.run))
+                self._database = True
             except ENVIRONMENT_ERRORS as exc:
                 self._database = Unavailable(failure_line(exc))
         if isinstance(self._database, Unavailable):
@@ -242,15 +256,13 @@ class PerfSession:
         try:
             data = run_in_thread(
                 prepare_data(
-                    self.cfg,
+                    self.run,
                     self.cfg.scale(scale),
-                    url=self._database,
-                    # nox -s perf-<target> ran `invoke prepare --scale <target>` just before
+                    # nox -s perf-<target> ran `perfkit prepare --scale <target>` just before
                     after_prepare_task=scale == target_scale(os.environ),
-                    progress=log.info,
                 )
             )
-            self.reader = run_in_thread(ensure_reader(Database(self._database)))
+            self.reader = run_in_thread(ensure_reader(self.run.db))
         except ENVIRONMENT_ERRORS as exc:
             return Unavailable(failure_line(exc))
         self.since_check.clear()  # prepare found it unchanged, or made it so
@@ -267,28 +279,28 @@ class PerfSession:
 
 
 @asynccontextmanager
-async def clone_of(cfg: Config, shared: PreparedData) -> AsyncIterator[PreparedData]:
+async def clone_of(run: Run, shared: PreparedData) -> AsyncIterator[PreparedData]:
     """A fresh clone of ``shared``'s data (the scale's template), for one test that writes;
     dropped on exit. Its preparation is listed after the shared data's."""
     sw = Stopwatch()
-    async with cloned_database(shared.url, cfg, shared.scale) as url:
+    async with cloned_database(run.on(shared.url), shared.scale) as clone:
         seconds = sw.stop()
-        async with connection(url) as conn:
-            info = await read_dataset_info(conn, order=load_application(cfg).tables)
+        async with clone.connect() as conn:
+            info = await read_dataset_info(conn, order=run.app.tables)
         if info is None:  # pragma: no cover - a template always holds a dataset
-            raise SnapshotError(f"the clone {database_name(url)!r} holds no dataset")
+            raise SnapshotError(f"the clone {clone.name!r} holds no dataset")
         report = PrepareReport(
             scale=shared.scale.name,
             how="template",
             seconds=seconds,
             info=info,
-            database=database_name(url),
+            database=clone.name,
             reason="a test that writes gets a clone of its own",
             restore_seconds=seconds,
         )
         yield dataclasses.replace(
             shared,
-            url=SecretUrl(url),
+            url=SecretUrl(clone.url),
             info=info,
             preparations=(*shared.preparations, Preparation(source="clone", report=report)),
             cloned=True,
@@ -302,12 +314,17 @@ class Binding:
     reader role for sessions on the shared data (None on a clone, or when the role is not
     available)."""
 
-    cfg: Config
+    run: Run
     data: PreparedData
     engine: AsyncEngine
     reader: AsyncEngine | None = None
     #: The sessions :meth:`session` gave out, closed by :meth:`release`.
     sessions: list[AsyncSession] = dataclasses.field(default_factory=list)
+
+    @property
+    def cfg(self) -> Config:
+        """scales.yaml, as the session's run read it."""
+        return self.run.cfg
 
     def session(self) -> AsyncSession:
         """A session on the data: read-only on the shared data (as the reader role, whose
@@ -331,7 +348,7 @@ class Binding:
     def workload(self, name: str | None = None) -> Timed:
         """The application's workload ``name`` (default: ``app.default_workload``) on this
         data, as ``nox -s perf-<scale>`` runs it (its sessions are its own, rolled back)."""
-        app = load_application(self.cfg)
+        app = self.run.app
         spec = app.workload(name)
         ctx = WorkloadContext(
             session_factory=create_session_factory(self.engine, self.cfg.pool),
@@ -344,19 +361,20 @@ class Binding:
 
 @asynccontextmanager
 async def bind(
-    cfg: Config, data: PreparedData, *, reader: str | None = None
+    run: Run, data: PreparedData, *, reader: str | None = None
 ) -> AsyncIterator[Binding]:
     """A :class:`Binding` for ``data`` (``reader``: the reader role's URL, used on the shared
     data); its engines are disposed of on exit. Statements sent through the reader's engine
     reach the listeners of ``engine`` too, so ``perf_measure`` counts and profiles them."""
-    driver = load_application(cfg).driver
+    cfg = run.cfg
+    driver = run.app.driver
     engine = await open_engine(data.url, cfg.pool, driver=driver)
     reader_engine = None
     if reader is not None and not data.cloned:
         reader_engine = await open_engine(reader, cfg.pool, driver=driver)
         forward_statements(reader_engine, engine)
     try:
-        yield Binding(cfg=cfg, data=data, engine=engine, reader=reader_engine)
+        yield Binding(run=run, data=data, engine=engine, reader=reader_engine)
     finally:
         if reader_engine is not None:
             await reader_engine.dispose()
@@ -534,12 +552,12 @@ async def measure_call(state: PerfSession, binding: Binding, timed: Timed) -> Sc
     per_run = data.cloned and (data.variant is None or timed.writes)
     try:
         async with (
-            copies_of(data.url, scale=data.scale.name, release=binding.release)
+            copies_of(Database(data.url), scale=data.scale.name, release=binding.release)
             if per_run
             else nullcontext()
         ) as copies:
             run = await measure_and_record(
-                binding.cfg,
+                binding.run.on(data.url),
                 data,
                 timed,
                 engine=binding.engine,
@@ -547,7 +565,6 @@ async def measure_call(state: PerfSession, binding: Binding, timed: Timed) -> Sc
                 lock=not data.cloned,  # a clone is the test's own: nothing else swaps it
                 fresh=copies,
                 release=binding.release,
-                progress=log.info,
             )
         if not data.cloned:
             state.since_check.clear()  # found unchanged before and after

@@ -1,7 +1,7 @@
 """The performance report: Markdown, one HTML page, and a pull-request comment.
 
 All three lead with the **verdict** per scale: ``medium: REGRESSED ×8.1 batch time; N+1 in
-`SELECT …` (1 → 100 calls)`` or ``small: passed``, followed by every line ``invoke compare``
+`SELECT …` (1 → 100 calls)`` or ``small: passed``, followed by every line ``perfkit compare``
 prints (each metric that moved, each statement change: new, N+1, vanished, buffers, rows,
 plan shape) and the budgets the newest run exceeded, each with where it was set. Then the
 measurement table, HTTP load percentiles, each comparison, where the time goes (statements,
@@ -285,12 +285,12 @@ def write_report(
 
 
 # --------------------------------------------------------------------------------------------
-# the `invoke report` front end
+# the `perfkit report` front end
 
 
 @dataclass(frozen=True)
 class ReportOutcome:
-    """What ``invoke report`` produced: text to print, and/or the files written."""
+    """What ``perfkit report`` produced: text to print, and/or the files written."""
 
     markdown: str | None
     written: tuple[Path, ...]
@@ -339,7 +339,7 @@ def report_command(
     baseline: str | None = None,
     charts: str = "inline",
 ) -> ReportOutcome:
-    """What ``invoke report`` does: read the history, compare each scale's newest run with
+    """What ``perfkit report`` does: read the history, compare each scale's newest run with
     ``baseline`` (default ``regression.baseline``) by scales.yaml's rules, and render.
 
     Markdown (or the comment) alone with no ``output`` is returned for printing on stdout;

@@ -7,7 +7,7 @@ reader needs them:
 1. **the verdict**, per scale (and workload, where a scale has several): one headline
    (:meth:`perfkit.compare.Comparison.headline`: ``medium: REGRESSED ×8.1 batch time; N+1
    in `SELECT …` (1 → 100 calls)``, ``small: passed``), the budgets its newest run exceeded
-   (``statements 11 > 1 (budget from ...)``), then every line ``invoke compare`` prints:
+   (``statements 11 > 1 (budget from ...)``), then every line ``perfkit compare`` prints:
    each metric that moved, each statement change (N+1, new, vanished, buffers, rows, plan);
 2. the measurement table, newest run per scale; HTTP load runs' percentiles and throughput;
 3. each comparison's table;
@@ -84,7 +84,7 @@ class ReportError(PerfkitError):
 
 
 class ReportFlagError(BadFlagError, ReportError):
-    """A bad flag of ``invoke report`` (``--format``, ``--last``, ``--output``, ``--charts``):
+    """A bad flag of ``perfkit report`` (``--format``, ``--last``, ``--output``, ``--charts``):
     exit status 2, like every bad input."""
 
 

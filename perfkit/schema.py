@@ -34,18 +34,14 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.schema import AddConstraint, CreateIndex
 
+from perfkit.sqlnames import quote_ident as quote_ident  # re-exported: its old home
+
 #: The one-row table describing the dataset a database holds (see ``perfkit.datagen``).
 DATASET_TABLE = "perfkit_dataset"
 
 
 def _dialect() -> Dialect:
     return postgresql.dialect()  # type: ignore[no-untyped-call]
-
-
-def quote_ident(name: str) -> str:
-    """``name`` as a PostgreSQL identifier, always double-quoted (perfkit's one quoting rule:
-    the name is kept exactly, case and all, and can never end the identifier)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _compact(stmt: str) -> str:
@@ -123,7 +119,7 @@ class Schema:
     # -- identity -------------------------------------------------------------------------------
 
     def bind_fingerprint(self, compute: Callable[[], str]) -> None:
-        """Say how :attr:`fingerprint` is found (:func:`perfkit.app.load_application` binds
+        """Say how :attr:`fingerprint` is found (:func:`perfkit.loading.load_application` binds
         :func:`perfkit.schema_source.schema_fingerprint`)."""
         self._fingerprint = compute
 

@@ -26,7 +26,7 @@ user to clean.
 
 A killed build's database and role are recognised by their names and perfkit's marks (the
 database's comment, the role's :data:`BUILD_ROLE_COMMENT`) and removed by the next build of the
-same test database, and by ``invoke prune``. While a build runs, its role keeps a connection
+same test database, and by ``perfkit prune``. While a build runs, its role keeps a connection
 open on its scratch database, so no other command takes the database for a leftover; builds of
 one test database make and drop their databases, and the leftovers, under one advisory lock
 (released once that connection is open), so two never drop one database at once.
@@ -69,16 +69,16 @@ async def in_scratch_database(
     cfg: Config,
     build: Callable[[Database], Awaitable[T]],
     *,
+    db: Database,
     as_build_role: bool = False,
     seconds: float = 600.0,
 ) -> T:
-    """``build(scratch)`` on a new empty database on perfkit's server, dropped afterwards.
+    """``build(scratch)`` on a new empty database beside ``db`` (perfkit's test database),
+    dropped afterwards.
 
     With ``as_build_role`` the handle ``build`` gets connects as the build role (see the
     module docstring), allowed ``seconds`` for the build; otherwise as perfkit's own user."""
-    from perfkit.lifecycle import db_url
-
-    target = Database(db_url(cfg))
+    target = db
     name = helper_name(target.name, "sch")
     source = str(cfg.source)
     try:
@@ -109,7 +109,7 @@ async def _remove(
         if not quietly:
             raise
     except (PerfkitError, OSError):
-        pass  # the server went away: the next build, or invoke prune, removes them
+        pass  # the server went away: the next build, or perfkit prune, removes them
 
 
 @contextlib.asynccontextmanager
@@ -252,7 +252,7 @@ async def _drop_role(admin: Admin, name: str, *, source: str) -> None:
             f"ROLE {quote_ident(name)}",
         ) from None
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-        pass  # the next build, or invoke prune, removes it
+        pass  # the next build, or perfkit prune, removes it
 
 
 async def leftover_roles(admin: Admin) -> list[str]:

@@ -59,7 +59,6 @@ from perfkit.errors import ConfigError, UnsafeTargetError
 from perfkit.safety import ensure_test_database
 from perfkit.schema import DATASET_TABLE, Schema, SchemaError, quote_ident
 from perfkit.schema_sandbox import in_scratch_database
-from perfkit.schema_scripts import built_nothing, run_migrations, run_sql_file
 from perfkit.text import clipped
 from perfkit.urls import mask_text
 
@@ -144,6 +143,8 @@ async def _read_back(scratch: Database, cfg: Config) -> tuple[Schema, Catalog]:
     finally:
         await engine.dispose()
     if not metadata.tables:
+        from perfkit.schema_scripts import built_nothing
+
         raise await built_nothing(scratch, cfg, {str(r["tablename"]) for r in rows})
     unknown = [
         f"{table.name}.{column.name}"
@@ -183,10 +184,13 @@ def _reflect(sync: Connection, metadata: MetaData, wanted: tuple[str, ...] | Non
         )
 
 
-def schema_from_source(cfg: Config) -> Schema:
+def schema_from_source(cfg: Config, *, db: Database) -> Schema:
     """The :class:`Schema` a SQL file or migrations build, with its catalogue's fingerprint
-    remembered (see the module docstring). Needs perfkit's server."""
+    remembered (see the module docstring). Built in a scratch database beside ``db``
+    (perfkit's test database)."""
     source = cfg.app.schema
+    from perfkit.schema_scripts import run_migrations, run_sql_file  # pglast: only for these
+
     run = run_sql_file if source.kind == "sql" else run_migrations
     seconds = source.migrations.timeout if source.migrations is not None else 600.0
 
@@ -195,7 +199,7 @@ def schema_from_source(cfg: Config) -> Schema:
         return await _read_back(scratch, cfg)
 
     schema, catalog = run_blocking(
-        lambda: in_scratch_database(cfg, build, as_build_role=True, seconds=seconds)
+        lambda: in_scratch_database(cfg, build, db=db, as_build_role=True, seconds=seconds)
     )
     _FINGERPRINTS[(cfg.state_dir, schema.digest)] = catalog.fingerprint
     _SOURCE_BUILT[schema.digest] = catalog
@@ -212,24 +216,26 @@ _FINGERPRINTS: dict[tuple[Path, str], str] = {}
 _SOURCE_BUILT: dict[str, Catalog] = {}
 
 
-def schema_fingerprint(cfg: Config, schema: Schema) -> str:
-    """The fingerprint of ``schema`` as PostgreSQL builds it (see the module docstring)."""
+def schema_fingerprint(
+    cfg: Config, schema: Schema, *, db: Database | Callable[[], Database]
+) -> str:
+    """The fingerprint of ``schema`` as PostgreSQL builds it (see the module docstring); when
+    neither this process nor the state folder knows it, built on ``db``'s server (perfkit's
+    test database; a callable giving it is called only then)."""
     key = (cfg.state_dir, schema.digest)
     known = _FINGERPRINTS.get(key) or _read_memo(cfg).get(schema.digest)
     if known is None:
-        known = run_blocking(lambda: _build_models(cfg, schema))
+        target = db if isinstance(db, Database) else db()
+        known = run_blocking(lambda: _build_models(cfg, schema, target))
         remember_fingerprint(cfg, schema, known)
     _FINGERPRINTS[key] = known
     return known
 
 
-async def _build_models(cfg: Config, schema: Schema) -> str:
+async def _build_models(cfg: Config, schema: Schema, target: Database) -> str:
     """Build ``schema`` where it costs least and read its fingerprint: in a throw-away schema
-    of the test database, rolled back (when it exists and passes the safety rule for writing
-    tables), else in a scratch database."""
-    from perfkit.lifecycle import db_url
-
-    target = Database(db_url(cfg))
+    of the test database ``target``, rolled back (when it exists and passes the safety rule
+    for writing tables), else in a scratch database beside it."""
     try:
         async with target.admin() as admin:
             usable = await admin.exists(target.name)
@@ -244,7 +250,7 @@ async def _build_models(cfg: Config, schema: Schema) -> str:
         async with scratch.connect() as conn:
             return await _fingerprint_rolled_back(conn, schema)
 
-    return await in_scratch_database(cfg, in_scratch)
+    return await in_scratch_database(cfg, in_scratch, db=target)
 
 
 async def _fingerprint_rolled_back(conn: asyncpg.Connection, schema: Schema) -> str:

@@ -73,13 +73,13 @@ def perf_session_commands(
 ) -> list[tuple[str, ...]]:
     """The steps of ``nox -s perf-<scale>``: database up -> data ready -> performance tests.
 
-    ``invoke db-up`` reuses a running server; ``invoke prepare`` keeps, restores or seeds the
+    ``perfkit db-up`` reuses a running server; ``perfkit prepare`` keeps, restores or seeds the
     scale's data; pytest runs the scales up to this one, each scale's test under its own
     ``timeout`` (a marker from scales.yaml); ``--timeout`` is the fallback for anything else.
     """
     return [
-        ("invoke", "db-up"),
-        ("invoke", "prepare", "--scale", scale.name),
+        ("perfkit", "db-up"),
+        ("perfkit", "prepare", "--scale", scale.name),
         (
             "pytest",
             "-m",

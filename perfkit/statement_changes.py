@@ -13,7 +13,7 @@ baseline's (:mod:`perfkit.profile` fills them; :mod:`perfkit.compare` judges the
   (``support_plan_cycles: Index Scan using ix → Seq Scan``); it fails only with
   ``regression.plan_change: fail``.
 
-Each change says itself in one line (``describe``, which ``invoke compare`` and the reports
+Each change says itself in one line (``describe``, which ``perfkit compare`` and the reports
 print) and in a few words for the verdict's headline (``headline``).
 """
 

@@ -7,10 +7,12 @@ No terminal rendering here (that is :mod:`perfkit.views`), so library code can u
 from __future__ import annotations
 
 import datetime as dt
+import re
 import reprlib
+from collections.abc import Sequence
 from typing import Any
 
-from perfkit.errors import ConfigError
+from perfkit.errors import BadFlagError, ConfigError
 
 #: The most characters of a user's value that a message quotes. A value from a file, a flag or
 #: the environment can be any size (a YAML "billion laughs" alias expands to gigabytes), so
@@ -20,6 +22,9 @@ QUOTE_LIMIT = 80
 #: within a few centuries of them, and must stay within what ``datetime.date`` can hold.
 EARLIEST_DAY = dt.date(1900, 1, 1)
 LATEST_DAY = dt.date(2999, 12, 31)
+#: The largest integer any key or flag takes unless it says otherwise (PostgreSQL's
+#: ``integer``): a count, a number of seconds or a pool size past it is a typo, not a wish.
+MAX_INT = 2**31 - 1
 #: Integers with more bits than this are described, not written out (Python refuses to turn
 #: an integer of more than 4,300 digits into text, and nobody reads one).
 _INT_BITS_SHOWN = 256
@@ -96,6 +101,43 @@ def parse_day(text: str, *, flag: str) -> dt.date:
             hint=f"use a day near today, e.g. {flag} today",
         )
     return day
+
+
+def whole_number(
+    value: str | int | None,
+    *,
+    flag: str,
+    default: int | None = None,
+    minimum: int = 1,
+    maximum: int = MAX_INT,
+) -> int | None:
+    """``value`` of an integer flag (text from the command line), from ``minimum`` to
+    ``maximum``; ``default`` when it was not given. Anything else is a :class:`BadFlagError`
+    (exit status 2), never a traceback."""
+    if value is None or value == "":
+        return default
+    text = str(value).strip()
+    number = int(text) if re.fullmatch(r"[+-]?[0-9]{1,19}", text) else None
+    if number is None or not minimum <= number <= maximum:
+        expected = f"a whole number from {minimum:,}" + (
+            f" to {maximum:,}" if maximum < MAX_INT else " up"
+        )
+        raise BadFlagError(
+            flag, f"expected {expected}, got {quoted(value)}", value=clipped(str(value))
+        )
+    return number
+
+
+def choice(value: str, *, flag: str, choices: Sequence[str]) -> str:
+    """``value`` of ``flag`` when it is one of ``choices``; else a :class:`BadFlagError`."""
+    if value in choices:
+        return value
+    raise BadFlagError(
+        flag,
+        f"expected {', '.join(choices[:-1])} or {choices[-1]}, got {quoted(value)}",
+        value=clipped(str(value)),
+        hint=f"use {flag} {choices[0]}",
+    )
 
 
 def human_bytes(n: int) -> str:

@@ -46,13 +46,9 @@ import msgspec
 from msgspec import Meta, field
 
 from perfkit.errors import ConfigError, ConfigFileError
-from perfkit.text import clipped, quoted
+from perfkit.text import MAX_INT, clipped, quoted
 from perfkit.urls import MAX_PORT, PORT_HINT, parse_port
 from perfkit.yamlfile import join_key, read_yaml
-
-#: The largest integer any key takes unless its field says otherwise (PostgreSQL's ``integer``):
-#: a count, a number of seconds or a pool size past it is a typo, not a wish.
-MAX_INT = 2**31 - 1
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """Database URLs: validate them, build them, convert them for drivers, and mask their passwords.
 
 Every URL perfkit prints, logs, stores in a report or puts in an exception goes through
-:func:`mask_url`. Only ``invoke db-url`` prints the password, because scripts need it.
+:func:`mask_url`. Only ``perfkit db-url`` prints the password, because scripts need it.
 
 A URL that comes from the user (``PERFORMANCE_TEST_DATABASE_URL``, ``TEST_DATABASE_URL``) is
 read once, at the config boundary, by :func:`parse_url`. It accepts only URLs that can be read

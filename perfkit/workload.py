@@ -18,11 +18,12 @@ import inspect
 import types
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from perfkit.errors import PerfkitError
+
+if TYPE_CHECKING:  # types only: an application's workload module loads no SQLAlchemy through us
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 _MARK = "__perfkit_workload__"
 
@@ -174,9 +175,11 @@ class WorkloadRegistry:
         return cls(found)
 
     def get(self, name: str) -> Workload:
-        """The workload called ``name``; an unknown name lists the known ones."""
+        """The workload called ``name``; an unknown name lists the known ones. A loader that
+        fails keeps its place: asked again, it fails again with its own error."""
         if name not in self._workloads and name in self._loaders:
-            self._workloads[name] = self._loaders.pop(name)()
+            self._workloads[name] = self._loaders[name]()
+            del self._loaders[name]
         try:
             return self._workloads[name]
         except KeyError:

@@ -97,9 +97,10 @@ SELECT c.relname AS name, c.oid::bigint AS relid, pg_relation_filenode(c.oid)::b
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND c.relkind IN ('r', 'p')
 """
-#: The database, and the settings that apply to sessions on it: the database's own (any
-#: role), and those of the connecting role, of perfkit's reader role and of ALL roles
-#: (``ALTER ROLE ... [IN DATABASE ...] SET``). Each as ``[scope, role, "name=value"]``.
+#: The database (``$2``; NULL: the current one), and the settings that apply to sessions on
+#: it: the database's own (any role), and those of the connecting role, of perfkit's reader
+#: role and of ALL roles (``ALTER ROLE ... [IN DATABASE ...] SET``). Each as
+#: ``[scope, role, "name=value"]``.
 _DATABASE_SQL = """
 SELECT d.oid::bigint AS oid, pg_stat_get_db_stat_reset_time(d.oid)::text AS stats_reset,
        current_setting('track_counts')::bool AS tracked,
@@ -111,7 +112,7 @@ SELECT d.oid::bigint AS oid, pg_stat_get_db_stat_reset_time(d.oid)::text AS stat
         WHERE s.setdatabase IN (0, d.oid)
           AND (s.setrole = 0 OR s.setdatabase = d.oid OR r.rolname IN (current_user, $1))
        )::text AS settings
-FROM pg_database d WHERE d.datname = current_database()
+FROM pg_database d WHERE d.datname = coalesce($2::text, current_database())
 """
 
 
@@ -238,7 +239,7 @@ class _Now:
 async def _read_now(conn: asyncpg.Connection, tables: Sequence[str], *, schema: str) -> _Now:
     """The database and its tables' counters, fresh (a new statistics snapshot)."""
     await conn.execute("SELECT pg_stat_clear_snapshot()")
-    db = await conn.fetchrow(_DATABASE_SQL, READER_ROLE)
+    db = await conn.fetchrow(_DATABASE_SQL, READER_ROLE, None)
     if db is None:  # pragma: no cover - current_database() always exists
         raise RuntimeError("current database not found in pg_database")
     rows = await conn.fetch(_COUNTERS_SQL, schema, list(tables))
@@ -262,6 +263,15 @@ async def _read_now(conn: asyncpg.Connection, tables: Sequence[str], *, schema: 
         settings=settings,
         tables=counters,
     )
+
+
+async def settings_of(conn: asyncpg.Connection, database: str) -> tuple[Setting, ...] | None:
+    """The settings that apply to sessions on ``database`` (as a load record keeps them), read
+    over ``conn``, a connection to any database of the server (None: no such database)."""
+    row = await conn.fetchrow(_DATABASE_SQL, READER_ROLE, database)
+    if row is None:
+        return None
+    return tuple((str(a), str(b), str(c)) for a, b, c in json.loads(row["settings"]))
 
 
 async def wait_until_gone(

@@ -1,5 +1,6 @@
-"""``invoke seed`` as a function: resolve the database, check the size, seed, report (the
-progress display and the tables are :mod:`perfkit.views`)."""
+"""What ``perfkit seed`` checks and says: the ``--anchor`` date, the dataset's size before
+anything is written, and the outcome's summary (the command itself is
+:func:`perfkit.commands.data.seed`)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,18 @@ import itertools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from perfkit.app import load_application
-from perfkit.cli import run
-from perfkit.config import Config, DataMode, Scale
+from perfkit.config import DataMode, Scale
 from perfkit.datagen.entities import ENTITY_VERSION
-from perfkit.datagen.kinds import seed_dataset, wanted_dataset
-from perfkit.datagen.load import SeedProgress, SeedReport
 from perfkit.datagen.recipe import Shape
 from perfkit.errors import DatasetTooLargeError
-from perfkit.lifecycle import db_url
 from perfkit.text import human_bytes, parse_day
-from perfkit.urls import mask_url
+
+if TYPE_CHECKING:
+    from perfkit.run import Run
 
 #: Rows of each table generated to measure its average row width (from a one-office sample).
 SAMPLE_ROWS = 200
@@ -60,7 +59,7 @@ class DatasetEstimate:
 
 
 def estimate_dataset(
-    cfg: Config, scale: Scale, *, mode: DataMode | None = None, anchor: dt.date | None = None
+    run: Run, scale: Scale, *, mode: DataMode | None = None, anchor: dt.date | None = None
 ) -> DatasetEstimate:
     """Rows (from the application's recipe, or the inferred plan) and size on disk of
     ``scale``'s dataset.
@@ -70,10 +69,13 @@ def estimate_dataset(
     overhead, times its row count, times :data:`INDEX_FACTOR`. Inferred data is not sampled:
     its size is left at 0 (unknown), its rows are the plan's exact counts.
     """
+    cfg = run.cfg
     chosen_mode = mode or cfg.data.mode
-    app = load_application(cfg)
-    if app.inferred is not None:
-        planned = wanted_dataset(cfg, scale, app=app, anchor=anchor)
+    app = run.app
+    if app.inferred is not None:  # the plan's exact counts; no sample of widths
+        from perfkit.datagen.kinds import wanted_dataset
+
+        planned = wanted_dataset(run, scale, anchor=anchor)
         return DatasetEstimate(rows=dict(planned.row_counts), size=0)
     recipe = app.recipe
     rows = recipe.row_counts(scale, cfg.data, chosen_mode)
@@ -127,7 +129,7 @@ def _row_bytes(row: tuple[object, ...]) -> int:
 
 
 def check_dataset_size(
-    cfg: Config,
+    run: Run,
     scale: Scale,
     *,
     mode: DataMode | None = None,
@@ -140,10 +142,10 @@ def check_dataset_size(
     A scale with an extra zero or three (``offices: 1000000000``) would otherwise seed until
     the disk is full; the message says how big it would be and how to go ahead anyway.
     """
-    estimate = estimate_dataset(cfg, scale, mode=mode, anchor=anchor)
-    limit = cfg.limits.max_rows
+    estimate = estimate_dataset(run, scale, mode=mode, anchor=anchor)
+    limit = run.cfg.limits.max_rows
     if estimate.total_rows > limit and not force:
-        keys = f"scales.{scale.name}" + (" and app.data" if cfg.app.recipe is None else "")
+        keys = f"scales.{scale.name}" + (" and app.data" if run.cfg.app.recipe is None else "")
         raise DatasetTooLargeError(
             f"scale {scale.name!r} would seed {estimate.describe()}: more than the limit of "
             f"{limit:,} rows (limits.max_rows); nothing was done",
@@ -154,53 +156,3 @@ def check_dataset_size(
             "limits.max_rows there or pass --force",
         )
     return estimate
-
-
-@dataclass(frozen=True)
-class SeedOutcome:
-    """What ``invoke seed`` prints: the report and where it went (password masked)."""
-
-    report: SeedReport
-    database: str
-
-    def summary(self) -> str:
-        """One line: what was done, where, how many rows, how fast."""
-        info = self.report.info
-        if not self.report.created:
-            return (
-                f"{self.database} already holds this dataset ({info.describe()}, "
-                f"made {info.created_at:%Y-%m-%d %H:%M %Z}); nothing to do"
-            )
-        return (
-            f"seeded {self.database}: {info.describe()} in {self.report.seconds:.2f} s "
-            f"({self.report.rows_per_second:,.0f} rows/s)"
-        )
-
-
-def seed_command(
-    cfg: Config,
-    *,
-    scale: str,
-    anchor: str | None = None,
-    reset: bool = False,
-    confirm: str | None = None,
-    force: bool = False,
-    progress: SeedProgress | None = None,
-) -> SeedOutcome:
-    """Seed the configured test database with ``scale``'s dataset, reporting to ``progress``.
-
-    Seed and mode come from ``cfg.data`` (flags override them through the config); the
-    database is the one ``invoke db-url`` names (or the external URL from the environment).
-    Every input is checked before the database is touched: the scale, the anchor date and the
-    dataset's size (:func:`check_dataset_size`; ``force`` lets a bigger one through).
-    """
-    chosen = cfg.scale(scale)
-    anchor_date = parse_anchor(anchor)
-    check_dataset_size(cfg, chosen, anchor=anchor_date, force=force)
-    url = db_url(cfg)
-    report = run(
-        seed_dataset(
-            url, cfg, chosen, anchor=anchor_date, reset=reset, confirm=confirm, progress=progress
-        )
-    )
-    return SeedOutcome(report=report, database=mask_url(url))

@@ -8,10 +8,10 @@ back from the database, and without holding a whole table in memory.
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
-
-from asyncpg.pgproto.pgproto import UUID as _FastUUID
+from collections.abc import Callable
 
 # Version-4 layout: the high nibble of byte 6 is the version, the top bits of byte 8 the variant.
 _VERSION_4 = bytes((b & 0x0F) | 0x40 for b in range(256))
@@ -22,6 +22,15 @@ def stream_key(*, generator_version: int, seed: int, table: str, purpose: str) -
     """The seed string of one random stream. Python seeds ``random.Random`` from a string
     through SHA-512, so the stream is the same on every platform and run."""
     return f"perfkit-datagen/v{generator_version}/seed={seed}/{table}/{purpose}"
+
+
+@functools.cache
+def _fast_uuid() -> Callable[[bytes], uuid.UUID]:
+    """asyncpg's UUID type, imported when the first ids are made (importing a recipe loads no
+    database driver)."""
+    from asyncpg.pgproto.pgproto import UUID
+
+    return UUID  # type: ignore[no-any-return]
 
 
 class IdStream:
@@ -40,4 +49,5 @@ class IdStream:
         raw[6::16] = raw[6::16].translate(_VERSION_4)
         raw[8::16] = raw[8::16].translate(_VARIANT_RFC4122)
         data = bytes(raw)
-        return [_FastUUID(data[i : i + 16]) for i in range(0, 16 * n, 16)]
+        fast = _fast_uuid()
+        return [fast(data[i : i + 16]) for i in range(0, 16 * n, 16)]

@@ -16,12 +16,17 @@ that are really different are here:
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
-from perfkit.app import Application, DataDefinition, InferredData, load_application
-from perfkit.config import Config, Scale
+from perfkit.config import Scale
 from perfkit.datagen.infer.seed import planned_inferred, seed_inferred
 from perfkit.datagen.load import SeedProgress, SeedReport, plan_dataset, seed_database
 from perfkit.datagen.metadata import DatasetInfo
+
+if TYPE_CHECKING:  # perfkit.app re-exports the recipe types: named here, never imported
+    from perfkit.app import DataDefinition, InferredData
+    from perfkit.config import Config
+    from perfkit.run import Run
 
 #: Inferred plans' DatasetInfo, per inputs: making a plan samples values, so the checks that
 #: ask for the wanted dataset several times per command make it once.
@@ -29,20 +34,21 @@ _PLANNED: dict[tuple[str, ...], DatasetInfo] = {}
 
 
 def wanted_dataset(
-    cfg: Config,
+    run: Run,
     scale: Scale,
     *,
-    app: Application | None = None,
     data: DataDefinition | None = None,
     anchor: dt.date | None = None,
 ) -> DatasetInfo:
     """The :class:`DatasetInfo` that seeding ``scale`` as scales.yaml says writes (seed and
-    mode from ``cfg.data``; ``anchor`` default today; ``created_at`` now). ``data`` (default:
-    the application's) may be what a command that never builds the schema knows."""
+    mode from the run's config; ``anchor`` default today; ``created_at`` now). ``data``
+    (default: the run's application's) may be what a command that never builds the schema
+    knows."""
+    cfg = run.cfg
     if data is None:
-        data = (app or load_application(cfg)).data
+        data = run.app.data
     day = anchor or dt.date.today()
-    if isinstance(data, InferredData):
+    if data.kind == "inferred":
         return _planned_inferred(cfg, scale, data, anchor=day)
     return plan_dataset(
         data.recipe,
@@ -81,8 +87,7 @@ def _planned_inferred(
 
 
 async def seed_dataset(
-    url: str,
-    cfg: Config,
+    run: Run,
     scale: Scale,
     *,
     anchor: dt.date | None = None,
@@ -90,15 +95,13 @@ async def seed_dataset(
     confirm: str | None = None,
     progress: SeedProgress | None = None,
 ) -> SeedReport:
-    """Seed ``scale``'s dataset into the database at ``url``, all or nothing, with the
+    """Seed ``scale``'s dataset into the run's database, all or nothing, with the
     application's recipe or inferred from its schema (the same contract either way: the
     safety rule, one dataset per database, ``reset`` to replace another)."""
-    app = load_application(cfg)
-    data = app.data
-    if isinstance(data, InferredData):
+    data = run.app.data
+    if data.kind == "inferred":
         return await seed_inferred(
-            url,
-            cfg,
+            run,
             scale,
             capture=data.capture,
             spec=data.spec,
@@ -108,5 +111,5 @@ async def seed_dataset(
             progress=progress,
         )
     return await seed_database(
-        url, cfg, scale, anchor=anchor, reset=reset, confirm=confirm, progress=progress
+        run, scale, anchor=anchor, reset=reset, confirm=confirm, progress=progress
     )

@@ -40,11 +40,10 @@ import secrets
 import types
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from perfkit.app import Application, load_application, run_day
 from perfkit.catalog import read_catalog
 from perfkit.config import Config, DataConfig, DataMode, Scale
 from perfkit.datagen.changes import changes_since_load, record_load_baseline
@@ -66,6 +65,12 @@ from perfkit.safety import ensure_test_database
 from perfkit.schema import quote_ident
 from perfkit.schema_source import built_by_source, remember_fingerprint
 from perfkit.urls import mask_text
+
+if TYPE_CHECKING:
+    from perfkit.app import Application
+    from perfkit.database import Database
+    from perfkit.db import ServerPin
+    from perfkit.run import Run
 
 #: Where seeded tables end up.
 TARGET_SCHEMA = "public"
@@ -168,8 +173,7 @@ def plan_dataset(
 
 
 async def seed_database(
-    url: str,
-    cfg: Config,
+    run: Run,
     scale: Scale,
     *,
     seed: int | None = None,
@@ -179,25 +183,25 @@ async def seed_database(
     confirm: str | None = None,
     progress: SeedProgress | None = None,
 ) -> SeedReport:
-    """Fill the database at ``url`` with ``scale``'s dataset; all or nothing.
+    """Fill the run's database with ``scale``'s dataset; all or nothing.
 
     ``seed`` and ``mode`` default to ``cfg.data``; ``anchor`` (the date every generated date is
-    relative to) to today. Without ``reset`` a database that already holds the same dataset is
-    left as it is (``created=False``; an existing dataset made for another anchor date counts as
-    the same unless ``anchor`` is given), and one holding other data is refused with
-    :class:`DatasetConflictError`. With ``reset`` the database must pass the safety rule
+    relative to) to the run's day. Without ``reset`` a database that already holds the same
+    dataset is left as it is (``created=False``; an existing dataset made for another anchor
+    date counts as the same unless ``anchor`` is given), and one holding other data is refused
+    with :class:`DatasetConflictError`. With ``reset`` the database must pass the safety rule
     (``confirm`` repeats the name of a database that does not look like a test database), and
     the old tables are replaced.
     """
     total = Stopwatch()
     shown = progress or SeedProgress()
-    app = load_application(cfg)
+    app, cfg, db = run.app, run.cfg, run.db
     shape = Shape(
         scale=scale,
         data=cfg.data,
         mode=mode or cfg.data.mode,
         seed=cfg.data.seed if seed is None else seed,
-        anchor=anchor or run_day(cfg),
+        anchor=anchor or run.today,
         version=ENTITY_VERSION,
     )
     wanted = planned_dataset(
@@ -205,9 +209,9 @@ async def seed_database(
     )
     phases: dict[str, float] = {}
     # The target first: a missing database or a wrong password is reported with its own URL.
-    conn = await connect(url, server_settings=_SESSION)
+    conn = await connect(db.url, pin=db.pin, server_settings=_SESSION)
     try:
-        async with exclusive(url, on_wait=shown.note):
+        async with exclusive(db, on_wait=shown.note):
             with _phase("check", phases, shown):
                 # Seeding writes tables even without --reset: test databases only.
                 await ensure_test_database(conn, cfg, confirm=confirm)
@@ -224,7 +228,7 @@ async def seed_database(
                     )
                 await _drop_stale_staging(conn)
             rows, wanted = await _build_and_swap(
-                url,
+                db,
                 conn,
                 cfg,
                 app,
@@ -312,7 +316,7 @@ async def _drop_stale_staging(conn: asyncpg.Connection) -> None:
 
 
 async def _build_and_swap(
-    url: str,
+    db: Database,
     conn: asyncpg.Connection,
     cfg: Config,
     app: Application,
@@ -327,7 +331,7 @@ async def _build_and_swap(
     the dataset as recorded (its fingerprint read from the tables just built)."""
     staging = STAGING_PREFIX + secrets.token_hex(4)
     # The loaders' connections open while the main connection makes the staging schema.
-    opening = asyncio.ensure_future(_open_loaders(url, LOADER_CONNECTIONS))
+    opening = asyncio.ensure_future(_open_loaders(db.url, LOADER_CONNECTIONS, pin=db.pin))
     loaders: list[asyncpg.Connection] = []
     swapped = False
     pids: list[int] = []
@@ -374,7 +378,7 @@ async def _build_and_swap(
         for loader in loaders:
             loader.terminate()
         if not swapped:
-            await _drop_staging(url, staging)
+            await _drop_staging(db.url, staging, pin=db.pin)
     # What "unchanged since the load" is measured against (the loaders' counters included).
     # The data is in place whatever happens here: without a record, checks count rows.
     try:
@@ -422,10 +426,10 @@ async def _close_quietly(conn: asyncpg.Connection) -> None:
         conn.terminate()
 
 
-async def _drop_staging(url: str, staging: str) -> None:
+async def _drop_staging(url: str, staging: str, *, pin: ServerPin | None = None) -> None:
     """Best effort, on a fresh connection: the seeding connections may be broken or busy."""
     with contextlib.suppress(Exception):
-        conn = await connect(url, server_settings={"application_name": APPLICATION_NAME})
+        conn = await connect(url, pin=pin, server_settings={"application_name": APPLICATION_NAME})
         try:
             await asyncio.wait_for(
                 conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(staging)} CASCADE"), 30
@@ -434,9 +438,12 @@ async def _drop_staging(url: str, staging: str) -> None:
             await conn.close()
 
 
-async def _open_loaders(url: str, n: int) -> list[asyncpg.Connection]:
-    """``n`` loader connections, opened concurrently; none left open when one fails."""
-    results = await asyncio.gather(*(_loader_connection(url) for _ in range(n)),
+async def _open_loaders(
+    url: str, n: int, *, pin: ServerPin | None = None
+) -> list[asyncpg.Connection]:
+    """``n`` loader connections, opened concurrently (each checked to arrive on ``pin``'s
+    server); none left open when one fails."""
+    results = await asyncio.gather(*(_loader_connection(url, pin) for _ in range(n)),
                                    return_exceptions=True)  # fmt: skip
     opened = [r for r in results if isinstance(r, asyncpg.Connection)]
     failure = next((r for r in results if isinstance(r, BaseException)), None)
@@ -447,8 +454,8 @@ async def _open_loaders(url: str, n: int) -> list[asyncpg.Connection]:
     return opened
 
 
-async def _loader_connection(url: str) -> asyncpg.Connection:
-    conn = await connect(url, server_settings=_SESSION)
+async def _loader_connection(url: str, pin: ServerPin | None) -> asyncpg.Connection:
+    conn = await connect(url, pin=pin, server_settings=_SESSION)
     await conn.set_type_codec(
         "timestamptz",
         schema="pg_catalog",

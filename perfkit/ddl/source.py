@@ -45,9 +45,10 @@ _CAPTURED: dict[tuple[str, str], Capture] = {}
 CAPTURES_DIR = "captures"
 
 
-def capture_source(cfg: Config, metadata: MetaData | None = None) -> Capture:
+def capture_source(cfg: Config, metadata: MetaData | None = None, *, db: Database) -> Capture:
     """The capture of ``cfg.app.schema`` as its source builds it (see the module docstring);
-    ``metadata`` is the imported models, for a ``metadata`` source. Needs perfkit's server."""
+    ``metadata`` is the imported models, for a ``metadata`` source. Built on ``db``'s server
+    (perfkit's test database)."""
     key = (str(cfg.source), repr(cfg.app.schema))
     source = cfg.app.schema
     if key not in _CAPTURED:
@@ -57,6 +58,7 @@ def capture_source(cfg: Config, metadata: MetaData | None = None) -> Capture:
             lambda: in_scratch_database(
                 cfg,
                 _builder(cfg, metadata),
+                db=db,
                 as_build_role=source.kind != "metadata",
                 seconds=source.migrations.timeout if source.migrations is not None else 600.0,
             )

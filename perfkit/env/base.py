@@ -8,10 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import asyncpg
-
 from perfkit.db import connection
-from perfkit.schema import quote_ident
+from perfkit.sqlnames import quote_ident
 from perfkit.text import human_bytes
 from perfkit.urls import mask_url, with_database
 
@@ -75,6 +73,8 @@ async def ensure_database(url: str, *, timeout: float = 10.0) -> bool:
     Only a database this call CREATEs gets the mark: an existing one (the user's, or one made
     concurrently) is left exactly as it is, so the safety rule never trusts a database perfkit
     did not make."""
+    from asyncpg import DuplicateDatabaseError
+
     from perfkit.urls import database_name
 
     name = database_name(url)
@@ -85,7 +85,7 @@ async def ensure_database(url: str, *, timeout: float = 10.0) -> bool:
         ident = quote_ident(name)
         try:
             await conn.execute(f"CREATE DATABASE {ident}")
-        except asyncpg.DuplicateDatabaseError:
+        except DuplicateDatabaseError:
             return False
         await conn.execute(f"COMMENT ON DATABASE {ident} IS '{CREATED_BY_PERFKIT}'")
         return True

@@ -72,7 +72,7 @@ class DockerEnvironment:
             raise NotSetUpError(
                 "the docker database is not set up here: no password file",
                 missing=str(self._password_file),
-                hint="run `invoke db-up` first",
+                hint="run `perfkit db-up` first",
             )
         return make_url(
             user=self.db.user, password=password,

@@ -223,7 +223,7 @@ class NativeEnvironment:
         return NotSetUpError(
             f"the database is not set up here: {self._password_file} does not exist",
             missing=str(self._password_file),
-            hint="run `invoke db-up` first",
+            hint="run `perfkit db-up` first",
         )
 
     # -- identity: state and cluster prove they belong together ----------------------------
@@ -267,7 +267,7 @@ class NativeEnvironment:
             owner=owner,
             reason=reason,
             hint=f"if this project was copied or moved, delete {self._record_file} and run "
-            "`invoke db-up` to give it a cluster of its own",
+            "`perfkit db-up` to give it a cluster of its own",
         )
 
     def _copied(self, original: str, cluster: Cluster, rec: dict[str, str]) -> ProjectCopiedError:
@@ -275,11 +275,11 @@ class NativeEnvironment:
         theirs = _read_json(Path(original) / "native.json")
         key = "cluster_id" if rec.get("cluster_id") else "base"
         moved = not theirs or theirs.get(key) != rec.get(key)
-        start_over = f"delete {self._record_file} and run `invoke db-up`"
+        start_over = f"delete {self._record_file} and run `perfkit db-up`"
         if not moved:
             hint = (
                 f"stop or remove that server from the original ({original}) with "
-                f"`invoke db-down`; to give this copy a cluster of its own, {start_over}"
+                f"`perfkit db-down`; to give this copy a cluster of its own, {start_over}"
             )
         elif Cluster(inside := self._own_places()[0]).initialized():
             hint = f"{start_over}: it takes over the cluster that moved along to {inside}"
@@ -316,8 +316,8 @@ class NativeEnvironment:
                 f"the cluster at {cluster.base} exists, but its password file "
                 f"{self._password_file} is missing (was {self.state_dir} deleted?)",
                 missing=str(self._password_file),
-                hint="stop and delete that cluster with `invoke db-down --remove-data`, then "
-                "run `invoke db-up` for a new one",
+                hint="stop and delete that cluster with `perfkit db-down --remove-data`, then "
+                "run `perfkit db-up` for a new one",
             )
         if not cluster.initialized():
             self._check_no_orphan_in(cluster)
@@ -332,7 +332,7 @@ class NativeEnvironment:
                 f"the cluster in {cluster.data} was made by PostgreSQL {cluster.data_major()}, "
                 f"but the binaries found are {binaries.version} ({binaries.source})",
                 hint="use the same binaries (PERFKIT_BINARIES=system|embedded), or start over "
-                "with `invoke db-down --remove-data`",
+                "with `perfkit db-down --remove-data`",
             )
         else:
             _check_data_dir(cluster, account)
@@ -351,7 +351,7 @@ class NativeEnvironment:
             raise DatabaseEnvError(
                 f"perfkit's server is already running on port {running.port}, "
                 f"not on the configured {self.db.port}",
-                hint="stop it first with `invoke db-down` (same settings as when it started)",
+                hint="stop it first with `perfkit db-down` (same settings as when it started)",
             )
         if running is None:
             self._clear_stale_pid(cluster)
@@ -412,11 +412,11 @@ class NativeEnvironment:
         url = self._url(password or "")
         details: list[tuple[str, str]] = [("port", str(self.db.port))]
         if password is None:
-            details.append(("password", f"missing ({self._password_file}): run `invoke db-up`"))
+            details.append(("password", f"missing ({self._password_file}): run `perfkit db-up`"))
         if cluster is None:
             return ServerStatus(
                 backend=self.backend, running=False, url=url,
-                details=(*details, ("cluster", "not created yet (run `invoke db-up`)")),
+                details=(*details, ("cluster", "not created yet (run `perfkit db-up`)")),
             )  # fmt: skip
         account = server_account(self.db.server_account)
         details += [
@@ -478,7 +478,7 @@ class NativeEnvironment:
             pwfile.unlink(missing_ok=True)
         conf = cluster.data / "postgresql.conf"
         with conf.open("a", encoding="utf-8") as fh:
-            fh.write("\n# perfkit: settings from scales.yaml, rewritten by every `invoke db-up`\n")
+            fh.write("\n# perfkit: settings from scales.yaml, rewritten by every `perfkit db-up`\n")
             fh.write("include_if_exists = 'perfkit.conf'\n")
 
     @property
@@ -566,8 +566,8 @@ class NativeEnvironment:
             notes.append((
                 "warning",
                 f"{names} take effect only after a restart, and {others} other session(s) are "
-                "connected, so the server was not restarted: run `invoke db-down`, then "
-                "`invoke db-up`",
+                "connected, so the server was not restarted: run `perfkit db-down`, then "
+                "`perfkit db-up`",
             ))  # fmt: skip
             return False, notes
         await asyncio.to_thread(self._pg_ctl_stop, cluster, account, bins)
@@ -687,7 +687,7 @@ class NativeEnvironment:
         found = self._perfkit_server(pids[0], host=self.db.host, port=port, claimed=True)
         raise found or DatabaseEnvError(
             f"a server (pid {pids[0]}) still runs from {cluster.data}",
-            hint=f"stop it with `kill -INT {pids[0]}`, then run `invoke db-up` again",
+            hint=f"stop it with `kill -INT {pids[0]}`, then run `perfkit db-up` again",
         )
 
     def _perfkit_server(
@@ -725,12 +725,12 @@ class NativeEnvironment:
             )
             hint = (
                 f"no project's state points at it any more: stop it with `kill -INT {pid}` "
-                f"(a fast shutdown){remove}, then run `invoke db-up` again"
+                f"(a fast shutdown){remove}, then run `perfkit db-up` again"
             )
         else:
             hint = (
-                f"stop it from that project with `invoke db-down`, or give this one another "
-                f"port: PERFKIT_PORT={port + 1} invoke db-up"
+                f"stop it from that project with `perfkit db-down`, or give this one another "
+                f"port: PERFKIT_PORT={port + 1} perfkit db-up"
             )
         return PerfkitServerOnPortError(
             host=host,
@@ -803,7 +803,7 @@ def _check_data_dir(cluster: Cluster, account: Account) -> None:
             f"data directory {cluster.data} is owned by uid {st.st_uid}, "
             f"not by the server account {account.name!r} (uid {account.uid})",
             hint=f"chown -R {account.name}: {cluster.data}, or start over with "
-            "`invoke db-down --remove-data`",
+            "`perfkit db-down --remove-data`",
         )
     mode = stat.S_IMODE(st.st_mode)
     if mode not in (0o700, 0o750):

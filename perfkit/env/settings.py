@@ -30,11 +30,13 @@ import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import asyncpg
+from typing import TYPE_CHECKING
 
 from perfkit.db import connection
 from perfkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import asyncpg
 
 #: Memory units PostgreSQL accepts, in bytes; time units, in milliseconds.
 _MEMORY = {"B": 1, "kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
@@ -366,7 +368,7 @@ async def reload_and_wait(conn: asyncpg.Connection) -> None:
                 f"the server did not re-read its configuration within {RELOAD_DEADLINE_S:g} s",
                 source="the server",
                 key_path="database.settings",
-                hint="check the server log (`invoke db-status` names it)",
+                hint="check the server log (`perfkit db-status` names it)",
             )
         await asyncio.sleep(0.02)
 

@@ -29,10 +29,10 @@ from typing import Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from perfkit.app import import_object
 from perfkit.errors import ConfigError
 from perfkit.http.script import load_rows
 from perfkit.httpconfig import Overrides, RowsSource, UserPick
+from perfkit.loading import import_object
 from perfkit.text import quoted
 from perfkit.yamlfile import join_key
 

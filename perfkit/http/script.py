@@ -23,10 +23,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from perfkit.app import import_object
 from perfkit.errors import ConfigError
 from perfkit.httpconfig import RequestSpec, RowsSource
 from perfkit.loadgen import exception_line
+from perfkit.loading import import_object
 from perfkit.text import quoted
 from perfkit.yamlfile import join_key
 
@@ -204,6 +204,6 @@ async def load_rows(
             "returned no row: the script has nothing to send",
             source=source,
             key_path=join_key(key_path, "sql" if rows.sql is not None else "call"),
-            hint="check the query against the prepared data (`invoke db-url` and psql)",
+            hint="check the query against the prepared data (`perfkit db-url` and psql)",
         )
     return found

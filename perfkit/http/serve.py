@@ -16,11 +16,11 @@ import sys
 
 import uvicorn
 
-from perfkit.app import import_object
 from perfkit.db import create_session_factory, open_engine
 from perfkit.errors import PerfkitError
 from perfkit.http.overrides import load_users, overridden
 from perfkit.http.server import FD_ENV, SPEC_ENV, ServeSpec
+from perfkit.loading import import_object
 from perfkit.urls import mask_url
 
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from perfkit.app import import_object, prepare_import
 from perfkit.config import Config
 from perfkit.db import create_session_factory, open_engine
 from perfkit.http.client import in_process_client
@@ -31,6 +30,7 @@ from perfkit.http.server import ServeSpec, uvicorn_server
 from perfkit.httpconfig import HttpApp, HttpWorkload, Mode
 from perfkit.loadconfig import LoadSettings
 from perfkit.loadgen import Exchange, LoadResult, Operation, run_load
+from perfkit.loading import import_object, prepare_import, test_database_url
 from perfkit.measure import StatementCounter
 from perfkit.yamlfile import join_key
 
@@ -69,7 +69,8 @@ async def http_target(
     factory = create_session_factory(bound, cfg.pool)
     source = str(cfg.source)
     try:
-        prepare_import(cfg)  # its settings, here and in a server's process
+        # its settings, here and in a server's process
+        prepare_import(cfg, database_url=test_database_url(cfg))
         if mode == "in-process":
             app = import_object(http.app, key="app.http.app", source=source)
             pick = http.overrides.current_user

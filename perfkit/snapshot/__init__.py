@@ -1,16 +1,16 @@
 """Snapshots: save a dataset once, restore it in seconds (or a fraction of one), never stale.
 
-* :func:`write_snapshot` -- ``invoke snapshot``: the dataset as zstd-compressed binary COPY
+* :func:`write_snapshot` -- ``perfkit snapshot``: the dataset as zstd-compressed binary COPY
   files plus a checksummed manifest, written atomically (:mod:`.store`, :mod:`.fileformat`);
   seeding first when needed is :func:`perfkit.prepare.create_snapshot`, one layer up.
-* :func:`restore_snapshot` -- ``invoke restore``: verify, build beside the target (template
+* :func:`restore_snapshot` -- ``perfkit restore``: verify, build beside the target (template
   clone or files), move the dates to today, swap (:mod:`.restore`, :mod:`.template`,
   :mod:`.dates`).
-* :func:`list_snapshots`, :func:`verify_snapshots`, :func:`prune` -- ``invoke snapshots``,
-  ``invoke verify``, ``invoke prune``.
+* :func:`list_snapshots`, :func:`verify_snapshots`, :func:`prune` -- ``perfkit snapshots``,
+  ``perfkit verify``, ``perfkit prune``.
 * :func:`ensure_template`, :func:`cloned_database` -- the fast path's template, and a
   throw-away clone per destructive test (:mod:`.prepare`). "Data ready" by the cheapest route
-  (``invoke prepare``) is :mod:`perfkit.prepare`, one layer up.
+  (``perfkit prepare``) is :mod:`perfkit.prepare`, one layer up.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Write a snapshot of the dataset a database holds (``invoke snapshot`` seeds it first when
+"""Write a snapshot of the dataset a database holds (``perfkit snapshot`` seeds it first when
 needed: :func:`perfkit.prepare.create_snapshot`).
 
 The tables are read over two connections that share one exported snapshot
@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 import perfkit
-from perfkit.app import Application, load_application
-from perfkit.config import Config, Scale
+from perfkit.config import Scale
 from perfkit.datagen import read_dataset_info
 from perfkit.db import connect
 from perfkit.ddl import Capture, capture_schema
@@ -38,6 +38,10 @@ from perfkit.snapshot.parallel import JOBS
 from perfkit.snapshot.replay import write_schema_file
 from perfkit.snapshot.store import Snapshot, SnapshotBuilder, SnapshotStore, new_snapshot_id
 
+if TYPE_CHECKING:
+    from perfkit.app import Application
+    from perfkit.run import Run
+
 Progress = Callable[[str], None]
 
 #: Seconds any one of the snapshot's own queries may take (the COPYs have the scale's
@@ -49,26 +53,27 @@ CLOSE_S = 5.0
 
 
 async def write_snapshot(
-    url: str,
-    cfg: Config,
+    run: Run,
     scale: Scale,
     *,
     store: SnapshotStore,
     level: int = LEVEL,
     make_latest: bool = True,
-    progress: Progress | None = None,
 ) -> Snapshot:
-    """Write what the database holds now as a snapshot (no checks, no seeding).
+    """Write what the run's database holds now as a snapshot (no checks, no seeding);
+    progress goes to the run.
 
     A full disk raises :class:`~perfkit.disks.DiskFullError` once the half-written folder
     is gone (``kept`` says whether anything of it remains)."""
     conns: list[asyncpg.Connection] = []
-    app = load_application(cfg)
+    app = run.app
     all_tables = app.all_tables
+    db = run.db
+    progress: Progress = run.say
     done = False
     try:
         for _ in range(JOBS):
-            conns.append(await connect(url, command_timeout=CALL_S))
+            conns.append(await connect(db.url, pin=db.pin, command_timeout=CALL_S))
         lead = conns[0]
         capture = await _live_capture(lead, app)
         for conn in conns:
@@ -80,15 +85,15 @@ async def write_snapshot(
         if info is None:
             raise SnapshotError(
                 "the database holds no perfkit dataset to snapshot",
-                hint=f"seed it: `invoke seed --scale {scale.name}`",
+                hint=f"seed it: `perfkit seed --scale {scale.name}`",
             )
-        mismatch = info_problem(info, cfg, scale)
+        mismatch = info_problem(info, run, scale)
         if capture is not None and capture.fingerprint != info.schema_fingerprint:
             mismatch = mismatch or "its tables are not as they were built"
         if mismatch is not None:
             raise SnapshotError(
                 f"the database does not hold scale {scale.name} as configured: {mismatch}",
-                hint=f"`invoke snapshot --scale {scale.name}` seeds it first",
+                hint=f"`perfkit snapshot --scale {scale.name}` seeds it first",
             )
         server_version = str(await lead.fetchval("SHOW server_version"))
         sizes = {
@@ -126,7 +131,7 @@ async def write_snapshot(
                     generator_version=info.generator_version,
                     anchor_date=info.anchor_date,
                     schema_fingerprint=info.schema_fingerprint,
-                    dataset_key=expected_key(cfg, scale),
+                    dataset_key=expected_key(run, scale),
                     server_version=server_version,
                     perfkit_version=perfkit.__version__,
                     created_at=now,
@@ -150,7 +155,7 @@ async def write_snapshot(
         raise SnapshotError(
             f"the server did not answer in time (a table's COPY may take {scale.timeout} s, "
             f"scale {scale.name}'s timeout; any other query {CALL_S:g} s); nothing was kept",
-            hint="`invoke db-status` shows the server, and pg_stat_activity what holds it up; "
+            hint="`perfkit db-status` shows the server, and pg_stat_activity what holds it up; "
             "raise the scale's `timeout` in scales.yaml if its tables really take that long",
         ) from None
     finally:

@@ -21,10 +21,11 @@ inferred one.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import asyncpg
 
-from perfkit.app import Application, InferredData, OnRecord, load_application
+from perfkit.app import InferredData
 from perfkit.catalog import Catalog, read_catalog
 from perfkit.config import Config, Scale
 from perfkit.datagen import DatasetInfo, read_dataset_info
@@ -36,16 +37,21 @@ from perfkit.ddl import capture_schema
 from perfkit.schema import quote_ident
 from perfkit.snapshot.manifest import Manifest
 
+if TYPE_CHECKING:
+    from perfkit.app import Application
+    from perfkit.loading import OnRecord
+    from perfkit.run import Run
 
-def expected_key(cfg: Config, scale: Scale) -> str:
-    """The dataset key (:meth:`DatasetInfo.key`) that scales.yaml and the application
+
+def expected_key(run: Run, scale: Scale) -> str:
+    """The dataset key (:meth:`DatasetInfo.key`) that scales.yaml and the run's application
     produce for ``scale``."""
-    return wanted_dataset(cfg, scale).key()
+    return wanted_dataset(run, scale).key()
 
 
 def dataset_key(cfg: Config, scale: Scale, *, recipe: Recipe, fingerprint: str) -> str:
     """:func:`expected_key` for ``recipe`` and a schema of ``fingerprint`` (commands that never
-    build the schema: :func:`perfkit.app.application_on_record`)."""
+    build the schema: :func:`perfkit.loading.application_on_record`)."""
     return plan_dataset(
         recipe,
         fingerprint=fingerprint,
@@ -57,23 +63,23 @@ def dataset_key(cfg: Config, scale: Scale, *, recipe: Recipe, fingerprint: str) 
     ).key()
 
 
-def key_on_record(cfg: Config, scale: Scale, record: OnRecord) -> str | None:
+def key_on_record(run: Run, scale: Scale, record: OnRecord) -> str | None:
     """:func:`expected_key` as the schema's last build left it (``record``): a recipe's, or
     inferred data's as last captured; None when the schema was never built."""
     if record.inferred is not None:
-        return wanted_dataset(cfg, scale, data=record.inferred).key()
+        return wanted_dataset(run, scale, data=record.inferred).key()
     if record.schema is None or record.recipe is None:
         return None
-    return dataset_key(cfg, scale, recipe=record.recipe, fingerprint=record.schema.fingerprint)
+    return dataset_key(run.cfg, scale, recipe=record.recipe, fingerprint=record.schema.fingerprint)
 
 
-def info_problem(info: DatasetInfo | None, cfg: Config, scale: Scale) -> str | None:
-    """Why ``info`` is not the dataset ``cfg`` wants for ``scale``; None when it is."""
+def info_problem(info: DatasetInfo | None, run: Run, scale: Scale) -> str | None:
+    """Why ``info`` is not the dataset ``run`` wants for ``scale``; None when it is."""
     if info is None:
         return "the database holds no perfkit dataset"
     if info.scale != scale.name:
         return f"the database holds scale {info.scale!r}"
-    wanted = wanted_dataset(cfg, scale)
+    wanted = wanted_dataset(run, scale)
     if info.schema_fingerprint != wanted.schema_fingerprint:
         return f"the data was made for schema {info.schema_fingerprint}"
     if info.generator_version != wanted.generator_version:
@@ -88,21 +94,21 @@ def info_problem(info: DatasetInfo | None, cfg: Config, scale: Scale) -> str | N
 
 
 def manifest_problem(
-    manifest: Manifest, cfg: Config, scale: Scale, *, record: OnRecord | None = None
+    manifest: Manifest, run: Run, scale: Scale, *, record: OnRecord | None = None
 ) -> str | None:
-    """Why a snapshot is not the dataset ``cfg`` wants for ``scale``; None when it is (or,
+    """Why a snapshot is not the dataset ``run`` wants for ``scale``; None when it is (or,
     with a ``record`` whose schema was never built, when only that could tell)."""
     if manifest.scale != scale.name:
         return f"it holds scale {manifest.scale!r}"
     if record is None:
-        fingerprint = load_application(cfg).data.fingerprint
+        fingerprint = run.app.data.fingerprint
     elif record.schema is None:
         return None
     else:
         fingerprint = record.schema.fingerprint
     if manifest.schema_fingerprint != fingerprint:
         return "it was made for another schema"
-    key = expected_key(cfg, scale) if record is None else key_on_record(cfg, scale, record)
+    key = expected_key(run, scale) if record is None else key_on_record(run, scale, record)
     if key is not None and manifest.dataset_key != key:
         return "scales.yaml's data settings or the generator changed since"
     return None
@@ -131,17 +137,17 @@ async def count_rows(conn: asyncpg.Connection, app: Application) -> dict[str, in
 
 
 async def database_problem(
-    conn: asyncpg.Connection, cfg: Config, scale: Scale, *, today: dt.date | None = None
+    conn: asyncpg.Connection, run: Run, scale: Scale, *, today: dt.date | None = None
 ) -> tuple[DatasetInfo | None, str | None]:
     """(the dataset info, why the database is not ready for ``scale``, or None when it is).
 
-    The database must hold the dataset ``cfg`` asks for (:func:`info_problem`), unchanged since
+    The database must hold the dataset ``run`` asks for (:func:`info_problem`), unchanged since
     it was loaded (:func:`changes_problem`); with ``today``, its anchor date must equal it too
     (the dates are current).
     """
-    app = load_application(cfg)
+    app = run.app
     info = await read_dataset_info(conn, order=app.tables)
-    problem = info_problem(info, cfg, scale)
+    problem = info_problem(info, run, scale)
     if problem is None and info is not None:
         problem = await changes_problem(conn, app, info)
         if problem is None and today is not None and info.anchor_date != today:

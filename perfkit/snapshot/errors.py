@@ -24,7 +24,7 @@ class SnapshotNotFoundError(SnapshotError):
         )
         super().__init__(
             f"{what} not found in {where}" if snapshot_id else f"{what} in {where}",
-            hint=f"`invoke snapshots` lists them; `invoke snapshot --scale {scale}` makes one",
+            hint=f"`perfkit snapshots` lists them; `perfkit snapshot --scale {scale}` makes one",
         )
         self.scale = scale
         self.snapshot_id = snapshot_id
@@ -34,7 +34,7 @@ class CorruptSnapshotError(SnapshotError):
     """A snapshot whose manifest or data files do not match their checksums or sizes."""
 
     def __init__(self, snapshot: str, *, reason: str, scale: str | None = None) -> None:
-        again = f"invoke snapshot --scale {scale}" if scale else "invoke snapshot --scale NAME"
+        again = f"perfkit snapshot --scale {scale}" if scale else "perfkit snapshot --scale NAME"
         super().__init__(
             f"snapshot {snapshot} is corrupted: {reason}; nothing was restored",
             hint=f"delete it and make a new one (`{again}`), or restore another with --snapshot",
@@ -50,8 +50,8 @@ class StaleSnapshotError(SnapshotError):
         super().__init__(
             f"snapshot {snapshot} was made for schema {found}, but the current schema is "
             f"{expected}; nothing was restored",
-            hint=f"re-seed and re-snapshot: `invoke snapshot --scale {scale}` "
-            "(`invoke prune` removes stale snapshots)",
+            hint=f"re-seed and re-snapshot: `perfkit snapshot --scale {scale}` "
+            "(`perfkit prune` removes stale snapshots)",
         )
         self.snapshot = snapshot
         self.found = found
@@ -72,7 +72,7 @@ class InterruptedAfterSwapError(SnapshotError):
         left = f"; the previous copy {old!r} was left for the next restore to reuse" if old else ""
         super().__init__(
             f"interrupted after the swap: {database!r} already holds the restored data{left}",
-            hint="nothing to undo; `invoke prune` removes leftover copies",
+            hint="nothing to undo; `perfkit prune` removes leftover copies",
         )
         self.database = database
         self.old = old

@@ -1,21 +1,21 @@
-"""``invoke snapshots``, ``invoke verify`` and ``invoke trust``: what the snapshot directory
+"""``perfkit snapshots``, ``perfkit verify`` and ``perfkit trust``: what the snapshot directory
 holds, whether it is sound, and taking in a snapshot made elsewhere.
 
 Listing and verifying never build the application's schema: they never run its SQL file or
 migrations (the application's own code), nor build its models. They compare snapshots with the
 schema as its last build left it in the state folder
-(:func:`perfkit.app.application_on_record`); before any build, whether a snapshot fits is
-unknown, and said so. ``invoke trust`` vouches that a snapshot's tables are the application's,
-so it loads the application, building its schema when no command has yet.
+(:attr:`perfkit.run.Run.on_record`); before any build, whether a snapshot fits is unknown, and
+said so. Verifying never imports the application's recipe (nor anything of it, for a SQL file
+or migrations). ``perfkit trust`` vouches that a snapshot's tables are the application's, so it
+loads the application, building its schema when no command has yet.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from perfkit.app import OnRecord, application_on_record, load_application
 from perfkit.config import Config
 from perfkit.snapshot.dataset import manifest_problem
 from perfkit.snapshot.errors import CorruptSnapshotError, SnapshotError
@@ -31,6 +31,10 @@ from perfkit.snapshot.store import (
     SnapshotStore,
     load_manifest,
 )
+
+if TYPE_CHECKING:
+    from perfkit.loading import OnRecord
+    from perfkit.run import Run
 
 #: What listing and verifying say of a schema no command has built yet.
 NOT_BUILT = "unknown (not built yet)"
@@ -49,7 +53,7 @@ def store_on_record(cfg: Config, record: OnRecord) -> SnapshotStore:
 
 @dataclass(frozen=True)
 class Listed:
-    """One row of ``invoke snapshots``."""
+    """One row of ``perfkit snapshots``."""
 
     entry: Entry
     latest: bool
@@ -71,12 +75,13 @@ class Listed:
         return isinstance(self.entry, Snapshot)
 
 
-def list_snapshots(cfg: Config, *, scale: str | None = None) -> list[Listed]:
+def list_snapshots(run: Run, *, scale: str | None = None) -> list[Listed]:
     """Every snapshot (newest first per scale), with whether it fits the schema as last built.
 
     A damaged, crafted or untrusted one is listed as broken with its reason, never raised.
     Nothing is built (see the module docstring)."""
-    record = application_on_record(cfg)
+    cfg = run.cfg
+    record = run.on_record
     store = store_on_record(cfg, record)
     entries = store.entries(scale)
     fingerprint = None if record.schema is None else record.schema.fingerprint
@@ -90,7 +95,7 @@ def list_snapshots(cfg: Config, *, scale: str | None = None) -> list[Listed]:
         if known is None:
             problem = "scales.yaml has no such scale"
         else:
-            problem = manifest_problem(entry.manifest, cfg, known, record=record)
+            problem = manifest_problem(entry.manifest, run, known, record=record)
         out.append(
             Listed(
                 entry,
@@ -114,7 +119,7 @@ def list_snapshots(cfg: Config, *, scale: str | None = None) -> list[Listed]:
 
 @dataclass(frozen=True)
 class Verified:
-    """One snapshot checked by ``invoke verify``."""
+    """One snapshot checked by ``perfkit verify``."""
 
     label: str
     ok: bool
@@ -124,13 +129,13 @@ class Verified:
 
 
 def verify_snapshots(
-    cfg: Config, *, scale: str | None = None, snapshot_id: str | None = None
+    run: Run, *, scale: str | None = None, snapshot_id: str | None = None
 ) -> list[Verified]:
     """Check signatures, manifests, schema fingerprints (against the schema as last built;
     never building it), every file's size and SHA-256, and that every file expands to exactly
     the size its manifest declares (streamed, bounded)."""
-    record = application_on_record(cfg)
-    store = store_on_record(cfg, record)
+    record = run.on_record
+    store = store_on_record(run.cfg, record)
     entries: list[Entry] = (
         [store.entry(scale, snapshot_id)] if scale and snapshot_id else store.entries(scale)
     )
@@ -160,7 +165,7 @@ def verify_snapshots(
 
 @dataclass(frozen=True)
 class Trusted:
-    """What ``invoke trust`` checked and signed."""
+    """What ``perfkit trust`` checked and signed."""
 
     snapshot: Snapshot
     #: Why it was not trusted before (None: it already was; it was signed again anyway).
@@ -183,9 +188,7 @@ class Trusted:
         ]
 
 
-def trust_snapshot(
-    cfg: Config, *, scale: str, snapshot_id: str, progress: Callable[[str], None] | None = None
-) -> Trusted:
+def trust_snapshot(run: Run, *, scale: str, snapshot_id: str) -> Trusted:
     """Take in a snapshot made elsewhere (or before snapshots were signed): check every field
     of its manifest, its tables against the application's schema, every file's size and
     SHA-256 and what it expands to, then sign the manifest with this project's key.
@@ -195,9 +198,9 @@ def trust_snapshot(
     perfkit's marker is adopted here when it holds nothing but snapshots (copied in by hand,
     or made before the marker existed); any other is refused as everywhere.
     """
-    say = progress or (lambda _msg: None)
-    store = SnapshotStore.for_config(cfg)
-    app = load_application(cfg)
+    say = run.say
+    store = SnapshotStore.for_run(run)
+    app = run.app
     store.claim(adopt=True)  # a folder of copied-in snapshots only: the user vouches for it
     entry = store.entry(scale, snapshot_id)
     label = entry.label

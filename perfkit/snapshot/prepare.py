@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from perfkit.app import load_application, run_day
-from perfkit.config import Config, Scale
+from perfkit.config import Scale
 from perfkit.database import CLONE_PREFIX, Database, helper_name
 from perfkit.locks import exclusive
 from perfkit.snapshot import template
@@ -32,90 +31,88 @@ from perfkit.snapshot.restore import (
 )
 from perfkit.snapshot.store import Snapshot, SnapshotStore
 
+if TYPE_CHECKING:
+    from perfkit.run import Run
+
 How = Literal["kept", "template", "file", "seeded"]
-Progress = Callable[[str], None]
 
 
-def newest_usable(
-    store: SnapshotStore, cfg: Config, scale: Scale, say: Progress
-) -> Snapshot | None:
+def newest_usable(store: SnapshotStore, run: Run, scale: Scale) -> Snapshot | None:
     """The newest snapshot of this dataset that verifies; damaged ones are skipped (said)."""
     for snap in store.snapshots(scale.name):
-        if manifest_problem(snap.manifest, cfg, scale) is not None:
+        if manifest_problem(snap.manifest, run, scale) is not None:
             continue
         try:
-            verify_snapshot(snap, load_application(cfg))
+            verify_snapshot(snap, run.app)
         except SnapshotError as exc:
-            say(f"skipping snapshot {snap.label}: {exc.message}")
+            run.say(f"skipping snapshot {snap.label}: {exc.message}")
             continue
         return snap
     return None
 
 
 async def template_from_target(
-    target: str | Database,
-    cfg: Config,
+    run: Run,
     scale: Scale,
     *,
     today: dt.date,
-    progress: Progress,
     snapshot_id: str | None = None,
     replace: bool = False,
 ) -> bool:
-    """Clone the target into the scale's template when there is none (or ``replace``);
-    True when a template was made. The target's other sessions are ended for the clone."""
-    key = expected_key(cfg, scale)
-    db = Database.of(target)
+    """Clone the run's database into the scale's template when there is none (or
+    ``replace``); True when a template was made. The database's other sessions are ended for
+    the clone."""
+    key = expected_key(run, scale)
+    db, cfg = run.db, run.cfg
     async with db.admin() as admin:
         if not replace and await template.find(admin, scale.name, key) is not None:
             return False
         if snapshot_id is None:
-            latest = SnapshotStore.for_config(cfg).latest(scale.name)
+            latest = SnapshotStore.for_run(run).latest(scale.name)
             if latest is not None and latest.manifest.dataset_key == key:
                 snapshot_id = latest.id
         info = template.TemplateInfo(
             name=template.template_name(scale.name, key),
             scale=scale.name,
             dataset_key=key,
-            schema_fingerprint=load_application(cfg).data.fingerprint,
+            schema_fingerprint=run.app.data.fingerprint,
             snapshot_id=snapshot_id,
             anchor_date=today,
             owner=template.owner_of(cfg.state_dir),
         )
-        progress(f"keeping template {info.name} for the fast path")
-        async with exclusive(db.url), template.locked(db, info.name):
+        run.say(f"keeping template {info.name} for the fast path")
+        async with exclusive(db), template.locked(db, info.name):
             await template.install(admin, source=db.name, info=info)
     return True
 
 
-async def ensure_template(
-    target: str | Database, cfg: Config, scale: Scale, *, progress: Progress | None = None
-) -> template.TemplateInfo:
-    """The scale's template for the configured dataset; built from the newest usable snapshot
-    when the server has none. Raises :class:`SnapshotError` when neither exists."""
-    say = progress or (lambda _msg: None)
-    key = expected_key(cfg, scale)
-    db = Database.of(target)
+async def ensure_template(run: Run, scale: Scale) -> template.TemplateInfo:
+    """The scale's template for the configured dataset, on the run's server; built from the
+    newest usable snapshot when the server has none. Raises :class:`SnapshotError` when
+    neither exists."""
+    say = run.say
+    key = expected_key(run, scale)
+    db = run.db
     async with db.admin() as admin:
         tpl = await template.find(admin, scale.name, key)
         if tpl is not None:
             return tpl
-        snap = newest_usable(SnapshotStore.for_config(cfg), cfg, scale, say)
+        snap = newest_usable(SnapshotStore.for_run(run), run, scale)
         if snap is None:
             raise SnapshotError(
                 f"no template and no usable snapshot of scale {scale.name!r} on this server",
-                hint=f"run `invoke prepare --scale {scale.name}` first",
+                hint=f"run `perfkit prepare --scale {scale.name}` first",
             )
         name = template.template_name(scale.name, key)
         staging = helper_name(name, "src")
-        today = run_day(cfg)
+        today = run.today
         async with template.locked(db, name):
             try:
                 await load_from_files(
                     db,
                     admin,
                     snap,
-                    app=load_application(cfg),
+                    app=run.app,
                     staging=staging,
                     target_day=today,
                     progress=say,
@@ -127,7 +124,7 @@ async def ensure_template(
                     schema_fingerprint=snap.manifest.schema_fingerprint,
                     snapshot_id=snap.id,
                     anchor_date=today,
-                    owner=template.owner_of(cfg.state_dir),
+                    owner=template.owner_of(run.cfg.state_dir),
                 )
                 await template.install(admin, source=staging, info=info)
             finally:
@@ -136,31 +133,31 @@ async def ensure_template(
 
 
 @asynccontextmanager
-async def cloned_database(target: str | Database, cfg: Config, scale: Scale) -> AsyncIterator[str]:
-    """A fresh database cloned from the scale's template, dated today; yields its URL and
-    drops it on exit. Give each destructive test its own::
+async def cloned_database(run: Run, scale: Scale) -> AsyncIterator[Database]:
+    """A fresh database cloned from the scale's template on the run's server, dated the run's
+    day; yields its handle and drops it on exit. Give each destructive test its own::
 
-        async with cloned_database(url, cfg, scale) as db_url:
+        async with cloned_database(run, scale) as clone:
             ...  # delete, update, run the batch: nothing else sees it
 
-    The template comes from ``invoke prepare`` (or, failing that, the newest usable snapshot).
-    While the clone lives, its lock is held so ``invoke prune`` leaves it alone.
+    The template comes from ``perfkit prepare`` (or, failing that, the newest usable
+    snapshot). While the clone lives, its lock is held so ``perfkit prune`` leaves it alone.
     """
-    db = Database.of(target)
-    tpl = await ensure_template(db, cfg, scale)
+    db = run.db
+    tpl = await ensure_template(run, scale)
     clone = db.other(f"{CLONE_PREFIX}{scale.name[:36]}_{secrets.token_hex(4)}")
-    async with exclusive(clone.url):
+    async with exclusive(clone):
         async with db.admin() as admin:
             await clone_template(
                 db,
                 admin,
                 tpl,
-                app=load_application(cfg),
+                app=run.app,
                 name=clone.name,
-                target_day=run_day(cfg),
+                target_day=run.today,
             )
         try:
-            yield clone.url
+            yield clone
         finally:
             async with db.admin() as admin:
                 await admin.drop(clone.name)

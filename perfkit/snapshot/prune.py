@@ -1,6 +1,6 @@
 """Housekeeping: keep the newest N snapshots per scale, and drop what nothing can use.
 
-``invoke prune`` (and every ``invoke snapshot``, right after writing) removes:
+``perfkit prune`` (and every ``perfkit snapshot``, right after writing) removes:
 
 * snapshots beyond the newest ``snapshots.keep`` of each scale (the one ``LATEST`` names is
   always kept);
@@ -12,13 +12,16 @@
   ``unowned``, for the user to judge); and
   helper databases (``<name>__pknew_*``/``__pkold_*``) left by a killed restore, the spare
   (``<name>__pkspare``, the previous database kept empty for the next restore) of a database
-  that no longer exists, and
+  that no longer exists, templates' ready spares (``<template>__pkrdy_*``,
+  :mod:`perfkit.snapshot.spares`) that were never finished, whose template is gone or dropped
+  here, or, this project's, that no longer copy their template (all of this project's when
+  ``snapshots.spare`` is off), and
   ``perfkit_clone_*`` databases of a test run that was killed before dropping them; then the
   build roles of schema builds that were killed (:mod:`perfkit.schema_sandbox`).
 
 Pruning never builds the application's schema (it never runs a SQL file or migrations): a
 template is stale when its dataset key is not the one the schema as last built gives
-(:func:`perfkit.app.application_on_record`); before any build only templates of scales
+(:attr:`perfkit.run.Run.on_record`); before any build only templates of scales
 scales.yaml no longer has are.
 
 Files: perfkit deletes only what it can prove it wrote. The snapshot folder must carry
@@ -30,23 +33,27 @@ followed, removed or reported as removed.
 
 Only databases carrying perfkit's mark are dropped (a template's comment, or the "created by
 perfkit" comment of helper databases), each under its owner's lock so a running restore's
-helpers are never touched. ``dry_run`` reports the same lists and removes nothing.
+helpers are never touched (a ready spare under its own lock, which its build and the restore
+that takes it hold). ``dry_run`` reports the same lists and removes nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from perfkit.app import OnRecord, application_on_record
-from perfkit.config import Config
-from perfkit.database import Admin, Database, helper_owner
+from perfkit.database import Admin, Database, lock_owner
 from perfkit.errors import PerfkitError
 from perfkit.locks import LockTimeout, exclusive
 from perfkit.schema_sandbox import drop_leftover_roles, leftover_roles
-from perfkit.snapshot import template
+from perfkit.snapshot import spares, template
 from perfkit.snapshot.dataset import key_on_record
 from perfkit.snapshot.listing import store_on_record
 from perfkit.snapshot.store import BrokenSnapshot, Entry, Leftover, SnapshotStore
+
+if TYPE_CHECKING:
+    from perfkit.loading import OnRecord
+    from perfkit.run import Run
 
 
 @dataclass(frozen=True)
@@ -93,16 +100,18 @@ def plan_files(
 
 
 async def prune(
-    cfg: Config,
+    run: Run,
     *,
-    url: str | None,
+    server: bool = True,
     scale: str | None = None,
     keep: int | None = None,
     dry_run: bool = False,
 ) -> PruneReport:
-    """Apply the policy above; ``url`` names the server whose templates are checked (None:
-    files only). An unreachable server is noted in the report, not an error."""
-    record = application_on_record(cfg)
+    """Apply the policy above; ``server``: the templates and leftovers on the run's server are
+    checked too (False: files only). An unreachable server is noted in the report, not an
+    error."""
+    cfg = run.cfg
+    record = run.on_record
     store = store_on_record(cfg, record)
     doomed, kept = plan_files(store, keep=keep or cfg.snapshots.keep, scale=scale)
     leftovers = store.leftovers(scale)
@@ -112,15 +121,21 @@ async def prune(
     databases: list[str] = []
     roles: list[str] = []
     note: str | None = None
-    if url is not None:
+    if server:
+        db = run.db
         try:
-            db = Database(url)
             async with db.admin(timeout=5.0) as admin:
-                templates, unowned = await _stale_templates(admin, cfg, scale, record)
+                templates, unowned = await _stale_templates(admin, run, scale, record)
                 databases = await admin.leftovers()
+                for name in templates:  # a template goes with its spares
+                    databases += await admin.ready_spares(name)
+                databases += await spares.stale(
+                    admin, owner=template.owner_of(cfg.state_dir), keep=cfg.snapshots.spare
+                )
+                databases = sorted(set(databases))
                 if not dry_run:
-                    templates = await _drop_locked(db, admin, templates)
                     databases = await _drop_locked(db, admin, databases)
+                    templates = await _drop_locked(db, admin, templates)
                 roles = await (leftover_roles if dry_run else drop_leftover_roles)(admin)
         except PerfkitError as exc:
             note = f"templates not checked: {exc.message}"
@@ -144,10 +159,11 @@ async def prune(
 
 
 async def _stale_templates(
-    admin: Admin, cfg: Config, scale: str | None, record: OnRecord
+    admin: Admin, run: Run, scale: str | None, record: OnRecord
 ) -> tuple[list[str], list[str]]:
     """(this project's stale templates, templates that name no owner); another project's
     templates are neither. Judged against the schema as last built (``record``)."""
+    cfg = run.cfg
     own = template.owner_of(cfg.state_dir)
     stale: list[str] = []
     unowned: list[str] = []
@@ -163,19 +179,20 @@ async def _stale_templates(
         if (
             known is None
             or info.name != template.template_name(info.scale, info.dataset_key)
-            or info.dataset_key != (key_on_record(cfg, known, record) or info.dataset_key)
+            or info.dataset_key != (key_on_record(run, known, record) or info.dataset_key)
         ):
             stale.append(info.name)
     return stale, unowned
 
 
 async def _drop_locked(db: Database, admin: Admin, names: list[str]) -> list[str]:
-    """Drop each database under its owner's lock; skip those whose owner is busy."""
+    """Drop each database under the lock that guards it (:func:`perfkit.database.lock_owner`);
+    skip those whose lock is busy."""
     dropped = []
     for name in names:
-        owner = helper_owner(name) or name
+        owner = lock_owner(name)
         try:
-            async with exclusive(db.other(owner).url, wait_s=0.0):
+            async with exclusive(db.other(owner), wait_s=0.0):
                 await admin.drop(name)
         except LockTimeout:
             continue

@@ -4,22 +4,25 @@ The order of events is what makes it safe:
 
 1. **Verify** the snapshot before anything else: its manifest checksum, the schema
    fingerprint (a snapshot made for another schema is *stale*), and every data file's size and
-   SHA-256. A bad snapshot is refused with one line and a hint; nothing is touched.
+   SHA-256 (hashed in a thread while step 2 runs; nothing is built before they pass). A bad
+   snapshot is refused with one line and a hint; nothing is touched.
 2. **Check the target** with the safety rule (:mod:`perfkit.safety`) and take its lock
    (:func:`perfkit.locks.exclusive`).
-3. **Build beside it** a staging database: cloned from the scale's template when one holds
-   this snapshot (the fast path), else created empty and loaded from the files (tables, COPY
-   over two connections, then constraints and indexes in parallel, then foreign keys, then
-   ``ANALYZE``). Dates are shifted on the way (:mod:`perfkit.snapshot.dates`). A snapshot of
-   inferred data replays the schema it holds instead of the models' DDL
-   (:mod:`perfkit.snapshot.replay`).
+3. **Build beside it** a staging database: when the scale's template holds this snapshot (the
+   fast path), its ready spare if one passes its check (:mod:`perfkit.snapshot.spares`: the
+   database is already there, so nothing is built), else a clone of the template; otherwise
+   a database created empty and loaded from the files (tables, COPY over two connections,
+   then constraints and indexes in parallel, then foreign keys, then ``ANALYZE``). Dates are
+   shifted on the way (:mod:`perfkit.snapshot.dates`). A snapshot of inferred data replays
+   the schema it holds instead of the models' DDL (:mod:`perfkit.snapshot.replay`).
 4. **Swap** the names in one transaction (other sessions on the target are ended first), then
    drop the old database. A failure or Ctrl-C before the swap drops the staging database and
    leaves the target as it was; a kill -9 leaves a marked helper database that the next run
    removes.
 
 After a restore from file in ``auto`` mode the staging copy also becomes the scale's template,
-so the next restore takes the fast path.
+so the next restore takes the fast path. After a restore that leaves a template, a spare of it
+is built in the background (``snapshots.spare``), so the next restore is a rename.
 
 Over 500 lines: verify, build beside the target (clone or files), swap and clean up are the
 steps of one guarantee (the target is either untouched or fully replaced), kept together.
@@ -30,24 +33,24 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import asyncpg
 
-from perfkit.app import Application, load_application, run_day
-from perfkit.config import Config, Scale
+from perfkit.config import Scale
 from perfkit.database import Admin, Database, empty_database, helper_name, spare_name
 from perfkit.datagen.changes import record_load_baseline
 from perfkit.datagen.metadata import create_dataset_table_sql
 from perfkit.db import connect
+from perfkit.env.base import CREATED_BY_PERFKIT
 from perfkit.errors import PerfkitError
 from perfkit.locks import exclusive
 from perfkit.measure import Stopwatch, timed
 from perfkit.safety import check_name, created_by_perfkit
 from perfkit.schema import DATASET_TABLE, quote_ident
-from perfkit.snapshot import template
+from perfkit.snapshot import spares, template
 from perfkit.snapshot.dates import (
     Shifted,
     shift_days,
@@ -69,7 +72,14 @@ from perfkit.snapshot.replay import drop_inferred_sql, load_inferred, read_schem
 from perfkit.snapshot.store import Snapshot, SnapshotStore
 from perfkit.urls import mask_url
 
+if TYPE_CHECKING:
+    from perfkit.app import Application
+    from perfkit.run import Run
+
 Method = Literal["auto", "template", "file"]
+#: How the data came: the template's ready spare renamed into place, a clone of the template,
+#: or the snapshot's files.
+Route = Literal["spare", "clone", "file"]
 Progress = Callable[[str], None]
 
 
@@ -87,6 +97,8 @@ class RestoreReport:
     #: The template cloned, or the one made from the files (None: neither).
     template: str | None = None
     steps: Mapping[str, float] = field(default_factory=dict)
+    #: How the data came (``method`` ``template`` is ``spare`` or ``clone``).
+    route: Route = "file"
 
 
 def verify_snapshot(snapshot: Snapshot, app: Application) -> None:
@@ -96,11 +108,16 @@ def verify_snapshot(snapshot: Snapshot, app: Application) -> None:
 
 
 def check_snapshot(
-    snapshot: Snapshot, *, fingerprint: str | None, tables: Sequence[str] | None
+    snapshot: Snapshot,
+    *,
+    fingerprint: str | None,
+    tables: Sequence[str] | None,
+    files: bool = True,
 ) -> None:
     """:func:`verify_snapshot` against a schema's ``fingerprint`` and ``tables`` (perfkit's
-    included); None skips that check (the schema was never built: ``invoke verify``). A
-    snapshot of inferred data has its schema file checked too."""
+    included); None skips that check (the schema was never built: ``perfkit verify``). A
+    snapshot of inferred data has its schema file checked too. ``files`` false leaves the
+    data files to :func:`check_files`."""
     m = snapshot.manifest
     if fingerprint is not None and m.schema_fingerprint != fingerprint:
         raise StaleSnapshotError(
@@ -111,6 +128,13 @@ def check_snapshot(
         raise CorruptSnapshotError(
             snapshot.label, reason=f"no data for table(s) {', '.join(missing)}", scale=m.scale
         )
+    if files:
+        check_files(snapshot)
+
+
+def check_files(snapshot: Snapshot) -> None:
+    """Every data file of ``snapshot`` present, of its size and SHA-256, or one clear error."""
+    m = snapshot.manifest
     try:
         verify_files(snapshot.path, m.tables, label=snapshot.label)
         if m.schema_file is not None:
@@ -130,8 +154,7 @@ def pick_snapshot(store: SnapshotStore, scale: Scale, snapshot_id: str | None) -
 
 
 async def restore_snapshot(
-    target: str | Database,
-    cfg: Config,
+    run: Run,
     scale: Scale,
     *,
     snapshot_id: str | None = None,
@@ -139,38 +162,47 @@ async def restore_snapshot(
     method: Method = "auto",
     keep_template: bool | None = None,
     confirm: str | None = None,
-    progress: Progress | None = None,
+    build_spare: bool = True,
 ) -> RestoreReport:
-    """Make the target database hold the snapshot (default: the scale's latest) as of
-    ``as_of`` (default: today). See the module docstring for the guarantees.
+    """Make the run's database hold the snapshot (default: the scale's latest) as of
+    ``as_of`` (default: the run's day). See the module docstring for the guarantees.
 
-    ``method``: ``auto`` clones the template when it holds this snapshot, else loads the files;
-    ``file`` always loads the files; ``template`` insists on the template. ``keep_template``
-    (default: in ``auto`` mode, for the scale's latest snapshot) makes a restore from file
-    leave a template behind.
+    ``method``: ``auto`` takes the template's ready spare or clones the template when it holds
+    this snapshot, else loads the files; ``file`` always loads the files; ``template`` insists
+    on the template. ``keep_template`` (default: in ``auto`` mode, for the scale's latest
+    snapshot) makes a restore from file leave a template behind. With ``snapshots.spare`` on,
+    a spare of the template is then built in the background, unless ``build_spare`` is false
+    (a caller that starts the build itself, or a benchmark).
     """
     if method not in ("auto", "template", "file"):
         raise PerfkitError(
             f"--method: expected auto, template or file, got {method!r}", hint="see --help"
         )
-    db = Database.of(target)
+    db, cfg = run.db, run.cfg
     steps: dict[str, float] = {}
-    app = load_application(cfg)  # before the clock: importing the application is not restoring
+    app = run.app  # before the clock: importing the application is not restoring
     total = Stopwatch()
-    store = SnapshotStore.for_config(cfg)
-    target_day = target_date(as_of) if as_of else run_day(cfg)
-    say = progress or (lambda _msg: None)
+    store = SnapshotStore.for_run(run)
+    target_day = target_date(as_of) if as_of else run.today
+    say = run.say
 
     say("verifying the snapshot")
     with timed(steps, "verify"):
         snap = pick_snapshot(store, scale, snapshot_id)
-        verify_snapshot(snap, app)
+        check_snapshot(snap, fingerprint=app.data.fingerprint, tables=app.all_tables, files=False)
+    # The files are hashed in a thread while the target is checked and locked; nothing is
+    # built, cloned or swapped before they pass (``build`` waits for them first).
+    files_checked = asyncio.ensure_future(asyncio.to_thread(check_files, snap))
     if keep_template is None:
         keep_template = method == "auto" and store.latest_id(scale.name) in (None, snap.id)
     used: list[str] = []  # the template cloned
     built: list[str] = []  # the template made from the files
+    routes: list[Route] = []
+    owner = template.owner_of(cfg.state_dir)
 
     async def build(admin: Admin, staging: Replacement) -> None:
+        with timed(steps, "verify_files"):
+            await files_checked
         tpl = await template.find(admin, scale.name, snap.manifest.dataset_key)
         if tpl is not None and tpl.snapshot_id != snap.id:
             tpl = None
@@ -179,16 +211,18 @@ async def restore_snapshot(
                 scale.name, None, where=f"the server's templates (for {snap.label})"
             )
         if tpl is not None and method != "file":
-            name = await staging.fresh()
-            await clone_template(
-                db,
-                admin,
-                tpl,
-                app=app,
-                name=name,
-                target_day=target_day,
-                steps=steps,
-                progress=say,
+            routes.append(
+                await stage_from_template(
+                    db,
+                    admin,
+                    staging,
+                    tpl,
+                    app=app,
+                    target_day=target_day,
+                    owner=owner if cfg.snapshots.spare else None,
+                    steps=steps,
+                    progress=say,
+                )
             )
             used.append(tpl.name)
             return
@@ -214,21 +248,39 @@ async def restore_snapshot(
                         source=name,
                         snap=snap,
                         anchor=target_day,
-                        owner=template.owner_of(cfg.state_dir),
+                        owner=owner,
                     )
                 )
 
-    name = await replace_database(db, cfg, build=build, confirm=confirm, steps=steps, progress=say)
+    try:
+        name = await replace_database(run, build=build, confirm=confirm, steps=steps)
+    finally:  # refused before ``build`` (an unsafe target, say): that refusal is the error
+        if not files_checked.done():
+            files_checked.cancel()
+        elif not files_checked.cancelled():
+            files_checked.exception()
+    kept = used[0] if used else (built[0] if built else None)
+    seconds = total.stop()
+    if kept is not None and build_spare and cfg.snapshots.spare:
+        spares.start_build(
+            db,
+            state_dir=cfg.state_dir,
+            template_name=kept,
+            owner=owner,
+            tables=app.data.relations,
+            target=db.name,
+        )
     return RestoreReport(
         scale=scale.name,
         snapshot_id=snap.id,
         database=name,
         method="template" if used else "file",
-        seconds=total.stop(),
+        seconds=seconds,
         anchor_date=target_day,
         shifted_days=shift_days(snap.manifest.anchor_date, target_day),
-        template=used[0] if used else (built[0] if built else None),
+        template=kept,
         steps=steps,
+        route=routes[0] if routes else "file",
     )
 
 
@@ -238,15 +290,28 @@ class Replacement:
     A restore from files loads into the target's *spare* (the previous database, emptied): no
     ``CREATE DATABASE`` and no ``DROP DATABASE``, whose forced checkpoint would flush every
     dirty buffer of the server. A clone needs a new database instead: :meth:`fresh` names it.
+    A template's ready spare is there already: :meth:`ready` names it.
     """
 
-    def __init__(self, db: Database, admin: Admin, app: Application) -> None:
+    def __init__(self, db: Database, admin: Admin, app: Application, hold: AsyncExitStack) -> None:
         self._db = db
         self._app = app
         self._admin = admin
         self.target = db.name
         self.spare = spare_name(db.name)
         self.name: str | None = None
+        #: What stays held until the swap is done (a ready spare's lock).
+        self.hold = hold
+        #: The database carries its own load record and its old self needs no tidying (a
+        #: ready spare): the swap is all that is left to do.
+        self.prepared = False
+
+    def ready(self, name: str) -> None:
+        """``build`` chose ``name``, a complete database with its load recorded in it (a
+        template's ready spare): it is swapped in as it is, and the old target, left under a
+        helper name, is the background build's to drop (no ``DROP DATABASE`` here)."""
+        self.name = name
+        self.prepared = True
 
     async def reuse_spare(self) -> str:
         """An empty database to load into: the spare, emptied, or a new one."""
@@ -278,46 +343,52 @@ async def _empty(db: Database, app: Application) -> bool:
 
 
 async def replace_database(
-    target: str | Database,
-    cfg: Config,
+    run: Run,
     *,
     build: Callable[[Admin, Replacement], Awaitable[None]],
     confirm: str | None = None,
     steps: dict[str, float] | None = None,
-    progress: Progress | None = None,
 ) -> str:
-    """Replace the target database by one that ``build(admin, new)`` makes beside it.
+    """Replace the run's database by one that ``build(admin, new)`` makes beside it.
 
     Safety check, lock, removal of a killed run's leftovers, then ``build``; on success the
     swap, after which the old database becomes the spare (emptied; dropped if something else
     was in it). On any failure (or Ctrl-C) the half-built database is dropped and the target
     is untouched. Returns the database name.
     """
-    say = progress or (lambda _msg: None)
+    say = run.say
     steps = steps if steps is not None else {}
-    app = load_application(cfg)
-    db = Database.of(target)
+    app, db = run.app, run.db
     async with db.admin() as admin:
         created = await created_by_perfkit(admin.conn, db.name)
-        check_name(db.name, cfg, confirm=confirm, created=created)
-        async with exclusive(db.url, on_wait=say, conn=admin.conn):
+        check_name(db.name, run.cfg, confirm=confirm, created=created)
+        async with exclusive(db, on_wait=run.note, conn=admin.conn):
             for leftover in await admin.leftovers(db.name):
                 await admin.drop(leftover)
-            new = Replacement(db, admin, app)
-            async with _dropped_on_failure(db, new):
-                await build(admin, new)
-                if new.name is None:  # pragma: no cover - a bug in a build function
-                    raise RuntimeError("build did not choose a database to build")
-                say(f"swapping the restored copy in as {db.name!r}")
-            with timed(steps, "swap"):
+            async with AsyncExitStack() as hold:
+                new = Replacement(db, admin, app, hold)
                 async with _dropped_on_failure(db, new):
-                    old = await admin.swap(target=db.name, staging=new.name, keep_old_as=new.spare)
-                try:  # the restore has taken effect: an interruption now must say so
-                    say(f"swapped: {db.name!r} holds the restored copy; tidying the old one")
-                    if old and not await _empty(db.other(old), app):
-                        await admin.drop(old)
-                except (KeyboardInterrupt, asyncio.CancelledError):
-                    raise InterruptedAfterSwapError(db.name, old) from None
+                    await build(admin, new)
+                    if new.name is None:  # pragma: no cover - a bug in a build function
+                        raise RuntimeError("build did not choose a database to build")
+                    say(f"swapping the restored copy in as {db.name!r}")
+                with timed(steps, "swap"):
+                    async with _dropped_on_failure(db, new):
+                        old = await admin.swap(
+                            target=db.name,
+                            staging=new.name,
+                            keep_old_as=None if new.prepared else new.spare,
+                            comment=CREATED_BY_PERFKIT if new.prepared else None,
+                            reopen=new.prepared,
+                        )
+                    if new.prepared:
+                        return db.name
+                    try:  # the restore has taken effect: an interruption now must say so
+                        say(f"swapped: {db.name!r} holds the restored copy; tidying the old one")
+                        if old and not await _empty(db.other(old), app):
+                            await admin.drop(old)
+                    except (KeyboardInterrupt, asyncio.CancelledError):
+                        raise InterruptedAfterSwapError(db.name, old) from None
             # what the data looked like as loaded: later changes are then noticed
             async with db.connect() as conn:
                 await record_load_baseline(conn, app.data.relations)
@@ -334,6 +405,54 @@ async def _dropped_on_failure(db: Database, new: Replacement) -> AsyncIterator[N
         if new.name:
             await _cleanup(db, new.name)
         raise
+
+
+async def stage_from_template(
+    db: Database,
+    admin: Admin,
+    staging: Replacement,
+    tpl: template.TemplateInfo,
+    *,
+    app: Application,
+    target_day: dt.date,
+    owner: str | None,
+    steps: dict[str, float],
+    progress: Progress | None = None,
+) -> Route:
+    """Put the template's dataset beside the target, as of ``target_day``: ``owner``'s ready
+    spare when it passes its check (:func:`perfkit.snapshot.spares.take`; ``owner`` None:
+    spares are off), else a clone (:func:`clone_template`). Returns the route taken."""
+    if owner is not None:
+        checked: dict[str, float] = {}
+        with timed(checked, "spare"):
+            name = await spares.take(
+                db,
+                admin,
+                tpl,
+                owner=owner,
+                app=app,
+                day=target_day,
+                hold=staging.hold,
+                progress=progress,
+            )
+        # the step says what happened: "spare" taken, or "spare_check" before a clone
+        steps["spare" if name is not None else "spare_check"] = checked["spare"]
+        if name is not None:
+            if progress:
+                progress(f"taking spare {name}")
+            staging.ready(name)
+            return "spare"
+    await clone_template(
+        db,
+        admin,
+        tpl,
+        app=app,
+        name=await staging.fresh(),
+        target_day=target_day,
+        steps=steps,
+        progress=progress,
+    )
+    return "clone"
 
 
 async def clone_template(
@@ -470,7 +589,7 @@ async def load_from_files(
         raise RestoreFailedError(
             f"restoring {snap.label} failed on the server: {type(exc).__name__}: "
             f"{mask_url(str(exc))}; the previous database was kept",
-            hint="check the server log (`invoke db-status`); re-snapshot if the data is at fault",
+            hint="check the server log (`perfkit db-status`); re-snapshot if the data is at fault",
         ) from None
     finally:
         for conn in conns:

@@ -10,7 +10,7 @@ Layout under ``snapshots.directory`` (scales.yaml)::
 
 A snapshot is written into a ``.tmp-*`` folder, flushed to disk, then renamed into place in
 one step, and only then does ``LATEST`` move. A crash at any point leaves either the old state
-or a ``.tmp-*`` folder that nothing reads and ``invoke prune`` removes. Deleting works the
+or a ``.tmp-*`` folder that nothing reads and ``perfkit prune`` removes. Deleting works the
 other way round: rename to ``.del-*`` first, then remove, so a half-deleted snapshot never
 looks valid.
 
@@ -26,7 +26,7 @@ marker records which key signs the folder's snapshots. Only a snapshot whose sig
 is a :class:`Snapshot`; any other is a :class:`BrokenSnapshot` (``untrusted`` when only the
 signature fails), which nothing restores and ``prune`` never deletes: perfkit deletes only
 what it can prove it wrote. A snapshot from elsewhere becomes trusted through
-``invoke trust`` (:func:`perfkit.snapshot.listing.trust_snapshot`).
+``perfkit trust`` (:func:`perfkit.snapshot.listing.trust_snapshot`).
 
 Over 400 lines: the store is the one place that touches snapshot files, so every file-safety
 rule (ownership marker, signatures, no links, regular files only) is enforced here and
@@ -63,7 +63,7 @@ from perfkit.snapshot.manifest import (
 )
 
 if TYPE_CHECKING:
-    from perfkit.config import Config
+    from perfkit.run import Run
 
 LATEST = "LATEST"
 MARKER = ".perfkit-snapshots"
@@ -87,8 +87,8 @@ class UntrustedSnapshotError(CorruptSnapshotError):
         CorruptSnapshotError.__init__(self, snapshot, reason=reason, scale=scale)
         self.message = f"snapshot {snapshot} is untrusted: {reason}; nothing was restored"
         self.hint = (
-            f"if you know where it came from, check and sign it: `invoke trust --scale {scale} "
-            f"--snapshot {snapshot_id}`; else make a new one: `invoke snapshot --scale {scale}`"
+            f"if you know where it came from, check and sign it: `perfkit trust --scale {scale} "
+            f"--snapshot {snapshot_id}`; else make a new one: `perfkit snapshot --scale {scale}`"
         )
         self.args = (self.message,)
         self.snapshot_id = snapshot_id
@@ -155,7 +155,7 @@ def new_snapshot_id(now: datetime | None = None) -> str:
 class SnapshotStore:
     """One snapshot directory. Cheap to make; holds no open files.
 
-    ``key_file`` is the project's snapshot key (:meth:`for_config`: ``<state_dir>/snapshot.key``)
+    ``key_file`` is the project's snapshot key (:meth:`for_run`: ``<state_dir>/snapshot.key``)
     used when this store first claims the folder; afterwards the folder's marker names its
     key. Without either, the key sits beside the folder (``<directory>/../snapshot.key``,
     which is ``<state_dir>/snapshot.key`` for the default ``.perfkit/snapshots``).
@@ -176,14 +176,13 @@ class SnapshotStore:
         self._key: bytes | None = None
 
     @classmethod
-    def for_config(cls, cfg: Config) -> SnapshotStore:
-        """The configured snapshot directory, this project's key, the application's tables."""
-        from perfkit.app import load_application
-
+    def for_run(cls, run: Run) -> SnapshotStore:
+        """The configured snapshot directory, this project's key, the run's application's
+        tables."""
         return cls(
-            cfg.snapshots.directory,
-            key_file=cfg.state_dir / KEY_NAME,
-            tables=load_application(cfg).all_tables,
+            run.cfg.snapshots.directory,
+            key_file=run.cfg.state_dir / KEY_NAME,
+            tables=run.app.all_tables,
         )
 
     def scale_dir(self, scale: str) -> Path:
@@ -373,7 +372,7 @@ class SnapshotStore:
 
     def write_manifest(self, path: Path, manifest: Manifest) -> Snapshot:
         """Replace the manifest of the snapshot folder ``path`` by ``manifest``, signed with
-        this project's key (written beside, then renamed over). What ``invoke trust`` does
+        this project's key (written beside, then renamed over). What ``perfkit trust`` does
         after its checks; nothing else rewrites a published manifest."""
         if path.parent.parent != self.directory or not _is_real_dir(path):
             raise ValueError(f"{path} is not a snapshot folder of {self.directory}")  # a bug

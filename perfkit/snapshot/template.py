@@ -5,7 +5,7 @@ hashes the scale's shape, the data settings, the generator version and the schem
 fingerprint; see :meth:`perfkit.datagen.DatasetInfo.key`). Its comment records what it
 holds (scale, key, schema, source snapshot, anchor date) and its *owner*, the project that
 made it (:func:`owner_of`: a digest of the project's state folder), so it is found without
-connecting to it, and ``invoke prune`` of one project never drops another's on a shared
+connecting to it, and ``perfkit prune`` of one project never drops another's on a shared
 server. Templates of one dataset have one name, so two projects with the same dataset use
 (and refresh) one template; the last to build it owns it. While its dates move, the comment
 says so first (``refreshing``): a refresh that was interrupted is seen and repaired by the
@@ -15,7 +15,7 @@ stray session. Its dates are moved to the target date once (a day), under its ow
 each clone is a plain ``CREATE DATABASE ... TEMPLATE``.
 
 ``STRATEGY``: PostgreSQL 15 copies a template either through the WAL (``WAL_LOG``, the
-default) or file by file between two forced checkpoints (``FILE_COPY``). ``invoke
+default) or file by file between two forced checkpoints (``FILE_COPY``). ``perfkit
 bench-restore`` times both; ``WAL_LOG`` was as fast or faster at medium and large on these
 machines (medians 0.10 s vs 0.13 s and 0.24 s vs 0.25 s; under load 0.19 s vs 0.35 s), and it
 forces no checkpoint, so it is :data:`DEFAULT_STRATEGY`.
@@ -31,6 +31,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import asyncpg
+
 from perfkit.database import Admin, Database, helper_name
 from perfkit.locks import exclusive
 from perfkit.schema import DATASET_TABLE, quote_ident
@@ -38,7 +40,7 @@ from perfkit.snapshot.dates import ANCHOR_COLUMN, Shifted, shift_days, shift_in_
 
 PREFIX = "perfkit_tpl_"
 COMMENT_MARK = "perfkit template "
-#: Clone strategy on PostgreSQL 15+ (see the module docstring and `invoke bench-restore`).
+#: Clone strategy on PostgreSQL 15+ (see the module docstring and `perfkit bench-restore`).
 DEFAULT_STRATEGY = "WAL_LOG"
 
 
@@ -128,9 +130,12 @@ async def find(admin: Admin, scale: str, key: str) -> TemplateInfo | None:
 
 
 @contextlib.asynccontextmanager
-async def locked(db: Database, name: str) -> AsyncIterator[None]:
-    """Hold the template's own lock (refreshes, replacements and clones take turns)."""
-    async with exclusive(db.other(name).url):
+async def locked(
+    db: Database, name: str, *, conn: asyncpg.Connection | None = None
+) -> AsyncIterator[None]:
+    """Hold the template's own lock (refreshes, replacements and clones take turns); on
+    ``conn`` (an admin connection) when given, else on a connection of its own."""
+    async with exclusive(db.other(name), conn=conn):
         yield
 
 
@@ -201,4 +206,7 @@ async def clone(
 
 
 async def drop(admin: Admin, info: TemplateInfo) -> None:
+    """Drop the template, and its ready spares (:mod:`perfkit.snapshot.spares`) with it."""
+    for spare in await admin.ready_spares(info.name):
+        await admin.drop(spare)
     await admin.drop(info.name)

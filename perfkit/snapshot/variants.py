@@ -13,19 +13,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
 
-from perfkit.app import import_object
 from perfkit.config import Config, Scale
-from perfkit.database import CLONE_PREFIX, Database
+from perfkit.database import CLONE_PREFIX
 from perfkit.db import connection, create_session_factory, open_engine
 from perfkit.errors import PerfkitError
+from perfkit.loading import import_object
 from perfkit.measure import Stopwatch
 from perfkit.snapshot.prepare import cloned_database
 from perfkit.text import quoted
 from perfkit.urls import database_name
 from perfkit.variants import VariantConfig
+
+if TYPE_CHECKING:
+    from perfkit.run import Run
 
 
 class VariantTargetError(PerfkitError):
@@ -131,12 +135,10 @@ class VariantData:
 
 @asynccontextmanager
 async def variant_database(
-    target: str | Database,
-    cfg: Config,
-    scale: Scale,
-    name: str,
-    variant: VariantConfig,
+    run: Run, scale: Scale, name: str, variant: VariantConfig
 ) -> AsyncIterator[VariantData]:
-    """A fresh clone of ``scale``'s template with ``variant`` applied; dropped on exit."""
-    async with cloned_database(target, cfg, scale) as url:
-        yield VariantData(url=url, report=await apply_variant(url, name, variant, cfg=cfg))
+    """A fresh clone of ``scale``'s template on the run's server with ``variant`` applied;
+    dropped on exit."""
+    async with cloned_database(run, scale) as clone:
+        url = str(clone.url)
+        yield VariantData(url=url, report=await apply_variant(url, name, variant, cfg=run.cfg))

@@ -1,29 +1,32 @@
 """Test helpers: a private, throw-away PostgreSQL brought up by perfkit itself.
 
-Tests never share the user's ``invoke db-up`` server: :func:`private_server` makes a cluster in
+Tests never share the user's ``perfkit db-up`` server: :func:`private_server` makes a cluster in
 a temporary state folder on a free port of its own, and removes it on exit. ``tests/conftest.py``
 only wires these into fixtures.
 
-Also here: :func:`run_invoke` / :func:`start_invoke`, the one way tests run ``invoke`` in a
-subprocess (with :func:`clean_env`, the one environment rule), and :func:`run_record`, the one
-builder of in-memory run records.
+Also here: :func:`run_perfkit`, the one way tests run a ``perfkit`` command in process (as a
+user would from a folder, with :func:`clean_env`, the one environment rule);
+:func:`run_perfkit_process` / :func:`start_perfkit` for the few tests where the process itself
+is the point (exit statuses, signals, stdout and stderr apart); :func:`run_invoke` for perfkit's
+own invoke tasks; and :func:`run_record`, the one builder of in-memory run records.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import dataclasses
 import datetime as dt
+import io
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import types
-from collections.abc import AsyncIterator, Mapping
+import warnings
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,19 +38,19 @@ from perfkit.config import (
     MeasureConfig,
     ResultsConfig,
     Scale,
-    load_config,
 )
 from perfkit.database import Database
 from perfkit.env.base import ensure_database
-from perfkit.env.native import NativeEnvironment
+from perfkit.env.private import TEST_DATABASE as TEST_DATABASE
+from perfkit.env.private import PrivateServer as PrivateServer
+from perfkit.env.private import free_port as free_port
+from perfkit.env.private import make_test_config as make_test_config
+from perfkit.env.private import private_server as private_server
 from perfkit.locks import lock_key
 from perfkit.results import RunRecord
 from perfkit.schema import quote_ident
 from perfkit.staging import PERF_TEST_SCALE_ENV
 from perfkit.urls import SecretUrl, database_name
-
-#: The database name tests use: it says "test", so destructive commands accept it.
-TEST_DATABASE = "perfkit_test"
 
 
 @asynccontextmanager
@@ -57,7 +60,7 @@ async def scratch_database(
     """A new, empty database ``name`` on the server of ``server_url``; dropped on exit.
 
     Any database of that name is dropped first (a killed test's leftover). ``perfkit_made``
-    creates it the way ``invoke db-up`` does, with perfkit's marker comment; otherwise it is a
+    creates it the way ``perfkit db-up`` does, with perfkit's marker comment; otherwise it is a
     plain ``CREATE DATABASE``, as a user's own database would be.
     """
     db = Database(server_url).other(name)
@@ -101,70 +104,6 @@ async def lock_is_free(url: str) -> bool:
     return got
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def make_test_config(
-    config_file: Path,
-    *,
-    state_dir: Path,
-    port: int,
-    overrides: Mapping[str, Any] | None = None,
-) -> Config:
-    """``config_file`` with a private state folder and port, ignoring the caller's environment."""
-    return load_config(
-        config_file,
-        env={},
-        overrides={
-            "state_dir": str(state_dir),
-            "database.port": port,
-            "database.backend": "native",
-            "database.name": TEST_DATABASE,
-            "snapshots.directory": str(state_dir / "snapshots"),
-            **(overrides or {}),
-        },
-    )
-
-
-@dataclass(frozen=True)
-class PrivateServer:
-    """A running private server: its config, environment and URL."""
-
-    cfg: Config
-    env: NativeEnvironment
-    url: str
-
-    def config_with(self, **changes: Any) -> Config:
-        return msgspec.structs.replace(self.cfg, **changes)
-
-
-@asynccontextmanager
-async def private_server(
-    config_file: Path, *, binaries: str = "auto", overrides: Mapping[str, Any] | None = None
-) -> AsyncIterator[PrivateServer]:
-    """Bring up a native cluster in a temporary folder; stop and delete it on exit."""
-    state_dir = Path(tempfile.mkdtemp(prefix="perfkit-test-"))
-    cfg = make_test_config(
-        config_file,
-        state_dir=state_dir,
-        port=free_port(),
-        overrides={"database.binaries": binaries, **(overrides or {})},
-    )
-    env = NativeEnvironment(cfg)
-    try:
-        await env.up()
-        yield PrivateServer(cfg=cfg, env=env, url=env.url())
-    finally:
-        try:
-            await env.down(remove_data=True)
-        finally:
-            shutil.rmtree(state_dir, ignore_errors=True)
-
-
 # -- ``invoke`` in a subprocess ---------------------------------------------------------------
 
 #: What a test's subprocess never inherits from the shell that started pytest: every
@@ -183,6 +122,136 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     }
     env.update(extra or {})
     return env
+
+
+#: Where perfkit's own code lives: modules imported from here stay imported between commands.
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def run_perfkit(
+    *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``perfkit <args>`` run in this process (:func:`perfkit.console.main`), as a user would
+    from ``cwd`` (default: perfkit's checkout): its stdout and stderr captured as text, its
+    exit status returned, not raised.
+
+    For the call, the environment is :func:`clean_env` with ``env`` on top, the warning
+    filters are a fresh interpreter's (a warning prints on stderr, as it would), and the
+    command runs in a thread of its own (so a test's running event loop is no obstacle).
+    Afterwards everything is as it was: the environment, the folder, ``sys.path``, and the
+    modules the command imported from outside perfkit's checkout and the installed packages
+    (an application a test wrote in a temporary folder is imported afresh next time)."""
+    with (
+        _command_process(cwd=cwd, env=env) as (out, err),
+        concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="perfkit") as pool,
+    ):
+        status = pool.submit(_main, list(args)).result()
+    return subprocess.CompletedProcess(
+        ["perfkit", *args], status, stdout=out.getvalue(), stderr=err.getvalue()
+    )
+
+
+async def perfkit_async(
+    *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """:func:`run_perfkit` awaited: the test's event loop keeps running meanwhile (for a
+    server the test holds in it, such as :func:`smtp_sink`)."""
+    with _command_process(cwd=cwd, env=env) as (out, err):
+        status = await asyncio.to_thread(_main, list(args))
+    return subprocess.CompletedProcess(
+        ["perfkit", *args], status, stdout=out.getvalue(), stderr=err.getvalue()
+    )
+
+
+def _main(args: list[str]) -> int:
+    from perfkit.console import main
+
+    return main(args)
+
+
+@contextlib.contextmanager
+def _command_process(
+    *, cwd: Path | None, env: Mapping[str, str] | None
+) -> Iterator[tuple[io.StringIO, io.StringIO]]:
+    """What a command's own process would give it (see :func:`run_perfkit`), undone after."""
+    environment = clean_env(env)
+    saved_env = dict(os.environ)
+    saved_cwd = Path.cwd()
+    saved_path = list(sys.path)
+    saved_modules = set(sys.modules)
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(environment)
+    os.chdir(cwd or _CHECKOUT)
+    try:
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):
+            warnings.resetwarnings()
+            for action, category in _FRESH_WARNING_FILTERS:
+                warnings.simplefilter(action, category)
+            yield out, err
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.path[:] = saved_path
+        for name in set(sys.modules) - saved_modules:
+            if _imported_from_elsewhere(sys.modules.get(name)):
+                del sys.modules[name]
+
+
+#: A fresh interpreter's warning filters (no ``-W``), the last one applied first.
+_FRESH_WARNING_FILTERS: tuple[tuple[warnings._ActionKind, type[Warning]], ...] = (
+    ("default", Warning),
+    ("ignore", DeprecationWarning),
+    ("ignore", PendingDeprecationWarning),
+    ("ignore", ImportWarning),
+    ("ignore", ResourceWarning),
+)
+
+
+def _imported_from_elsewhere(module: types.ModuleType | None) -> bool:
+    """Whether ``module`` comes from neither perfkit's checkout nor the installed packages
+    (an application a test wrote in a temporary folder)."""
+    file = getattr(module, "__file__", None)
+    if not file:
+        return False
+    path = Path(file).resolve()
+    homes = (_CHECKOUT, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve())
+    return not any(path.is_relative_to(home) for home in homes)
+
+
+def perfkit_argv(*args: str) -> list[str]:
+    """``perfkit <args>`` run by this interpreter (``python -m perfkit``)."""
+    return [sys.executable, "-m", "perfkit", *args]
+
+
+def run_perfkit_process(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``perfkit <args>`` in a process of its own, from ``cwd``, and wait: for tests where the
+    process is the point (exit statuses, stdout and stderr apart). The command sees
+    :func:`clean_env` with ``env`` on top; a non-zero exit status is returned, not raised."""
+    return subprocess.run(
+        perfkit_argv(*args),
+        capture_output=True, text=True, env=clean_env(env), cwd=cwd, timeout=timeout,
+        check=False,
+    )  # fmt: skip
+
+
+def start_perfkit(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """:func:`run_perfkit_process` without waiting: the running process (output piped, as
+    text), answering Ctrl-C as a command typed at a terminal does (see :func:`start_invoke`)."""
+    return subprocess.Popen(
+        perfkit_argv(*args),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(env), cwd=cwd,
+        preexec_fn=_answer_sigint,
+    )  # fmt: skip
 
 
 def invoke_argv(root: Path, *args: str) -> list[str]:
@@ -208,12 +277,12 @@ def run_invoke(
 def run_session_step(
     command: tuple[str, ...], *, root: Path, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """One step of a ``perf-<scale>`` session (``invoke ...`` or ``pytest ...``, as
+    """One step of a ``perf-<scale>`` session (``perfkit ...`` or ``pytest ...``, as
     :func:`perfkit.staging.perf_session_commands` gives them), run with this interpreter as the
     session's venv would; output captured, a failure returned, not raised."""
     tool, *args = command
-    if tool == "invoke":
-        return run_invoke(*args, root=root, env=env, timeout=300)
+    if tool == "perfkit":
+        return run_perfkit_process(*args, cwd=root, env=env, timeout=300)
     return subprocess.run(
         [sys.executable, "-m", tool, "-p", "no:cacheprovider", *args],
         cwd=root, env=clean_env(env), capture_output=True, text=True, timeout=300, check=False,

@@ -1,9 +1,9 @@
-"""``invoke ab``: base and candidate interleaved in one job, in a team's scratch repository.
+"""``perfkit ab``: base and candidate interleaved in one job, in a team's scratch repository.
 
 The repository is laid out like examples/homecare: its own scales.yaml (the small scale, the
 sample application's tables and data) and its own workload module, ``abapp/work.py``. HEAD~1
 runs the deadline-alert batch; HEAD adds pure-Python busy work for twice the batch's time (x3,
-no SQL). ``invoke ab --base HEAD~1`` flags it (exit 6) and ``--base HEAD`` does not, on a
+no SQL). ``perfkit ab --base HEAD~1`` flags it (exit 6) and ``--base HEAD`` does not, on a
 database of the session's private server. The workers' refusals (a base whose perfkit lacks
 the contract, a workload that writes) are asked of a worker directly.
 """
@@ -24,9 +24,9 @@ from perfkit.ab import AbError, Worker
 from perfkit.testing import (
     PrivateServer,
     one_error_line,
-    run_invoke,
+    run_perfkit,
     scratch_database,
-    start_invoke,
+    start_perfkit,
 )
 
 #: Timing verdicts: measured alone, after the tests that run in parallel (nox -s tests).
@@ -103,10 +103,14 @@ def team_repo(root: Path, git: Callable[..., str]) -> Path:
 
 
 def ab(repo: Path, project_root: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_invoke(
-        "ab", "--config", str(repo / "scales.yaml"), *args,
-        root=project_root, env={"PERFORMANCE_TEST_DATABASE_URL": url}, timeout=300,
-    )  # fmt: skip
+    return run_perfkit(
+        "ab",
+        "--config",
+        str(repo / "scales.yaml"),
+        *args,
+        cwd=project_root,
+        env={"PERFORMANCE_TEST_DATABASE_URL": url},
+    )
 
 
 def test_ab_flags_the_slowdown_head_adds_and_cleans_up(
@@ -152,9 +156,9 @@ def test_the_worktree_is_removed_when_the_job_is_stopped(
     repo = team_repo(tmp_path, git)
     scratch = tmp_path / "tmp"  # where the job makes its worktree's folder
     scratch.mkdir()
-    job = start_invoke(
+    job = start_perfkit(
         "ab", "--config", str(repo / "scales.yaml"), "--base", "HEAD~1", "--rounds", "10000",
-        root=project_root, env={"PERFORMANCE_TEST_DATABASE_URL": ab_db, "TMPDIR": str(scratch)},
+        cwd=project_root, env={"PERFORMANCE_TEST_DATABASE_URL": ab_db, "TMPDIR": str(scratch)},
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
@@ -202,4 +206,4 @@ async def test_a_writing_workload_is_refused(
     repo = team_repo(tmp_path, git)
     done = ab(repo, project_root, ab_db, "--base", "HEAD", "--workload", "writes")
     assert done.returncode == 2, done.stderr
-    assert "invoke ab measures read-only workloads; this one writes" in one_error_line(done)
+    assert "perfkit ab measures read-only workloads; this one writes" in one_error_line(done)

@@ -29,6 +29,7 @@ from perfkit.datagen.changes import (
 from perfkit.db import connect, connection
 from perfkit.env.base import ensure_database
 from perfkit.prepare import create_snapshot, prepare
+from perfkit.run import Run
 from perfkit.schema import quote_ident
 from perfkit.snapshot import SnapshotStore
 from perfkit.snapshot.dataset import database_problem
@@ -61,7 +62,7 @@ async def seeded(pg: PrivateServer, cfg: Config) -> AsyncIterator[str]:
     await drop_databases(pg.url, name)
     url = with_database(pg.url, name)
     await ensure_database(url)
-    await seed_database(url, cfg, TINY)
+    await seed_database(Run(cfg, db=url), TINY)
     yield url
     await drop_databases(pg.url, name)
 
@@ -74,7 +75,7 @@ async def write(url: str, sql: str) -> None:
 
 async def problem(url: str, cfg: Config) -> str | None:
     async with connection(url) as conn:
-        _, found = await database_problem(conn, cfg, TINY)
+        _, found = await database_problem(conn, Run(cfg), TINY)
     return found
 
 
@@ -99,7 +100,7 @@ async def test_a_fresh_load_and_reads_are_no_change(seeded: str, cfg: Config) ->
         assert await read_load_baseline(conn) is not None
         await conn.fetchval("SELECT count(*) FROM support_plan_cycles")
     assert (await check(seeded)) == LoadCheck(known=True)
-    assert not (await seed_database(seeded, cfg, TINY)).created  # "already holds it"
+    assert not (await seed_database(Run(cfg, db=seeded), TINY)).created  # "already holds it"
 
 
 async def test_updated_rows_are_a_change_though_the_counts_are_equal(
@@ -111,8 +112,8 @@ async def test_updated_rows_are_a_change_though_the_counts_are_equal(
     assert found is not None and "updated in support_plan_cycles" in found
     result = await check(seeded)
     assert result.known and result.tables == ("support_plan_cycles",) and not result.reset
-    with pytest.raises(DatasetConflictError) as info:  # `invoke seed` does not say "kept"
-        await seed_database(seeded, cfg, TINY)
+    with pytest.raises(DatasetConflictError) as info:  # `perfkit seed` does not say "kept"
+        await seed_database(Run(cfg, db=seeded), TINY)
     assert info.value.hint and "--reset" in info.value.hint
 
 
@@ -166,12 +167,12 @@ async def test_prepare_does_not_keep_changed_data(pg: PrivateServer, cfg: Config
     url = with_database(pg.url, name)
     await drop_databases(pg.url, name)
     try:
-        assert (await prepare(url, cfg, TINY)).how == "seeded"
-        assert (await prepare(url, cfg, TINY)).how == "kept"
+        assert (await prepare(Run(cfg, db=url), TINY)).how == "seeded"
+        assert (await prepare(Run(cfg, db=url), TINY)).how == "kept"
 
         await write(url, "UPDATE support_plan_cycles SET status = 'completed'")
         assert await problem_once_published(url, cfg) is not None
-        again = await prepare(url, cfg, TINY)
+        again = await prepare(Run(cfg, db=url), TINY)
         assert again.how != "kept" and "updated in support_plan_cycles" in (again.reason or "")
         async with connection(url) as conn:
             active = await conn.fetchval(
@@ -187,7 +188,9 @@ async def test_snapshot_seeds_again_instead_of_saving_changed_data(
 ) -> None:
     await write(seeded, "UPDATE staffs SET email = 'x' || email")
     assert await problem_once_published(seeded, cfg) is not None
-    made = await create_snapshot(seeded, cfg, TINY, store=SnapshotStore(cfg.snapshots.directory))
+    made = await create_snapshot(
+        Run(cfg, db=seeded), TINY, store=SnapshotStore(cfg.snapshots.directory)
+    )
     assert made.seeded and "updated in staffs" in (made.seed_reason or "")
     async with connection(seeded) as conn:
         assert not await conn.fetchval("SELECT count(*) FROM staffs WHERE email LIKE 'x%'")

@@ -15,6 +15,7 @@ from perfkit.config import Config, MigrationsSource, SchemaSource
 from perfkit.db import connection
 from perfkit.ddl import capture_schema
 from perfkit.ddl.source import capture_source
+from perfkit.run import Run
 from perfkit.schema import Schema
 from perfkit.testing import PrivateServer, scratch_database
 
@@ -40,10 +41,15 @@ def homecare(pg_config: Config, source: SchemaSource) -> Config:
 
 
 def test_a_sql_file_and_migrations_capture_alike(pg: PrivateServer, pg_config: Config) -> None:
-    from_sql = capture_source(homecare(pg_config, SchemaSource(sql=EXAMPLE / "schema.sql")))
+    from_sql = capture_source(
+        homecare(pg_config, SchemaSource(sql=EXAMPLE / "schema.sql")),
+        db=Run(homecare(pg_config, SchemaSource(sql=EXAMPLE / "schema.sql"))).db,
+    )
     command = ("alembic", "upgrade", "head")
     migrations = SchemaSource(migrations=MigrationsSource(command=command, cwd=EXAMPLE))
-    from_migrations = capture_source(homecare(pg_config, migrations))
+    from_migrations = capture_source(
+        homecare(pg_config, migrations), db=Run(homecare(pg_config, migrations)).db
+    )
     assert set(from_sql.table_names) == HOMECARE_TABLES
     assert "alembic_version" not in from_migrations.table_names
     assert from_migrations.fingerprint == from_sql.fingerprint
@@ -52,7 +58,7 @@ def test_a_sql_file_and_migrations_capture_alike(pg: PrivateServer, pg_config: C
 async def test_models_capture_as_perfkits_own_ddl_builds_them(
     pg: PrivateServer, pg_config: Config
 ) -> None:
-    captured = capture_source(pg_config, welfare_metadata)
+    captured = capture_source(pg_config, welfare_metadata, db=Run(pg_config).db)
     schema = Schema(welfare_metadata)
     assert set(captured.table_names) == set(schema.tables)
     statements = [

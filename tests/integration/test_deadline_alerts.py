@@ -33,6 +33,7 @@ from perfkit.config import Config, DataMode, Scale
 from perfkit.datagen import seed_database
 from perfkit.db import connection, create_engine, create_session_factory
 from perfkit.measure import StatementCounter
+from perfkit.run import Run
 from perfkit.testing import PrivateServer, free_port, scratch_database
 from perfkit.testing.smtp_sink import smtp_sink
 from perfkit.workload import WorkloadContext
@@ -299,7 +300,7 @@ async def test_matches_an_independent_count_on_generated_data(
     """The seeder's data (issue 3): realistic spreads, and the plan's shape (e-mails = staff)."""
     scale = Scale(name="tiny", offices=6, staff_per_office=10, recipients_per_office=40)
     async with scratch_database(pg.url, f"alerts_seeded_{mode}_test") as url:
-        seeded = await seed_database(url, pg.cfg, scale, mode=mode, anchor=TODAY)
+        seeded = await seed_database(Run(pg.cfg, db=url), scale, mode=mode, anchor=TODAY)
         engine = create_engine(url, pg.cfg.pool)
         try:
             result = await run_batch(create_session_factory(engine, pg.cfg.pool))

@@ -1,8 +1,8 @@
 """The home-care example application (``examples/homecare``) end to end, through perfkit's
 front ends only, as a team measuring its own application would run them:
 
-``invoke seed`` -> ``invoke snapshot`` -> ``invoke restore`` -> the ``perf-small`` session's
-steps (:func:`perfkit.staging.perf_session_commands`: ``invoke db-up``, ``invoke prepare``, the
+``perfkit seed`` -> ``perfkit snapshot`` -> ``perfkit restore`` -> the ``perf-small`` session's
+steps (:func:`perfkit.staging.perf_session_commands`: ``perfkit db-up``, ``perfkit prepare``, the
 performance pytest), with ``PERFKIT_CONFIG`` at a copy of the example's scales.yaml and the
 test database on the private server.
 
@@ -40,7 +40,7 @@ from perfkit.testing import (
     clean_env,
     databases_named,
     drop_databases,
-    run_invoke,
+    run_perfkit,
     run_session_step,
     scratch_database,
 )
@@ -128,7 +128,7 @@ EXPECTED_FOREIGN_KEYS = {
 
 @pytest.fixture
 async def homecare_db(pg: PrivateServer) -> AsyncIterator[str]:
-    """A database of its own on the private server, made as ``invoke db-up`` makes one (a
+    """A database of its own on the private server, made as ``perfkit db-up`` makes one (a
     restore replaces it); the templates perfkit leaves for it are dropped afterwards."""
     before = set(await databases_named(pg.url, "perfkit_tpl_"))
     async with scratch_database(pg.url, "homecare_perf_test", perfkit_made=True) as url:
@@ -147,9 +147,9 @@ def write_config(tmp_path: Path) -> Path:
 
 
 def invoke_ok(*args: str, env: dict[str, str]) -> str:
-    """Run ``invoke <args>``; its output, after asserting it succeeded."""
-    done = run_invoke(*args, root=ROOT, env=env, timeout=300)
-    assert done.returncode == 0, f"invoke {' '.join(args)}: {done.stdout[-3000:]}{done.stderr}"
+    """Run ``perfkit <args>``; its output, after asserting it succeeded."""
+    done = run_perfkit(*args, cwd=ROOT, env=env)
+    assert done.returncode == 0, f"perfkit {' '.join(args)}: {done.stdout[-3000:]}{done.stderr}"
     return done.stdout + done.stderr
 
 

@@ -34,6 +34,7 @@ from perfkit.db import connection
 from perfkit.disks import DiskFullError
 from perfkit.env.base import ensure_database
 from perfkit.prepare import create_snapshot
+from perfkit.run import Run
 from perfkit.schema import quote_ident
 from perfkit.snapshot import list_snapshots, restore_snapshot, template
 from perfkit.testing import (
@@ -42,9 +43,9 @@ from perfkit.testing import (
     drop_databases,
     lock_is_free,
     private_server,
-    run_invoke,
+    run_perfkit,
     scratch_database,
-    start_invoke,
+    start_perfkit,
 )
 from perfkit.urls import password_of, to_asyncpg, with_database
 
@@ -59,26 +60,27 @@ LONG_SCALE = {"offices": 2000, "timeout": 600, "description": "fault tests' long
 
 @dataclass
 class Cli:
-    """Runs ``invoke`` against the module's server; remembers everything it printed.
+    """Runs ``perfkit`` commands against the module's server (in process; :meth:`start`: a
+    process of its own, for the ones a test kills); remembers everything they printed.
 
-    ``env`` is the test's own variables; :func:`run_invoke` puts them on a clean environment.
+    ``env`` is the test's own variables; :func:`run_perfkit` puts them on a clean environment.
     """
 
     root: Path
     env: dict[str, str]
     outputs: list[str] = field(default_factory=list)
 
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        done = run_invoke(*args, root=self.root, env=self.env, timeout=timeout)
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = run_perfkit(*args, cwd=self.root, env=self.env)
         self.outputs += [done.stdout, done.stderr]
         return done
 
     def start(self, *args: str) -> subprocess.Popen[str]:
-        return start_invoke(*args, root=self.root, env=self.env)
+        return start_perfkit(*args, cwd=self.root, env=self.env)
 
     def ok(self, *args: str) -> subprocess.CompletedProcess[str]:
         done = self.run(*args)
-        assert done.returncode == 0, f"invoke {' '.join(args)}: {done.stderr}"
+        assert done.returncode == 0, f"perfkit {' '.join(args)}: {done.stderr}"
         return done
 
 
@@ -188,7 +190,7 @@ async def test_sigkill_during_snapshot_leaves_no_valid_looking_snapshot(
     server: PrivateServer, cli: Cli, baseline: dict[str, str], workdir: Path
 ) -> None:
     cli.ok("seed", "--scale", "faults", "--reset")
-    before = [(s.entry.scale, s.entry.id) for s in list_snapshots(_cfg(cli))]
+    before = [(s.entry.scale, s.entry.id) for s in list_snapshots(Run(_cfg(cli)))]
     scale_dir = workdir / "state" / "snapshots" / "faults"
     proc = cli.start("snapshot", "--scale", "faults")
     await wait_for(
@@ -196,7 +198,7 @@ async def test_sigkill_during_snapshot_leaves_no_valid_looking_snapshot(
         what="the snapshot's temporary folder",
     )
     kill(proc)
-    after = [(s.entry.scale, s.entry.id) for s in list_snapshots(_cfg(cli))]
+    after = [(s.entry.scale, s.entry.id) for s in list_snapshots(Run(_cfg(cli)))]
     assert after == before  # nothing half-written is listed; the earlier ones are all there
     assert cli.run("verify").returncode == 0
     # the next snapshot works, and prune clears the crash's leftovers
@@ -247,7 +249,7 @@ async def test_sigkill_during_a_template_date_refresh_is_repaired(
     cfg, small = _cfg(cli), _cfg(cli).scale("small")
     url, reference = with_database(server.url, DB), with_database(server.url, f"{DB}_ref")
     anchor = dt.date(2026, 1, 15)
-    await restore_snapshot(url, cfg, small, as_of=anchor, keep_template=True)
+    await restore_snapshot(Run(cfg, db=url), small, as_of=anchor, keep_template=True)
     tpl = await scale_template(server, "small")
     assert tpl.anchor_date == anchor and not tpl.refreshing
     try:
@@ -270,7 +272,9 @@ async def test_sigkill_during_a_template_date_refresh_is_repaired(
             await wait_for(lambda: no_sessions(server, tpl.name), what="the killed session's end")
             assert (await scale_template(server, "small")).refreshing  # not trustworthy
 
-            report = await restore_snapshot(url, cfg, small, as_of=target, method="template")
+            report = await restore_snapshot(
+                Run(cfg, db=url), small, as_of=target, method="template"
+            )
             assert report.method == "template"
             repaired = await scale_template(server, "small")
             assert repaired.anchor_date == target and not repaired.refreshing
@@ -278,7 +282,7 @@ async def test_sigkill_during_a_template_date_refresh_is_repaired(
                 assert not await admin.conn.fetchval(
                     "SELECT datallowconn FROM pg_database WHERE datname = $1", tpl.name
                 )
-            await restore_snapshot(reference, cfg, small, as_of=target, method="file")
+            await restore_snapshot(Run(cfg, db=reference), small, as_of=target, method="file")
             restored = await checksums(server)
             assert restored == await checksums(server, f"{DB}_ref")  # rows and dates
             async with connection(url) as conn:
@@ -286,7 +290,7 @@ async def test_sigkill_during_a_template_date_refresh_is_repaired(
             assert info is not None and info.anchor_date == target
     finally:
         await drop_databases(server.url, f"{DB}_ref", spare_name(f"{DB}_ref"))
-    await restore_snapshot(url, cfg, small, method="file")  # as seeded: today
+    await restore_snapshot(Run(cfg, db=url), small, method="file")  # as seeded: today
     assert await checksums(server) == baseline
 
 
@@ -336,7 +340,7 @@ async def test_server_stopped_mid_seed_fails_fast_and_db_up_recovers(
         assert elapsed < server.cfg.pool.connect_timeout + 20, "the command hung"
         assert str(password_of(server.url)) not in err
         # a command while the server is down: one line, quickly
-        down = cli.run("seed", "--scale", "small", timeout=60)
+        down = cli.run("seed", "--scale", "small")
         assert down.returncode != 0 and "cannot connect" in one_error_line(down)
     finally:
         status = await server.env.up()
@@ -408,7 +412,9 @@ async def test_disk_full_while_writing_a_snapshot_is_one_line_and_nothing_kept(
     env = {**cli.env, "PERFKIT_SNAPSHOT_DIR": str(tiny)}
     cfg = load_config(cli.env["PERFKIT_CONFIG"], env=env)
     with caplog.at_level(logging.WARNING, logger="asyncio"), pytest.raises(DiskFullError) as info:
-        await create_snapshot(cli.env["PERFORMANCE_TEST_DATABASE_URL"], cfg, cfg.scale("long"))
+        await create_snapshot(
+            Run(cfg, db=cli.env["PERFORMANCE_TEST_DATABASE_URL"]), cfg.scale("long")
+        )
     assert info.value.device == f"tmpfs ({tiny})" and not info.value.kept
     assert info.value.path.startswith(f"{tiny}/long/.tmp-")
     assert info.value.path.endswith(".copy.zst")
@@ -420,7 +426,7 @@ async def test_disk_full_while_writing_a_snapshot_is_one_line_and_nothing_kept(
     for size in ("64k", "6m"):
         tiny = tiny_disk(size)
         full = Cli(root=cli.root, env=env, outputs=cli.outputs)
-        done = full.run("snapshot", "--scale", "long", timeout=120)
+        done = full.run("snapshot", "--scale", "long")
         assert done.returncode == 1, f"{size}: {done.stderr}"
         line = one_error_line(done)  # no traceback, no asyncpg report before it
         assert f"no space left on tmpfs ({tiny})" in line, line

@@ -27,7 +27,6 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from perfkit.app import load_application
 from perfkit.apps.welfare.batch import AlertRunResult, deadline_alerts
 from perfkit.changepoints import history_steps
 from perfkit.compare import RegressionError, check, compare_history, rules_from_config
@@ -37,7 +36,8 @@ from perfkit.db import create_engine, create_session_factory
 from perfkit.history import History, load_history
 from perfkit.pipeline import measure_and_record, prepare_data, workload_timed
 from perfkit.results import RunRecord, new_run_id, results_path
-from perfkit.testing import PrivateServer, run_invoke
+from perfkit.run import Run
+from perfkit.testing import PrivateServer, run_perfkit
 from perfkit.urls import with_database
 from perfkit.workload import WorkloadContext
 
@@ -87,9 +87,9 @@ async def proof(
     )
     small = cfg.scale("small")
     url = with_database(pg.url, DATABASE)
-    app = load_application(cfg)
+    app = Run(cfg).app
     try:
-        data = await prepare_data(cfg, small, url=url)
+        data = await prepare_data(Run(cfg, db=url), small)
         engine = create_engine(url, cfg.pool, driver=app.driver)
         ctx = WorkloadContext(
             session_factory=create_session_factory(engine, cfg.pool), today=data.anchor_date
@@ -103,7 +103,7 @@ async def proof(
                     for n in range(runs):
                         patch.setenv("PERFKIT_COMMIT", commit(kind, n))
                         run = await measure_and_record(
-                            cfg, data, timed, engine=engine, run_id=new_run_id()
+                            Run(cfg, db=data.url), data, timed, engine=engine, run_id=new_run_id()
                         )
                         records[kind].append(run.record)
         finally:
@@ -169,7 +169,7 @@ def test_the_change_points_name_the_commit_of_the_slowdown(
     config = tmp_path / "scales.yaml"
     results = proof.cfg.results_dir
     config.write_text(f"scales:\n  small: {{offices: 10}}\nresults:\n  directory: {results}\n")
-    done = run_invoke("compare", "--config", str(config), "--history", root=project_root)
+    done = run_perfkit("compare", "--config", str(config), "--history", cwd=project_root)
     assert done.returncode == 0, done.stderr
     (line,) = done.stdout.splitlines()
     assert line.startswith("small batch_seconds (deadline_alerts): ×")

@@ -1,6 +1,7 @@
-"""Hostile input through ``invoke``, as a user meets it: one line on stderr, exit status 2 for
-any bad input, per-task ``--help`` for every task, Ctrl-C as one line and 130, SIGTERM as one
-line and 143.
+"""Hostile input through the ``perfkit`` commands, as a user meets it: one line on stderr,
+exit status 2 for any bad input, ``--help`` for every command, Ctrl-C as one line and 130,
+SIGTERM as one line and 143. Commands run in process (:func:`perfkit.testing.run_perfkit`);
+the signals are sent to a real ``perfkit`` process (:func:`perfkit.testing.start_perfkit`).
 
 Most tests stop before a database is needed (their URL points at a closed port, so a command
 that wrongly went ahead would fail differently); the ones marked ``pg`` use the session's
@@ -10,28 +11,25 @@ private server.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import inspect
 import json
 import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from invoke.collection import Collection
 
+from perfkit.commands import BY_NAME
 from perfkit.datagen.load import STAGING_PREFIX
 from perfkit.db import connection
 from perfkit.testing import (
     free_port,
     lock_is_free,
-    run_invoke,
+    run_perfkit,
     run_record,
     scratch_database,
-    start_invoke,
+    start_perfkit,
 )
 from perfkit.testing import (
     one_error_line as error_line,
@@ -40,18 +38,6 @@ from perfkit.testing import (
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_tasks() -> ModuleType:
-    """The project's tasks.py, imported as a module of its own."""
-    spec = importlib.util.spec_from_file_location("perfkit_tasks_under_test", ROOT / "tasks.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TASKS = Collection.from_module(load_tasks())
 
 
 def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -82,31 +68,29 @@ def scales_with(tmp_path: Path, old: str, new: str, *, extra: str = "") -> Path:
     return path
 
 
-# -- 13. per-task --help ---------------------------------------------------------------------
+# -- 13. per-command --help ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(TASKS.task_names), ids=sorted(TASKS.task_names))
+@pytest.mark.parametrize("name", sorted(BY_NAME), ids=sorted(BY_NAME))
 def test_every_task_has_per_task_help(name: str) -> None:
-    task = TASKS[name]
+    command = BY_NAME[name]
     for argv in ((name, "--help"), (name, "-h")):
-        done = run_invoke(*argv, root=ROOT)
+        done = run_perfkit(*argv, cwd=ROOT)
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr and done.stderr.strip() == ""
-        doc = inspect.getdoc(task)
-        assert doc, f"task {name} has no docstring"
-        for line in doc.splitlines():
+        assert command.summary, f"command {name} has no help line"
+        for line in command.description.splitlines():
             assert line.strip() in done.stdout
-        params = list(inspect.signature(task.body).parameters)[1:]
-        for param in params:
-            assert f"--{param.replace('_', '-')}" in done.stdout, param
+        for option in command.options:
+            assert option.flag in done.stdout, option.name
 
 
 @pytest.mark.parametrize("name", ["seed", "restore", "snapshot"])
 def test_a_missing_required_flag_is_one_line_and_exit_2(name: str, env: dict[str, str]) -> None:
-    done = run_invoke(name, root=ROOT, env=env)
+    done = run_perfkit(name, cwd=ROOT, env=env)
     assert done.returncode == 2
     line = one_error_line(done)
-    assert "--scale" in line and f"invoke {name} --help" in line
+    assert "--scale" in line and f"perfkit {name} --help" in line
 
 
 # -- 12. tracebacks --------------------------------------------------------------------------
@@ -114,7 +98,7 @@ def test_a_missing_required_flag_is_one_line_and_exit_2(name: str, env: dict[str
 
 @pytest.mark.parametrize("scale", ["[/x]", "[bold]huge", ":smile:", "x" * 5000])
 def test_markup_in_arguments_is_printed_literally(scale: str, env: dict[str, str]) -> None:
-    done = run_invoke("seed", "--scale", scale, root=ROOT, env=env)
+    done = run_perfkit("seed", "--scale", scale, cwd=ROOT, env=env)
     assert done.returncode == 2
     line = one_error_line(done)
     assert f"unknown scale {scale[:40]!r}"[:-1] in line  # literally, and cut short when long
@@ -135,7 +119,7 @@ def test_config_files_that_crashed_or_hung_the_loader(tmp_path: Path, env: dict[
         path = tmp_path / f"{name}.yaml"
         path.write_text(body, encoding="utf-8")
         started = time.monotonic()
-        done = run_invoke("db-status", "--config", str(path), root=ROOT, env=env, timeout=60)
+        done = run_perfkit("db-status", "--config", str(path), cwd=ROOT, env=env)
         assert done.returncode == 2, (name, done.stderr[-500:])
         assert shown in one_error_line(done), name
         assert time.monotonic() - started < 30
@@ -147,7 +131,7 @@ async def test_seed_anchor_at_the_ends_of_the_calendar(
 ) -> None:
     async with scratch_database(pg_url, "hostile_anchor_test", perfkit_made=True) as url:
         env = {"TEST_DATABASE_URL": url, "PERFKIT_STATE_DIR": str(tmp_path)}
-        done = run_invoke("seed", "--scale", "small", "--anchor", day, root=ROOT, env=env)
+        done = run_perfkit("seed", "--scale", "small", "--anchor", day, cwd=ROOT, env=env)
         assert done.returncode == 2
         assert "--anchor" in one_error_line(done)
         async with connection(url) as conn:  # nothing was started
@@ -182,7 +166,7 @@ def test_wrongly_typed_run_records_are_skipped(
 ) -> None:
     skipped = write_records(Path(env["PERFKIT_RESULTS_DIR"]))
     argv = [str(tmp_path / "out") if a == "OUT" else a for a in args]
-    done = run_invoke(*argv, root=ROOT, env=env)
+    done = run_perfkit(*argv, cwd=ROOT, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
@@ -205,7 +189,7 @@ def test_wrongly_typed_run_records_are_skipped(
 def test_unknown_snapshot_or_scale_is_exit_2(
     args: tuple[str, ...], what: str, env: dict[str, str]
 ) -> None:
-    done = run_invoke(*args, root=ROOT, env=env)
+    done = run_perfkit(*args, cwd=ROOT, env=env)
     assert done.returncode == 2
     assert what in one_error_line(done)
     assert "┏" not in done.stderr  # no empty table
@@ -213,23 +197,23 @@ def test_unknown_snapshot_or_scale_is_exit_2(
 
 @pytest.mark.parametrize("args", [("snapshots",), ("snapshots", "--scale", "small"), ("verify",)])
 def test_nothing_there_yet_is_said_plainly(args: tuple[str, ...], env: dict[str, str]) -> None:
-    done = run_invoke(*args, root=ROOT, env=env)
+    done = run_perfkit(*args, cwd=ROOT, env=env)
     assert done.returncode == 0, done.stderr
-    assert "no snapshots" in done.stderr and "┏" not in done.stderr
+    assert "no snapshots" in done.stdout and "┏" not in done.stdout + done.stderr
 
 
 def test_a_scale_past_the_row_limit_is_refused_with_its_estimate(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     config = str(scales_with(tmp_path, "offices: 500", "offices: 1000000000"))
-    done = run_invoke("seed", "--config", config, "--scale", "large", root=ROOT, env=env)
+    done = run_perfkit("seed", "--config", config, "--scale", "large", cwd=ROOT, env=env)
     assert done.returncode == 2
     line = one_error_line(done)
     assert "limits.max_rows" in line and "--force" in line and " rows" in line
     assert "on disk" in line
     # --force goes ahead (to the database, which is not there: exit status 3)
-    forced = run_invoke(
-        "seed", "--config", config, "--scale", "large", "--force", root=ROOT, env=env
+    forced = run_perfkit(
+        "seed", "--config", config, "--scale", "large", "--force", cwd=ROOT, env=env
     )
     assert forced.returncode == 3 and "cannot connect" in one_error_line(forced)
     # so does a raised limit
@@ -237,7 +221,7 @@ def test_a_scale_past_the_row_limit_is_refused_with_its_estimate(
     raised.write_text(
         raised.read_text().replace("max_rows: 50000000", "max_rows: 10000000000000", 1)
     )
-    again = run_invoke("seed", "--config", str(raised), "--scale", "large", root=ROOT, env=env)
+    again = run_perfkit("seed", "--config", str(raised), "--scale", "large", cwd=ROOT, env=env)
     assert again.returncode == 3
 
 
@@ -260,7 +244,7 @@ async def interrupt_db(pg_url: str) -> AsyncIterator[str]:
 async def test_ctrl_c_during_seed_is_one_line_and_130(interrupt_db: str, tmp_path: Path) -> None:
     config = scales_with(tmp_path, "offices: 500", "offices: 5000")  # about 15 s of loading
     env = {"TEST_DATABASE_URL": interrupt_db, "PERFKIT_STATE_DIR": str(tmp_path / "state")}
-    proc = start_invoke("seed", "--config", str(config), "--scale", "large", root=ROOT, env=env)
+    proc = start_perfkit("seed", "--config", str(config), "--scale", "large", cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 60
         while not await copy_running(interrupt_db):
@@ -304,7 +288,7 @@ async def test_sigterm_during_seed_cleans_up_and_exits_143(
     and leave the schema for the next seed to find)."""
     config = scales_with(tmp_path, "offices: 500", "offices: 5000")
     env = {"TEST_DATABASE_URL": interrupt_db, "PERFKIT_STATE_DIR": str(tmp_path / "state")}
-    proc = start_invoke("seed", "--config", str(config), "--scale", "large", root=ROOT, env=env)
+    proc = start_perfkit("seed", "--config", str(config), "--scale", "large", cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 60
         while not (await staging_schemas(interrupt_db) and await copy_running(interrupt_db)):
@@ -351,6 +335,6 @@ async def test_sigterm_during_seed_cleans_up_and_exits_143(
     ids=lambda a: " ".join(a),
 )
 def test_every_bad_flag_value_is_exit_2(args: tuple[str, ...], env: dict[str, str]) -> None:
-    done = run_invoke(*args, root=ROOT, env=env)
+    done = run_perfkit(*args, cwd=ROOT, env=env)
     assert done.returncode == 2, done.stderr
     one_error_line(done)

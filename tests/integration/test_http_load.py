@@ -37,7 +37,6 @@ import msgspec
 import pytest
 import yaml
 
-from perfkit.app import load_application
 from perfkit.config import Config, Scale, load_config
 from perfkit.db import connection, create_session_factory, open_engine
 from perfkit.http.server import ServerError
@@ -45,9 +44,11 @@ from perfkit.http.target import bound_script, http_target, run_script_load, scri
 from perfkit.httpconfig import HttpApp, HttpWorkload
 from perfkit.loadconfig import LoadBudgets, LoadSettings, MemorySettings
 from perfkit.loadgen import check_load, run_load
+from perfkit.loading import load_application
 from perfkit.memory import memory_profile
 from perfkit.pipeline import pinned_clock
 from perfkit.prepare import prepare
+from perfkit.run import Run
 from perfkit.snapshot.prepare import cloned_database
 from perfkit.snapshot.variants import VariantTargetError, apply_variant, variant_database
 from perfkit.testing import PrivateServer, databases_named, drop_databases, scratch_database
@@ -169,8 +170,8 @@ async def homecare(
             },
         )
         scale = cfg.scale("tiny")
-        report = await prepare(url, cfg, scale)
-        load_application(cfg)  # the example's settings, as perfkit imports an application
+        report = await prepare(Run(cfg, db=url), scale)
+        load_application(Run(cfg))  # the example's settings, as perfkit imports an application
         yield Homecare(
             cfg=cfg,
             scale=scale,
@@ -329,7 +330,8 @@ async def test_the_writing_endpoint_changes_its_clone_and_not_the_shared_data(
         caregiver = await conn.fetchval("SELECT id FROM caregivers ORDER BY id LIMIT 1")
     before = await caregiver_name(homecare.url, caregiver)
     rename = {"full_name": "Renamed By Perfkit"}
-    async with cloned_database(homecare.url, homecare.cfg, homecare.scale) as clone:
+    async with cloned_database(Run(homecare.cfg, db=homecare.url), homecare.scale) as db:
+        clone = str(db.url)
         async with http_target(homecare.cfg, homecare.http, url=clone, writable=True) as target:
             response = await target.client.patch(
                 "/api/caregivers/me/name", json=rename, headers={"x-perfkit-user": str(caregiver)}
@@ -367,7 +369,7 @@ async def test_a_variant_runs_on_a_clone_and_changes_the_result(homecare: Homeca
     assert shared["clients"] > 0 and shared_batch["reminders"] > 0
 
     async with variant_database(
-        homecare.url, homecare.cfg, homecare.scale, "empty_agency", EMPTY_AGENCY
+        Run(homecare.cfg, db=homecare.url), homecare.scale, "empty_agency", EMPTY_AGENCY
     ) as variant:
         assert variant.report.name == "empty_agency"
         assert variant.report.changes == (f"DELETE {shared['clients']}",)

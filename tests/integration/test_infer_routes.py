@@ -25,15 +25,16 @@ import msgspec
 import pytest
 import yaml
 
-from perfkit.app import load_application
 from perfkit.config import Config, MeasureConfig, SchemaSource, WorkloadConfig
 from perfkit.datagen.infer.seed import INFERRED_MODE
 from perfkit.datagen.metadata import read_dataset_info
 from perfkit.dataspec import parse_spec
 from perfkit.db import connection
+from perfkit.loading import load_application
 from perfkit.pipeline import run_scale
 from perfkit.prepare import create_snapshot, prepare
 from perfkit.results import read_records
+from perfkit.run import Run
 from perfkit.snapshot.errors import CorruptSnapshotError
 from perfkit.snapshot.listing import list_snapshots, verify_snapshots
 from perfkit.snapshot.manifest import SCHEMA_NAME
@@ -183,11 +184,11 @@ async def test_inferred_data_goes_through_every_route(
 ) -> None:
     cfg, (source, target) = inferred, urls
     scale = cfg.scale("tiny")
-    app = load_application(cfg)
+    app = load_application(Run(cfg))
     assert app.inferred is not None and "payment" in app.tables
 
     # invoke snapshot: seeds first, then dumps the partitions and the captured schema
-    made = await create_snapshot(source, cfg, scale)
+    made = await create_snapshot(Run(cfg, db=source), scale)
     manifest = made.snapshot.manifest
     assert made.seeded and manifest.mode == INFERRED_MODE
     dumped = {t.table for t in manifest.tables}
@@ -200,14 +201,14 @@ async def test_inferred_data_goes_through_every_route(
     assert sum(1 for kind, _, _ in seeded_defs if kind == "policy") == 1
 
     # restore from the files into another database; it keeps a template (auto mode)
-    from_files = await restore_snapshot(target, cfg, scale, method="auto")
+    from_files = await restore_snapshot(Run(cfg, db=target), scale, method="auto")
     assert from_files.method == "file" and from_files.template is not None
     assert await definitions(target) == seeded_defs
     assert await checksums(target) == seeded_sums
 
     # restore from that template, a week later: the same rows, the anchor moved
     later = manifest.anchor_date + dt.timedelta(days=7)
-    cloned = await restore_snapshot(target, cfg, scale, method="template", as_of=later)
+    cloned = await restore_snapshot(Run(cfg, db=target), scale, method="template", as_of=later)
     assert cloned.method == "template" and cloned.shifted_days == 7
     assert await definitions(target) == seeded_defs
     assert await checksums(target) == seeded_sums
@@ -217,9 +218,9 @@ async def test_inferred_data_goes_through_every_route(
     assert info.key() == manifest.dataset_key
 
     # prepare keeps it (as of that day), and a workload is measured on it
-    kept = await prepare(target, cfg, scale, as_of=later)
+    kept = await prepare(Run(cfg, db=target), scale, as_of=later)
     assert kept.how == "kept", kept.reason
-    run = await run_scale(cfg, scale, url=source, run_id="inferred-run")
+    run = await run_scale(Run(cfg, db=source), scale, run_id="inferred-run")
     joined = "SELECT count(*) FROM rental JOIN customer USING (customer_id)"
     async with connection(source) as conn:
         expected = await conn.fetchval(joined)
@@ -235,11 +236,11 @@ async def test_a_dropped_trigger_is_a_change_and_prepare_restores_it(
     capture does: dropping one makes the data not kept, and prepare brings it back."""
     cfg, (_, target) = inferred, urls
     scale = cfg.scale("tiny")
-    first = await prepare(target, cfg, scale)
+    first = await prepare(Run(cfg, db=target), scale)
     assert first.how in ("kept", "template")
     async with connection(target) as conn:
         await conn.execute("DROP TRIGGER room_booking_touch ON room_booking")
-    again = await prepare(target, cfg, scale)
+    again = await prepare(Run(cfg, db=target), scale)
     assert again.how == "template" and again.reason is not None
     assert "not as they were built" in again.reason
     async with connection(target) as conn:
@@ -247,7 +248,7 @@ async def test_a_dropped_trigger_is_a_change_and_prepare_restores_it(
             "SELECT count(*) FROM pg_trigger WHERE tgname = 'room_booking_touch'"
         )
     assert back == 1
-    assert (await prepare(target, cfg, scale)).how == "kept"
+    assert (await prepare(Run(cfg, db=target), scale)).how == "kept"
 
 
 async def test_a_snapshot_whose_schema_file_was_edited_is_refused(
@@ -255,7 +256,7 @@ async def test_a_snapshot_whose_schema_file_was_edited_is_refused(
 ) -> None:
     cfg = inferred
     scale = cfg.scale("tiny")
-    store = SnapshotStore.for_config(cfg)
+    store = SnapshotStore.for_run(Run(cfg))
     snap = store.latest(scale.name, strict=True)
     assert snap is not None
     path = snap.path / SCHEMA_NAME
@@ -263,11 +264,11 @@ async def test_a_snapshot_whose_schema_file_was_edited_is_refused(
     try:
         path.write_bytes(body.replace(b"room_booking_touch", b"room_booking_tauch"))
         with pytest.raises(CorruptSnapshotError) as caught:
-            verify_snapshot(snap, load_application(cfg))
+            verify_snapshot(snap, load_application(Run(cfg)))
         assert SCHEMA_NAME in caught.value.reason
     finally:
         path.write_bytes(body)
-    verify_snapshot(snap, load_application(cfg))
+    verify_snapshot(snap, load_application(Run(cfg)))
 
 
 PLUGIN_SUITE = """
@@ -352,15 +353,15 @@ async def test_listing_and_verifying_read_the_capture_the_last_build_left(
 
     cfg = inferred
     monkeypatch.setattr(source, "_CAPTURED", {})  # a new process: nothing captured in memory
-    (listed,) = [row for row in list_snapshots(cfg, scale="tiny") if row.latest]
+    (listed,) = [row for row in list_snapshots(Run(cfg), scale="tiny") if row.latest]
     assert listed.fits_schema is True and listed.config_problem is None
-    assert all(v.ok for v in verify_snapshots(cfg, scale="tiny"))
+    assert all(v.ok for v in verify_snapshots(Run(cfg), scale="tiny"))
     memo = cfg.state_dir / source.CAPTURES_DIR
     kept = {p: p.read_bytes() for p in memo.iterdir()}
     try:
         for path in kept:
             path.unlink()
-        (unknown,) = [row for row in list_snapshots(cfg, scale="tiny") if row.latest]
+        (unknown,) = [row for row in list_snapshots(Run(cfg), scale="tiny") if row.latest]
         assert unknown.fits_schema is None
     finally:
         for path, body in kept.items():

@@ -4,7 +4,6 @@ and a ``perfkit_dataset`` row whose fingerprint is the capture's."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -13,9 +12,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from perfkit.app import load_application
+from perfkit.commands.data import seed
 from perfkit.config import Config, Scale, SchemaSource
-from perfkit.datagen.command import seed_command
 from perfkit.datagen.errors import DatasetConflictError
 from perfkit.datagen.infer.model import INFER_VERSION
 from perfkit.datagen.infer.seed import INFERRED_MODE, seed_inferred
@@ -24,6 +22,8 @@ from perfkit.dataspec import GenerationSpec, parse_spec
 from perfkit.db import connection
 from perfkit.ddl import Capture, capture_schema
 from perfkit.errors import ConfigError, DatasetTooLargeError, UnsafeTargetError
+from perfkit.loading import load_application
+from perfkit.run import Run
 from perfkit.testing import scratch_database
 
 pytestmark = pytest.mark.integration
@@ -59,18 +59,20 @@ async def test_a_seed_records_its_dataset_and_is_not_repeated(
 ) -> None:
     async with scratch_database(pg_url, "perfkit_infer_seed_test", perfkit_made=True) as url:
         first = await seed_inferred(
-            str(url), pg_config, TINY, capture=extras, spec=spec(), seed=1, anchor=ANCHOR
+            Run(pg_config, db=str(url)), TINY, capture=extras, spec=spec(), seed=1, anchor=ANCHOR
         )
         again = await seed_inferred(
-            str(url), pg_config, TINY, capture=extras, spec=spec(), seed=1, anchor=ANCHOR
+            Run(pg_config, db=str(url)), TINY, capture=extras, spec=spec(), seed=1, anchor=ANCHOR
         )
         with pytest.raises(DatasetConflictError):
-            await seed_inferred(str(url), pg_config, TINY, capture=extras, spec=spec(), seed=2)
+            await seed_inferred(
+                Run(pg_config, db=str(url)), TINY, capture=extras, spec=spec(), seed=2
+            )
         async with connection(str(url)) as conn:
             info = await read_dataset_info(conn)
             units = await conn.fetchval("SELECT count(*) FROM org_unit")
         replaced = await seed_inferred(
-            str(url), pg_config, TINY, capture=extras, spec=spec(), seed=2, reset=True
+            Run(pg_config, db=str(url)), TINY, capture=extras, spec=spec(), seed=2, reset=True
         )
         async with connection(str(url)) as conn:
             after = await read_dataset_info(conn)
@@ -90,11 +92,11 @@ async def test_another_spec_is_another_dataset(
     other = parse_spec({**SPEC, "null_share": 0.5}, source="test")
     async with scratch_database(pg_url, "perfkit_infer_spec_test", perfkit_made=True) as url:
         await seed_inferred(
-            str(url), pg_config, TINY, capture=extras, spec=spec(), seed=1, anchor=ANCHOR
+            Run(pg_config, db=str(url)), TINY, capture=extras, spec=spec(), seed=1, anchor=ANCHOR
         )
         with pytest.raises(DatasetConflictError):
             await seed_inferred(
-                str(url), pg_config, TINY, capture=extras, spec=other, seed=1, anchor=ANCHOR
+                Run(pg_config, db=str(url)), TINY, capture=extras, spec=other, seed=1, anchor=ANCHOR
             )
 
 
@@ -103,7 +105,9 @@ async def test_a_database_that_is_not_a_test_database_is_refused(
 ) -> None:
     async with scratch_database(pg_url, "perfkit_customers") as url:
         with pytest.raises(UnsafeTargetError):
-            await seed_inferred(str(url), pg_config, TINY, capture=extras, spec=spec(), seed=1)
+            await seed_inferred(
+                Run(pg_config, db=str(url)), TINY, capture=extras, spec=spec(), seed=1
+            )
         async with connection(str(url)) as conn:
             tables = await conn.fetchval(
                 "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
@@ -128,11 +132,11 @@ async def test_invoke_seed_fills_an_application_without_a_recipe(
 ) -> None:
     async with scratch_database(pg_url, "perfkit_infer_command_test", perfkit_made=True) as url:
         cfg = without_recipe(pg_config, str(url))
-        outcome = await asyncio.to_thread(seed_command, cfg, scale="small", anchor="2026-03-02")
+        outcome = await seed(Run(cfg), scale="small", anchor=dt.date(2026, 3, 2))
         async with connection(str(url)) as conn:
             info = await read_dataset_info(conn)
             units = await conn.fetchval("SELECT count(*) FROM org_unit")
-        app = load_application(cfg)  # what the other commands load: the inferred data
+        app = load_application(Run(cfg))  # what the other commands load: the inferred data
     assert outcome.report.created and info is not None and info.mode == INFERRED_MODE
     assert units == 5 * cfg.scale("small").offices == info.row_counts["org_unit"]
     assert app.inferred is not None and info.schema_fingerprint == app.data.fingerprint
@@ -150,7 +154,7 @@ async def test_a_bad_data_section_or_size_stops_invoke_seed_first(
         big = without_recipe(pg_config, str(url))
         big = msgspec.structs.replace(big, limits=msgspec.structs.replace(big.limits, max_rows=10))
         with pytest.raises(DatasetTooLargeError):
-            await asyncio.to_thread(seed_command, big, scale="small")
+            await seed(Run(big), scale="small")
         async with connection(str(url)) as conn:
             tables = await conn.fetchval(
                 "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"

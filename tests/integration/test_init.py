@@ -10,7 +10,6 @@ Then the file is loaded and seeded with no edit, and every table holds the rows 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
@@ -20,11 +19,13 @@ from typing import Any
 import pytest
 import yaml
 
+from perfkit.commands.data import seed
+from perfkit.commands.init import init
 from perfkit.config import load_config
-from perfkit.datagen.command import seed_command
 from perfkit.datagen.metadata import read_dataset_info
 from perfkit.db import connection
-from perfkit.init import ConfigExistsError, InitReport, init_command
+from perfkit.init import ConfigExistsError, InitReport
+from perfkit.run import Run
 from perfkit.testing import PrivateServer, scratch_database
 
 pytestmark = pytest.mark.integration
@@ -72,7 +73,7 @@ async def test_init_writes_a_file_that_seeds_as_it_is(project: tuple[Path, str])
     assert re.search(r"#\s+email\s+text: drawn, e\.g\. '", text)  # a column's generator
     # the file loads and seeds as it is
     cfg = load_config(path)
-    outcome = await asyncio.to_thread(seed_command, cfg, scale="small")
+    outcome = await seed(Run(cfg), scale="small")
     async with connection(url) as conn:
         info = await read_dataset_info(conn)
         counts = {
@@ -102,6 +103,7 @@ async def test_init_never_replaces_a_file_without_force(project: tuple[Path, str
     assert "recipe: null" in path.read_text(encoding="utf-8")
 
 
-async def _init(**flags: Any) -> InitReport:
-    """``invoke init`` with ``flags``, in a thread (it runs an event loop of its own)."""
-    return await asyncio.to_thread(lambda: init_command(config=None, **flags))
+async def _init(*, output: str, **flags: Any) -> InitReport:
+    """``perfkit init`` with ``flags``, as the front end calls it where no scales.yaml exists
+    yet (no run)."""
+    return await init(None, output=Path(output), **flags)

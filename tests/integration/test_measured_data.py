@@ -9,7 +9,7 @@ and say what changed in one line, or must keep it when nothing that counts chang
   back, EXPLAIN ANALYZE of an INSERT in a rolled-back transaction) do not count (items 6, 7);
 - a workload that commits without being declared as writing fails, and the data is restored;
   one declared ``writes: true`` gets a fresh copy for every run, the shared data untouched;
-  ``invoke explain`` never leaves a write behind (item 4).
+  ``perfkit explain`` never leaves a write behind (item 4).
 
 A writing session publishes its statistics counters before its next statement's answer once
 it asked ``pg_stat_force_next_flush()`` (:func:`write`), so the checks below never wait.
@@ -27,9 +27,10 @@ from perfkit.config import Config, MeasureConfig, Scale, WorkloadConfig
 from perfkit.db import connection
 from perfkit.guard import WorkloadWroteError
 from perfkit.pipeline import run_scale
-from perfkit.plans import explain_command
+from perfkit.plans import explain_workload
 from perfkit.prepare import PrepareReport, prepare
 from perfkit.results import read_records, results_path
+from perfkit.run import Run
 from perfkit.testing import (
     PrivateServer,
     databases_named,
@@ -75,7 +76,7 @@ async def shared(pg: PrivateServer, tiny: tuple[Config, Scale]) -> AsyncIterator
     cfg, scale = tiny
     url = with_database(pg.url, DATABASE)
     await drop_databases(pg.url, DATABASE)
-    assert (await prepare(url, cfg, scale)).how == "seeded"
+    assert (await prepare(Run(cfg, db=url), scale)).how == "seeded"
     yield url
     await drop_databases(pg.url, DATABASE, *await databases_named(pg.url, "perfkit_tpl_tiny_"))
 
@@ -83,7 +84,7 @@ async def shared(pg: PrivateServer, tiny: tuple[Config, Scale]) -> AsyncIterator
 @pytest.fixture
 async def kept(shared: str, tiny: tuple[Config, Scale]) -> str:
     """The shared data, checked to be kept as it is before the test changes it."""
-    report = await prepare(shared, *tiny)
+    report = await prepare(Run(tiny[0], db=shared), tiny[1])
     assert report.how == "kept", report.reason
     return shared
 
@@ -99,8 +100,8 @@ async def write(url: str, *statements: str) -> None:
 
 async def again(url: str, tiny: tuple[Config, Scale]) -> PrepareReport:
     """``prepare`` after a change; then once more, which must keep what it restored."""
-    report = await prepare(url, *tiny)
-    follow = await prepare(url, *tiny)
+    report = await prepare(Run(tiny[0], db=url), tiny[1])
+    follow = await prepare(Run(tiny[0], db=url), tiny[1])
     assert follow.how == "kept", follow.reason
     return report
 
@@ -125,7 +126,7 @@ async def test_rolled_back_changes_keep_the_data(kept: str, tiny: tuple[Config, 
         )
     offices, cycles = (tuple(r)[1:] for r in attempts)
     assert offices[0] >= 4 and cycles[1] > 0 and cycles[2] > 0  # 2 + 2 inserts, and the rest
-    report = await prepare(kept, *tiny)
+    report = await prepare(Run(tiny[0], db=kept), tiny[1])
     assert report.how == "kept", report.reason
 
 
@@ -201,7 +202,7 @@ async def test_role_settings_are_not_kept(kept: str, tiny: tuple[Config, Scale])
         )
     finally:
         await write(kept, f"ALTER ROLE {user} RESET random_page_cost")
-        await prepare(kept, *tiny)  # recorded again without it
+        await prepare(Run(tiny[0], db=kept), tiny[1])  # recorded again without it
 
 
 # -- item 4: workloads that write -----------------------------------------------------------
@@ -218,7 +219,7 @@ async def test_an_undeclared_writer_fails_and_the_data_is_restored(
     cfg, scale = tiny
     before = len(read_records(results_path(cfg))) if results_path(cfg).exists() else 0
     with pytest.raises(WorkloadWroteError) as info:
-        await run_scale(cfg, scale, url=kept, run_id="writer", workload="stamp")
+        await run_scale(Run(cfg, db=kept), scale, run_id="writer", workload="stamp")
     assert info.value.workload == "stamp"
     # the timed, memory and profiled runs committed; EXPLAIN ANALYZE's was rolled back
     assert info.value.what == (
@@ -229,20 +230,20 @@ async def test_an_undeclared_writer_fails_and_the_data_is_restored(
     assert await stamped(kept) == 0  # restored before anything else is measured
     after = len(read_records(results_path(cfg))) if results_path(cfg).exists() else 0
     assert after == before  # nothing recorded
-    assert (await prepare(kept, cfg, scale)).how == "kept"
+    assert (await prepare(Run(cfg, db=kept), scale)).how == "kept"
 
 
 async def test_a_declared_writer_gets_a_fresh_copy_for_every_run(
     pg: PrivateServer, kept: str, tiny: tuple[Config, Scale]
 ) -> None:
     cfg, scale = tiny
-    run = await run_scale(cfg, scale, url=kept, run_id="declared", workload="stamp_declared")
+    run = await run_scale(Run(cfg, db=kept), scale, run_id="declared", workload="stamp_declared")
     assert run.passed, run.failures
     # every run found one stamp: its own (the timed, memory and profiled runs)
     assert run.numbers == {"stamped": 1}
     assert run.record.dataset["key"] == run.info.key()
     assert await stamped(kept) == 0
-    assert (await prepare(kept, cfg, scale)).how == "kept"
+    assert (await prepare(Run(cfg, db=kept), scale)).how == "kept"
     assert await databases_named(pg.url, "perfkit_clone_") == []
 
 
@@ -251,23 +252,23 @@ async def test_rolled_back_writes_of_a_run_and_its_explains_keep_the_data(
 ) -> None:
     """The workload's UPDATE is rolled back, and EXPLAIN ANALYZE runs it again, rolled back."""
     cfg, scale = tiny
-    run = await run_scale(cfg, scale, url=kept, run_id="rolled", workload="stamp_rolled_back")
+    run = await run_scale(Run(cfg, db=kept), scale, run_id="rolled", workload="stamp_rolled_back")
     assert run.passed, run.failures
     assert any(e.get("plan") for e in run.record.profile)  # the UPDATE was explained
-    assert (await prepare(kept, cfg, scale)).how == "kept"
+    assert (await prepare(Run(cfg, db=kept), scale)).how == "kept"
 
 
 async def test_explain_never_leaves_a_write_behind(
     pg: PrivateServer, kept: str, tiny: tuple[Config, Scale]
 ) -> None:
     cfg, scale = tiny
-    report = await explain_command(cfg, scale, url=kept, workload="stamp_declared")
+    report = await explain_workload(Run(cfg, db=kept), scale, workload="stamp_declared")
     assert report.profile.statements and report.plans
     assert await stamped(kept) == 0
     assert await databases_named(pg.url, "perfkit_clone_") == []
 
     with pytest.raises(WorkloadWroteError) as info:
-        await explain_command(cfg, scale, url=kept, workload="stamp")
+        await explain_workload(Run(cfg, db=kept), scale, workload="stamp")
     assert info.value.workload == "stamp"
     assert await stamped(kept) == 0
-    assert (await prepare(kept, cfg, scale)).how == "kept"
+    assert (await prepare(Run(cfg, db=kept), scale)).how == "kept"

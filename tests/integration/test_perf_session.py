@@ -1,7 +1,7 @@
 """The ``perf-<scale>`` session end to end, and one scale's run, against the private server.
 
 The session test runs the very steps ``noxfile.py`` runs (:func:`perf_session_commands`:
-``invoke db-up``, ``invoke prepare``, the performance pytest) in subprocesses, with a test
+``perfkit db-up``, ``perfkit prepare``, the performance pytest) in subprocesses, with a test
 config holding a 2-office scale, and checks the summary, the staging rule's skip and the run
 record. No nox here: it would build a virtual environment; the steps are the same.
 """
@@ -19,6 +19,7 @@ import yaml
 from perfkit.config import Budgets, Config, load_config
 from perfkit.pipeline import run_scale
 from perfkit.results import read_records, results_path
+from perfkit.run import Run
 from perfkit.staging import perf_session_commands, perf_session_env
 from perfkit.testing import PrivateServer, run_session_step, scratch_database
 from perfkit.urls import password_of
@@ -85,9 +86,9 @@ def test_the_perf_session_steps_run_end_to_end(
     rec = records[0]
     assert rec.scale == "tiny" and rec.passed and rec.backend == "external"
     assert rec.dataset["mode"] == "plan" and rec.dataset["rows"]["offices"] == 2
-    # `invoke prepare` seeded the data and the test kept it: the record keeps the seeding
+    # `perfkit prepare` seeded the data and the test kept it: the record keeps the seeding
     assert rec.dataset["prepared"] == "seeded" and rec.metrics["seed_rows_per_second"] > 0
-    assert "[invoke prepare]; kept in" in report
+    assert "[perfkit prepare]; kept in" in report
     assert rec.metrics["emails"] == 20 and rec.metrics["offices"] == 2
     assert rec.metrics["statements"] == 1
     assert len(rec.samples["batch_seconds"]) == load_config(cfg_path, env={}).measure.repeat
@@ -110,7 +111,7 @@ async def test_a_run_over_budget_fails_and_is_recorded_as_failed(
     tight = msgspec.structs.replace(
         cfg.scale("tiny"), budgets=Budgets(batch=1e-9, prepare=120, restore=60, statements=1)
     )
-    run = await run_scale(cfg, tight, url=wiring_db, run_id="test-run")
+    run = await run_scale(Run(cfg, db=wiring_db), tight, run_id="test-run")
     assert not run.passed
     assert [f.split(" ")[0] for f in run.failures] == ["batch"]
     assert "OVER BUDGET" in run.failures[0]

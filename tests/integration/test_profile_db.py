@@ -20,6 +20,7 @@ The profile's overhead (the profiled run against the timed median) is printed.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import statistics
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,7 +29,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from perfkit.app import load_application
 from perfkit.compare import (
     RegressionError,
     check,
@@ -50,7 +50,8 @@ from perfkit.pipeline import (
 from perfkit.profile import StatementStats, explain_statements, profile_run
 from perfkit.report import build_report, render_html, render_markdown
 from perfkit.results import new_run_id, results_path
-from perfkit.testing import PrivateServer, run_invoke, scratch_database, tiny_scale_config
+from perfkit.run import Run
+from perfkit.testing import PrivateServer, run_perfkit, scratch_database, tiny_scale_config
 from perfkit.urls import with_database
 from perfkit.workload import Workload, WorkloadContext, WorkloadRegistry
 
@@ -113,10 +114,10 @@ async def without_the_index(cfg: Config, scale: Scale, url: str) -> ScaleRun:
     """The batch measured after the test dropped its index: data ready first, then the index
     dropped, then measured as a database of the caller's own (``lock=False``: no guard, which
     would restore the index before measuring)."""
-    data = await prepare_data(cfg, scale, url=url)
+    data = await prepare_data(Run(cfg, db=url), scale)
     async with connection(url) as conn:
         await conn.execute(f"DROP INDEX {INDEX}")
-    app = load_application(cfg)
+    app = Run(cfg).app
     engine = create_engine(url, cfg.pool, driver=app.driver)
     try:
         ctx = WorkloadContext(
@@ -124,7 +125,7 @@ async def without_the_index(cfg: Config, scale: Scale, url: str) -> ScaleRun:
         )
         timed = workload_timed(app, app.workload(None), ctx, scale=scale.name)
         return await measure_and_record(
-            cfg, data, timed, engine=engine, run_id=new_run_id(), lock=False
+            Run(cfg, db=url), data, timed, engine=engine, run_id=new_run_id(), lock=False
         )
     finally:
         await engine.dispose()
@@ -140,7 +141,7 @@ async def runs(
     try:
 
         async def run(**kwargs: object) -> ScaleRun:
-            return await run_scale(cfg, tiny, url=url, run_id=new_run_id(), **kwargs)  # type: ignore[arg-type]
+            return await run_scale(Run(cfg, db=url), tiny, **kwargs, run_id=new_run_id())  # type: ignore[arg-type]
 
         batched = await run(workload="office_staff", registry=registry(staff_batched))
         n_plus_one = await run(workload="office_staff", registry=registry(staff_n_plus_one))
@@ -217,10 +218,10 @@ def test_the_dropped_index_is_named_as_a_plan_change(runs: ProfileRuns) -> None:
 
 def test_invoke_compare_prints_the_n_plus_one(runs: ProfileRuns, project_root: Path) -> None:
     run_id = runs.n_plus_one.record.run_id
-    done = run_invoke(
-        "compare", "--config", str(runs.config_file), "--run-id", run_id, root=project_root
+    done = run_perfkit(
+        "compare", "--config", str(runs.config_file), "--run-id", run_id, cwd=project_root
     )
-    said = " ".join(done.stderr.split())
+    said = " ".join((done.stdout + done.stderr).split())  # the comparison, then the one line
     assert done.returncode == 6, done.stderr
     assert "FAIL N+1: `SELECT id, full_name, email FROM staffs WHERE office_id = ?` went 1" in said
 
@@ -322,16 +323,33 @@ def test_the_report_shows_where_the_time_goes(runs: ProfileRuns) -> None:
 
 
 def test_invoke_explain_prints_the_profile_and_plans(runs: ProfileRuns, project_root: Path) -> None:
-    done = run_invoke(
-        "explain", "--config", str(runs.config_file), "--scale", "tiny",
-        root=project_root, env={"PERFORMANCE_TEST_DATABASE_URL": runs.url},
-    )  # fmt: skip
+    done = run_perfkit(
+        "explain",
+        "--config",
+        str(runs.config_file),
+        "--scale",
+        "tiny",
+        cwd=project_root,
+        env={"PERFORMANCE_TEST_DATABASE_URL": runs.url},
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert out.startswith("[tiny] deadline_alerts: ") and "database" in out
     assert " 1. 1x  total " in out and "slowest node: " in out
     assert "on support_plan_cycles" in out  # its plan, node by node
     assert len(load_history(results_path(runs.cfg))) == 4  # no run record written
+    as_json = run_perfkit(
+        "explain", "--config", str(runs.config_file), "-s", "tiny", "--top", "1", "--json",
+        cwd=project_root, env={"PERFORMANCE_TEST_DATABASE_URL": runs.url},
+    )  # fmt: skip
+    report = json.loads(as_json.stdout)
+    assert report["scale"] == "tiny" and report["workload"] == "deadline_alerts"
+    assert report["wall_seconds"] >= report["db_seconds"] > 0 and 0 < report["db_share"] <= 1
+    top = report["statements"][0]
+    assert top["calls"] == 1 and top["statement"].startswith("WITH subscribers")
+    plan = report["plans"][top["fingerprint"]]
+    assert plan["shape_hash"] and plan["slowest_node"] and plan["execution_ms"] > 0
+    assert len(load_history(results_path(runs.cfg))) == 4
 
 
 async def test_psycopg_gives_the_same_statements_and_plans(runs: ProfileRuns) -> None:

@@ -21,9 +21,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from perfkit.commands import database
 from perfkit.config import Config
 from perfkit.db import wait_until_ready
-from perfkit.env import native
+from perfkit.env import ServerStatus, native
 from perfkit.env.native import NativeEnvironment
 from perfkit.errors import (
     ClusterOwnershipError,
@@ -34,11 +35,32 @@ from perfkit.errors import (
     PortInUseError,
     ProjectCopiedError,
 )
-from perfkit.lifecycle import db_down, db_status, db_up, db_url
+from perfkit.run import Run
 from perfkit.testing import free_port, make_test_config
 from perfkit.urls import to_asyncpg
 
 pytestmark = pytest.mark.integration
+
+
+async def db_up(cfg: Config) -> ServerStatus:
+    """``perfkit db-up``'s command, as the command layer runs it."""
+    return (await database.db_up(Run(cfg))).status
+
+
+async def db_down(cfg: Config, *, remove_data: bool = False) -> str:
+    """``perfkit db-down``'s command: what it said."""
+    return (await database.db_down(Run(cfg), remove_data=remove_data)).said
+
+
+async def db_status(cfg: Config) -> ServerStatus:
+    """``perfkit db-status``'s command."""
+    return (await database.db_status(Run(cfg))).status
+
+
+def db_url(cfg: Config) -> str:
+    """``perfkit db-url``'s URL, password included."""
+    return Run(cfg).env.url()
+
 
 #: Where the cluster lives: in the project's own state folder (the server account can reach
 #: it) or under perfkit's shared root (it cannot: a 0700 folder, as root's home would be).

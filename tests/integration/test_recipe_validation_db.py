@@ -22,6 +22,7 @@ from perfkit.datagen.recipe import Computed, Const, Recipe, Shape, Source
 from perfkit.datagen.validate import read_columns, validate_recipe
 from perfkit.db import connection
 from perfkit.errors import RecipeError
+from perfkit.run import Run
 from perfkit.schema import Schema, quote_ident
 from perfkit.testing import PrivateServer, scratch_database
 from perfkit.workload import WorkloadRegistry
@@ -229,7 +230,7 @@ async def test_seeding_stops_before_writing_and_leaves_nothing(pg: PrivateServer
     cfg = pg.config_with(app=app_config("MISSING_IS_ACTIVE"))
     async with scratch_database(pg.url, "recipe_validation_seed_test", perfkit_made=True) as url:
         with pytest.raises(RecipeError) as caught:
-            await seed_database(url, cfg, TINY, anchor=ANCHOR)
+            await seed_database(Run(cfg, db=url), TINY, anchor=ANCHOR)
         error = caught.value
         assert (error.recipe, error.table, error.column, error.problem) == (
             "recipes_for_validation:MISSING_IS_ACTIVE",
@@ -245,13 +246,13 @@ async def test_a_refused_reseed_leaves_the_dataset_as_it_was(pg: PrivateServer) 
     good = pg.config_with(app=app_config("RECIPE"))
     bad = pg.config_with(app=app_config("MISSING_IS_ACTIVE"))
     async with scratch_database(pg.url, "recipe_validation_reseed_test", perfkit_made=True) as url:
-        report = await seed_database(url, good, TINY, anchor=ANCHOR)
+        report = await seed_database(Run(good, db=url), TINY, anchor=ANCHOR)
         assert report.created and report.rows == {"teams": 3, "members": 12}
         before = await contents(url)
         async with connection(url) as conn:
             info = await read_dataset_info(conn)
         with pytest.raises(RecipeError):
-            await seed_database(url, bad, TINY, anchor=ANCHOR, seed=9, reset=True)
+            await seed_database(Run(bad, db=url), TINY, anchor=ANCHOR, seed=9, reset=True)
         assert await contents(url) == before
         async with connection(url) as conn:
             assert await read_dataset_info(conn) == info
@@ -259,6 +260,8 @@ async def test_a_refused_reseed_leaves_the_dataset_as_it_was(pg: PrivateServer) 
 
 async def test_seeding_the_sample_application_still_works(pg_url: str, pg_config: Config) -> None:
     async with scratch_database(pg_url, "recipe_validation_small_test", perfkit_made=True) as url:
-        report = await seed_database(url, pg_config, pg_config.scale("small"), anchor=ANCHOR)
+        report = await seed_database(
+            Run(pg_config, db=url), pg_config.scale("small"), anchor=ANCHOR
+        )
     assert report.created and report.total_rows > 0
     assert set(report.rows) == set(welfare_application().tables)

@@ -11,6 +11,7 @@ HTML and Markdown reports are rendered from the same records.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,8 @@ from perfkit.history import History, load_history
 from perfkit.pipeline import ScaleRun, run_scale
 from perfkit.report import build_report, render_html, render_markdown
 from perfkit.results import new_run_id, results_path
-from perfkit.testing import PrivateServer, run_invoke, tiny_scale_config
+from perfkit.run import Run
+from perfkit.testing import PrivateServer, run_perfkit, tiny_scale_config
 from perfkit.urls import with_database
 from perfkit.workload import Workload, WorkloadContext, WorkloadRegistry
 
@@ -69,9 +71,9 @@ async def gate_runs(
     cfg, tiny, config_file = tiny_scale_config(pg_config, root, offices=3)
     url = with_database(pg.url, DATABASE)
     try:
-        unchanged = [await run_scale(cfg, tiny, url=url, run_id=new_run_id()) for _ in range(3)]
+        unchanged = [await run_scale(Run(cfg, db=url), tiny, run_id=new_run_id()) for _ in range(3)]
         slowed = await run_scale(
-            cfg, tiny, url=url, run_id=new_run_id(), registry=slowed_registry()
+            Run(cfg, db=url), tiny, run_id=new_run_id(), registry=slowed_registry()
         )
         yield GateRuns(cfg, config_file, tuple(unchanged), slowed)
     finally:
@@ -135,19 +137,26 @@ def test_invoke_compare_exits_6_on_the_slowed_run_and_0_on_the_rerun(
     gate_runs: GateRuns, project_root: Path
 ) -> None:
     config = str(gate_runs.config_file)
-    slowed = run_invoke("compare", "--config", config, "--baseline", "median:3", root=project_root)
+    slowed = run_perfkit("compare", "--config", config, "--baseline", "median:3", cwd=project_root)
     assert slowed.returncode == 6, slowed.stderr
-    said = " ".join(slowed.stderr.split())
+    said = " ".join((slowed.stdout + slowed.stderr).split())  # the comparison, the one line
     assert "tiny: 1 regression in run " + gate_runs.slowed.record.run_id in said
     assert "performance regression: tiny: batch_seconds" in said
     rerun = gate_runs.unchanged[-1].record.run_id
-    ok = run_invoke("compare", "--config", config, "--run-id", rerun, root=project_root)
+    ok = run_perfkit("compare", "--config", config, "--run-id", rerun, cwd=project_root)
     assert ok.returncode == 0, ok.stderr
-    assert "tiny: no regression" in " ".join(ok.stderr.split())
+    assert "tiny: no regression" in " ".join(ok.stdout.split())
     first = gate_runs.unchanged[0].record.run_id
-    none = run_invoke("compare", "--config", config, "--run-id", first, root=project_root)
-    assert none.returncode == 0 and "no baseline yet" in " ".join(none.stderr.split())
-    loose = run_invoke("compare", "--config", config, "--threshold", "1000", root=project_root)
+    none = run_perfkit("compare", "--config", config, "--run-id", first, cwd=project_root)
+    assert none.returncode == 0 and "no baseline yet" in " ".join(none.stdout.split())
+    (judged,) = json.loads(
+        run_perfkit(
+            "compare", "--config", config, "--run-id", rerun, "--json", cwd=project_root
+        ).stdout
+    )["comparisons"]
+    assert judged["scale"] == "tiny" and judged["ok"] and judged["run_id"] == rerun
+    assert {m["metric"] for m in judged["metrics"]} >= {"batch_seconds", "statements"}
+    loose = run_perfkit("compare", "--config", config, "--threshold", "1000", cwd=project_root)
     assert loose.returncode == 0, loose.stderr
 
 
@@ -171,10 +180,16 @@ def test_the_reports_render_from_the_real_records(
     assert md.splitlines()[2].startswith("❌ **tiny: REGRESSED ×")  # the verdict leads
     assert "PostgreSQL " + history.records[0].server_version in md
 
-    done = run_invoke(
-        "report", "--config", str(gate_runs.config_file),
-        "--format", "both", "--output", str(tmp_path / "report"), root=project_root,
-    )  # fmt: skip
+    done = run_perfkit(
+        "report",
+        "--config",
+        str(gate_runs.config_file),
+        "--format",
+        "both",
+        "--output",
+        str(tmp_path / "report"),
+        cwd=project_root,
+    )
     assert done.returncode == 0, done.stderr
     html_file = tmp_path / "report" / "report.html"
     assert html_file.stat().st_size < 1_000_000  # uPlot embedded, offline

@@ -19,10 +19,11 @@ from perfkit.db import connection
 from perfkit.env.base import ensure_database
 from perfkit.errors import UnsafeTargetError
 from perfkit.prepare import create_snapshot
+from perfkit.run import Run
 from perfkit.safety import created_by_perfkit
 from perfkit.schema import quote_ident
 from perfkit.snapshot import restore_snapshot
-from perfkit.testing import PrivateServer, run_invoke
+from perfkit.testing import PrivateServer, run_perfkit
 from perfkit.urls import with_database
 
 pytestmark = pytest.mark.integration
@@ -90,7 +91,7 @@ async def snapshot(pg: PrivateServer, cfg: Config, small: Scale) -> AsyncIterato
     await drop(pg.url, SOURCE)
     url = with_database(pg.url, SOURCE)
     await ensure_database(url)
-    report = await create_snapshot(url, cfg, small)
+    report = await create_snapshot(Run(cfg, db=url), small)
     yield report.snapshot.id
     await drop(pg.url, SOURCE)
 
@@ -115,16 +116,15 @@ async def test_invoke_restore_refuses_a_name_with_test_inside_a_word(
     url = await users_database(pg.url, name)
     try:
         env = cli_env(pg, snap_dir, name)
-        refused = run_invoke("restore", "--scale", "small", root=project_root, env=env)
+        refused = run_perfkit("restore", "--scale", "small", cwd=project_root, env=env)
         assert refused.returncode == 4, refused.stderr
         assert f"--confirm-database {name}" in refused.stderr
         assert await invoices(url) == 1
         assert await is_perfkits(pg.url, name) is False
 
-        confirmed = run_invoke(
-            "restore", "--scale", "small", "--confirm-database", name,
-            root=project_root, env=env,
-        )  # fmt: skip
+        confirmed = run_perfkit(
+            "restore", "--scale", "small", "--confirm-database", name, cwd=project_root, env=env
+        )
         assert confirmed.returncode == 0, confirmed.stderr
         assert await invoices(url) is None  # replaced, as the user asked
     finally:
@@ -140,15 +140,15 @@ async def test_restore_never_replaces_a_users_database_on_its_name_alone(
     url = await users_database(pg.url, name)
     try:
         with pytest.raises(UnsafeTargetError) as info:
-            await restore_snapshot(url, cfg, small)
+            await restore_snapshot(Run(cfg, db=url), small)
         assert info.value.rule == "not_created" and info.value.database == name
         assert await invoices(url) == 1
 
-        await restore_snapshot(url, cfg, small, confirm=name)
+        await restore_snapshot(Run(cfg, db=url), small, confirm=name)
         assert await invoices(url) is None
         # What replaced it, perfkit made: later restores need no confirmation.
         assert await is_perfkits(pg.url, name) is True
-        await restore_snapshot(url, cfg, small)
+        await restore_snapshot(Run(cfg, db=url), small)
     finally:
         await drop(pg.url, name)
 
@@ -159,11 +159,11 @@ async def test_restore_into_a_new_database_needs_only_a_test_name(
     name = "perf_fresh_test"
     await drop(pg.url, name)
     try:
-        await restore_snapshot(with_database(pg.url, name), cfg, small)
+        await restore_snapshot(Run(cfg, db=with_database(pg.url, name)), small)
         assert await is_perfkits(pg.url, name) is True
         await drop(pg.url, "app_latest")
         with pytest.raises(UnsafeTargetError) as info:  # nothing there, but no test name
-            await restore_snapshot(with_database(pg.url, "app_latest"), cfg, small)
+            await restore_snapshot(Run(cfg, db=with_database(pg.url, "app_latest")), small)
         assert info.value.rule == "name"
         assert await is_perfkits(pg.url, "app_latest") is None
     finally:
@@ -179,7 +179,7 @@ async def test_seeding_refuses_production_names_and_words_inside_words(
     url = await users_database(pg.url, name)
     try:
         with pytest.raises(UnsafeTargetError) as info:
-            await seed_database(url, cfg, cfg.scale("small"), reset=True)
+            await seed_database(Run(cfg, db=url), cfg.scale("small"), reset=True)
         assert info.value.rule == rule
         assert await invoices(url) == 1
     finally:

@@ -7,7 +7,7 @@ a superuser: roles, tablespaces, ``ALTER SYSTEM``, settings and comments on othe
 (perfkit's own marker on ``postgres``), untrusted extensions and ``COPY ... TO PROGRAM`` are
 refused in one line naming the statement and its line, and the cluster is left as it was;
 trusted extensions still install. A killed build's role and database are removed by the next
-build and by ``invoke prune``. Listing, verifying and pruning snapshots never run the source.
+build and by ``perfkit prune``. Listing, verifying and pruning snapshots never run the source.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from perfkit.ddl.source import capture_source
 from perfkit.env.base import CREATED_BY_PERFKIT
 from perfkit.errors import ConfigError
 from perfkit.migrations_env import MigrationsEnvError
+from perfkit.run import Run
 from perfkit.schema_sandbox import BuildRoleError
 from perfkit.schema_scripts import SchemaSourceError
 from perfkit.schema_source import SOURCES_MEMO_FILE, schema_fingerprint, schema_from_source
@@ -166,7 +167,7 @@ async def test_alembic_reading_database_url_migrates_the_scratch_not_the_callers
     alembic_project(tmp_path, "DATABASE_URL")
     monkeypatch.setenv("DATABASE_URL", with_driver(other_db, "psycopg"))
     cfg = migrations_cfg(pg, tmp_path, "alembic", "upgrade", "head")
-    schema = schema_from_source(cfg)
+    schema = schema_from_source(cfg, db=Run(cfg).db)
     assert schema.tables == ("widgets",)
     assert await public_tables(other_db) == []
     assert await leftovers(pg) == ([], [])
@@ -210,7 +211,7 @@ async def test_libpq_variables_and_app_env_urls_reach_only_the_scratch_database(
     (tmp_path / "migrate.py").write_text(script, encoding="utf-8")
     env = {"REPORTING_URL": other_db, "REPORTING_DSN": dsn}
     cfg = migrations_cfg(pg, tmp_path, sys.executable, "migrate.py", env=env)
-    assert schema_from_source(cfg).tables == ("things",)
+    assert schema_from_source(cfg, db=Run(cfg).db).tables == ("things",)
     assert await public_tables(other_db) == []
 
 
@@ -223,7 +224,7 @@ def test_a_database_url_perfkit_cannot_read_is_refused_naming_its_variable(
     env = {"LEGACY_DB": "postgresql://app:p@ss/word@db.example:5432/shop"}
     cfg = migrations_cfg(pg, tmp_path, sys.executable, "-c", code, env=env)
     with pytest.raises(MigrationsEnvError) as caught:
-        schema_from_source(cfg)
+        schema_from_source(cfg, db=Run(cfg).db)
     assert caught.value.variable == "LEGACY_DB"
     assert "p@ss" not in caught.value.one_line()
     assert not marker.exists()
@@ -234,7 +235,7 @@ async def test_migrations_that_build_nothing_say_which_database_they_were_given(
 ) -> None:
     cfg = migrations_cfg(pg, tmp_path, sys.executable, "-c", "pass")
     with pytest.raises(SchemaSourceError) as caught:
-        schema_from_source(cfg)
+        schema_from_source(cfg, db=Run(cfg).db)
     error = caught.value
     assert error.database is not None and error.database.startswith(TARGET + "__pksch_")
     assert error.database in error.one_line()
@@ -303,24 +304,28 @@ async def test_listing_verifying_and_pruning_never_run_the_migrations(
 ) -> None:
     cfg, trace = migrations_leaving_a_trace
     publish_snapshot(cfg, fingerprint="0123456789abcdef", tables=("offices",))
-    (row,) = list_snapshots(cfg)
+    (row,) = list_snapshots(Run(cfg))
     assert row.fits_schema is None  # not built yet: unknown, and nothing was run to know
-    (checked,) = verify_snapshots(cfg)
+    (checked,) = verify_snapshots(Run(cfg))
     assert checked.ok and checked.note
-    await prune(cfg, url=pg.url, dry_run=True)
+    await prune(Run(cfg, db=pg.url), dry_run=True)
     assert not trace.exists()
 
     # once a command built it, the fingerprint it remembered is what they compare with
-    schema = schema_from_source(cfg)
+    schema = schema_from_source(cfg, db=Run(cfg).db)
     trace.unlink()
     memo = json.loads((cfg.state_dir / SOURCES_MEMO_FILE).read_text(encoding="utf-8"))
     assert [entry["tables"] for entry in memo.values()] == [["offices"]]
-    publish_snapshot(cfg, fingerprint=schema_fingerprint(cfg, schema), tables=schema.tables)
-    fits = sorted(bool(row.fits_schema) for row in list_snapshots(cfg))
+    publish_snapshot(
+        cfg,
+        fingerprint=schema_fingerprint(cfg, schema, db=lambda: Run(cfg).db),
+        tables=schema.tables,
+    )
+    fits = sorted(bool(row.fits_schema) for row in list_snapshots(Run(cfg)))
     assert fits == [False, True]
-    verified = sorted(v.ok for v in verify_snapshots(cfg))
+    verified = sorted(v.ok for v in verify_snapshots(Run(cfg)))
     assert verified == [False, True]  # the other one is stale
-    await prune(cfg, url=pg.url)
+    await prune(Run(cfg, db=pg.url))
     assert not trace.exists()
 
 
@@ -375,7 +380,7 @@ async def test_a_schema_file_cannot_reach_beyond_its_scratch_database(
     settings_before = await admin_fetchval(pg, settings)
     try:
         with pytest.raises(SchemaSourceError) as caught:
-            schema_from_source(cfg)
+            schema_from_source(cfg, db=Run(cfg).db)
         error = caught.value
         assert (error.line, error.sqlstate) == (4, "42501")
         assert error.statement is not None and error.statement.startswith(starts)
@@ -415,7 +420,7 @@ async def test_trusted_extensions_still_install(pg: PrivateServer, tmp_path: Pat
         "CREATE INDEX ix_docs_title_trgm ON docs USING gin (title public.gin_trgm_ops);\n"
         "CREATE INDEX CONCURRENTLY ix_docs_tag ON docs (tag);\n",  # one statement at a time
     )
-    schema = schema_from_source(cfg)
+    schema = schema_from_source(cfg, db=Run(cfg).db)
     assert schema.tables == ("docs",)
     assert {index.name for index in schema.metadata.tables["docs"].indexes} == {
         "ix_docs_title_trgm",
@@ -443,7 +448,7 @@ async def test_the_file_runs_as_a_role_that_is_not_a_superuser(
     )
     settings = "SELECT count(*) FROM pg_db_role_setting"
     before = await admin_fetchval(pg, settings)
-    assert schema_from_source(cfg).tables == ("t",)
+    assert schema_from_source(cfg, db=Run(cfg).db).tables == ("t",)
     assert await admin_fetchval(pg, settings) == before
 
 
@@ -466,10 +471,10 @@ async def test_a_killed_builds_role_and_database_are_removed_by_the_next_build_a
         await admin.conn.execute(f"CREATE ROLE {TARGET}__pksch_0000aa")
     try:
         first = await killed_build("00000a")
-        assert schema_from_source(cfg).tables == ("t",)
+        assert schema_from_source(cfg, db=Run(cfg).db).tables == ("t",)
         assert first not in (await leftovers(pg))[1]
         second = await killed_build("00000b")
-        report = await prune(cfg, url=pg.url)
+        report = await prune(Run(cfg, db=pg.url))
         assert second in report.databases and second in report.roles
         assert await leftovers(pg) == ([], [f"{TARGET}__pksch_0000aa"])
     finally:
@@ -484,7 +489,7 @@ def test_the_password_of_the_build_role_never_shows(pg: PrivateServer, tmp_path:
     code = "import os, sys; sys.exit('cannot migrate ' + os.environ['APP_DB_URL'])"
     cfg = migrations_cfg(pg, tmp_path, sys.executable, "-c", code)
     with pytest.raises(ConfigError) as caught:
-        schema_from_source(cfg)
+        schema_from_source(cfg, db=Run(cfg).db)
     line = caught.value.one_line()
     assert "cannot migrate postgresql" in line and ":***@" in line
     assert str(password_of(pg.url)) not in line
@@ -508,10 +513,10 @@ async def test_a_server_user_that_is_not_a_superuser_needs_createrole(
             external_url=f"postgresql://{user}:pw@{host}:{port}/{TARGET}",
         )
         if "CREATEROLE" in privileges:
-            assert schema_from_source(cfg).tables == ("t",)
+            assert schema_from_source(cfg, db=Run(cfg).db).tables == ("t",)
         else:
             with pytest.raises(BuildRoleError) as caught:
-                schema_from_source(cfg)
+                schema_from_source(cfg, db=Run(cfg).db)
             assert "CREATEROLE" in caught.value.one_line() and ":pw@" not in str(caught.value)
         assert await leftovers(pg) == ([], [])
     finally:
@@ -538,7 +543,7 @@ async def test_objects_the_build_role_made_in_another_database_are_reported(
     (tmp_path / "migrate.py").write_text(script, encoding="utf-8")
     cfg = migrations_cfg(pg, tmp_path, sys.executable, "migrate.py")
     with pytest.raises(ConfigError, match="outside its scratch database") as caught:
-        schema_from_source(cfg)
+        schema_from_source(cfg, db=Run(cfg).db)
     assert "bystander_test" in caught.value.one_line()
     (role,) = (await leftovers(pg))[1]
     async with connection(other_db) as conn:
@@ -558,7 +563,10 @@ async def test_concurrent_builds_of_one_test_database_never_take_each_others_dat
     """Each build first removes the leftovers of killed ones: a build that has just made its
     database must not look like one (pytest-xdist workers load the application at once)."""
     cfg = sql_cfg(pg, tmp_path, "CREATE TABLE t (id integer PRIMARY KEY);\n")
-    built = await asyncio.gather(*(asyncio.to_thread(schema_from_source, cfg) for _ in range(4)))
+    db = Run(cfg).db
+    built = await asyncio.gather(
+        *(asyncio.to_thread(schema_from_source, cfg, db=db) for _ in range(4))
+    )
     assert [schema.tables for schema in built] == [("t",)] * 4
     assert await leftovers(pg) == ([], [])
 
@@ -576,7 +584,7 @@ async def test_a_leftover_an_interrupted_drop_left_invalid_is_removed_too(
             "UPDATE pg_database SET datconnlimit = -2 WHERE datname = $1", name
         )  # what an interrupted DROP DATABASE leaves
     try:
-        assert schema_from_source(cfg).tables == ("t",)
+        assert schema_from_source(cfg, db=Run(cfg).db).tables == ("t",)
         assert await leftovers(pg) == ([], [])
     finally:
         async with Database(pg.url).admin() as admin:
@@ -586,13 +594,13 @@ async def test_a_leftover_an_interrupted_drop_left_invalid_is_removed_too(
 async def test_the_catalogue_capture_runs_a_schema_file_as_the_build_role_too(
     pg: PrivateServer, tmp_path: Path
 ) -> None:
-    """``invoke seed`` without a recipe captures the schema as its source builds it
+    """``perfkit seed`` without a recipe captures the schema as its source builds it
     (:mod:`perfkit.ddl.source`): the same confinement holds there."""
     name = f"perfkit_evil_{secrets.token_hex(3)}"
     cfg = sql_cfg(pg, tmp_path, f"CREATE TABLE t (id integer PRIMARY KEY);\nCREATE ROLE {name};\n")
     try:
         with pytest.raises(SchemaSourceError) as caught:
-            capture_source(cfg)
+            capture_source(cfg, db=Run(cfg).db)
         assert (caught.value.line, caught.value.sqlstate) == (2, "42501")
     finally:
         async with Database(pg.url).admin() as admin:

@@ -40,9 +40,10 @@ from perfkit.catalog import Catalog, read_catalog
 from perfkit.config import Config, MigrationsSource, SchemaSource
 from perfkit.db import connection
 from perfkit.errors import ConfigError, DatabaseEnvError
+from perfkit.run import Run
 from perfkit.schema import Schema
 from perfkit.schema_source import MEMO_FILE, schema_fingerprint, schema_from_source
-from perfkit.testing import PrivateServer, run_invoke, scratch_database
+from perfkit.testing import PrivateServer, run_perfkit, run_perfkit_process, scratch_database
 from perfkit.urls import make_url, parse_url, password_of, with_database
 
 pytestmark = pytest.mark.integration
@@ -198,7 +199,7 @@ async def test_models_are_built_once_rolled_back_and_remembered(
 ) -> None:
     cfg = own_state(pg_config, tmp_path / "state")  # its test database exists (empty_db)
     schema = Schema(items_metadata())
-    fingerprint = schema_fingerprint(cfg, schema)
+    fingerprint = schema_fingerprint(cfg, schema, db=lambda: Run(cfg).db)
     async with scratch_database(pg.url, "fingerprint_check_test") as url:
         assert fingerprint == (await build(url, schema)).fingerprint
     memo = yaml.safe_load((cfg.state_dir / MEMO_FILE).read_text(encoding="utf-8"))
@@ -211,7 +212,7 @@ async def test_models_are_built_once_rolled_back_and_remembered(
         own_state(pg_config, tmp_path / "absent"),
         external_url=with_database(pg.url, "not_created_yet_test"),
     )
-    assert schema_fingerprint(absent, schema) == fingerprint
+    assert schema_fingerprint(absent, schema, db=lambda: Run(absent).db) == fingerprint
     assert await helper_databases(pg.url) == []
     # another state folder whose memo says otherwise: the memo is what is read
     other = own_state(cfg, tmp_path / "copy")
@@ -219,7 +220,9 @@ async def test_models_are_built_once_rolled_back_and_remembered(
     (other.state_dir / MEMO_FILE).write_text(
         f'{{"{schema.digest}": "00000000000000aa"}}\n', encoding="utf-8"
     )
-    assert schema_fingerprint(other, schema) == "00000000000000aa"  # read, not rebuilt
+    assert (
+        schema_fingerprint(other, schema, db=lambda: Run(other).db) == "00000000000000aa"
+    )  # read, not rebuilt
 
 
 async def test_a_server_that_refuses_createdb_is_one_line_saying_so(
@@ -241,7 +244,7 @@ async def test_a_server_that_refuses_createdb_is_one_line_saying_so(
         )
         cfg = msgspec.structs.replace(own_state(pg_config, tmp_path / "state"), external_url=url)
         with pytest.raises(DatabaseEnvError, match="permission denied to create") as caught:
-            schema_fingerprint(cfg, Schema(items_metadata()))
+            schema_fingerprint(cfg, Schema(items_metadata()), db=lambda: Run(cfg).db)
         assert "needs CREATEDB" in caught.value.one_line()
         assert ":pw@" not in caught.value.one_line()
     finally:
@@ -256,7 +259,7 @@ async def test_a_sql_file_is_read_back_and_rebuilt_into_the_same_catalogue(
     pg: PrivateServer, pg_config: Config, tmp_path: Path, empty_db: str
 ) -> None:
     cfg = with_source(pg_config, tmp_path, SchemaSource(sql=EXAMPLE / "schema.sql"))
-    schema = schema_from_source(cfg)
+    schema = schema_from_source(cfg, db=Run(cfg).db)
     assert schema.tables == HOMECARE_TABLES  # parents first, as the models order them
     assert "alembic_version" not in schema.tables
     assert schema.serial_columns == (("review_cycles", "id"),)
@@ -275,7 +278,7 @@ async def test_a_sql_file_is_read_back_and_rebuilt_into_the_same_catalogue(
     assert late == ["fk_agencies_created_by_caregivers"]
     # perfkit's own DDL for the tables read back builds what the file built
     rebuilt = await build(empty_db, schema)
-    assert rebuilt.fingerprint == schema_fingerprint(cfg, schema)
+    assert rebuilt.fingerprint == schema_fingerprint(cfg, schema, db=lambda: Run(cfg).db)
     assert await helper_databases(pg.url) == []
 
 
@@ -312,7 +315,7 @@ async def test_a_bad_sql_file_is_one_line_and_leaves_nothing(
     path.write_text(body, encoding="utf-8")
     cfg = with_source(pg_config, tmp_path, SchemaSource(sql=path))
     with pytest.raises(ConfigError, match=message) as caught:
-        schema_from_source(cfg)
+        schema_from_source(cfg, db=Run(cfg).db)
     assert "\n" not in caught.value.one_line()
     assert await helper_databases(pg.url) == []
 
@@ -329,7 +332,10 @@ async def test_a_table_list_the_file_does_not_fit_is_named(
 ) -> None:
     source = SchemaSource(sql=EXAMPLE / "schema.sql", tables=tables)
     with pytest.raises(ConfigError, match=message):
-        schema_from_source(with_source(pg_config, tmp_path, source))
+        schema_from_source(
+            with_source(pg_config, tmp_path, source),
+            db=Run(with_source(pg_config, tmp_path, source)).db,
+        )
     assert await helper_databases(pg.url) == []
 
 
@@ -349,10 +355,10 @@ async def test_every_kind_of_sequence_fed_key_is_read_back_and_rebuilt(
         encoding="utf-8",
     )
     cfg = with_source(pg_config, tmp_path, SchemaSource(sql=path))
-    schema = schema_from_source(cfg)
+    schema = schema_from_source(cfg, db=Run(cfg).db)
     assert sorted(schema.serial_columns) == [("a", "id"), ("b", "id"), ("c", "id")]
     rebuilt = await build(empty_db, schema)
-    assert rebuilt.fingerprint == schema_fingerprint(cfg, schema)
+    assert rebuilt.fingerprint == schema_fingerprint(cfg, schema, db=lambda: Run(cfg).db)
 
 
 def test_psql_meta_commands_are_skipped(pg_config: Config, tmp_path: Path) -> None:
@@ -361,7 +367,10 @@ def test_psql_meta_commands_are_skipped(pg_config: Config, tmp_path: Path) -> No
         "\\restrict abc\nCREATE TABLE t (id integer PRIMARY KEY);\n\\unrestrict abc\n",
         encoding="utf-8",
     )
-    schema = schema_from_source(with_source(pg_config, tmp_path, SchemaSource(sql=path)))
+    schema = schema_from_source(
+        with_source(pg_config, tmp_path, SchemaSource(sql=path)),
+        db=Run(with_source(pg_config, tmp_path, SchemaSource(sql=path))).db,
+    )
     assert schema.tables == ("t",)
 
 
@@ -390,7 +399,10 @@ def test_migrations_run_on_a_scratch_database_named_by_the_apps_variable(
         "asyncio.run(main())\n"
     )
     (tmp_path / "migrate.py").write_text(script, encoding="utf-8")
-    schema = schema_from_source(migrations_cfg(pg_config, tmp_path, sys.executable, "migrate.py"))
+    schema = schema_from_source(
+        migrations_cfg(pg_config, tmp_path, sys.executable, "migrate.py"),
+        db=Run(migrations_cfg(pg_config, tmp_path, sys.executable, "migrate.py")).db,
+    )
     assert schema.tables == ("things",)  # alembic's own table is not the application's
     assert schema.serial_columns == (("things", "id"),)
 
@@ -401,25 +413,31 @@ def test_failing_migrations_are_one_line_without_the_password(
     code = "import os, sys; sys.exit('cannot migrate ' + os.environ['APP_DB_URL'])"
     cfg = migrations_cfg(pg_config, tmp_path, sys.executable, "-c", code)
     with pytest.raises(ConfigError, match=r"failed \(exit 1\): cannot migrate postgresql") as e:
-        schema_from_source(cfg)
+        schema_from_source(cfg, db=Run(cfg).db)
     password = password_of(pg.url)
     assert password and password not in str(e.value)
     with pytest.raises(ConfigError, match="command not found: 'no-such-migrator'"):
-        schema_from_source(migrations_cfg(pg_config, tmp_path, "no-such-migrator"))
+        schema_from_source(
+            migrations_cfg(pg_config, tmp_path, "no-such-migrator"),
+            db=Run(migrations_cfg(pg_config, tmp_path, "no-such-migrator")).db,
+        )
     traceback = (
         "import sys; sys.stderr.write('Traceback (most recent call last):\\n  File x\\n"
         "sqlalchemy.exc.ProgrammingError: column is_mfa_enabled already exists\\n"
         "(Background on this error at: https://sqlalche.me/e/20/f405)\\n'); sys.exit(1)"
     )
     with pytest.raises(ConfigError, match=r"\(exit 1\): sqlalchemy.exc.ProgrammingError: column"):
-        schema_from_source(migrations_cfg(pg_config, tmp_path, sys.executable, "-c", traceback))
+        schema_from_source(
+            migrations_cfg(pg_config, tmp_path, sys.executable, "-c", traceback),
+            db=Run(migrations_cfg(pg_config, tmp_path, sys.executable, "-c", traceback)).db,
+        )
     nowhere = migrations_cfg(pg_config, tmp_path / "no-such-folder", sys.executable, "-V")
     with pytest.raises(ConfigError, match=r"migrations\.cwd: not a folder: ") as refused:
-        schema_from_source(nowhere)
+        schema_from_source(nowhere, db=Run(nowhere).db)
     assert refused.value.key_path == "app.schema.migrations.cwd"
     cfg = msgspec.structs.replace(cfg, app=msgspec.structs.replace(cfg.app, database_env=()))
     with pytest.raises(ConfigError, match=r"app\.database_env: migrations need the database"):
-        schema_from_source(cfg)
+        schema_from_source(cfg, db=Run(cfg).db)
 
 
 # -- through invoke: the example's three sources -------------------------------------------------
@@ -477,7 +495,7 @@ async def test_models_a_sql_file_and_migrations_build_one_schema_with_one_finger
                 "PERFKIT_SNAPSHOT_DIR": str(tmp_path / "snapshots"),
             }
             env_of[name] = env
-            done = run_invoke("seed", "--scale", "small", root=ROOT, env=env, timeout=300)
+            done = run_perfkit("seed", "--scale", "small", cwd=ROOT, env=env)
             assert done.returncode == 0, f"{name}: {done.stdout[-2000:]}{done.stderr}"
             async with connection(url) as conn:
                 fingerprints[name] = await conn.fetchval(
@@ -485,7 +503,7 @@ async def test_models_a_sql_file_and_migrations_build_one_schema_with_one_finger
                 )
                 catalogs[name] = [tuple(r) for r in await conn.fetch(CATALOG_SQL)]
             if name == "models":  # a snapshot made from the models...
-                done = run_invoke("snapshot", "--scale", "small", root=ROOT, env=env, timeout=300)
+                done = run_perfkit("snapshot", "--scale", "small", cwd=ROOT, env=env)
                 assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     assert fingerprints["sql"] == fingerprints["models"] == fingerprints["migrations"]
     assert catalogs["sql"] == catalogs["models"] == catalogs["migrations"]
@@ -498,7 +516,7 @@ async def test_models_a_sql_file_and_migrations_build_one_schema_with_one_finger
     async with scratch_database(pg.url, "homecare_sql_test", perfkit_made=True) as url:
         env = env_of["sql"] | {"TEST_DATABASE_URL": url}
         # ... restores where the schema comes from the SQL file
-        done = run_invoke("restore", "--scale", "small", "--method", "file", root=ROOT, env=env)
+        done = run_perfkit("restore", "--scale", "small", "--method", "file", cwd=ROOT, env=env)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr
         async with connection(url) as conn:
             assert await conn.fetchval("SELECT count(*) FROM documents") > 0
@@ -509,16 +527,16 @@ async def test_models_a_sql_file_and_migrations_build_one_schema_with_one_finger
             + "\nCREATE INDEX ix_documents_uploaded_on ON public.documents (uploaded_on);\n",
             encoding="utf-8",
         )
-        done = run_invoke("restore", "--scale", "small", "--method", "file", root=ROOT, env=env)
+        done = run_perfkit("restore", "--scale", "small", "--method", "file", cwd=ROOT, env=env)
         assert done.returncode != 0
         assert f"was made for schema {fingerprints['sql']}, but the current" in done.stderr
         assert "Traceback" not in done.stdout + done.stderr
-        done = run_invoke("seed", "--scale", "small", root=ROOT, env=env)
+        done = run_perfkit("seed", "--scale", "small", cwd=ROOT, env=env)
         assert done.returncode != 0
         assert f"made for schema {fingerprints['sql']}; the schema is now" in done.stdout + (
             done.stderr
         )
-        done = run_invoke("seed", "--scale", "small", "--reset", root=ROOT, env=env)
+        done = run_perfkit("seed", "--scale", "small", "--reset", cwd=ROOT, env=env)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr
         async with connection(url) as conn:
             assert await conn.fetchval(
@@ -531,15 +549,15 @@ async def test_models_a_sql_file_and_migrations_build_one_schema_with_one_finger
     assert await helper_databases(pg.url) == []
 
     # the listing builds nothing: with the models' fingerprint remembered it says "fits"; with
-    # none remembered, "unknown (not built yet)", even with no server to build on
+    # none remembered, "unknown (not built yet)", even with no server to build on (a process of
+    # its own: this one remembers the builds above)
     dead = env_of["models"] | {"TEST_DATABASE_URL": "postgresql://u:pw@127.0.0.1:1/homecare_test"}
     for remembered, fit in ((True, "fits"), (False, "unknown (not built yet)")):
         if not remembered:
             (tmp_path / "state" / MEMO_FILE).unlink()
-        # wide enough that no column is cut, however long the temporary folder's name is
-        done = run_invoke("snapshots", root=ROOT, env=dead | {"COLUMNS": "400"})
+        done = run_perfkit_process("snapshots", cwd=ROOT, env=dead)  # plain text: never cut
         assert done.returncode == 0, done.stderr
-        listing = done.stdout + done.stderr  # rich writes the table to stderr
+        listing = done.stdout  # the table: results go to stdout
         assert "small" in listing and fit in listing, listing
 
 
@@ -547,7 +565,7 @@ def test_two_schema_sources_at_once_are_refused(tmp_path: Path) -> None:
     path = source_config(
         tmp_path, "both", {"metadata": "homecare.models:metadata", "sql": "schema.sql"}
     )
-    done = run_invoke("seed", "--scale", "small", root=ROOT, env={"PERFKIT_CONFIG": str(path)})
+    done = run_perfkit("seed", "--scale", "small", cwd=ROOT, env={"PERFKIT_CONFIG": str(path)})
     assert done.returncode == 2
     assert "app.schema: give one schema source, not metadata and sql" in done.stderr
     assert "Traceback" not in done.stderr

@@ -28,6 +28,7 @@ from perfkit.db import connection, create_engine
 from perfkit.env.base import ensure_database
 from perfkit.errors import UnsafeTargetError
 from perfkit.locks import exclusive
+from perfkit.run import Run
 from perfkit.schema import quote_ident
 from perfkit.urls import to_asyncpg, with_database
 
@@ -101,9 +102,9 @@ async def snapshot_of(url: str) -> tuple[DatasetInfo | None, dict[str, str], lis
 async def test_same_seed_same_tables_ids_included(pg_config: Config, make_db: MakeDb) -> None:
     small = pg_config.scale("small")
     a, b, c = [await make_db(f"seed_same_{x}_test") for x in "abc"]
-    await seed_database(a, pg_config, small, anchor=ANCHOR)
-    await seed_database(b, pg_config, small, anchor=ANCHOR)
-    await seed_database(c, pg_config, small, anchor=ANCHOR, seed=7)
+    await seed_database(Run(pg_config, db=a), small, anchor=ANCHOR)
+    await seed_database(Run(pg_config, db=b), small, anchor=ANCHOR)
+    await seed_database(Run(pg_config, db=c), small, anchor=ANCHOR, seed=7)
     (_, sums_a, _), (_, sums_b, _), (_, sums_c, _) = [await snapshot_of(u) for u in (a, b, c)]
     assert sums_a == sums_b
     assert all(sums_a[t] != sums_c[t] for t in TABLES)
@@ -112,7 +113,7 @@ async def test_same_seed_same_tables_ids_included(pg_config: Config, make_db: Ma
 @pytest.mark.parametrize("mode", ["plan", "realistic"])
 async def test_row_counts_and_metadata(pg_config: Config, make_db: MakeDb, mode: str) -> None:
     url = await make_db(f"seed_counts_{mode}_test")
-    report = await seed_database(url, pg_config, TINY, mode=mode, anchor=ANCHOR, seed=5)  # type: ignore[arg-type]
+    report = await seed_database(Run(pg_config, db=url), TINY, mode=mode, anchor=ANCHOR, seed=5)  # type: ignore[arg-type]
     expected = expected_row_counts(TINY, pg_config.data, mode)  # type: ignore[arg-type]
     assert dict(report.rows) == expected
     counted = {t: (await fetch(url, f"SELECT count(*) FROM {t}"))[0][0] for t in TABLES}  # noqa: S608
@@ -147,14 +148,18 @@ WHERE (s.notification_preferences ->> 'email_notification')::boolean
 
 async def test_plan_mode_alerts_every_staff_member(pg_config: Config, make_db: MakeDb) -> None:
     url = await make_db("seed_plan_emails_test")
-    await seed_database(url, pg_config, pg_config.scale("small"), mode="plan", anchor=ANCHOR)
+    await seed_database(
+        Run(pg_config, db=url), pg_config.scale("small"), mode="plan", anchor=ANCHOR
+    )
     staff = (await fetch(url, "SELECT count(*) FROM staffs"))[0][0]
     assert (await fetch(url, DUE_STAFF, ANCHOR))[0][0] == staff == 100
 
 
 async def test_realistic_mode_spreads_the_work(pg_config: Config, make_db: MakeDb) -> None:
     url = await make_db("seed_realistic_test")
-    await seed_database(url, pg_config, pg_config.scale("small"), mode="realistic", anchor=ANCHOR)
+    await seed_database(
+        Run(pg_config, db=url), pg_config.scale("small"), mode="realistic", anchor=ANCHOR
+    )
     buckets = {
         r["bucket"]: r["n"]
         for r in await fetch(
@@ -210,7 +215,7 @@ WHERE schemaname = 'public' AND tablename = ANY($1::text[])
 
 async def test_schema_after_load_equals_create_all(pg_config: Config, make_db: MakeDb) -> None:
     seeded, reference = await make_db("seed_ddl_test"), await make_db("seed_ddl_reference_test")
-    await seed_database(seeded, pg_config, TINY, anchor=ANCHOR)
+    await seed_database(Run(pg_config, db=seeded), TINY, anchor=ANCHOR)
     engine = create_engine(reference, pg_config.pool)
     try:
         async with engine.begin() as conn:
@@ -232,27 +237,27 @@ async def test_schema_after_load_equals_create_all(pg_config: Config, make_db: M
 
 async def test_the_same_dataset_is_left_alone(pg_config: Config, make_db: MakeDb) -> None:
     url = await make_db("seed_again_test")
-    first = await seed_database(url, pg_config, TINY, anchor=ANCHOR)
+    first = await seed_database(Run(pg_config, db=url), TINY, anchor=ANCHOR)
     before = await snapshot_of(url)
-    again = await seed_database(url, pg_config, TINY, anchor=ANCHOR)
+    again = await seed_database(Run(pg_config, db=url), TINY, anchor=ANCHOR)
     assert not again.created and again.info.created_at == first.info.created_at
     # made for another day, and no anchor asked for: still this dataset (dates can be shifted)
-    assert not (await seed_database(url, pg_config, TINY)).created
+    assert not (await seed_database(Run(pg_config, db=url), TINY)).created
     assert await snapshot_of(url) == before
 
 
 async def test_another_dataset_is_refused_without_reset(pg_config: Config, make_db: MakeDb) -> None:
     url = await make_db("seed_other_test")
-    await seed_database(url, pg_config, TINY, anchor=ANCHOR)
+    await seed_database(Run(pg_config, db=url), TINY, anchor=ANCHOR)
     before = await snapshot_of(url)
     for kwargs in ({"seed": 9}, {"mode": "plan"}, {"anchor": ANCHOR + dt.timedelta(days=1)}):
         with pytest.raises(DatasetConflictError) as info:
-            await seed_database(url, pg_config, TINY, **{"anchor": ANCHOR, **kwargs})  # type: ignore[arg-type]
+            await seed_database(Run(pg_config, db=url), TINY, **{"anchor": ANCHOR, **kwargs})  # type: ignore[arg-type]
         assert info.value.hint and "--reset" in info.value.hint
     with pytest.raises(DatasetConflictError):
-        await seed_database(url, pg_config, pg_config.scale("small"), anchor=ANCHOR)
+        await seed_database(Run(pg_config, db=url), pg_config.scale("small"), anchor=ANCHOR)
     assert await snapshot_of(url) == before
-    replaced = await seed_database(url, pg_config, TINY, anchor=ANCHOR, seed=9, reset=True)
+    replaced = await seed_database(Run(pg_config, db=url), TINY, anchor=ANCHOR, seed=9, reset=True)
     now, _, staging = await snapshot_of(url)
     assert replaced.created and now is not None and now.seed == 9 and staging == []
 
@@ -266,7 +271,7 @@ async def test_tables_without_a_dataset_are_refused(pg_config: Config, make_db: 
     finally:
         await engine.dispose()
     with pytest.raises(DatasetConflictError) as info:
-        await seed_database(url, pg_config, TINY, anchor=ANCHOR)
+        await seed_database(Run(pg_config, db=url), TINY, anchor=ANCHOR)
     assert "no perfkit dataset" in info.value.message
 
 
@@ -280,16 +285,16 @@ async def test_seeding_refuses_a_database_that_is_not_for_tests(
         await admin.execute(f"CREATE DATABASE {name}")  # not made by perfkit, no test-like name
         url = with_database(pg_url, name)
         with pytest.raises(UnsafeTargetError):  # even an empty one: no test data in it
-            await seed_database(url, pg_config, TINY, anchor=ANCHOR)
-        await seed_database(url, pg_config, TINY, anchor=ANCHOR, confirm=name)
+            await seed_database(Run(pg_config, db=url), TINY, anchor=ANCHOR)
+        await seed_database(Run(pg_config, db=url), TINY, anchor=ANCHOR, confirm=name)
         before = await snapshot_of(url)
         with pytest.raises(UnsafeTargetError) as info:
-            await seed_database(url, pg_config, TINY, anchor=ANCHOR, seed=3, reset=True)
+            await seed_database(Run(pg_config, db=url), TINY, anchor=ANCHOR, seed=3, reset=True)
         assert info.value.database == name
         with pytest.raises(UnsafeTargetError):
-            await seed_database(url, pg_config, TINY, seed=3, reset=True, confirm="other")
+            await seed_database(Run(pg_config, db=url), TINY, seed=3, reset=True, confirm="other")
         assert await snapshot_of(url) == before
-        done = await seed_database(url, pg_config, TINY, seed=3, reset=True, confirm=name)
+        done = await seed_database(Run(pg_config, db=url), TINY, seed=3, reset=True, confirm=name)
         assert done.created and done.info.seed == 3
     finally:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -327,7 +332,7 @@ class Recorder(SeedProgress):
 async def seeded(pg_config: Config, make_db: MakeDb) -> tuple[str, tuple[object, ...]]:
     """A database holding a dataset, and what it holds."""
     url = await make_db("seed_interrupt_test")
-    await seed_database(url, pg_config, TINY, anchor=ANCHOR, seed=1)
+    await seed_database(Run(pg_config, db=url), TINY, anchor=ANCHOR, seed=1)
     return url, await snapshot_of(url)
 
 
@@ -338,13 +343,15 @@ async def assert_unchanged(url: str, before: tuple[object, ...]) -> None:
 
 
 def reseed(url: str, cfg: Config, progress: SeedProgress) -> Awaitable[object]:
-    return seed_database(url, cfg, MIDDLING, anchor=ANCHOR, seed=2, reset=True, progress=progress)
+    return seed_database(
+        Run(cfg, db=url), MIDDLING, anchor=ANCHOR, seed=2, reset=True, progress=progress
+    )
 
 
 async def test_progress_reports_every_phase_and_table(pg_config: Config, make_db: MakeDb) -> None:
     url = await make_db("seed_progress_test")
     recorder = Recorder()
-    await seed_database(url, pg_config, MIDDLING, anchor=ANCHOR, progress=recorder)
+    await seed_database(Run(pg_config, db=url), MIDDLING, anchor=ANCHOR, progress=recorder)
     assert recorder.phases == ["check", "schema", "load", "swap"]
     assert recorder.rows_seen == expected_row_counts(MIDDLING, pg_config.data, "realistic")
 
@@ -355,7 +362,7 @@ async def test_cancel_mid_load(pg_config: Config, seeded: tuple[str, tuple[objec
 
     def cancel_after_first_chunk(table: str, done: int) -> None:
         if done > 0 and task is not None:
-            task.cancel()  # what Ctrl-C does to `invoke seed`
+            task.cancel()  # what Ctrl-C does to `perfkit seed`
 
     task = asyncio.ensure_future(reseed(url, pg_config, Recorder(on_rows=cancel_after_first_chunk)))
     with pytest.raises(asyncio.CancelledError):

@@ -21,15 +21,16 @@ import msgspec
 import pytest
 
 from perfkit import views
-from perfkit.app import load_application
 from perfkit.apps.welfare import application
+from perfkit.commands.data import prepare as prepare_command
 from perfkit.config import Config, Scale
 from perfkit.database import Database, helper_name, spare_name
 from perfkit.datagen import read_dataset_info, seed_database
 from perfkit.db import connection
 from perfkit.errors import UnsafeTargetError
-from perfkit.prepare import create_snapshot, handover_path, prepare_command, read_handover
+from perfkit.prepare import create_snapshot, handover_path, read_handover
 from perfkit.prepare import prepare as ensure_dataset
+from perfkit.run import Run
 from perfkit.schema_source import remember_fingerprint
 from perfkit.snapshot import (
     CorruptSnapshotError,
@@ -84,11 +85,13 @@ async def digests(url: str, *, shift_back: int = 0) -> dict[str, str]:
 
 
 async def helper_databases(url: str) -> list[str]:
-    """Half-built or old databases left beside the target (its empty spare is expected)."""
+    """Half-built or old databases left beside the target (its empty spare is expected, and
+    templates' ready spares, which background builds of other tests may make, are not the
+    restore's)."""
     async with Database(url).admin() as admin:
         rows = await admin.conn.fetch(
             "SELECT datname FROM pg_database WHERE strpos(datname, '__pk') > 0 "
-            "AND datname NOT LIKE '%\\_\\_pkspare'"
+            "AND datname NOT LIKE '%\\_\\_pkspare' AND datname NOT LIKE '%\\_\\_pkrdy\\_%'"
         )
     return [r["datname"] for r in rows]
 
@@ -121,13 +124,13 @@ async def source(pg: PrivateServer, cfg: Config, small: Scale) -> AsyncIterator[
     async with Database(pg.url).admin() as admin:
         await admin.drop("perfkit_snapsrc_test")
         await admin.create_empty("perfkit_snapsrc_test")
-    await seed_database(url, cfg, small, anchor=ANCHOR)
+    await seed_database(Run(cfg, db=url), small, anchor=ANCHOR)
     yield url
 
 
 @pytest.fixture(scope="module")
 async def snap(source: str, cfg: Config, small: Scale) -> Snapshot:
-    report = await create_snapshot(source, cfg, small)
+    report = await create_snapshot(Run(cfg, db=source), small)
     assert not report.seeded
     return report.snapshot
 
@@ -157,14 +160,14 @@ async def test_round_trip_from_file_then_template(
     target: str, cfg: Config, small: Scale, snap: Snapshot, source_digests: dict[str, str]
 ) -> None:
     await drop_templates(target)
-    first = await restore_snapshot(target, cfg, small, as_of=ANCHOR, method="file")
+    first = await restore_snapshot(Run(cfg, db=target), small, as_of=ANCHOR, method="file")
     assert first.method == "file" and first.template is None and first.shifted_days == 0
     assert await digests(target) == source_digests
 
     # auto: no template holds this snapshot yet, so files, and a template is left behind
-    second = await restore_snapshot(target, cfg, small, as_of=ANCHOR)
+    second = await restore_snapshot(Run(cfg, db=target), small, as_of=ANCHOR)
     assert second.method == "file" and second.template
-    third = await restore_snapshot(target, cfg, small, as_of=ANCHOR)
+    third = await restore_snapshot(Run(cfg, db=target), small, as_of=ANCHOR)
     assert third.method == "template" and third.snapshot_id == snap.id
     assert await digests(target) == source_digests
     assert await helper_databases(target) == []
@@ -182,13 +185,13 @@ async def test_round_trip_from_file_then_template(
 async def test_stale_template_falls_back_to_file(
     target: str, cfg: Config, small: Scale, source_digests: dict[str, str]
 ) -> None:
-    await restore_snapshot(target, cfg, small, as_of=ANCHOR)  # makes sure a template exists
+    await restore_snapshot(Run(cfg, db=target), small, as_of=ANCHOR)  # makes sure a template exists
     async with Database(target).admin() as admin:
-        tpl = await template.find(admin, "small", expected_key(cfg, small))
+        tpl = await template.find(admin, "small", expected_key(Run(cfg), small))
         assert tpl is not None
         stale = dataclasses.replace(tpl, snapshot_id="20000101-000000-0000")
         await admin.set_comment(tpl.name, stale.comment())
-    report = await restore_snapshot(target, cfg, small, as_of=ANCHOR, keep_template=False)
+    report = await restore_snapshot(Run(cfg, db=target), small, as_of=ANCHOR, keep_template=False)
     assert report.method == "file"
     assert await digests(target) == source_digests
 
@@ -204,7 +207,7 @@ async def test_damaged_snapshots_are_refused_and_the_target_is_untouched(
     copied: tuple[Config, Path],
     source_digests: dict[str, str],
 ) -> None:
-    await restore_snapshot(target, cfg, small, as_of=ANCHOR)
+    await restore_snapshot(Run(cfg, db=target), small, as_of=ANCHOR)
     damaged_cfg, folder = copied
     data = folder / "support_plan_cycles.copy.zst"
     manifest_file = folder / "manifest.json"
@@ -225,12 +228,12 @@ async def test_damaged_snapshots_are_refused_and_the_target_is_untouched(
         )
     expected = StaleSnapshotError if damage == "stale schema" else CorruptSnapshotError
     with pytest.raises(expected) as info:
-        await restore_snapshot(target, damaged_cfg, small, as_of=ANCHOR)
+        await restore_snapshot(Run(damaged_cfg, db=target), small, as_of=ANCHOR)
     assert "nothing was restored" in info.value.message and info.value.hint
     print(f"user saw: perfkit: {info.value.one_line()}")  # `pytest -rP` shows it
     assert await digests(target) == source_digests
     assert await helper_databases(target) == []
-    verified = verify_snapshots(damaged_cfg, scale="small")
+    verified = verify_snapshots(Run(damaged_cfg), scale="small")
     assert [v.ok for v in verified] == [False]
 
 
@@ -242,15 +245,19 @@ class Boom(Exception):
 async def test_an_interrupted_restore_keeps_the_previous_database(
     at: str, target: str, cfg: Config, small: Scale, source_digests: dict[str, str]
 ) -> None:
-    await restore_snapshot(target, cfg, small, as_of=ANCHOR)
+    await restore_snapshot(Run(cfg, db=target), small, as_of=ANCHOR)
 
     def stop(message: str) -> None:
         if message.startswith(at):
             raise Boom(message)
 
     with pytest.raises(Boom):
-        await restore_snapshot(target, cfg, small, as_of=ANCHOR + dt.timedelta(days=9),
-                               method="file", progress=stop)  # fmt: skip
+        await restore_snapshot(
+            Run(cfg, db=target, progress=stop),
+            small,
+            as_of=ANCHOR + dt.timedelta(days=9),
+            method="file",
+        )
     assert await digests(target) == source_digests
     assert await helper_databases(target) == []
 
@@ -258,7 +265,7 @@ async def test_an_interrupted_restore_keeps_the_previous_database(
 async def test_a_cancelled_restore_keeps_the_previous_database(
     target: str, cfg: Config, small: Scale, source_digests: dict[str, str]
 ) -> None:
-    await restore_snapshot(target, cfg, small, as_of=ANCHOR)
+    await restore_snapshot(Run(cfg, db=target), small, as_of=ANCHOR)
     reached = asyncio.Event()
 
     def note(message: str) -> None:
@@ -266,7 +273,7 @@ async def test_a_cancelled_restore_keeps_the_previous_database(
             reached.set()
 
     task = asyncio.create_task(
-        restore_snapshot(target, cfg, small, as_of=ANCHOR, method="file", progress=note)
+        restore_snapshot(Run(cfg, db=target, progress=note), small, as_of=ANCHOR, method="file")
     )
     await reached.wait()
     task.cancel()
@@ -283,7 +290,7 @@ async def test_a_server_side_failure_keeps_the_previous_database(
     """Data that passes its checksums but that the server rejects (rewritten manifest)."""
     import zstandard
 
-    await restore_snapshot(target, cfg, small, as_of=ANCHOR)
+    await restore_snapshot(Run(cfg, db=target), small, as_of=ANCHOR)
     damaged_cfg, folder = copied
     data = folder / "staffs.copy.zst"
     garbage = b"PGCOPY\n\xff\r\n\x00garbage"
@@ -302,7 +309,7 @@ async def test_a_server_side_failure_keeps_the_previous_database(
         folder, dataclasses.replace(m, tables=tables)
     )
     with pytest.raises(RestoreFailedError) as info:
-        await restore_snapshot(target, damaged_cfg, small, as_of=ANCHOR, method="file")
+        await restore_snapshot(Run(damaged_cfg, db=target), small, as_of=ANCHOR, method="file")
     assert "previous database was kept" in info.value.message
     assert await digests(target) == source_digests
     assert await helper_databases(target) == []
@@ -313,7 +320,7 @@ async def test_dates_move_to_the_target_day_by_file_and_by_template(
 ) -> None:
     later = ANCHOR + dt.timedelta(days=40)
     for method in ("file", "auto", "template"):
-        report = await restore_snapshot(target, cfg, small, as_of=later, method=method)
+        report = await restore_snapshot(Run(cfg, db=target), small, as_of=later, method=method)
         assert report.shifted_days == 40
         moved = await digests(target, shift_back=40)
         unshifted = await digests(target)
@@ -327,7 +334,7 @@ async def test_dates_move_to_the_target_day_by_file_and_by_template(
         assert info is not None and info.anchor_date == later
         assert lowest is not None
     async with Database(target).admin() as admin:
-        tpl = await template.find(admin, "small", expected_key(cfg, small))
+        tpl = await template.find(admin, "small", expected_key(Run(cfg), small))
     assert tpl is not None and tpl.anchor_date == later  # the template moved along, once
 
 
@@ -350,13 +357,13 @@ async def test_clones_are_isolated_and_dropped(
 ) -> None:
     await drop_templates(pg.url)  # cloned_database rebuilds it from the newest snapshot
     async with (
-        cloned_database(pg.url, cfg, small) as one,
-        cloned_database(pg.url, cfg, small) as two,
+        cloned_database(Run(cfg, db=pg.url), small) as one,
+        cloned_database(Run(cfg, db=pg.url), small) as two,
     ):
-        assert one != two
-        async with connection(one) as conn:
+        assert one.name != two.name
+        async with one.connect() as conn:
             await conn.execute("DELETE FROM support_plan_cycles")
-        async with connection(two) as conn:
+        async with two.connect() as conn:
             assert await conn.fetchval("SELECT count(*) FROM support_plan_cycles") > 0
             info = await read_dataset_info(conn)
         assert info is not None and info.anchor_date == dt.date.today()
@@ -372,7 +379,7 @@ async def test_prune_keeps_newest_and_dry_run_changes_nothing(
 ) -> None:
     cfg = store_config(pg_config, tmp_path / "store")
     store = SnapshotStore(tmp_path / "store")
-    made = [await write_snapshot(source, cfg, small, store=store) for _ in range(4)]
+    made = [await write_snapshot(Run(cfg, db=source), small, store=store) for _ in range(4)]
     # a stale template (other dataset key) and a helper left by a killed restore
     async with Database(pg.url).admin() as admin:
         stale = template.TemplateInfo(
@@ -385,19 +392,19 @@ async def test_prune_keeps_newest_and_dry_run_changes_nothing(
         orphan = helper_name("perfkit_gone_test", "new")
         await admin.create_empty(orphan)
 
-    dry = await prune(cfg, url=pg.url, keep=2, dry_run=True)
+    dry = await prune(Run(cfg, db=pg.url), keep=2, dry_run=True)
     assert {e.id for e in dry.snapshots} == {made[0].id, made[1].id}
     assert stale.name in dry.templates and orphan in dry.databases
     assert len(store.snapshots("small")) == 4
 
-    done = await prune(cfg, url=pg.url, keep=2)
+    done = await prune(Run(cfg, db=pg.url), keep=2)
     assert [s.id for s in store.snapshots("small")] == [made[3].id, made[2].id]
     assert store.latest_id("small") == made[3].id
     assert stale.name in done.templates and orphan in done.databases
     async with Database(pg.url).admin() as admin:
         assert not await admin.exists(stale.name)
         assert not await admin.exists(orphan)
-    listed = list_snapshots(cfg, scale="small")
+    listed = list_snapshots(Run(cfg), scale="small")
     assert [row.latest for row in listed] == [True, False]
     assert all(row.fits_schema and row.config_problem is None for row in listed)
 
@@ -419,7 +426,7 @@ async def test_a_server_call_that_never_ends_stops_the_snapshot(
     async with connection(source) as holder:
         await holder.execute("BEGIN; LOCK TABLE offices IN ACCESS EXCLUSIVE MODE")
         with pytest.raises(SnapshotError) as info:
-            await write_snapshot(source, cfg, small, store=store)
+            await write_snapshot(Run(cfg, db=source), small, store=store)
         assert "did not answer in time" in info.value.message
         others = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
         others += "AND pid <> pg_backend_pid()"
@@ -451,7 +458,7 @@ async def test_prune_drops_only_its_own_templates_on_a_shared_server(
         )
 
     a, b = project("a", small.offices), project("b", small.offices + 1)
-    schema = load_application(pg_config).schema
+    schema = Run(pg_config).app.schema
     for cfg in (a, b):  # the schema as built: known already, no need to build it twice more
         remember_fingerprint(cfg, schema, schema.fingerprint)
     assert template.owner_of(a.state_dir) != template.owner_of(b.state_dir)
@@ -459,11 +466,11 @@ async def test_prune_drops_only_its_own_templates_on_a_shared_server(
     try:
         for cfg in (a, b):
             made = await template_from_target(
-                source, cfg, cfg.scale("small"), today=ANCHOR, progress=lambda _m: None
+                Run(cfg, db=source, progress=lambda _m: None), cfg.scale("small"), today=ANCHOR
             )
             assert made
-        theirs = template.template_name("small", expected_key(b, b.scale("small")))
-        ours = template.template_name("small", expected_key(a, a.scale("small")))
+        theirs = template.template_name("small", expected_key(Run(b), b.scale("small")))
+        ours = template.template_name("small", expected_key(Run(a), a.scale("small")))
         assert theirs != ours
         async with Database(pg.url).admin() as admin:
             legacy = template.TemplateInfo(
@@ -481,7 +488,7 @@ async def test_prune_drops_only_its_own_templates_on_a_shared_server(
                 await admin.create_empty(info.name)
                 await admin.set_comment(info.name, info.comment())
 
-        report = await prune(a, url=pg.url)
+        report = await prune(Run(a, db=pg.url))
         assert report.templates == [mine_stale.name]
         assert report.unowned == [legacy.name]
         assert any("name no owner" in line and legacy.name in line
@@ -493,7 +500,7 @@ async def test_prune_drops_only_its_own_templates_on_a_shared_server(
             owners = {i.name: i.owner for i in await template.list_templates(admin)}
         assert owners[ours] == template.owner_of(a.state_dir)
         assert owners[theirs] == template.owner_of(b.state_dir)
-        assert (await prune(b, url=pg.url)).templates == []  # B's own is current for B
+        assert (await prune(Run(b, db=pg.url))).templates == []  # B's own is current for B
     finally:
         await drop_templates(pg.url)
 
@@ -503,7 +510,7 @@ async def test_restore_refuses_a_database_that_is_not_a_test_one(
 ) -> None:
     url = with_database(pg.url, "keikakun")
     with pytest.raises(UnsafeTargetError):
-        await restore_snapshot(url, cfg, small)
+        await restore_snapshot(Run(cfg, db=url), small)
     async with Database(pg.url).admin() as admin:
         assert not await admin.exists("keikakun")
 
@@ -515,11 +522,13 @@ async def test_prepare_routes_seeded_kept_template_file(
     url = with_database(pg.url, "perfkit_prepare_test")
     await drop_templates(pg.url)
     try:
-        first = await ensure_dataset(url, cfg, small)
+        first = await ensure_dataset(Run(cfg, db=url), small)
         assert first.how == "seeded" and first.seed_seconds and first.snapshot_seconds
         assert first.info.anchor_date == dt.date.today()
-        report, path = await prepare_command(url, cfg, small)
+        done = await prepare_command(Run(cfg, db=url), scale="small")
+        report, path = done.report, done.handover
         assert report.how == "kept" and path == handover_path(cfg, "small")
+        assert done.to_json()["how"] == "kept" and done.to_json()["handover"] == str(path)
         saved = json.loads(path.read_text())
         assert saved["how"] == "kept" and saved["info"]["scale"] == "small"
         handed = read_handover(cfg, "small")  # the handover is the same type, field for field
@@ -527,16 +536,16 @@ async def test_prepare_routes_seeded_kept_template_file(
 
         async with connection(url) as conn:  # a destructive test ran here
             await conn.execute("DELETE FROM support_plan_cycles WHERE status = 'completed'")
-        again = await ensure_dataset(url, cfg, small)
+        again = await ensure_dataset(Run(cfg, db=url), small)
         assert again.how == "template" and again.restore_seconds is not None
         assert "row counts" in (again.reason or "")
 
         await drop_templates(pg.url)
         async with connection(url) as conn:
             await conn.execute("DELETE FROM offices")
-        from_file = await ensure_dataset(url, cfg, small)
+        from_file = await ensure_dataset(Run(cfg, db=url), small)
         assert from_file.how == "file" and from_file.snapshot_id == first.snapshot_id
-        assert (await ensure_dataset(url, cfg, small)).how == "kept"
+        assert (await ensure_dataset(Run(cfg, db=url), small)).how == "kept"
     finally:
         async with Database(pg.url).admin() as admin:
             await admin.drop("perfkit_prepare_test")

@@ -2,7 +2,7 @@
 
 A restore must refuse a manifest someone edited (its self-checksum recomputed), must stop a
 zstd bomb at the size its manifest declares without holding the expansion in memory, and a
-snapshot from elsewhere is used only after ``invoke trust``. ``invoke prune`` on a shared
+snapshot from elsewhere is used only after ``perfkit trust``. ``perfkit prune`` on a shared
 folder refuses and deletes nothing.
 """
 
@@ -23,13 +23,14 @@ import zstandard
 from perfkit.config import Config, Scale
 from perfkit.datagen import seed_database
 from perfkit.db import connection
+from perfkit.run import Run
 from perfkit.schema import quote_ident
 from perfkit.snapshot import CorruptSnapshotError, Snapshot, SnapshotStore, restore_snapshot
 from perfkit.snapshot.create import write_snapshot
 from perfkit.snapshot.fileformat import file_digest
 from perfkit.snapshot.manifest import Manifest
 from perfkit.snapshot.store import new_snapshot_id
-from perfkit.testing import PrivateServer, one_error_line, run_invoke
+from perfkit.testing import PrivateServer, one_error_line, run_perfkit
 from perfkit.urls import with_database
 
 pytestmark = pytest.mark.integration
@@ -57,7 +58,7 @@ async def helper_databases(server_url: str) -> list[str]:
     async with connection(with_database(server_url, "postgres")) as admin:
         rows = await admin.fetch(
             "SELECT datname FROM pg_database WHERE strpos(datname, '__pk') > 0 "
-            "AND datname NOT LIKE '%\\_\\_pkspare'"
+            "AND datname NOT LIKE '%\\_\\_pkspare' AND datname NOT LIKE '%\\_\\_pkrdy\\_%'"
         )
     return [str(r["datname"]) for r in rows]
 
@@ -93,8 +94,10 @@ def cfg(pg_config: Config, tmp_path_factory: pytest.TempPathFactory) -> Config:
 async def snap(pg: PrivateServer, cfg: Config, small: Scale) -> Snapshot:
     """A genuine snapshot of scale small, written by perfkit (and so signed)."""
     url = await recreate(pg.url, SOURCE)
-    await seed_database(url, cfg, small)
-    return await write_snapshot(url, cfg, small, store=SnapshotStore(cfg.snapshots.directory))
+    await seed_database(Run(cfg, db=url), small)
+    return await write_snapshot(
+        Run(cfg, db=url), small, store=SnapshotStore(cfg.snapshots.directory)
+    )
 
 
 @pytest.fixture
@@ -103,7 +106,7 @@ async def target(
 ) -> AsyncIterator[str]:
     """A test database holding the genuine snapshot."""
     url = with_database(pg.url, TARGET)
-    await restore_snapshot(url, cfg, small, snapshot_id=snap.id)
+    await restore_snapshot(Run(cfg, db=url), small, snapshot_id=snap.id)
     yield url
     async with connection(with_database(pg.url, "postgres")) as admin:
         await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(TARGET)} WITH (FORCE)")
@@ -124,11 +127,11 @@ async def test_restore_refuses_an_edited_manifest_with_a_recomputed_checksum(
     crafted_cfg, folder = copied
     craft(folder, anchor_date="2020-01-01")  # the checksum matches; only the key is missing
     with pytest.raises(CorruptSnapshotError) as info:
-        await restore_snapshot(target, crafted_cfg, small, snapshot_id=folder.name)
+        await restore_snapshot(Run(crafted_cfg, db=target), small, snapshot_id=folder.name)
     assert "untrusted" in info.value.message and "nothing was restored" in info.value.message
-    assert f"invoke trust --scale small --snapshot {folder.name}" in (info.value.hint or "")
+    assert f"perfkit trust --scale small --snapshot {folder.name}" in (info.value.hint or "")
     with pytest.raises(CorruptSnapshotError, match="untrusted"):
-        await restore_snapshot(target, crafted_cfg, small)  # nor as the latest
+        await restore_snapshot(Run(crafted_cfg, db=target), small)  # nor as the latest
     assert await fingerprint(target) == before
     assert await helper_databases(pg.url) == []
 
@@ -162,7 +165,9 @@ async def test_restore_stops_a_zstd_bomb_at_the_declared_size(
     tracemalloc.start()
     try:
         with pytest.raises(CorruptSnapshotError) as info:
-            await restore_snapshot(target, bomb_cfg, small, snapshot_id=bombed.id, method="file")
+            await restore_snapshot(
+                Run(bomb_cfg, db=target), small, snapshot_id=bombed.id, method="file"
+            )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -190,10 +195,11 @@ def test_a_snapshot_from_elsewhere_is_used_only_after_invoke_trust(
     outputs = []
 
     def invoke(*args: str, code: int) -> str:
-        done = run_invoke(*args, root=project_root, env=env)
+        """``perfkit <args>``: its stderr when it failed (the one line), else its stdout."""
+        done = run_perfkit(*args, cwd=project_root, env=env)
         outputs.append(done.stdout + done.stderr)
         assert done.returncode == code, done.stderr
-        return done.stderr
+        return done.stderr if code else done.stdout
 
     assert "marker" in one_error_line(invoke("snapshots", code=2))
     trusted = invoke("trust", "--scale", "small", "--snapshot", snap.id, code=0)
@@ -203,8 +209,8 @@ def test_a_snapshot_from_elsewhere_is_used_only_after_invoke_trust(
 
     craft(elsewhere / "small" / snap.id, seed=7)  # edited after it was trusted
     line = one_error_line(invoke("restore", "--scale", "small", "--snapshot", snap.id, code=1))
-    assert "untrusted" in line and "invoke trust --scale small" in line
-    assert "failed verification" in invoke("verify", code=1)
+    assert "untrusted" in line and "perfkit trust --scale small" in line
+    assert "failed verification" in invoke("verify", code=1)  # the one line, on stderr
     assert "untrusted" in invoke("snapshots", code=0)
 
     shared = tmp_path / "shared"

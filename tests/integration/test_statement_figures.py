@@ -29,7 +29,6 @@ import msgspec
 import pytest
 from sqlalchemy import text
 
-from perfkit.app import load_application
 from perfkit.compare import (
     Comparison,
     compare_history,
@@ -49,6 +48,7 @@ from perfkit.pipeline import (
 )
 from perfkit.profile import explain_statements, profile_entries, profile_run
 from perfkit.results import new_run_id, results_path
+from perfkit.run import Run
 from perfkit.statement_changes import figure_rules_from_config
 from perfkit.testing import PrivateServer
 from perfkit.urls import with_database
@@ -127,7 +127,7 @@ async def measured_as_changed(cfg: Config, data: PreparedData, *, latest: bool) 
     """The batch (or ``latest_cycles``) measured on ``data`` after the test changed it
     (``lock=False``: no guard, which would restore the indexes first)."""
     scale, url = data.scale, data.url
-    app = load_application(cfg)
+    app = Run(cfg).app
     engine = create_engine(url, cfg.pool, driver=app.driver)
     try:
         ctx = WorkloadContext(
@@ -136,7 +136,7 @@ async def measured_as_changed(cfg: Config, data: PreparedData, *, latest: bool) 
         spec = LATEST.get("latest_cycles") if latest else app.workload(None)
         timed = workload_timed(app, spec, ctx, scale=scale.name, config_file=cfg.source.name)
         return await measure_and_record(
-            cfg, data, timed, engine=engine, run_id=new_run_id(), lock=False
+            Run(cfg, db=url), data, timed, engine=engine, run_id=new_run_id(), lock=False
         )
     finally:
         await engine.dispose()
@@ -151,12 +151,15 @@ async def runs(
     try:
         batch = latest = None
         for _ in range(2):
-            batch = await run_scale(cfg, small, url=url, run_id=new_run_id())
+            batch = await run_scale(Run(cfg, db=url), small, run_id=new_run_id())
             latest = await run_scale(
-                cfg, small, url=url, run_id=new_run_id(), workload="latest_cycles",
+                Run(cfg, db=url),
+                small,
+                run_id=new_run_id(),
+                workload="latest_cycles",
                 registry=LATEST,
-            )  # fmt: skip
-        data = await prepare_data(cfg, small, url=url)  # ready, then changed by the test
+            )
+        data = await prepare_data(Run(cfg, db=url), small)  # ready, then changed by the test
         async with connection(url) as conn:
             await conn.execute(f"DROP INDEX {BATCH_INDEX}; DROP INDEX {PLAN_INDEX}")
         batch_without = await measured_as_changed(cfg, data, latest=False)

@@ -1,4 +1,5 @@
-"""The invoke front end given bad URLs, ports and names: exit 2, one line, no secret, no traceback.
+"""The commands given bad URLs, ports and names: exit 2, one line, no secret, no traceback (in
+process: :func:`perfkit.testing.run_perfkit`).
 
 No server is started: every case here is refused while the config loads, or (for a URL whose
 only fault is where it keeps its password) fails to connect to a port nothing listens on.
@@ -6,14 +7,14 @@ only fault is where it keeps its password) fails to connect to a port nothing li
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from perfkit.testing import run_perfkit
 
 pytestmark = pytest.mark.integration
 
@@ -32,19 +33,9 @@ BAD_URLS = [
 
 
 def invoke(root: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run ``invoke`` from the project folder as a user would, with ``env`` on top."""
-    full = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("TEST_DATABASE_URL", "PERFORMANCE_TEST_DATABASE_URL", "PERFKIT_DEBUG")
-        and not k.startswith("PERFKIT_")
-    }
-    full["COLUMNS"] = "400"  # no wrapping: a secret cut across two lines would hide from `in`
-    full.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(root), *args],
-        capture_output=True, text=True, env=full, cwd=root, timeout=120, check=False,
-    )  # fmt: skip
+    """Run ``perfkit <args>`` from the project folder as a user would, with ``env`` on top (of
+    :func:`perfkit.testing.clean_env`: no ``PERFKIT_*``, no database URL)."""
+    return run_perfkit(*args, cwd=root, env=env)
 
 
 @pytest.fixture
@@ -166,5 +157,5 @@ def test_a_password_in_the_query_is_masked_by_db_status_and_db_up(
         output = done.stdout + done.stderr
         assert "Traceback" not in output
         assert SECRET not in output
-    assert status.returncode == 0 and "password=***" in status.stderr
+    assert status.returncode == 0 and "password=***" in status.stdout
     assert up.returncode == 3 and "password=***" in up.stderr

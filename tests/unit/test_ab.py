@@ -1,4 +1,4 @@
-"""``invoke ab``'s refusals before anything starts, and its verdict over given pairs (no
+"""``perfkit ab``'s refusals before anything starts, and its verdict over given pairs (no
 database; tests/integration/test_ab_job.py runs whole jobs)."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from perfkit.ab import MIN_ROUNDS, AbError, AbRegressionError, Side, _result, ab_command, check
+from perfkit.ab import MIN_ROUNDS, AbError, AbRegressionError, Side, _result, ab_job, check
 from perfkit.config import load_config
+from perfkit.run import Run
 
 URL = "postgresql://perfkit@127.0.0.1:1/perfkit_test"  # nothing listens: nothing may connect
 
@@ -17,7 +18,7 @@ URL = "postgresql://perfkit@127.0.0.1:1/perfkit_test"  # nothing listens: nothin
 def test_too_few_rounds_are_refused_before_anything_runs(config_file: Path) -> None:
     cfg = load_config(config_file, env={})
     with pytest.raises(AbError) as info:
-        asyncio.run(ab_command(cfg, base="HEAD", url=URL, rounds=MIN_ROUNDS - 1))
+        asyncio.run(ab_job(Run(cfg, db=URL), base="HEAD", rounds=MIN_ROUNDS - 1))
     assert info.value.exit_code == 2 and info.value.kind == "input"
 
 
@@ -25,7 +26,7 @@ def test_a_folder_outside_git_is_refused(tmp_path: Path) -> None:
     config = tmp_path / "scales.yaml"
     config.write_text("scales:\n  small: {offices: 1}\n", encoding="utf-8")
     with pytest.raises(AbError) as info:
-        asyncio.run(ab_command(load_config(config, env={}), base="HEAD", url=URL))
+        asyncio.run(ab_job(Run(load_config(config, env={}), db=URL), base="HEAD"))
     assert info.value.exit_code == 2 and "not in a git checkout" in info.value.message
 
 
@@ -50,10 +51,14 @@ def test_the_pairs_verdict_names_time_and_keeps_statements_exact(config_file: Pa
     with pytest.raises(AbRegressionError) as info:
         check(slower)
     assert info.value.exit_code == 6
+    failure = slower.failure()  # what `perfkit ab` exits with, after printing the result
+    assert isinstance(failure, AbRegressionError) and failure.exit_code == 6
+    assert slower.to_json() == data
     same = _result(cfg, cfg.scale("small"), "deadline_alerts", sides, pairs(base, 1.0),
                    threshold=None)  # fmt: skip
     assert same.ok and same.metrics[0].verdict == "unchanged"
     check(same)
+    assert same.failure() is None
     more = pairs(base, 1.0) | {"cn": [2] * 20}  # an extra statement per run: exact
     worse = _result(cfg, cfg.scale("small"), "x", sides, more, threshold=None)
     assert [m.metric.name for m in worse.regressions] == ["statements"]

@@ -24,13 +24,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from perfkit import cli, config, errors, text
-from perfkit.app import load_application
+from perfkit import config, errors, exits, text
 from perfkit.compare import compare_history, rules_from_config
 from perfkit.datagen import command
 from perfkit.datagen.recipe import Shape
 from perfkit.history import load_history
 from perfkit.report import build_report, render_html, render_markdown
+from perfkit.run import Run
 from perfkit.snapshot.errors import InterruptedAfterSwapError
 from perfkit.testing import run_record
 
@@ -152,7 +152,7 @@ def test_the_accepted_date_range_generates_without_overflow(tmp_path: Path) -> N
     """At both ends of the accepted range, with the most history the config allows, every
     table of the sample application generates (old code overflowed at 0001-01-01)."""
     cfg = config.load_config(ROOT / "scales.yaml", env={})
-    app = load_application(cfg)
+    app = Run(cfg).app
     realistic = msgspec.structs.replace(cfg.data.realistic, finished_cycles_per_plan=1000)
     data = msgspec.structs.replace(cfg.data, realistic=realistic)
     for anchor in (text.EARLIEST_DAY, text.LATEST_DAY):
@@ -245,7 +245,7 @@ def test_markup_and_brackets_in_messages_print_literally(
          "[bold]not bold[/bold] :smile: [link=x]y[/link]"),
     ]  # fmt: skip
     for error, shown in cases:
-        with pytest.raises(SystemExit) as exited, cli.guarded():
+        with pytest.raises(SystemExit) as exited, exits.guarded():
             raise error
         assert exited.value.code == error.exit_code
         err = capsys.readouterr().err
@@ -254,7 +254,7 @@ def test_markup_and_brackets_in_messages_print_literally(
 
 
 def test_an_unexpected_exception_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited, cli.guarded():
+    with pytest.raises(SystemExit) as exited, exits.guarded():
         dt.date.max.__add__(dt.timedelta(days=1))
     assert exited.value.code == 1
     err = capsys.readouterr().err.strip()
@@ -374,15 +374,15 @@ def test_a_dataset_past_the_row_limit_is_refused_with_its_estimate(tmp_path: Pat
     cfg = config.load_config(write(tmp_path, body), env={})
     large = cfg.scale("large")
     with pytest.raises(errors.DatasetTooLargeError) as info:
-        command.check_dataset_size(cfg, large)
+        command.check_dataset_size(Run(cfg), large)
     err = info.value
-    expected = load_application(cfg).recipe.row_counts(large, cfg.data, cfg.data.mode)
+    expected = Run(cfg).app.recipe.row_counts(large, cfg.data, cfg.data.mode)
     assert err.rows == sum(expected.values()) and err.rows > 10**11
     assert err.limit == config.DEFAULT_MAX_ROWS == cfg.limits.max_rows
     assert err.size > err.rows * 50  # bytes: dozens per row at least
     assert err.exit_code == 2 and "limits.max_rows" in err.one_line()
     assert "--force" in err.one_line() and f"{err.rows:,}" in err.one_line()
-    assert command.check_dataset_size(cfg, large, force=True).total_rows == err.rows
+    assert command.check_dataset_size(Run(cfg), large, force=True).total_rows == err.rows
     raised = config.load_config(
         write(
             tmp_path,
@@ -391,13 +391,13 @@ def test_a_dataset_past_the_row_limit_is_refused_with_its_estimate(tmp_path: Pat
         ),
         env={},
     )
-    assert command.check_dataset_size(raised, raised.scale("large")).total_rows == err.rows
+    assert command.check_dataset_size(Run(raised), raised.scale("large")).total_rows == err.rows
 
 
 def test_the_row_limit_lets_the_shipped_scales_through() -> None:
     cfg = config.load_config(ROOT / "scales.yaml", env={})
     for scale in cfg.scales.values():
-        estimate = command.check_dataset_size(cfg, scale)
+        estimate = command.check_dataset_size(Run(cfg), scale)
         assert 0 < estimate.total_rows <= cfg.limits.max_rows
     with pytest.raises(errors.ConfigError) as info:
         config.load_config(ROOT / "scales.yaml", env={}, overrides={"limits.max_rows": "0"})
@@ -420,11 +420,11 @@ def test_orphaned_connection_errors_are_not_reported_after_run(
         return work
 
     with caplog.at_level(logging.ERROR, logger="asyncio"):
-        cli.run(orphan(ConnectionError("unexpected connection_lost() call"))())
+        exits.run(orphan(ConnectionError("unexpected connection_lost() call"))())
         gc.collect()
     assert "never retrieved" not in caplog.text
     with caplog.at_level(logging.ERROR, logger="asyncio"):
-        cli.run(orphan(ValueError("a real bug"))())  # anything else is still reported
+        exits.run(orphan(ValueError("a real bug"))())  # anything else is still reported
         gc.collect()
     assert "never retrieved" in caplog.text and "a real bug" in caplog.text
 
@@ -444,12 +444,12 @@ def test_sigterm_stops_any_command_as_ctrl_c_does(capsys: pytest.CaptureFixture[
         finally:
             cleaned.append("clean-up ran")
 
-    with pytest.raises(SystemExit) as stopped, cli.guarded():
-        cli.run(command())
+    with pytest.raises(SystemExit) as stopped, exits.guarded():
+        exits.run(command())
     assert stopped.value.code == 143 and cleaned == ["clean-up ran"]
     assert capsys.readouterr().err.splitlines() == ["perfkit: terminated (SIGTERM)"]
 
-    with pytest.raises(SystemExit) as stopped, cli.guarded():
+    with pytest.raises(SystemExit) as stopped, exits.guarded():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(30)  # the signal handler raises here
     assert stopped.value.code == 143
@@ -462,8 +462,8 @@ def test_sigterm_stops_any_command_as_ctrl_c_does(capsys: pytest.CaptureFixture[
         except asyncio.CancelledError:
             raise InterruptedAfterSwapError("shop_test", None) from None
 
-    with pytest.raises(SystemExit) as stopped, cli.guarded():
-        cli.run(restore_after_swap())
+    with pytest.raises(SystemExit) as stopped, exits.guarded():
+        exits.run(restore_after_swap())
     assert stopped.value.code == 143
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("perfkit: terminated (SIGTERM): interrupted after the swap: 'shop_test'")
@@ -492,15 +492,15 @@ def test_asyncpg_transport_failures_are_not_reported_by_the_front_end(
 
     monkeypatch.delenv("PERFKIT_DEBUG", raising=False)
     with caplog.at_level(logging.ERROR, logger="asyncio"):
-        cli.run(report(Protocol.__new__(Protocol))())
+        exits.run(report(Protocol.__new__(Protocol))())
     assert "data_received" not in caplog.text
     with caplog.at_level(logging.ERROR, logger="asyncio"):
-        cli.run(report(asyncio.Protocol())())
+        exits.run(report(asyncio.Protocol())())
     assert "data_received" in caplog.text
     caplog.clear()
     monkeypatch.setenv("PERFKIT_DEBUG", "1")
     with caplog.at_level(logging.ERROR, logger="asyncio"):
-        cli.run(report(Protocol.__new__(Protocol))())
+        exits.run(report(Protocol.__new__(Protocol))())
     assert "data_received" in caplog.text
 
 
@@ -528,16 +528,16 @@ def test_valid_keys_offer_only_keys_the_file_may_set(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_whole_number_flags(value: str | None, ok: int | None) -> None:
     if ok is not None:
-        assert cli.whole_number(value, flag="--keep", default=7) == ok
+        assert text.whole_number(value, flag="--keep", default=7) == ok
         return
     with pytest.raises(errors.BadFlagError) as info:
-        cli.whole_number(value, flag="--keep", default=7)
+        text.whole_number(value, flag="--keep", default=7)
     assert info.value.key_path == "--keep" and info.value.exit_code == 2
 
 
 def test_choice_flags() -> None:
-    assert cli.choice("file", flag="--method", choices=("auto", "template", "file")) == "file"
+    assert text.choice("file", flag="--method", choices=("auto", "template", "file")) == "file"
     with pytest.raises(errors.BadFlagError) as info:
-        cli.choice("[/x]" * 100, flag="--method", choices=("auto", "template", "file"))
+        text.choice("[/x]" * 100, flag="--method", choices=("auto", "template", "file"))
     assert info.value.flag == "--method" and info.value.exit_code == 2
     assert len(info.value.one_line()) < LINE

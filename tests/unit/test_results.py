@@ -218,7 +218,7 @@ def test_a_hostile_line_is_skipped_with_the_same_warning(tmp_path: Path, case: s
 
 
 def test_hostile_lines_leave_report_and_compare_working(tmp_path: Path) -> None:
-    """What `invoke report` and `invoke compare` do with the history (they failed with
+    """What `perfkit report` and `perfkit compare` do with the history (they failed with
     "internal error: RecursionError" on one deeply nested line)."""
     path = tmp_path / "results.jsonl"
     good = [run_record(n, profile=[{**ENTRY, "plan": {**PLAN, "shape": chain(64)}}])

@@ -13,11 +13,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from perfkit.app import load_application
 from perfkit.apps.welfare import application
 from perfkit.config import Scale, load_config
 from perfkit.database import HELPER_KINDS, helper_name, helper_owner, helper_prefix
 from perfkit.datagen import planned_dataset
+from perfkit.run import Run
 from perfkit.schema_source import remember_fingerprint
 from perfkit.snapshot.dataset import expected_key
 from perfkit.snapshot.dates import BadDateError, shifted_columns, shifted_select, target_date
@@ -148,7 +148,7 @@ def test_dataset_key_follows_what_shapes_the_data(config_file: Path, tmp_path: P
 
     def key(scale: Scale = small, **changes: object) -> str:
         data = msgspec.structs.replace(cfg.data, **changes)
-        return expected_key(msgspec.structs.replace(cfg, data=data), scale)
+        return expected_key(Run(msgspec.structs.replace(cfg, data=data)), scale)
 
     assert key() == key()
     assert key(seed=7) != key()
@@ -156,7 +156,7 @@ def test_dataset_key_follows_what_shapes_the_data(config_file: Path, tmp_path: P
     assert key(msgspec.structs.replace(small, offices=11)) != key()
     longer = msgspec.structs.replace(small, timeout=9999)  # budgets and timeouts do not matter
     assert key(longer) == key()
-    app = load_application(cfg)
+    app = Run(cfg).app
     info = planned_dataset(app, small, cfg.data, seed=42, mode="plan", anchor=ANCHOR)
     assert dataclasses.replace(info, generator_version=2).key() != info.key()
     assert dataclasses.replace(info, schema_fingerprint="f").key() != info.key()

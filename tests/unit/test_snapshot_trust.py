@@ -29,9 +29,9 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfkit.app import load_application
 from perfkit.config import Config, load_config
 from perfkit.errors import PerfkitError
+from perfkit.run import Run
 from perfkit.schema_source import remember_fingerprint
 from perfkit.snapshot.errors import CorruptSnapshotError
 from perfkit.snapshot.fileformat import file_digest, verify_files
@@ -75,7 +75,7 @@ def cfg(config_file: Path, tmp_path: Path) -> Config:
         overrides={"state_dir": str(state), "snapshots.directory": str(state / "snapshots")},
     )
     # The schema's fingerprint is read from a build on a server; these tests have none.
-    remember_fingerprint(cfg, load_application(cfg).schema, SCHEMA_FINGERPRINT)
+    remember_fingerprint(cfg, Run(cfg).app.schema, SCHEMA_FINGERPRINT)
     return cfg
 
 
@@ -113,7 +113,7 @@ def app_snapshot(
     cfg: Config, *, when: dt.datetime = NOW, payloads: dict[str, bytes] | None = None
 ) -> Snapshot:
     """A complete snapshot of the application's tables, fitting its schema."""
-    schema = load_application(cfg).schema
+    schema = Run(cfg).app.schema
     return publish(
         SnapshotStore(cfg.snapshots.directory),
         tables=schema.all_tables,
@@ -167,7 +167,7 @@ def test_an_edited_manifest_with_a_recomputed_checksum_is_untrusted(tmp_path: Pa
     assert "signature does not match" in found.reason
     with pytest.raises(CorruptSnapshotError) as info:
         store.get("small", snap.id)
-    assert f"invoke trust --scale small --snapshot {snap.id}" in (info.value.hint or "")
+    assert f"perfkit trust --scale small --snapshot {snap.id}" in (info.value.hint or "")
     assert store.snapshots("small") == [] and store.latest("small") is None
     with pytest.raises(CorruptSnapshotError):
         store.latest("small", strict=True)
@@ -205,24 +205,24 @@ def test_trust_checks_everything_then_signs(cfg: Config) -> None:
 
     snap = app_snapshot(cfg)
     (snap.path / "manifest.json").write_text(snap.manifest.to_json())  # unsigned: from elsewhere
-    (row,) = list_snapshots(cfg)
+    (row,) = list_snapshots(Run(cfg))
     assert not row.trusted and row.problem and "untrusted" in row.problem
-    assert [v.ok for v in verify_snapshots(cfg)] == [False]
+    assert [v.ok for v in verify_snapshots(Run(cfg))] == [False]
 
     data = snap.path / "staffs.copy.zst"
     good = data.read_bytes()
     data.write_bytes(good[:-3] + b"abc")  # damaged on the way: never trusted
     with pytest.raises(CorruptSnapshotError, match="SHA-256"):
-        trust_snapshot(cfg, scale="small", snapshot_id=snap.id)
-    assert not list_snapshots(cfg)[0].trusted
+        trust_snapshot(Run(cfg), scale="small", snapshot_id=snap.id)
+    assert not list_snapshots(Run(cfg))[0].trusted
 
     data.write_bytes(good)
-    trusted = trust_snapshot(cfg, scale="small", snapshot_id=snap.id)
+    trusted = trust_snapshot(Run(cfg), scale="small", snapshot_id=snap.id)
     assert trusted.was and "not signed" in trusted.was and trusted.fits_schema
     assert any("trusted snapshot small/" in line for line in trusted.lines())
-    (row,) = list_snapshots(cfg)
+    (row,) = list_snapshots(Run(cfg))
     assert row.trusted and row.problem is None
-    assert [v.ok for v in verify_snapshots(cfg)] == [True]
+    assert [v.ok for v in verify_snapshots(Run(cfg))] == [True]
     assert SnapshotStore(cfg.snapshots.directory).get("small", snap.id).manifest == snap.manifest
 
 
@@ -237,11 +237,11 @@ def test_trust_adopts_a_folder_of_copied_in_snapshots_only(cfg: Config, tmp_path
         cfg, snapshots=msgspec.structs.replace(cfg.snapshots, directory=copied)
     )
     with pytest.raises(PerfkitError, match="marker"):
-        list_snapshots(mine)
-    trusted = trust_snapshot(mine, scale="small", snapshot_id=snap.id)
+        list_snapshots(Run(mine))
+    trusted = trust_snapshot(Run(mine), scale="small", snapshot_id=snap.id)
     assert trusted.snapshot.path == copied / "small" / snap.id
     assert (copied / ".perfkit-snapshots").is_file()
-    assert [row.trusted for row in list_snapshots(mine)] == [True]
+    assert [row.trusted for row in list_snapshots(Run(mine))] == [True]
 
     shared = tmp_path / "shared"
     files = shared_folder(shared)
@@ -250,7 +250,7 @@ def test_trust_adopts_a_folder_of_copied_in_snapshots_only(cfg: Config, tmp_path
         cfg, snapshots=msgspec.structs.replace(cfg.snapshots, directory=shared)
     )
     with pytest.raises(PerfkitError, match="marker"):
-        trust_snapshot(theirs, scale="small", snapshot_id=snap.id)
+        trust_snapshot(Run(theirs), scale="small", snapshot_id=snap.id)
     assert not (shared / ".perfkit-snapshots").exists()
     assert {p: p.read_bytes() for p in files} == files
 
@@ -262,8 +262,8 @@ def test_trust_refuses_tables_the_schema_does_not_have(cfg: Config) -> None:
     snap = publish(store, tables=("offices", "pg_authid"))
     (snap.path / "manifest.json").write_text(snap.manifest.to_json())
     with pytest.raises(CorruptSnapshotError, match="pg_authid"):
-        trust_snapshot(cfg, scale="small", snapshot_id=snap.id)
-    (row,) = list_snapshots(cfg)
+        trust_snapshot(Run(cfg), scale="small", snapshot_id=snap.id)
+    (row,) = list_snapshots(Run(cfg))
     assert row.problem and "pg_authid" in row.problem
 
 
@@ -348,13 +348,13 @@ def test_a_wrongly_typed_field_is_listed_as_broken_never_crashes(cfg: Config, fi
     good = app_snapshot(cfg)
     bad = app_snapshot(cfg, when=NOW + dt.timedelta(minutes=1))
     craft(bad.path, WRONG[field])
-    rows = {r.entry.id: r for r in list_snapshots(cfg)}  # the other one is still listed
+    rows = {r.entry.id: r for r in list_snapshots(Run(cfg))}  # the other one is still listed
     assert sorted(rows) == sorted([bad.id, good.id])
     assert isinstance(rows[bad.id].entry, BrokenSnapshot)
     assert isinstance(rows[good.id].entry, Snapshot)
     reason = rows[bad.id].problem or ""
     assert field in reason or "format version" in reason, reason
-    verified = {v.label: v.ok for v in verify_snapshots(cfg)}
+    verified = {v.label: v.ok for v in verify_snapshots(Run(cfg))}
     assert verified == {bad.label: False, good.label: True}
 
 
@@ -432,7 +432,7 @@ def test_a_zstd_bomb_stops_at_the_declared_size(cfg: Config, bomb: bytes) -> Non
     app_snapshot(cfg, payloads={"staffs": bomb})
     tracemalloc.start()
     try:
-        (result,) = verify_snapshots(cfg)
+        (result,) = verify_snapshots(Run(cfg))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -468,7 +468,7 @@ async def test_prune_refuses_a_shared_folder_and_deletes_nothing(
         cfg, snapshots=msgspec.structs.replace(cfg.snapshots, directory=root)
     )
     with pytest.raises(PerfkitError) as info:
-        await prune(shared, url=None, keep=1)
+        await prune(Run(shared), server=False, keep=1)
     assert info.value.exit_code in (2, 4) and "marker" in info.value.message
     assert ".perfkit/snapshots" in (info.value.hint or "")
     assert str(root) == getattr(info.value, "directory", None)
@@ -477,7 +477,7 @@ async def test_prune_refuses_a_shared_folder_and_deletes_nothing(
     with pytest.raises(PerfkitError):  # nor is the folder adopted by writing into it
         publish(SnapshotStore(root), tables=("offices",))
     with pytest.raises(PerfkitError):
-        list_snapshots(shared)
+        list_snapshots(Run(shared))
     assert {p: p.read_bytes() for p in files} == files
     assert not (root / ".perfkit-snapshots").exists()
     assert sorted(p.name for p in root.iterdir()) == ["2024", "photos", "readme.txt"]
@@ -522,7 +522,7 @@ async def test_inside_perfkits_folder_only_proven_folders_are_deleted(
     link = scale_dir / target.name
     link.symlink_to(target, target_is_directory=True)
 
-    report = await prune(cfg, url=None, keep=1)
+    report = await prune(Run(cfg), server=False, keep=1)
     assert [e.id for e in report.snapshots] == [made[1].id]
     assert [lo.path for lo in report.leftovers] == [ours]
     assert sorted(e.id for e in report.untouched) == sorted([user.name, crafted.id, link.name])
@@ -539,8 +539,8 @@ async def test_prune_never_reports_removing_a_symlinked_folder(cfg: Config, tmp_
     (target / "keep.txt").write_text("mine")
     link = snap.path.parent / "20200101-000000-eeee"
     link.symlink_to(target, target_is_directory=True)
-    dry = await prune(cfg, url=None, keep=1, dry_run=True)
-    done = await prune(cfg, url=None, keep=1)
+    dry = await prune(Run(cfg), server=False, keep=1, dry_run=True)
+    done = await prune(Run(cfg), server=False, keep=1)
     for report in (dry, done):
         assert link.name not in [e.id for e in report.snapshots]
     assert link.is_symlink() and (target / "keep.txt").exists()

@@ -61,8 +61,8 @@ def test_session_steps_are_db_up_prepare_then_pytest(config_file: Path) -> None:
     medium = load_config(config_file, env={}).scale("medium")
     steps = perf_session_commands(medium, pytest_args=["-k", "batch"])
     assert steps == [
-        ("invoke", "db-up"),
-        ("invoke", "prepare", "--scale", "medium"),
+        ("perfkit", "db-up"),
+        ("perfkit", "prepare", "--scale", "medium"),
         ("pytest", "-m", "performance", "tests/performance", "--timeout=1800", "-k", "batch"),
     ]
     assert perf_session_env(medium) == {"PERF_TEST_SCALE": "medium"}

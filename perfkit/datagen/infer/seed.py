@@ -1,4 +1,4 @@
-"""Seeding a database with inferred data: ``invoke seed``'s steps for an application that has
+"""Seeding a database with inferred data: ``perfkit seed``'s steps for an application that has
 no recipe.
 
 The same contract as :func:`perfkit.datagen.load.seed_database`: under the per-database lock,
@@ -23,10 +23,11 @@ import dataclasses
 import datetime as dt
 import types
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 
-from perfkit.config import Config, Scale
+from perfkit.config import Scale
 from perfkit.datagen import load
 from perfkit.datagen.changes import record_load_baseline
 from perfkit.datagen.errors import SeedFailedError
@@ -41,6 +42,9 @@ from perfkit.locks import exclusive
 from perfkit.measure import Stopwatch
 from perfkit.safety import ensure_test_database
 from perfkit.urls import mask_text
+
+if TYPE_CHECKING:
+    from perfkit.run import Run
 
 #: The mode an inferred dataset records.
 INFERRED_MODE = "inferred"
@@ -76,8 +80,7 @@ def planned_inferred(
 
 
 async def seed_inferred(
-    url: str,
-    cfg: Config,
+    run: Run,
     scale: Scale,
     *,
     capture: Capture,
@@ -89,13 +92,13 @@ async def seed_inferred(
     skip_uncarried: bool = False,
     progress: load.SeedProgress | None = None,
 ) -> load.SeedReport:
-    """Fill the database at ``url`` with ``scale``'s inferred dataset, all or nothing (see the
+    """Fill the run's database with ``scale``'s inferred dataset, all or nothing (see the
     module docstring). ``seed`` defaults to ``cfg.data.seed``, ``anchor`` to the run day."""
-    from perfkit.app import run_day
-
+    cfg, db = run.cfg, run.db
+    url = str(db.url)
     total = Stopwatch()
     shown = progress or load.SeedProgress()
-    day = anchor or run_day(cfg)
+    day = anchor or run.today
     plan, wanted = planned_inferred(
         capture,
         spec,
@@ -106,7 +109,7 @@ async def seed_inferred(
     )
     tables = capture.table_names
     phases: dict[str, float] = {}
-    conn = await connect(url, server_settings=load._SESSION)
+    conn = await connect(url, pin=db.pin, server_settings=load._SESSION)
     try:
         async with exclusive(url, on_wait=shown.note):
             with load._phase("check", phases, shown):

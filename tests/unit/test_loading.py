@@ -1,8 +1,13 @@
-"""The import guard of :mod:`perfkit.app`: an application is never imported while one of its
-database variables names a database that is not clearly a test database, whatever the
-spelling (issue 18: a URL with a ``?dbname=`` override, a libpq keyword/value string).
+"""Loading the application (:mod:`perfkit.loading`).
 
-No server: the guard refuses before anything connects or is imported."""
+The import guard: an application is never imported while one of its database variables names
+a database that is not clearly a test database, whatever the spelling (issue 18: a URL with a
+``?dbname=`` override, a libpq keyword/value string). No server: the guard refuses before
+anything connects or is imported.
+
+Warnings raised while importing the application never fail a command, whatever the process's
+filters (this suite runs with ``filterwarnings = error``); a workload that fails to load says
+why every time it is asked for (issue 19)."""
 
 from __future__ import annotations
 
@@ -13,9 +18,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from perfkit.app import load_application
-from perfkit.config import Config, load_config
-from perfkit.errors import UnsafeTargetError
+from perfkit.config import Config, WorkloadConfig, load_config
+from perfkit.errors import ConfigError, UnsafeTargetError
+from perfkit.loading import load_application
+from perfkit.run import Run
 
 SECRET = "Sup3rSecretPw"
 PROBE = "perfkit_guard_probe"
@@ -49,7 +55,7 @@ def refused(cfg: Config, value: str, monkeypatch: pytest.MonkeyPatch) -> UnsafeT
     monkeypatch.setenv("APP_DSN", value)
     monkeypatch.delitem(sys.modules, PROBE, raising=False)
     with pytest.raises(UnsafeTargetError) as info:
-        load_application(cfg)
+        load_application(Run(cfg))
     err = info.value
     assert err.exit_code == 4
     assert "APP_DSN" in err.one_line()
@@ -108,6 +114,50 @@ def test_ordinary_settings_and_test_databases_pass(
 ) -> None:
     monkeypatch.setenv("APP_DSN", value)
     monkeypatch.delitem(sys.modules, PROBE, raising=False)
-    load_application(cfg)
+    load_application(Run(cfg))
     assert cfg.app.import_root is not None
     assert (cfg.app.import_root / "imported").exists()
+
+
+def test_a_warning_at_import_is_reported_once_and_never_fails_the_load(
+    cfg: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """keikakun_back's models import ``crypt`` (a DeprecationWarning), and perfkit's own
+    ``filterwarnings = error`` (in force here) made every command fail on it."""
+    (tmp_path / f"{PROBE}.py").write_text(
+        "import warnings\n"
+        "warnings.warn(\"'crypt' is deprecated and slated for removal\", DeprecationWarning)\n"
+        "warnings.warn(\"'crypt' is deprecated and slated for removal\", DeprecationWarning)\n"
+        "from perfkit.apps.welfare.models import Base as Base\n",
+        encoding="utf-8",
+    )
+    monkeypatch.delitem(sys.modules, PROBE, raising=False)
+    said: list[str] = []
+    app = load_application(Run(cfg, note=said.append))
+    assert app.tables  # loaded
+    assert said == [
+        f"warning: importing {PROBE}: DeprecationWarning: 'crypt' is deprecated and slated for "
+        f"removal ({PROBE}.py:2); it did not stop the command"
+    ]
+
+
+def test_a_workload_that_fails_to_load_says_why_every_time(
+    cfg: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loader was popped before it ran: the first failure erased it, and the next request
+    said "unknown workload 'deadline_alerts'; known workloads: none"."""
+    (tmp_path / "broken_jobs.py").write_text("raise RuntimeError('SECRET_KEY is not set')\n")
+    monkeypatch.delitem(sys.modules, "broken_jobs", raising=False)
+    workloads = {"nightly": WorkloadConfig(call="broken_jobs:run")}
+    broken = msgspec.structs.replace(
+        cfg,
+        app=msgspec.structs.replace(
+            cfg.app, workloads=types.MappingProxyType(workloads), default_workload="nightly"
+        ),
+    )
+    app = load_application(Run(broken))
+    for _ in range(2):
+        with pytest.raises(ConfigError) as info:
+            app.workload("nightly")
+        assert info.value.key_path == "app.workloads.nightly.call"
+        assert "RuntimeError" in info.value.message and "SECRET_KEY" in info.value.message

@@ -1,6 +1,6 @@
 """One benchmark measurement in a process of its own, so its peak memory is its own.
 
-``invoke bench-seed`` starts ``python -m benchmarks.bench_seed_worker`` once per measurement and
+``perfkit bench-seed`` starts ``python -m perfkit.bench.seed_worker`` once per measurement and
 writes the job as JSON to its standard input (the URL holds a password: never on a command
 line). The worker runs the job against an empty database and prints one JSON line: rows,
 seconds, phases, and the process's peak resident memory (``getrusage(RUSAGE_SELF).ru_maxrss``:
@@ -16,9 +16,14 @@ import resource
 import sys
 from typing import Any
 
-from benchmarks.plan_baseline import plan_method
 from perfkit.config import Scale, load_config
 from perfkit.datagen.load import seed_database
+from perfkit.loading import import_object
+from perfkit.run import Run
+
+#: The baseline: the plan's "bulk insert" for the sample application, reached by its import
+#: path as any application's code is (the core never imports an application by name).
+PLAN_METHOD = "perfkit.apps.welfare.plan_baseline:plan_method"
 
 
 def peak_rss_mb() -> float:
@@ -27,7 +32,7 @@ def peak_rss_mb() -> float:
 
 
 async def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Run one ``seed`` or ``plan`` job (see :mod:`benchmarks.bench_seed`)."""
+    """Run one ``seed`` or ``plan`` job (see :mod:`perfkit.bench.seed`)."""
     # The server the job seeds is the config's database (its schema is fingerprinted there).
     cfg = load_config(job["config"], env={"TEST_DATABASE_URL": job["url"]})
     scale = Scale(
@@ -36,10 +41,12 @@ async def run_job(job: dict[str, Any]) -> dict[str, Any]:
     anchor = dt.date.fromisoformat(job["anchor"])
     before = peak_rss_mb()
     if job["kind"] == "plan":
+        plan_method = import_object(PLAN_METHOD, key="plan_method", source="perfkit bench-seed")
         baseline = await plan_method(job["url"], cfg, scale, anchor=anchor)
         rows, seconds, phases = baseline.total_rows, baseline.seconds, {}
     else:
-        report = await seed_database(job["url"], cfg, scale, mode=job["mode"], anchor=anchor)
+        run = Run(cfg, db=job["url"])
+        report = await seed_database(run, scale, mode=job["mode"], anchor=anchor)
         rows, seconds, phases = report.total_rows, report.seconds, dict(report.phases)
     return {
         "rows": rows,

@@ -1,9 +1,9 @@
-"""``invoke bench-seed``: perfkit's seed against the plan's ORM method, side by side, in one run.
+"""``perfkit bench-seed``: perfkit's seed against the plan's ORM method, side by side, in one run.
 
 Everything runs on one private PostgreSQL that the benchmark brings up for itself
-(:func:`perfkit.testing.private_server`: a throw-away cluster on a free port, tuned by
+(:func:`perfkit.env.private.private_server`: a throw-away cluster on a free port, tuned by
 ``database.settings`` from scales.yaml) and removes afterwards; nothing of the user's is
-touched. Each measurement runs in a fresh worker process (:mod:`benchmarks.bench_seed_worker`)
+touched. Each measurement runs in a fresh worker process (:mod:`perfkit.bench.seed_worker`)
 against a fresh, empty database, so the peak memory it reports is that measurement's own.
 Times are the median of the repeats; the 5,000-office seed and the plan's method at medium run
 once (they are the slow ones). The machine is shared, so compare rows within one run.
@@ -20,24 +20,18 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-from rich.table import Table
-
-import perfkit
-from perfkit.app import load_application
 from perfkit.config import Config, Scale
 from perfkit.db import connection
 from perfkit.env.base import ensure_database
+from perfkit.env.private import private_server
 from perfkit.errors import PerfkitError
 from perfkit.schema import quote_ident
-from perfkit.testing import private_server
 from perfkit.urls import with_database
+from perfkit.views import table
 
 Kind = Literal["plan", "seed", "command"]
-#: The project folder: workers run ``python -m benchmarks.bench_seed_worker`` from here.
-PROJECT = Path(__file__).resolve().parent.parent
 #: Offices of the extra scale beyond ``large``.
 XL_OFFICES = 5000
 #: A fixed anchor date, so every run of the benchmark makes the very same rows.
@@ -98,7 +92,7 @@ class BenchReport:
 def plan_cases(cfg: Config, *, repeats: int, quick: bool = False) -> list[Case]:
     """The benchmark's cases: the plan's method at small (and medium), perfkit's seed at
     small, medium, large and 5,000 offices in plan mode, medium in realistic mode, and the
-    whole ``invoke seed --scale medium`` command. ``quick`` drops the two slow ones."""
+    whole ``perfkit seed --scale medium`` command. ``quick`` drops the two slow ones."""
     small, medium, large = (cfg.scale(n) for n in ("small", "medium", "large"))
     xl = Scale(
         name=f"{XL_OFFICES}-offices",
@@ -115,7 +109,7 @@ def plan_cases(cfg: Config, *, repeats: int, quick: bool = False) -> list[Case]:
         Case("seed, large", "seed", large, repeats),
         Case(f"seed, {XL_OFFICES:,} offices", "seed", xl, 1),
         Case("seed, medium realistic", "seed", medium, repeats, mode="realistic"),
-        Case("invoke seed, medium", "command", medium, repeats),
+        Case("perfkit seed, medium", "command", medium, repeats),
     ]
     if quick:
         cases = [c for c in cases if c.kind != "plan" or c.scale.name == "small"]
@@ -129,8 +123,11 @@ async def run_benchmark(
     repeats: int = 3,
     quick: bool = False,
     say: Callable[[str], None] | None = None,
+    row_counts: Callable[[Scale, str], dict[str, int]],
 ) -> BenchReport:
-    """Bring up a private server, run every case, remove the server; return the results."""
+    """Bring up a private server, run every case, remove the server; return the results.
+    ``row_counts(scale, mode)``: what the application's recipe seeds (for the whole-command
+    case, which cannot say)."""
     report = say or (lambda _msg: None)
     cases = plan_cases(cfg, repeats=repeats, quick=quick)
     report("bringing up a private PostgreSQL for the benchmark ...")
@@ -139,12 +136,12 @@ async def run_benchmark(
             version = str(await conn.fetchval("SHOW server_version"))
         results = []
         counter = iter(range(1_000_000))
-        await _measure(server.url, cfg, cases[2], n=next(counter), warmup=True)  # warm caches
+        await _measure(server.url, cfg, cases[2], n=next(counter), warmup=True, counts=row_counts)
         for case in cases:
             result = CaseResult(case)
             for i in range(case.repeats):
                 report(f"{case.label}: run {i + 1} of {case.repeats}")
-                got = await _measure(server.url, cfg, case, n=next(counter))
+                got = await _measure(server.url, cfg, case, n=next(counter), counts=row_counts)
                 result.rows = int(got["rows"])
                 result.seconds.append(float(got["seconds"]))
                 if "rss_peak_mb" in got:
@@ -155,7 +152,13 @@ async def run_benchmark(
 
 
 async def _measure(
-    server_url: str, cfg: Config, case: Case, *, n: int, warmup: bool = False
+    server_url: str,
+    cfg: Config,
+    case: Case,
+    *,
+    n: int,
+    counts: Callable[[Scale, str], dict[str, int]],
+    warmup: bool = False,
 ) -> dict[str, Any]:
     """One measurement in a fresh database, dropped afterwards."""
     name = f"bench_{n}" + ("_warmup" if warmup else "")
@@ -163,7 +166,7 @@ async def _measure(
     await ensure_database(url)
     try:
         if case.kind == "command":
-            return await _run_command(url, cfg, case)
+            return await _run_command(url, cfg, case, counts=counts)
         return await _run_worker(url, cfg, case)
     finally:
         async with connection(with_database(server_url, "postgres")) as admin:
@@ -188,8 +191,7 @@ async def _run_worker(url: str, cfg: Config, case: Case) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "benchmarks.bench_seed_worker",
-        cwd=PROJECT,
+        "perfkit.bench.seed_worker",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -202,11 +204,10 @@ async def _run_worker(url: str, cfg: Config, case: Case) -> dict[str, Any]:
     return result
 
 
-async def _run_command(url: str, cfg: Config, case: Case) -> dict[str, Any]:
-    """``invoke seed --scale NAME`` as a user runs it, timed from process start to exit."""
-    root = Path(perfkit.__file__).resolve().parents[1]
-    if not (root / "tasks.py").is_file():
-        raise PerfkitError("tasks.py not found next to the perfkit package", hint="use --quick")
+async def _run_command(
+    url: str, cfg: Config, case: Case, *, counts: Callable[[Scale, str], dict[str, int]]
+) -> dict[str, Any]:
+    """``perfkit seed --scale NAME`` as a user runs it, timed from process start to exit."""
     env = {k: v for k, v in os.environ.items() if k != "PERFORMANCE_TEST_DATABASE_URL"}
     env.update(
         {
@@ -219,16 +220,14 @@ async def _run_command(url: str, cfg: Config, case: Case) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "invoke",
-        "--search-root",
-        str(root),
+        "perfkit",
         "seed",
         "--scale",
         case.scale.name,
         "--anchor",
         ANCHOR.isoformat(),
         env=env,
-        cwd=root,
+        cwd=cfg.root,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -236,9 +235,8 @@ async def _run_command(url: str, cfg: Config, case: Case) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         tail = " | ".join(err.decode(errors="replace").strip().splitlines()[-3:])
-        raise PerfkitError(f"`invoke seed` failed in the benchmark: {tail}")
-    counts = load_application(cfg).recipe.row_counts(case.scale, cfg.data, case.mode)  # type: ignore[arg-type]
-    rows = sum(counts.values())
+        raise PerfkitError(f"`perfkit seed` failed in the benchmark: {tail}")
+    rows = sum(counts(case.scale, case.mode).values())
     return {"rows": rows, "seconds": seconds}
 
 
@@ -256,16 +254,13 @@ def _baseline_for(report: BenchReport, result: CaseResult) -> tuple[CaseResult |
     return (max(plans, key=lambda p: p.rows) if plans else None), False
 
 
-def bench_table(report: BenchReport) -> Table:
-    """The results as a rich table; :data:`TABLE_NOTES` explains the columns."""
-    table = Table(
-        title=f"seeding benchmark: PostgreSQL {report.server_version.split()[0]}, one private "
-        f"server, median of {report.repeats} runs where repeated",
-        title_justify="left",
+def bench_table(report: BenchReport) -> list[str]:
+    """The results as a titled table; :data:`TABLE_NOTES` explains the columns."""
+    title = (
+        f"seeding benchmark: PostgreSQL {report.server_version.split()[0]}, one private "
+        f"server, median of {report.repeats} runs where repeated"
     )
-    table.add_column("case", no_wrap=True)
-    for name in ("rows", "runs", "seconds", "rows/s", "vs plan", "RSS MB"):
-        table.add_column(name, justify="right", no_wrap=True)
+    rows = []
     for r in report.results:
         base, exact = _baseline_for(report, r)
         if r.case.kind == "plan":
@@ -277,11 +272,12 @@ def bench_table(report: BenchReport) -> Table:
         else:
             ratio = f"~{r.rows_per_second / base.rows_per_second:,.0f}x"
         rss = f"{max(r.rss_peak_mb):.0f}" if r.rss_peak_mb else "-"
-        table.add_row(
-            r.case.label, f"{r.rows:,}", str(len(r.seconds)), f"{r.median:.3f}",
-            f"{r.rows_per_second:,.0f}", ratio, rss,
+        rows.append(
+            [r.case.label, f"{r.rows:,}", str(len(r.seconds)), f"{r.median:.3f}",
+             f"{r.rows_per_second:,.0f}", ratio, rss]
         )  # fmt: skip
-    return table
+    header = ("case", "rows", "runs", "seconds", "rows/s", "vs plan", "RSS MB")
+    return [title, *table(header, rows, right=range(1, 7))]
 
 
 #: What the table's columns mean, printed under it.
@@ -290,7 +286,7 @@ TABLE_NOTES = (
     "method's rows/s at its largest measured scale.",
     "RSS MB: peak resident memory of the worker process (getrusage ru_maxrss: interpreter, "
     "imports and work), one fresh process per run.",
-    "invoke seed: the whole command, process start to exit.",
+    "perfkit seed: the whole command, process start to exit.",
 )
 
 
@@ -305,7 +301,7 @@ def target_lines(report: BenchReport) -> list[str]:
     plan_medium = report.result("plan ORM, medium")
     large = report.result("seed, large")
     xl = report.result(f"seed, {XL_OFFICES:,} offices")
-    command = report.result("invoke seed, medium")
+    command = report.result("perfkit seed, medium")
     if medium:
         limit = TARGETS["medium_seconds"]
         line(medium.median < limit, f"medium in {medium.median:.3f} s (< {limit} s)")
@@ -334,7 +330,7 @@ def target_lines(report: BenchReport) -> list[str]:
         limit = TARGETS["command_seconds"]
         line(
             command.median < limit,
-            f"`invoke seed --scale medium` in {command.median:.2f} s, process start included "
+            f"`perfkit seed --scale medium` in {command.median:.2f} s, process start included "
             f"(< {limit} s)",
         )
     return out

@@ -5,7 +5,8 @@ then ``refresh`` every object with one ``SELECT`` each to learn what the server 
 committing. That is one round trip per row on top of the inserts; this module does exactly that,
 into a schema made by ``metadata.create_all`` (all indexes and foreign keys in place during the
 load, as in the plan), with the same rows as perfkit's ``plan`` mode so that only the method
-differs. Used by ``invoke bench-seed``; never by the seeder itself.
+differs. Used by ``perfkit bench-seed`` (:mod:`perfkit.bench.seed_worker`, by its import path);
+never by the seeder itself.
 """
 
 from __future__ import annotations

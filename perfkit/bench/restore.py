@@ -1,13 +1,17 @@
-"""``invoke bench-restore``: restore methods timed side by side, in one run, on one server.
+"""``perfkit bench-restore``: restore methods timed side by side, in one run, on one server.
 
 For each scale (default medium and large), on the configured server:
 
 * the plan's method: a plain-SQL ``pg_dump`` replayed by ``psql`` into a fresh database;
 * ``pg_dump -Fc`` + ``pg_restore -j 2`` into a fresh database;
 * perfkit's restore from file (verify, load, indexes, ``ANALYZE``, swap), also with a 30-day
-  date shift, and perfkit's restore from the template (verify, clone, swap), in process;
-* raw template clones with ``STRATEGY WAL_LOG`` and ``FILE_COPY``;
-* ``invoke restore --scale NAME`` as a whole command, process start included;
+  date shift, perfkit's restore from the template (verify, clone, swap), and from the
+  template's ready spare (verify, check, rename: ``spare rename``), in process;
+* the spare's build (what runs in the background after a restore), raw template clones with
+  ``STRATEGY WAL_LOG`` and ``FILE_COPY``;
+* ``perfkit restore --scale NAME`` as a whole command, process start included, without a ready
+  spare and with one (when ``snapshots.spare`` is on: the background build after the first is
+  waited for, untimed);
 * snapshot creation time and size next to ``pg_dump``'s.
 
 Methods run round-robin ``repeat`` times so that the noise of a shared machine hits them all
@@ -16,8 +20,10 @@ the server's major version (the native backend's recorded bindir, else ``pg_conf
 when they do not, the pg_dump rows are skipped and the table says why. The password reaches
 them through a temporary 0600 ``PGPASSFILE``, never argv.
 
-The source dataset lives in ``perfkit_bench_test_<scale>`` (kept for the next run); every other
-database the benchmark makes is dropped.
+The source dataset lives in ``perfkit_bench_test_<scale>`` (kept for the next run), and so do
+the scale's template and its spare; every other database the benchmark makes is dropped. The
+rows other than ``spare rename`` and the ``perfkit restore`` ones run with spares off, so that
+they time what they name.
 """
 
 from __future__ import annotations
@@ -36,22 +42,26 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from rich.console import Console
-from rich.table import Table
+import msgspec
 
 from perfkit.config import Config, Scale
-from perfkit.database import Database
+from perfkit.database import Database, ready_spare_name
 from perfkit.errors import DatabaseEnvError
 from perfkit.prepare import prepare as ensure_dataset
-from perfkit.snapshot import template
+from perfkit.snapshot import spare_build, spares, template
 from perfkit.snapshot.create import write_snapshot
 from perfkit.snapshot.dataset import expected_key
 from perfkit.snapshot.restore import restore_snapshot
 from perfkit.snapshot.store import SnapshotStore
 from perfkit.text import human_bytes
 from perfkit.urls import password_of, to_asyncpg, with_database
+from perfkit.views import table
+
+if TYPE_CHECKING:
+    from perfkit.run import Run
 
 BASELINE = "pg_restore -j 2"
 
@@ -129,39 +139,43 @@ def client_env(url: str, bindir: Path, workdir: Path) -> Iterator[Clients]:
         passfile.unlink(missing_ok=True)
 
 
-async def run_benchmark(
-    url: str, cfg: Config, scales: list[Scale], *, repeat: int = 3, console: Console
-) -> list[Row]:
-    """Run the benchmark (see the module docstring), print its table, return its rows."""
+async def run_benchmark(run: Run, scales: list[Scale], *, repeat: int = 3) -> list[Row]:
+    """Run the benchmark (see the module docstring) on the run's server; return its rows
+    (:func:`render` makes the table)."""
     rows: list[Row] = []
     for scale in scales:
-        rows += await _bench_scale(url, cfg, scale, repeat=max(1, repeat), console=console)
-    wide = console if console.width >= 100 else Console(stderr=console.stderr, width=100)
-    wide.print(render(rows, repeat=repeat))
+        rows += await _bench_scale(run, scale, repeat=max(1, repeat))
     return rows
 
 
-async def _bench_scale(
-    url: str, cfg: Config, scale: Scale, *, repeat: int, console: Console
-) -> list[Row]:
-    say = console.print
+async def _bench_scale(run: Run, scale: Scale, *, repeat: int) -> list[Row]:
+    url = str(run.db.url)
+    say = run.note
+    spare_on = run.cfg.snapshots.spare  # what the `perfkit restore` rows get, from scales.yaml
+    run_on = run.with_config(_with_spares(run.cfg, on=True))
+    run = run.with_config(_with_spares(run.cfg, on=False))
+    cfg = run.cfg
     source = f"perfkit_bench_test_{scale.name}"
     source_url = with_database(url, source)
+    on_source = run.on(source_url)
     target = f"perfkit_bench_test_{scale.name}_target"
     target_url = with_database(url, target)
+    on_target = run.on(target_url)
     admin_url = with_database(url, "postgres")
-    with console.status(f"{scale.name}: preparing the source dataset ...") as status:
-        prepared = await ensure_dataset(source_url, cfg, scale, progress=status.update)
+    run.say(f"{scale.name}: preparing the source dataset ...")
+    prepared = await ensure_dataset(on_source, scale)
     say(f"{scale.name}: source {source!r} {prepared.how} ({prepared.info.describe()})")
-    store = SnapshotStore.for_config(cfg)
+    store = SnapshotStore.for_run(run)
     snap = store.latest(scale.name)
-    if snap is None or snap.manifest.dataset_key != expected_key(cfg, scale):
-        snap = await write_snapshot(source_url, cfg, scale, store=store)
+    if snap is None or snap.manifest.dataset_key != expected_key(run, scale):
+        snap = await write_snapshot(on_source, scale, store=store)
     # The template must hold this very snapshot for `--method template`.
-    await restore_snapshot(target_url, cfg, scale, snapshot_id=snap.id, keep_template=True)
+    await restore_snapshot(on_target, scale, snapshot_id=snap.id, keep_template=True)
     async with Database(admin_url).admin() as admin:
         tpl = await template.find(admin, scale.name, snap.manifest.dataset_key)
     assert tpl is not None
+    owner = template.owner_of(cfg.state_dir)
+    spare = Spare(Database(admin_url), tpl.name, owner, run.app.tables, target)
 
     work = Path(tempfile.mkdtemp(prefix="perfkit-bench-"))
     bindir = find_bindir(cfg)
@@ -176,7 +190,10 @@ async def _bench_scale(
             ("restore", "perfkit file"),
             ("restore", "perfkit file, +30 days"),
             ("restore", "perfkit template"),
-            ("restore", "invoke restore (process)"),
+            ("restore", "spare rename"),
+            ("restore", "perfkit restore (process)"),
+            ("restore", "perfkit restore, spare (process)"),
+            ("clone", "spare build"),
             ("clone", "clone WAL_LOG"),
             ("clone", "clone FILE_COPY"),
         )
@@ -197,9 +214,7 @@ async def _bench_scale(
             for round_no in range(repeat):
                 say(f"{scale.name}: round {round_no + 1} of {repeat}")
                 t = time.perf_counter()
-                made = await write_snapshot(
-                    source_url, cfg, scale, store=tmp_store, make_latest=False
-                )
+                made = await write_snapshot(on_source, scale, store=tmp_store, make_latest=False)
                 _record(rows["perfkit snapshot"], t, made.manifest.size)
                 shutil.rmtree(made.path)
                 if clients is not None:
@@ -225,23 +240,39 @@ async def _bench_scale(
                         functools.partial(_pg_restore, clients, custom),
                     )
                 t = time.perf_counter()
-                await restore_snapshot(target_url, cfg, scale, snapshot_id=snap.id, method="file")
+                await restore_snapshot(on_target, scale, snapshot_id=snap.id, method="file")
                 _record(rows["perfkit file"], t)
                 t = time.perf_counter()
                 await restore_snapshot(
-                    target_url, cfg, scale, snapshot_id=snap.id, method="file",
+                    on_target, scale, snapshot_id=snap.id, method="file",
                     as_of=dt.date.today() + dt.timedelta(days=30),
                 )  # fmt: skip
                 _record(rows["perfkit file, +30 days"], t)
                 t = time.perf_counter()
-                await restore_snapshot(
-                    target_url, cfg, scale, snapshot_id=snap.id, method="template"
-                )
+                await restore_snapshot(on_target, scale, snapshot_id=snap.id, method="template")
                 _record(rows["perfkit template"], t)
-                cli = rows["invoke restore (process)"]
-                seconds, failure = _cli_restore(cfg, scale, database=target)
-                cli.samples.append(seconds)
-                cli.note = failure or cli.note
+                await spare.drop()
+                t = time.perf_counter()
+                await spare.build()  # what the background does after a restore
+                _record(rows["spare build"], t)
+                t = time.perf_counter()
+                renamed = await restore_snapshot(
+                    run_on.on(target_url), scale, snapshot_id=snap.id, method="template",
+                    build_spare=False,
+                )  # fmt: skip
+                _record(rows["spare rename"], t)
+                if renamed.route != "spare":
+                    rows["spare rename"].note = f"took the {renamed.route} route"
+                await spare.tidy()  # the database it replaced: the background's chore
+                for name in ("perfkit restore (process)", "perfkit restore, spare (process)"):
+                    cli = rows[name]
+                    seconds, failure = _cli_restore(cfg, scale, database=target)
+                    cli.samples.append(seconds)
+                    cli.note = failure or cli.note
+                    if spare_on and await spare.wait() is None:  # its background build, untimed
+                        cli.note = "the background build made no spare"
+                if not spare_on:
+                    rows["perfkit restore, spare (process)"].note = "snapshots.spare is off"
                 for strategy in ("WAL_LOG", "FILE_COPY"):
                     clone_name = f"perfkit_bench_test_{scale.name}_clone"
                     async with Database(admin_url).admin() as admin:
@@ -254,6 +285,40 @@ async def _bench_scale(
         async with Database(admin_url).admin() as admin:
             await admin.drop(target)
     return list(rows.values())
+
+
+def _with_spares(cfg: Config, *, on: bool) -> Config:
+    return msgspec.structs.replace(cfg, snapshots=msgspec.structs.replace(cfg.snapshots, spare=on))
+
+
+@dataclass(frozen=True)
+class Spare:
+    """The scale's spare, as the benchmark handles it between timed rows."""
+
+    server: Database
+    template: str
+    owner: str
+    tables: tuple[str, ...]
+    target: str
+
+    async def drop(self) -> None:
+        async with self.server.admin() as admin:
+            await admin.drop(ready_spare_name(self.template, self.owner))
+
+    async def build(self) -> None:
+        await spare_build.build(
+            self.server, template_name=self.template, owner=self.owner, tables=self.tables
+        )
+
+    async def tidy(self) -> None:
+        async with self.server.admin() as admin:
+            for name in await admin.leftovers(self.target):
+                await admin.drop(name)
+
+    async def wait(self) -> spares.SpareInfo | None:
+        return await spares.wait_until_ready(
+            self.server, template_name=self.template, owner=self.owner
+        )
 
 
 def _psql_replay(clients: Clients, dump: Path, database: str) -> None:
@@ -311,25 +376,22 @@ def _client_major(bindir: Path) -> int | None:
 
 
 def _cli_restore(cfg: Config, scale: Scale, *, database: str) -> tuple[float, str | None]:
-    """Seconds of ``invoke restore --scale NAME`` as a whole process, and its error if any."""
+    """Seconds of ``perfkit restore --scale NAME`` as a whole process, and its error if any."""
     env = {**os.environ, "PERFKIT_DATABASE": database}
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(cfg.root), "restore",
-         "--scale", scale.name, "--config", str(cfg.source)],
+        [sys.executable, "-m", "perfkit", "restore", "--scale", scale.name,
+         "--config", str(cfg.source)],
         env=env, cwd=cfg.root, capture_output=True, text=True, check=False,
     )  # fmt: skip
     seconds = time.perf_counter() - started
     return seconds, (done.stderr.strip()[-200:] or "failed") if done.returncode else None
 
 
-def render(rows: list[Row], *, repeat: int) -> Table:
-    """The benchmark table: medians, ratio to pg_restore -j 2 of the same scale, sizes."""
-    table = Table(title=f"restore benchmark, median of {repeat}", title_justify="left")
-    for column in ("scale", "step", "method", "median s", "min s", "vs pg_restore", "size"):
-        table.add_column(
-            column, justify="left" if column in ("scale", "step", "method") else "right"
-        )
+def render(rows: list[Row], *, repeat: int) -> list[str]:
+    """The benchmark table: medians, ratio to pg_restore -j 2 of the same scale, sizes; then
+    the notes (rows that could not run, and why)."""
+    out = []
     baselines = {r.scale: r.median for r in rows if r.method == BASELINE}
     notes = []
     for row in rows:
@@ -337,15 +399,20 @@ def render(rows: list[Row], *, repeat: int) -> Table:
         ratio = f"{row.median / base:.2f}x" if row.median and base else "-"
         if row.note:
             notes.append(f"{row.scale} {row.method}: {row.note}")
-        table.add_row(
-            row.scale,
-            row.group,
-            row.method,
-            f"{row.median:.3f}" if row.median is not None else "-",
-            f"{min(row.samples):.3f}" if row.samples else "-",
-            ratio if row.group == "restore" else "",
-            human_bytes(row.size) if row.size is not None else "",
+        out.append(
+            [
+                row.scale,
+                row.group,
+                row.method,
+                f"{row.median:.3f}" if row.median is not None else "-",
+                f"{min(row.samples):.3f}" if row.samples else "-",
+                ratio if row.group == "restore" else "",
+                human_bytes(row.size) if row.size is not None else "",
+            ]
         )
-    if notes:
-        table.caption = "; ".join(notes)
-    return table
+    header = ("scale", "step", "method", "median s", "min s", "vs pg_restore", "size")
+    return [
+        f"restore benchmark, median of {repeat}",
+        *table(header, out, right=range(3, 7)),
+        *(f"note: {n}" for n in notes),
+    ]

@@ -1,0 +1,227 @@
+"""What a front end does with a command's end: one line and an exit status, never a traceback.
+
+Both front ends (the ``perfkit`` console script, :mod:`perfkit.console`; the invoke tasks,
+:mod:`perfkit.invoke_tasks`) run a command inside :func:`guarded` and its coroutine with
+:func:`run`. A :class:`~perfkit.errors.PerfkitError` becomes one line on stderr and its exit
+status (2 for any bad input, flags included; 3 environment; 4 unsafe target; 5 busy; 6
+regression; 1 other); Ctrl-C becomes one line and status 130, SIGTERM (a CI cancel, ``kill``)
+one line and status 143, both after the running command's clean-up. Every line is masked
+(:func:`perfkit.urls.mask_text`). No tracebacks, unless ``PERFKIT_DEBUG=1``.
+
+Light on purpose: neither asyncpg nor SQLAlchemy is imported here, and asyncio only when a
+command runs. A driver's error can only come from a driver already imported, so they are
+recognised through ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from perfkit.disks import HINT as DISK_HINT
+from perfkit.disks import disk_full, is_disk_full
+from perfkit.errors import PerfkitError
+from perfkit.text import clipped
+from perfkit.urls import mask_text
+
+if TYPE_CHECKING:  # asyncio is imported by run(): `perfkit --help` needs no event loop
+    import asyncio
+
+T = TypeVar("T")
+
+#: The exit status of a command ended by SIGTERM (128 + 15, what a shell reports for it).
+SIGTERM_EXIT = 128 + signal.SIGTERM
+#: The exit status of a command ended by Ctrl-C (128 + SIGINT).
+SIGINT_EXIT = 128 + signal.SIGINT
+
+
+def error_line(message: str) -> None:
+    """``perfkit: <message>`` on stderr, as it is (no markup is read in it)."""
+    print(f"perfkit: {message}", file=sys.stderr, flush=True)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: the command stops as Ctrl-C stops it (its clean-up runs), and
+    :func:`guarded` turns it into one line and exit status 143. A ``BaseException``, like
+    ``KeyboardInterrupt``, so no ``except Exception`` on the way swallows it. ``detail``
+    is what the stopped command had to say as it stopped (for example that a restore took
+    effect)."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or "terminated")
+        self.detail = detail
+
+    def one_line(self) -> str:
+        return f"terminated (SIGTERM): {self.detail}" if self.detail else "terminated (SIGTERM)"
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one coroutine to completion (the front ends are synchronous).
+
+    Ctrl-C cancels it (asyncio's runner does; the coroutine's ``finally`` blocks close what
+    they opened) and comes out as ``KeyboardInterrupt``, which :func:`guarded` turns into one
+    line. SIGTERM does the same and comes out as :class:`Terminated`; a second one stops the
+    clean-up too. Connections closed that way leave asyncpg futures whose connection error
+    nobody awaits any more; they are not reported (:func:`_quiet_orphans`).
+    """
+    import asyncio
+
+    with asyncio.Runner() as runner:
+        runner.get_loop().set_exception_handler(_quiet_orphans)
+        return runner.run(_stopped_by_sigterm(coro))
+
+
+async def _stopped_by_sigterm(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` with SIGTERM cancelling it (as asyncio's runner does for Ctrl-C)."""
+    import asyncio
+
+    if threading.current_thread() is not threading.main_thread():
+        return await coro  # signals reach the main thread only
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    received = 0
+
+    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal received
+        received += 1
+        if received > 1 or task is None or task.done():
+            raise Terminated("stopped again during the clean-up")
+        task.cancel()
+        loop.call_soon_threadsafe(lambda: None)  # wake the loop if it sleeps
+
+    previous = _on_sigterm(on_sigterm)
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        if received:
+            raise Terminated() from None
+        raise
+    except PerfkitError as exc:
+        if received:  # what the stopped command said (a restore after its swap), exit 143
+            raise Terminated(exc.one_line()) from None
+        raise
+    finally:
+        _on_sigterm(previous)
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Make ``handler`` answer SIGTERM; returns the one it replaced (the default when that
+    one was not set from Python)."""
+    previous = signal.signal(signal.SIGTERM, handler)
+    return signal.SIG_DFL if previous is None else previous
+
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    """The database drivers' own error types, of the drivers this process imported (an
+    error of one that was never imported cannot happen)."""
+    found: list[type[BaseException]] = []
+    asyncpg = sys.modules.get("asyncpg")
+    if asyncpg is not None:
+        found += [asyncpg.PostgresError, asyncpg.InterfaceError]
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is not None:
+        found.append(sa_exc.DBAPIError)
+    return tuple(found)
+
+
+def _quiet_orphans(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The event loop's exception handler: drop what asyncpg reports about a connection that
+    is going away, report the rest.
+
+    - "Future exception was never retrieved" for a lost connection: asyncpg's internal
+      waiters, when a cancelled or failed command terminates its connections (the error
+      that matters went up the awaited path);
+    - a transport's "protocol.data_received() call failed" (with two tracebacks) for an
+      asyncpg protocol: its connection is closed by it, and the call that was using the
+      connection fails with its own error, which the command reports in one line.
+
+    With ``PERFKIT_DEBUG=1`` everything is reported."""
+    if os.environ.get("PERFKIT_DEBUG") != "1":
+        orphan = str(context.get("message", "")).endswith("exception was never retrieved")
+        asyncpg = sys.modules.get("asyncpg")
+        lost_types = (
+            (ConnectionError,) if asyncpg is None else (ConnectionError, asyncpg.InterfaceError)
+        )
+        lost = isinstance(context.get("exception"), lost_types)
+        if orphan and lost:
+            return
+        if type(context.get("protocol")).__module__.startswith("asyncpg."):
+            return
+    loop.default_exception_handler(context)
+
+
+def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def guarded(*secrets: str) -> Iterator[None]:
+    """Turn every error, Ctrl-C and SIGTERM into one masked line and an exit status.
+
+    SIGTERM raises :class:`Terminated` where the command is (its ``finally`` blocks run);
+    inside :func:`run` it cancels the running coroutine instead."""
+    debug = os.environ.get("PERFKIT_DEBUG") == "1"
+    main = threading.current_thread() is threading.main_thread()
+    previous = _on_sigterm(_raise_terminated) if main else None
+    try:
+        yield
+    except PerfkitError as exc:
+        if debug:
+            raise
+        error_line(mask_text(exc.one_line(), *secrets))
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        sys.exit(SIGINT_EXIT)
+    except Terminated as exc:
+        error_line(mask_text(exc.one_line(), *secrets))
+        sys.exit(SIGTERM_EXIT)
+    except Exception as exc:
+        if debug:
+            raise
+        if isinstance(exc, (OSError, *_driver_errors())):
+            # Unplanned failures from below: one line, never a traceback or a password.
+            message, hint, code = _explain(exc)
+            error_line(f"{mask_text(message, *secrets)} (hint: {hint})")
+            sys.exit(code)
+        # a bug: still one line; PERFKIT_DEBUG=1 shows the traceback
+        first = clipped((str(exc).splitlines() or [""])[0], limit=200)
+        error_line(
+            mask_text(f"internal error: {type(exc).__name__}: {first}", *secrets)
+            + " (hint: a bug in perfkit or the application under test; run again with "
+            "PERFKIT_DEBUG=1 for the traceback and report it)"
+        )
+        sys.exit(1)
+    finally:
+        if previous is not None:
+            _on_sigterm(previous)
+
+
+def _explain(exc: BaseException) -> tuple[str, str, int]:
+    """(message, hint, exit status) for an error no perfkit layer turned into its own."""
+    first_line = (str(exc).splitlines() or [""])[0]
+    if isinstance(exc, OSError) and is_disk_full(exc):
+        if exc.filename is None:
+            return f"no space left on a device ({exc.strerror})", DISK_HINT, 1
+        return disk_full(exc.filename, kept=True).message, DISK_HINT, 1
+    if (
+        isinstance(exc, OSError)
+        and not isinstance(exc, ConnectionError | TimeoutError)
+        and exc.filename is not None
+    ):
+        return (
+            f"{exc.strerror or type(exc).__name__}: {exc.filename}",
+            "check the path and its permissions",
+            1,
+        )
+    return (
+        f"database error: {type(exc).__name__}: {first_line}",
+        "`perfkit db-status` shows whether the server is up",
+        3,
+    )
