@@ -317,3 +317,36 @@ async def test_what_cannot_be_carried_stops_the_fill(pg_url: str) -> None:
         async with connection(str(url)) as conn:
             rules = await conn.fetchval("SELECT count(*) FROM pg_rules WHERE schemaname = 'public'")
     assert report.rows == {"base": 100} and rules == 0
+
+
+async def test_a_check_on_the_per_key_and_an_override_passes_to_postgresql(pg_url: str) -> None:
+    """A CHECK perfkit cannot read ("a cycle's event or a status's, never both") over the
+    table's ``per`` key and an overridden column: the team chose both, so it is not refused,
+    and PostgreSQL checks it when the constraint is added after the load."""
+    async with scratch_database(pg_url, "perfkit_infer_per_check_test") as url:
+        async with connection(str(url)) as conn:
+            await conn.execute(
+                "CREATE SCHEMA src; CREATE TABLE src.cycle (id int PRIMARY KEY);"
+                "CREATE TABLE src.status (id int PRIMARY KEY);"
+                "CREATE TABLE src.event (id int PRIMARY KEY,"
+                " cycle_id int REFERENCES src.cycle, status_id int REFERENCES src.status,"
+                " CONSTRAINT one_ref CHECK ((cycle_id IS NOT NULL AND status_id IS NULL)"
+                " OR (cycle_id IS NULL AND status_id IS NOT NULL)))"
+            )
+            source = await capture_schema(conn, "src")
+        bare = {"tables": {"event": {"per": "cycle", "via": "cycle_id", "count": 1}}}
+        with pytest.raises(InferenceError) as caught:
+            make_plan(source, parse_spec(bare, source="t"), seed=1, anchor=ANCHOR)
+        assert "check" in {p for _, _, p in caught.value.problems}
+        spec = {
+            "tables": {
+                "event": {**bare["tables"]["event"], "columns": {"status_id": {"const": None}}}
+            }
+        }
+        plan = make_plan(source, parse_spec(spec, source="t"), seed=1, anchor=ANCHOR)
+        report = await fill_database(str(url), source, plan)
+        async with connection(str(url)) as conn:
+            linked = await conn.fetchval(
+                "SELECT count(*) FROM event WHERE cycle_id IS NOT NULL AND status_id IS NULL"
+            )
+    assert report.rows["event"] == report.rows["cycle"] == linked > 0

@@ -5,7 +5,7 @@
 -- "Today" is the dataset's anchor day (perfkit_dataset.anchor_date): the day perfkit pins the
 -- batch's clock to during a run. TESTING=1: only offices with is_test_data = true.
 --
---   psql "$(invoke db-url)" -f examples/keikakun_back/expected_counts.sql
+--   psql "$(perfkit db-url)" -f perf/expected_counts.sql
 --
 -- The rule, per office that is not deleted:
 --   renewal alert     a latest cycle whose next_renewal_deadline is 1 to 30 days ahead

@@ -1,1 +1,0 @@
-"""keikakun_back measured by perfkit: its config, data recipe and checks (docs/keikakun_back.md)."""
