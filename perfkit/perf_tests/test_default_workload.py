@@ -1,9 +1,10 @@
 """The application's default workload at every scale, written on perfkit's pytest plugin.
 
-What ``nox -s perf-<scale>`` measures for an application other than the sample one (scales.yaml
-``app:``; ``PERFKIT_CONFIG`` names the file): its ``app.default_workload``, called as scales.yaml
-says, with the budgets of ``app.workloads.<name>.budgets`` or the scale's. The sample application
-is measured by ``test_batch_at_scale.py`` instead (conftest.py collects one of the two).
+What ``perfkit perf --scale <name>`` (``nox -s perf-<name>``) measures for every application:
+its ``app.default_workload``, called as scales.yaml says, with the budgets of
+``app.workloads.<name>.budgets`` or the scale's. perfkit's own checkout measures the sample
+application with ``tests/performance/test_batch_at_scale.py`` instead (its conftest deselects
+this test).
 """
 
 from __future__ import annotations
