@@ -42,8 +42,8 @@ _OK, _FAILED, _INTERRUPTED, _INTERNAL, _USAGE, _NO_TESTS = 0, 1, 2, 3, 4, 5
 
 class PerfTestsFailedError(PerfkitError):
     """The performance tests did not pass (pytest's verdict ``pytest_status``): a test failed
-    or went over budget (1), pytest was interrupted (130) or misused (2), or no performance
-    test was collected (1)."""
+    or went over budget, a test module failed to import, pytest was interrupted, or no
+    performance test was collected (exit status 1); pytest refused its arguments (2)."""
 
     def __init__(self, scale: str, pytest_status: int) -> None:
         what, hint, code = _VERDICTS.get(
@@ -62,7 +62,11 @@ _VERDICTS: dict[int, tuple[str, str, int]] = {
         "pytest's report above names each failure and its budget",
         1,
     ),
-    _INTERRUPTED: ("interrupted", "run it again", 130),
+    _INTERRUPTED: (
+        "pytest stopped: errors while collecting the tests, or interrupted",
+        "pytest's report above says which",
+        1,
+    ),
     _INTERNAL: ("pytest's internal error", "see pytest's report above", 1),
     _USAGE: (
         "pytest refused its arguments",
@@ -132,10 +136,24 @@ def perf(run: Run, *, scale: str, pytest_args: Sequence[str] = ()) -> PerfDone:
     _check_test_paths(run.cfg)
     run.say("database: bringing it up")
     run_coroutine(ready_database(run))
+    _ready_for_import(run)
     args = perf_pytest_args(run.cfg, chosen, pytest_args=pytest_args)
     with _environment(perf_session_env(chosen)):
         status = int(pytest.main(args, plugins=[HandedRun(run)]))
     return PerfDone(scale=chosen.name, pytest_args=tuple(args), pytest_status=status)
+
+
+def _ready_for_import(run: Run) -> None:
+    """What the application needs before a test module imports it at collection: its folder
+    on ``sys.path``, its placeholder settings (``app.env``) and its database variables
+    (``app.database_env``) pointing at the test database (:func:`perfkit.loading.
+    prepare_import`), as perfkit sets them before it imports the application itself."""
+    from perfkit.loading import prepare_import
+    from perfkit.urls import with_driver
+
+    cfg = run.cfg
+    url = with_driver(str(run.db.url), cfg.app.driver) if cfg.app.database_env else ""
+    prepare_import(cfg, database_url=url)
 
 
 def _check_test_paths(cfg: Config) -> None:
