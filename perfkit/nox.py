@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -93,7 +93,15 @@ def perfkit_requirement() -> tuple[tuple[str, ...], tuple[Path, ...]]:
     direct = dist.read_text("direct_url.json")
     if not direct:
         return (f"perfkit=={dist.version}",), ()
-    info: dict[str, Any] = json.loads(direct)
+    return requirement_from_direct_url(json.loads(direct))
+
+
+def requirement_from_direct_url(
+    info: Mapping[str, Any],
+) -> tuple[tuple[str, ...], tuple[Path, ...]]:
+    """pip's arguments for the perfkit a PEP 610 ``direct_url.json`` describes (a wheel or a
+    folder: ``perfkit @ file://...``, its file watched; editable: ``-e <folder>``; a git URL:
+    ``perfkit @ git+<url>@<commit>``), and the files that say when it changed."""
     url = str(info["url"])
     local = Path(unquote(urlparse(url).path)) if url.startswith("file:") else None
     if info.get("dir_info", {}).get("editable") and local is not None:
