@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nox
 import pytest
 
 from perfkit.commands.perf import perf
-from perfkit.config import ConfigError, load_config
+from perfkit.config import load_config
+from perfkit.errors import ConfigError
 from perfkit.nox import (
     STAMP_FILE,
     Install,
@@ -22,7 +24,7 @@ from perfkit.run import Run
 
 
 @pytest.fixture
-def registry() -> Iterator[dict[str, object]]:
+def registry() -> Iterator[dict[str, Any]]:
     """nox's session registry, with what a test registered taken out again."""
     sessions = nox.registry._REGISTRY
     before = dict(sessions)
@@ -32,13 +34,13 @@ def registry() -> Iterator[dict[str, object]]:
 
 
 def test_perf_sessions_registers_one_session_per_scale_in_order(
-    config_file: Path, registry: dict[str, object]
+    config_file: Path, registry: dict[str, Any]
 ) -> None:
     names = perf_sessions(config_file)
     assert names == ["perf-small", "perf-medium", "perf-large"]
     fn = registry["perf-medium"]
     assert "Performance run at scale 'medium' (daily)" in str(fn.__doc__)
-    assert fn.venv_backend == "none"  # type: ignore[attr-defined]
+    assert fn.venv_backend == "none"
 
 
 def test_a_checkout_installs_itself_editable_with_the_test_extra(project_root: Path) -> None:
