@@ -62,13 +62,14 @@ from perfkit.http.target import (
     script_operation,
 )
 from perfkit.httpconfig import HttpApp, HttpWorkload
-from perfkit.loadgen import Exchange, LoadSettings, run_load
+from perfkit.loadconfig import LoadSettings
+from perfkit.loadgen import Exchange, run_load
 from perfkit.measure import StatementCounter
 from perfkit.pipeline import pinned_clock
 from perfkit.prepare import prepare
 from perfkit.run import Run
-from perfkit.sections import parse_section
 from perfkit.testing import private_server, scratch_database
+from perfkit.typedconfig import build
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "homecare"
@@ -163,8 +164,8 @@ async def run_benchmark(
             run = Run(cfg, db=url)
             report = await prepare(run, cfg.scale("small"))
             run.app  # noqa: B018 - the application's import (its settings), outside the rounds
-            http = parse_section(HttpApp, HTTP, source=SOURCE, key_path="app.http")
-            workload = parse_section(
+            http = build(HttpApp, HTTP, source=SOURCE, key_path="app.http")
+            workload = build(
                 HttpWorkload, DASHBOARD, source=SOURCE, key_path="app.workloads.dashboard"
             )
             out = []

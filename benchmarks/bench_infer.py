@@ -34,8 +34,8 @@ from rich.table import Table
 from perfkit.config import Scale
 from perfkit.datagen.infer.fill import fill_database
 from perfkit.datagen.infer.plan import make_plan
-from perfkit.datagen.infer.spec import parse_spec
 from perfkit.datagen.load import seed_database
+from perfkit.dataspec import parse_spec
 from perfkit.db import connection
 from perfkit.ddl import Capture, capture_schema
 from perfkit.run import Run

@@ -18,9 +18,13 @@ the same constraints make the JSON Schema editors use, :mod:`perfkit.config_sche
 naming the source and the key path. The cross-key rules are checked here, after. A message
 quotes the user's value through :func:`perfkit.text.quoted`, so it is never longer than a line,
 whatever the value. The file is read by a stricter YAML loader than PyYAML's safe one
-(:mod:`perfkit.yamlfile`). This module depends on msgspec, PyYAML and the standard library
-only (besides perfkit's own error, text and URL helpers): ``noxfile.py`` imports it to make one
-``perf-<scale>`` session per scale, and ``perfkit db-status`` must start in a blink.
+(:mod:`perfkit.yamlfile`). Sections with modules of their own are part of :class:`Config` too:
+``app.data`` (:mod:`perfkit.dataspec`), ``app.http`` and HTTP workloads
+(:mod:`perfkit.httpconfig`, :mod:`perfkit.loadconfig`: an ``app.workloads`` entry is a tagged
+union on ``kind``, ``call`` by default) and ``variants`` (:mod:`perfkit.variants`). This module
+and those depend on msgspec, PyYAML and the standard library only (besides perfkit's own
+error, text, URL and config helpers): ``noxfile.py`` imports it to make one ``perf-<scale>``
+session per scale, and ``perfkit db-status`` must start in a blink.
 
 Over 500 lines: it is scales.yaml's schema, one frozen struct per section with its docstring and
 ``#:`` comments as the reference (they become the JSON Schema's descriptions), the discovery of
@@ -32,7 +36,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
-import importlib.util
 import os
 import re
 import stat
@@ -41,15 +44,26 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-import msgspec
 from msgspec import Meta, field
 from msgspec.structs import replace
 
+from perfkit.dataspec import GenerationSpec
 from perfkit.errors import ConfigError, ConfigFileError, UnknownScaleError
-from perfkit.text import MAX_INT, clipped, quoted
+from perfkit.httpconfig import HttpApp, HttpWorkload
+from perfkit.text import clipped, quoted
 from perfkit.typedconfig import (
+    Count,
+    Fraction,
+    ImportPath,
+    NonNegativeFloat,
+    Port,
+    PositiveFloat,
+    PositiveInt,
+    Section,
+    Text,
     build,
     first_non_finite,
+    frozen_map,
     kind_of,
     parse_text,
     plain_value,
@@ -58,12 +72,11 @@ from perfkit.typedconfig import (
 )
 from perfkit.urls import (
     DATABASE_NAME_HINT,
-    MAX_PORT,
-    PORT_HINT,
     database_name_problem,
     host_problem,
     parse_url,
 )
+from perfkit.variants import Variants
 from perfkit.yamlfile import file_problem, join_key, read_config_text, read_yaml
 
 CONFIG_ENV = "PERFKIT_CONFIG"
@@ -94,26 +107,9 @@ DataMode = Literal["realistic", "plan"]
 PlanChange = Literal["warn", "fail"]
 Driver = Literal["asyncpg", "psycopg"]
 
-# -- the kinds of values scales.yaml holds (msgspec checks the constraints; ``extra`` gives the
-# -- words of a message, :mod:`perfkit.typedconfig`) --------------------------------------------
+# -- the kinds of values only this module's sections hold (the common ones, and Section, are
+# -- perfkit.typedconfig's) ----------------------------------------------------------------------
 
-#: Text with something besides spaces in it (every free-text key).
-Text = Annotated[str, Meta(pattern=r"\S")]
-#: Integers: none is negative, and none goes past :data:`MAX_INT` unless its key says so.
-Count = Annotated[int, Meta(ge=0, le=MAX_INT)]
-PositiveInt = Annotated[int, Meta(ge=1, le=MAX_INT)]
-PositiveFloat = Annotated[float, Meta(gt=0)]
-NonNegativeFloat = Annotated[float, Meta(ge=0)]
-Fraction = Annotated[float, Meta(ge=0, le=1)]
-#: A TCP port (from the environment or a flag: plain decimal only, see :func:`parse_text`).
-Port = Annotated[
-    int,
-    Meta(
-        ge=1,
-        le=MAX_PORT,
-        extra={"expected": f"a port number from 1 to {MAX_PORT}", "hint": PORT_HINT},
-    ),
-]
 ScaleName = Annotated[
     str,
     Meta(
@@ -122,14 +118,6 @@ ScaleName = Annotated[
                "starting with a letter"},
     ),
 ]  # fmt: skip
-#: ``module:attribute``, what perfkit imports.
-ImportPath = Annotated[
-    str,
-    Meta(
-        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
-        extra={"expected": "'module:attribute'", "hint": "for example 'myapp.tasks.nightly:run'"},
-    ),
-]
 EnvName = Annotated[
     str,
     Meta(
@@ -153,29 +141,10 @@ Baseline = Annotated[
 ]
 
 
-def _frozen_map(**items: Any) -> Any:
-    """A field whose default is the read-only mapping ``items``."""
-    return field(default_factory=functools.partial(types.MappingProxyType, items))
-
-
 def _path(default: str) -> Any:
     """A path field with the default ``default`` (made per instance: msgspec's JSON Schema
     cannot write a ``Path`` default, :mod:`perfkit.config_schema` adds it)."""
     return field(default_factory=functools.partial(Path, default))
-
-
-class Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A part of scales.yaml: frozen, and a key it does not know is an error. Mappings read
-    from the file are made read-only (:class:`types.MappingProxyType`)."""
-
-    #: Keys of the struct the file may not set, and where they come from instead.
-    set_elsewhere: ClassVar[Mapping[str, str]] = types.MappingProxyType({})
-
-    def __post_init__(self) -> None:
-        for name in self.__struct_fields__:
-            value = getattr(self, name)
-            if type(value) is dict:
-                msgspec.structs.force_setattr(self, name, types.MappingProxyType(value))
 
 
 class Budgets(Section, frozen=True):
@@ -257,7 +226,7 @@ class RealisticData(Section, frozen=True):
         30, 30, 30, 14, 60,
     )  # fmt: skip
     #: Share of staff per role; non-negative, summing to 1.
-    roles: Mapping[str, float] = _frozen_map(service_manager=0.2, employee=0.7, owner=0.1)
+    roles: Mapping[str, float] = frozen_map(service_manager=0.2, employee=0.7, owner=0.1)
 
 
 class DataConfig(Section, frozen=True):
@@ -293,7 +262,7 @@ class DatabaseConfig(Section, frozen=True):
     #: as it reads (``max_connections: 200``).
     settings: Mapping[
         str, Annotated[str, Meta(extra={"expected": "a setting: text or a number"})]
-    ] = _frozen_map()
+    ] = frozen_map()
 
 
 class PoolConfig(Section, frozen=True):
@@ -432,7 +401,7 @@ class RegressionConfig(Section, frozen=True):
     #: Per-metric rules; metrics left out use the built-in defaults.
     metrics: Mapping[
         Annotated[str, Meta(extra_json_schema={"enum": list(REGRESSION_METRICS)})], MetricRule
-    ] = _frozen_map()
+    ] = frozen_map()
     #: A statement's plan shape changed since the baseline: ``warn`` (default) or ``fail``.
     plan_change: PlanChange = "warn"
     #: A statement's shared buffers jumped (deterministic: a regression even when time is flat).
@@ -544,19 +513,21 @@ class WorkloadBudgets(Section, frozen=True):
     statements: PositiveInt | None = None
 
 
-class WorkloadConfig(Section, frozen=True):
-    """One workload: ``call`` is ``module:function``. A function marked with perfkit's
-    ``@workload`` gets a :class:`perfkit.workload.WorkloadContext`; any other is called the
-    plan's way, ``fn(session, **kwargs)``, with an ``AsyncSession`` on the application's
-    driver. It may return an int, a dict of numbers, or an object with ``metrics()``."""
+class WorkloadConfig(Section, frozen=True, tag_field="kind", tag="call"):
+    """One workload called in process (``kind: call``, the default; an HTTP workload says
+    ``kind: http``: :class:`perfkit.httpconfig.HttpWorkload`): ``call`` is ``module:function``.
+    A function marked with perfkit's ``@workload`` gets a
+    :class:`perfkit.workload.WorkloadContext`; any other is called the plan's way,
+    ``fn(session, **kwargs)``, with an ``AsyncSession`` on the application's driver. It may
+    return an int, a dict of numbers, or an object with ``metrics()``."""
 
     #: ``module:function`` of the code that is timed.
     call: ImportPath
     #: Keyword arguments for the function: plain values (null, true/false, numbers, text,
     #: lists, mappings).
-    kwargs: Mapping[str, Any] = _frozen_map()
+    kwargs: Mapping[str, Any] = frozen_map()
     #: Per scale name: this workload's own budgets.
-    budgets: Mapping[str, WorkloadBudgets] = _frozen_map()
+    budgets: Mapping[str, WorkloadBudgets] = frozen_map()
     #: A run with no statement, or whose numbers are all zero, fails (it did no work).
     expect_work: bool = True
     #: The workload commits writes: every run (warm-up, timed, memory, profiled) and its
@@ -571,16 +542,16 @@ def _sample_workloads() -> Mapping[str, WorkloadConfig]:
     )
 
 
+#: An entry of ``app.workloads``: called in process, or an HTTP request script (``kind``).
+Workload = WorkloadConfig | HttpWorkload
+
+
 class AppConfig(Section, frozen=True):
     """The application under test, and how perfkit reaches it (see :mod:`perfkit.app`).
 
     The defaults are the sample application that ships with perfkit; a team's own application
     fills the same keys.
     """
-
-    set_elsewhere: ClassVar[Mapping[str, str]] = types.MappingProxyType(
-        {"http_workloads": "write it under app.workloads.<name> with kind: http"}
-    )
 
     #: The application's label in reports.
     name: Text = "welfare"
@@ -592,7 +563,7 @@ class AppConfig(Section, frozen=True):
     requirements: Path | None = None
     #: Environment variables set before the application is imported, when not already set
     #: (settings its modules demand at import).
-    env: Mapping[EnvName, Text] = _frozen_map()
+    env: Mapping[EnvName, Text] = frozen_map()
     #: Environment variables perfkit sets to the test database's URL (on ``driver``) before
     #: the import, so that a module-level engine can only ever point at the test database.
     database_env: tuple[EnvName, ...] = ()
@@ -604,21 +575,28 @@ class AppConfig(Section, frozen=True):
     #: every table's data is inferred from the catalogue (``perfkit seed`` only, so far).
     recipe: ImportPath | None = "perfkit.apps.welfare.recipe:RECIPE"
     #: With no recipe: the cardinality language and overrides of inferred data
-    #: (:mod:`perfkit.datagen.infer.spec`, docs/test-data.md).
-    data: Mapping[str, Any] = _frozen_map()
-    #: The code that is timed, by name (at least one, counting HTTP workloads: ``kind: http``).
-    workloads: Mapping[str, WorkloadConfig] = field(default_factory=_sample_workloads)
+    #: (:mod:`perfkit.dataspec`, docs/test-data.md).
+    data: GenerationSpec = field(default_factory=GenerationSpec)
+    #: The code that is timed, by name (at least one): ``kind: call`` (the default) or
+    #: ``kind: http`` (an HTTP request script, :class:`perfkit.httpconfig.HttpWorkload`).
+    workloads: Mapping[str, Workload] = field(default_factory=_sample_workloads)
     #: The workload ``nox -s perf-<scale>`` measures.
     default_workload: Text = "deadline_alerts"
     #: The day the data is dated for and the workloads' clock is pinned to: ``today``,
     #: ``weekday`` (the latest Monday to Friday on or before today) or a ``YYYY-MM-DD``.
     run_day: RunDay = "today"
-    #: The ASGI app of HTTP workloads and its overrides: plain values here, checked by
-    #: :class:`perfkit.httpconfig.HttpApp`.
-    http: Mapping[str, Any] = _frozen_map()
-    #: The ``app.workloads`` entries with ``kind: http``, taken out of ``workloads``: plain
-    #: values, checked by :class:`perfkit.httpconfig.HttpWorkload`.
-    http_workloads: Mapping[str, Mapping[str, Any]] = _frozen_map()
+    #: The ASGI app of HTTP workloads and its overrides (:class:`perfkit.httpconfig.HttpApp`).
+    http: HttpApp | None = None
+
+    @property
+    def call_workloads(self) -> Mapping[str, WorkloadConfig]:
+        """The workloads called in process (``kind: call``), by name."""
+        return {n: w for n, w in self.workloads.items() if isinstance(w, WorkloadConfig)}
+
+    @property
+    def http_workloads(self) -> Mapping[str, HttpWorkload]:
+        """The HTTP workloads (``kind: http``), by name."""
+        return {n: w for n, w in self.workloads.items() if isinstance(w, HttpWorkload)}
 
 
 class Config(Section, frozen=True):
@@ -656,8 +634,9 @@ class Config(Section, frozen=True):
     perf: PerfConfig = field(default_factory=PerfConfig)
     #: perfkit's own files (server, fingerprints, results); relative to this file.
     state_dir: Path = _path(".perfkit")
-    #: Data variants by name: plain values here, checked by :class:`perfkit.variants.Variants`.
-    variants: Mapping[str, Any] = _frozen_map()
+    #: Data variants by name (:mod:`perfkit.variants`): a scale's data with a few bad or
+    #: unusual rows, applied on a clone.
+    variants: Variants = frozen_map()
     #: A database URL from the environment (``PERFORMANCE_TEST_DATABASE_URL`` first); never
     #: from the file, so it is neither accepted there nor offered as a valid key.
     external_url: str | None = None
@@ -852,8 +831,23 @@ def load_config(
     docstring for precedence."""
     env = os.environ if env is None else env
     source = find_config(path, env=env, cwd=cwd)
+    raw = read_yaml(read_config_text(source, source=str(source)), source=source.name)
+    return config_from(raw, source=source, env=env, overrides=overrides)
+
+
+def config_from(
+    raw: Any,
+    *,
+    source: Path,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """The config of ``raw`` (a scales.yaml's plain values) as if read from ``source`` (an
+    absolute path: relative paths start at its folder), with the environment and flags on
+    top: :func:`load_config` once the file is read, or a starting config of a project that has
+    none yet (``invoke init``)."""
+    env = os.environ if env is None else env
     label = source.name
-    raw = read_yaml(read_config_text(source, source=str(source)), source=label)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -925,17 +919,18 @@ def _build(raw: dict[str, Any], *, source: Path, label: str) -> Config:
     database = raw.get("database")
     if isinstance(database, dict) and isinstance(database.get("settings"), dict):
         doc["database"] = {**database, "settings": _settings_text(database["settings"])}
-    http_workloads = _pop_http_workloads(doc)
+    _default_kind(doc)
     cfg = build(Config, doc, source=label)
-    cfg = replace(cfg, app=replace(cfg.app, http_workloads=types.MappingProxyType(http_workloads)))
     key_path, value = first_non_finite(cfg)
     if key_path:
         raise ConfigError(
             f"expected a finite number, got {quoted(value)}", source=label, key_path=key_path
         )
-    for name, workload in cfg.app.workloads.items():
+    for name, workload in cfg.app.call_workloads.items():
         where = join_key(join_key("app.workloads", clipped(name)), "kwargs")
         plain_value(workload.kwargs, path=where, source=label)
+    if cfg.app.http is not None:
+        plain_value(cfg.app.http.overrides.set, path="app.http.overrides.set", source=label)
     return cfg
 
 
@@ -984,36 +979,26 @@ def _rooted(cfg: Config, *, external_url: str | None) -> Config:
     )
 
 
-def _pop_http_workloads(raw: dict[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """The ``app.workloads`` entries with ``kind: http``, taken out of ``raw``: their keys are
-    an HTTP workload's (:class:`perfkit.httpconfig.HttpWorkload`), checked by
-    :func:`_check_sections`."""
-    app = raw.get("app")
+def _default_kind(doc: dict[str, Any]) -> None:
+    """Give each ``app.workloads`` entry without a ``kind`` the default one, ``call`` (copies:
+    the file's own mappings stay as read)."""
+    app = doc.get("app")
     workloads = app.get("workloads") if isinstance(app, dict) else None
-    if not isinstance(workloads, dict):
-        return {}
-    http: dict[str, Mapping[str, Any]] = {
-        name: body
-        for name, body in workloads.items()
-        if isinstance(body, dict) and body.get("kind") == "http"
+    if not isinstance(workloads, dict) or not isinstance(app, dict):
+        return
+    doc["app"] = {
+        **app,
+        "workloads": {
+            name: {"kind": "call", **body} if isinstance(body, dict) else body
+            for name, body in workloads.items()
+        },
     }
-    for name in http:
-        del workloads[name]
-    return http
 
 
 def _check_sections(cfg: Config, label: str) -> None:
-    """``app.http``, the HTTP workloads and ``variants`` against their pydantic models. nox's
-    own interpreter, which reads scales.yaml with nox and PyYAML only, leaves them to the
-    sessions it starts (they check them)."""
-    if not (cfg.app.http or cfg.app.http_workloads or cfg.variants):
-        return
-    if importlib.util.find_spec("pydantic") is None:
-        return
-    from perfkit.httpconfig import http_app, http_workload
-    from perfkit.variants import configured_variants
-
-    if cfg.app.http_workloads and not cfg.app.http:
+    """The rules between sections: an HTTP workload needs ``app.http``; a variant names only
+    scales that exist."""
+    if cfg.app.http_workloads and cfg.app.http is None:
         name = next(iter(cfg.app.http_workloads))
         raise ConfigError(
             f"is required: app.workloads.{name} is an HTTP workload",
@@ -1021,11 +1006,7 @@ def _check_sections(cfg: Config, label: str) -> None:
             key_path="app.http",
             hint="name the ASGI app: app.http.app: 'myapp.main:app'",
         )
-    if cfg.app.http:
-        http_app(cfg)
-    for name in cfg.app.http_workloads:
-        http_workload(cfg, name)
-    for name, variant in configured_variants(cfg).items():
+    for name, variant in cfg.variants.items():
         unknown = sorted(set(variant.scales or ()) - set(cfg.scales))
         if unknown:
             raise ConfigError(
@@ -1053,7 +1034,7 @@ def _check_app(app: AppConfig, label: str) -> None:
             key_path="app.schema",
             hint="metadata (module:attribute), sql (a file) or migrations (a command)",
         )
-    known = [*app.workloads, *app.http_workloads]
+    known = list(app.workloads)
     if not known:
         raise ConfigError(
             "at least one workload is required", source=label, key_path="app.workloads"

@@ -27,6 +27,7 @@ from typing import Any
 import msgspec
 
 from perfkit.config import Config
+from perfkit.typedconfig import to_plain
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 #: The committed copy, relative to the repository's root.
@@ -42,20 +43,14 @@ def config_schema() -> dict[str, Any]:
     # The loader reads a setting's number as text (``max_connections: 200``).
     settings = defs["DatabaseConfig"]["properties"]["settings"]
     settings["additionalProperties"] = {"type": ["string", "number"]}
-    # An HTTP workload (``kind: http``) is checked by perfkit.httpconfig when loaded.
-    workloads = defs["AppConfig"]["properties"]["workloads"]
-    workloads["additionalProperties"] = {
-        "anyOf": [
-            workloads["additionalProperties"],
-            {
-                "type": "object",
-                "required": ["kind"],
-                "properties": {"kind": {"const": "http"}},
-                "description": "An HTTP workload (docs/performance-tests.md): its keys are "
-                "checked by perfkit when scales.yaml is loaded.",
-            },
-        ]
-    }
+    # A workload without ``kind`` is called (the loader gives it ``kind: call``).
+    call = defs["WorkloadConfig"]
+    call["required"] = [name for name in call["required"] if name != "kind"]
+    for name in ("WorkloadConfig", "HttpWorkload"):
+        kind = defs[name]["properties"]["kind"]
+        kind["description"] = (
+            "call (the default): a function called in process; http: a request script"
+        )
     root = defs.pop(Config.__name__)
     root.pop("title", None)
     root["description"] = (
@@ -79,6 +74,10 @@ def render(schema: Mapping[str, Any]) -> str:
 def _schema_hook(tp: type[Any]) -> dict[str, Any]:
     if tp is Path:
         return {"type": "string", "minLength": 1}
+    json_schema = getattr(tp, "json_schema", None)
+    if json_schema is not None:  # a value read by its own from_config (perfkit.typedconfig)
+        made: dict[str, Any] = json_schema()
+        return made
     raise NotImplementedError(tp)
 
 
@@ -131,20 +130,12 @@ def _describe(node: dict[str, Any], cls: type[msgspec.Struct]) -> None:
         if "default" not in prop and f.default_factory is not msgspec.NODEFAULT:
             value = f.default_factory()
             if not isinstance(value, msgspec.Struct):  # a section: its keys say their own
-                prop["default"] = msgspec.to_builtins(value, enc_hook=_builtin)
+                prop["default"] = to_plain(value)
     required = [name for name in node.get("required", ()) if name in properties]
     if required:
         node["required"] = required
     else:
         node.pop("required", None)
-
-
-def _builtin(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise NotImplementedError(type(value))
 
 
 def _field_comments(cls: type[Any]) -> dict[str, str]:

@@ -166,9 +166,15 @@ def execute(
     shown = status if status is not None else StatusLine()
     cfg = None
     if command.needs != "nothing":
-        from perfkit.config import load_config
+        from perfkit.config import ConfigNotFoundError, load_config
 
-        cfg = load_config(values.get("config"), overrides=config_overrides(command.by_name, values))
+        try:
+            cfg = load_config(
+                values.get("config"), overrides=config_overrides(command.by_name, values)
+            )
+        except ConfigNotFoundError:
+            if command.needs != "config?":
+                raise
     kwargs = {
         name: value
         for name, value in values.items()
@@ -180,7 +186,7 @@ def execute(
     # a synchronous command (`perfkit perf`: pytest owns the main thread) runs as it is
     call = run if inspect.iscoroutinefunction(fn) else (lambda result: result)
     try:
-        if cfg is None:  # a command that needs nothing (not even a config) gets no run
+        if cfg is None:  # a command that needs no config (or found none) gets no run
             report = call(fn(None, **kwargs))
         else:
             the_run = Run(

@@ -27,49 +27,71 @@ is a request script, its load and its budgets (:class:`HttpWorkload`)::
           load: {users: 10, duration: 5}
           budgets: {small: {p95: 0.05, errors: 0, statements_per_request: 3}}
 
-Only pydantic and the load and memory models are imported here (no module that imports the
-configuration, and nothing of the ``http`` extra): :mod:`perfkit.config` can validate these
-sections. Every model refuses unknown keys; :func:`perfkit.sections.parse_section` turns a
-problem into one line naming its key path.
+These are msgspec structs of :class:`perfkit.config.Config` (an entry of ``app.workloads`` is
+a tagged union on ``kind``: :class:`perfkit.config.WorkloadConfig` or :class:`HttpWorkload`),
+checked when scales.yaml is loaded; a problem is one line naming its key path. msgspec and
+perfkit's config helpers only (nothing of the ``http`` extra): the configuration imports this
+module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, PositiveFloat, field_validator, model_validator
+import msgspec
+from msgspec import Meta, field
 
 from perfkit.errors import ConfigError
-from perfkit.loadgen import LoadBudgets, LoadSettings
-from perfkit.memory import MemoryBudgets, MemorySettings
-from perfkit.sections import IMPORT_PATH, ImportPath, Section, parse_section
+from perfkit.loadconfig import LoadBudgets, LoadSettings, MemoryBudgets, MemorySettings
+from perfkit.typedconfig import ImportPath, PositiveFloat, Section, Text, frozen_map
 from perfkit.yamlfile import join_key
 
 if TYPE_CHECKING:
     from perfkit.config import Config
 
-Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 #: Where an HTTP workload's app runs: in this process (the default) or under uvicorn.
 Mode = Literal["in-process", "server"]
+#: The methods a request may use (any case in the file; upper case once read).
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+MethodName = Annotated[
+    str,
+    Meta(
+        pattern=r"(?i)^(" + "|".join(METHODS) + ")$",
+        extra={"expected": "one of " + ", ".join(METHODS)},
+    ),
+]
+#: ``module:object.attribute``: an attribute ``app.http.overrides.set`` sets for a run.
+AttributePath = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$",
+        extra={"expected": "'module:object.attribute'"},
+    ),
+]
+StatusCode = Annotated[
+    int, Meta(ge=100, le=599, extra={"expected": "an HTTP status code, 100 to 599"})
+]
+UrlPath = Annotated[str, Meta(pattern=r"^/", extra={"expected": "a path starting with /"})]
 
 
-class RowsSource(Section):
+class RowsSource(Section, frozen=True):
     """Where a script's (or a user pick's) rows come from: ``sql``, run once against the
     prepared data, or ``call``, ``module:function``, ``async def fn(session) -> rows`` (an
     iterable of mappings)."""
 
-    sql: str | None = None
+    #: A query run once against the prepared data.
+    sql: Text | None = None
+    #: ``module:function``: ``async def fn(session) -> rows``.
     call: ImportPath | None = None
 
-    @model_validator(mode="after")
-    def _one(self) -> RowsSource:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if (self.sql is None) == (self.call is None):
             raise ValueError("give sql or call, not both or none")
-        return self
 
 
-class UserPick(Section):
+class UserPick(Section, frozen=True):
     """The current-user dependency and the user it is overridden to.
 
     - ``sql``: rows whose first column is a user's key. A request whose script sets ``user``
@@ -82,21 +104,24 @@ class UserPick(Section):
       overridden) and the script's ``user`` value.
     """
 
+    #: The application's current-user dependency (``module:function``).
     dependency: ImportPath
-    sql: str | None = None
+    #: Rows whose first column is a user's key.
+    sql: Text | None = None
+    #: ``module:Class`` loaded by that key in the request's session.
     model: ImportPath | None = None
+    #: ``module:function``: ``async def fn(session, key) -> user``.
     call: ImportPath | None = None
 
-    @model_validator(mode="after")
-    def _one(self) -> UserPick:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if (self.sql is None) == (self.call is None):
             raise ValueError("give sql or call, not both or none")
         if self.model is not None and self.sql is None:
             raise ValueError("model goes with sql (its first column is the key)")
-        return self
 
 
-class Overrides(Section):
+class Overrides(Section, frozen=True):
     """``app.http.overrides``: dependencies replaced for a run (by import path).
 
     ``db_session``: the dependency that yields the application's ``AsyncSession`` (``get_db``),
@@ -105,49 +130,50 @@ class Overrides(Section):
     (rate limiters); ``set``: ``module:object.attribute`` -> value, set for the run and
     restored after it (a limiter's ``enabled`` flag, a setting)."""
 
+    #: The dependency that yields the application's ``AsyncSession``.
     db_session: ImportPath | None = None
+    #: The current-user dependency and who it returns.
     current_user: UserPick | None = None
+    #: Dependencies replaced by a no-op (rate limiters).
     disable: tuple[ImportPath, ...] = ()
-    set: Mapping[str, Any] = Field(default_factory=dict)
+    #: ``module:object.attribute`` -> the value it takes for the run.
+    set: Mapping[AttributePath, Any] = frozen_map()
 
-    @field_validator("set")
-    @classmethod
-    def _set(cls, value: Mapping[str, Any]) -> Mapping[str, Any]:
-        for path in value:
-            if not IMPORT_PATH.fullmatch(path) or "." not in path.partition(":")[2]:
-                raise ValueError(f"expected 'module:object.attribute', got {path!r}")
-        return value
-
-    @model_validator(mode="after")
-    def _session_for_user(self) -> Overrides:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         user = self.current_user
         if user is not None and user.model and self.db_session is None:
             raise ValueError(
                 "current_user with a model needs db_session (the user is loaded in the "
                 "request's session)"
             )
-        return self
 
 
-class ServerSettings(Section):
+class ServerSettings(Section, frozen=True):
     """The uvicorn mode: ``ready_path`` is requested until it answers (any status), within
     ``startup_timeout`` seconds."""
 
-    ready_path: str = Field(default="/", pattern=r"^/")
+    #: Requested until it answers.
+    ready_path: UrlPath = "/"
+    #: Seconds the server may take to answer.
     startup_timeout: PositiveFloat = 30.0
 
 
-class HttpApp(Section):
+class HttpApp(Section, frozen=True):
     """``app.http``: the ASGI app (``module:attribute``), the base URL its requests carry in
     process, its overrides and the uvicorn mode's settings."""
 
+    #: The ASGI app, ``module:attribute``.
     app: ImportPath
-    base_url: str = Field(default="http://perfkit.test", pattern=r"^https?://")
-    overrides: Overrides = Field(default_factory=Overrides)
-    server: ServerSettings = Field(default_factory=ServerSettings)
+    #: The URL the requests carry in process.
+    base_url: Annotated[
+        str, Meta(pattern=r"^https?://", extra={"expected": "an http:// or https:// URL"})
+    ] = "http://perfkit.test"
+    overrides: Overrides = field(default_factory=Overrides)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
 
-class RequestSpec(Section):
+class RequestSpec(Section, frozen=True, kw_only=True):
     """One request of a script. ``path``, ``query`` values, ``headers`` values, ``json`` and
     ``user`` may hold ``{column}`` placeholders filled from the iteration's row (``{{`` is a
     brace); a JSON value that is exactly one placeholder takes the column's value as it is
@@ -155,33 +181,36 @@ class RequestSpec(Section):
     more codes that are not errors (a 404 the script expects). ``user``: the current user's
     key for this request (see :class:`UserPick`)."""
 
-    name: str | None = None
-    method: Method = "GET"
-    path: str = Field(pattern=r"^/")
-    query: Mapping[str, Any] = Field(default_factory=dict)
-    json_body: Any = Field(default=None, alias="json")
-    headers: Mapping[str, str] = Field(default_factory=dict)
+    #: The request's label in the report (default: ``METHOD path``).
+    name: Text | None = None
+    #: GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS (any case).
+    method: MethodName = "GET"
+    #: The path, ``{column}`` placeholders allowed.
+    path: UrlPath
+    #: Query parameters.
+    query: Mapping[str, Any] = frozen_map()
+    #: The JSON body.
+    json_body: Any = field(default=None, name="json")
+    #: Request headers.
+    headers: Mapping[str, str] = frozen_map()
+    #: The current user's key for this request.
     user: str | None = None
-    status: tuple[int, ...] | None = None
-    allow: tuple[int, ...] = ()
+    #: The accepted status code(s) (default: any 2xx).
+    status: StatusCode | tuple[StatusCode, ...] | None = None
+    #: More codes that are not errors.
+    allow: tuple[StatusCode, ...] = ()
 
-    @field_validator("method", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.method != self.method.upper():
+            msgspec.structs.force_setattr(self, "method", self.method.upper())
+        if isinstance(self.status, int):
+            msgspec.structs.force_setattr(self, "status", (self.status,))
 
-    @field_validator("status", mode="before")
-    @classmethod
-    def _codes(cls, value: Any) -> Any:
-        return (value,) if isinstance(value, int) else value
-
-    @field_validator("status", "allow")
-    @classmethod
-    def _http_codes(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
-        for code in value or ():
-            if not 100 <= code <= 599:
-                raise ValueError(f"an HTTP status code is 100 to 599, got {code}")
-        return value
+    @property
+    def codes(self) -> tuple[int, ...] | None:
+        """The accepted status codes (None: any 2xx)."""
+        return self.status if not isinstance(self.status, int) else (self.status,)
 
     @property
     def label(self) -> str:
@@ -190,11 +219,12 @@ class RequestSpec(Section):
 
     def accepts(self, code: int) -> bool:
         """Whether a response with status ``code`` is not an error."""
-        expected = code in self.status if self.status is not None else 200 <= code < 300
+        codes = self.codes
+        expected = code in codes if codes is not None else 200 <= code < 300
         return expected or code in self.allow
 
 
-class HttpWorkload(Section):
+class HttpWorkload(Section, frozen=True, kw_only=True, tag_field="kind", tag="http"):
     """``app.workloads.<name>`` with ``kind: http``: a request script, its load and budgets.
 
     One *iteration* runs ``requests`` in order with the next row of ``rows`` (round robin, in
@@ -202,39 +232,45 @@ class HttpWorkload(Section):
     app runs (``in-process``, the default, or ``server``: uvicorn on 127.0.0.1). ``budgets``
     and ``memory_budgets`` are per scale name."""
 
-    kind: Literal["http"]
-    label: str | None = None
+    #: The workload's label in reports.
+    label: Text | None = None
+    #: Where the script's rows come from.
     rows: RowsSource | None = None
-    requests: tuple[RequestSpec, ...] = Field(min_length=1)
-    load: LoadSettings = Field(default_factory=lambda: LoadSettings(users=1, iterations=100))
+    #: The requests of one iteration, in order.
+    requests: Annotated[tuple[RequestSpec, ...], Meta(min_length=1)]
+    #: Users or a rate, for a duration and/or a number of iterations.
+    load: LoadSettings = field(default_factory=lambda: LoadSettings(users=1, iterations=100))
+    #: ``in-process`` (the default) or ``server`` (uvicorn on 127.0.0.1).
     mode: Mode = "in-process"
-    budgets: Mapping[str, LoadBudgets] = Field(default_factory=dict)
+    #: Per scale name: limits on latency percentiles, errors and statements per request.
+    budgets: Mapping[str, LoadBudgets] = frozen_map()
+    #: Trace the memory of the script's runs.
     memory: MemorySettings | None = None
-    memory_budgets: Mapping[str, MemoryBudgets] = Field(default_factory=dict)
+    #: Per scale name: limits on the memory figures.
+    memory_budgets: Mapping[str, MemoryBudgets] = frozen_map()
 
 
 def http_app(cfg: Config) -> HttpApp:
-    """scales.yaml's ``app.http``, checked; absent, a :class:`ConfigError` saying HTTP
-    workloads need it."""
-    if not cfg.app.http:
+    """scales.yaml's ``app.http``; absent, a :class:`ConfigError` saying HTTP workloads need
+    it."""
+    if cfg.app.http is None:
         raise ConfigError(
             "is required for HTTP workloads",
             source=cfg.source.name,
             key_path="app.http",
             hint="name the ASGI app: app.http.app: 'myapp.main:app'",
         )
-    return parse_section(HttpApp, dict(cfg.app.http), source=cfg.source.name, key_path="app.http")
+    return cfg.app.http
 
 
 def http_workload(cfg: Config, name: str) -> HttpWorkload:
-    """The HTTP workload ``app.workloads.<name>``, checked."""
-    raw = cfg.app.http_workloads.get(name)
-    key = join_key("app.workloads", name)
-    if raw is None:
+    """The HTTP workload ``app.workloads.<name>``."""
+    found = cfg.app.http_workloads.get(name)
+    if found is None:
         raise ConfigError(
             f"is not an HTTP workload (kind: http); those are: "
             f"{', '.join(cfg.app.http_workloads) or 'none'}",
             source=cfg.source.name,
-            key_path=key,
+            key_path=join_key("app.workloads", name),
         )
-    return parse_section(HttpWorkload, dict(raw), source=cfg.source.name, key_path=key)
+    return found

@@ -36,18 +36,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+import msgspec
 
 from perfkit.budget import BudgetCheck
+from perfkit.loadconfig import LoadBudgets, LoadSettings, Model, percentile_name
 from perfkit.measure import StatementCounter
-from perfkit.sections import Section
 from perfkit.urls import mask_url
 
 #: The percentiles a summary shows and a record keeps.
@@ -56,8 +54,6 @@ STANDARD_PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 ERROR_KINDS_KEPT = 20
 #: The HDR histogram's range, in microseconds, and its precision.
 LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES = 1, 3_600_000_000, 3
-
-Model = Literal["closed", "open"]
 
 
 @dataclass(frozen=True)
@@ -109,40 +105,6 @@ class LatencyHistogram:
     def encode(self) -> str:
         """The histogram in HDR's compressed base64 form (``HdrHistogram.decode`` reads it)."""
         return bytes(self._hist.encode()).decode("ascii")
-
-
-class LoadSettings(Section):
-    """How to load a workload: ``users`` (closed model) or ``rate`` (open model, iterations
-    per second), for ``duration`` seconds and/or ``iterations`` (whichever ends first), after
-    ``warmup`` untimed iterations. ``timeout``: seconds an iteration may take before it counts
-    as an error; ``max_in_flight``: the open model's cap on outstanding iterations."""
-
-    users: PositiveInt | None = Field(default=None, le=10_000)
-    rate: PositiveFloat | None = Field(default=None, le=100_000)
-    duration: PositiveFloat | None = Field(default=None, le=24 * 3600)
-    iterations: PositiveInt | None = None
-    warmup: NonNegativeInt = 10
-    timeout: PositiveFloat = 30.0
-    max_in_flight: PositiveInt = 1000
-
-    @model_validator(mode="after")
-    def _one_model(self) -> LoadSettings:
-        if (self.users is None) == (self.rate is None):
-            raise ValueError("give users (closed model) or rate (open model), not both or none")
-        if self.duration is None and self.iterations is None:
-            raise ValueError("give duration (seconds) or iterations, or both")
-        return self
-
-    @property
-    def model(self) -> Model:
-        return "closed" if self.users is not None else "open"
-
-    def describe(self) -> str:
-        """``10 users`` or ``50/s``, then ``for 5 s`` and/or ``x 200``."""
-        who = f"{self.users} user(s)" if self.users is not None else f"{self.rate:g}/s"
-        span = [f"for {self.duration:g} s"] if self.duration is not None else []
-        span += [f"{self.iterations} iterations"] if self.iterations is not None else []
-        return f"{who}, {' or '.join(span)}"
 
 
 @dataclass(frozen=True)
@@ -298,9 +260,9 @@ async def run_load(
     on ``counter`` (an active :class:`~perfkit.measure.StatementCounter`) during the measured
     phase only."""
     if settings.warmup:
-        warm = settings.model_copy(
-            update={"iterations": settings.warmup, "duration": None, "rate": None,
-                    "users": min(settings.users or 1, settings.warmup)}
+        warm = msgspec.structs.replace(
+            settings, iterations=settings.warmup, duration=None, rate=None,
+            users=min(settings.users or 1, settings.warmup),
         )  # fmt: skip
         await _closed(op, warm, _Recorder())
     if counter is not None:
@@ -383,65 +345,6 @@ async def _open(op: Operation, settings: LoadSettings, rec: _Recorder) -> Latenc
 
 # --------------------------------------------------------------------------------------------
 # budgets
-
-_PERCENTILE_KEY = re.compile(r"p(\d{1,2}(?:\.\d+)?|100)")
-
-
-def percentile_name(q: float) -> str:
-    """``50.0`` -> ``p50``, ``99.9`` -> ``p99.9``."""
-    return f"p{q:g}"
-
-
-class LoadBudgets(Section):
-    """Limits on a load run's figures (all optional):
-
-    - ``p<q>``: the latency at any percentile ``q`` (``p50``, ``p95``, ``p99.9``), seconds;
-    - ``max``: the slowest iteration, seconds;
-    - ``errors``: failed requests; ``error_rate``: failed requests over requests (0 to 1).
-      With neither, ``errors: 0`` applies: any error fails the run;
-    - ``statements_per_request``: SQL statements per request (counted in process only).
-    """
-
-    max: PositiveFloat | None = None
-    errors: NonNegativeInt | None = None
-    error_rate: float | None = Field(default=None, ge=0, le=1)
-    statements_per_request: PositiveFloat | None = None
-    #: Percentile (0-100] -> seconds; written ``p95: 0.5`` in the file.
-    percentiles: Mapping[float, PositiveFloat] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _percentile_keys(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            return data
-        rest: dict[Any, Any] = {}
-        percentiles: dict[float, Any] = {}
-        for key, value in data.items():
-            match = _PERCENTILE_KEY.fullmatch(key) if isinstance(key, str) else None
-            if match is None:
-                if key not in cls.model_fields or key == "percentiles":
-                    raise ValueError(
-                        f"unknown budget {key!r}; budgets are p<percentile> (p50, p95, "
-                        "p99.9...), max, errors, error_rate and statements_per_request"
-                    )
-                rest[key] = value
-                continue
-            q = float(match.group(1))
-            if not 0 < q <= 100:
-                raise ValueError(f"{key}: a percentile is above 0 and at most 100")
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ValueError(f"{key} must be a positive number of seconds, got {value!r}")
-            percentiles[q] = value
-        return {**rest, "percentiles": percentiles}
-
-    def merged(self, over: LoadBudgets | None) -> LoadBudgets:
-        """These budgets with ``over``'s set keys on top (a test's marker over scales.yaml)."""
-        if over is None:
-            return self
-        keys = over.model_fields_set - {"percentiles"}
-        update: dict[str, Any] = {k: getattr(over, k) for k in keys}
-        update["percentiles"] = {**self.percentiles, **over.percentiles}
-        return self.model_copy(update=update)
 
 
 def min_iterations(q: float) -> int:

@@ -33,13 +33,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfkit.app import Application
+from perfkit.app import Application, DataDefinition, InferredData, RecipeData
 from perfkit.config import Config, WorkloadConfig
 from perfkit.errors import ConfigError, PerfkitError, UnsafeTargetError
 from perfkit.text import quoted
 
 if TYPE_CHECKING:
     from perfkit.datagen.recipe import Recipe
+    from perfkit.ddl import Capture
     from perfkit.run import Run
     from perfkit.schema import Schema
     from perfkit.schema_source import KnownSchema
@@ -51,9 +52,8 @@ Warn = Callable[[str], None]
 
 def load_application(run: Run) -> Application:
     """The application scales.yaml's ``app`` section describes, for ``run``: its modules
-    imported (the application's folder and settings first), its schema built (a SQL file or
-    migrations run in a scratch database of ``run``'s server; models fingerprinted there) and
-    its workloads ready to import when first asked for. Commands that must not build the
+    imported (the application's folder and settings first), its data defined (:func:`_data`)
+    and its workloads ready to import when first asked for. Commands that must not build the
     schema (listing, verifying, pruning) use :func:`application_on_record`."""
     from perfkit.workload import WorkloadRegistry
 
@@ -61,6 +61,37 @@ def load_application(run: Run) -> Application:
     app = cfg.app
     source = str(cfg.source)
     prepare_import(cfg, database_url=_database_url(run))
+    # Imported when first run: seeding and restoring never need the workloads' modules.
+    loaders = {
+        name: functools.partial(_workload, name, settings, source=source, warn=run.warn)
+        for name, settings in app.call_workloads.items()
+    }
+    return Application(
+        name=app.name,
+        data=_data(run),
+        workloads=WorkloadRegistry(loaders=loaders),
+        default_workload=app.default_workload,
+        driver=app.driver,
+        settings=app.call_workloads,
+    )
+
+
+def _data(run: Run) -> DataDefinition:
+    """What the application's dataset is made of: its recipe on its models' tables (a SQL
+    file or migrations are built in a scratch database of ``run``'s server and read back;
+    models are fingerprinted there), or, with no recipe, the capture of its schema as its
+    source builds it (made when first needed, on ``run``'s server) and ``app.data``."""
+    cfg = run.cfg
+    app = cfg.app
+    source = str(cfg.source)
+    if app.recipe is None:
+        from perfkit.ddl.source import capture_source
+
+        def capture() -> Capture:
+            metadata = models_metadata(run) if app.schema.kind == "metadata" else None
+            return capture_source(cfg, metadata, db=run.db)
+
+        return InferredData(spec=app.data, capture_of=functools.cache(capture))
     if app.schema.kind == "metadata":
         schema = _models_schema(cfg, warn=run.warn)
     else:  # a SQL file or migrations, built in a scratch database and read back
@@ -72,24 +103,14 @@ def load_application(run: Run) -> Application:
     # found when first asked for, on the run's server (a command that never asks needs none)
     schema.bind_fingerprint(lambda: schema_fingerprint(cfg, schema, db=lambda: run.db))
     recipe = _recipe(cfg, warn=run.warn)
-    # Imported when first run: seeding and restoring never need the workloads' modules.
-    loaders = {
-        name: functools.partial(_workload, name, settings, source=source, warn=run.warn)
-        for name, settings in app.workloads.items()
-    }
     try:
-        return Application(
-            name=app.name,
-            schema=schema,
-            recipe=recipe,
-            workloads=WorkloadRegistry(loaders=loaders),
-            default_workload=app.default_workload,
-            driver=app.driver,
-            settings=app.workloads,
-        )
+        return RecipeData(schema=schema, recipe=recipe)
     except (ValueError, AttributeError) as exc:
         raise ConfigError(
-            str(exc), source=source, key_path="app.recipe", hint="list every table, parents first"
+            f"application {app.name!r}: {exc}",
+            source=source,
+            key_path="app.recipe",
+            hint="list every table, parents first",
         ) from None
 
 
@@ -97,27 +118,46 @@ class OnRecord:
     """The application as commands that never build its schema see it (``perfkit
     snapshots``, ``verify``, ``prune``): what the last build of its schema left in the state
     folder (None: not built yet, with this source), and its recipe, imported only when first
-    asked for (:attr:`recipe`)."""
+    asked for (:attr:`recipe`; None: its data is inferred). For inferred data, ``inferred``
+    holds the capture that build left (:func:`perfkit.ddl.source.remembered_capture`)."""
 
-    def __init__(self, schema: KnownSchema | None, recipe: Callable[[], Recipe]) -> None:
+    def __init__(
+        self,
+        schema: KnownSchema | None,
+        recipe: Callable[[], Recipe | None],
+        inferred: InferredData | None = None,
+    ) -> None:
         self.schema = schema
         self._recipe = recipe
+        self.inferred = inferred
 
     @functools.cached_property
-    def recipe(self) -> Recipe:
-        """The application's recipe (its module imported now, the first time)."""
+    def recipe(self) -> Recipe | None:
+        """The application's recipe (its module imported now, the first time); None when
+        its data is inferred."""
         return self._recipe()
 
 
 def application_on_record(run: Run) -> OnRecord:
     """The application's schema as last built, and its recipe, without running its SQL file
-    or migrations, nor building its models (:func:`perfkit.schema_source.remembered_schema`).
-    Models (``app.schema.metadata``) are imported to know which build they are; a SQL file or
+    or migrations, nor building its models (:func:`perfkit.schema_source.remembered_schema`;
+    for inferred data :func:`perfkit.ddl.source.remembered_capture`). Models
+    (``app.schema.metadata``) are imported to know which build they are; a SQL file or
     migrations are known by their text, so nothing of the application is imported for them
     until the recipe is asked for."""
-    from perfkit.schema_source import remembered_schema
+    from perfkit.schema_source import KnownSchema, remembered_schema
 
     cfg = run.cfg
+    if cfg.app.recipe is None:
+        from perfkit.ddl.source import remembered_capture
+
+        metadata = models_metadata(run) if cfg.app.schema.kind == "metadata" else None
+        capture = remembered_capture(cfg, metadata)
+        if capture is None:
+            return OnRecord(None, lambda: None)
+        inferred = InferredData.of(capture, cfg.app.data)
+        known = KnownSchema(inferred.fingerprint, inferred.copy_tables)
+        return OnRecord(known, lambda: None, inferred)
     if run.app_loaded:
         loaded = run.app
         models: Schema | None = loaded.schema if cfg.app.schema.kind == "metadata" else None
@@ -142,15 +182,10 @@ def application_on_record(run: Run) -> OnRecord:
 
 
 def _recipe(cfg: Config, *, warn: Warn) -> Recipe:
-    """The recipe ``app.recipe`` names; refused when there is none (inferred data)."""
+    """The recipe ``app.recipe`` names (the caller checked there is one)."""
     source = str(cfg.source)
-    if cfg.app.recipe is None:
-        raise ConfigError(
-            "no recipe (inferred data): only `perfkit seed` works without one so far",
-            source=source,
-            key_path="app.recipe",
-            hint="give a recipe for snapshots, restores and the perf sessions",
-        )
+    if cfg.app.recipe is None:  # pragma: no cover - a bug in the caller
+        raise ValueError("no recipe: the data is inferred")
     recipe: Recipe = import_object(cfg.app.recipe, key="app.recipe", source=source, warn=warn)
     return recipe
 

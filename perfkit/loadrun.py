@@ -41,15 +41,9 @@ from perfkit.http.target import (
     script_operation,
 )
 from perfkit.httpconfig import HttpWorkload, http_app
-from perfkit.loadgen import (
-    LoadBudgets,
-    LoadResult,
-    LoadSettings,
-    check_load,
-    percentile_name,
-    run_load,
-)
-from perfkit.memory import MemoryBudgets, MemoryProfile, check_memory, memory_profile
+from perfkit.loadconfig import LoadBudgets, LoadSettings, MemoryBudgets
+from perfkit.loadgen import LoadResult, check_load, run_load
+from perfkit.memory import MemoryProfile, check_memory, memory_profile
 from perfkit.pipeline import (
     Preparation,
     PreparedData,
@@ -193,7 +187,7 @@ async def load_and_record(
             k: file_source(source, f"{mem_key}.{k}")
             if memory_budgets is None
             else argument_source("memory_budgets=...", test_file or "the caller")
-            for k in mem_budgets.model_dump(exclude_none=True)
+            for k in mem_budgets.given()
         }
         checks += with_sources(check_memory(memory, mem_budgets), mem_sources)
     if result.iterations == 0:
@@ -257,9 +251,7 @@ def _set_budgets(budgets: LoadBudgets | None) -> set[str]:
     """The check names of the budgets ``budgets`` sets (``p95``, ``errors``...)."""
     if budgets is None:
         return set()
-    named = budgets.model_fields_set - {"percentiles"}
-    keys = {k for k in named if getattr(budgets, k) is not None}
-    return keys | {percentile_name(q) for q in budgets.percentiles}
+    return set(budgets.given())
 
 
 def _record(

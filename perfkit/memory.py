@@ -42,32 +42,11 @@ import tracemalloc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pydantic import Field, NonNegativeInt, PositiveFloat
-
 from perfkit.budget import BudgetCheck
+from perfkit.loadconfig import MemoryBudgets, MemorySettings
 from perfkit.measure import MB, peak_heap_bytes, process_peak_rss_mb
-from perfkit.sections import Section
 
 KB = 1024
-
-
-class MemorySettings(Section):
-    """How many times :func:`memory_profile` runs a workload: ``warmup`` untraced runs
-    first, then ``runs`` traced ones (at least 3: a slope needs points)."""
-
-    runs: int = Field(default=5, ge=3, le=1000)
-    warmup: NonNegativeInt = 2
-
-
-class MemoryBudgets(Section):
-    """Limits on a :class:`MemoryProfile` (all optional)."""
-
-    peak_heap_mb: PositiveFloat | None = None
-    retained_heap_mb: PositiveFloat | None = None
-    heap_growth_per_run_kb: PositiveFloat | None = None
-    leak_ratio: PositiveFloat | None = None
-    peak_rss_mb: PositiveFloat | None = None
-    peak_rss_delta_mb: PositiveFloat | None = None
 
 
 @dataclass(frozen=True)
@@ -169,5 +148,5 @@ def check_memory(profile: MemoryProfile, budgets: MemoryBudgets | None) -> tuple
     units = {"heap_growth_per_run_kb": "KB", "leak_ratio": ""}
     return tuple(
         BudgetCheck(name, figures[name], limit, unit=units.get(name, "MB"))
-        for name, limit in budgets.model_dump(exclude_none=True).items()
+        for name, limit in budgets.given().items()
     )

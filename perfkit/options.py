@@ -318,6 +318,25 @@ OPTIONS: Mapping[str, Option] = {
             kind="int",
             maximum=10_000,
         ),
+        # -- init: a first scales.yaml -----------------------------------------------------------
+        _o("sql", "the schema's SQL file (e.g. pg_dump --schema-only output)", kind="path"),
+        _o(
+            "metadata",
+            "module:attribute of the SQLAlchemy MetaData (or declarative base)",
+            metavar="MODULE:ATTR",
+        ),
+        _o(
+            "migrations",
+            "the command that builds the schema, e.g. 'alembic upgrade head'",
+            metavar="COMMAND",
+        ),
+        _o("name", "the application's name (default: the current folder's)", metavar="NAME"),
+        _o(
+            "locale",
+            "locale of names, e-mails, phones, addresses (Faker's, e.g. ja_JP)",
+            metavar="LOCALE",
+            default="en_US",
+        ),
         # -- benchmarks ------------------------------------------------------------------------
         _o(
             "repeat",

@@ -61,14 +61,9 @@ from perfkit.guard import (
     close_idle,
     shared_data_guard,
 )
+from perfkit.loadconfig import MemoryBudgets, MemorySettings
 from perfkit.measure import Measurement, measure
-from perfkit.memory import (
-    MemoryBudgets,
-    MemoryProfile,
-    MemorySettings,
-    check_memory,
-    memory_profile,
-)
+from perfkit.memory import MemoryProfile, check_memory, memory_profile
 from perfkit.prepare import PrepareReport, prepare
 from perfkit.profile import (
     Profile,

@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from perfkit.config import Config, Scale
 from perfkit.database import Admin, Database
-from perfkit.datagen import DatasetInfo, read_dataset_info, seed_database
+from perfkit.datagen import DatasetInfo, read_dataset_info
 from perfkit.datagen.command import check_dataset_size
+from perfkit.datagen.kinds import seed_dataset
 from perfkit.datagen.progress import RunSeedProgress
 from perfkit.env.base import ensure_database
 from perfkit.locks import exclusive
@@ -199,7 +200,7 @@ async def prepare(
     if info is None:  # pragma: no cover - every route above leaves a dataset
         raise SnapshotError(f"{job.db.name!r} holds no dataset after preparing it")
     if build_spare and run.cfg.snapshots.spare:
-        await _keep_a_spare(job, tables=app.tables, tidy=how != "kept")
+        await _keep_a_spare(job, tables=app.data.relations, tidy=how != "kept")
     return PrepareReport(
         scale=scale.name,
         how=how,
@@ -328,7 +329,7 @@ async def seed_and_snapshot(job: _Job, store: SnapshotStore) -> _Route:
     job.say(f"seeding scale {job.scale.name}")
     with timed(job.steps, "seed"):
         await ensure_database(job.db.url)
-        await seed_database(
+        await seed_dataset(
             job.run,
             job.scale,
             anchor=job.today,
@@ -391,7 +392,7 @@ async def create_snapshot(
                 job.say(f"seeding scale {scale.name} first: {problem}")
                 with timed(job.steps, "seed"):
                     await ensure_database(job.db.url)
-                    await seed_database(
+                    await seed_dataset(
                         run,
                         scale,
                         reset=True,

@@ -18,18 +18,18 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import msgspec
 
 from perfkit.config import Config
 from perfkit.http.target import http_target
 from perfkit.httpconfig import HttpWorkload, http_app, http_workload
-from perfkit.loadgen import LoadBudgets, LoadSettings
+from perfkit.loadconfig import LoadBudgets, LoadSettings, MemoryBudgets, MemorySettings
 from perfkit.loadrun import LoadRun, load_and_record
-from perfkit.memory import MemoryBudgets, MemorySettings
 from perfkit.pipeline import PreparedData, pinned_clock
 from perfkit.pytest_support import Binding, PerfSession, bind, clone_of
-from perfkit.sections import parse_section
 from perfkit.snapshot.variants import VariantReport, apply_variant
-from perfkit.variants import configured_variants, variant_named
+from perfkit.typedconfig import build
+from perfkit.variants import variant_named
 
 if TYPE_CHECKING:
     from perfkit.run import Run
@@ -57,7 +57,7 @@ async def variant_of(run: Run, shared: PreparedData, name: str) -> AsyncIterator
     """A fresh clone of ``shared``'s scale with variant ``name`` (scales.yaml ``variants``)
     applied, bound to an engine; dropped on exit."""
     cfg = run.cfg
-    variant = variant_named(configured_variants(cfg), name, shared.scale.name)
+    variant = variant_named(cfg.variants, name, shared.scale.name)
     async with clone_of(run, shared) as clone:
         report = await apply_variant(clone.url, name, variant, cfg=cfg)
         async with bind(run, dataclasses.replace(clone, variant=name)) as binding:
@@ -125,9 +125,7 @@ def load_workload(
         return name or spec, http_workload(cfg, spec)
     if isinstance(spec, HttpWorkload):
         return name or "http", spec
-    workload = parse_section(
-        HttpWorkload, {"kind": "http", **spec}, source="test", key_path=TEST_KEY
-    )
+    workload = build(HttpWorkload, {"kind": "http", **spec}, source="test", key_path=TEST_KEY)
     return name or "http", workload
 
 
@@ -138,13 +136,13 @@ def load_settings(workload: HttpWorkload, given: Mapping[str, Any]) -> LoadSetti
     chosen = {k: v for k, v in given.items() if v is not None}
     if not chosen:
         return None
-    values = workload.load.model_dump()
+    values = msgspec.structs.asdict(workload.load)
     if "users" in chosen or "rate" in chosen:
         values.update(users=None, rate=None)
     if "duration" in chosen or "iterations" in chosen:
         values.update(duration=None, iterations=None)
     values.update(chosen)
-    return parse_section(LoadSettings, values, source="test", key_path=TEST_KEY)
+    return build(LoadSettings, values, source="test", key_path=TEST_KEY)
 
 
 async def load_call(
@@ -161,7 +159,7 @@ async def load_call(
     the scale, ``budgets`` on top), append the record; the run is kept for the summary."""
     called, workload = load_workload(binding.cfg, spec, name=name)
     extra = (
-        parse_section(LoadBudgets, dict(budgets), source="test", key_path=f"{TEST_KEY}.budgets")
+        build(LoadBudgets, dict(budgets), source="test", key_path=f"{TEST_KEY}.budgets")
         if budgets
         else None
     )
@@ -189,9 +187,9 @@ def memory_options(
     if not memory and not budgets:
         return None, None
     values = dict(memory) if isinstance(memory, Mapping) else {}
-    settings = parse_section(MemorySettings, values, source="test", key_path="memory")
+    settings = build(MemorySettings, values, source="test", key_path="memory")
     limits = (
-        parse_section(MemoryBudgets, dict(budgets), source="test", key_path="memory_budgets")
+        build(MemoryBudgets, dict(budgets), source="test", key_path="memory_budgets")
         if budgets
         else None
     )

@@ -443,7 +443,7 @@ def budgets_for(
     """A measurement's own budgets: the marker's, else scales.yaml's
     ``app.workloads.<name>.budgets.<scale>``; a key neither sets is the scale's (the pipeline
     falls back to ``scales.<scale>.budgets``)."""
-    settings = cfg.app.workloads.get(name)
+    settings = cfg.app.call_workloads.get(name)
     own = settings.budgets.get(scale.name) if settings else None
     if marker is None:
         return own
@@ -466,7 +466,7 @@ def budget_sources_for(
     """Where each of :func:`budgets_for`'s budgets came from, by check name: the marker's
     ``@perf_budget`` in ``test_file``, else scales.yaml's ``app.workloads.<name>.budgets``
     (a budget neither sets is the scale's, named by the pipeline)."""
-    settings = cfg.app.workloads.get(name)
+    settings = cfg.app.call_workloads.get(name)
     sources = workload_budget_sources(
         settings.budgets.get(scale.name) if settings else None,
         config_file=cfg.source.name,
@@ -509,7 +509,7 @@ def timed_for(
             budget_sources=budget_sources_for(cfg, scale, called, marker, test_file=test_file),
         )
     called = name or test_name.removeprefix("test_") or test_name
-    settings = cfg.app.workloads.get(called)
+    settings = cfg.app.call_workloads.get(called)
     return Timed(
         fn=fn,
         name=called,

@@ -1,16 +1,29 @@
 """scales.yaml's plain YAML values into frozen msgspec structs, and msgspec's refusals into
 perfkit's words.
 
+The building blocks every section is made of live here: :class:`Section` (frozen, unknown keys
+refused) and the kinds of values scales.yaml holds (:data:`Text`, :data:`PositiveInt`,
+:data:`ImportPath`...), so that a section can live in its own module (:mod:`perfkit.httpconfig`,
+:mod:`perfkit.loadconfig`, :mod:`perfkit.variants`, :mod:`perfkit.dataspec`) and still be part
+of :class:`perfkit.config.Config`.
+
 msgspec does the checking: types, and the constraints written on the fields
 (``Annotated[int, msgspec.Meta(ge=1)]``). :func:`build` turns what it reports (``Expected `int`,
 got `str` - at `$.scales[...].offices```) into one :class:`~perfkit.errors.ConfigError`:
 
 - the key path with the user's own keys: msgspec writes a mapping's key as ``[...]``, so the
-  failing entry is found again by checking that mapping entry by entry;
+  failing entry is found again by checking that mapping entry by entry; in a union (an HTTP or
+  a callable workload, a count or a distribution) the member the value meant is followed;
 - what was expected, in words, from the type and its constraints, or from the constraint's
   ``Meta(extra={"expected": ..., "hint": ...})``;
 - the value, quoted short (:func:`perfkit.text.quoted`), and "Did you mean ...?" (difflib) for
-  an unknown key or choice.
+  an unknown key or choice;
+- a rule across keys of one section (``__post_init__`` raising ``ValueError``: "give sql or
+  call, not both") in its own words, at that section's key path.
+
+A value msgspec has no type for is a class with ``from_config(raw)`` (and ``json_schema()``
+for the editors' schema), e.g. :class:`perfkit.loadconfig.LoadBudgets`, whose keys are
+percentiles.
 
 Besides: overrides put into the raw document (:func:`set_path`, :func:`parse_text`) and the
 checks msgspec has no words for (:func:`first_non_finite`, :func:`plain_value`). msgspec, PyYAML,
@@ -20,39 +33,122 @@ the standard library and perfkit's error and text helpers only.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
+from msgspec import Meta, field
 
 from perfkit.errors import ConfigError, ConfigFileError
 from perfkit.text import MAX_INT, clipped, quoted
-from perfkit.urls import parse_port
+from perfkit.urls import MAX_PORT, PORT_HINT, parse_port
 from perfkit.yamlfile import join_key, read_yaml
 
-T = TypeVar("T", bound=msgspec.Struct)
+T = TypeVar("T")
+
+
+class Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A part of scales.yaml: frozen, and a key it does not know is an error. Mappings read
+    from the file are made read-only (:class:`types.MappingProxyType`). A subclass with a
+    ``__post_init__`` of its own (a rule across its keys, raising ``ValueError`` in the user's
+    words) calls this one first."""
+
+    #: Keys of the struct the file may not set, and where they come from instead.
+    set_elsewhere: ClassVar[Mapping[str, str]] = types.MappingProxyType({})
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if type(value) is dict:
+                msgspec.structs.force_setattr(self, name, types.MappingProxyType(value))
+
+
+def to_plain(value: Any) -> Any:
+    """``value`` (a section, or anything it holds) as plain JSON-ready values: read-only
+    mappings as dicts, paths as text, keys left out that were never given."""
+    return msgspec.to_builtins(value, enc_hook=_plain_hook)
+
+
+def _plain_hook(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise NotImplementedError(type(value))
+
+
+def frozen_map(**items: Any) -> Any:
+    """A field whose default is the read-only mapping ``items``."""
+    return field(default_factory=functools.partial(types.MappingProxyType, items))
+
+
+# -- the kinds of values scales.yaml holds (msgspec checks the constraints; ``extra`` gives the
+# -- words of a message) -------------------------------------------------------------------------
+
+#: Text with something besides spaces in it (every free-text key).
+Text = Annotated[str, Meta(pattern=r"\S")]
+#: Integers: none is negative, and none goes past :data:`MAX_INT` unless its key says so.
+Count = Annotated[int, Meta(ge=0, le=MAX_INT)]
+PositiveInt = Annotated[int, Meta(ge=1, le=MAX_INT)]
+PositiveFloat = Annotated[float, Meta(gt=0)]
+NonNegativeFloat = Annotated[float, Meta(ge=0)]
+Fraction = Annotated[float, Meta(ge=0, le=1)]
+#: A TCP port (from the environment or a flag: plain decimal only, see :func:`parse_text`).
+Port = Annotated[
+    int,
+    Meta(
+        ge=1,
+        le=MAX_PORT,
+        extra={"expected": f"a port number from 1 to {MAX_PORT}", "hint": PORT_HINT},
+    ),
+]
+#: ``module:attribute`` (the attribute may be dotted), what perfkit imports.
+ImportPath = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+        extra={"expected": "'module:attribute'", "hint": "for example 'myapp.tasks.nightly:run'"},
+    ),
+]
 
 #: msgspec's "... - at `$.a[...].b`" (or "- at `key` in `$.a`" when a key is wrong).
 _WHERE = re.compile(r" - at (?P<key>`key` in )?`(?P<path>\$[^`]*)`$")
 _STEP = re.compile(r"\.(?P<field>\w+)|\[(?P<index>\d+)\]|\[\.\.\.\]")
+#: How msgspec's own reports begin; anything else is a section's rule in its own words.
+_MSGSPEC_WORDS = (
+    "Expected ",
+    "Object missing required field",
+    "Object contains unknown field",
+    "Invalid enum value",
+    "Invalid value",
+)
 
 
-def build(cls: type[T], raw: Mapping[str, Any], *, source: str) -> T:
+def build(cls: type[T], raw: Any, *, source: str, key_path: str = "") -> T:
     """``cls`` from the plain values ``raw`` (strictly: no text read as a number); what
-    msgspec refuses is a :class:`ConfigError` naming ``source`` and the key path."""
+    msgspec refuses is a :class:`ConfigError` naming ``source`` and the key path (below
+    ``key_path``, where ``raw`` sits in the file)."""
+    return typing.cast(T, build_value(cls, raw, source=source, key_path=key_path))
+
+
+def build_value(tp: Any, raw: Any, *, source: str, key_path: str = "") -> Any:
+    """:func:`build` for any type msgspec converts to (``Mapping[str, Section]``...)."""
     try:
-        return msgspec.convert(raw, cls, strict=True, dec_hook=_decode)
+        return msgspec.convert(raw, tp, strict=True, dec_hook=_decode)
     except msgspec.ValidationError as exc:
-        raise _explain(str(exc), raw, cls, source=source) from None
+        raise _explain(str(exc), raw, tp, source=source, key_path=key_path) from None
 
 
 def _decode(tp: type[Any], value: Any) -> Any:
-    """What msgspec cannot make itself: a ``Path`` from non-blank text (``~`` expanded)."""
+    """What msgspec cannot make itself: a ``Path`` from non-blank text (``~`` expanded), and a
+    class of perfkit's own from its ``from_config`` (which raises ``ValueError`` in the user's
+    words)."""
     if tp is Path and isinstance(value, str) and value.strip():
         try:
             return Path(value).expanduser()
@@ -60,6 +156,9 @@ def _decode(tp: type[Any], value: Any) -> Any:
             raise ValueError("no such user's home folder") from None
     if tp is Path:
         raise ValueError("expected a path")
+    from_config = getattr(tp, "from_config", None)
+    if from_config is not None:
+        return from_config(value)
     raise NotImplementedError(tp)  # a type scales.yaml's schema does not use: a bug
 
 
@@ -87,31 +186,33 @@ class _Spot(typing.NamedTuple):
     key_path: str
 
 
-def _explain(report: str, raw: Any, cls: type[Any], *, source: str) -> ConfigError:
+def _explain(report: str, raw: Any, tp: Any, *, source: str, key_path: str = "") -> ConfigError:
     where = _WHERE.search(report)
     detail = report[: where.start()] if where else report
     try:
-        spot = _find(raw, cls, where.group("path") if where else "$")
+        spot = _find(raw, tp, where.group("path") if where else "$", key_path)
         if where and where.group("key"):
             return _bad_key(spot, source=source)
         if detail.startswith("Object contains unknown field"):
             return _unknown_key(spot, source=source)
         if detail.startswith("Object missing required field"):
             return _missing_key(spot, source=source)
+        if not detail.startswith(_MSGSPEC_WORDS):  # a section's rule, in its own words
+            return ConfigError(clipped(detail, limit=300), source=source, key_path=spot.key_path)
         return _bad_value(spot, source=source)
     except (LookupError, StopIteration, TypeError, ValueError):  # a report not understood
-        return ConfigError(clipped(detail, limit=200), source=source, key_path="")
+        return ConfigError(clipped(detail, limit=200), source=source, key_path=key_path)
 
 
-def _find(raw: Any, cls: type[Any], path: str) -> _Spot:
-    """Walk msgspec's ``path`` (``$.a[0][...].b``) through ``raw`` and the types of ``cls``."""
-    spot = _Spot(raw, cls, "")
+def _find(raw: Any, tp: Any, path: str, key_path: str = "") -> _Spot:
+    """Walk msgspec's ``path`` (``$.a[0][...].b``) through ``raw`` and the types of ``tp``."""
+    spot = _Spot(raw, tp, key_path)
     for step in _STEP.finditer(path):
         value, tp, key_path = spot
-        base, _ = _resolve(tp)
+        base, _ = _resolve(tp, value)
         if step.group("field"):
             name = step.group("field")
-            spot = _Spot(value[name], _field_types(base)[name], join_key(key_path, name))
+            spot = _Spot(value[name], _field_type(base, name), join_key(key_path, name))
         elif step.group("index"):
             i = int(step.group("index"))
             spot = _Spot(value[i], typing.get_args(base)[0], f"{key_path}[{i}]")
@@ -122,10 +223,30 @@ def _find(raw: Any, cls: type[Any], path: str) -> _Spot:
     return spot
 
 
+def _field_type(base: Any, name: str) -> Any:
+    """The type of ``base``'s key ``name``: a field's, or, for the tag of a tagged struct (or
+    of a union of them: ``kind``), the tags it takes."""
+    tags = _tags(base)
+    if tags and name == tags[0]:
+        return Literal[tags[1]]
+    return _field_types(base)[name]
+
+
+def _tags(tp: Any) -> tuple[str, tuple[str, ...]] | None:
+    """(tag field, its values) of a tagged struct, or of a union of tagged structs."""
+    members = typing.get_args(tp) if _is_union(tp) else (tp,)
+    structs = [m for m in members if _is_struct(m) and m.__struct_config__.tag_field]
+    if not structs:
+        return None
+    return structs[0].__struct_config__.tag_field, tuple(
+        str(m.__struct_config__.tag) for m in structs
+    )
+
+
 def _bad_key(spot: _Spot, *, source: str) -> ConfigError:
     """A key of the mapping at ``spot`` is refused (not text, or not of the keys' kind)."""
     value, tp, key_path = spot
-    base, _ = _resolve(tp)
+    base, _ = _resolve(tp, value)
     if _is_struct(base):
         key = next(k for k in value if not isinstance(k, str))
         return _unknown_key(spot, source=source, key=key)
@@ -146,12 +267,13 @@ def _bad_key(spot: _Spot, *, source: str) -> ConfigError:
 
 def _unknown_key(spot: _Spot, *, source: str, key: Any = None) -> ConfigError:
     value, tp, key_path = spot
-    base, _ = _resolve(tp)
+    base, _ = _resolve(tp, value)
     hidden = getattr(base, "set_elsewhere", {})
     known = [f.encode_name for f in msgspec.structs.fields(base)]
     offered = [name for name in known if name not in hidden]
+    tag_field = base.__struct_config__.tag_field
     if key is None:
-        key = next(k for k in value if k not in known)
+        key = next(k for k in value if k not in known and k != tag_field)
     shown = clipped(key) if isinstance(key, str) else quoted(key)
     close = difflib.get_close_matches(shown, offered, n=1, cutoff=0.6)
     return ConfigError(
@@ -165,7 +287,7 @@ def _unknown_key(spot: _Spot, *, source: str, key: Any = None) -> ConfigError:
 
 def _missing_key(spot: _Spot, *, source: str) -> ConfigError:
     value, tp, key_path = spot
-    base, _ = _resolve(tp)
+    base, _ = _resolve(tp, value)
     missing = next(
         f for f in msgspec.structs.fields(base) if f.required and f.encode_name not in value
     )
@@ -181,7 +303,7 @@ def _missing_key(spot: _Spot, *, source: str) -> ConfigError:
 def _bad_value(spot: _Spot, *, source: str) -> ConfigError:
     value, tp, key_path = spot
     expected, hint = _expected(tp, value)
-    base, _ = _resolve(tp)
+    base, _ = _resolve(tp, value)
     close: list[str] = []
     if typing.get_origin(base) is Literal and isinstance(value, str):
         close = difflib.get_close_matches(clipped(value), [str(a) for a in typing.get_args(base)])
@@ -198,7 +320,7 @@ def _bad_value(spot: _Spot, *, source: str) -> ConfigError:
 def _expected(tp: Any, value: Any) -> tuple[str, str | None]:
     """What a value of ``tp`` looks like, in words (given that ``value`` was refused), and
     the constraint's hint if it has one."""
-    base, meta = _resolve(tp)
+    base, meta = _resolve(tp, value)
     extra = meta.get("extra") or {}
     return extra.get("expected") or _words(base, meta, value), extra.get("hint")
 
@@ -206,6 +328,9 @@ def _expected(tp: Any, value: Any) -> tuple[str, str | None]:
 def _words(base: Any, meta: Mapping[str, Any], value: Any) -> str:
     is_int = isinstance(value, int) and not isinstance(value, bool)
     origin = typing.get_origin(base)
+    if _is_union(base):
+        words = [_expected(m, _NOTHING)[0] for m in typing.get_args(base) if m is not type(None)]
+        return " or ".join(dict.fromkeys(words))
     short = meta.get("min_length") and isinstance(value, list | dict) and len(value) < 1
     if base is bool:
         return "true or false"
@@ -234,8 +359,13 @@ def _words(base: Any, meta: Mapping[str, Any], value: Any) -> str:
     return "a non-empty mapping" if short else "a mapping"  # mappings and sections
 
 
-def _resolve(tp: Any) -> tuple[Any, dict[str, Any]]:
-    """``tp`` without ``Annotated`` and ``| None``, and its constraints merged."""
+_NOTHING: Any = object()
+
+
+def _resolve(tp: Any, value: Any = _NOTHING) -> tuple[Any, dict[str, Any]]:
+    """``tp`` without ``Annotated`` and ``| None``, and its constraints merged. Of a union of
+    several types, the one ``value`` is meant for (:func:`_member`); a tagged union whose tag
+    ``value`` does not name stays the union."""
     meta: dict[str, Any] = {}
     while True:
         origin = typing.get_origin(tp)
@@ -247,10 +377,47 @@ def _resolve(tp: Any) -> tuple[Any, dict[str, Any]]:
                             meta[name] = getattr(m, name)
                     meta["extra"] = {**meta.get("extra", {}), **(m.extra or {})}
             tp = tp.__origin__
-        elif origin in (typing.Union, types.UnionType):
-            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        elif _is_union(tp):
+            member = _member(tp, value)
+            if member is tp:
+                return tp, meta
+            tp = member
         else:
             return tp, meta
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _member(tp: Any, value: Any) -> Any:
+    """The member of the union ``tp`` that ``value`` is meant for: a tagged struct by its tag,
+    else the first of the value's kind (a mapping: a struct or mapping; a list: a sequence;
+    a scalar: a scalar), else the first that is not ``None``."""
+    members = [a for a in typing.get_args(tp) if a is not type(None)]
+    if len(members) == 1:
+        return members[0]
+    tags = _tags(tp)
+    if tags is not None and isinstance(value, Mapping):
+        tag = value.get(tags[0])
+        named = [m for m in members if _is_struct(m) and m.__struct_config__.tag == tag]
+        return named[0] if named else tp
+    for member in members:
+        base, _ = _resolve(member)
+        origin = typing.get_origin(base) or base
+        if isinstance(value, Mapping) and (
+            _is_struct(base) or hasattr(base, "from_config") or origin in (dict, Mapping)
+        ):
+            return member
+        if isinstance(value, list) and origin in (tuple, list):
+            return member
+        if (
+            value is not _NOTHING
+            and not isinstance(value, Mapping | list)
+            and not (_is_struct(base) or origin in (tuple, list, dict, Mapping))
+        ):
+            return member
+    return members[0]
 
 
 def _field_types(cls: type[Any]) -> dict[str, Any]:

@@ -22,67 +22,62 @@ preferences". scales.yaml names them (:class:`VariantConfig`)::
 SQL statements run in order in one transaction (a multi-statement string is one item); a
 callable gets an ``AsyncSession`` on the application's driver, committed after it returns.
 A variant is only ever applied on a clone of the scale's template, never on the shared
-dataset: :mod:`perfkit.snapshot.variants` applies them. This module holds the models only
-(pydantic, nothing that imports the configuration), so that the configuration can check them.
+dataset: :mod:`perfkit.snapshot.variants` applies them. This module holds the section's msgspec
+structs (part of :class:`perfkit.config.Config`, checked when scales.yaml is loaded) and how a
+variant is looked up by name; msgspec and perfkit's config helpers only.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Annotated
 
-from pydantic import Field, RootModel, field_validator, model_validator
+import msgspec
+from msgspec import Meta
 
 from perfkit.errors import PerfkitError
-from perfkit.sections import ImportPath, Section, parse_section
+from perfkit.typedconfig import ImportPath, Section, Text
 
-if TYPE_CHECKING:
-    from perfkit.config import Config
+#: A variant's name: lower-case letters, digits and ``_``, starting with a letter.
+VariantName = Annotated[
+    str,
+    Meta(
+        pattern=r"^[a-z][a-z0-9_]{0,62}$",
+        extra={"expected": "a variant name: lower-case letters, digits and _"},
+    ),
+]
 
-VARIANT_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
-
-class VariantConfig(Section):
+class VariantConfig(Section, frozen=True):
     """One variant: what it is, and how it mutates the data (``sql`` or ``call``)."""
 
-    description: str = Field(min_length=1)
-    #: Statements run in order, in one transaction.
-    sql: tuple[str, ...] | None = None
+    #: What the variant's data looks like (the report shows it).
+    description: Text
+    #: Statements run in order, in one transaction (one statement, or a list).
+    sql: Text | tuple[Text, ...] | None = None
     #: ``module:function``: ``async def fn(session: AsyncSession) -> None``.
     call: ImportPath | None = None
     #: The scales it applies to (default: every scale).
-    scales: tuple[str, ...] | None = None
+    scales: tuple[Text, ...] | None = None
 
-    @field_validator("sql", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return (value,) if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _one_source(self) -> VariantConfig:
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.sql, str):
+            msgspec.structs.force_setattr(self, "sql", (self.sql,))
         if (self.sql is None) == (self.call is None):
             raise ValueError("give sql (statements) or call (module:function), not both or none")
-        if self.sql is not None and not all(s.strip() for s in self.sql):
-            raise ValueError("sql holds an empty statement")
-        return self
+
+    @property
+    def statements(self) -> tuple[str, ...]:
+        """The ``sql`` statements, in order (none for a ``call``)."""
+        return (self.sql,) if isinstance(self.sql, str) else (self.sql or ())
 
     def applies_to(self, scale: str) -> bool:
         return self.scales is None or scale in self.scales
 
 
-class Variants(RootModel[dict[str, VariantConfig]]):
-    """scales.yaml's ``variants`` section: name -> :class:`VariantConfig`."""
-
-    @field_validator("root")
-    @classmethod
-    def _names(cls, value: dict[str, VariantConfig]) -> dict[str, VariantConfig]:
-        for name in value:
-            if not VARIANT_NAME.fullmatch(name):
-                raise ValueError(
-                    f"a variant's name is lower-case letters, digits and _, got {name!r}"
-                )
-        return value
+#: scales.yaml's ``variants`` section: name -> :class:`VariantConfig`.
+Variants = Mapping[VariantName, VariantConfig]
 
 
 class UnknownVariantError(PerfkitError):
@@ -107,10 +102,3 @@ def variant_named(variants: Mapping[str, VariantConfig], name: str, scale: str) 
         valid = tuple(sorted(n for n, v in variants.items() if v.applies_to(scale)))
         raise UnknownVariantError(name, scale=scale, valid=valid)
     return found
-
-
-def configured_variants(cfg: Config) -> Mapping[str, VariantConfig]:
-    """scales.yaml's ``variants`` section, checked."""
-    return parse_section(
-        Variants, dict(cfg.variants), source=cfg.source.name, key_path="variants"
-    ).root

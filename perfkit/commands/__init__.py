@@ -26,10 +26,11 @@ from typing import Any, Literal, Protocol
 from perfkit.errors import PerfkitError
 from perfkit.options import Option, opt
 
-#: What a command needs before it runs: nothing (no config read), the config, the database,
-#: or the application under test too. ``config`` and ``db`` commands never load the
+#: What a command needs before it runs: nothing (no config read), the config if there is one
+#: (``config?``: none found, the function gets no run), the config, the database, or the
+#: application under test too. ``config?``, ``config`` and ``db`` commands never load the
 #: application (:attr:`perfkit.run.Run.allow_app` is off for them).
-Needs = Literal["nothing", "config", "db", "app"]
+Needs = Literal["nothing", "config?", "config", "db", "app"]
 
 
 class Report(Protocol):
@@ -227,6 +228,28 @@ COMMANDS: tuple[Command, ...] = (
             opt("config"),
             opt("json"),
         ),
+    ),
+    Command(
+        "init",
+        "perfkit.commands.init:init",
+        "Write a first perf/scales.yaml from the application's schema: every table, inferred data.",
+        details="The schema is built the application's way (--sql, --metadata or --migrations; "
+        "none: app.schema of the project's scales.yaml) in a scratch database on perfkit's "
+        "server and captured; the file lists every table with its starting cardinality, how "
+        "each column is filled (as comments) and the foreign-key graph. It seeds as written. "
+        "Never replaces a file without --force (exit 1).",
+        options=(
+            opt("sql"),
+            opt("metadata"),
+            opt("migrations"),
+            opt("output", help="where to write", default="perf/scales.yaml"),
+            opt("force", help="replace the file if it exists"),
+            opt("name"),
+            opt("locale"),
+            opt("config"),
+            opt("json"),
+        ),
+        needs="config?",
     ),
     # -- measuring and results -------------------------------------------------------------------
     Command(

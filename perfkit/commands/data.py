@@ -1,8 +1,8 @@
 """``perfkit seed`` and ``perfkit prepare``: the scale's data in the test database.
 
 ``seed`` checks every input before the database is touched (the scale, the anchor date, the
-dataset's size against ``limits.max_rows``), then seeds (:func:`perfkit.datagen.seed_database`;
-an application without a recipe: :func:`perfkit.datagen.infer.seed.seed_inferred`).
+dataset's size against ``limits.max_rows``), then seeds (:func:`perfkit.datagen.kinds.seed_dataset`:
+the recipe, or, for an application without one, data inferred from the catalogue).
 ``prepare`` takes the cheapest route to the data (:func:`perfkit.prepare.prepare`).
 """
 
@@ -13,11 +13,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from perfkit.errors import DatasetTooLargeError
 from perfkit.urls import mask_url
 
 if TYPE_CHECKING:
-    from perfkit.config import Scale
     from perfkit.datagen.load import SeedReport
     from perfkit.prepare import PrepareReport
     from perfkit.run import Run
@@ -80,62 +78,21 @@ async def seed(
     input is checked before the database is touched: the scale, the anchor date and the
     dataset's size (:func:`perfkit.datagen.command.check_dataset_size`; ``force`` lets a bigger
     one through)."""
+    from perfkit.datagen.command import check_dataset_size
+    from perfkit.datagen.kinds import seed_dataset
     from perfkit.datagen.progress import RunSeedProgress
 
     chosen = run.cfg.scale(scale)
-    progress = RunSeedProgress(run)
-    if run.cfg.app.recipe is None:  # no recipe: every table's data inferred from the catalogue
-        report = await _seed_inferred(
-            run, chosen, anchor=anchor, reset=reset, force=force, confirm=confirm_database,
-            progress=progress,
-        )  # fmt: skip
-    else:
-        from perfkit.datagen.command import check_dataset_size
-        from perfkit.datagen.load import seed_database
-
-        check_dataset_size(run, chosen, anchor=anchor, force=force)
-        report = await seed_database(
-            run, chosen, anchor=anchor, reset=reset, confirm=confirm_database, progress=progress
-        )
-    return SeedDone(report=report, database=mask_url(run.db.url))
-
-
-async def _seed_inferred(
-    run: Run,
-    scale: Scale,
-    *,
-    anchor: dt.date | None,
-    reset: bool,
-    force: bool,
-    confirm: str | None,
-    progress: Any,
-) -> SeedReport:
-    """:func:`seed` for an application without a recipe: the size is the plan's row count
-    (the same limit, the same ``force``)."""
-    from perfkit.datagen.infer.seed import inferred_inputs, planned_inferred, seed_inferred
-    from perfkit.loading import models_metadata
-
-    cfg = run.cfg
-    metadata = models_metadata(run) if cfg.app.schema.kind == "metadata" else None
-    capture, spec = inferred_inputs(run, metadata)
-    _, wanted = planned_inferred(
-        capture, spec, scale, seed=cfg.data.seed, anchor=anchor or run.today
+    check_dataset_size(run, chosen, anchor=anchor, force=force)
+    report = await seed_dataset(
+        run,
+        chosen,
+        anchor=anchor,
+        reset=reset,
+        confirm=confirm_database,
+        progress=RunSeedProgress(run),
     )
-    rows = wanted.total_rows
-    if rows > cfg.limits.max_rows and not force:
-        raise DatasetTooLargeError(
-            f"scale {scale.name!r} would seed {rows:,} rows: more than the limit of "
-            f"{cfg.limits.max_rows:,} rows (limits.max_rows); nothing was done",
-            rows=rows,
-            size=0,
-            limit=cfg.limits.max_rows,
-            hint=f"check scales.{scale.name} and app.data in scales.yaml; if you mean it, "
-            "raise limits.max_rows there or pass --force",
-        )
-    return await seed_inferred(
-        run, scale, capture=capture, spec=spec, anchor=anchor, reset=reset, confirm=confirm,
-        progress=progress,
-    )  # fmt: skip
+    return SeedDone(report=report, database=mask_url(run.db.url))
 
 
 @dataclass(frozen=True)

@@ -206,14 +206,24 @@ class PostLoad:
     Run :attr:`search_path` on each connection first. Each table's :attr:`per_table` list may
     run once its rows are in, concurrently with other tables'; its :attr:`foreign_keys` once
     the tables of :attr:`references` hold theirs too (one table's at a time: each locks the
-    tables it references); :attr:`after` last, on one connection.
+    tables it references; they are added ``NOT VALID`` where PostgreSQL allows, which checks
+    no row); then its :attr:`validations`, which check the rows and may run concurrently with
+    anything but the same table's other steps; :attr:`after` last, on one connection.
     """
 
     search_path: str
     #: Data table (partitioned parents stand for their partitions) -> constraints and indexes.
     per_table: Mapping[str, tuple[str, ...]]
+    #: :attr:`per_table` in pieces: the first (a partitioned table's own) runs before the
+    #: others, which may run concurrently (each physical table's constraints; each index);
+    #: :attr:`attaches` after them all.
+    pieces: Mapping[str, tuple[tuple[str, ...], ...]]
+    #: Data table -> the statements attaching its partitions' indexes to its own.
+    attaches: Mapping[str, tuple[str, ...]]
     #: Data table -> its foreign keys (and its partitions').
     foreign_keys: Mapping[str, tuple[str, ...]]
+    #: Data table -> the ``VALIDATE CONSTRAINT`` of each foreign key added ``NOT VALID``.
+    validations: Mapping[str, tuple[str, ...]]
     #: Data table -> the data tables its foreign keys reference (itself left out).
     references: Mapping[str, frozenset[str]]
     #: Triggers, row-level security, policies, statistics, materialized views, sequences.
@@ -226,10 +236,12 @@ class PostLoad:
             out += stmts
         for stmts in self.foreign_keys.values():
             out += stmts
+        for stmts in self.validations.values():
+            out += stmts
         return out + list(self.after)
 
 
-def _data_table(capture: Capture, name: str) -> str:
+def data_table(capture: Capture, name: str) -> str:
     """The table whose rows ``name`` holds: a partition's topmost parent, else itself."""
     by_name = {t.name: t for t in capture.tables}
     table = by_name.get(name)
@@ -239,11 +251,12 @@ def _data_table(capture: Capture, name: str) -> str:
     return name
 
 
-def _own_constraints_and_indexes(table: Table, target: str) -> tuple[list[str], list[str]]:
-    """(statements making ``table``'s own constraints and indexes, statements attaching them
-    to its parent's)."""
+def _own_constraints_and_indexes(table: Table, target: str) -> tuple[list[list[str]], list[str]]:
+    """(``table``'s own constraints and indexes, in pieces that may run concurrently: its
+    constraints, then each index; statements attaching them to its parent's)."""
     only = "ONLY " if table.kind == "p" else ""
     make: list[str] = []
+    indexes: list[list[str]] = []
     attach: list[str] = []
     for k in table.constraints:
         if k.kind not in ("p", "u", "x", "c"):
@@ -263,38 +276,53 @@ def _own_constraints_and_indexes(table: Table, target: str) -> tuple[list[str], 
                 f"{_q(target, k.index or k.name)}"
             )
     for index in table.indexes:
-        make.append(index.definition)
+        piece = [index.definition]
         if index.parent:
             attach.append(
                 f"ALTER INDEX {_q(target, index.parent)} ATTACH PARTITION {_q(target, index.name)}"
             )
         if index.clustered:
-            make.append(
+            piece.append(
                 f"ALTER TABLE {_q(target, table.name)} CLUSTER ON {quote_ident(index.name)}"
             )
-    return make, attach
+        indexes.append(piece)
+    return [make, *indexes] if make else indexes, attach
 
 
 def post_load(capture: Capture, *, target: str, home: str | None = None) -> PostLoad:
     """The post-load statements of ``capture`` built in ``target`` (see :class:`PostLoad`)."""
-    per_table: dict[str, list[str]] = {}
+    first: dict[str, list[str]] = {}
+    pieces: dict[str, list[tuple[str, ...]]] = {}
     attaches: dict[str, list[str]] = {}
     foreign_keys: dict[str, list[str]] = {}
+    validations: dict[str, list[str]] = {}
     references: dict[str, set[str]] = {}
     for table in _tables_in_order(capture):
-        owner = _data_table(capture, table.name)
-        make, attach = _own_constraints_and_indexes(table, target)
-        per_table.setdefault(owner, []).extend(make)
+        owner = data_table(capture, table.name)
+        made, attach = _own_constraints_and_indexes(table, target)
+        if table.kind == "p":  # a partitioned table's own (no rows: quick), before the rest
+            first.setdefault(owner, []).extend(s for piece in made for s in piece)
+        else:
+            pieces.setdefault(owner, []).extend(tuple(piece) for piece in made)
         attaches.setdefault(owner, []).extend(attach)
         for fk in table.foreign_keys:
             if fk.parent_index == "":  # a partition's copy of its parent's foreign key
                 continue
-            foreign_keys.setdefault(owner, []).append(
+            add = (
                 f"ALTER TABLE {_q(target, table.name)} ADD CONSTRAINT {quote_ident(fk.name)} "
                 f"{fk.definition}"
             )
+            # Checked later, in parallel: NOT VALID then VALIDATE ends as the one statement
+            # would (PostgreSQL 15 takes no NOT VALID foreign key on a partitioned table).
+            if fk.validated and table.kind != "p":
+                add += " NOT VALID"
+                validations.setdefault(owner, []).append(
+                    f"ALTER TABLE {_q(target, table.name)} VALIDATE CONSTRAINT "
+                    f"{quote_ident(fk.name)}"
+                )
+            foreign_keys.setdefault(owner, []).append(add)
             if fk.references is not None:
-                references.setdefault(owner, set()).add(_data_table(capture, fk.references))
+                references.setdefault(owner, set()).add(data_table(capture, fk.references))
     after: list[str] = []
     for table in _tables_in_order(capture):
         after += _triggers(table.name, table.triggers, target)
@@ -320,10 +348,17 @@ def post_load(capture: Capture, *, target: str, home: str | None = None) -> Post
         after += [index.definition for index in view.indexes]
         after += _triggers(view.name, view.triggers, target)
     after += sequence_sql(capture, target)
+    owners = [*dict.fromkeys([*first, *pieces, *attaches])]
+    steps = {k: (tuple(first.get(k, ())), *pieces.get(k, ())) for k in owners}
     return PostLoad(
         search_path=search_path_sql(capture, target, home=home),
-        per_table={k: (*v, *attaches.get(k, ())) for k, v in per_table.items()},
+        per_table={
+            k: (*(s for piece in steps[k] for s in piece), *attaches.get(k, ())) for k in owners
+        },
+        pieces=steps,
+        attaches={k: tuple(attaches.get(k, ())) for k in owners},
         foreign_keys={k: tuple(v) for k, v in foreign_keys.items()},
+        validations={k: tuple(v) for k, v in validations.items()},
         references={k: frozenset(v - {k}) for k, v in references.items()},
         after=tuple(after),
     )

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from perfkit.errors import PerfkitError
 
 
@@ -354,6 +356,20 @@ class Capture:
         body = dataclasses.asdict(self)
         body.pop("schema")
         return body
+
+    def to_text(self) -> str:
+        """:meth:`as_json` as compact JSON text (keys sorted): :meth:`from_text` reads it."""
+        return json.dumps(self.as_json(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_text(cls, text: str | bytes, *, schema: str = "public") -> Capture:
+        """A capture written by :meth:`to_text`, read from ``schema``; ``ValueError`` when it
+        is not one (the fingerprint is the caller's to check)."""
+        try:
+            body = json.loads(text)
+            return msgspec.convert({**body, "schema": schema}, cls)
+        except (msgspec.ValidationError, TypeError, RecursionError) as exc:
+            raise ValueError(str(exc)[:200]) from None
 
     @property
     def fingerprint(self) -> str:

@@ -18,6 +18,8 @@ types, functions, triggers, policies, views. It is made once per process per con
 
 from __future__ import annotations
 
+import contextlib
+import os
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -31,12 +33,16 @@ from perfkit.database import Database
 from perfkit.ddl.capture import capture_schema
 from perfkit.ddl.model import Capture, CaptureError
 from perfkit.errors import ConfigError
+from perfkit.schema import Schema, SchemaError
 from perfkit.schema_sandbox import in_scratch_database
 from perfkit.schema_scripts import run_migrations, run_sql_file
-from perfkit.schema_source import NOT_APPLICATION_TABLES, run_blocking
+from perfkit.schema_source import NOT_APPLICATION_TABLES, run_blocking, source_digest
 from perfkit.urls import with_driver
 
 _CAPTURED: dict[tuple[str, str], Capture] = {}
+#: Where the last capture of each source is kept, in the state folder (commands that never
+#: build the schema read it: :func:`remembered_capture`).
+CAPTURES_DIR = "captures"
 
 
 def capture_source(cfg: Config, metadata: MetaData | None = None, *, db: Database) -> Capture:
@@ -57,7 +63,49 @@ def capture_source(cfg: Config, metadata: MetaData | None = None, *, db: Databas
                 seconds=source.migrations.timeout if source.migrations is not None else 600.0,
             )
         )
+        _remember(cfg, metadata, _CAPTURED[key])
     return _CAPTURED[key]
+
+
+def remembered_capture(cfg: Config, metadata: MetaData | None = None) -> Capture | None:
+    """The capture the last build of ``cfg.app.schema`` left in the state folder (this
+    process's, else the file's), without building anything; None when it was never captured
+    (with this source: a SQL file's bytes, migrations' command and folder, the models'
+    DDL)."""
+    captured = _CAPTURED.get((str(cfg.source), repr(cfg.app.schema)))
+    if captured is not None:
+        return captured
+    name = _memo_name(cfg, metadata)
+    if name is None:
+        return None
+    try:
+        return Capture.from_text((cfg.state_dir / CAPTURES_DIR / name).read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _memo_name(cfg: Config, metadata: MetaData | None) -> str | None:
+    """The file the capture of this source is kept in (None: no way to name the source)."""
+    digest = source_digest(cfg)
+    if digest is None and metadata is not None:
+        try:
+            digest = Schema(metadata, tables=cfg.app.schema.tables).digest
+        except (SchemaError, TypeError, AttributeError):
+            return None
+    return None if digest is None else f"{digest}.json"
+
+
+def _remember(cfg: Config, metadata: MetaData | None, capture: Capture) -> None:
+    """Keep ``capture`` in the state folder (a memo: a failure to write is ignored)."""
+    name = _memo_name(cfg, metadata)
+    if name is None:
+        return
+    folder = cfg.state_dir / CAPTURES_DIR
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{name}.{os.getpid()}"
+        partial.write_text(capture.to_text(), encoding="utf-8")
+        partial.replace(folder / name)
 
 
 def _builder(cfg: Config, metadata: MetaData | None) -> Callable[[Database], Awaitable[Capture]]:

@@ -13,6 +13,6 @@ Modules: :mod:`.script` (a script bound to the data's rows), :mod:`.overrides` (
 overrides), :mod:`.client` (in process), :mod:`.server` and :mod:`.serve` (uvicorn in a
 process of its own), :mod:`.target` (the client on the data, and a load run of a script).
 They need ``pip install perfkit[http]``. scales.yaml's models are :mod:`perfkit.httpconfig`,
-outside this package: pydantic only, so that the configuration imports them without the
-``http`` extra and without a cycle.
+outside this package (msgspec structs of the config: the configuration imports them without
+the ``http`` extra and without a cycle).
 """

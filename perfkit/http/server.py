@@ -34,6 +34,7 @@ import msgspec
 from perfkit.config import PoolConfig
 from perfkit.errors import DatabaseEnvError
 from perfkit.httpconfig import Overrides
+from perfkit.typedconfig import to_plain
 from perfkit.urls import mask_url
 
 #: The environment variables the child reads its settings and its socket from.
@@ -81,7 +82,7 @@ class ServeSpec:
                 "url": self.url,
                 "driver": self.driver,
                 "pool": msgspec.structs.asdict(self.pool),
-                "overrides": self.overrides.model_dump(mode="json", by_alias=True),
+                "overrides": to_plain(self.overrides),
                 "writable": self.writable,
                 "source": self.source,
                 "sys_path": list(self.sys_path),
@@ -96,7 +97,7 @@ class ServeSpec:
             url=raw["url"],
             driver=raw["driver"],
             pool=PoolConfig(**raw["pool"]),
-            overrides=Overrides.model_validate(raw["overrides"]),
+            overrides=msgspec.convert(raw["overrides"], Overrides),
             writable=bool(raw["writable"]),
             source=raw["source"],
             sys_path=tuple(raw["sys_path"]),

@@ -28,7 +28,8 @@ from perfkit.http.overrides import USER_HEADER, load_users, overridden
 from perfkit.http.script import BoundScript, bind_script, load_rows
 from perfkit.http.server import ServeSpec, uvicorn_server
 from perfkit.httpconfig import HttpApp, HttpWorkload, Mode
-from perfkit.loadgen import Exchange, LoadResult, LoadSettings, Operation, run_load
+from perfkit.loadconfig import LoadSettings
+from perfkit.loadgen import Exchange, LoadResult, Operation, run_load
 from perfkit.loading import import_object, prepare_import, test_database_url
 from perfkit.measure import StatementCounter
 from perfkit.yamlfile import join_key

@@ -4,6 +4,10 @@ needed: :func:`perfkit.prepare.create_snapshot`).
 The tables are read over two connections that share one exported snapshot
 (``pg_export_snapshot``), so the files are consistent with each other and with the
 ``perfkit_dataset`` row written into the manifest, even if something writes meanwhile.
+Inferred data (no recipe) is dumped table by table too, partitions rather than their
+partitioned parents (PostgreSQL 15 copies no rows out of those), and the capture of its
+tables as they are goes beside the files (:func:`perfkit.snapshot.replay.write_schema_file`):
+a restore replays it.
 
 Nothing waits forever: every query has a deadline (:data:`CALL_S`), each table's COPY the
 scale's own ``timeout``. After a failure the connections get :data:`CLOSE_S` to end (their
@@ -24,15 +28,18 @@ import perfkit
 from perfkit.config import Scale
 from perfkit.datagen import read_dataset_info
 from perfkit.db import connect
+from perfkit.ddl import Capture, capture_schema
 from perfkit.disks import disk_full, is_disk_full
 from perfkit.snapshot.dataset import expected_key, info_problem
 from perfkit.snapshot.errors import SnapshotError
 from perfkit.snapshot.fileformat import LEVEL, dump_tables
 from perfkit.snapshot.manifest import Manifest, scale_shape
 from perfkit.snapshot.parallel import JOBS
+from perfkit.snapshot.replay import write_schema_file
 from perfkit.snapshot.store import Snapshot, SnapshotBuilder, SnapshotStore, new_snapshot_id
 
 if TYPE_CHECKING:
+    from perfkit.app import Application
     from perfkit.run import Run
 
 Progress = Callable[[str], None]
@@ -59,7 +66,8 @@ async def write_snapshot(
     A full disk raises :class:`~perfkit.disks.DiskFullError` once the half-written folder
     is gone (``kept`` says whether anything of it remains)."""
     conns: list[asyncpg.Connection] = []
-    all_tables = run.app.schema.all_tables
+    app = run.app
+    all_tables = app.all_tables
     db = run.db
     progress: Progress = run.say
     done = False
@@ -67,6 +75,7 @@ async def write_snapshot(
         for _ in range(JOBS):
             conns.append(await connect(db.url, pin=db.pin, command_timeout=CALL_S))
         lead = conns[0]
+        capture = await _live_capture(lead, app)
         for conn in conns:
             await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         exported = await lead.fetchval("SELECT pg_export_snapshot()")
@@ -79,6 +88,8 @@ async def write_snapshot(
                 hint=f"seed it: `perfkit seed --scale {scale.name}`",
             )
         mismatch = info_problem(info, run, scale)
+        if capture is not None and capture.fingerprint != info.schema_fingerprint:
+            mismatch = mismatch or "its tables are not as they were built"
         if mismatch is not None:
             raise SnapshotError(
                 f"the database does not hold scale {scale.name} as configured: {mismatch}",
@@ -108,6 +119,9 @@ async def write_snapshot(
                     timeout=scale.timeout,
                 )
                 order = {t: i for i, t in enumerate(all_tables)}
+                schema_file = (
+                    write_schema_file(builder.dir, capture) if capture is not None else None
+                )
                 manifest = Manifest(
                     id=snapshot_id,
                     scale=scale.name,
@@ -123,6 +137,7 @@ async def write_snapshot(
                     created_at=now,
                     dataset_created_at=info.created_at,
                     tables=tuple(sorted(files, key=lambda f: order[f.table])),
+                    schema_file=schema_file,
                 )
                 snapshot = builder.publish(manifest, make_latest=make_latest)
         except OSError as exc:
@@ -146,6 +161,15 @@ async def write_snapshot(
     finally:
         for conn in conns:
             await _close(conn, timeout=CALL_S if done else CLOSE_S)
+
+
+async def _live_capture(conn: asyncpg.Connection, app: Application) -> Capture | None:
+    """For inferred data, the capture of the tables as they are (read before the dump's
+    transaction: the caller holds the database's lock); None for a recipe's data."""
+    inferred = app.inferred
+    if inferred is None:
+        return None
+    return await capture_schema(conn, "public", tables=inferred.capture.table_names)
 
 
 async def _close(conn: asyncpg.Connection, *, timeout: float) -> None:

@@ -10,6 +10,12 @@ and settings recorded after the load; rolled-back changes do not count). A datab
 before such records existed, or whose record is not its own, is checked by exact row counts
 instead (deleted rows are noticed there, updated ones are not), and must have no settings of
 its own.
+
+The same checks hold for a recipe's dataset and an inferred one
+(:mod:`perfkit.datagen.kinds`); the fingerprint of the tables as they are now is read the way
+the dataset's was: the catalogue's (:func:`perfkit.catalog.read_catalog`) for a recipe's, the
+capture's (:func:`perfkit.ddl.capture_schema`: triggers, policies, functions included) for an
+inferred one.
 """
 
 from __future__ import annotations
@@ -19,12 +25,15 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from perfkit.catalog import read_catalog
+from perfkit.app import InferredData
+from perfkit.catalog import Catalog, read_catalog
 from perfkit.config import Config, Scale
 from perfkit.datagen import DatasetInfo, read_dataset_info
 from perfkit.datagen.changes import changes_since_load, read_load_baseline
+from perfkit.datagen.kinds import wanted_dataset
 from perfkit.datagen.load import plan_dataset
 from perfkit.datagen.recipe import Recipe
+from perfkit.ddl import capture_schema
 from perfkit.schema import quote_ident
 from perfkit.snapshot.manifest import Manifest
 
@@ -37,8 +46,7 @@ if TYPE_CHECKING:
 def expected_key(run: Run, scale: Scale) -> str:
     """The dataset key (:meth:`DatasetInfo.key`) that scales.yaml and the run's application
     produce for ``scale``."""
-    app = run.app
-    return dataset_key(run.cfg, scale, recipe=app.recipe, fingerprint=app.schema.fingerprint)
+    return wanted_dataset(run, scale).key()
 
 
 def dataset_key(cfg: Config, scale: Scale, *, recipe: Recipe, fingerprint: str) -> str:
@@ -55,22 +63,32 @@ def dataset_key(cfg: Config, scale: Scale, *, recipe: Recipe, fingerprint: str) 
     ).key()
 
 
+def key_on_record(run: Run, scale: Scale, record: OnRecord) -> str | None:
+    """:func:`expected_key` as the schema's last build left it (``record``): a recipe's, or
+    inferred data's as last captured; None when the schema was never built."""
+    if record.inferred is not None:
+        return wanted_dataset(run, scale, data=record.inferred).key()
+    if record.schema is None or record.recipe is None:
+        return None
+    return dataset_key(run.cfg, scale, recipe=record.recipe, fingerprint=record.schema.fingerprint)
+
+
 def info_problem(info: DatasetInfo | None, run: Run, scale: Scale) -> str | None:
     """Why ``info`` is not the dataset ``run`` wants for ``scale``; None when it is."""
-    app, cfg = run.app, run.cfg
     if info is None:
         return "the database holds no perfkit dataset"
     if info.scale != scale.name:
         return f"the database holds scale {info.scale!r}"
-    if info.schema_fingerprint != app.schema.fingerprint:
+    wanted = wanted_dataset(run, scale)
+    if info.schema_fingerprint != wanted.schema_fingerprint:
         return f"the data was made for schema {info.schema_fingerprint}"
-    if info.generator_version != app.recipe.version:
+    if info.generator_version != wanted.generator_version:
         return f"the data was made by generator version {info.generator_version}"
-    if info.seed != cfg.data.seed or info.mode != cfg.data.mode:
+    if info.seed != wanted.seed or info.mode != wanted.mode:
         return f"the data was made with seed {info.seed}, mode {info.mode}"
-    if dict(info.row_counts) != app.recipe.row_counts(scale, cfg.data, cfg.data.mode):
+    if dict(info.row_counts) != dict(wanted.row_counts):
         return "its row counts differ from what scales.yaml asks for"
-    if info.key() != expected_key(run, scale):
+    if info.key() != wanted.key():
         return "scales.yaml's data settings changed since it was made"
     return None
 
@@ -80,21 +98,31 @@ def manifest_problem(
 ) -> str | None:
     """Why a snapshot is not the dataset ``run`` wants for ``scale``; None when it is (or,
     with a ``record`` whose schema was never built, when only that could tell)."""
-    cfg = run.cfg
     if manifest.scale != scale.name:
         return f"it holds scale {manifest.scale!r}"
     if record is None:
-        app = run.app
-        recipe, fingerprint = app.recipe, app.schema.fingerprint
+        fingerprint = run.app.data.fingerprint
     elif record.schema is None:
         return None
     else:
-        recipe, fingerprint = record.recipe, record.schema.fingerprint
+        fingerprint = record.schema.fingerprint
     if manifest.schema_fingerprint != fingerprint:
         return "it was made for another schema"
-    if manifest.dataset_key != dataset_key(cfg, scale, recipe=recipe, fingerprint=fingerprint):
+    key = expected_key(run, scale) if record is None else key_on_record(run, scale, record)
+    if key is not None and manifest.dataset_key != key:
         return "scales.yaml's data settings or the generator changed since"
     return None
+
+
+async def live_fingerprint(conn: asyncpg.Connection, app: Application, catalog: Catalog) -> str:
+    """The fingerprint of the application's tables as they are now in ``public``, read the way
+    its datasets record theirs: ``catalog``'s (read already) for a recipe's data, a fresh
+    capture's for inferred data."""
+    data = app.data
+    if isinstance(data, InferredData):
+        captured = await capture_schema(conn, "public", tables=data.capture.table_names)
+        return captured.fingerprint
+    return catalog.fingerprint
 
 
 async def count_rows(conn: asyncpg.Connection, app: Application) -> dict[str, int]:
@@ -144,20 +172,18 @@ async def changes_problem(
       ``info``.
     """
     baseline = await read_load_baseline(conn)
-    live = await read_catalog(conn, "public", app.tables)
-    if live.fingerprint != info.schema_fingerprint:
+    relations = app.data.relations
+    live = await read_catalog(conn, "public", relations)
+    fingerprint = await live_fingerprint(conn, app, live)
+    if fingerprint != info.schema_fingerprint:
         built = baseline.catalog if baseline is not None else None
-        what = (
-            live.changes_since(built)
-            if built is not None and built.fingerprint == info.schema_fingerprint
-            else []
-        )
+        what = live.changes_since(built) if built is not None else []
         shown = "; ".join(what[:3]) + ("; ..." if len(what) > 3 else "")
         return (
             "its tables are not as they were built "
-            f"({shown or f'catalogue {live.fingerprint}, built as {info.schema_fingerprint}'})"
+            f"({shown or f'schema {fingerprint}, built as {info.schema_fingerprint}'})"
         )
-    check = await changes_since_load(conn, app.tables, baseline=baseline)
+    check = await changes_since_load(conn, relations, baseline=baseline)
     if check.problem is not None:
         return check.problem
     if not check.known:

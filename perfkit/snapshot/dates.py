@@ -7,7 +7,8 @@ workload. So every restore moves the dataset to a *target date* (today, or ``--a
 
 * shifted by ``target - anchor`` days: the columns the application's recipe declares dated
   (:attr:`perfkit.datagen.recipe.Recipe.dated_columns`; for the sample application the cycles'
-  ``start_date`` and ``end_date``), and the anchor itself (:func:`shifted_columns`);
+  ``start_date`` and ``end_date``), and the anchor itself (:func:`shifted_columns`). Inferred
+  data declares none: its dates stay where seeding drew them, only the anchor moves;
 * left alone: every other column, facts about the past such as a date of birth or the time
   the rows were made.
 
@@ -35,7 +36,7 @@ Shifted = Mapping[str, tuple[str, ...]]
 
 def shifted_columns(app: Application) -> Shifted:
     """The application's dated columns, and the dataset's anchor that moves with them."""
-    return {**app.recipe.dated_columns, DATASET_TABLE: (ANCHOR_COLUMN,)}
+    return {**app.data.dated_columns, DATASET_TABLE: (ANCHOR_COLUMN,)}
 
 
 def target_date(as_of: dt.date | str | None = None) -> dt.date:

@@ -21,6 +21,7 @@ from perfkit.snapshot.dataset import manifest_problem
 from perfkit.snapshot.errors import CorruptSnapshotError, SnapshotError
 from perfkit.snapshot.fileformat import check_stream, verify_files
 from perfkit.snapshot.manifest import Manifest
+from perfkit.snapshot.replay import read_schema_file
 from perfkit.snapshot.restore import check_snapshot
 from perfkit.snapshot.store import (
     KEY_NAME,
@@ -210,7 +211,7 @@ def trust_snapshot(run: Run, *, scale: str, snapshot_id: str) -> Trusted:
     manifest: Manifest = parsed.manifest
     if manifest.id != snapshot_id or manifest.scale != scale:
         raise CorruptSnapshotError(label, reason="manifest.json names another snapshot")
-    expected = set(app.schema.all_tables)
+    expected = set(app.all_tables)
     named = [t.table for t in manifest.tables]
     if set(named) != expected or len(named) != len(expected):
         raise CorruptSnapshotError(
@@ -220,13 +221,15 @@ def trust_snapshot(run: Run, *, scale: str, snapshot_id: str) -> Trusted:
             scale=scale,
         )
     verify_files(entry.path, manifest.tables, label=label)
+    if manifest.schema_file is not None:  # inferred data: the schema it replays
+        read_schema_file(Snapshot(entry.path, manifest))
     for table in manifest.tables:
         say(f"checking {table.file}")
         check_stream(entry.path, table, label=label)
     was = parsed.trust_problem(store.key())
     snap = store.write_manifest(entry.path, manifest)
     return Trusted(
-        snapshot=snap, was=was, fits_schema=manifest.schema_fingerprint == app.schema.fingerprint
+        snapshot=snap, was=was, fits_schema=manifest.schema_fingerprint == app.data.fingerprint
     )
 
 

@@ -3,8 +3,11 @@
 ``manifest.json`` sits beside the data files of one snapshot. It names the dataset (scale,
 seed, data mode, generator version, anchor date, schema fingerprint and a *dataset key* that
 hashes everything that shapes the data), where it came from (server version, perfkit
-version, creation time), and every data file with its row count, size and SHA-256. The
-manifest carries a checksum of its own content, so a flipped bit anywhere is noticed.
+version, creation time), and every data file with its row count, size and SHA-256. A snapshot
+of inferred data also holds the schema it replays (``schema.json``, the capture of the tables
+as they were dumped: :mod:`perfkit.snapshot.replay`), named with its size and SHA-256 in
+``schema_file``. The manifest carries a checksum of its own content, so a flipped bit anywhere
+is noticed.
 
 The checksum proves nothing about *who* wrote it: anyone who edits a manifest can recompute
 it. Authenticity comes from a ``signature``: an HMAC-SHA256 of the canonical manifest (every
@@ -41,6 +44,8 @@ COPY_FORMAT = "binary"
 
 #: What a data file's name is: its table's name and this suffix, nothing else.
 DATA_SUFFIX = ".copy.zst"
+#: The captured schema of an inferred dataset, beside its data files.
+SCHEMA_NAME = "schema.json"
 SIGNATURE = "signature"
 #: Dates and times outside these years are refused (a crafted anchor in year 4052, say).
 YEARS = (1900, 2200)
@@ -91,6 +96,15 @@ class TableFile:
 
 
 @dataclass(frozen=True)
+class SchemaFile:
+    """The captured schema an inferred dataset's restore replays (:data:`SCHEMA_NAME`)."""
+
+    file: str
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Manifest:
     """Everything known about one snapshot. See the module docstring."""
 
@@ -108,6 +122,8 @@ class Manifest:
     dataset_created_at: datetime
     tables: tuple[TableFile, ...]
     shape: Mapping[str, int] = field(default_factory=lambda: types.MappingProxyType({}))
+    #: Inferred data: the schema file a restore replays (None for a recipe's dataset).
+    schema_file: SchemaFile | None = None
     compression: str = COMPRESSION
     copy_format: str = COPY_FORMAT
     format: str = FORMAT
@@ -151,6 +167,8 @@ class Manifest:
             "size": self.size,
             "tables": [dataclasses.asdict(t) for t in self.tables],
         }
+        if self.schema_file is not None:
+            out["schema_file"] = dataclasses.asdict(self.schema_file)
         if key is not None:
             out[SIGNATURE] = sign(canonical(out), key)
         out["checksum"] = _checksum(out)
@@ -223,9 +241,12 @@ _FIELDS = frozenset(
         "format", "format_version", "id", "scale", "shape", "seed", "mode",
         "generator_version", "anchor_date", "schema_fingerprint", "dataset_key",
         "server_version", "perfkit_version", "created_at", "dataset_created_at",
-        "compression", "copy_format", "row_counts", "size", "tables", SIGNATURE,
+        "compression", "copy_format", "row_counts", "size", "tables", "schema_file",
+        SIGNATURE,
     }
 )  # fmt: skip
+#: Fields a manifest may leave out.
+_OPTIONAL = frozenset({SIGNATURE, "schema_file"})
 _TABLE_FIELDS = ("table", "file", "rows", "bytes", "raw_bytes", "sha256")
 
 
@@ -274,7 +295,7 @@ def _checked(raw: dict[str, Any]) -> tuple[Manifest, Mapping[str, str] | None]:
     unknown = sorted(set(raw) - _FIELDS)
     if unknown:
         raise _Bad(f"has an unknown field {_name(unknown[0])}")
-    missing = sorted(_FIELDS - {SIGNATURE} - set(raw))
+    missing = sorted(_FIELDS - _OPTIONAL - set(raw))
     if missing:
         raise _Bad(f"is missing the field {missing[0]}")
     signature = None
@@ -311,6 +332,7 @@ def _checked(raw: dict[str, Any]) -> tuple[Manifest, Mapping[str, str] | None]:
         dataset_created_at=_moment(raw["dataset_created_at"], "dataset_created_at"),
         tables=tables,
         shape=types.MappingProxyType(dict(shape)),
+        schema_file=_schema_file(raw["schema_file"]) if "schema_file" in raw else None,
         compression=_text(raw["compression"], "compression", _TOKEN),
         copy_format=_text(raw["copy_format"], "copy_format", _TOKEN),
     )
@@ -348,6 +370,18 @@ def _tables(value: Any) -> tuple[TableFile, ...]:
     if len(set(names)) != len(names):
         raise _Bad("field tables names a table twice")
     return tuple(out)
+
+
+def _schema_file(value: Any) -> SchemaFile:
+    if not isinstance(value, dict) or sorted(value) != ["bytes", "file", "sha256"]:
+        raise _Bad("field schema_file must have exactly the fields file, bytes, sha256")
+    if value["file"] != SCHEMA_NAME:
+        raise _Bad(f"field schema_file.file must be {SCHEMA_NAME}")
+    return SchemaFile(
+        file=SCHEMA_NAME,
+        bytes=_count(value["bytes"], "schema_file.bytes", MAX_MANIFEST_BYTES * 64),
+        sha256=_text(value["sha256"], "schema_file.sha256", _HEX64),
+    )
 
 
 def _matches(pattern: re.Pattern[str], value: Any) -> bool:

@@ -75,7 +75,7 @@ async def template_from_target(
             name=template.template_name(scale.name, key),
             scale=scale.name,
             dataset_key=key,
-            schema_fingerprint=run.app.schema.fingerprint,
+            schema_fingerprint=run.app.data.fingerprint,
             snapshot_id=snapshot_id,
             anchor_date=today,
             owner=template.owner_of(cfg.state_dir),

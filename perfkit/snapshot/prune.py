@@ -42,13 +42,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from perfkit.config import Config
 from perfkit.database import Admin, Database, lock_owner
 from perfkit.errors import PerfkitError
 from perfkit.locks import LockTimeout, exclusive
 from perfkit.schema_sandbox import drop_leftover_roles, leftover_roles
 from perfkit.snapshot import spares, template
-from perfkit.snapshot.dataset import dataset_key
+from perfkit.snapshot.dataset import key_on_record
 from perfkit.snapshot.listing import store_on_record
 from perfkit.snapshot.store import BrokenSnapshot, Entry, Leftover, SnapshotStore
 
@@ -126,7 +125,7 @@ async def prune(
         db = run.db
         try:
             async with db.admin(timeout=5.0) as admin:
-                templates, unowned = await _stale_templates(admin, cfg, scale, record)
+                templates, unowned = await _stale_templates(admin, run, scale, record)
                 databases = await admin.leftovers()
                 for name in templates:  # a template goes with its spares
                     databases += await admin.ready_spares(name)
@@ -160,10 +159,11 @@ async def prune(
 
 
 async def _stale_templates(
-    admin: Admin, cfg: Config, scale: str | None, record: OnRecord
+    admin: Admin, run: Run, scale: str | None, record: OnRecord
 ) -> tuple[list[str], list[str]]:
     """(this project's stale templates, templates that name no owner); another project's
     templates are neither. Judged against the schema as last built (``record``)."""
+    cfg = run.cfg
     own = template.owner_of(cfg.state_dir)
     stale: list[str] = []
     unowned: list[str] = []
@@ -179,13 +179,7 @@ async def _stale_templates(
         if (
             known is None
             or info.name != template.template_name(info.scale, info.dataset_key)
-            or (
-                record.schema is not None
-                and info.dataset_key
-                != dataset_key(
-                    cfg, known, recipe=record.recipe, fingerprint=record.schema.fingerprint
-                )
-            )
+            or info.dataset_key != (key_on_record(run, known, record) or info.dataset_key)
         ):
             stale.append(info.name)
     return stale, unowned

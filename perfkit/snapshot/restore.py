@@ -13,7 +13,8 @@ The order of events is what makes it safe:
    database is already there, so nothing is built), else a clone of the template; otherwise
    a database created empty and loaded from the files (tables, COPY over two connections,
    then constraints and indexes in parallel, then foreign keys, then ``ANALYZE``). Dates are
-   shifted on the way (:mod:`perfkit.snapshot.dates`).
+   shifted on the way (:mod:`perfkit.snapshot.dates`). A snapshot of inferred data replays
+   the schema it holds instead of the models' DDL (:mod:`perfkit.snapshot.replay`).
 4. **Swap** the names in one transaction (other sessions on the target are ended first), then
    drop the old database. A failure or Ctrl-C before the swap drops the staging database and
    leaves the target as it was; a kill -9 leaves a marked helper database that the next run
@@ -23,7 +24,7 @@ After a restore from file in ``auto`` mode the staging copy also becomes the sca
 so the next restore takes the fast path. After a restore that leaves a template, a spare of it
 is built in the background (``snapshots.spare``), so the next restore is a rename.
 
-Over 400 lines: verify, build beside the target (clone or files), swap and clean up are the
+Over 500 lines: verify, build beside the target (clone or files), swap and clean up are the
 steps of one guarantee (the target is either untouched or fully replaced), kept together.
 """
 
@@ -67,6 +68,7 @@ from perfkit.snapshot.errors import (
 from perfkit.snapshot.fileformat import load_table, verify_files
 from perfkit.snapshot.manifest import TableFile
 from perfkit.snapshot.parallel import JOBS, spread
+from perfkit.snapshot.replay import drop_inferred_sql, load_inferred, read_schema_file
 from perfkit.snapshot.store import Snapshot, SnapshotStore
 from perfkit.urls import mask_url
 
@@ -100,8 +102,9 @@ class RestoreReport:
 
 
 def verify_snapshot(snapshot: Snapshot, app: Application) -> None:
-    """Refuse a stale or damaged snapshot: schema fingerprint first, then every file."""
-    check_snapshot(snapshot, fingerprint=app.schema.fingerprint, tables=app.schema.all_tables)
+    """Refuse a stale or damaged snapshot: schema fingerprint first, then every file (and,
+    for inferred data, the schema it replays)."""
+    check_snapshot(snapshot, fingerprint=app.data.fingerprint, tables=app.all_tables)
 
 
 def check_snapshot(
@@ -112,8 +115,9 @@ def check_snapshot(
     files: bool = True,
 ) -> None:
     """:func:`verify_snapshot` against a schema's ``fingerprint`` and ``tables`` (perfkit's
-    included); None skips that check (the schema was never built: ``perfkit verify``).
-    ``files`` false leaves the data files to :func:`check_files`."""
+    included); None skips that check (the schema was never built: ``perfkit verify``). A
+    snapshot of inferred data has its schema file checked too. ``files`` false leaves the
+    data files to :func:`check_files`."""
     m = snapshot.manifest
     if fingerprint is not None and m.schema_fingerprint != fingerprint:
         raise StaleSnapshotError(
@@ -133,6 +137,8 @@ def check_files(snapshot: Snapshot) -> None:
     m = snapshot.manifest
     try:
         verify_files(snapshot.path, m.tables, label=snapshot.label)
+        if m.schema_file is not None:
+            read_schema_file(snapshot)
     except CorruptSnapshotError as exc:
         raise CorruptSnapshotError(snapshot.label, reason=exc.reason, scale=m.scale) from None
 
@@ -183,9 +189,7 @@ async def restore_snapshot(
     say("verifying the snapshot")
     with timed(steps, "verify"):
         snap = pick_snapshot(store, scale, snapshot_id)
-        check_snapshot(
-            snap, fingerprint=app.schema.fingerprint, tables=app.schema.all_tables, files=False
-        )
+        check_snapshot(snap, fingerprint=app.data.fingerprint, tables=app.all_tables, files=False)
     # The files are hashed in a thread while the target is checked and locked; nothing is
     # built, cloned or swapped before they pass (``build`` waits for them first).
     files_checked = asyncio.ensure_future(asyncio.to_thread(check_files, snap))
@@ -263,7 +267,7 @@ async def restore_snapshot(
             state_dir=cfg.state_dir,
             template_name=kept,
             owner=owner,
-            tables=app.tables,
+            tables=app.data.relations,
             target=db.name,
         )
     return RestoreReport(
@@ -328,8 +332,14 @@ class Replacement:
 
 
 async def _empty(db: Database, app: Application) -> bool:
+    inferred = app.inferred
+    drop = (
+        drop_inferred_sql(inferred.capture)
+        if inferred is not None
+        else app.schema.drop_tables_sql()
+    )
     async with db.connect() as conn:
-        return await empty_database(conn, app.schema.drop_tables_sql())
+        return await empty_database(conn, drop)
 
 
 async def replace_database(
@@ -381,7 +391,7 @@ async def replace_database(
                         raise InterruptedAfterSwapError(db.name, old) from None
             # what the data looked like as loaded: later changes are then noticed
             async with db.connect() as conn:
-                await record_load_baseline(conn, app.tables)
+                await record_load_baseline(conn, app.data.relations)
     return db.name
 
 
@@ -509,8 +519,24 @@ async def load_from_files(
     Like ``pg_restore``: tables bare, COPY (``FREEZE``, into tables made in the same
     transaction), then primary keys, constraints and indexes per table in parallel, then
     foreign keys, then ``ANALYZE`` so the planner sees what a seeded database shows it.
-    The caller verified the snapshot and drops ``staging`` if this fails.
+    Inferred data replays the schema the snapshot holds
+    (:func:`perfkit.snapshot.replay.load_inferred`). The caller verified the snapshot and drops
+    ``staging`` if this fails.
     """
+    if app.inferred is not None:
+        await load_inferred(
+            db,
+            admin,
+            snap,
+            capture=read_schema_file(snap),
+            staging=staging,
+            target_day=target_day,
+            shifted=shifted_columns(app),
+            create=create,
+            steps=steps,
+            progress=progress,
+        )
+        return
     say = progress or (lambda _msg: None)
     steps = steps if steps is not None else {}
     days = shift_days(snap.manifest.anchor_date, target_day)

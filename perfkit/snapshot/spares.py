@@ -354,7 +354,7 @@ async def _data_problem(
     info = await read_dataset_info(conn, order=app.tables)
     if info is None:
         return "it holds no perfkit dataset"
-    if info.key() != spare.dataset_key or info.schema_fingerprint != app.schema.fingerprint:
+    if info.key() != spare.dataset_key or info.schema_fingerprint != app.data.fingerprint:
         return "it holds another dataset than its record says"
     if info.anchor_date != spare.anchor_date:
         return f"its data is dated {info.anchor_date}, its record says {spare.anchor_date}"

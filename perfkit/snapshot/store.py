@@ -56,6 +56,7 @@ from perfkit.snapshot.manifest import (
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
     SCALE_NAME,
+    SCHEMA_NAME,
     Manifest,
     ManifestFile,
     read_manifest,
@@ -181,7 +182,7 @@ class SnapshotStore:
         return cls(
             run.cfg.snapshots.directory,
             key_file=run.cfg.state_dir / KEY_NAME,
-            tables=run.app.schema.all_tables,
+            tables=run.app.all_tables,
         )
 
     def scale_dir(self, scale: str) -> Path:
@@ -688,7 +689,7 @@ def _only_snapshot_files(path: Path) -> bool:
         with os.scandir(path) as children:
             for child in children:
                 written = (
-                    child.name == MANIFEST_NAME
+                    child.name in (MANIFEST_NAME, SCHEMA_NAME)
                     or (child.name.endswith(DATA_SUFFIX) and not child.name.startswith("."))
                     or _MANIFEST_TMP.fullmatch(child.name) is not None
                 )

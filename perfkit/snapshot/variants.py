@@ -88,7 +88,7 @@ async def apply_variant(
         raise VariantTargetError(name, db_name)
     sw = Stopwatch()
     if variant.sql is not None:
-        changes = await _run_sql(url, name, variant.sql)
+        changes = await _run_sql(url, name, variant.statements)
     else:
         changes = await _run_call(url, name, variant, cfg=cfg)
     return VariantReport(

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 
@@ -41,16 +42,17 @@ from perfkit.db import connection, create_session_factory, open_engine
 from perfkit.http.server import ServerError
 from perfkit.http.target import bound_script, http_target, run_script_load, script_operation
 from perfkit.httpconfig import HttpApp, HttpWorkload
-from perfkit.loadgen import LoadBudgets, LoadSettings, check_load, run_load
+from perfkit.loadconfig import LoadBudgets, LoadSettings, MemorySettings
+from perfkit.loadgen import check_load, run_load
 from perfkit.loading import load_application
-from perfkit.memory import MemorySettings, memory_profile
+from perfkit.memory import memory_profile
 from perfkit.pipeline import pinned_clock
 from perfkit.prepare import prepare
 from perfkit.run import Run
-from perfkit.sections import parse_section
 from perfkit.snapshot.prepare import cloned_database
 from perfkit.snapshot.variants import VariantTargetError, apply_variant, variant_database
 from perfkit.testing import PrivateServer, databases_named, drop_databases, scratch_database
+from perfkit.typedconfig import build
 from perfkit.urls import password_of
 from perfkit.variants import VariantConfig
 
@@ -128,7 +130,7 @@ class Homecare:
     http: HttpApp
 
     def workload(self, **changes: Any) -> HttpWorkload:
-        return parse_section(
+        return build(
             HttpWorkload, {**DASHBOARD, **changes}, source=SOURCE, key_path="app.workloads.d"
         )
 
@@ -175,7 +177,7 @@ async def homecare(
             scale=scale,
             url=url,
             anchor=report.info.anchor_date,
-            http=parse_section(HttpApp, HTTP, source=SOURCE, key_path="app.http"),
+            http=build(HttpApp, HTTP, source=SOURCE, key_path="app.http"),
         )
     await drop_databases(pg.url, *set(await databases_named(pg.url, "perfkit_tpl_")) - before)
 
@@ -207,7 +209,7 @@ async def test_closed_load_in_process_counts_percentiles_errors_and_statements(
     # the current caregiver, loaded in the request's session, then the dashboard's one SELECT
     assert result.statements_per_request == 2.0
     budgets = {"p95": 30.0, "errors": 0, "statements_per_request": 2}
-    checks, problems = check_load(result, LoadBudgets.model_validate(budgets))
+    checks, problems = check_load(result, LoadBudgets.from_config(budgets))
     assert all(c.ok for c in checks) and not problems
     assert {c.name for c in checks} == {"p95", "errors", "statements_per_request"}
 
@@ -234,9 +236,7 @@ async def test_a_percentile_budget_too_tight_fails_the_run(homecare: Homecare) -
             result = await run_script_load(
                 target, workload, source=SOURCE, key_path="app.workloads.d"
             )
-    budgets = parse_section(
-        LoadBudgets, {"p95": 1e-6, "p50": 60, "errors": 0}, source=SOURCE, key_path="b"
-    )
+    budgets = build(LoadBudgets, {"p95": 1e-6, "p50": 60, "errors": 0}, source=SOURCE, key_path="b")
     checks, problems = check_load(result, budgets)
     failed = [c for c in checks if not c.ok]
     assert [c.name for c in failed] == ["p95"]
@@ -247,8 +247,8 @@ async def test_a_percentile_budget_too_tight_fails_the_run(homecare: Homecare) -
 async def test_a_rate_limiter_left_on_makes_errors_unless_the_script_allows_them(
     homecare: Homecare,
 ) -> None:
-    limited = homecare.http.model_copy(
-        update={"overrides": homecare.http.overrides.model_copy(update={"disable": ()})}
+    limited = msgspec.structs.replace(
+        homecare.http, overrides=msgspec.structs.replace(homecare.http.overrides, disable=())
     )
     # one caregiver, 60 requests as fast as they come back: past 5 in a second, 429s
     one_user = {"sql": "SELECT id AS caregiver_id FROM caregivers ORDER BY id LIMIT 1"}
@@ -444,7 +444,7 @@ async def test_no_load_is_left_running(homecare: Homecare) -> None:
 async def test_a_server_that_cannot_start_is_one_error_with_its_last_line(
     homecare: Homecare,
 ) -> None:
-    broken = homecare.http.model_copy(update={"app": "homecare.api:no_such_app"})
+    broken = msgspec.structs.replace(homecare.http, app="homecare.api:no_such_app")
     with pytest.raises(ServerError) as caught:
         async with http_target(homecare.cfg, broken, url=homecare.url, mode="server"):
             pass  # pragma: no cover - it never gets here

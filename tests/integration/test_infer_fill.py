@@ -27,7 +27,7 @@ import pytest
 from perfkit.datagen.infer.fill import fill_database
 from perfkit.datagen.infer.model import InferenceError
 from perfkit.datagen.infer.plan import make_plan
-from perfkit.datagen.infer.spec import parse_spec
+from perfkit.dataspec import parse_spec
 from perfkit.db import connection
 from perfkit.ddl import Capture, UncarriedError, capture_schema
 from perfkit.errors import ConfigError
@@ -169,7 +169,7 @@ def test_rows_do_not_depend_on_the_process(captured: Capture, tmp_path: Path) ->
     script = (
         "import hashlib, pickle, sys\n"
         "from perfkit.datagen.infer.plan import make_plan\n"
-        "from perfkit.datagen.infer.spec import parse_spec\n"
+        "from perfkit.dataspec import parse_spec\n"
         "captured, spec, anchor = pickle.loads(open(sys.argv[1], 'rb').read())\n"
         "plan = make_plan(captured, parse_spec(spec, source='t'), seed=5, anchor=anchor)\n"
         "digest = hashlib.sha256()\n"
@@ -279,7 +279,8 @@ def test_unknown_tables_and_bad_counts_are_refused(captured: Capture) -> None:
             source="scales.yaml",
             key="data.generate",
         )
-    assert caught.value.key_path == "data.generate.tables.city.count.uniform"
+    assert caught.value.key_path == "data.generate.tables.city.count"
+    assert "uniform: the first bound" in caught.value.message
 
 
 async def test_a_bad_sql_override_is_refused_before_any_row(captured: Capture, pg_url: str) -> None:

@@ -5,7 +5,6 @@ and a ``perfkit_dataset`` row whose fingerprint is the capture's."""
 from __future__ import annotations
 
 import datetime as dt
-import types
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ from perfkit.config import Config, Scale, SchemaSource
 from perfkit.datagen.errors import DatasetConflictError
 from perfkit.datagen.infer.model import INFER_VERSION
 from perfkit.datagen.infer.seed import INFERRED_MODE, seed_inferred
-from perfkit.datagen.infer.spec import GenerationSpec, parse_spec
 from perfkit.datagen.metadata import read_dataset_info
+from perfkit.dataspec import GenerationSpec, parse_spec
 from perfkit.db import connection
 from perfkit.ddl import Capture, capture_schema
 from perfkit.errors import ConfigError, DatasetTooLargeError, UnsafeTargetError
@@ -122,7 +121,7 @@ def without_recipe(cfg: Config, url: str, data: Mapping[str, Any] = SPEC) -> Con
         cfg.app,
         schema=SchemaSource(sql=EXTRAS),
         recipe=None,
-        data=types.MappingProxyType(dict(data)),
+        data=parse_spec(data, source="scales.yaml", key="app.data"),
     )
     database = msgspec.structs.replace(cfg.database, backend="external")
     return msgspec.structs.replace(cfg, app=app, database=database, external_url=url)
@@ -137,20 +136,21 @@ async def test_invoke_seed_fills_an_application_without_a_recipe(
         async with connection(str(url)) as conn:
             info = await read_dataset_info(conn)
             units = await conn.fetchval("SELECT count(*) FROM org_unit")
-        with pytest.raises(ConfigError) as other_commands:
-            load_application(Run(cfg))
+        app = load_application(Run(cfg))  # what the other commands load: the inferred data
     assert outcome.report.created and info is not None and info.mode == INFERRED_MODE
     assert units == 5 * cfg.scale("small").offices == info.row_counts["org_unit"]
-    assert other_commands.value.key_path == "app.recipe"
+    assert app.inferred is not None and info.schema_fingerprint == app.data.fingerprint
+    with pytest.raises(ConfigError) as no_recipe:  # a step that needs a recipe says so
+        _ = app.recipe
+    assert no_recipe.value.key_path == "app.recipe"
 
 
 async def test_a_bad_data_section_or_size_stops_invoke_seed_first(
     pg_url: str, pg_config: Config
 ) -> None:
     async with scratch_database(pg_url, "perfkit_infer_refused_test", perfkit_made=True) as url:
-        bad = without_recipe(pg_config, str(url), {"tables": {"team": {"rows": -1}}})
-        with pytest.raises(ConfigError) as wrong:
-            await seed(Run(bad), scale="small")
+        with pytest.raises(ConfigError) as wrong:  # scales.yaml's app.data, as it is loaded
+            without_recipe(pg_config, str(url), {"tables": {"team": {"rows": -1}}})
         big = without_recipe(pg_config, str(url))
         big = msgspec.structs.replace(big, limits=msgspec.structs.replace(big.limits, max_rows=10))
         with pytest.raises(DatasetTooLargeError):

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 import recipes_for_validation as made_up
 
-from perfkit.app import Application
+from perfkit.app import Application, RecipeData
 from perfkit.apps.welfare import application as welfare_application
 from perfkit.config import AppConfig, Config, Scale, SchemaSource, WorkloadConfig
 from perfkit.datagen import read_dataset_info, seed_database, table_checksums
@@ -40,8 +40,7 @@ NAIVE = dt.datetime(2026, 2, 9, 12)
 def made_up_app(recipe: Recipe = made_up.RECIPE) -> Application:
     return Application(
         name="made_up",
-        schema=Schema(made_up.metadata),
-        recipe=recipe,
+        data=RecipeData(schema=Schema(made_up.metadata), recipe=recipe),
         workloads=WorkloadRegistry({}),
         default_workload="noop",
     )

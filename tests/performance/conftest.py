@@ -27,11 +27,11 @@ BUILT_IN_DEFAULT = "perfkit.perf_tests.test_default_workload"
 def is_sample_application(cfg: Config) -> bool:
     """Whether scales.yaml's ``app:`` measures the sample application's batch on its tables."""
     sample, app = AppConfig(), cfg.app
-    default = app.workloads.get(app.default_workload)
+    default = app.call_workloads.get(app.default_workload)
     return (
         app.schema.metadata == sample.schema.metadata
         and default is not None
-        and default.call == sample.workloads[sample.default_workload].call
+        and default.call == sample.call_workloads[sample.default_workload].call
     )
 
 

@@ -205,8 +205,8 @@ def test_a_workload_says_whether_it_writes(tmp_path: Path) -> None:
             nightly: {call: "perfkit.apps.welfare.batch:deadline_alerts", writes: true}
     """)
     cfg = load_config(write(tmp_path, body), env={})
-    assert cfg.app.workloads["nightly"].writes is True
-    assert cfg.app.workloads["deadline_alerts"].writes is False
+    assert cfg.app.call_workloads["nightly"].writes is True
+    assert cfg.app.call_workloads["deadline_alerts"].writes is False
     error = error_for(tmp_path, body.replace("writes: true", "writes: sometimes"))
     assert error.key_path == "app.workloads.nightly.writes"
 

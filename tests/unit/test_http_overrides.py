@@ -15,7 +15,7 @@ from perfkit.errors import ConfigError
 from perfkit.http.client import in_process_client
 from perfkit.http.overrides import USER_HEADER, Users, overridden
 from perfkit.httpconfig import Overrides
-from perfkit.sections import parse_section
+from perfkit.typedconfig import build
 
 
 class Limits:
@@ -51,7 +51,7 @@ async def pick_user(session: object, key: str | None) -> str:
 
 
 def overrides(**values: object) -> Overrides:
-    return parse_section(Overrides, values, source="s", key_path="app.http.overrides")
+    return build(Overrides, values, source="s", key_path="app.http.overrides")
 
 
 async def test_overrides_apply_for_the_block_and_are_undone_after_it() -> None:

@@ -23,7 +23,6 @@ from perfkit.datagen.infer.checks import (
 )
 from perfkit.datagen.infer.fill import decode_tsvector, encode_tsvector
 from perfkit.datagen.infer.providers import kind_for
-from perfkit.datagen.infer.spec import Uniform, Zipf, parse_spec
 from perfkit.datagen.infer.values import (
     Groups,
     Permutation,
@@ -32,6 +31,7 @@ from perfkit.datagen.infer.values import (
     injective_uuid,
     moment,
 )
+from perfkit.dataspec import Distribution, parse_spec
 from perfkit.errors import ConfigError
 
 
@@ -165,8 +165,9 @@ def test_the_cardinality_language_reads_plain_mappings() -> None:
         source="scales.yaml",
     )
     assert spec.table("offices").rows == 10 and spec.table("staff").count == 10
-    assert isinstance(spec.table("plans").count, Uniform)
-    assert isinstance(spec.table("visits").count, Zipf)
+    plans, visits = spec.table("plans").count, spec.table("visits").count
+    assert isinstance(plans, Distribution) and plans.kind == "uniform" and plans.uniform == (1, 3)
+    assert isinstance(visits, Distribution) and visits.zipf is not None and visits.zipf.max == 9
     assert spec.table("staff_roles").columns["role"].kind == "choice"
     assert spec.table("not_named").rows is None
 
@@ -174,8 +175,9 @@ def test_the_cardinality_language_reads_plain_mappings() -> None:
 @pytest.mark.parametrize(
     ("raw", "key_path"),
     [
-        ({"tables": {"c": {"count": {"uniform": [5, 2]}}}}, "g.tables.c.count.uniform"),
-        ({"tables": {"c": {"count": {"unifrom": [1, 2]}}}}, "g.tables.c.count"),
+        ({"tables": {"c": {"count": {"uniform": [5, 2]}}}}, "g.tables.c.count"),
+        ({"tables": {"c": {"count": {"unifrom": [1, 2]}}}}, "g.tables.c.count.unifrom"),
+        ({"tables": {"c": {"count": {"fixed": 1, "uniform": [1, 2]}}}}, "g.tables.c.count"),
         ({"tables": {"c": {"count": {"zipf": {"s": 0, "max": 3}}}}}, "g.tables.c.count.zipf.s"),
         ({"tables": {"c": {"rows": -1}}}, "g.tables.c.rows"),
         ({"tables": {"c": {"rows": 1, "per": "p"}}}, "g.tables.c"),

@@ -11,20 +11,19 @@ import asyncio
 import pytest
 
 from perfkit.errors import ConfigError
+from perfkit.loadconfig import LoadBudgets, LoadSettings
 from perfkit.loadgen import (
     Exchange,
     LatencyHistogram,
-    LoadBudgets,
-    LoadSettings,
     check_load,
     min_iterations,
     run_load,
 )
-from perfkit.sections import parse_section
+from perfkit.typedconfig import build
 
 
 def settings(**values: object) -> LoadSettings:
-    return parse_section(LoadSettings, {"warmup": 0, **values}, source="t", key_path="load")
+    return build(LoadSettings, {"warmup": 0, **values}, source="t", key_path="load")
 
 
 class Server:
@@ -149,18 +148,18 @@ def test_load_settings_refuse_bad_values_naming_the_key(
     values: dict[str, object], key_path: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_section(LoadSettings, values, source="scales.yaml", key_path="load")
+        build(LoadSettings, values, source="scales.yaml", key_path="load")
     assert caught.value.key_path == key_path
 
 
 def test_an_unknown_key_suggests_the_close_one() -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_section(LoadSettings, {"usres": 1}, source="scales.yaml", key_path="load")
+        build(LoadSettings, {"usres": 1}, source="scales.yaml", key_path="load")
     assert caught.value.suggestion == "users"
 
 
 def test_budgets_name_any_percentile_the_error_rate_and_statements() -> None:
-    b = parse_section(
+    b = build(
         LoadBudgets,
         {"p95": 0.5, "p99.9": 2, "p50": 0.1, "errors": 0, "statements_per_request": 12},
         source="s",
@@ -176,7 +175,7 @@ def test_budgets_name_any_percentile_the_error_rate_and_statements() -> None:
 )
 def test_budgets_refuse_what_is_not_a_budget(values: dict[str, object]) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_section(LoadBudgets, values, source="scales.yaml", key_path="app.w.budgets.small")
+        build(LoadBudgets, values, source="scales.yaml", key_path="app.w.budgets.small")
     assert caught.value.key_path.startswith("app.w.budgets.small")
 
 
@@ -186,15 +185,15 @@ async def test_check_load_fails_a_percentile_over_budget_and_any_error_by_defaul
         return Exchange(errors=("GET / -> 503",) if i == 7 else ())
 
     result = await run_load(op, settings(users=2, iterations=30))
-    checks, problems = check_load(result, LoadBudgets.model_validate({"p90": 1e-6, "p50": 60}))
+    checks, problems = check_load(result, LoadBudgets.from_config({"p90": 1e-6, "p50": 60}))
     verdicts = {c.name: c.ok for c in checks}
     assert verdicts == {"p50": True, "p90": False, "errors": False}
     assert problems == ()
     # an error budget, or a rate, lets errors through
-    allowed, _ = check_load(result, LoadBudgets.model_validate({"error_rate": 0.05}))
+    allowed, _ = check_load(result, LoadBudgets.from_config({"error_rate": 0.05}))
     assert {c.name: c.ok for c in allowed} == {"error_rate": True}
     # p99 from 30 iterations says nothing: a problem, not a silent pass
-    _, problems = check_load(result, LoadBudgets.model_validate({"p99": 60}))
+    _, problems = check_load(result, LoadBudgets.from_config({"p99": 60}))
     assert problems and "p99 needs at least 100 iterations" in problems[0]
 
 
@@ -203,7 +202,7 @@ def test_min_iterations_per_percentile() -> None:
 
 
 def test_budgets_merge_a_tests_keys_over_the_files() -> None:
-    base = LoadBudgets.model_validate({"p95": 0.5, "errors": 0})
-    over = LoadBudgets.model_validate({"p99": 1.0, "errors": 2})
+    base = LoadBudgets.from_config({"p95": 0.5, "errors": 0})
+    over = LoadBudgets.from_config({"p99": 1.0, "errors": 2})
     merged = base.merged(over)
     assert merged.percentiles == {95.0: 0.5, 99.0: 1.0} and merged.errors == 2

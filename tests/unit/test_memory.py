@@ -6,14 +6,9 @@ from __future__ import annotations
 import pytest
 
 from perfkit.errors import ConfigError
-from perfkit.memory import (
-    MemoryBudgets,
-    MemoryProfile,
-    MemorySettings,
-    check_memory,
-    memory_profile,
-)
-from perfkit.sections import parse_section
+from perfkit.loadconfig import MemoryBudgets, MemorySettings
+from perfkit.memory import MemoryProfile, check_memory, memory_profile
+from perfkit.typedconfig import build
 
 KEPT: list[bytes] = []
 
@@ -64,5 +59,5 @@ def test_the_figures_and_their_budgets() -> None:
 
 def test_a_slope_needs_three_runs() -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_section(MemorySettings, {"runs": 2}, source="s", key_path="memory")
+        build(MemorySettings, {"runs": 2}, source="s", key_path="memory")
     assert caught.value.key_path == "memory.runs"

@@ -11,7 +11,7 @@ through the same interface as any team's own application (:class:`perfkit.app.Ap
 
 from __future__ import annotations
 
-from perfkit.app import Application
+from perfkit.app import Application, RecipeData
 
 
 def application() -> Application:
@@ -22,8 +22,7 @@ def application() -> Application:
 
     return Application(
         name="welfare",
-        schema=Schema(models.metadata),
-        recipe=recipe.RECIPE,
+        data=RecipeData(schema=Schema(models.metadata), recipe=recipe.RECIPE),
         workloads=WorkloadRegistry.from_modules(batch),
         default_workload="deadline_alerts",
     )

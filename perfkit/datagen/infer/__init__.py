@@ -2,8 +2,9 @@
 
 The steps, one module each:
 
-- :mod:`~perfkit.datagen.infer.spec`: the cardinality language and overrides (how many rows,
-  how children spread over parents, columns a team knows better), validated from a mapping;
+- :mod:`perfkit.dataspec` (scales.yaml's ``app.data``, outside this package: the configuration
+  holds it): the cardinality language and overrides (how many rows, how children spread over
+  parents, columns a team knows better);
 - :mod:`~perfkit.datagen.infer.plan`: a :class:`~perfkit.datagen.infer.model.Plan` from a
   :class:`perfkit.ddl.Capture` and the spec (facts about tables in
   :mod:`~perfkit.datagen.infer.facts`, CHECKs read by :mod:`~perfkit.datagen.infer.checks`,

@@ -17,8 +17,8 @@ from typing import Any
 from perfkit.datagen.infer.checks import AnyNotNull, ColumnRules, Compare, columns_read, read_check
 from perfkit.datagen.infer.columns import Partitions
 from perfkit.datagen.infer.model import Problem
-from perfkit.datagen.infer.spec import Fixed, Pareto, Uniform, Zipf
 from perfkit.datagen.infer.values import Groups
+from perfkit.dataspec import Distribution
 from perfkit.ddl.model import Capture, Constraint, Table
 
 _EXCLUDE = re.compile(r"(\w+) WITH (\S+?)[,)]")
@@ -244,17 +244,20 @@ def draw_counts(count: Any, parents: int, cap: int | None, key: str) -> Groups:
 
     if isinstance(count, int):
         return Groups(parents, capped(count))
-    if isinstance(count, Fixed):
+    if not isinstance(count, Distribution):
+        raise TypeError(f"a count is a number or a Distribution, got {count!r}")
+    if count.fixed is not None:
         return Groups(parents, capped(count.fixed))
     rng = random.Random(f"{key}/count")  # noqa: S311 - test data
-    if isinstance(count, Uniform):
+    if count.uniform is not None:
         low, high = count.uniform
         draws = rng.choices(range(low, high + 1), k=parents)
-    elif isinstance(count, Zipf):
-        weights = [k**-count.zipf.s for k in range(1, count.zipf.max + 1)]
-        draws = rng.choices(range(1, count.zipf.max + 1), weights=weights, k=parents)
+    elif count.zipf is not None:
+        zipf = count.zipf
+        weights = [k**-zipf.s for k in range(1, zipf.max + 1)]
+        draws = rng.choices(range(1, zipf.max + 1), weights=weights, k=parents)
     else:
-        assert isinstance(count, Pareto)
+        assert count.pareto is not None
         alpha, top = count.pareto.alpha, count.pareto.max
         weights = [k**-alpha - (k + 1) ** -alpha for k in range(1, top)] + [top**-alpha]
         draws = rng.choices(range(1, top + 1), weights=weights, k=parents)

@@ -9,11 +9,12 @@ at COPY speed, all or nothing.
 2. builds the schema's bare objects in a fresh staging schema (:func:`perfkit.ddl.bare_sql`)
    and checks each ``sql:`` override with ``EXPLAIN`` before any row is written;
 3. streams each table's rows through binary COPY, a few tables at a time on their own
-   connections (the seeder's loaders, :mod:`perfkit.datagen.load`), parents first; right
-   after a table's rows, its connection replays its constraints and indexes exactly as
-   captured and ANALYZEs it, then adds its foreign keys once the tables they reference are
-   ready. A table with ``sql:`` overrides waits until every table is in: the overrides run,
-   then its constraints;
+   connections (the seeder's loaders, :mod:`perfkit.datagen.load`), biggest first; as soon
+   as a table's rows are in, its constraints and indexes are replayed exactly as captured
+   (in pieces, side by side) and it is ANALYZEd, and its foreign keys are added once the
+   tables they reference are ready (:func:`perfkit.ddl.bulk.load_tables`). A table with
+   ``sql:`` overrides waits until every table is in: the overrides run, then its
+   constraints;
 4. replays the rest (triggers, which so never fire during the load, row-level security,
    policies, statistics, materialized views) and moves the sequences past the loaded values;
 5. moves every object into the target schema in one transaction (:func:`perfkit.ddl.emit.
@@ -40,6 +41,7 @@ from perfkit.datagen.infer.values import from_moment
 from perfkit.datagen.metadata import DatasetInfo, create_dataset_table_sql, write_dataset_info
 from perfkit.db import connect
 from perfkit.ddl import Capture, UncarriedError, bare_sql, capture_schema, post_load
+from perfkit.ddl.bulk import Unit, load_tables
 from perfkit.ddl.emit import PostLoad, drop_sql, swap_sql
 from perfkit.ddl.model import Uncarried
 from perfkit.measure import Stopwatch, timed
@@ -249,61 +251,46 @@ async def _load(
     staging: str,
     progress: load.SeedProgress,
 ) -> dict[str, int]:
-    depth = _depth(plan, steps)
-    queue = sorted(plan.tables, key=lambda t: depth[t.name])
-    ready = {t.name: asyncio.Event() for t in plan.tables}
+    """Every table's rows and post-load statements over the loaders
+    (:func:`perfkit.ddl.bulk.load_tables`); a table with ``sql:`` overrides, and the foreign
+    keys that reference one, wait until every row is in and the overrides ran."""
     late = {t.name for t in plan.tables if t.updates}
     # Tables whose foreign keys reference a late table add them after it, at the end too.
     late_links = late | {t.name for t in plan.tables if steps.references.get(t.name, set()) & late}
-    one_at_a_time = asyncio.Lock()
     counts: dict[str, int] = {}
 
-    async def build(conn: asyncpg.Connection, table: TablePlan) -> None:
-        target = f"{quote_ident(staging)}.{quote_ident(table.name)}"
-        await conn.execute(";\n".join([*steps.per_table.get(table.name, ()), f"ANALYZE {target}"]))
-        ready[table.name].set()
-
-    async def link(conn: asyncpg.Connection, table: TablePlan) -> None:
-        statements = steps.foreign_keys.get(table.name)
-        if not statements:
-            return
-        for parent in steps.references.get(table.name, frozenset()):
-            if parent in ready:
-                await ready[parent].wait()
-        async with one_at_a_time:
-            await conn.execute(";\n".join(statements))
-
-    async def worker(conn: asyncpg.Connection) -> None:
-        while queue:
-            table = queue.pop(0)
-            counts[table.name] = await _copy(conn, table, staging, progress)
-            if table.name not in late:
-                await build(conn, table)
-            if table.name not in late_links:
-                await link(conn, table)
+    async def copy(conn: asyncpg.Connection, unit: Unit) -> None:
+        counts[unit.name] = await _copy(conn, plan.table(unit.name), staging, progress)
 
     with load._gc_paused():
-        await load._gather_or_cancel([worker(conn) for conn in loaders])
+        await load_tables(
+            loaders,
+            steps,
+            [Unit(t.name, t.name, t.rows) for t in plan.tables],
+            copy,
+            schema=staging,
+            deferred=frozenset(late),
+            unlinked=frozenset(late_links),
+        )
     if late:
         conn = loaders[0]
         for update in plan.updates:
             await conn.execute(update.statement(staging))
         for table in plan.tables:
             if table.name in late:
-                await build(conn, table)
+                target = f"{quote_ident(staging)}.{quote_ident(table.name)}"
+                await conn.execute(
+                    ";\n".join([*steps.per_table.get(table.name, ()), f"ANALYZE {target}"])
+                )
         for table in plan.tables:
             if table.name in late_links:
-                await link(conn, table)
+                statements = [
+                    *steps.foreign_keys.get(table.name, ()),
+                    *steps.validations.get(table.name, ()),
+                ]
+                if statements:
+                    await conn.execute(";\n".join(statements))
     return {t.name: counts[t.name] for t in plan.tables}
-
-
-def _depth(plan: Plan, steps: PostLoad) -> dict[str, int]:
-    """Tables by depth in the foreign-key graph (parents first), bigger first among equals."""
-    depth: dict[str, int] = {}
-    for table in plan.tables:  # parents first already (cut cycle edges aside)
-        parents = steps.references.get(table.name, frozenset())
-        depth[table.name] = 1 + max((depth[p] for p in parents if p in depth), default=-1)
-    return {name: d * 10**12 - plan.table(name).rows for name, d in depth.items()}
 
 
 async def _copy(

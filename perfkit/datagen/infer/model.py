@@ -38,9 +38,9 @@ class Problem:
 
 
 class InferenceError(PerfkitError):
-    """Data cannot be inferred for the schema as configured (exit status 2); nothing was
+    r"""Data cannot be inferred for the schema as configured (exit status 2); nothing was
     written. ``table``, ``column`` and ``problem`` describe the first problem, ``problems``
-    lists all as (table, column, problem)."""
+    lists all as (table, column, problem), ``details`` as :class:`Problem`\ s."""
 
     exit_code = 2
 
@@ -58,6 +58,8 @@ class InferenceError(PerfkitError):
         self.column = first.column
         self.problem = first.problem
         self.problems = tuple((p.table, p.column, p.problem) for p in problems)
+        #: Every problem, with its message and hint.
+        self.details = tuple(problems)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,9 @@ class TablePlan:
     #: Types the loader needs a binary codec for (``tsvector``, ``citext``).
     codecs: frozenset[str] = frozenset()
     seed_key: str = ""
+    #: A child table's parent and the foreign key followed to it (its first column), as the
+    #: planner chose them (``per`` and ``via``); None for a root table.
+    per: tuple[str, str] | None = None
 
     def generate(self, *, start: int = 0, stop: int | None = None) -> Iterator[tuple[Any, ...]]:
         """The rows ``start .. stop - 1`` (default: all), in bounded memory. ``start`` must be
@@ -126,6 +131,9 @@ class Plan:
     tables: tuple[TablePlan, ...]
     #: Everything besides the seed that shapes the rows, as plain JSON values.
     parameters: Mapping[str, Any]
+    #: The foreign keys cut to break cycles, as (table, constraint): filled like the others,
+    #: their table's rows made before their parent's.
+    cut: frozenset[tuple[str, str]] = frozenset()
 
     def table(self, name: str) -> TablePlan:
         return next(t for t in self.tables if t.name == name)

@@ -1,7 +1,7 @@
 """A plan for every table of a captured schema: how many rows, and how each column is made.
 
 :func:`make_plan` reads a :class:`~perfkit.ddl.model.Capture` and a
-:class:`~perfkit.datagen.infer.spec.GenerationSpec` and decides, with no recipe:
+:class:`~perfkit.dataspec.GenerationSpec` and decides, with no recipe:
 
 1. **Order and row counts.** Foreign keys make a graph, parents first; a cycle is cut at its
    weakest edge (a self-reference, else a nullable key, else a deferrable one, else by name).
@@ -58,7 +58,6 @@ from perfkit.datagen.infer.model import (
     SqlUpdate,
     TablePlan,
 )
-from perfkit.datagen.infer.spec import ColumnOverride, GenerationSpec, TableSpec
 from perfkit.datagen.infer.values import (
     MOMENT_TYPES,
     RING,
@@ -83,6 +82,7 @@ from perfkit.datagen.infer.values import (
     step_micros,
 )
 from perfkit.datagen.validate import ColumnInfo, misfit
+from perfkit.dataspec import ColumnOverride, GenerationSpec, TableSpec
 from perfkit.ddl.model import Capture, Column, Constraint
 
 _NOW = re.compile(
@@ -548,10 +548,11 @@ class _Planner:
             self._check_values(t, column, [override.const])
             return Constant(c, override.const, share)
         if override.kind == "choice":
-            assert override.choice is not None
-            values = list(override.choice.values)
+            choice = override.choices
+            assert choice is not None
+            values = list(choice.values)
             self._check_values(t, column, values)
-            weights = override.choice.weights
+            weights = choice.weights
             cum = list(itertools.accumulate(weights)) if weights is not None else None
             return Drawn(c, values, share, cum, key=f"{self.key}/{name}", size=_ring_size(t.rows))
         if override.kind == "call":
@@ -898,6 +899,7 @@ def make_plan(
                 updates=tuple(t.updates),
                 codecs=frozenset(t.codecs),
                 seed_key=planner.key,
+                per=(t.per.references or "", t.per.columns[0]) if t.per is not None else None,
             )
         )
     plan = Plan(
@@ -906,9 +908,9 @@ def make_plan(
             "infer": INFER_VERSION,
             "providers": providers.PROVIDER_VERSION,
             "scale": scale,
-            "anchor": anchor.isoformat(),
-            "spec": spec.model_dump(mode="json"),
+            "spec": spec.as_json(),
         },
+        cut=frozenset(planner.cut),
     )
     _check_calls(capture, plan, planner)
     return plan

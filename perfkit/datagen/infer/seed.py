@@ -11,7 +11,10 @@ recorded for later change checks.
 The dataset's identity (:meth:`perfkit.datagen.DatasetInfo.key`) is made of the scale, the
 seed, the inference rules' version, the capture's fingerprint (triggers and policies
 included), the row counts and the plan's parameters (the spec, the scale's multiplier,
-Faker's version): change any and it is another dataset. The mode recorded is ``inferred``.
+Faker's version): change any and it is another dataset. The anchor date is not part of it (as
+for a recipe's dataset): a snapshot made on one day is the same dataset on the next. Inferred
+dates are drawn around the anchor of the day they were seeded and stay there; a restore moves
+only the recorded anchor to its day. The mode recorded is ``inferred``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import dataclasses
 import datetime as dt
 import types
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -31,8 +34,8 @@ from perfkit.datagen.errors import SeedFailedError
 from perfkit.datagen.infer.fill import fill_database
 from perfkit.datagen.infer.model import INFER_VERSION, Plan
 from perfkit.datagen.infer.plan import make_plan
-from perfkit.datagen.infer.spec import GenerationSpec, parse_spec
 from perfkit.datagen.metadata import DatasetInfo
+from perfkit.dataspec import GenerationSpec
 from perfkit.db import connect
 from perfkit.ddl import Capture
 from perfkit.locks import exclusive
@@ -146,15 +149,3 @@ async def seed_inferred(
         await load._close_quietly(conn)
     info = dataclasses.replace(wanted, schema_fingerprint=report.fingerprint)
     return load.SeedReport(info=info, rows=report.rows, phases=phases, seconds=total.stop())
-
-
-def inferred_inputs(run: Run, metadata: Any | None) -> tuple[Capture, GenerationSpec]:
-    """What seeding an application without a recipe needs: the capture of its schema as its
-    source builds it on the run's server (:func:`perfkit.ddl.source.capture_source`;
-    ``metadata``: its imported models, for a ``metadata`` source) and the spec of scales.yaml's
-    ``app.data`` (a :class:`~perfkit.errors.ConfigError` naming the key when it is wrong)."""
-    from perfkit.ddl.source import capture_source
-
-    cfg = run.cfg
-    spec = parse_spec(cfg.app.data, source=str(cfg.source), key="app.data")
-    return capture_source(cfg, metadata, db=run.db), spec
