@@ -14,7 +14,8 @@ import pytest
 from perfkit.pipeline import Timed
 from perfkit.pytest_support import PerfMeasure
 
-pytestmark = pytest.mark.performance
+# run by pytest-asyncio in any of its modes (a project without asyncio settings: strict)
+pytestmark = [pytest.mark.performance, pytest.mark.asyncio]
 
 
 async def test_default_workload(perf_workload: Timed, perf_measure: PerfMeasure) -> None:
