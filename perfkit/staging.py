@@ -23,6 +23,8 @@ PERF_TEST_SCALE_ENV = "PERF_TEST_SCALE"
 BUILT_IN_TESTS = "perfkit.perf_tests"
 #: pytest's warning about modules it cannot rewrite (perfkit itself, imported before pytest).
 REWRITE_WARNING_IGNORED = "ignore::pytest.PytestAssertRewriteWarning"
+#: Hypothesis's pytest plugin, which ``perfkit perf`` does not load.
+HYPOTHESIS_PLUGIN = "hypothesispytest"
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,17 @@ def perf_pytest_args(cfg: Config, scale: Scale, *, pytest_args: Sequence[str] = 
     finds its rootdir and configuration from the project's folders: the project's own pytest
     configuration governs its tests, never perfkit's. pytest runs in the process of
     ``perfkit perf``, which imported perfkit (a pytest plugin) before pytest started: pytest's
-    warning that it cannot rewrite the asserts of modules imported already is silenced."""
+    warning that it cannot rewrite the asserts of modules imported already is silenced.
+    Hypothesis's pytest plugin (installed with ``perfkit[test]``) is not loaded: importing it
+    costs about a second of every run, and performance tests draw no examples."""
     return [
         "-m",
         "performance",
         f"--timeout={scale.timeout}",
         "-W",
         REWRITE_WARNING_IGNORED,
+        "-p",
+        f"no:{HYPOTHESIS_PLUGIN}",
         *(str(p) for p in perf_test_paths(cfg)),
         "--pyargs",
         BUILT_IN_TESTS,

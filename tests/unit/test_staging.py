@@ -67,6 +67,7 @@ def test_perf_runs_the_projects_tests_and_the_built_in_ones_under_the_scales_tim
     args = perf_pytest_args(cfg, medium, pytest_args=["-k", "batch"])
     assert args == [
         "-m", "performance", "--timeout=1800", "-W", REWRITE_WARNING_IGNORED,
+        "-p", "no:hypothesispytest",
         str(project_root / "tests" / "performance"),
         "--pyargs", BUILT_IN_TESTS, "-k", "batch",
     ]  # fmt: skip
