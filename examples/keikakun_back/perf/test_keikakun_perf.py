@@ -189,8 +189,11 @@ async def test_models_schema_gives_same_counts(
     perf_data: Any, perf_scale: str, pytestconfig: pytest.Config, tmp_path: Path
 ) -> None:
     """Issue 20: the same app.data seeded on keikakun's models (app.schema.metadata) instead of
-    production's schema.sql gives the batch the same e-mail and push counts, each equal to the
-    independent SQL, and the same rows in every table the batch reads."""
+    production's schema.sql: every column the batch reads holds the same values, except which
+    office each support-plan cycle names (same offices, as many times each; see below). On
+    each schema the batch's counts equal the independent SQL's. Across schemas they are equal
+    only when those rows are: at small they happen to be (45 and 5), at medium they are not
+    (390/20 on the models, 400/60 on production's; docs/keikakun_back.md, "Limits")."""
     import importlib
     import pkgutil
 
@@ -236,9 +239,11 @@ async def test_models_schema_gives_same_counts(
     # its 3rd, and perfkit draws a foreign key's parents in column order.
     assert differ in ([], ["support_plan_cycles.office_id"])
     assert office_multiset(plain) == models_offices
-    for key in ("email_sent", "push_sent"):
-        assert on_models[key] == want_models[key] == on_sql[key] == want_sql[key]
-    assert on_sql["email_sent"] > 0
+    for key in ("email_sent", "push_sent"):  # on each schema, the batch follows the rule
+        assert on_models[key] == want_models[key] and on_sql[key] == want_sql[key]
+    if not differ:  # the same rows: the same counts
+        assert on_models == on_sql
+    assert on_sql["email_sent"] > 0 and on_models["email_sent"] > 0
 
 
 #: The models' columns whose quoted SQL defaults were made calls (once per process).
