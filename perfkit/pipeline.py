@@ -33,6 +33,9 @@ it fail. It is two functions, which the pytest plugin (:mod:`perfkit.pytest_plug
 (Over 400 lines: the steps and the types they hand each other, :class:`PreparedData`,
 :class:`Timed` and :class:`ScaleRun`, stay together, so that ``nox -s perf-<scale>`` and a
 team's own tests go through one path.)
+
+Over 500 lines: a run's steps (prepare, warm-up, timed runs, memory, profile, budgets, the
+record) are one sequence whose every step hands the next what it measured.
 """
 
 from __future__ import annotations

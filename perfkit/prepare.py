@@ -45,6 +45,7 @@ from perfkit.datagen.progress import RunSeedProgress
 from perfkit.env.base import ensure_database
 from perfkit.locks import exclusive
 from perfkit.measure import timed
+from perfkit.safety import created_by_perfkit
 from perfkit.snapshot import spares, template
 from perfkit.snapshot.create import write_snapshot
 from perfkit.snapshot.dataset import database_problem, expected_key
@@ -231,12 +232,29 @@ async def _route(job: _Job) -> tuple[How, _Route, str | None]:
     key = expected_key(job.run, job.scale)
     async with job.db.admin() as admin:
         tpl = await template.find(admin, job.scale.name, key)
+        replaceable = await _replaceable(job, admin)
     store = SnapshotStore.for_run(job.run)
+    if not replaceable:
+        job.say(
+            f"seeding {job.db.name!r} in place: perfkit did not create it, so a clone or a "
+            f"restore may not replace it (--confirm-database {job.db.name} allows that)"
+        )
+        fresh = newest_usable(store, job.run, job.scale) is None
+        return "seeded", await seed_and_snapshot(job, store, snapshot=fresh), problem
     if tpl is not None:
         return "template", await from_template(job, tpl), problem
     if (snap := newest_usable(store, job.run, job.scale)) is not None:
         return "file", await from_file(job, snap), problem
     return "seeded", await seed_and_snapshot(job, store), problem
+
+
+async def _replaceable(job: _Job, admin: Admin) -> bool:
+    """Whether the template and file routes may replace the database: it does not exist yet,
+    perfkit created it, or ``--confirm-database`` names it. A database the user made is seeded
+    in place instead (writing tables into it is what the safety rule allows there)."""
+    if job.confirm is not None and job.confirm == job.db.name:
+        return True
+    return await created_by_perfkit(admin.conn, job.db.name) is not False
 
 
 async def _why_not_current(job: _Job, *, today: dt.date | None = None) -> str | None:
@@ -327,8 +345,9 @@ async def from_file(job: _Job, snap: Snapshot) -> _Route:
     )
 
 
-async def seed_and_snapshot(job: _Job, store: SnapshotStore) -> _Route:
-    """Seed the dataset, snapshot it, prune old snapshots, and keep a template."""
+async def seed_and_snapshot(job: _Job, store: SnapshotStore, *, snapshot: bool = True) -> _Route:
+    """Seed the dataset, snapshot it, prune old snapshots, and keep a template; ``snapshot``
+    false: seed only (a usable snapshot of this dataset exists already)."""
     check_dataset_size(job.run, job.scale, anchor=job.today)  # refuses a runaway scale
     job.say(f"seeding scale {job.scale.name}")
     with timed(job.steps, "seed"):
@@ -341,6 +360,8 @@ async def seed_and_snapshot(job: _Job, store: SnapshotStore) -> _Route:
             confirm=job.confirm,
             progress=RunSeedProgress(job.run),
         )
+    if not snapshot:
+        return _Route(seed_seconds=job.steps["seed"])
     job.say("writing a snapshot")
     with timed(job.steps, "snapshot"):
         snap = await write_snapshot(job.run, job.scale, store=store)
