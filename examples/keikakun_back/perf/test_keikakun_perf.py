@@ -414,8 +414,8 @@ async def test_password_change_with_large_history(perf_variant: Any, perf_load: 
             (
                 await session.execute(
                     text(
-                        "SELECT count(*) FROM password_histories GROUP BY staff_id "
-                        "HAVING bool_or(changed_at > now() - interval '1 day') ORDER BY 1"
+                        "SELECT count(*) FROM password_histories WHERE staff_id IN "
+                        "(SELECT id FROM staffs ORDER BY id LIMIT 20) GROUP BY staff_id"
                     )
                 )
             )
