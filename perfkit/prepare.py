@@ -15,25 +15,21 @@ a small function below:
     Nothing usable: seed, snapshot, prune, and keep a template.
 
 Whatever the route, a spare of the template is then built in the background when none is
-ready (``snapshots.spare``). It returns a :class:`PrepareReport`. ``perfkit prepare`` hands it
-to the performance tests in another process as JSON (:func:`write_handover` /
-:func:`read_handover`, one ``to_json``/``from_json`` pair), and
-:func:`perfkit.pipeline.run_scale` uses it directly.
+ready (``snapshots.spare``). It returns a :class:`PrepareReport` (``perfkit prepare --json``
+prints its ``to_json``); :func:`perfkit.pipeline.prepare_data` uses it directly.
 
 :func:`create_snapshot` (``perfkit snapshot``) lives here too: it seeds first when the database
 does not hold the dataset, so the snapshot layer below never seeds. (Over 400 lines because the
-routes, the snapshot command and the handover share one job type and one set of checks.)
+routes and the snapshot command share one job type and one set of checks.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from perfkit.config import Config, Scale
@@ -436,36 +432,3 @@ async def create_snapshot(
         seed_seconds=job.steps.get("seed"),
         seed_reason=problem,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# the handover between ``perfkit prepare`` and the performance tests
-
-#: A handed-over report older than this is not this run's preparation.
-HANDOVER_MAX_AGE = dt.timedelta(hours=1)
-
-
-def handover_path(cfg: Config, scale: str) -> Path:
-    """Where ``perfkit prepare`` leaves its report: ``<state>/prepare/<scale>.json``."""
-    return cfg.state_dir / "prepare" / f"{scale}.json"
-
-
-def write_handover(cfg: Config, report: PrepareReport) -> Path:
-    """Write ``report`` (atomically) where :func:`read_handover` finds it."""
-    path = handover_path(cfg, report.scale)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(report.to_json(), encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
-def read_handover(cfg: Config, scale: str) -> PrepareReport | None:
-    """The report ``perfkit prepare`` left for ``scale``, when there is one, it reads back, and
-    it is at most :data:`HANDOVER_MAX_AGE` old; else None."""
-    try:
-        report = PrepareReport.from_json(handover_path(cfg, scale).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    age = dt.datetime.now(dt.UTC) - report.finished_at
-    return report if dt.timedelta(0) <= age <= HANDOVER_MAX_AGE else None
