@@ -19,10 +19,13 @@ types, functions, triggers, policies, views. It is made once per process per con
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import secrets
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 
+import asyncpg
 from sqlalchemy import Connection, MetaData
 from sqlalchemy.exc import SAWarning
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -31,9 +34,10 @@ from sqlalchemy.pool import NullPool
 from perfkit.config import Config
 from perfkit.database import Database
 from perfkit.ddl.capture import capture_schema
+from perfkit.ddl.emit import bare_sql, post_load
 from perfkit.ddl.model import Capture, CaptureError
 from perfkit.errors import ConfigError
-from perfkit.schema import Schema, SchemaError
+from perfkit.schema import Schema, SchemaError, quote_ident
 from perfkit.schema_sandbox import in_scratch_database
 from perfkit.schema_scripts import run_migrations, run_sql_file
 from perfkit.schema_source import NOT_APPLICATION_TABLES, run_blocking, source_digest
@@ -152,8 +156,33 @@ async def _capture(scratch: Database, cfg: Config) -> Capture:
                 str(r["relname"]) for r in rows if r["relname"] not in NOT_APPLICATION_TABLES
             )
         try:
-            return await capture_schema(conn, "public", tables=wanted)
+            capture = await capture_schema(conn, "public", tables=wanted)
         except CaptureError as exc:
             raise ConfigError(
                 exc.message, source=str(cfg.source), key_path="app.schema.tables", hint=exc.hint
             ) from None
+        return await _settled(conn, capture, wanted)
+
+
+async def _settled(conn: asyncpg.Connection, capture: Capture, tables: Sequence[str]) -> Capture:
+    """``capture`` as its own replay prints it. PostgreSQL does not always print a definition
+    as it reads it back: SQLAlchemy's ``role IN ('a', 'b')`` on a varchar is stored as
+    ``ANY ((ARRAY['a'::varchar, ...])::text[])``, which re-reads as ``ANY (ARRAY[('a'::varchar)
+    ::text, ...])``. Every load replays the capture, so the capture must be that replay's: the
+    schema is replayed once into a scratch schema of the same database and captured again
+    (the same capture when nothing prints differently)."""
+    scratch = "perfkit_settle_" + secrets.token_hex(4)
+    await conn.execute(f"CREATE SCHEMA {quote_ident(scratch)}")
+    try:
+        await conn.execute(";\n".join(bare_sql(capture, target=scratch, home="public")))
+        await conn.execute(
+            ";\n".join(post_load(capture, target=scratch, home="public").statements())
+        )
+        await conn.execute("RESET search_path")
+        again = await capture_schema(conn, scratch, tables=tables, home="public")
+    finally:
+        await conn.execute("RESET search_path")
+        await conn.execute(f"DROP SCHEMA {quote_ident(scratch)} CASCADE")
+    if again.fingerprint == capture.fingerprint:
+        return capture
+    return dataclasses.replace(again, uncarried=capture.uncarried)
