@@ -796,6 +796,8 @@ class _Planner:
                 continue
             if placeholders & set(k.columns):
                 continue
+            if not re.search(rf"\b{re.escape(k.references)}\b", override.sql or ""):
+                continue  # a parent the expression does not name: no join (nor its NULLs)
             seen.add(k.references)
             out.append(
                 (k.references, k.references, tuple(zip(k.columns, k.ref_columns, strict=True)))
