@@ -43,7 +43,7 @@ from perfkit.schema_scripts import run_migrations, run_sql_file
 from perfkit.schema_source import NOT_APPLICATION_TABLES, run_blocking, source_digest
 from perfkit.urls import with_driver
 
-_CAPTURED: dict[tuple[str, str], Capture] = {}
+_CAPTURED: dict[tuple[str, str, str], Capture] = {}
 #: Where the last capture of each source is kept, in the state folder (commands that never
 #: build the schema read it: :func:`remembered_capture`).
 CAPTURES_DIR = "captures"
@@ -53,7 +53,8 @@ def capture_source(cfg: Config, metadata: MetaData | None = None, *, db: Databas
     """The capture of ``cfg.app.schema`` as its source builds it (see the module docstring);
     ``metadata`` is the imported models, for a ``metadata`` source. Built on ``db``'s server
     (perfkit's test database)."""
-    key = (str(cfg.source), repr(cfg.app.schema))
+    # a SQL file is known by its bytes too: an edited file in the same process is another schema
+    key = (str(cfg.source), repr(cfg.app.schema), str(source_digest(cfg)))
     source = cfg.app.schema
     if key not in _CAPTURED:
         # A SQL file or migrations are the application's code: they run as the build role
@@ -76,7 +77,7 @@ def remembered_capture(cfg: Config, metadata: MetaData | None = None) -> Capture
     process's, else the file's), without building anything; None when it was never captured
     (with this source: a SQL file's bytes, migrations' command and folder, the models'
     DDL)."""
-    captured = _CAPTURED.get((str(cfg.source), repr(cfg.app.schema)))
+    captured = _CAPTURED.get((str(cfg.source), repr(cfg.app.schema), str(source_digest(cfg))))
     if captured is not None:
         return captured
     name = _memo_name(cfg, metadata)
@@ -161,10 +162,10 @@ async def _capture(scratch: Database, cfg: Config) -> Capture:
             raise ConfigError(
                 exc.message, source=str(cfg.source), key_path="app.schema.tables", hint=exc.hint
             ) from None
-        return await _settled(conn, capture, wanted)
+        return await settle(conn, capture, wanted)
 
 
-async def _settled(conn: asyncpg.Connection, capture: Capture, tables: Sequence[str]) -> Capture:
+async def settle(conn: asyncpg.Connection, capture: Capture, tables: Sequence[str]) -> Capture:
     """``capture`` as its own replay prints it. PostgreSQL does not always print a definition
     as it reads it back: SQLAlchemy's ``role IN ('a', 'b')`` on a varchar is stored as
     ``ANY ((ARRAY['a'::varchar, ...])::text[])``, which re-reads as ``ANY (ARRAY[('a'::varchar)
