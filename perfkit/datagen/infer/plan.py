@@ -217,11 +217,18 @@ class _Planner:
                 return
             parent = self.tables[t.per.references or ""]
             count = self._scale_count(t, spec.count)
+            if spec.count is None and self._per_is_unique(t):
+                count = min(count, 1)  # a unique key: at most one row per parent
             if count is None:
                 return
             cap = self._partner_cap(t)
             t.groups = draw_counts(count, parent.rows, cap, f"{self.key}/{name}")
             t.rows = t.groups.rows
+
+    def _per_is_unique(self, t: _Table) -> bool:
+        """Whether the ``per`` key's columns alone are a unique key of the table (1:1)."""
+        assert t.per is not None
+        return any(set(columns) == set(t.per.columns) for _, columns in t.facts.uniques)
 
     def _scale_count(self, t: _Table, count: Any) -> Any:
         """``count`` with ``{scale: name}`` read from the scale's numbers (the default count
