@@ -5,9 +5,10 @@
 """perfkit's nox sessions: ``nox -l`` lists them, one line each.
 
 One ``perf-<scale>`` session exists for every scale in scales.yaml (found as every command
-finds it: ``$PERFKIT_CONFIG``, ``[tool.perfkit] config`` in pyproject.toml, ``./scales.yaml``).
-Sessions are thin: they install the project once per venv and run the same ``perfkit``
-commands a user would. Arguments after ``--`` go to pytest.
+finds it: ``$PERFKIT_CONFIG``, ``[tool.perfkit] config`` in pyproject.toml, ``./scales.yaml``),
+from :func:`perfkit.nox.perf_sessions`, as in a team's noxfile: each runs ``perfkit perf
+--scale <scale>`` in one venv shared by all of them (``.nox/perf``, this checkout installed
+editable). Arguments after ``--`` go to pytest.
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from perfkit.config import Scale, load_config  # noqa: E402
-from perfkit.errors import PerfkitError  # noqa: E402
-from perfkit.staging import perf_session_commands, perf_session_env  # noqa: E402
+from perfkit.nox import perf_sessions  # noqa: E402
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
@@ -68,28 +67,4 @@ def lint(session: nox.Session) -> None:
     session.run("actionlint")  # with shellcheck (lint extra) it checks the run: scripts too
 
 
-def _perf_session(scale: Scale, requirements: Path | None) -> None:
-    def session_fn(session: nox.Session) -> None:
-        _install(session, "test")
-        if requirements is not None:  # the application under test's own dependencies
-            session.install("-r", str(requirements))
-        env = perf_session_env(scale)
-        for command in perf_session_commands(scale, pytest_args=session.posargs):
-            session.run(*command, env=env)
-
-    session_fn.__doc__ = (
-        f"Performance run at scale {scale.name!r} ({scale.frequency}): {scale.description}"
-    )
-    nox.session(name=f"perf-{scale.name}", default=False)(session_fn)
-
-
-def _register_perf_sessions() -> None:
-    try:
-        cfg = load_config(cwd=ROOT)  # --config's discovery: PERFKIT_CONFIG, pyproject, ./
-    except PerfkitError as exc:
-        sys.exit(f"perfkit: {exc.one_line()}")
-    for scale in cfg.scales.values():
-        _perf_session(scale, cfg.app.requirements)
-
-
-_register_perf_sessions()
+perf_sessions()  # perf-<scale> for every scale of scales.yaml (perfkit.nox)

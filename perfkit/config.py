@@ -414,6 +414,15 @@ class RegressionConfig(Section, frozen=True):
     rows: RowsRule = field(default_factory=RowsRule)
 
 
+class PerfConfig(Section, frozen=True):
+    """``perf``: what ``perfkit perf --scale <name>`` (``nox -s perf-<name>``) runs beside
+    perfkit's built-in tests of the application's workloads."""
+
+    #: The project's own performance tests: files or folders, relative to this file. Default:
+    #: this file's folder (a team's ``perf/`` folder holding scales.yaml and its tests).
+    tests: tuple[Path, ...] | None = None
+
+
 class LimitsConfig(Section, frozen=True):
     """How big a dataset ``perfkit seed`` makes without ``--force``: a mistyped scale (an extra
     zero or three) would otherwise run until the disk is full."""
@@ -626,6 +635,7 @@ class Config(Section, frozen=True):
     results: ResultsConfig = field(default_factory=ResultsConfig)
     regression: RegressionConfig = field(default_factory=RegressionConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    perf: PerfConfig = field(default_factory=PerfConfig)
     #: perfkit's own files (server, fingerprints, results); relative to this file.
     state_dir: Path = _path(".perfkit")
     #: Data variants by name (:mod:`perfkit.variants`): a scale's data with a few bad or
@@ -961,6 +971,12 @@ def _rooted(cfg: Config, *, external_url: str | None) -> Config:
         state_dir=_under(root, cfg.state_dir),
         snapshots=replace(cfg.snapshots, directory=_under(root, cfg.snapshots.directory)),
         results=replace(cfg.results, directory=_maybe_under(root, cfg.results.directory)),
+        perf=replace(
+            cfg.perf,
+            tests=None
+            if cfg.perf.tests is None
+            else tuple(_under(root, p) for p in cfg.perf.tests),
+        ),
         app=replace(
             app,
             import_root=_maybe_under(root, app.import_root),

@@ -148,10 +148,14 @@ def execute(
     program: str = PROGRAM,
     stdout: Any = None,
     status: StatusLine | None = None,
+    passthrough: Sequence[str] = (),
 ) -> None:
     """Run ``command`` with the flags' ``raw`` values (text as given, None when not given;
     flags True or False) and print its report on ``stdout`` (see the module docstring).
+    ``passthrough`` (what followed ``--``) goes to the command's ``passthrough`` keyword.
     Raises what the command raised, or its report's failure, for :func:`guarded`."""
+    import inspect
+
     from perfkit.run import Run
 
     out = stdout if stdout is not None else sys.stdout
@@ -176,10 +180,14 @@ def execute(
         for name, value in values.items()
         if not command.by_name[name].front_end and command.by_name[name].config_key is None
     }
+    if command.passthrough is not None:
+        kwargs[command.passthrough] = tuple(passthrough)
     fn = command.function()
+    # a synchronous command (`perfkit perf`: pytest owns the main thread) runs as it is
+    call = run if inspect.iscoroutinefunction(fn) else (lambda result: result)
     try:
         if cfg is None:  # a command that needs no config (or found none) gets no run
-            report = run(fn(None, **kwargs))
+            report = call(fn(None, **kwargs))
         else:
             the_run = Run(
                 cfg,
@@ -188,7 +196,7 @@ def execute(
                 note=shown.note,
                 allow_app=command.needs == "app",
             )
-            report = run(fn(the_run, **kwargs))
+            report = call(fn(the_run, **kwargs))
     finally:
         shown.clear()
     render(report, as_json=bool(values.get("json")), stream=out)
@@ -226,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The console script: parse ``argv`` (default: the command line), run the command,
     return its exit status (0 when it succeeded)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    passthrough: list[str] = []
+    if "--" in args:  # what follows goes to the command (`perfkit perf`: to pytest)
+        cut = args.index("--")
+        args, passthrough = args[:cut], args[cut + 1 :]
     try:
         with guarded():
             parser = build_parser()
@@ -233,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if ns.command is None:
                 parser.print_help()
                 return 0
+            if passthrough and BY_NAME[ns.command].passthrough is None:
+                extra = ["--", *extra]
             if extra:
                 raise BadFlagError(
                     extra[0],
@@ -241,7 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     hint=_help_hint(ns.command),
                 )
             command = BY_NAME[ns.command]
-            execute(command, {o.name: getattr(ns, o.name) for o in command.options})
+            execute(
+                command,
+                {o.name: getattr(ns, o.name) for o in command.options},
+                passthrough=passthrough,
+            )
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0

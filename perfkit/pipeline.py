@@ -8,13 +8,11 @@ it fail. It is two functions, which the pytest plugin (:mod:`perfkit.pytest_plug
 :func:`measure_and_record` (each ``perf_measure`` call, on any async callable). Steps:
 
 1. **data ready**: :func:`perfkit.prepare.prepare` keeps, restores or seeds the scale's
-   dataset (so a run of medium after small switches the data). With ``after_prepare_task``,
-   the :class:`~perfkit.prepare.PrepareReport` that ``perfkit prepare`` handed over for this
-   scale (:func:`perfkit.prepare.read_handover`: ``nox -s perf-<scale>`` prepares its own
-   scale just before the tests) counts too when it is under an hour old and describes the same
-   dataset and date: both preparations are checked against the budgets, and the record keeps
-   the one that did the most work (seeded > restored from a file > cloned from a template >
-   kept);
+   dataset (so a run of medium after small switches the data), once per scale and session
+   (``perfkit perf --scale <name>`` runs the tests in its own process: nothing is handed over);
+   each preparation of the measured data (a test's clone adds one) is checked against the
+   budgets, and the record keeps the one that did the most work (seeded > restored from a
+   file > cloned from a template > kept);
 2. **measure**: the workload (default: the deadline-alert batch, dry run) runs
    ``measure.warmup`` times untimed and ``measure.repeat`` times timed on an engine built from
    scales.yaml's ``pool`` section, under perfkit's lock on the database so that no other
@@ -33,6 +31,9 @@ it fail. It is two functions, which the pytest plugin (:mod:`perfkit.pytest_plug
 (Over 400 lines: the steps and the types they hand each other, :class:`PreparedData`,
 :class:`Timed` and :class:`ScaleRun`, stay together, so that ``nox -s perf-<scale>`` and a
 team's own tests go through one path.)
+
+Over 500 lines: a run's steps (prepare, warm-up, timed runs, memory, profile, budgets, the
+record) are one sequence whose every step hands the next what it measured.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ from perfkit.guard import (
 from perfkit.loadconfig import MemoryBudgets, MemorySettings
 from perfkit.measure import Measurement, measure
 from perfkit.memory import MemoryProfile, check_memory, memory_profile
-from perfkit.prepare import PrepareReport, prepare, read_handover
+from perfkit.prepare import PrepareReport, prepare
 from perfkit.profile import (
     Profile,
     ServerFigures,
@@ -301,17 +302,14 @@ async def run_scale(
     run_id: str,
     workload: str | None = None,
     registry: WorkloadRegistry | None = None,
-    after_prepare_task: bool = False,
 ) -> ScaleRun:
     """Make ``scale``'s data ready in the run's database, measure ``workload`` on it, check
     the budgets and append the run record: :func:`prepare_data`, then
-    :func:`measure_and_record`. See the module docstring for the steps;
-    ``after_prepare_task`` says ``perfkit prepare --scale <scale>`` ran just before (as in
-    ``nox -s perf-<scale>``)."""
+    :func:`measure_and_record`. See the module docstring for the steps."""
     app = run.app
     name = workload or app.default_workload
     spec = registry.get(name) if registry is not None else app.workload(name)
-    data = await prepare_data(run, scale, after_prepare_task=after_prepare_task)
+    data = await prepare_data(run, scale)
     settings = app.workload_settings(spec.name)
     if settings is None or not settings.writes:
         return await _measure_workload(run, data, spec, run_id=run_id)
@@ -361,16 +359,14 @@ async def data_in(run: Run, shared: PreparedData, copy: Database) -> PreparedDat
 # steps
 
 
-async def prepare_data(run: Run, scale: Scale, *, after_prepare_task: bool = False) -> PreparedData:
-    """Step 1, data ready: :func:`perfkit.prepare.prepare` in the run's database, preceded by
-    the report ``perfkit prepare`` handed over for this scale when ``after_prepare_task``
-    (module docstring)."""
+async def prepare_data(run: Run, scale: Scale) -> PreparedData:
+    """Step 1, data ready: :func:`perfkit.prepare.prepare` in the run's database."""
     run.say(f"{scale.name}: making the data ready")
     report = await prepare(run, scale)
     return PreparedData(
         scale=scale,
         url=SecretUrl(run.db.url),
-        preparations=_preparations(run.cfg, report, after_prepare_task=after_prepare_task),
+        preparations=(Preparation(source="this run", report=report),),
         info=report.info,
     )
 
@@ -566,18 +562,6 @@ def outcome_numbers(result: object) -> Mapping[str, int | float]:
         return dict(as_outcome(result).metrics())
     except TypeError:
         return {}
-
-
-def _preparations(
-    cfg: Config, report: PrepareReport, *, after_prepare_task: bool
-) -> tuple[Preparation, ...]:
-    """This run's preparation, preceded by the one ``perfkit prepare`` handed over when it ran
-    just before and made the very data measured (same dataset, same date)."""
-    own = Preparation(source="this run", report=report)
-    handed = read_handover(cfg, report.scale) if after_prepare_task else None
-    if handed is None or not handed.info.same_data(report.info):
-        return (own,)
-    return (Preparation(source="perfkit prepare", report=handed), own)
 
 
 def main_preparation(preparations: tuple[Preparation, ...]) -> PrepareReport:

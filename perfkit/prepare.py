@@ -15,25 +15,21 @@ a small function below:
     Nothing usable: seed, snapshot, prune, and keep a template.
 
 Whatever the route, a spare of the template is then built in the background when none is
-ready (``snapshots.spare``). It returns a :class:`PrepareReport`. ``perfkit prepare`` hands it
-to the performance tests in another process as JSON (:func:`write_handover` /
-:func:`read_handover`, one ``to_json``/``from_json`` pair), and
-:func:`perfkit.pipeline.run_scale` uses it directly.
+ready (``snapshots.spare``). It returns a :class:`PrepareReport` (``perfkit prepare --json``
+prints its ``to_json``); :func:`perfkit.pipeline.prepare_data` uses it directly.
 
 :func:`create_snapshot` (``perfkit snapshot``) lives here too: it seeds first when the database
 does not hold the dataset, so the snapshot layer below never seeds. (Over 400 lines because the
-routes, the snapshot command and the handover share one job type and one set of checks.)
+routes and the snapshot command share one job type and one set of checks.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from perfkit.config import Config, Scale
@@ -45,6 +41,7 @@ from perfkit.datagen.progress import RunSeedProgress
 from perfkit.env.base import ensure_database
 from perfkit.locks import exclusive
 from perfkit.measure import timed
+from perfkit.safety import created_by_perfkit
 from perfkit.snapshot import spares, template
 from perfkit.snapshot.create import write_snapshot
 from perfkit.snapshot.dataset import database_problem, expected_key
@@ -231,12 +228,29 @@ async def _route(job: _Job) -> tuple[How, _Route, str | None]:
     key = expected_key(job.run, job.scale)
     async with job.db.admin() as admin:
         tpl = await template.find(admin, job.scale.name, key)
+        replaceable = await _replaceable(job, admin)
     store = SnapshotStore.for_run(job.run)
+    if not replaceable:
+        job.say(
+            f"seeding {job.db.name!r} in place: perfkit did not create it, so a clone or a "
+            f"restore may not replace it (--confirm-database {job.db.name} allows that)"
+        )
+        fresh = newest_usable(store, job.run, job.scale) is None
+        return "seeded", await seed_and_snapshot(job, store, snapshot=fresh), problem
     if tpl is not None:
         return "template", await from_template(job, tpl), problem
     if (snap := newest_usable(store, job.run, job.scale)) is not None:
         return "file", await from_file(job, snap), problem
     return "seeded", await seed_and_snapshot(job, store), problem
+
+
+async def _replaceable(job: _Job, admin: Admin) -> bool:
+    """Whether the template and file routes may replace the database: it does not exist yet,
+    perfkit created it, or ``--confirm-database`` names it. A database the user made is seeded
+    in place instead (writing tables into it is what the safety rule allows there)."""
+    if job.confirm is not None and job.confirm == job.db.name:
+        return True
+    return await created_by_perfkit(admin.conn, job.db.name) is not False
 
 
 async def _why_not_current(job: _Job, *, today: dt.date | None = None) -> str | None:
@@ -327,8 +341,9 @@ async def from_file(job: _Job, snap: Snapshot) -> _Route:
     )
 
 
-async def seed_and_snapshot(job: _Job, store: SnapshotStore) -> _Route:
-    """Seed the dataset, snapshot it, prune old snapshots, and keep a template."""
+async def seed_and_snapshot(job: _Job, store: SnapshotStore, *, snapshot: bool = True) -> _Route:
+    """Seed the dataset, snapshot it, prune old snapshots, and keep a template; ``snapshot``
+    false: seed only (a usable snapshot of this dataset exists already)."""
     check_dataset_size(job.run, job.scale, anchor=job.today)  # refuses a runaway scale
     job.say(f"seeding scale {job.scale.name}")
     with timed(job.steps, "seed"):
@@ -341,6 +356,8 @@ async def seed_and_snapshot(job: _Job, store: SnapshotStore) -> _Route:
             confirm=job.confirm,
             progress=RunSeedProgress(job.run),
         )
+    if not snapshot:
+        return _Route(seed_seconds=job.steps["seed"])
     job.say("writing a snapshot")
     with timed(job.steps, "snapshot"):
         snap = await write_snapshot(job.run, job.scale, store=store)
@@ -415,36 +432,3 @@ async def create_snapshot(
         seed_seconds=job.steps.get("seed"),
         seed_reason=problem,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# the handover between ``perfkit prepare`` and the performance tests
-
-#: A handed-over report older than this is not this run's preparation.
-HANDOVER_MAX_AGE = dt.timedelta(hours=1)
-
-
-def handover_path(cfg: Config, scale: str) -> Path:
-    """Where ``perfkit prepare`` leaves its report: ``<state>/prepare/<scale>.json``."""
-    return cfg.state_dir / "prepare" / f"{scale}.json"
-
-
-def write_handover(cfg: Config, report: PrepareReport) -> Path:
-    """Write ``report`` (atomically) where :func:`read_handover` finds it."""
-    path = handover_path(cfg, report.scale)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(report.to_json(), encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
-def read_handover(cfg: Config, scale: str) -> PrepareReport | None:
-    """The report ``perfkit prepare`` left for ``scale``, when there is one, it reads back, and
-    it is at most :data:`HANDOVER_MAX_AGE` old; else None."""
-    try:
-        report = PrepareReport.from_json(handover_path(cfg, scale).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    age = dt.datetime.now(dt.UTC) - report.finished_at
-    return report if dt.timedelta(0) <= age <= HANDOVER_MAX_AGE else None

@@ -27,6 +27,9 @@ on them exactly.
 
 Over 500 lines: collecting, normalizing, explaining and the server's own figures are one
 profile, and they share the statement's normalized form.
+
+Over 500 lines: statement capture, normalisation, database/application time and the profile's
+text form share one data model; each part is short, the whole is one idea.
 """
 
 from __future__ import annotations

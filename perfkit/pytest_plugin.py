@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # the fixtures' types; the modules are imported when a fixtur
     import httpx
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from perfkit.commands.perf import HandedRun
     from perfkit.config import Config
     from perfkit.httpconfig import HttpWorkload
     from perfkit.loadrun import LoadRun
@@ -116,12 +117,30 @@ def config_path(config: pytest.Config) -> Path:
 
 
 def perf_session_state(config: pytest.Config) -> PerfSession:
-    """This pytest session's perfkit state (made on first use)."""
+    """This pytest session's perfkit state (made on first use): on the run ``perfkit perf``
+    handed over (:class:`perfkit.commands.perf.HandedRun`), else on scales.yaml as
+    :func:`config_path` finds it."""
     if _SESSION not in config.stash:
         from perfkit.pytest_support import PerfSession
 
-        config.stash[_SESSION] = PerfSession(config_path(config))
+        handed = _handed_run(config)
+        if handed is not None:
+            config.stash[_SESSION] = PerfSession.on_run(
+                handed.run, database_ready=handed.database_ready
+            )
+        else:
+            config.stash[_SESSION] = PerfSession(config_path(config))
     return config.stash[_SESSION]
+
+
+def _handed_run(config: pytest.Config) -> HandedRun | None:
+    """The run ``perfkit perf`` handed over, if this session is one it runs."""
+    from perfkit.commands.perf import HandedRun
+
+    for plugin in config.pluginmanager.get_plugins():
+        if isinstance(plugin, HandedRun):
+            return plugin
+    return None
 
 
 def perf_config(config: pytest.Config) -> Config:

@@ -32,11 +32,10 @@ import concurrent.futures
 import dataclasses
 import inspect
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import asyncpg
 from sqlalchemy import event
@@ -44,6 +43,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from perfkit.budget import marker_source
+from perfkit.commands.perf import ready_database
 from perfkit.config import Config, Scale, WorkloadBudgets, load_config
 from perfkit.database import Database
 from perfkit.datagen import read_dataset_info
@@ -67,16 +67,11 @@ from perfkit.prepare import PrepareReport
 from perfkit.reader import ensure_reader
 from perfkit.results import new_run_id
 from perfkit.run import Run
-from perfkit.safety import check_name, created_by_perfkit
 from perfkit.snapshot.errors import SnapshotError
 from perfkit.snapshot.prepare import cloned_database
-from perfkit.staging import target_scale
 from perfkit.text import quoted
 from perfkit.urls import SecretUrl, mask_url
 from perfkit.workload import WorkloadContext
-
-if TYPE_CHECKING:
-    from perfkit.env import ServerStatus
 
 T = TypeVar("T")
 
@@ -188,20 +183,6 @@ def run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-async def ready_database(run: Run) -> ServerStatus:
-    """Bring the run's server up (``perfkit db-up``: a running one is reused, an external one
-    only checked) and check that its test database passes the safety rule for writing tables
-    (perfkit created it, or a part of its name says test)."""
-    from perfkit.commands.database import server_up
-
-    status = await server_up(run)
-    db = run.db
-    async with db.admin() as admin:
-        created = await created_by_perfkit(admin.conn, db.name)
-    check_name(db.name, run.cfg, created=created, destructive=False)
-    return status
-
-
 class Summarised(Protocol):
     """A run the session's summary shows: a :class:`ScaleRun` or a load run."""
 
@@ -225,6 +206,18 @@ class PerfSession:
         self.reader: SecretUrl | None = None
         #: Tests that ran since the shared data was last found unchanged, in order.
         self.since_check: list[str] = []
+
+    @classmethod
+    def on_run(cls, run: Run, *, database_ready: bool) -> PerfSession:
+        """The state of a session that ``perfkit perf`` runs in process: its run (config,
+        database handle, application) and, with ``database_ready``, its database already up
+        and checked."""
+        state = cls(run.cfg.source)
+        state._cfg = run.cfg
+        state._run = run.with_progress(log.info)
+        if database_ready:
+            state._database = True
+        return state
 
     @property
     def cfg(self) -> Config:
@@ -254,14 +247,7 @@ class PerfSession:
         if isinstance(self._database, Unavailable):
             return self._database
         try:
-            data = run_in_thread(
-                prepare_data(
-                    self.run,
-                    self.cfg.scale(scale),
-                    # nox -s perf-<target> ran `perfkit prepare --scale <target>` just before
-                    after_prepare_task=scale == target_scale(os.environ),
-                )
-            )
+            data = run_in_thread(prepare_data(self.run, self.cfg.scale(scale)))
             self.reader = run_in_thread(ensure_reader(self.run.db))
         except ENVIRONMENT_ERRORS as exc:
             return Unavailable(failure_line(exc))

@@ -3,24 +3,28 @@
 ``PERF_TEST_SCALE=<name>`` runs that scale and every scale listed before it in scales.yaml:
 with the shipped file, ``small`` runs small, ``medium`` runs small and medium, ``large`` runs
 all three. The performance tests ask :func:`scale_gates` which scales run and why the others
-are skipped; ``noxfile.py`` runs :func:`perf_session_commands`, and a test runs the very same
-commands, so the session cannot drift from what is tested.
+are skipped; ``perfkit perf --scale <name>`` (what ``nox -s perf-<name>`` runs) runs pytest with
+:func:`perf_pytest_args` and :func:`perf_session_env`.
 
-Standard library and :mod:`perfkit.config` only: ``noxfile.py`` imports this module from its
-own small environment (nox, PyYAML and msgspec).
+Standard library and :mod:`perfkit.config` only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from perfkit.config import Config, Scale
 
 #: The environment variable that chooses how far a performance run goes.
 PERF_TEST_SCALE_ENV = "PERF_TEST_SCALE"
-#: Where the performance tests live, relative to the project folder.
-PERFORMANCE_TESTS = "tests/performance"
+#: perfkit's built-in performance tests (the default workload, the HTTP workloads): a package.
+BUILT_IN_TESTS = "perfkit.perf_tests"
+#: pytest's warning about modules it cannot rewrite (perfkit itself, imported before pytest).
+REWRITE_WARNING_IGNORED = "ignore::pytest.PytestAssertRewriteWarning"
+#: Hypothesis's pytest plugin, which ``perfkit perf`` does not load.
+HYPOTHESIS_PLUGIN = "hypothesispytest"
 
 
 @dataclass(frozen=True)
@@ -64,30 +68,41 @@ def scale_gates(cfg: Config, target: str | None) -> tuple[ScaleGate, ...]:
 
 
 def perf_session_env(scale: Scale) -> dict[str, str]:
-    """The environment a ``perf-<scale>`` session adds to every step."""
+    """The environment ``perfkit perf --scale <name>`` runs pytest with."""
     return {PERF_TEST_SCALE_ENV: scale.name}
 
 
-def perf_session_commands(
-    scale: Scale, *, pytest_args: Sequence[str] = ()
-) -> list[tuple[str, ...]]:
-    """The steps of ``nox -s perf-<scale>``: database up -> data ready -> performance tests.
+def perf_test_paths(cfg: Config) -> tuple[Path, ...]:
+    """The project's own performance tests: scales.yaml ``perf.tests`` (absolute), else the
+    config file's folder (a team's ``perf/`` folder)."""
+    return cfg.perf.tests if cfg.perf.tests is not None else (cfg.root,)
 
-    ``perfkit db-up`` reuses a running server; ``perfkit prepare`` keeps, restores or seeds the
-    scale's data; pytest runs the scales up to this one, each scale's test under its own
-    ``timeout`` (a marker from scales.yaml); ``--timeout`` is the fallback for anything else.
-    """
+
+def perf_pytest_args(cfg: Config, scale: Scale, *, pytest_args: Sequence[str] = ()) -> list[str]:
+    """pytest's arguments for ``perfkit perf --scale <name>``: the tests marked ``performance``
+    among the project's (:func:`perf_test_paths`) and perfkit's built-in ones (``--pyargs
+    perfkit.perf_tests``), every scale up to this one under its own ``timeout`` (a marker from
+    scales.yaml), ``--timeout`` for anything else; ``pytest_args`` (after ``--``) last.
+
+    The project's paths are given as paths and the built-in tests by module name, so pytest
+    finds its rootdir and configuration from the project's folders: the project's own pytest
+    configuration governs its tests, never perfkit's. pytest runs in the process of
+    ``perfkit perf``, which imported perfkit (a pytest plugin) before pytest started: pytest's
+    warning that it cannot rewrite the asserts of modules imported already is silenced.
+    Hypothesis's pytest plugin (installed with ``perfkit[test]``) is not loaded: importing it
+    costs about a second of every run, and performance tests draw no examples."""
     return [
-        ("perfkit", "db-up"),
-        ("perfkit", "prepare", "--scale", scale.name),
-        (
-            "pytest",
-            "-m",
-            "performance",
-            PERFORMANCE_TESTS,
-            f"--timeout={scale.timeout}",
-            *pytest_args,
-        ),
+        "-m",
+        "performance",
+        f"--timeout={scale.timeout}",
+        "-W",
+        REWRITE_WARNING_IGNORED,
+        "-p",
+        f"no:{HYPOTHESIS_PLUGIN}",
+        *(str(p) for p in perf_test_paths(cfg)),
+        "--pyargs",
+        BUILT_IN_TESTS,
+        *pytest_args,
     ]
 
 

@@ -28,6 +28,9 @@ percentiles.
 Besides: overrides put into the raw document (:func:`set_path`, :func:`parse_text`) and the
 checks msgspec has no words for (:func:`first_non_finite`, :func:`plain_value`). msgspec, PyYAML,
 the standard library and perfkit's error and text helpers only.
+
+Over 500 lines: every kind of value scales.yaml holds and every msgspec refusal turned into
+perfkit's one-line error live together, so that a message is written once.
 """
 
 from __future__ import annotations

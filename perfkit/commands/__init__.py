@@ -69,6 +69,8 @@ class Command:
     needs: Needs = "app"
     #: Whether it is one of perfkit's benchmarks (listed apart).
     benchmark: bool = False
+    #: The keyword that takes the arguments after ``--`` (``perfkit perf``: pytest's), if any.
+    passthrough: str | None = None
     #: Options by name.
     by_name: Mapping[str, Option] = field(init=False, repr=False, compare=False)
 
@@ -250,6 +252,18 @@ COMMANDS: tuple[Command, ...] = (
         needs="config?",
     ),
     # -- measuring and results -------------------------------------------------------------------
+    Command(
+        "perf",
+        "perfkit.commands.perf:perf",
+        "Run the performance tests up to a scale in one process (what `nox -s perf-<scale>` runs).",
+        details="The database is brought up once; pytest runs in this process on the project's "
+        "performance tests (scales.yaml perf.tests, default the config's folder) and perfkit's "
+        "built-in ones (the default workload, the HTTP workloads), every scale up to --scale "
+        "(PERF_TEST_SCALE), each under its timeout; each scale's data is made ready once. "
+        "Arguments after `--` go to pytest: `perfkit perf --scale small -- -x -k batch`.",
+        options=(_SCALE, opt("config")),
+        passthrough="pytest_args",
+    ),
     Command(
         "explain",
         "perfkit.commands.explain:explain",

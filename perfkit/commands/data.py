@@ -3,8 +3,7 @@
 ``seed`` checks every input before the database is touched (the scale, the anchor date, the
 dataset's size against ``limits.max_rows``), then seeds (:func:`perfkit.datagen.kinds.seed_dataset`:
 the recipe, or, for an application without one, data inferred from the catalogue).
-``prepare`` takes the cheapest route to the data (:func:`perfkit.prepare.prepare`) and leaves
-its report where the performance tests find it (:func:`perfkit.prepare.write_handover`).
+``prepare`` takes the cheapest route to the data (:func:`perfkit.prepare.prepare`).
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from perfkit.urls import mask_url
@@ -99,29 +97,27 @@ async def seed(
 
 @dataclass(frozen=True)
 class PrepareDone:
-    """What ``perfkit prepare`` did, and where it left its report for the performance tests."""
+    """What ``perfkit prepare`` did."""
 
     report: PrepareReport
-    handover: Path
 
     def lines(self) -> list[str]:
         from perfkit.views import prepare_done
 
-        return [prepare_done(self.report), f"report: {self.handover}"]
+        return [prepare_done(self.report)]
 
     def to_json(self) -> dict[str, Any]:
-        """The :class:`~perfkit.prepare.PrepareReport` (``scale``, ``how``, ``seconds``,
+        """The :class:`~perfkit.prepare.PrepareReport`: ``scale``, ``how``, ``seconds``,
         ``info``, ``database``, ``reason``, ``snapshot_id``, the steps' seconds,
-        ``finished_at``) and ``handover`` (its file)."""
+        ``finished_at``."""
         body: dict[str, Any] = json.loads(self.report.to_json())
-        return {**body, "handover": str(self.handover)}
+        return body
 
 
 async def prepare(run: Run, *, scale: str, confirm_database: str | None = None) -> PrepareDone:
     """Make the test database hold ``scale``'s dataset dated the run's day (``--as-of``) by
-    the cheapest route, and leave the report for the performance tests."""
+    the cheapest route."""
     from perfkit.prepare import prepare as prepare_data
-    from perfkit.prepare import write_handover
 
     report = await prepare_data(run, run.cfg.scale(scale), confirm=confirm_database)
-    return PrepareDone(report=report, handover=write_handover(run.cfg, report))
+    return PrepareDone(report=report)

@@ -25,6 +25,9 @@ or by the next seed when this process could not).
 Over 400 lines: the seed is one all-or-nothing transaction story (check, staging schema,
 parallel COPY with per-table indexing, swap, cleanup on every failure path), best read in one
 place.
+
+Over 500 lines: the seed's all-or-nothing contract (lock, staging schema, COPY, swap, clean-up)
+is one sequence; splitting it would spread the failure handling over modules.
 """
 
 from __future__ import annotations

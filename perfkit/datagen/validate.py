@@ -55,6 +55,9 @@ others by name. The cost: one catalog query, and the first block of each table's
 
 Over 400 lines: one small rule per column type, and a message and hint per problem, kept
 together so each rule reads beside the words it reports.
+
+Over 500 lines: one check per way a recipe can misfit its tables, each with the message that
+names ``table.column``; they share the tables' description built once here.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 from perfkit.config import Config
 from perfkit.db import wait_until_ready
@@ -29,6 +30,13 @@ from perfkit.urls import make_url, with_database
 
 COMPOSE_FILE = "docker-compose.test.yml"
 PROJECT = "perfkit"
+
+
+def compose_file(root: Path) -> Path:
+    """The compose file: the project's own ``docker-compose.test.yml`` beside its config when
+    it has one, else the one shipped with perfkit (its settings equal scales.yaml's defaults)."""
+    own = root / COMPOSE_FILE
+    return own if own.exists() else Path(__file__).with_name(COMPOSE_FILE)
 
 
 def engine_available(timeout: float = 5.0) -> bool:
@@ -62,7 +70,7 @@ class DockerEnvironment:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.db = cfg.database
-        self.compose_file = cfg.root / COMPOSE_FILE
+        self.compose_file = compose_file(cfg.root)
         self._password_file = cfg.state_dir / "password"
 
     def url(self) -> str:

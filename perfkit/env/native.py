@@ -24,6 +24,9 @@ how clusters made before the id existed, and copies told to start over, are adop
 Over 400 lines: one class owns one cluster's whole life (find binaries, initdb as the server
 account, prove the cluster is this project's, start, stop, status, settings), and splitting it
 would spread the ownership checks that must run before every action.
+
+Over 500 lines: the whole life of a private cluster (binaries, initdb, the unprivileged
+account, start, stop, stale state) in one place, each step beside its failure messages.
 """
 
 from __future__ import annotations

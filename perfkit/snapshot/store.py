@@ -31,6 +31,9 @@ what it can prove it wrote. A snapshot from elsewhere becomes trusted through
 Over 400 lines: the store is the one place that touches snapshot files, so every file-safety
 rule (ownership marker, signatures, no links, regular files only) is enforced here and
 nowhere else.
+
+Over 500 lines: the on-disk format's one reader and writer (atomic writes, the latest pointer,
+signing, listing, leftovers); split, each half would need the other's invariants.
 """
 
 from __future__ import annotations

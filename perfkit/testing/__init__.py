@@ -274,21 +274,6 @@ def run_invoke(
     )  # fmt: skip
 
 
-def run_session_step(
-    command: tuple[str, ...], *, root: Path, env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """One step of a ``perf-<scale>`` session (``perfkit ...`` or ``pytest ...``, as
-    :func:`perfkit.staging.perf_session_commands` gives them), run with this interpreter as the
-    session's venv would; output captured, a failure returned, not raised."""
-    tool, *args = command
-    if tool == "perfkit":
-        return run_perfkit_process(*args, cwd=root, env=env, timeout=300)
-    return subprocess.run(
-        [sys.executable, "-m", tool, "-p", "no:cacheprovider", *args],
-        cwd=root, env=clean_env(env), capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-
-
 def start_invoke(
     *args: str, root: Path, env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[str]:

@@ -1,9 +1,10 @@
 """The ``perf-<scale>`` session end to end, and one scale's run, against the private server.
 
-The session test runs the very steps ``noxfile.py`` runs (:func:`perf_session_commands`:
-``perfkit db-up``, ``perfkit prepare``, the performance pytest) in subprocesses, with a test
-config holding a 2-office scale, and checks the summary, the staging rule's skip and the run
-record. No nox here: it would build a virtual environment; the steps are the same.
+The session test runs what ``nox -s perf-<scale>`` runs, ``perfkit perf --scale <scale>`` (the
+database up once, pytest in the same process, the data prepared once by perfkit's plugin), in a
+process of its own, with a test config holding a 2-office scale, and checks the summary, the
+staging rule's skip and the run record. No nox here: tests/integration/test_team_repository.py
+runs nox itself.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from perfkit.config import Budgets, Config, load_config
 from perfkit.pipeline import run_scale
 from perfkit.results import read_records, results_path
 from perfkit.run import Run
-from perfkit.staging import perf_session_commands, perf_session_env
-from perfkit.testing import PrivateServer, run_session_step, scratch_database
+from perfkit.testing import PrivateServer, run_perfkit_process, scratch_database
 from perfkit.urls import password_of
 
 pytestmark = pytest.mark.integration
@@ -49,6 +49,7 @@ def write_config(tmp_path: Path, config_file: Path, *, mode: str) -> Path:
     raw = yaml.safe_load(config_file.read_text(encoding="utf-8"))
     raw["scales"] = SCALES
     raw["data"]["mode"] = mode
+    raw["perf"] = {"tests": [str(config_file.parent / "tests" / "performance")]}
     path = tmp_path / "scales.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
@@ -65,16 +66,17 @@ def test_the_perf_session_steps_run_end_to_end(
         "PERFKIT_STATE_DIR": str(state),
         "PERFKIT_SNAPSHOT_DIR": str(tmp_path / "snapshots"),
     }
-    tiny = load_config(cfg_path, env=env).scale("tiny")
-    env |= perf_session_env(tiny)
-    outputs = []
-    for command in perf_session_commands(tiny, pytest_args=["-q"]):
-        done = run_session_step(command, root=project_root, env=env)
-        assert done.returncode == 0, f"{command}: {done.stdout[-3000:]}{done.stderr[-3000:]}"
-        outputs.append(done.stdout + done.stderr)
+    done = run_perfkit_process(
+        "perf", "--scale", "tiny", "--", "-q", "-p", "no:cacheprovider",
+        cwd=project_root, env=env, timeout=300,
+    )  # fmt: skip
+    outputs = [done.stdout, done.stderr]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
-    assert (state / "prepare" / "tiny.json").is_file()
-    report = outputs[-1]
+    assert not (state / "prepare").exists()  # nothing handed over between processes
+    report = done.stdout
+    # the plan's test measures the sample application; the built-in test of the default
+    # workload is deselected, so one measurement per scale
     assert "1 passed, 1 skipped" in report
     assert "[tiny] Deadline-alert e-mail batch" in report
     for shown in ("elapsed", "e-mails   20 for 2 offices", "ms per office", "statement(s)"):
@@ -86,9 +88,9 @@ def test_the_perf_session_steps_run_end_to_end(
     rec = records[0]
     assert rec.scale == "tiny" and rec.passed and rec.backend == "external"
     assert rec.dataset["mode"] == "plan" and rec.dataset["rows"]["offices"] == 2
-    # `perfkit prepare` seeded the data and the test kept it: the record keeps the seeding
+    # perfkit's plugin made the data ready once, in the same process: it seeded it
     assert rec.dataset["prepared"] == "seeded" and rec.metrics["seed_rows_per_second"] > 0
-    assert "[perfkit prepare]; kept in" in report
+    assert report.count("prepare   seeded in") == 1 and "[this run]" in report
     assert rec.metrics["emails"] == 20 and rec.metrics["offices"] == 2
     assert rec.metrics["statements"] == 1
     assert len(rec.samples["batch_seconds"]) == load_config(cfg_path, env={}).measure.repeat

@@ -28,7 +28,7 @@ from perfkit.database import Database, helper_name, spare_name
 from perfkit.datagen import read_dataset_info, seed_database
 from perfkit.db import connection
 from perfkit.errors import UnsafeTargetError
-from perfkit.prepare import create_snapshot, handover_path, read_handover
+from perfkit.prepare import PrepareReport, create_snapshot
 from perfkit.prepare import prepare as ensure_dataset
 from perfkit.run import Run
 from perfkit.schema_source import remember_fingerprint
@@ -51,7 +51,7 @@ from perfkit.snapshot import (
 from perfkit.snapshot.dataset import expected_key
 from perfkit.snapshot.errors import SnapshotError
 from perfkit.snapshot.prepare import template_from_target
-from perfkit.testing import PrivateServer
+from perfkit.testing import PrivateServer, scratch_database
 from perfkit.urls import with_database
 
 pytestmark = pytest.mark.integration
@@ -526,13 +526,11 @@ async def test_prepare_routes_seeded_kept_template_file(
         assert first.how == "seeded" and first.seed_seconds and first.snapshot_seconds
         assert first.info.anchor_date == dt.date.today()
         done = await prepare_command(Run(cfg, db=url), scale="small")
-        report, path = done.report, done.handover
-        assert report.how == "kept" and path == handover_path(cfg, "small")
-        assert done.to_json()["how"] == "kept" and done.to_json()["handover"] == str(path)
-        saved = json.loads(path.read_text())
-        assert saved["how"] == "kept" and saved["info"]["scale"] == "small"
-        handed = read_handover(cfg, "small")  # the handover is the same type, field for field
-        assert handed == report and handed.info.key() == first.info.key()
+        report = done.report
+        assert report.how == "kept" and done.to_json()["how"] == "kept"
+        # --json is the report, field for field
+        assert PrepareReport.from_json(json.dumps(done.to_json())) == report
+        assert report.info.key() == first.info.key()
 
         async with connection(url) as conn:  # a destructive test ran here
             await conn.execute("DELETE FROM support_plan_cycles WHERE status = 'completed'")
@@ -549,6 +547,45 @@ async def test_prepare_routes_seeded_kept_template_file(
     finally:
         async with Database(pg.url).admin() as admin:
             await admin.drop("perfkit_prepare_test")
+
+
+async def test_a_database_the_user_made_is_seeded_in_place_never_replaced(
+    pg: PrivateServer, pg_config: Config, small: Scale, tmp_path: Path
+) -> None:
+    """The template and file routes replace the database; one perfkit did not create may not be
+    replaced on its name alone, so prepare seeds into it even when a template of the dataset
+    is on the server (made here by another project), and replaces it only when confirmed."""
+    cfg = store_config(pg_config, tmp_path / "store")
+    other = store_config(pg_config, tmp_path / "other-store")
+    await drop_templates(pg.url)
+    made = with_database(pg.url, "perfkit_made_prepare_test")
+    try:
+        async with scratch_database(pg.url, "users_own_test") as url:
+            first = await ensure_dataset(Run(other, db=made), small)  # leaves a template
+            assert first.how == "seeded"
+            async with Database(pg.url).admin() as admin:
+                assert await template.find(admin, "small", first.info.key()) is not None
+            seeded = await ensure_dataset(Run(cfg, db=url), small)
+            assert seeded.how == "seeded" and seeded.info.key() == first.info.key()
+            async with connection(url) as conn:
+                await conn.execute("DELETE FROM support_plan_cycles WHERE status = 'completed'")
+                assert (
+                    await conn.fetchval(
+                        "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                        "WHERE datname = current_database()"
+                    )
+                    is None
+                )  # still the user's database, not perfkit's
+            again = await ensure_dataset(Run(cfg, db=url), small)
+            assert again.how == "seeded" and again.snapshot_id is None  # a snapshot exists
+            assert (await ensure_dataset(Run(cfg, db=url), small)).how == "kept"
+            async with connection(url) as conn:
+                await conn.execute("DELETE FROM offices")
+            confirmed = await ensure_dataset(Run(cfg, db=url), small, confirm="users_own_test")
+            assert confirmed.how == "template"
+    finally:
+        async with Database(pg.url).admin() as admin:
+            await admin.drop("perfkit_made_prepare_test")
 
 
 async def test_no_session_stays_on_a_template(pg: PrivateServer, cfg: Config) -> None:

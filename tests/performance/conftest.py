@@ -1,12 +1,13 @@
-"""Wiring only: which test measures the application scales.yaml configures.
+"""Wiring only: which test measures the default workload in perfkit's own checkout.
 
 The fixtures (``perf_scale``, ``perf_data``, ``perf_measure``...) come from perfkit's pytest
-plugin (:mod:`perfkit.pytest_plugin`), installed with perfkit. The sample application is measured
-by the plan's test, ``test_batch_at_scale.py`` (the worked example in
-docs/performance-tests.md); any other application (``PERFKIT_CONFIG=its/scales.yaml nox -s
-perf-small``) by its default workload, ``test_default_workload.py``. Exactly one of the two is
-collected, so a run records one measurement per scale. Every HTTP workload of scales.yaml
-(``kind: http``) runs under its load in ``test_http_workloads.py``, one test per workload.
+plugin (:mod:`perfkit.pytest_plugin`). ``perfkit perf --scale <name>`` (``nox -s perf-<name>``)
+runs this folder (scales.yaml ``perf.tests``) and perfkit's built-in tests
+(:mod:`perfkit.perf_tests`: the default workload, the HTTP workloads). The sample application
+is measured by the plan's test, ``test_batch_at_scale.py`` (the worked example in
+docs/performance-tests.md), so the built-in ``test_default_workload`` is deselected for it; any
+other application (``PERFKIT_CONFIG=its/scales.yaml``) by the built-in one, and the plan's test
+is not collected. Exactly one of the two runs, so a run records one measurement per scale.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from perfkit.config import AppConfig, Config
 from perfkit.pytest_plugin import perf_config
 
 SAMPLE_APP_TEST = "test_batch_at_scale.py"
-ANY_APP_TEST = "test_default_workload.py"
-HTTP_TEST = "test_http_workloads.py"
+#: The built-in test of the default workload (:mod:`perfkit.perf_tests`).
+BUILT_IN_DEFAULT = "perfkit.perf_tests.test_default_workload"
 
 
 def is_sample_application(cfg: Config) -> bool:
@@ -35,22 +36,18 @@ def is_sample_application(cfg: Config) -> bool:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Collect the plan's test for the sample application, the default workload's otherwise;
-    the HTTP workloads' test when scales.yaml has HTTP workloads."""
-    if collection_path.name == HTTP_TEST:
-        return not perf_config(config).app.http_workloads
-    if collection_path.name not in (SAMPLE_APP_TEST, ANY_APP_TEST):
+    """The plan's test only for the sample application."""
+    if collection_path.name != SAMPLE_APP_TEST:
         return None
-    cfg = perf_config(config)
-    if collection_path.name == ANY_APP_TEST and cfg.app.default_workload in cfg.app.http_workloads:
-        return True  # an HTTP default workload runs in the HTTP workloads' test
-    return (collection_path.name == SAMPLE_APP_TEST) != is_sample_application(cfg)
+    return not is_sample_application(perf_config(config))
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One ``test_http_workloads`` test per HTTP workload of scales.yaml, in the file's order."""
-    if "http_workload" not in metafunc.fixturenames:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """For the sample application, the plan's test measures the default workload: the
+    built-in test of it is deselected."""
+    if not is_sample_application(perf_config(config)):
         return
-    names = list(perf_config(metafunc.config).app.http_workloads)
-    params = [pytest.param(n, id=n) for n in names]
-    metafunc.parametrize("http_workload", params)
+    kept = [i for i in items if getattr(i.module, "__name__", "") != BUILT_IN_DEFAULT]  # type: ignore[attr-defined]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept

@@ -16,7 +16,9 @@ from perfkit.env.docker import compose_settings_args, engine_available
 
 @pytest.fixture(scope="module")
 def compose(project_root: Path) -> dict[str, Any]:
-    data = yaml.safe_load((project_root / "docker-compose.test.yml").read_text())
+    data = yaml.safe_load(
+        (project_root / "perfkit" / "env" / "docker-compose.test.yml").read_text()
+    )
     assert isinstance(data, dict)
     return data
 

@@ -11,9 +11,11 @@ import pytest
 from perfkit.config import load_config
 from perfkit.errors import UnknownScaleError
 from perfkit.staging import (
-    PERFORMANCE_TESTS,
-    perf_session_commands,
+    BUILT_IN_TESTS,
+    REWRITE_WARNING_IGNORED,
+    perf_pytest_args,
     perf_session_env,
+    perf_test_paths,
     scale_gates,
     target_scale,
 )
@@ -57,15 +59,25 @@ def test_an_unknown_scale_lists_the_valid_ones(config_file: Path) -> None:
     assert caught.value.valid == ("small", "medium", "large")
 
 
-def test_session_steps_are_db_up_prepare_then_pytest(config_file: Path) -> None:
-    medium = load_config(config_file, env={}).scale("medium")
-    steps = perf_session_commands(medium, pytest_args=["-k", "batch"])
-    assert steps == [
-        ("perfkit", "db-up"),
-        ("perfkit", "prepare", "--scale", "medium"),
-        ("pytest", "-m", "performance", "tests/performance", "--timeout=1800", "-k", "batch"),
-    ]
+def test_perf_runs_the_projects_tests_and_the_built_in_ones_under_the_scales_timeout(
+    config_file: Path, project_root: Path, tmp_path: Path
+) -> None:
+    cfg = load_config(config_file, env={})
+    medium = cfg.scale("medium")
+    args = perf_pytest_args(cfg, medium, pytest_args=["-k", "batch"])
+    assert args == [
+        "-m", "performance", "--timeout=1800", "-W", REWRITE_WARNING_IGNORED,
+        "-p", "no:hypothesispytest",
+        str(project_root / "tests" / "performance"),
+        "--pyargs", BUILT_IN_TESTS, "-k", "batch",
+    ]  # fmt: skip
     assert perf_session_env(medium) == {"PERF_TEST_SCALE": "medium"}
+    # no perf.tests: the config's own folder (a team's perf/ folder)
+    team = tmp_path / "perf" / "scales.yaml"
+    team.parent.mkdir()
+    team.write_text("scales: {small: {offices: 1}}\n", encoding="utf-8")
+    team_cfg = load_config(team, env={})
+    assert perf_test_paths(team_cfg) == (team.parent,)
 
 
 def test_the_sessions_timeout_overrides_the_pytest_configs_default(
@@ -83,8 +95,9 @@ def test_the_sessions_timeout_overrides_the_pytest_configs_default(
         (line,) = [line for line in done.stdout.splitlines() if line.startswith("timeout: ")]
         return line
 
-    medium = load_config(config_file, env={}).scale("medium")
-    tool, *args = perf_session_commands(medium)[-1]
-    assert tool == "pytest" and medium.timeout != 300
-    assert timeout_in_effect(PERFORMANCE_TESTS) == "timeout: 300.0s"
+    cfg = load_config(config_file, env={})
+    medium = cfg.scale("medium")
+    args = perf_pytest_args(cfg, medium)
+    assert medium.timeout != 300
+    assert timeout_in_effect("tests/performance") == "timeout: 300.0s"
     assert timeout_in_effect(*args) == f"timeout: {medium.timeout:.1f}s"

@@ -29,6 +29,9 @@ Other types have no space: the planner names the column unless it may be NULL or
 default.
 
 Over 500 lines: one small rule per type, kept beside the table above.
+
+Over 500 lines: one value space per PostgreSQL type family and CHECK shape, side by side so
+that a type's rules are found in one place.
 """
 
 from __future__ import annotations

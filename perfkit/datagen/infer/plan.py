@@ -27,6 +27,9 @@ raises :class:`InferenceError` with all of them before anything is written.
 
 Over 500 lines: the planner's four steps share their facts about each table, and read best in
 one place.
+
+Over 500 lines: the planner reads every kind of constraint (keys, uniques, CHECKs, foreign
+keys, cycles, partitions) and the overrides against them; the rules depend on each other.
 """
 
 from __future__ import annotations

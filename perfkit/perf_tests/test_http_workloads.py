@@ -10,7 +10,8 @@ import pytest
 
 from perfkit.pytest_http import PerfLoad
 
-pytestmark = pytest.mark.performance
+# run by pytest-asyncio in any of its modes (a project without asyncio settings: strict)
+pytestmark = [pytest.mark.performance, pytest.mark.asyncio]
 
 
 async def test_http_workload(http_workload: str, perf_scale: str, perf_load: PerfLoad) -> None:
