@@ -408,3 +408,56 @@ async def test_unique_keys_with_null_or_one_row_per_parent_and_sibling_values(
             offices = await conn.fetchval("SELECT count(DISTINCT office_id) FROM cycle")
     assert report.rows["membership"] == 20 and report.rows["cycle"] == 40
     assert apart == 0 and offices > 1
+
+
+@pytest.mark.parametrize(
+    ("columns", "table", "column"),
+    [
+        ({"title": {"days": [1, 2]}}, "film", "title"),  # not a date
+        ({"title": {"dated": True}}, "film", "title"),
+        ({"last_update": {"days": [0, 1], "relative_to": "title"}}, "film", "last_update"),
+    ],
+)
+def test_days_and_dated_need_a_date_column(
+    captured: Capture, columns: dict[str, Any], table: str, column: str
+) -> None:
+    spec = parse_spec({"tables": {table: {"columns": columns}}}, source="t")
+    with pytest.raises(InferenceError) as caught:
+        make_plan(captured, spec, seed=1, anchor=ANCHOR)
+    assert (table, column) in {(t, c) for t, c, _ in caught.value.problems}
+
+
+def test_a_partitioned_tables_dates_cannot_move(captured: Capture) -> None:
+    spec = parse_spec(
+        {"tables": {"payment": {"columns": {"payment_date": {"dated": True}}}}}, source="t"
+    )
+    with pytest.raises(InferenceError) as caught:
+        make_plan(captured, spec, seed=1, anchor=ANCHOR)
+    assert ("payment", "payment_date", "dated") in caught.value.problems
+
+
+async def test_days_are_drawn_from_the_anchor(captured: Capture, pg_url: str) -> None:
+    spec = {
+        **SPEC,
+        "tables": {
+            **SPEC["tables"],
+            "rental": {
+                **SPEC["tables"]["rental"],
+                "columns": {
+                    "rental_date": {"days": [-5, -1]},
+                    "return_date": {"days": [2, 3], "relative_to": "rental_date"},
+                },
+            },
+        },
+    }
+    plan = make_plan(captured, parse_spec(spec, source="t"), seed=3, anchor=ANCHOR)
+    async with scratch_database(pg_url, "perfkit_infer_days_test") as url:
+        await fill_database(str(url), captured, plan)
+        async with connection(str(url)) as conn:
+            low, high, gaps = await conn.fetchrow(
+                "SELECT min(rental_date), max(rental_date), "
+                "array_agg(DISTINCT (return_date - rental_date)) FROM rental"
+            )
+    midnight = dt.datetime(ANCHOR.year, ANCHOR.month, ANCHOR.day, tzinfo=dt.UTC)
+    assert midnight - dt.timedelta(days=5) <= low <= high < midnight
+    assert set(gaps) <= {dt.timedelta(days=2), dt.timedelta(days=3), None}

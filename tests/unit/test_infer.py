@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from perfkit.config import config_from
 from perfkit.datagen.infer.checks import (
     AnyNotNull,
     Bound,
@@ -21,10 +22,9 @@ from perfkit.datagen.infer.checks import (
     columns_read,
     read_check,
 )
-from perfkit.config import config_from
 from perfkit.datagen.infer.fill import decode_tsvector, encode_tsvector
-from perfkit.datagen.infer.seed import scale_numbers
 from perfkit.datagen.infer.providers import kind_for
+from perfkit.datagen.infer.seed import scale_numbers
 from perfkit.datagen.infer.values import (
     Groups,
     Permutation,
