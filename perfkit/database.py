@@ -30,7 +30,7 @@ import asyncpg
 from perfkit.db import ServerPin, connection
 from perfkit.env.base import CREATED_BY_PERFKIT
 from perfkit.errors import DatabaseEnvError
-from perfkit.schema import quote_ident
+from perfkit.sqlnames import quote_ident
 from perfkit.urls import SecretUrl, database_name, with_database
 
 #: The server's maintenance database, where whole-database operations run.

@@ -34,10 +34,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.schema import AddConstraint, CreateIndex
 
-from perfkit.sqlnames import quote_ident as quote_ident  # re-exported: its old home
-
-#: The one-row table describing the dataset a database holds (see ``perfkit.datagen``).
-DATASET_TABLE = "perfkit_dataset"
+from perfkit.sqlnames import DATASET_TABLE as DATASET_TABLE  # re-exported: its old home
+from perfkit.sqlnames import quote_ident as quote_ident
 
 
 def _dialect() -> Dialect:

@@ -49,7 +49,6 @@ from perfkit.errors import PerfkitError
 from perfkit.locks import exclusive
 from perfkit.measure import Stopwatch, timed
 from perfkit.safety import check_name, created_by_perfkit
-from perfkit.schema import DATASET_TABLE, quote_ident
 from perfkit.snapshot import spares, template
 from perfkit.snapshot.dates import (
     Shifted,
@@ -70,6 +69,7 @@ from perfkit.snapshot.manifest import TableFile
 from perfkit.snapshot.parallel import JOBS, spread
 from perfkit.snapshot.replay import drop_inferred_sql, load_inferred, read_schema_file
 from perfkit.snapshot.store import Snapshot, SnapshotStore
+from perfkit.sqlnames import DATASET_TABLE, quote_ident
 from perfkit.urls import mask_url
 
 if TYPE_CHECKING:

@@ -41,9 +41,9 @@ from perfkit.datagen.changes import (
 from perfkit.db import Server, ServerPin
 from perfkit.errors import PerfkitError
 from perfkit.locks import LockTimeout, exclusive
-from perfkit.schema import quote_ident
 from perfkit.snapshot import spares, template
 from perfkit.snapshot.template import TemplateInfo
+from perfkit.sqlnames import quote_ident
 from perfkit.urls import mask_url
 
 

@@ -88,10 +88,10 @@ from perfkit.datagen.changes import (
 )
 from perfkit.errors import DatabaseEnvError
 from perfkit.locks import LockTimeout, exclusive
-from perfkit.schema import quote_ident
 from perfkit.snapshot import template
 from perfkit.snapshot.dataset import changes_problem
 from perfkit.snapshot.template import TemplateInfo
+from perfkit.sqlnames import quote_ident
 
 Progress = Callable[[str], None]
 #: The module the background build runs as (:mod:`perfkit.snapshot.spare_build`).
