@@ -274,13 +274,10 @@ class Schema:
         ``CASCADE`` also drops foreign keys that other tables hold on these, so only call it
         after the safety check (:func:`perfkit.safety.ensure_test_database`).
         """
+        from perfkit.schema_record import drop_tables_sql
+
         names = self.all_tables if include_dataset else self.tables
-        qualified = ", ".join(f"{quote_ident(schema)}.{quote_ident(n)}" for n in reversed(names))
-        out = [f"DROP TABLE IF EXISTS {qualified} CASCADE"]
-        if self.enum_types:
-            types = ", ".join(f"{quote_ident(schema)}.{quote_ident(n)}" for n, _ in self.enum_types)
-            out.append(f"DROP TYPE IF EXISTS {types} CASCADE")
-        return out
+        return drop_tables_sql(schema, names, tuple(n for n, _ in self.enum_types))
 
     def swap_sql(self, staging: str, target: str = "public", *, replace: bool) -> list[str]:
         """Move every table of :attr:`all_tables` from ``staging`` into ``target`` and drop the

@@ -266,7 +266,7 @@ async def take(
     tpl: TemplateInfo,
     *,
     owner: str,
-    app: Application,
+    app: Callable[[], Application],
     day: dt.date,
     hold: AsyncExitStack,
     progress: Progress | None = None,
@@ -311,7 +311,7 @@ async def _problem(
     *,
     tpl: TemplateInfo,
     owner: str,
-    app: Application,
+    app: Callable[[], Application],
     day: dt.date,
 ) -> str | None:
     """Why the spare in ``found`` must not become the data of ``day``; None when it may.
@@ -343,7 +343,7 @@ async def _problem(
                 f"ALTER DATABASE {quote_ident(spare.name)} WITH ALLOW_CONNECTIONS true"
             )
         async with db.other(spare.name).connect() as conn:
-            return await _data_problem(conn, app, spare, oid=found.spare_oid)
+            return await _data_problem(conn, app(), spare, oid=found.spare_oid)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, DatabaseEnvError) as exc:
         return f"its seal was broken and it could not be checked ({type(exc).__name__})"
 
