@@ -31,6 +31,7 @@ steps of one guarantee (the target is either untouched or fully replaced), kept 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -40,13 +41,20 @@ from typing import TYPE_CHECKING, Literal
 import asyncpg
 
 from perfkit.config import Scale
-from perfkit.database import Admin, Database, empty_database, helper_name, spare_name
+from perfkit.database import (
+    Admin,
+    Database,
+    empty_database,
+    helper_kind,
+    helper_name,
+    spare_name,
+)
 from perfkit.datagen.changes import record_load_baseline
 from perfkit.datagen.metadata import create_dataset_table_sql
 from perfkit.db import connect
 from perfkit.env.base import CREATED_BY_PERFKIT
 from perfkit.errors import PerfkitError
-from perfkit.locks import exclusive
+from perfkit.locks import LockTimeout, exclusive
 from perfkit.measure import Stopwatch, timed
 from perfkit.safety import check_name, created_by_perfkit
 from perfkit.snapshot import spares, template
@@ -410,8 +418,7 @@ async def replace_database(
         created = await created_by_perfkit(admin.conn, db.name)
         check_name(db.name, run.cfg, confirm=confirm, created=created)
         async with exclusive(db, on_wait=run.note, conn=admin.conn):
-            for leftover in await admin.leftovers(db.name):
-                await admin.drop(leftover)
+            await drop_leftovers(db, admin)
             async with AsyncExitStack() as hold:
                 new = Replacement(db, admin, drop_sql, hold)
                 async with _dropped_on_failure(db, new):
@@ -441,6 +448,19 @@ async def replace_database(
             async with db.connect() as conn:
                 await record_load_baseline(conn, relations)
     return db.name
+
+
+async def drop_leftovers(db: Database, admin: Admin) -> None:
+    """Drop ``db``'s helper leftovers (call with its lock); one that a background build is
+    dropping (a swapped-out target, under its own lock: :func:`perfkit.database.lock_owner`)
+    is left to it."""
+    for leftover in await admin.leftovers(db.name):
+        if helper_kind(leftover) != "old":
+            await admin.drop(leftover)
+            continue
+        with contextlib.suppress(LockTimeout):
+            async with exclusive(db.other(leftover).url, wait_s=0.0, conn=admin.conn):
+                await admin.drop(leftover)
 
 
 @asynccontextmanager
