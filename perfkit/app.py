@@ -149,8 +149,10 @@ class InferredData:
 
     @property
     def dated_columns(self) -> Mapping[str, tuple[str, ...]]:
-        """None: inferred dates stay where the anchor put them (only the anchor moves)."""
-        return {}
+        """Table -> its columns that move with the run day: ``app.data``'s ``dated`` columns
+        and ``days`` drawn from the anchor (:attr:`perfkit.dataspec.GenerationSpec.dated_columns`);
+        every other inferred date stays where seeding drew it."""
+        return self.spec.dated_columns
 
 
 #: What an application's dataset is made of.

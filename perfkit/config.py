@@ -47,9 +47,10 @@ from typing import Annotated, Any, ClassVar, Literal
 from msgspec import Meta, field
 from msgspec.structs import replace
 
-from perfkit.dataspec import GenerationSpec
+from perfkit.dataspec import SCALE_NUMBERS, GenerationSpec
 from perfkit.errors import ConfigError, ConfigFileError, UnknownScaleError
 from perfkit.httpconfig import HttpApp, HttpWorkload
+from perfkit.presets import with_preset
 from perfkit.text import clipped, quoted
 from perfkit.typedconfig import (
     Count,
@@ -177,6 +178,9 @@ class Scale(Section, frozen=True):
     recipients_per_office: PositiveInt = 100
     #: Support-plan cycles per plan.
     cycles_per_plan: PositiveInt = 1
+    #: The team's own numbers per scale, by name, for inferred data's counts
+    #: (``app.data.tables.<t>.count: {scale: <name>}``), e.g. ``{visits_per_client: 5}``.
+    counts: Mapping[Annotated[str, Meta(pattern=r"^[a-z_][a-z0-9_]*$")], Count] = frozen_map()
     #: When CI runs it: every-commit, daily (nightly), weekly, monthly or manual.
     frequency: Text = "manual"
     #: Seconds this scale's performance test may take (its pytest timeout). ``perf-<name>``
@@ -916,6 +920,9 @@ def _build(raw: dict[str, Any], *, source: Path, label: str) -> Config:
     app = raw.get("app")
     if isinstance(app, dict) and isinstance(app.get("run_day"), dt.date):  # run_day: 2026-12-01
         doc["app"] = {**app, "run_day": app["run_day"].isoformat()}
+    if isinstance(app, dict) and isinstance(app.get("data"), dict):  # the preset under it
+        data = with_preset(app["data"], source=label, key_path="app.data")
+        doc["app"] = {**doc.get("app", app), "data": data}
     database = raw.get("database")
     if isinstance(database, dict) and isinstance(database.get("settings"), dict):
         doc["database"] = {**database, "settings": _settings_text(database["settings"])}
@@ -1006,6 +1013,16 @@ def _check_sections(cfg: Config, label: str) -> None:
             key_path="app.http",
             hint="name the ASGI app: app.http.app: 'myapp.main:app'",
         )
+    for key_path, number in cfg.app.data.scale_numbers.items():
+        for scale in cfg.scales.values():
+            if number not in SCALE_NUMBERS and number not in scale.counts:
+                raise ConfigError(
+                    f"scale {scale.name} has no number {quoted(number)}; "
+                    f"give scales.{scale.name}.counts.{clipped(number)}, or use one of "
+                    f"{', '.join(SCALE_NUMBERS)}",
+                    source=label,
+                    key_path=key_path,
+                )
     for name, variant in cfg.variants.items():
         unknown = sorted(set(variant.scales or ()) - set(cfg.scales))
         if unknown:

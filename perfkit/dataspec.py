@@ -54,10 +54,17 @@ from perfkit.typedconfig import (
 )
 
 #: The kinds of distribution a count may be besides a plain number.
-DISTRIBUTIONS = ("fixed", "uniform", "zipf", "pareto")
+DISTRIBUTIONS = ("fixed", "uniform", "zipf", "pareto", "scale")
 #: What an override makes a column from.
-Kind = Literal["const", "choice", "call", "sql"]
-KINDS: tuple[Kind, ...] = ("const", "choice", "call", "sql")
+Kind = Literal["const", "choice", "call", "sql", "days"]
+KINDS: tuple[Kind, ...] = ("const", "choice", "call", "sql", "days")
+#: The numbers of a scale a count may follow (``{scale: recipients_per_office}``), besides
+#: the ones a scale lists under ``counts``.
+SCALE_NUMBERS = ("offices", "staff_per_office", "recipients_per_office", "cycles_per_plan")
+#: A preset's name: a YAML file shipped in :mod:`perfkit.presets`.
+PresetName = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]*$", extra={"expected": "a name"})]
+#: A column or table name a key refers to.
+Name = Annotated[str, Meta(min_length=1, max_length=63)]
 #: Rows: as many as a table can hold (not :data:`~perfkit.typedconfig.MAX_INT`).
 Rows = Annotated[int, Meta(ge=0, le=2**62)]
 
@@ -82,7 +89,7 @@ class ParetoParams(Section, frozen=True):
 
 class Distribution(Section, frozen=True):
     """How many children each parent gets: exactly one of ``fixed``, ``uniform``, ``zipf``,
-    ``pareto``."""
+    ``pareto``, ``scale``."""
 
     #: Every parent the same number.
     fixed: Count | None = None
@@ -92,6 +99,9 @@ class Distribution(Section, frozen=True):
     zipf: ZipfParams | None = None
     #: Skewed by a Pareto tail.
     pareto: ParetoParams | None = None
+    #: The scale's number of that name: one of :data:`SCALE_NUMBERS` (``staff_per_office``,
+    #: ...) or a key of the scale's ``counts``.
+    scale: Name | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -99,14 +109,14 @@ class Distribution(Section, frozen=True):
         if len(given) != 1:
             raise ValueError(
                 "a count is a number, or one of {fixed: n}, {uniform: [a, b]}, "
-                "{zipf: {s, max}} or {pareto: {alpha, max}}"
+                "{zipf: {s, max}}, {pareto: {alpha, max}} or {scale: name}"
             )
         if self.uniform is not None and self.uniform[0] > self.uniform[1]:
             raise ValueError("uniform: the first bound must not exceed the second")
 
     @property
     def kind(self) -> str:
-        """``fixed``, ``uniform``, ``zipf`` or ``pareto``."""
+        """``fixed``, ``uniform``, ``zipf``, ``pareto`` or ``scale``."""
         return next(kind for kind in DISTRIBUTIONS if getattr(self, kind) is not None)
 
 
@@ -131,9 +141,14 @@ class Choice(Section, frozen=True):
                 raise ValueError("at least one weight must be above 0")
 
 
+#: Days from the anchor (or from another column): a century either way at most.
+Days = Annotated[int, Meta(ge=-36500, le=36500)]
+
+
 class ColumnOverride(Section, frozen=True):
-    """One column: at most one of ``const``, ``choice``, ``call``, ``sql``; ``null_share``
-    alone changes only the share of NULLs."""
+    """One column: at most one of ``const``, ``choice``, ``call``, ``sql``, ``days``;
+    ``null_share`` alone changes only the share of NULLs; ``dated`` says whether the column
+    moves with the run day on a restore."""
 
     #: Every row the same value (``null`` included).
     const: Any | UnsetType = UNSET
@@ -152,6 +167,15 @@ class ColumnOverride(Section, frozen=True):
     #: For ``sql``: alias -> the foreign-key column that joins the parent (when a parent is
     #: reached by more than one foreign key; otherwise each parent's table name is its alias).
     join: Mapping[str, str] | None = None
+    #: A date or timestamp drawn uniformly between the anchor (the data's day) plus the
+    #: first and plus the second number of days, or, with ``relative_to``, that column's
+    #: value in the same row plus them.
+    days: tuple[Days, Days] | None = None
+    #: For ``days``: the row's date or timestamp column the days are counted from.
+    relative_to: Name | None = None
+    #: The column moves with the run day: a restore for another day shifts it by as many
+    #: days as the anchor (default: true for ``days`` relative to the anchor, else false).
+    dated: bool | None = None
     #: The share of NULLs in this column.
     null_share: Fraction | None = None
 
@@ -159,9 +183,13 @@ class ColumnOverride(Section, frozen=True):
         super().__post_init__()
         given = [kind for kind in KINDS if self._given(kind)]
         if len(given) > 1:
-            raise ValueError(f"give one of const, choice, call, sql, not {', '.join(given)}")
+            raise ValueError(f"give one of const, choice, call, sql, days, not {', '.join(given)}")
         if self.join is not None and self.sql is None:
             raise ValueError("join goes with sql")
+        if self.days is not None and self.days[0] > self.days[1]:
+            raise ValueError("days: the first bound must not exceed the second")
+        if self.relative_to is not None and self.days is None:
+            raise ValueError("relative_to goes with days")
         if isinstance(self.choice, tuple):
             msgspec.structs.force_setattr(self, "choice", Choice(values=self.choice))
 
@@ -171,8 +199,16 @@ class ColumnOverride(Section, frozen=True):
 
     @property
     def kind(self) -> Kind | None:
-        """``const``, ``choice``, ``call``, ``sql``, or None (``null_share`` alone)."""
+        """``const``, ``choice``, ``call``, ``sql``, ``days``, or None (``null_share`` or
+        ``dated`` alone)."""
         return next((kind for kind in KINDS if self._given(kind)), None)
+
+    @property
+    def moves(self) -> bool:
+        """Whether the column moves with the run day (``dated``, or its default)."""
+        if self.dated is not None:
+            return self.dated
+        return self.days is not None and self.relative_to is None
 
     @property
     def choices(self) -> Choice | None:
@@ -222,6 +258,10 @@ class GenerationSpec(Section, frozen=True):
     """``app.data``: how inferred data is shaped (module docstring). Every table not named
     under ``tables`` is inferred."""
 
+    #: A named fragment of ``app.data`` shipped with perfkit (``perfkit/presets/<name>.yaml``)
+    #: under this section: the section's own keys win over the preset's (a table's keys one
+    #: by one, its columns one by one).
+    preset: PresetName | None = None
     #: The locale of names, e-mails, phones and addresses (Faker's, e.g. ``ja_JP``).
     locale: Text = "en_US"
     #: Rows of a root table (no foreign key to follow) without ``rows``.
@@ -238,6 +278,26 @@ class GenerationSpec(Section, frozen=True):
     def table(self, name: str) -> TableSpec:
         return self.tables.get(name) or TableSpec()
 
+    @property
+    def dated_columns(self) -> dict[str, tuple[str, ...]]:
+        """Table -> its columns that move with the run day (``dated``, or ``days`` from the
+        anchor), in the order the section names them."""
+        out: dict[str, tuple[str, ...]] = {}
+        for name, table in self.tables.items():
+            moving = tuple(c for c, o in table.columns.items() if o.moves)
+            if moving:
+                out[name] = moving
+        return out
+
+    @property
+    def scale_numbers(self) -> dict[str, str]:
+        """Key path -> the scale's number a count follows (``{scale: name}``)."""
+        return {
+            f"app.data.tables.{name}.count.scale": table.count.scale
+            for name, table in self.tables.items()
+            if isinstance(table.count, Distribution) and table.count.scale is not None
+        }
+
     def as_json(self) -> dict[str, Any]:
         """The spec as plain JSON values (what a dataset's parameters record)."""
         plain: dict[str, Any] = to_plain(self)
@@ -248,4 +308,7 @@ def parse_spec(raw: Mapping[str, Any] | None, *, source: str, key: str = "") -> 
     """``raw`` (an ``app.data`` section's plain values) as a :class:`GenerationSpec`;
     :class:`~perfkit.errors.ConfigError` naming the key path (under ``key``) of the first
     problem otherwise."""
-    return build(GenerationSpec, dict(raw or {}), source=source, key_path=key)
+    from perfkit.presets import with_preset  # presets read YAML: only when a spec is parsed
+
+    merged = with_preset(dict(raw or {}), source=source, key_path=key or "app.data")
+    return build(GenerationSpec, merged, source=source, key_path=key)

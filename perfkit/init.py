@@ -193,17 +193,36 @@ def _partial(
     # A table-level or NOT NULL problem stays; the rest of the schema is described from a
     # plan of the tables free of problems.
     bad = {p.table for p in problems}
-    free = [t for t in capture.data_tables if t.name not in bad]
-    names = {t.name for t in free}
-    closed = [t for t in free if all(k.references in names for k in t.foreign_keys)]
-    keep = {t.name for t in closed}
-    tables = tuple(t for t in capture.tables if (t.partition_of or t.name) in keep)
-    smaller = dataclasses.replace(capture, tables=tables, views=())
-    try:
-        plan = make_plan(smaller, _with(spec, fixed), seed=1, anchor=today, base_dir=base_dir)
-    except InferenceError:
-        plan = Plan(tables=(), parameters={})
-    return plan, fixed, list(problems)
+    for _ in range(len(capture.data_tables) + 1):
+        keep = _closed(capture, bad)
+        tables = tuple(t for t in capture.tables if (t.partition_of or t.name) in keep)
+        smaller = dataclasses.replace(capture, tables=tables, views=())
+        try:
+            plan = make_plan(smaller, _with(spec, fixed), seed=1, anchor=today, base_dir=base_dir)
+        except InferenceError as exc:  # the smaller schema has problems of its own: drop them
+            more = {p.table for p in exc.details} - bad
+            if not more:
+                break
+            bad |= more
+            continue
+        return plan, fixed, list(problems)
+    return Plan(tables=(), parameters={}), fixed, list(problems)
+
+
+def _closed(capture: Capture, bad: set[str]) -> set[str]:
+    """The data tables free of problems whose foreign keys reach only such tables, however
+    far (a table referencing a dropped one is dropped too)."""
+    keep = {t.name for t in capture.data_tables} - bad
+    while True:
+        dropped = {
+            t.name
+            for t in capture.data_tables
+            if t.name in keep
+            and any(k.references not in keep for k in t.foreign_keys if k.references != t.name)
+        }
+        if not dropped:
+            return keep
+        keep -= dropped
 
 
 def _with(spec: GenerationSpec, fixed: Fixed) -> GenerationSpec:

@@ -97,10 +97,8 @@ def render(
     planned = {t.name for t in plan.tables}
     for left in capture.data_tables:
         if left.name not in planned:  # a table with a problem left (see TO DO)
-            out += [
-                f"      {_key(left.name)}:  # not planned yet: see TO DO at the top",
-                "        rows: 100",
-            ]
+            out.append(f"      {_key(left.name)}:  # not planned yet: see TO DO at the top")
+            out += _unplanned_cardinality(capture, left.name)
     biggest = max(plan.tables, key=lambda t: t.rows).name if plan.tables else None
     out += ["  workloads:"]
     out += [
@@ -157,17 +155,37 @@ def _graph(capture: Capture, plan: Plan) -> list[str]:
     """The foreign-key graph as comment lines, parents first."""
     lines = ["# Foreign keys, parents first (a table -> the tables it references):"]
     cut_any = False
-    for table in plan.tables:
+    planned = [t.name for t in plan.tables]
+    # the planned tables parents first, then those a problem left unplanned (TO DO)
+    names = planned + [t.name for t in capture.data_tables if t.name not in set(planned)]
+    for name in names:
         refs = []
-        for k in _foreign_keys(capture, table.name):
-            mark = "*" if (table.name, k.name) in plan.cut else ""
+        for k in _foreign_keys(capture, name):
+            mark = "*" if (name, k.name) in plan.cut else ""
             cut_any = cut_any or bool(mark)
-            refs.append("itself" if k.references == table.name else f"{k.references}{mark}")
+            refs.append("itself" if k.references == name else f"{k.references}{mark}")
         shown = ", ".join(dict.fromkeys(refs))
-        lines.append(f"#   {table.name}" + (f" -> {shown}" if shown else ""))
+        lines.append(f"#   {name}" + (f" -> {shown}" if shown else ""))
     if cut_any:
         lines.append("#   (* a cycle's edge: filled with the others, the key added after the load)")
     return lines
+
+
+def _unplanned_cardinality(capture: Capture, name: str) -> list[str]:
+    """A table the plan left out: per its first NOT NULL foreign key to another table (one
+    row per parent when that key is unique), else a root of 100 rows."""
+    table = capture.table(name)
+    uniques = [set(k.columns) for k in table.constraints if k.kind in ("p", "u")]
+    for k in sorted(_foreign_keys(capture, name), key=lambda k: k.name):
+        if k.references == name or not all(table.column(c).required for c in k.columns):
+            continue
+        count = 1 if set(k.columns) in uniques else 3
+        return [
+            f"        per: {_key(k.references or '')}",
+            f"        via: {_key(k.columns[0])}",
+            f"        count: {count}",
+        ]
+    return ["        rows: 100"]
 
 
 def _foreign_keys(capture: Capture, table: str) -> list[Constraint]:
@@ -191,10 +209,12 @@ def _table_lines(capture: Capture, plan: Plan, table: TablePlan, fixed: Fixed) -
         out.append("        rows: 100")
     else:
         parent, via = table.per
+        count = table.groups.fixed if table.groups is not None else None
         out += [
             f"        per: {_key(parent)}",
             f"        via: {_key(via)}",
-            "        count: 3  # or {uniform: [a, b]}, {zipf: {s, max}}, {pareto: {alpha, max}}",
+            f"        count: {count if count is not None else 3}  "
+            "# or {uniform: [a, b]}, {zipf: {s, max}}, {pareto: {alpha, max}}, {scale: name}",
         ]
     own = {c: why for (tn, c), why in fixed.items() if tn == table.name}
     if own:

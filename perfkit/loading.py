@@ -144,7 +144,8 @@ def application_on_record(run: Run) -> OnRecord:
     for inferred data :func:`perfkit.ddl.source.remembered_capture`). Models
     (``app.schema.metadata``) are imported to know which build they are; a SQL file or
     migrations are known by their text, so nothing of the application is imported for them
-    until the recipe is asked for."""
+    until the recipe is asked for. Inferred data's overrides that are code (``call:``) are
+    imported, after :func:`prepare_import` (they live in the team's checkout)."""
     from perfkit.schema_source import KnownSchema, remembered_schema
 
     cfg = run.cfg
@@ -155,6 +156,8 @@ def application_on_record(run: Run) -> OnRecord:
         capture = remembered_capture(cfg, metadata)
         if capture is None:
             return OnRecord(None, lambda: None)
+        # the overrides that are code (``call:``) import from the team's checkout
+        prepare_import(cfg, database_url=_database_url(run))
         inferred = InferredData.of(capture, cfg.app.data)
         known = KnownSchema(inferred.fingerprint, inferred.copy_tables)
         return OnRecord(known, lambda: None, inferred)

@@ -19,10 +19,13 @@ types, functions, triggers, policies, views. It is made once per process per con
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import secrets
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 
+import asyncpg
 from sqlalchemy import Connection, MetaData
 from sqlalchemy.exc import SAWarning
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -31,15 +34,16 @@ from sqlalchemy.pool import NullPool
 from perfkit.config import Config
 from perfkit.database import Database
 from perfkit.ddl.capture import capture_schema
+from perfkit.ddl.emit import bare_sql, post_load
 from perfkit.ddl.model import Capture, CaptureError
 from perfkit.errors import ConfigError
-from perfkit.schema import Schema, SchemaError
+from perfkit.schema import Schema, SchemaError, quote_ident
 from perfkit.schema_sandbox import in_scratch_database
 from perfkit.schema_scripts import run_migrations, run_sql_file
 from perfkit.schema_source import NOT_APPLICATION_TABLES, run_blocking, source_digest
 from perfkit.urls import with_driver
 
-_CAPTURED: dict[tuple[str, str], Capture] = {}
+_CAPTURED: dict[tuple[str, str, str], Capture] = {}
 #: Where the last capture of each source is kept, in the state folder (commands that never
 #: build the schema read it: :func:`remembered_capture`).
 CAPTURES_DIR = "captures"
@@ -49,7 +53,8 @@ def capture_source(cfg: Config, metadata: MetaData | None = None, *, db: Databas
     """The capture of ``cfg.app.schema`` as its source builds it (see the module docstring);
     ``metadata`` is the imported models, for a ``metadata`` source. Built on ``db``'s server
     (perfkit's test database)."""
-    key = (str(cfg.source), repr(cfg.app.schema))
+    # a SQL file is known by its bytes too: an edited file in the same process is another schema
+    key = (str(cfg.source), repr(cfg.app.schema), str(source_digest(cfg)))
     source = cfg.app.schema
     if key not in _CAPTURED:
         # A SQL file or migrations are the application's code: they run as the build role
@@ -72,7 +77,7 @@ def remembered_capture(cfg: Config, metadata: MetaData | None = None) -> Capture
     process's, else the file's), without building anything; None when it was never captured
     (with this source: a SQL file's bytes, migrations' command and folder, the models'
     DDL)."""
-    captured = _CAPTURED.get((str(cfg.source), repr(cfg.app.schema)))
+    captured = _CAPTURED.get((str(cfg.source), repr(cfg.app.schema), str(source_digest(cfg))))
     if captured is not None:
         return captured
     name = _memo_name(cfg, metadata)
@@ -152,8 +157,33 @@ async def _capture(scratch: Database, cfg: Config) -> Capture:
                 str(r["relname"]) for r in rows if r["relname"] not in NOT_APPLICATION_TABLES
             )
         try:
-            return await capture_schema(conn, "public", tables=wanted)
+            capture = await capture_schema(conn, "public", tables=wanted)
         except CaptureError as exc:
             raise ConfigError(
                 exc.message, source=str(cfg.source), key_path="app.schema.tables", hint=exc.hint
             ) from None
+        return await settle(conn, capture, wanted)
+
+
+async def settle(conn: asyncpg.Connection, capture: Capture, tables: Sequence[str]) -> Capture:
+    """``capture`` as its own replay prints it. PostgreSQL does not always print a definition
+    as it reads it back: SQLAlchemy's ``role IN ('a', 'b')`` on a varchar is stored as
+    ``ANY ((ARRAY['a'::varchar, ...])::text[])``, which re-reads as ``ANY (ARRAY[('a'::varchar)
+    ::text, ...])``. Every load replays the capture, so the capture must be that replay's: the
+    schema is replayed once into a scratch schema of the same database and captured again
+    (the same capture when nothing prints differently)."""
+    scratch = "perfkit_settle_" + secrets.token_hex(4)
+    await conn.execute(f"CREATE SCHEMA {quote_ident(scratch)}")
+    try:
+        await conn.execute(";\n".join(bare_sql(capture, target=scratch, home="public")))
+        await conn.execute(
+            ";\n".join(post_load(capture, target=scratch, home="public").statements())
+        )
+        await conn.execute("RESET search_path")
+        again = await capture_schema(conn, scratch, tables=tables, home="public")
+    finally:
+        await conn.execute("RESET search_path")
+        await conn.execute(f"DROP SCHEMA {quote_ident(scratch)} CASCADE")
+    if again.fingerprint == capture.fingerprint:
+        return capture
+    return dataclasses.replace(again, uncarried=capture.uncarried)

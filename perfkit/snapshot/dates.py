@@ -5,10 +5,11 @@ Generated data is relative to an *anchor date* stored in ``perfkit_dataset`` (cy
 have cycles due within 30 days, and the deadline-alert batch would quietly measure a different
 workload. So every restore moves the dataset to a *target date* (today, or ``--as-of``):
 
-* shifted by ``target - anchor`` days: the columns the application's recipe declares dated
-  (:attr:`perfkit.datagen.recipe.Recipe.dated_columns`; for the sample application the cycles'
-  ``start_date`` and ``end_date``), and the anchor itself (:func:`shifted_columns`). Inferred
-  data declares none: its dates stay where seeding drew them, only the anchor moves;
+* shifted by ``target - anchor`` days: the columns the application declares dated (a
+  recipe's :attr:`perfkit.datagen.recipe.Recipe.dated_columns`, for the sample application the
+  cycles' ``start_date`` and ``end_date``; inferred data's ``dated`` columns and ``days`` drawn
+  from the anchor in ``app.data``), and the anchor itself (:func:`shifted_columns`). Dates and
+  timestamps alike move by whole days (:func:`shift_sql`);
 * left alone: every other column, facts about the past such as a date of birth or the time
   the rows were made.
 
@@ -53,13 +54,23 @@ def shift_days(anchor: dt.date, target: dt.date) -> int:
     return (target - anchor).days
 
 
+def shift_sql(column: str, days: str) -> str:
+    """``column`` moved by ``days`` (an integer or a parameter) whole days, for a date or a
+    timestamp column alike (the value is cast back to the column's type where it is
+    assigned)."""
+    return f"{quote_ident(column)} + make_interval(days => {days})"
+
+
 def shifted_select(
     table: str, columns: list[str], *, source: str, days: int, shifted: Shifted
 ) -> str:
     """``SELECT`` of ``columns`` from ``source`` with ``table``'s shifted columns moved by
     ``days`` (an ``INSERT INTO table SELECT ...`` body; ``days`` is an integer, not input)."""
     moved = set(shifted.get(table, ()))
-    parts = [f"{quote_ident(c)} + {int(days)}" if c in moved else quote_ident(c) for c in columns]
+    parts = [
+        f"{shift_sql(c, str(int(days)))} AS {quote_ident(c)}" if c in moved else quote_ident(c)
+        for c in columns
+    ]
     return f"SELECT {', '.join(parts)} FROM {source}"  # noqa: S608 - identifiers we quote
 
 
@@ -75,7 +86,7 @@ async def shift_in_place(
         return
     async with conn.transaction():
         for table, columns in shifted.items():
-            sets = ", ".join(f"{quote_ident(c)} = {quote_ident(c)} + $1::int" for c in columns)
+            sets = ", ".join(f"{quote_ident(c)} = {shift_sql(c, '$1::int')}" for c in columns)
             await conn.execute(f"UPDATE {quote_ident(table)} SET {sets}", days)  # noqa: S608
     for table in shifted:
         option = "FULL, ANALYZE" if compact else "ANALYZE"

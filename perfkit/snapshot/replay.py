@@ -38,7 +38,7 @@ from perfkit.ddl import Capture, bare_sql, capture_schema, post_load
 from perfkit.ddl.bulk import Unit, load_tables
 from perfkit.ddl.emit import data_table, drop_sql
 from perfkit.measure import timed
-from perfkit.snapshot.dates import Shifted, shift_days
+from perfkit.snapshot.dates import Shifted, shift_days, shift_sql
 from perfkit.snapshot.errors import CorruptSnapshotError, RestoreFailedError
 from perfkit.snapshot.fileformat import load_table, open_data_file
 from perfkit.snapshot.manifest import SCHEMA_NAME, SchemaFile
@@ -180,12 +180,12 @@ def _owner(capture: Capture, table: str) -> str:
 
 
 async def _shift(conn: asyncpg.Connection, table: str, days: int, shifted: Shifted) -> None:
-    """Move ``table``'s shifted columns by ``days`` (inferred data shifts only the dataset's
-    anchor: one row)."""
+    """Move ``table``'s shifted columns by ``days`` (the dataset's anchor, and the columns
+    ``app.data`` says move with the run day)."""
     columns: Sequence[str] = shifted.get(table, ())
     if not days or not columns:
         return
-    sets = ", ".join(f"{quote_ident(c)} = {quote_ident(c)} + $1::int" for c in columns)
+    sets = ", ".join(f"{quote_ident(c)} = {shift_sql(c, '$1::int')}" for c in columns)
     await conn.execute(f"UPDATE {quote_ident(table)} SET {sets}", days)  # noqa: S608
 
 

@@ -49,9 +49,10 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "homecare"
 SCALE = "small"
-#: The example's scale small, and the realistic data settings of its scales.yaml.
+#: The example's scale small; scales.yaml's app.data: 2 review cycles per plan (closed, then
+#: latest), 3 documents per cycle, one membership per caregiver.
 AGENCIES, CAREGIVERS_PER_AGENCY, CLIENTS_PER_AGENCY = 10, 10, 100
-CYCLES_PER_PLAN, CLOSED_CYCLES_PER_PLAN = 1, 1
+CYCLES_PER_PLAN, DOCUMENTS_PER_CYCLE = 2, 3
 
 #: The batch's rule (examples/homecare/homecare/batch.py, module docstring), stated again
 #: independently: a caregiver is reminded when one of the plans they are responsible for has
@@ -87,19 +88,17 @@ RULE_SQL = """
 
 
 def expected_rows() -> dict[str, int]:
-    """Rows per table at scale small, from the example's recipe rules (its module docstring)."""
-    cycles_per_plan = CYCLES_PER_PLAN + CLOSED_CYCLES_PER_PLAN
+    """Rows per table at scale small, as the example's scales.yaml (app.data) lays them out."""
     clients = AGENCIES * CLIENTS_PER_AGENCY
+    caregivers = AGENCIES * CAREGIVERS_PER_AGENCY
     return {
         "agencies": AGENCIES,
-        "caregivers": AGENCIES * CAREGIVERS_PER_AGENCY,
+        "caregivers": caregivers,
         "clients": clients,
-        # every caregiver but the last of each agency is still a member
-        "agency_caregivers": AGENCIES * (CAREGIVERS_PER_AGENCY - 1),
+        "agency_caregivers": caregivers,  # one membership per caregiver
         "care_plans": clients,
-        "review_cycles": clients * cycles_per_plan,
-        # open cycles: assessment + care plan; closed ones: + monitoring report
-        "documents": clients * (2 * CYCLES_PER_PLAN + 3 * CLOSED_CYCLES_PER_PLAN),
+        "review_cycles": clients * CYCLES_PER_PLAN,
+        "documents": clients * CYCLES_PER_PLAN * DOCUMENTS_PER_CYCLE,
     }
 
 
@@ -160,7 +159,7 @@ async def row_counts(conn: asyncpg.Connection) -> dict[str, int]:
 
 async def check_restored(conn: asyncpg.Connection) -> None:
     """The restored database: rows, ENUM types, constraints (the cycle's deferred one too),
-    the SERIAL sequence and the dates, as the example's schema and recipe make them."""
+    the SERIAL sequence and the dates, as the example's schema and app.data make them."""
     assert await row_counts(conn) == expected_rows()
 
     enums: dict[str, list[str]] = {}
@@ -172,7 +171,7 @@ async def check_restored(conn: asyncpg.Connection) -> None:
         enums.setdefault(row["typname"], []).append(row["enumlabel"])
     assert enums == EXPECTED_ENUMS
     coordinators = await conn.fetchval("SELECT count(*) FROM caregivers WHERE role = 'coordinator'")
-    assert coordinators == AGENCIES * 2  # scales.yaml's roles: 20 % of 10 per agency
+    assert coordinators == AGENCIES * 2  # homecare.data.role: 2 coordinators per agency
 
     fks = {
         r["conname"]: r

@@ -350,3 +350,114 @@ async def test_a_check_on_the_per_key_and_an_override_passes_to_postgresql(pg_ur
                 "SELECT count(*) FROM event WHERE cycle_id IS NOT NULL AND status_id IS NULL"
             )
     assert report.rows["event"] == report.rows["cycle"] == linked > 0
+
+
+#: keikakun's shapes, small: a unique key with a column always NULL, a unique key over the
+#: per key (one row per parent) and another column, and a value read from a sibling table.
+SHORTFALLS = """
+CREATE SCHEMA src;
+CREATE TABLE src.office (id int PRIMARY KEY);
+CREATE TABLE src.recipient (id int PRIMARY KEY);
+CREATE TABLE src.status (id int PRIMARY KEY);
+CREATE TABLE src.membership (id int PRIMARY KEY,
+  recipient_id int NOT NULL REFERENCES src.recipient, office_id int NOT NULL REFERENCES src.office,
+  kind text NOT NULL, UNIQUE (recipient_id, kind));
+CREATE TABLE src.cycle (id int PRIMARY KEY,
+  recipient_id int NOT NULL REFERENCES src.recipient, office_id int NOT NULL REFERENCES src.office,
+  status_id int REFERENCES src.status, event text NOT NULL,
+  UNIQUE (status_id, event));
+"""
+
+
+async def test_unique_keys_with_null_or_one_row_per_parent_and_sibling_values(
+    pg_url: str,
+) -> None:
+    async with scratch_database(pg_url, "perfkit_infer_shortfalls_test") as url:
+        async with connection(str(url)) as conn:
+            await conn.execute(SHORTFALLS)
+            source = await capture_schema(conn, "src")
+        spec = {
+            "tables": {
+                "office": {"rows": 3},
+                "recipient": {"rows": 20},
+                # (recipient_id, kind): one membership per recipient makes it unique
+                "membership": {"per": "recipient", "count": 1},
+                "cycle": {
+                    "per": "recipient",
+                    "count": 2,
+                    "columns": {
+                        # (status_id, event): status_id always NULL, so never a clash
+                        "status_id": {"const": None},
+                        "event": {"const": "renewal"},
+                        # the recipient's office, read from its membership (a sibling)
+                        "office_id": {
+                            "sql": "(SELECT m.office_id FROM membership AS m "
+                            "WHERE m.recipient_id = t.recipient_id)"
+                        },
+                    },
+                },
+            }
+        }
+        plan = make_plan(source, parse_spec(spec, source="t"), seed=1, anchor=ANCHOR)
+        report = await fill_database(str(url), source, plan)
+        async with connection(str(url)) as conn:
+            apart = await conn.fetchval(
+                "SELECT count(*) FROM cycle c JOIN membership m USING (recipient_id) "
+                "WHERE c.office_id <> m.office_id"
+            )
+            offices = await conn.fetchval("SELECT count(DISTINCT office_id) FROM cycle")
+    assert report.rows["membership"] == 20 and report.rows["cycle"] == 40
+    assert apart == 0 and offices > 1
+
+
+@pytest.mark.parametrize(
+    ("columns", "table", "column"),
+    [
+        ({"title": {"days": [1, 2]}}, "film", "title"),  # not a date
+        ({"title": {"dated": True}}, "film", "title"),
+        ({"last_update": {"days": [0, 1], "relative_to": "title"}}, "film", "last_update"),
+    ],
+)
+def test_days_and_dated_need_a_date_column(
+    captured: Capture, columns: dict[str, Any], table: str, column: str
+) -> None:
+    spec = parse_spec({"tables": {table: {"columns": columns}}}, source="t")
+    with pytest.raises(InferenceError) as caught:
+        make_plan(captured, spec, seed=1, anchor=ANCHOR)
+    assert (table, column) in {(t, c) for t, c, _ in caught.value.problems}
+
+
+def test_a_partitioned_tables_dates_cannot_move(captured: Capture) -> None:
+    spec = parse_spec(
+        {"tables": {"payment": {"columns": {"payment_date": {"dated": True}}}}}, source="t"
+    )
+    with pytest.raises(InferenceError) as caught:
+        make_plan(captured, spec, seed=1, anchor=ANCHOR)
+    assert ("payment", "payment_date", "dated") in caught.value.problems
+
+
+async def test_days_are_drawn_from_the_anchor(captured: Capture, pg_url: str) -> None:
+    spec = {
+        **SPEC,
+        "tables": {
+            **SPEC["tables"],
+            "rental": {
+                **SPEC["tables"]["rental"],
+                "columns": {
+                    "rental_date": {"days": [-5, -1]},
+                    "return_date": {"days": [2, 3], "relative_to": "rental_date"},
+                },
+            },
+        },
+    }
+    plan = make_plan(captured, parse_spec(spec, source="t"), seed=3, anchor=ANCHOR)
+    async with scratch_database(pg_url, "perfkit_infer_days_test") as url:
+        await fill_database(str(url), captured, plan)
+        async with connection(str(url)) as conn:
+            low, high, gaps = await conn.fetchrow(
+                "SELECT min(rental_date), max(rental_date), "
+                "array_agg(DISTINCT (return_date - rental_date)) FROM rental"
+            )
+    midnight = dt.datetime(ANCHOR.year, ANCHOR.month, ANCHOR.day, tzinfo=dt.UTC)
+    assert midnight - dt.timedelta(days=5) <= low <= high < midnight
+    assert set(gaps) <= {dt.timedelta(days=2), dt.timedelta(days=3), None}

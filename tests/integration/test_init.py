@@ -103,6 +103,36 @@ async def test_init_never_replaces_a_file_without_force(project: tuple[Path, str
     assert "recipe: null" in path.read_text(encoding="utf-8")
 
 
+#: A small schema with a TO DO (a NOT NULL column under a CHECK perfkit cannot read) and a
+#: child with a unique foreign key (one profile per account).
+TODO_SCHEMA = """
+CREATE TABLE account (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE profile (id int PRIMARY KEY, account_id int NOT NULL UNIQUE REFERENCES account);
+CREATE TABLE post (id int PRIMARY KEY, account_id int NOT NULL REFERENCES account,
+  slug text NOT NULL CHECK (slug ~ '^[a-z]+$'));
+CREATE TABLE comment (id int PRIMARY KEY, post_id int NOT NULL REFERENCES post,
+  account_id int NOT NULL REFERENCES account);
+"""
+
+
+async def test_init_plans_what_it_can_around_a_to_do(project: tuple[Path, str]) -> None:
+    """A TO DO (post.slug) leaves the rest planned: the graph is drawn, the child with a
+    unique key gets one row per parent, and the tables under the TO DO follow their keys."""
+    root, _ = project
+    (root / "db" / "todo.sql").write_text(TODO_SCHEMA, encoding="utf-8")
+    report = await _init(output="perf/scales.yaml", sql="db/todo.sql")
+    text = (root / "perf" / "scales.yaml").read_text(encoding="utf-8")
+    tables = yaml.safe_load(text)["app"]["data"]["tables"]
+    assert len(report.todo) == 1 and "slug" in report.todo[0]
+    assert tables["account"] == {"rows": 100}
+    assert tables["profile"] == {"per": "account", "via": "account_id", "count": 1}
+    assert tables["post"] == {"per": "account", "via": "account_id", "count": 3}
+    assert tables["comment"]["per"] in ("post", "account") and tables["comment"]["count"] == 3
+    graph = [line for line in text.splitlines() if line.startswith("#   ")]
+    assert "#   profile -> account" in graph and "#   post -> account" in graph
+    assert report.rows == 100 + 100  # account and profile planned; post and comment wait
+
+
 async def _init(*, output: str, **flags: Any) -> InitReport:
     """``perfkit init`` with ``flags``, as the front end calls it where no scales.yaml exists
     yet (no run)."""

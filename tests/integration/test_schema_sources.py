@@ -39,6 +39,7 @@ from perfkit.apps.welfare.models import metadata as welfare_metadata
 from perfkit.catalog import Catalog, read_catalog
 from perfkit.config import Config, MigrationsSource, SchemaSource
 from perfkit.db import connection
+from perfkit.ddl.source import CAPTURES_DIR
 from perfkit.errors import ConfigError, DatabaseEnvError
 from perfkit.run import Run
 from perfkit.schema import Schema
@@ -553,8 +554,8 @@ async def test_models_a_sql_file_and_migrations_build_one_schema_with_one_finger
     # its own: this one remembers the builds above)
     dead = env_of["models"] | {"TEST_DATABASE_URL": "postgresql://u:pw@127.0.0.1:1/homecare_test"}
     for remembered, fit in ((True, "fits"), (False, "unknown (not built yet)")):
-        if not remembered:
-            (tmp_path / "state" / MEMO_FILE).unlink()
+        if not remembered:  # the example's data is inferred: its captures are remembered
+            shutil.rmtree(tmp_path / "state" / CAPTURES_DIR)
         done = run_perfkit_process("snapshots", cwd=ROOT, env=dead)  # plain text: never cut
         assert done.returncode == 0, done.stderr
         listing = done.stdout  # the table: results go to stdout

@@ -77,10 +77,11 @@ def test_snapshot_list_restore_verify_prune_prepare(
     dry = run_perfkit("prune", "--dry-run", "--keep", "1", cwd=project_root, env=env)
     assert dry.returncode == 0 and "kept per scale: small: 1" in dry.stdout
 
-    prepared = run_perfkit("prepare", "--scale", "small", cwd=project_root, env=env)
+    prepared = run_perfkit("prepare", "--scale", "small", "--json", cwd=project_root, env=env)
     assert prepared.returncode == 0, prepared.stderr
-    report = json.loads((Path(env["PERFKIT_STATE_DIR"]) / "prepare" / "small.json").read_text())
+    report = json.loads(prepared.stdout)
     assert report["how"] in ("kept", "template") and report["scale"] == "small"
+    assert not (Path(env["PERFKIT_STATE_DIR"]) / "prepare").exists()  # no handover file
 
     for done in (made, listed, restored, unsafe, dry, prepared):
         assert password not in done.stdout + done.stderr

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from perfkit.config import config_from
 from perfkit.datagen.infer.checks import (
     AnyNotNull,
     Bound,
@@ -23,6 +24,7 @@ from perfkit.datagen.infer.checks import (
 )
 from perfkit.datagen.infer.fill import decode_tsvector, encode_tsvector
 from perfkit.datagen.infer.providers import kind_for
+from perfkit.datagen.infer.seed import scale_numbers
 from perfkit.datagen.infer.values import (
     Groups,
     Permutation,
@@ -188,6 +190,15 @@ def test_the_cardinality_language_reads_plain_mappings() -> None:
         ({"tables": {"c": {"columns": {"a": {"call": "a b"}}}}}, "g.tables.c.columns.a.call"),
         ({"null_share": 2}, "g.null_share"),
         ({"talbes": {}}, "g.talbes"),
+        ({"tables": {"c": {"count": {"scale": 3}}}}, "g.tables.c.count.scale"),
+        ({"tables": {"c": {"columns": {"d": {"days": [9, 1]}}}}}, "g.tables.c.columns.d"),
+        ({"tables": {"c": {"columns": {"d": {"relative_to": "x"}}}}}, "g.tables.c.columns.d"),
+        (
+            {"tables": {"c": {"columns": {"d": {"days": [1, 2], "const": 1}}}}},
+            "g.tables.c.columns.d",
+        ),
+        ({"preset": "nosuch"}, "g.preset"),
+        ({"preset": "Bad Name!"}, "g.preset"),
     ],
 )
 def test_a_bad_spec_names_its_key(raw: dict[str, Any], key_path: str) -> None:
@@ -206,3 +217,63 @@ def test_zipf_counts_are_skewed_and_capped() -> None:
     sizes = [b - a for a, b in itertools.pairwise(groups.starts)]
     assert max(sizes) == 8 and min(sizes) == 1
     assert sizes.count(1) > sizes.count(2) > sizes.count(4)
+
+
+def test_a_preset_is_under_the_teams_keys() -> None:
+    """The team's keys win: a table's cardinality as a whole, its columns one by one; the
+    preset's other tables and keys stay."""
+    spec = parse_spec(
+        {
+            "preset": "welfare",
+            "locale": "en_US",
+            "tables": {
+                "staffs": {"rows": 3, "columns": {"role": {"const": "owner"}}},
+                "extra": {"rows": 1},
+            },
+        },
+        source="scales.yaml",
+    )
+    assert spec.preset == "welfare" and spec.locale == "en_US"
+    staffs = spec.table("staffs")
+    assert (staffs.rows, staffs.per, staffs.count) == (3, None, None)
+    assert staffs.columns["role"].const == "owner"
+    assert staffs.columns["is_test_data"].const is True  # the preset's, kept
+    assert spec.table("extra").rows == 1
+    cycles = spec.table("support_plan_cycles")
+    assert isinstance(cycles.count, Distribution) and cycles.count.scale == "cycles_per_plan"
+    assert spec.dated_columns == {"support_plan_cycles": ("start_date", "end_date")}
+
+
+def test_days_move_with_the_run_day_unless_told_otherwise() -> None:
+    spec = parse_spec(
+        {
+            "tables": {
+                "t": {
+                    "columns": {
+                        "due": {"days": [-3, 3]},
+                        "born": {"days": [-9000, -7000], "dated": False},
+                        "ends": {"days": [1, 2], "relative_to": "due"},
+                        "seen": {"dated": True},
+                        "made": {"const": None},
+                    }
+                }
+            }
+        },
+        source="scales.yaml",
+    )
+    assert spec.dated_columns == {"t": ("due", "seen")}
+
+
+def test_a_count_must_name_a_number_every_scale_gives(tmp_path: Any) -> None:
+    raw = {
+        "scales": {"small": {"offices": 1, "counts": {"visits": 2}}, "medium": {"offices": 2}},
+        "app": {"recipe": None, "data": {"tables": {"v": {"count": {"scale": "visits"}}}}},
+    }
+    with pytest.raises(ConfigError) as caught:
+        config_from(raw, source=tmp_path / "scales.yaml")
+    assert caught.value.key_path == "app.data.tables.v.count.scale"
+    raw["scales"]["medium"]["counts"] = {"visits": 4}  # type: ignore[index]
+    cfg = config_from(raw, source=tmp_path / "scales.yaml")
+    assert cfg.scale("medium").counts == {"visits": 4}
+    assert scale_numbers(cfg.scale("medium"))["visits"] == 4
+    assert scale_numbers(cfg.scale("small"))["staff_per_office"] == 10

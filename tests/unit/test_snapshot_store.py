@@ -173,7 +173,7 @@ def test_dates_and_names() -> None:
     sql = shifted_select(
         "support_plan_cycles", ["id", "end_date"], source="s", days=30, shifted=shifted
     )
-    assert sql == 'SELECT "id", "end_date" + 30 FROM s'
+    assert sql == 'SELECT "id", "end_date" + make_interval(days => 30) AS "end_date" FROM s'
 
     long = "x" * 70
     for kind in HELPER_KINDS:

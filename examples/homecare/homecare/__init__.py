@@ -5,8 +5,8 @@
 - :mod:`.db`: the module-level async engine (psycopg 3) and session factory;
 - :mod:`.models`: the seven tables (SQLAlchemy 2 declarative);
 - :mod:`.batch`: the nightly review-reminder batch, the workload perfkit times;
-- :mod:`.recipe`: how perfkit's deterministic entities fill the tables.
+- :mod:`.data`: the functions scales.yaml's `app.data` overrides call.
 
-The application knows nothing of perfkit except :mod:`.recipe`; ``../scales.yaml`` tells
+The application knows nothing of perfkit (:mod:`.data` imports none of it); ``../scales.yaml`` tells
 perfkit where each part is.
 """

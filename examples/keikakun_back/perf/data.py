@@ -57,3 +57,9 @@ def null(row: Mapping[str, Any]) -> None:
     """NULL, as a call: a column of a unique key that is always NULL (perfkit's unique-key
     check counts a call's values as the team's own; PostgreSQL checks the key)."""
     return None
+
+
+def series_cycle(row: Mapping[str, Any]) -> int:
+    """calendar_event_series.support_plan_cycle_id: cycle ``n + 1`` for series ``n`` (cycles
+    are numbered from 1, and there are more cycles than series at every scale)."""
+    return int(row["_index"]) + 1

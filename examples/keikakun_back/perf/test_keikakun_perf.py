@@ -9,6 +9,7 @@ for the batch), never from keikakun's code.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -84,16 +85,26 @@ async def test_schema_is_production_verbatim(perf_data: Any) -> None:
     assert empty == [], f"tables left empty: {empty}"
 
 
+#: Peak Python heap of one batch run (MB). keikakun's 50 MB was set for its 500 offices of 10
+#: recipients each (5,000); large here has 100 per office (50,000) and peaks at ~91 MB: the
+#: batch holds every alert of every office at once (docs/keikakun_back.md).
+PEAK_HEAP_MB = {"small": 50, "medium": 50, "large": 120}
+
+
 @pytest.mark.perf_budget(statements=5)  # the N+1 check: 5 SELECTs whatever the scale
 async def test_deadline_alerts(
-    perf_session: AsyncSession, perf_measure: Any, perf_workload: Any
+    perf_session: AsyncSession, perf_measure: Any, perf_workload: Any, perf_scale: str
 ) -> None:
     """Deadline-alert batch (dry run): time, statements, memory (peak, retained, leak), and
     the e-mail and push counts of the independent SQL."""
     run = await perf_measure(
         perf_workload,
         memory={"runs": 5, "warmup": 1},
-        memory_budgets={"peak_heap_mb": 50, "retained_heap_mb": 10, "leak_ratio": 0.2},
+        memory_budgets={
+            "peak_heap_mb": PEAK_HEAP_MB[perf_scale],
+            "retained_heap_mb": 10,
+            "leak_ratio": 0.2,
+        },
     )
     want = await expected_counts(perf_session)
     offices = want["offices"]
@@ -102,22 +113,203 @@ async def test_deadline_alerts(
     assert offices > 0
 
 
-async def test_deadline_alerts_with_broken_rows(
-    perf_variant: Any, perf_measure: Any, perf_session: AsyncSession
+async def test_deadline_alerts_with_broken_offices(
+    perf_variant: Any,
+    perf_measure: Any,
+    perf_session: AsyncSession,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Resilience: offices with broken rows (latest cycles without a deadline, staff with
-    JSON null preferences) do not stop the others; the counts follow the rule on that data."""
+    """Resilience: two offices whose batch work fails (a member's preferences a JSON string; a
+    string e-mail threshold) do not stop the others. On a clone with the `broken_offices`
+    variant, the batch's e-mails and pushes equal what the independent SQL expects for the
+    other offices, fewer than on the shared data, and each broken office is reported (logged
+    as an error with its exception's type)."""
     from app.tasks.deadline_notification import send_deadline_alert_emails  # after perfkit's env
 
-    variant = await perf_variant("broken_rows")
+    from perfkit.pipeline import pinned_clock
+
+    shared = await expected_counts(perf_session)
+    variant = await perf_variant("broken_offices")
     async with variant.session() as session:
+        want = await expected_counts(session)
         run = await perf_measure(
             lambda: send_deadline_alert_emails(session, dry_run=True),
-            name="deadline_alerts_broken_rows",
+            name="deadline_alerts_broken_offices",
             on=variant,
         )
-        want = await expected_counts(session)
-    assert run.numbers["email_sent"] == want["email_sent"] > 0
+        caplog.clear()
+        with (
+            caplog.at_level(logging.ERROR, logger="app.tasks.deadline_notification"),
+            pinned_clock(variant.data.anchor_date),
+        ):
+            once = await send_deadline_alert_emails(session, dry_run=True)
+    reported = [
+        r.getMessage() for r in caplog.records if "Error processing office" in r.getMessage()
+    ]
+    assert shared["broken_offices"] == 0 and want["broken_offices"] == 2
+    assert run.numbers["email_sent"] == once["email_sent"] == want["email_sent"] > 0
+    assert run.numbers["push_sent"] == once["push_sent"] == want["push_sent"]
+    assert want["email_sent"] < shared["email_sent"]  # the broken offices' e-mails are gone
+    # The JSON-string office fails at every scale; the string-threshold office raised TypeError
+    # at small and gave 0 e-mails without an error at medium (not understood yet:
+    # docs/keikakun_back.md, "Limits"): each failure reported, at most one per broken office.
+    kinds = [m.rsplit(": ", 1)[1] for m in reported]
+    assert "AttributeError" in kinds and set(kinds) <= {"AttributeError", "TypeError"}
+    assert len(kinds) <= want["broken_offices"]
+    print(
+        f"  broken offices: {want['broken_offices']} of {want['offices']} reported "
+        f"{[m.rsplit(': ', 1)[1] for m in reported]}; e-mails {once['email_sent']} "
+        f"(shared data {shared['email_sent']}), push {once['push_sent']}"
+    )
+
+
+#: The database the models' schema is seeded into (a test database, dropped after the test).
+MODELS_DB = "keikakun_models_test"
+
+
+async def batch_counts(url: str, day: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The batch's dry-run counts on the database at ``url`` (its clock pinned to ``day``), and
+    what the independent SQL expects there."""
+    from app.tasks.deadline_notification import send_deadline_alert_emails
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from perfkit.pipeline import pinned_clock
+
+    engine = create_async_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        async with AsyncSession(engine) as session:
+            with pinned_clock(day):
+                got = await send_deadline_alert_emails(session, dry_run=True)
+            return got, await expected_counts(session)
+    finally:
+        await engine.dispose()
+
+
+async def test_models_schema_gives_same_counts(
+    perf_data: Any, perf_scale: str, pytestconfig: pytest.Config, tmp_path: Path
+) -> None:
+    """Issue 20: the same app.data seeded on keikakun's models (app.schema.metadata) instead of
+    production's schema.sql: every column the batch reads holds the same values, except which
+    office each support-plan cycle names (same offices, as many times each; see below). On
+    each schema the batch's counts equal the independent SQL's. Across schemas they are equal
+    only when those rows are: at small they happen to be (45 and 5), at medium they are not
+    (390/20 on the models, 400/60 on production's; docs/keikakun_back.md, "Limits")."""
+    import importlib
+    import pkgutil
+
+    import app.models
+    import msgspec
+    from app.db.base import Base
+
+    for module in pkgutil.iter_modules(app.models.__path__):  # every model on Base.metadata
+        importlib.import_module(f"app.models.{module.name}")  # (push_subscription is not in
+        # app.models' __init__)
+
+    from perfkit.commands.data import seed
+    from perfkit.config import SchemaSource
+    from perfkit.pytest_plugin import perf_config
+    from perfkit.run import Run
+
+    QUOTED_DEFAULTS.update(sql_function_defaults(Base.metadata))
+    assert QUOTED_DEFAULTS, "the models' quoted SQL defaults are fixed: drop this workaround"
+    cfg = perf_config(pytestconfig)
+    models = msgspec.structs.replace(
+        cfg,
+        app=msgspec.structs.replace(cfg.app, schema=SchemaSource(metadata="app.db.base:Base")),
+        state_dir=tmp_path,  # its own record of the schema built: the shared data's is kept
+    )
+    plain = perf_data.url.replace("+psycopg", "").replace("+asyncpg", "")
+    day = perf_data.anchor_date
+    async with scratch_database(plain, MODELS_DB) as url:
+        await seed(Run(models, db=str(url), today=day), scale=perf_scale, anchor=day)
+        on_models, want_models = await batch_counts(str(url), day)
+        read = rows_read(str(url))
+        models_offices = office_multiset(str(url))
+    on_sql, want_sql = await batch_counts(plain, day)
+    print(
+        f"  models' schema: {on_models}; production's schema: {on_sql}; "
+        f"independent SQL {want_models['email_sent']}/{want_models['push_sent']} and "
+        f"{want_sql['email_sent']}/{want_sql['push_sent']}"
+    )
+    on_production = rows_read(plain)
+    differ = sorted(k for k in read if read[k] != on_production[k])
+    print(f"  columns the batch reads that differ, row by row: {differ}")
+    # The one difference: which office each cycle names (the same offices, as many times each).
+    # The dump has office_id as its 14th column (a later migration added it), the models as
+    # its 3rd, and perfkit draws a foreign key's parents in column order.
+    assert differ in ([], ["support_plan_cycles.office_id"])
+    assert office_multiset(plain) == models_offices
+    for key in ("email_sent", "push_sent"):  # on each schema, the batch follows the rule
+        assert on_models[key] == want_models[key] and on_sql[key] == want_sql[key]
+    if not differ:  # the same rows: the same counts
+        assert on_models == on_sql
+    assert on_sql["email_sent"] > 0 and on_models["email_sent"] > 0
+
+
+#: The models' columns whose quoted SQL defaults were made calls (once per process).
+QUOTED_DEFAULTS: set[str] = set()
+
+
+def sql_function_defaults(metadata: Any) -> list[str]:
+    """Make the models' ``server_default="now()"`` / ``"gen_random_uuid()"`` (a quoted string:
+    ``DEFAULT 'now()'``, which PostgreSQL refuses for a uuid column) the SQL call the
+    migrations write (``DEFAULT now()``); the columns changed. keikakun's tests build their
+    database with alembic, never ``create_all``, so the models alone do not build."""
+    from sqlalchemy import DefaultClause
+
+    changed = []
+    for table in metadata.tables.values():
+        for column in table.columns:
+            default = column.server_default
+            arg = getattr(default, "arg", None)
+            if isinstance(arg, str) and arg.endswith("()"):
+                column.server_default = DefaultClause(text(arg))
+                changed.append(f"{table.name}.{column.name}")
+    return changed
+
+
+#: What the batch reads: its tables and columns (the rows in id order: ``order``).
+BATCH_READS = {
+    "offices": ("id", "is_test_data", "deleted_at"),
+    "staffs": ("id", "email", "deleted_at", "notification_preferences", "full_name"),
+    "office_staffs": ("staff_id", "office_id"),
+    "welfare_recipients": ("id",),
+    "support_plan_cycles": (
+        "id",
+        "welfare_recipient_id",
+        "office_id",
+        "is_latest_cycle",
+        "next_renewal_deadline",
+    ),
+    "plan_deliverables": ("plan_cycle_id", "deliverable_type"),
+    "push_subscriptions": ("staff_id",),
+}
+
+
+def office_multiset(url: str) -> list[tuple[Any, ...]]:
+    """Per office: how many support-plan cycles name it, and how many latest ones."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT office_id::text, count(*), count(*) FILTER (WHERE is_latest_cycle) "
+            "FROM support_plan_cycles GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+
+
+def rows_read(url: str) -> dict[str, tuple[int, str]]:
+    """Per column the batch reads: its row count and an md5 of its values, each beside its
+    row's first column (so that a value in another row differs), in a stable order."""
+    with psycopg.connect(url) as conn:
+        return {
+            f"{table}.{column}": tuple(  # type: ignore[misc]
+                conn.execute(
+                    f"SELECT count(*), md5(string_agg(r, ',' ORDER BY r)) FROM "  # noqa: S608
+                    f"(SELECT {columns[0]}::text || ':' || {column}::text AS r FROM {table}) s"
+                ).fetchone()
+                or ()
+            )
+            for table, columns in BATCH_READS.items()
+            for column in columns
+        }
 
 
 async def dashboard_counts(session: AsyncSession, staff_id: str) -> tuple[int, int]:
@@ -168,8 +360,9 @@ async def test_dashboard_counts(perf_client: Any, perf_session: AsyncSession) ->
 @pytest.mark.parametrize("users", [1, 10])
 async def test_dashboard_load(perf_scale: str, perf_load: Any, users: int) -> None:
     """GET /api/v1/dashboard/ under load: p50, p95, p99 at 1 and 10 users."""
-    # 10 users on one process and 2 cores queue behind each other: p95 allowed 3 s there.
-    budgets = {"p95": 3.0} if users > 1 else None
+    # 10 users on one process and 2 cores queue behind each other: p95 is about 10 times one
+    # request's; allowed 3 s there, 6 s at large (one request's p95 is 0.7 s there).
+    budgets = {"p95": 6.0 if perf_scale == "large" else 3.0} if users > 1 else None
     run = await perf_load("dashboard", users=users, name=f"dashboard_{users}u", budgets=budgets)
     p = run.percentiles()
     assert run.result.errors == 0 and 0 < p["p50"] <= p["p95"] <= p["p99"]
@@ -207,3 +400,45 @@ async def test_name_update_concurrent(perf_load: Any) -> None:
         budgets={"p95": 1.0},  # 10 users queue on one process and 2 cores
     )
     assert run.result.errors == 0
+
+
+async def test_password_change_with_large_history(perf_variant: Any, perf_load: Any) -> None:
+    """PATCH /api/v1/staffs/me/password for 20 staff with 100 old passwords each (keikakun's
+    test_password_change_with_large_history, one request per staff member: 3 changes an hour
+    each is its limit): no error, and each history cut to the latest 3 with the new one."""
+    variant = await perf_variant("known_passwords")
+    run = await perf_load("password_change", users=1, iterations=20, warmup=0, on=variant)
+    assert run.result.errors == 0
+    async with variant.session() as session:
+        kept = (
+            (
+                await session.execute(
+                    text(
+                        "SELECT count(*) FROM password_histories WHERE staff_id IN "
+                        "(SELECT id FROM staffs ORDER BY id LIMIT 20) GROUP BY staff_id"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert kept == [3] * 20
+
+
+async def test_email_change_request(perf_variant: Any, perf_load: Any) -> None:
+    """POST /api/v1/staffs/me/email for 20 staff (keikakun's
+    test_email_change_async_processing: the response does not wait for the mail): no error,
+    and one pending request per staff member for the address asked."""
+    variant = await perf_variant("known_passwords")
+    run = await perf_load("email_change", users=1, iterations=20, warmup=0, on=variant)
+    assert run.result.errors == 0
+    async with variant.session() as session:
+        made = (
+            await session.execute(
+                text(
+                    "SELECT count(*) FROM email_change_requests "
+                    "WHERE new_email = 'moved-' || staff_id || '@example.com'"
+                )
+            )
+        ).scalar_one()
+    assert made == 20

@@ -85,7 +85,7 @@ from perfkit.datagen.infer.values import (
     step_micros,
 )
 from perfkit.datagen.validate import ColumnInfo, misfit
-from perfkit.dataspec import ColumnOverride, GenerationSpec, TableSpec
+from perfkit.dataspec import ColumnOverride, Distribution, GenerationSpec, TableSpec
 from perfkit.ddl.model import Capture, Column, Constraint
 
 _NOW = re.compile(
@@ -95,6 +95,10 @@ _NOW = re.compile(
 _RANDOM_UUID = re.compile(r"^(gen_random_uuid|uuid_generate_v4|uuidv4)\(\)$")
 _CONSTANT = re.compile(r"^\(?('(?:[^']|'')*'|-?[0-9.]+|true|false|NULL)\)?(::[\w .\"\[\]()]+)*$")
 _ORDERING_OPS = {"<": -1, "<=": -1, ">": 1, ">=": 1}
+#: The types a ``days`` override and a dated column may have.
+_DATED_TYPES = ("date", "timestamp", "timestamptz")
+#: The most distinct values a ``days`` override draws from.
+_DAYS_POOL = 65_536
 
 
 @dataclass
@@ -128,11 +132,16 @@ class _Planner:
         seed: int,
         anchor: dt.date,
         scale: float,
+        numbers: Mapping[str, int],
         base_dir: Path,
     ) -> None:
         self.capture = capture
         self.spec = spec
         self.scale = scale
+        self.numbers = numbers
+        #: The scale's numbers the counts followed (recorded in the plan's parameters).
+        self.numbers_used: dict[str, int] = {}
+        self.anchor = anchor
         self.base_dir = base_dir
         self.key = f"perfkit-infer/v{INFER_VERSION}/seed={seed}"
         self.window = Window.around(
@@ -210,10 +219,41 @@ class _Planner:
                     t.rows = round(self.spec.default_rows * self.scale)
                 return
             parent = self.tables[t.per.references or ""]
-            count = spec.count if spec.count is not None else self.spec.default_count
+            count = self._scale_count(t, spec.count)
+            if spec.count is None and self._per_is_unique(t):
+                count = min(count, 1)  # a unique key: at most one row per parent
+            if count is None:
+                return
             cap = self._partner_cap(t)
             t.groups = draw_counts(count, parent.rows, cap, f"{self.key}/{name}")
             t.rows = t.groups.rows
+
+    def _per_is_unique(self, t: _Table) -> bool:
+        """Whether the ``per`` key's columns alone are a unique key of the table (1:1)."""
+        assert t.per is not None
+        return any(set(columns) == set(t.per.columns) for _, columns in t.facts.uniques)
+
+    def _scale_count(self, t: _Table, count: Any) -> Any:
+        """``count`` with ``{scale: name}`` read from the scale's numbers (the default count
+        when None); None, with a problem, for a number the scale does not have."""
+        if count is None:
+            return self.spec.default_count
+        if isinstance(count, Distribution) and count.scale is not None:
+            number = self.numbers.get(count.scale)
+            if number is None:
+                self.problem(
+                    t.facts.table.name,
+                    "",
+                    "count",
+                    f"{t.facts.table.name}: count follows the scale's {count.scale!r}, "
+                    "which the scale does not give",
+                    f"give scales.<name>.counts.{count.scale}, or name one of "
+                    f"{', '.join(sorted(self.numbers))}",
+                )
+                return None
+            self.numbers_used[count.scale] = number
+            return number
+        return count
 
     def _per(self, t: _Table, parent: str, via: str | None) -> Constraint | None:
         name = t.facts.table.name
@@ -330,6 +370,16 @@ class _Planner:
             key = set(columns)
             if key & t.injective or any(table.column(c).fed_by_sequence for c in key):
                 continue
+            if self._always_null(t, name, key):
+                continue  # NULLs are distinct: no two rows clash
+            if (
+                t.per is not None
+                and set(t.per.columns) <= key
+                and t.groups is not None
+                and t.groups.fixed is not None
+                and t.groups.fixed <= 1
+            ):
+                continue  # one row per parent: the per key alone is distinct
             if key & set(overrides) and all(
                 overrides[c].kind in ("call", "sql") for c in key & set(overrides)
             ):
@@ -372,6 +422,21 @@ class _Planner:
                 f"{name} ({', '.join(columns)}) unique by construction",
                 "give one of its columns an override with distinct values (a call or sql override)",
             )
+
+    def _always_null(self, t: _Table, name: str, key: set[str]) -> bool:
+        """Whether a column of unique key ``name`` is NULL in every row (``const: null``) and
+        the key treats NULLs as distinct (no ``NULLS NOT DISTINCT``)."""
+        overrides = t.spec.columns
+        null = any(
+            c in overrides and overrides[c].kind == "const" and overrides[c].const is None
+            for c in key
+        )
+        if not null:
+            return False
+        table = t.facts.table
+        definitions = [k.definition for k in table.constraints if k.name == name]
+        definitions += [i.definition for i in table.indexes if i.name == name]
+        return not any("NULLS NOT DISTINCT" in d.upper() for d in definitions)
 
     def _best_injective(self, t: _Table, columns: Sequence[str]) -> str | None:
         order = {"U": 0, "N": 1, "S": 2, "D": 3}
@@ -428,6 +493,7 @@ class _Planner:
                     f"give {', '.join(sorted(read)) or 'its columns'} an override "
                     "(const, choice, call or sql) whose values pass it",
                 )
+        self._dated(t)
         for each in table.columns:
             made = self._column(t, each, overrides.get(each.name), fk_columns, forced)
             if made is None:
@@ -437,7 +503,46 @@ class _Planner:
             {"main": t.makers, "after": after, "called": called}[where].append(maker)
             if addressed:
                 t.addressed[each.name] = maker
+        before = {c for m in [*t.makers, *after] for c in m.columns}
+        for maker in after:
+            if isinstance(maker, After) and maker.other not in before:
+                self.problem(
+                    name,
+                    maker.column,
+                    "override",
+                    f"{name}.{maker.column} is counted from {maker.other}, "
+                    "which perfkit does not make before it (a call, a server default or no "
+                    "column)",
+                    "count it from a column perfkit draws, or from the anchor",
+                )
+                return
         t.makers += _in_dependency_order(after) + called
+
+    def _dated(self, t: _Table) -> None:
+        """The table's columns that move with the run day must be dates or timestamps of a
+        table that is not partitioned (a restore shifts them in place)."""
+        table = t.facts.table
+        for c, override in t.spec.columns.items():
+            if not override.moves or c not in {x.name for x in table.columns}:
+                continue
+            if table.column(c).type.base not in _DATED_TYPES:
+                self.problem(
+                    table.name,
+                    c,
+                    "dated",
+                    f"{table.name}.{c} is {table.column(c).type.sql}: only a date or timestamp "
+                    "moves with the run day",
+                    "drop dated (or days) from this column",
+                )
+            elif table.kind == "p":
+                self.problem(
+                    table.name,
+                    c,
+                    "dated",
+                    f"{table.name}.{c}: the dates of a partitioned table cannot move with the "
+                    "run day (a shift could move rows between partitions)",
+                    "give the column dated: false",
+                )
 
     def _column(
         self,
@@ -460,7 +565,9 @@ class _Planner:
             maker = self._override(t, column, override)
             if maker is None:
                 return None
-            where = "called" if override.kind == "call" else "main"
+            where = {"call": "called"}.get(override.kind, "main")
+            if isinstance(maker, After):
+                where = "after"
             return maker, where, isinstance(maker, Constant)
         if c in fk_columns and c not in t.injective:
             return None  # made with its foreign key
@@ -564,15 +671,64 @@ class _Planner:
         if override.kind == "call":
             fn = self._import(name, c, override.call or "")
             return None if fn is None else Called(c, fn)
+        if override.kind == "days":
+            return self._days(t, column, override, share)
         assert override.kind == "sql"
         joins = self._joins(t, override)
         if joins is None:
             return None
         t.updates.append(SqlUpdate(name, c, override.sql or "", joins))
+        if column.type.base == "uuid":  # a placeholder until the update (NOT NULL holds)
+            return RandomUuids(c, 0.0)
         space = self._space(t, column)
         if space is None or not space.pool:
             return Constant(c, None)
         return Drawn(c, space.pool, key=f"{self.key}/{name}", size=_ring_size(t.rows))
+
+    def _days(
+        self, t: _Table, column: Column, override: ColumnOverride, share: float
+    ) -> Maker | None:
+        """A ``days`` override: dates (or moments) drawn uniformly from the anchor's day plus
+        ``days``, or the ``relative_to`` column plus a whole number of days from ``days``."""
+        name, c = t.facts.table.name, column.name
+        assert override.days is not None
+        low, high = override.days
+        base = column.type.base
+        if base not in _DATED_TYPES:
+            self.problem(
+                name,
+                c,
+                "override",
+                f"{name}.{c} is {column.type.sql}: days goes with a date or timestamp column",
+                "use const, choice, call or sql",
+            )
+            return None
+        if override.relative_to is not None:
+            other = override.relative_to
+            known = {x.name: x for x in t.facts.table.columns}
+            if other not in known or other == c or known[other].type.base != base:
+                self.problem(
+                    name,
+                    c,
+                    "override",
+                    f"{name}.{c}: relative_to names {other!r}, which is not another "
+                    f"{column.type.sql} column of the table",
+                    "name a column of the same type",
+                )
+                return None
+            steps = [dt.timedelta(days=d) for d in range(low, high + 1)]
+            return After(c, other, steps, share)
+        first = dt.datetime(self.anchor.year, self.anchor.month, self.anchor.day, tzinfo=dt.UTC)
+        start, span = first + dt.timedelta(days=low), dt.timedelta(days=high - low + 1)
+        if base == "date":
+            pool: list[Any] = [start.date() + dt.timedelta(days=d) for d in range(high - low + 1)]
+        else:
+            n = min(_DAYS_POOL, int(span.total_seconds()))
+            pool = [start + span * i / n for i in range(n)]
+            if base == "timestamp":
+                pool = [v.replace(tzinfo=None) for v in pool]
+        self._check_values(t, column, [pool[0], pool[-1]])
+        return Drawn(c, pool, share, key=f"{self.key}/{name}", size=_ring_size(t.rows))
 
     def _check_values(self, t: _Table, column: Column, values: Sequence[Any]) -> None:
         info = column_info(column)
@@ -643,9 +799,15 @@ class _Planner:
                 out.append((alias, k.references, tuple(zip(k.columns, k.ref_columns, strict=True))))
             return tuple(out)
         seen: set[str] = set()
+        # a key made by a sql override holds a placeholder until its update: no join over it
+        placeholders = {c for c, o in t.spec.columns.items() if o.kind == "sql"}
         for k in sorted(fks, key=lambda k: k.name):
             if k.references is None or k.references in seen or k.references == name:
                 continue
+            if placeholders & set(k.columns):
+                continue
+            if not re.search(rf"\b{re.escape(k.references)}\b", override.sql or ""):
+                continue  # a parent the expression does not name: no join (nor its NULLs)
             seen.add(k.references)
             out.append(
                 (k.references, k.references, tuple(zip(k.columns, k.ref_columns, strict=True)))
@@ -879,13 +1041,21 @@ def make_plan(
     seed: int,
     anchor: dt.date,
     scale: float = 1.0,
+    numbers: Mapping[str, int] | None = None,
     base_dir: Path | None = None,
 ) -> Plan:
     """The :class:`Plan` for every data table of ``capture`` (see the module docstring);
-    :class:`InferenceError` with every problem found otherwise. ``base_dir`` is where
-    relative CSV paths start (default: the working folder)."""
+    :class:`InferenceError` with every problem found otherwise. ``numbers`` are the scale's
+    numbers a count may follow (``{scale: name}``); ``base_dir`` is where relative CSV paths
+    start (default: the working folder)."""
     planner = _Planner(
-        capture, spec, seed=seed, anchor=anchor, scale=scale, base_dir=base_dir or Path()
+        capture,
+        spec,
+        seed=seed,
+        anchor=anchor,
+        scale=scale,
+        numbers=numbers or {},
+        base_dir=base_dir or Path(),
     )
     order = planner.run()
     if planner.problems:
@@ -908,14 +1078,17 @@ def make_plan(
                 per=(t.per.references or "", t.per.columns[0]) if t.per is not None else None,
             )
         )
+    parameters: dict[str, Any] = {
+        "infer": INFER_VERSION,
+        "providers": providers.PROVIDER_VERSION,
+        "scale": scale,
+        "spec": spec.as_json(),
+    }
+    if planner.numbers_used:
+        parameters["numbers"] = dict(sorted(planner.numbers_used.items()))
     plan = Plan(
         tables=tuple(tables),
-        parameters={
-            "infer": INFER_VERSION,
-            "providers": providers.PROVIDER_VERSION,
-            "scale": scale,
-            "spec": spec.as_json(),
-        },
+        parameters=parameters,
         cut=frozenset(planner.cut),
     )
     _check_calls(capture, plan, planner)

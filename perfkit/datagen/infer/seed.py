@@ -35,7 +35,7 @@ from perfkit.datagen.infer.fill import fill_database
 from perfkit.datagen.infer.model import INFER_VERSION, Plan
 from perfkit.datagen.infer.plan import make_plan
 from perfkit.datagen.metadata import DatasetInfo
-from perfkit.dataspec import GenerationSpec
+from perfkit.dataspec import SCALE_NUMBERS, GenerationSpec
 from perfkit.db import connect
 from perfkit.ddl import Capture
 from perfkit.locks import exclusive
@@ -48,6 +48,12 @@ if TYPE_CHECKING:
 
 #: The mode an inferred dataset records.
 INFERRED_MODE = "inferred"
+
+
+def scale_numbers(scale: Scale) -> dict[str, int]:
+    """The numbers of ``scale`` a count may follow (``{scale: name}``): its own
+    (:data:`perfkit.dataspec.SCALE_NUMBERS`) and its ``counts``."""
+    return {**{n: int(getattr(scale, n)) for n in SCALE_NUMBERS}, **scale.counts}
 
 
 def planned_inferred(
@@ -63,7 +69,13 @@ def planned_inferred(
     :class:`DatasetInfo` seeding it writes (``created_at`` = now; the fingerprint the
     capture's, checked again on the tables as built)."""
     plan = make_plan(
-        capture, spec, seed=seed, anchor=anchor, scale=float(scale.offices), base_dir=base_dir
+        capture,
+        spec,
+        seed=seed,
+        anchor=anchor,
+        scale=float(scale.offices),
+        numbers=scale_numbers(scale),
+        base_dir=base_dir,
     )
     info = DatasetInfo(
         scale=scale.name,

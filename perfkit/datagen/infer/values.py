@@ -224,7 +224,8 @@ class RandomUuids:
 @dataclass(frozen=True)
 class Called:
     """An override: ``fn(row)`` per row, ``row`` the values made so far in that row (a dict,
-    with ``"_index"`` the row number)."""
+    with ``"_index"`` the row number; in a child table with ``per``, ``"_parent"`` its parent's
+    row number and ``"_rank"`` its rank among that parent's rows, from 0)."""
 
     column: str
     fn: Callable[[Mapping[str, Any]], Any]
@@ -237,9 +238,13 @@ class Called:
         names = list(block.done)
         lists = [block.done[n] for n in names]
         out = []
+        parents, ranks = block.parents, block.ranks
         for offset, index in enumerate(block.indices):
             row = {name: values[offset] for name, values in zip(names, lists, strict=True)}
             row["_index"] = index
+            if parents is not None and ranks is not None:
+                row["_parent"] = parents[offset]
+                row["_rank"] = ranks[offset]
             out.append(self.fn(row))
         return [out]
 
