@@ -455,11 +455,14 @@ async def test_a_build_drops_the_replaced_target_under_its_own_lock_only(
     async with server.admin() as admin:
         old = [n for n in await admin.leftovers(TARGET) if helper_kind(n) == "old"]
         assert len(old) == 1
-        # a restore's sweep, while the build holds the old one's lock, leaves it
-        async with exclusive(server.other(old[0]).url, conn=admin.conn):
+        # a restore's sweep, while a build holds the old one's lock, leaves it
+        assert await admin.conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key(old[0]))
+        try:
             async with server.admin() as other, exclusive(target, conn=other.conn):
                 await drop_leftovers(target, other)
             assert await admin.exists(old[0])
+        finally:
+            await admin.conn.execute("SELECT pg_advisory_unlock($1)", lock_key(old[0]))
         # the build drops it while a command holds the target
         async with server.admin() as other, exclusive(target, conn=other.conn):
             await spare_build.build(
