@@ -106,15 +106,20 @@ def time_one(case: Case, env: dict[str, str]) -> None:
     case.samples.append(seconds)
 
 
+def _own(case: Case) -> bool:
+    """Whether ``case`` is this checkout's ``perfkit`` (the row the others are compared with)."""
+    return case.label.startswith("perfkit ") and not case.label.startswith("perfkit (base)")
+
+
 def render(all_cases: list[Case], runs: int) -> list[str]:
     """The table: median and fastest seconds, and each invoke row against its perfkit row."""
     rows = []
-    own = {c.group: c.median for c in all_cases if c.label.startswith("perfkit ")}
+    own = {c.group: c.median for c in all_cases if _own(c)}
     for c in all_cases:
         mine = own.get(c.group)
         ratio = (
             f"{c.median / mine:.2f}x"
-            if c.median is not None and mine and not c.label.startswith(("perfkit ", "python"))
+            if c.median is not None and mine and not _own(c) and c.group != "floor"
             else ""
         )
         rows.append(
