@@ -182,7 +182,7 @@ class Application:
     def all_tables(self) -> tuple[str, ...]:
         """Every table a snapshot holds: the tables with rows on disk, then the dataset's own
         table."""
-        from perfkit.schema import DATASET_TABLE
+        from perfkit.sqlnames import DATASET_TABLE
 
         return (*self.data.copy_tables, DATASET_TABLE)
 

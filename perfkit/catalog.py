@@ -24,7 +24,7 @@ from typing import Any
 
 import asyncpg
 
-from perfkit.schema import quote_ident
+from perfkit.sqlnames import quote_ident
 
 #: The whole catalogue in one query, as JSON text (no per-type decoding on a new connection):
 #: ``{"tables": [[name, columns, constraints, indexes], ...], "enums": [[name, labels], ...]}``.

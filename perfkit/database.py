@@ -30,7 +30,7 @@ import asyncpg
 from perfkit.db import ServerPin, connection
 from perfkit.env.base import CREATED_BY_PERFKIT
 from perfkit.errors import DatabaseEnvError
-from perfkit.schema import quote_ident
+from perfkit.sqlnames import quote_ident
 from perfkit.urls import SecretUrl, database_name, with_database
 
 #: The server's maintenance database, where whole-database operations run.
@@ -318,13 +318,32 @@ _READY_KIND = "rdy"
 _HELPER_SHAPE = re.compile(
     r"^(?P<owner>.+)"
     + re.escape(_HELPER_MARK)
-    + r"(?:(?:"
+    + r"(?:(?P<kind>"
     + "|".join(HELPER_KINDS)
     + r")_[0-9a-f]{6}|spare)$"
 )
 #: Throw-away clones for destructive tests (:func:`perfkit.snapshot.prepare.cloned_database`).
 CLONE_PREFIX = "perfkit_clone_"
 _CLONE_SHAPE = re.compile(r"^" + re.escape(CLONE_PREFIX) + r".{1,36}_[0-9a-f]{8}$")
+
+
+def helper_kind(name: str) -> str | None:
+    """The kind of perfkit's helper database ``name`` (one of :data:`HELPER_KINDS`, or
+    ``spare``); None when it is none of them."""
+    if _CLONE_SHAPE.match(name):
+        return None
+    found = _HELPER_SHAPE.match(name)
+    return None if found is None else (found["kind"] or "spare")
+
+
+def lock_owner(name: str) -> str:
+    """The database whose perfkit lock guards the helper ``name``: a ready spare's own (its
+    build and the restore that takes it hold it) and a swapped-out target's own (the
+    background build drops it, :mod:`perfkit.snapshot.spare_build`), else its owner's (or
+    ``name`` itself when it is no helper)."""
+    if is_ready_spare_name(name) or helper_kind(name) == "old":
+        return name
+    return helper_owner(name) or name
 
 
 def helper_owner(name: str) -> str | None:
@@ -386,15 +405,6 @@ def is_ready_spare_name(name: str) -> bool:
     """Whether ``name`` has the shape of a template's ready spare."""
     owner = helper_owner(name)
     return owner is not None and name.startswith(ready_spares_prefix(owner))
-
-
-def lock_owner(name: str) -> str:
-    """The database whose perfkit lock guards the helper ``name``: a ready spare's own (its
-    build and the restore that takes it hold it), else its owner's (or ``name`` itself when
-    it is no helper)."""
-    if is_ready_spare_name(name):
-        return name
-    return helper_owner(name) or name
 
 
 #: Anything in a database besides what ``template0`` has, once perfkit's tables are dropped.

@@ -203,12 +203,17 @@ def models_metadata(run: Run) -> Any:
 def _models_schema(cfg: Config, *, warn: Warn) -> Schema:
     """The :class:`Schema` of the models ``app.schema.metadata`` names."""
     from perfkit.schema import Schema, SchemaError
+    from perfkit.schema_record import record_models
 
     source, path = str(cfg.source), cfg.app.schema.metadata_path
+    before = set(sys.modules)
     metadata = import_object(path, key="app.schema.metadata", source=source, warn=warn)
     metadata = getattr(metadata, "metadata", metadata)  # a declarative base has one
     try:
-        return Schema(metadata, tables=cfg.app.schema.tables)
+        schema = Schema(metadata, tables=cfg.app.schema.tables)
+        # what a restore reads instead of importing them again (perfkit.schema_record)
+        record_models(cfg, schema, module=path.partition(":")[0], loaded=set(sys.modules) - before)
+        return schema
     except SchemaError as exc:
         raise ConfigError(str(exc), source=source, key_path="app.schema.tables") from None
     except (TypeError, AttributeError):

@@ -360,9 +360,14 @@ async def data_in(run: Run, shared: PreparedData, copy: Database) -> PreparedDat
 
 
 async def prepare_data(run: Run, scale: Scale) -> PreparedData:
-    """Step 1, data ready: :func:`perfkit.prepare.prepare` in the run's database."""
+    """Step 1, data ready: :func:`perfkit.prepare.prepare` in the run's database.
+
+    No spare is built in the background (:mod:`perfkit.snapshot.spares`): the measurements
+    start at once, and a build (a whole clone of the dataset, at a lower priority but on the
+    same disk and server) would run beside the first of them. A perf session prepares each
+    scale once and needs no spare; the next ``perfkit restore`` or ``prepare`` starts one."""
     run.say(f"{scale.name}: making the data ready")
-    report = await prepare(run, scale)
+    report = await prepare(run, scale, build_spare=False)
     return PreparedData(
         scale=scale,
         url=SecretUrl(run.db.url),

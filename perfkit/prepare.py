@@ -292,7 +292,7 @@ async def from_template(job: _Job, tpl: template.TemplateInfo) -> _Route:
             admin,
             new,
             tpl,
-            app=app,
+            app=lambda: app,
             target_day=job.today,
             owner=owner,
             steps=job.steps,

@@ -35,7 +35,7 @@ import asyncpg
 from perfkit.database import Database
 from perfkit.datagen.changes import READER_ROLE
 from perfkit.locks import lock_key
-from perfkit.schema import quote_ident
+from perfkit.sqlnames import quote_ident
 from perfkit.urls import SecretUrl, password_of, to_asyncpg
 
 #: PBKDF2 iterations of the SCRAM verifier (PostgreSQL's default, ``scram_iterations``).

@@ -34,10 +34,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.schema import AddConstraint, CreateIndex
 
-from perfkit.sqlnames import quote_ident as quote_ident  # re-exported: its old home
-
-#: The one-row table describing the dataset a database holds (see ``perfkit.datagen``).
-DATASET_TABLE = "perfkit_dataset"
+from perfkit.sqlnames import DATASET_TABLE as DATASET_TABLE  # re-exported: its old home
+from perfkit.sqlnames import quote_ident as quote_ident
 
 
 def _dialect() -> Dialect:
@@ -276,13 +274,10 @@ class Schema:
         ``CASCADE`` also drops foreign keys that other tables hold on these, so only call it
         after the safety check (:func:`perfkit.safety.ensure_test_database`).
         """
+        from perfkit.schema_record import drop_tables_sql
+
         names = self.all_tables if include_dataset else self.tables
-        qualified = ", ".join(f"{quote_ident(schema)}.{quote_ident(n)}" for n in reversed(names))
-        out = [f"DROP TABLE IF EXISTS {qualified} CASCADE"]
-        if self.enum_types:
-            types = ", ".join(f"{quote_ident(schema)}.{quote_ident(n)}" for n, _ in self.enum_types)
-            out.append(f"DROP TYPE IF EXISTS {types} CASCADE")
-        return out
+        return drop_tables_sql(schema, names, tuple(n for n, _ in self.enum_types))
 
     def swap_sql(self, staging: str, target: str = "public", *, replace: bool) -> list[str]:
         """Move every table of :attr:`all_tables` from ``staging`` into ``target`` and drop the

@@ -51,7 +51,7 @@ from perfkit.database import Admin, Database, helper_name, helper_prefix
 from perfkit.db import connect
 from perfkit.errors import ConfigError, DatabaseEnvError, PerfkitError
 from perfkit.locks import lock_key
-from perfkit.schema import quote_ident
+from perfkit.sqlnames import quote_ident
 from perfkit.text import clipped
 from perfkit.urls import SecretUrl, parse_url
 

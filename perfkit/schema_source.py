@@ -32,13 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import graphlib
 import hashlib
 import itertools
 import json
-import os
-import re
 import secrets
 import warnings
 from collections.abc import Callable, Coroutine
@@ -58,6 +55,10 @@ from perfkit.db import create_engine
 from perfkit.errors import ConfigError, UnsafeTargetError
 from perfkit.safety import ensure_test_database
 from perfkit.schema import DATASET_TABLE, Schema, SchemaError, quote_ident
+from perfkit.schema_record import HEX16 as _HEX16
+from perfkit.schema_record import MEMO_FILE as MEMO_FILE
+from perfkit.schema_record import read_memo as _read_memo
+from perfkit.schema_record import write_json as _write_json
 from perfkit.schema_sandbox import in_scratch_database
 from perfkit.text import clipped
 from perfkit.urls import mask_text
@@ -69,11 +70,8 @@ T = TypeVar("T")
 NOT_APPLICATION_TABLES = frozenset({"alembic_version", DATASET_TABLE})
 #: The schema models are built in, inside a transaction that is rolled back.
 SCRATCH_SCHEMA_PREFIX = "perfkit_fingerprint_"
-#: The file, in the state folder, that remembers the fingerprints of models' DDL.
-MEMO_FILE = "schema-fingerprints.json"
 #: The file, in the state folder, that remembers what SQL files and migrations built.
 SOURCES_MEMO_FILE = "schema-sources.json"
-_HEX16 = re.compile(r"[0-9a-f]{16}")
 
 
 def run_blocking(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -378,30 +376,6 @@ def _read_sources_memo(cfg: Config) -> dict[str, KnownSchema]:
     return out
 
 
-def _write_json(path: Path, value: object) -> None:
-    """Write ``value`` to ``path`` whole or not at all; a memo only, so a failure is ignored
-    (without it the next command rebuilds)."""
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}")
-        partial.write_text(json.dumps(value, sort_keys=True, indent=0) + "\n", encoding="utf-8")
-        partial.replace(path)
-
-
 def built_by_source(schema: Schema) -> Catalog | None:
     """The catalogue the schema's SQL file or migrations built (None for models)."""
     return _SOURCE_BUILT.get(schema.digest)
-
-
-def _read_memo(cfg: Config) -> dict[str, str]:
-    try:
-        raw = json.loads((cfg.state_dir / MEMO_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(raw, dict):
-        return {}
-    return {
-        k: v
-        for k, v in raw.items()
-        if isinstance(k, str) and isinstance(v, str) and _HEX16.fullmatch(k) and _HEX16.fullmatch(v)
-    }

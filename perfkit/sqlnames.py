@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+#: The one-row table describing the dataset a database holds (see ``perfkit.datagen``).
+DATASET_TABLE = "perfkit_dataset"
+
 
 def quote_ident(name: str) -> str:
     """``name`` as a PostgreSQL identifier, always double-quoted (perfkit's one quoting rule:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from perfkit.schema import quote_ident
+from perfkit.sqlnames import quote_ident
 
 
 async def count_rows(session: AsyncSession, *, table: str) -> int:

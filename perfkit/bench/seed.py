@@ -27,7 +27,7 @@ from perfkit.db import connection
 from perfkit.env.base import ensure_database
 from perfkit.env.private import private_server
 from perfkit.errors import PerfkitError
-from perfkit.schema import quote_ident
+from perfkit.sqlnames import quote_ident
 from perfkit.urls import with_database
 from perfkit.views import table
 

@@ -77,7 +77,7 @@ from typing import Any
 import asyncpg
 
 from perfkit.catalog import Catalog, read_catalog
-from perfkit.schema import DATASET_TABLE, quote_ident
+from perfkit.sqlnames import DATASET_TABLE, quote_ident
 
 #: What the ``perfkit_dataset`` comment starts with when it holds a load record.
 BASELINE_MARK = "perfkit load baseline "

@@ -65,8 +65,8 @@ from perfkit.errors import ConfigError
 from perfkit.locks import exclusive
 from perfkit.measure import Stopwatch, timed
 from perfkit.safety import ensure_test_database
-from perfkit.schema import quote_ident
 from perfkit.schema_source import built_by_source, remember_fingerprint
+from perfkit.sqlnames import quote_ident
 from perfkit.urls import mask_text
 
 if TYPE_CHECKING:

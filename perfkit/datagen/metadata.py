@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 
-from perfkit.schema import DATASET_TABLE, quote_ident
+from perfkit.sqlnames import DATASET_TABLE, quote_ident
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ import msgspec
 from perfkit.datagen.entities import entity_blocks
 from perfkit.datagen.recipe import Computed, Const, Row, Shape, TableRecipe
 from perfkit.errors import RecipeError
-from perfkit.schema import quote_ident
+from perfkit.sqlnames import quote_ident
 from perfkit.text import clipped, quoted
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from perfkit.ddl.emit import PostLoad
-from perfkit.schema import quote_ident
+from perfkit.sqlnames import quote_ident
 
 Job = Callable[[asyncpg.Connection], Awaitable[None]]
 

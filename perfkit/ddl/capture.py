@@ -55,7 +55,7 @@ from perfkit.ddl.model import (
     Uncarried,
     View,
 )
-from perfkit.schema import quote_ident
+from perfkit.sqlnames import quote_ident
 
 _EXTENSIONS_SQL = """
 SELECT e.extname AS name, n.nspname AS schema, e.extversion AS version

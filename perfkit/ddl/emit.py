@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from perfkit.ddl.model import Capture, Column, SequenceDef, Table, Trigger
-from perfkit.schema import quote_ident
+from perfkit.sqlnames import quote_ident
 
 _ENABLE = {"D": "DISABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "ENABLE ALWAYS TRIGGER"}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -91,12 +92,29 @@ async def ensure_database(url: str, *, timeout: float = 10.0) -> bool:
         return True
 
 
-async def server_facts(url: str, *, timeout: float = 5.0) -> tuple[str, int]:
-    """(server version, total size of all databases in bytes) over a real connection."""
+async def server_facts(
+    url: str, *, timeout: float = 5.0, settings: Sequence[str] = ()
+) -> tuple[str, int]:
+    """(server version, total size of all databases in bytes) over a real connection; with
+    ``settings``, :func:`server_facts_and_settings` (one round trip)."""
+    version, size, _ = await server_facts_and_settings(url, timeout=timeout, settings=settings)
+    return version, size
+
+
+async def server_facts_and_settings(
+    url: str, *, timeout: float = 5.0, settings: Sequence[str] = ()
+) -> tuple[str, int, dict[str, str]]:
+    """(server version, total size of all databases in bytes, each of ``settings`` as
+    ``current_setting`` shows it) in one query over one connection."""
     async with connection(with_database(url, "postgres"), timeout=timeout) as conn:
-        version = await conn.fetchval("SHOW server_version")
-        size = await conn.fetchval("SELECT sum(pg_database_size(datname))::bigint FROM pg_database")
-        return str(version), int(size or 0)
+        row = await conn.fetchrow(
+            "SELECT current_setting('server_version') AS version, "
+            "(SELECT sum(pg_database_size(datname))::bigint FROM pg_database) AS size, "
+            "ARRAY(SELECT current_setting(s) FROM unnest($1::text[]) AS s) AS shown",
+            list(settings),
+        )
+        shown = dict(zip(settings, row["shown"], strict=True))
+        return str(row["version"]), int(row["size"] or 0), shown
 
 
 def read_password(path: Path) -> str | None:

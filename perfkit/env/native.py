@@ -52,7 +52,7 @@ from perfkit.env.base import (
     ensure_database,
     read_or_create_password,
     read_password,
-    server_facts,
+    server_facts_and_settings,
 )
 from perfkit.env.binaries import SHARED_ROOT, PgBinaries, find_binaries, readable_by
 from perfkit.env.settings import (
@@ -440,9 +440,9 @@ class NativeEnvironment:
         size: int | None = None
         if password is not None:
             with contextlib.suppress(PerfkitError):
-                version, size = await server_facts(url)
                 # what it preloads: scales.yaml's list merged with perfkit's pg_stat_statements
-                details.append(("preloaded libraries", await _shown(url, PRELOAD) or "none"))
+                version, size, shown = await server_facts_and_settings(url, settings=[PRELOAD])
+                details.append(("preloaded libraries", shown[PRELOAD] or "none"))
         if size is None:
             size = _du(cluster.data)
         return ServerStatus(
@@ -767,12 +767,6 @@ class NativeEnvironment:
         if rec.get("bindir") and Path(rec["bindir"], "pg_ctl").exists():
             return PgBinaries(Path(rec["bindir"]), rec.get("version", "0"), rec.get("source", "?"))
         return find_binaries(self.db.binaries)
-
-
-async def _shown(url: str, name: str) -> str:
-    """What ``SHOW name`` says on the server of ``url`` (its maintenance database)."""
-    async with connection(with_database(url, "postgres"), timeout=5.0) as conn:
-        return str(await conn.fetchval(f"SHOW {name}"))
 
 
 def _has_pg_stat_statements(bins: PgBinaries) -> bool:

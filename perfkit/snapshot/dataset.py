@@ -30,15 +30,12 @@ from perfkit.catalog import Catalog, read_catalog
 from perfkit.config import Config, Scale
 from perfkit.datagen import DatasetInfo, read_dataset_info
 from perfkit.datagen.changes import changes_since_load, read_load_baseline
-from perfkit.datagen.kinds import wanted_dataset
-from perfkit.datagen.load import plan_dataset
-from perfkit.datagen.recipe import Recipe
-from perfkit.ddl import capture_schema
-from perfkit.schema import quote_ident
 from perfkit.snapshot.manifest import Manifest
+from perfkit.sqlnames import quote_ident
 
 if TYPE_CHECKING:
     from perfkit.app import Application
+    from perfkit.datagen.recipe import Recipe
     from perfkit.loading import OnRecord
     from perfkit.run import Run
 
@@ -46,12 +43,16 @@ if TYPE_CHECKING:
 def expected_key(run: Run, scale: Scale) -> str:
     """The dataset key (:meth:`DatasetInfo.key`) that scales.yaml and the run's application
     produce for ``scale``."""
+    from perfkit.datagen.kinds import wanted_dataset  # the generators: imported when asked
+
     return wanted_dataset(run, scale).key()
 
 
 def dataset_key(cfg: Config, scale: Scale, *, recipe: Recipe, fingerprint: str) -> str:
     """:func:`expected_key` for ``recipe`` and a schema of ``fingerprint`` (commands that never
     build the schema: :func:`perfkit.loading.application_on_record`)."""
+    from perfkit.datagen.load import plan_dataset
+
     return plan_dataset(
         recipe,
         fingerprint=fingerprint,
@@ -67,6 +68,8 @@ def key_on_record(run: Run, scale: Scale, record: OnRecord) -> str | None:
     """:func:`expected_key` as the schema's last build left it (``record``): a recipe's, or
     inferred data's as last captured; None when the schema was never built."""
     if record.inferred is not None:
+        from perfkit.datagen.kinds import wanted_dataset
+
         return wanted_dataset(run, scale, data=record.inferred).key()
     if record.schema is None or record.recipe is None:
         return None
@@ -79,6 +82,8 @@ def info_problem(info: DatasetInfo | None, run: Run, scale: Scale) -> str | None
         return "the database holds no perfkit dataset"
     if info.scale != scale.name:
         return f"the database holds scale {info.scale!r}"
+    from perfkit.datagen.kinds import wanted_dataset
+
     wanted = wanted_dataset(run, scale)
     if info.schema_fingerprint != wanted.schema_fingerprint:
         return f"the data was made for schema {info.schema_fingerprint}"
@@ -120,6 +125,8 @@ async def live_fingerprint(conn: asyncpg.Connection, app: Application, catalog: 
     capture's for inferred data."""
     data = app.data
     if isinstance(data, InferredData):
+        from perfkit.ddl import capture_schema
+
         captured = await capture_schema(conn, "public", tables=data.capture.table_names)
         return captured.fingerprint
     return catalog.fingerprint

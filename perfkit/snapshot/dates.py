@@ -25,7 +25,7 @@ from collections.abc import Mapping
 import asyncpg
 
 from perfkit.app import Application
-from perfkit.schema import DATASET_TABLE, quote_ident
+from perfkit.sqlnames import DATASET_TABLE, quote_ident
 from perfkit.text import BadDateError as BadDateError  # re-exported: restore's date error
 from perfkit.text import parse_day
 

@@ -152,7 +152,7 @@ async def cloned_database(run: Run, scale: Scale) -> AsyncIterator[Database]:
                 db,
                 admin,
                 tpl,
-                app=run.app,
+                app=lambda: run.app,
                 name=clone.name,
                 target_day=run.today,
             )

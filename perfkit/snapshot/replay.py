@@ -38,13 +38,13 @@ from perfkit.ddl import Capture, bare_sql, capture_schema, post_load
 from perfkit.ddl.bulk import Unit, load_tables
 from perfkit.ddl.emit import data_table, drop_sql
 from perfkit.measure import timed
-from perfkit.schema import DATASET_TABLE, quote_ident
 from perfkit.snapshot.dates import Shifted, shift_days, shift_sql
 from perfkit.snapshot.errors import CorruptSnapshotError, RestoreFailedError
 from perfkit.snapshot.fileformat import load_table, open_data_file
 from perfkit.snapshot.manifest import SCHEMA_NAME, SchemaFile
 from perfkit.snapshot.parallel import JOBS
 from perfkit.snapshot.store import Snapshot
+from perfkit.sqlnames import DATASET_TABLE, quote_ident
 from perfkit.urls import mask_url
 
 Progress = Callable[[str], None]

@@ -31,6 +31,7 @@ steps of one guarantee (the target is either untouched or fully replaced), kept 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -40,16 +41,22 @@ from typing import TYPE_CHECKING, Literal
 import asyncpg
 
 from perfkit.config import Scale
-from perfkit.database import Admin, Database, empty_database, helper_name, spare_name
+from perfkit.database import (
+    Admin,
+    Database,
+    empty_database,
+    helper_kind,
+    helper_name,
+    spare_name,
+)
 from perfkit.datagen.changes import record_load_baseline
 from perfkit.datagen.metadata import create_dataset_table_sql
 from perfkit.db import connect
 from perfkit.env.base import CREATED_BY_PERFKIT
 from perfkit.errors import PerfkitError
-from perfkit.locks import exclusive
+from perfkit.locks import LockTimeout, exclusive
 from perfkit.measure import Stopwatch, timed
 from perfkit.safety import check_name, created_by_perfkit
-from perfkit.schema import DATASET_TABLE, quote_ident
 from perfkit.snapshot import spares, template
 from perfkit.snapshot.dates import (
     Shifted,
@@ -70,17 +77,21 @@ from perfkit.snapshot.manifest import TableFile
 from perfkit.snapshot.parallel import JOBS, spread
 from perfkit.snapshot.replay import drop_inferred_sql, load_inferred, read_schema_file
 from perfkit.snapshot.store import Snapshot, SnapshotStore
+from perfkit.sqlnames import DATASET_TABLE, quote_ident
 from perfkit.urls import mask_url
 
 if TYPE_CHECKING:
     from perfkit.app import Application
     from perfkit.run import Run
+    from perfkit.schema_record import RecordedModels
 
 Method = Literal["auto", "template", "file"]
 #: How the data came: the template's ready spare renamed into place, a clone of the template,
 #: or the snapshot's files.
 Route = Literal["spare", "clone", "file"]
 Progress = Callable[[str], None]
+#: The application, loaded when first called (a restore from a template seldom needs it).
+AppLoader = Callable[[], "Application"]
 
 
 @dataclass(frozen=True)
@@ -180,16 +191,30 @@ async def restore_snapshot(
         )
     db, cfg = run.db, run.cfg
     steps: dict[str, float] = {}
-    app = run.app  # before the clock: importing the application is not restoring
+    # Before the clock: importing the application is not restoring. From a template only the
+    # schema's fingerprint and tables are needed: models on record, unchanged since, are not
+    # imported unless the files must be loaded (or a spare checked inside).
+    recorded = None if method == "file" else models_on_record(run)
+    if recorded is None:
+        app = run.app
+        fingerprint, all_tables = app.data.fingerprint, app.all_tables
+        relations = app.data.relations
+    else:
+        fingerprint, all_tables = recorded.fingerprint, recorded.all_tables
+        relations = recorded.tables
+
+    def application() -> Application:
+        return run.app
+
     total = Stopwatch()
-    store = SnapshotStore.for_run(run)
+    store = SnapshotStore.for_run(run, tables=all_tables)
     target_day = target_date(as_of) if as_of else run.today
     say = run.say
 
     say("verifying the snapshot")
     with timed(steps, "verify"):
         snap = pick_snapshot(store, scale, snapshot_id)
-        check_snapshot(snap, fingerprint=app.data.fingerprint, tables=app.all_tables, files=False)
+        check_snapshot(snap, fingerprint=fingerprint, tables=all_tables, files=False)
     # The files are hashed in a thread while the target is checked and locked; nothing is
     # built, cloned or swapped before they pass (``build`` waits for them first).
     files_checked = asyncio.ensure_future(asyncio.to_thread(check_files, snap))
@@ -217,7 +242,7 @@ async def restore_snapshot(
                     admin,
                     staging,
                     tpl,
-                    app=app,
+                    app=application,
                     target_day=target_day,
                     owner=owner if cfg.snapshots.spare else None,
                     steps=steps,
@@ -226,6 +251,11 @@ async def restore_snapshot(
             )
             used.append(tpl.name)
             return
+        app = run.app
+        if recorded is not None:  # checked against the models on record: now against them
+            check_snapshot(
+                snap, fingerprint=app.data.fingerprint, tables=app.all_tables, files=False
+            )
         name = await staging.reuse_spare()
         await load_from_files(
             db,
@@ -253,7 +283,9 @@ async def restore_snapshot(
                 )
 
     try:
-        name = await replace_database(run, build=build, confirm=confirm, steps=steps)
+        name = await replace_database(
+            run, build=build, confirm=confirm, steps=steps, recorded=recorded
+        )
     finally:  # refused before ``build`` (an unsafe target, say): that refusal is the error
         if not files_checked.done():
             files_checked.cancel()
@@ -267,7 +299,7 @@ async def restore_snapshot(
             state_dir=cfg.state_dir,
             template_name=kept,
             owner=owner,
-            tables=app.data.relations,
+            tables=relations,
             target=db.name,
         )
     return RestoreReport(
@@ -293,9 +325,11 @@ class Replacement:
     A template's ready spare is there already: :meth:`ready` names it.
     """
 
-    def __init__(self, db: Database, admin: Admin, app: Application, hold: AsyncExitStack) -> None:
+    def __init__(
+        self, db: Database, admin: Admin, drop_sql: Callable[[], list[str]], hold: AsyncExitStack
+    ) -> None:
         self._db = db
-        self._app = app
+        self._drop_sql = drop_sql
         self._admin = admin
         self.target = db.name
         self.spare = spare_name(db.name)
@@ -317,7 +351,7 @@ class Replacement:
         """An empty database to load into: the spare, emptied, or a new one."""
         self.name = self.spare
         if await self._admin.exists(self.spare):
-            if await _empty(self._db.other(self.spare), self._app):
+            if await _empty(self._db.other(self.spare), self._drop_sql()):
                 return self.spare
             await self._admin.drop(self.spare)
         await self._admin.create_empty(self.spare)
@@ -331,15 +365,30 @@ class Replacement:
         return self.name
 
 
-async def _empty(db: Database, app: Application) -> bool:
+def models_on_record(run: Run) -> RecordedModels | None:
+    """The run's models as last imported, when unchanged since and the application is not
+    loaded yet (:func:`perfkit.schema_record.models_on_record`; a recipe's data only)."""
+    if run.app_loaded or run.cfg.app.recipe is None:
+        return None
+    from perfkit.schema_record import models_on_record as on_record
+
+    return on_record(run.cfg)
+
+
+def _drop_sql(run: Run, recorded: RecordedModels | None) -> list[str]:
+    """What drops the application's tables (and types) from a database."""
+    if recorded is not None and not run.app_loaded:
+        return recorded.drop_tables_sql()
+    app = run.app
     inferred = app.inferred
-    drop = (
-        drop_inferred_sql(inferred.capture)
-        if inferred is not None
-        else app.schema.drop_tables_sql()
-    )
+    if inferred is not None:
+        return drop_inferred_sql(inferred.capture)
+    return app.schema.drop_tables_sql()
+
+
+async def _empty(db: Database, drop_sql: list[str]) -> bool:
     async with db.connect() as conn:
-        return await empty_database(conn, drop)
+        return await empty_database(conn, drop_sql)
 
 
 async def replace_database(
@@ -348,25 +397,30 @@ async def replace_database(
     build: Callable[[Admin, Replacement], Awaitable[None]],
     confirm: str | None = None,
     steps: dict[str, float] | None = None,
+    recorded: RecordedModels | None = None,
 ) -> str:
     """Replace the run's database by one that ``build(admin, new)`` makes beside it.
 
     Safety check, lock, removal of a killed run's leftovers, then ``build``; on success the
     swap, after which the old database becomes the spare (emptied; dropped if something else
     was in it). On any failure (or Ctrl-C) the half-built database is dropped and the target
-    is untouched. Returns the database name.
+    is untouched. Returns the database name. ``recorded``: the models as last imported, which
+    stand for the application (its tables) while it is not loaded.
     """
     say = run.say
     steps = steps if steps is not None else {}
-    app, db = run.app, run.db
+    db = run.db
+
+    def drop_sql() -> list[str]:
+        return _drop_sql(run, recorded)
+
     async with db.admin() as admin:
         created = await created_by_perfkit(admin.conn, db.name)
         check_name(db.name, run.cfg, confirm=confirm, created=created)
         async with exclusive(db, on_wait=run.note, conn=admin.conn):
-            for leftover in await admin.leftovers(db.name):
-                await admin.drop(leftover)
+            await drop_leftovers(db, admin)
             async with AsyncExitStack() as hold:
-                new = Replacement(db, admin, app, hold)
+                new = Replacement(db, admin, drop_sql, hold)
                 async with _dropped_on_failure(db, new):
                     await build(admin, new)
                     if new.name is None:  # pragma: no cover - a bug in a build function
@@ -385,14 +439,28 @@ async def replace_database(
                         return db.name
                     try:  # the restore has taken effect: an interruption now must say so
                         say(f"swapped: {db.name!r} holds the restored copy; tidying the old one")
-                        if old and not await _empty(db.other(old), app):
+                        if old and not await _empty(db.other(old), drop_sql()):
                             await admin.drop(old)
                     except (KeyboardInterrupt, asyncio.CancelledError):
                         raise InterruptedAfterSwapError(db.name, old) from None
             # what the data looked like as loaded: later changes are then noticed
+            relations = recorded.tables if recorded is not None else run.app.data.relations
             async with db.connect() as conn:
-                await record_load_baseline(conn, app.data.relations)
+                await record_load_baseline(conn, relations)
     return db.name
+
+
+async def drop_leftovers(db: Database, admin: Admin) -> None:
+    """Drop ``db``'s helper leftovers (call with its lock); one that a background build is
+    dropping (a swapped-out target, under its own lock: :func:`perfkit.database.lock_owner`)
+    is left to it."""
+    for leftover in await admin.leftovers(db.name):
+        if helper_kind(leftover) != "old":
+            await admin.drop(leftover)
+            continue
+        with contextlib.suppress(LockTimeout):
+            async with exclusive(db.other(leftover).url, wait_s=0.0, conn=admin.conn):
+                await admin.drop(leftover)
 
 
 @asynccontextmanager
@@ -413,7 +481,7 @@ async def stage_from_template(
     staging: Replacement,
     tpl: template.TemplateInfo,
     *,
-    app: Application,
+    app: AppLoader,
     target_day: dt.date,
     owner: str | None,
     steps: dict[str, float],
@@ -421,7 +489,8 @@ async def stage_from_template(
 ) -> Route:
     """Put the template's dataset beside the target, as of ``target_day``: ``owner``'s ready
     spare when it passes its check (:func:`perfkit.snapshot.spares.take`; ``owner`` None:
-    spares are off), else a clone (:func:`clone_template`). Returns the route taken."""
+    spares are off), else a clone (:func:`clone_template`). Returns the route taken. ``app``
+    gives the application when first needed (a spare whose seal was broken, dates to move)."""
     if owner is not None:
         checked: dict[str, float] = {}
         with timed(checked, "spare"):
@@ -460,22 +529,23 @@ async def clone_template(
     admin: Admin,
     tpl: template.TemplateInfo,
     *,
-    app: Application,
+    app: AppLoader,
     name: str,
     target_day: dt.date,
     steps: dict[str, float] | None = None,
     progress: Progress | None = None,
 ) -> template.TemplateInfo:
     """Clone the template into a new database ``name``, its dates first moved to
-    ``target_day`` (once: the template keeps them)."""
+    ``target_day`` (once: the template keeps them). ``app`` is called only when they move."""
     steps = steps if steps is not None else {}
     if progress:
         progress(f"cloning template {tpl.name}")
     async with template.locked(db, tpl.name):
         with timed(steps, "refresh_template"):
-            tpl = await template.refresh(
-                db, admin, tpl, target=target_day, shifted=shifted_columns(app)
-            )
+            if tpl.anchor_date != target_day or tpl.refreshing:  # else refresh moves nothing
+                tpl = await template.refresh(
+                    db, admin, tpl, target=target_day, shifted=shifted_columns(app())
+                )
         with timed(steps, "clone"):
             await template.clone(admin, tpl, name=name)
     return tpl

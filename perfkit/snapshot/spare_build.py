@@ -5,8 +5,9 @@ its job on stdin (:func:`main`); :func:`build` is the work, also called in proce
 benchmarks and tests. What a spare is, and the rules it keeps, are in
 :mod:`perfkit.snapshot.spares`. The order of a build:
 
-1. drop what the restore left of its target (the database the spare replaced), when no
-   command holds the target;
+1. drop what the restore left of its target (the database the spare replaced, a helper
+   ``..__pkold_..``), each under a lock of its own name: never the target's, so a restore
+   that follows at once does not wait for the drop;
 2. under the spare's lock (taken at once, or the build leaves: someone else is at it): keep a
    ready spare that copies the template as it is now, else drop the old one and clone the
    template, politely (no session ended; the template's lock held for the clone only);
@@ -31,7 +32,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from perfkit.catalog import read_catalog
-from perfkit.database import Admin, Database, ready_spare_name
+from perfkit.database import Admin, Database, helper_kind, ready_spare_name
 from perfkit.datagen.changes import (
     changes_since_load,
     record_load_baseline,
@@ -41,9 +42,9 @@ from perfkit.datagen.changes import (
 from perfkit.db import Server, ServerPin
 from perfkit.errors import PerfkitError
 from perfkit.locks import LockTimeout, exclusive
-from perfkit.schema import quote_ident
 from perfkit.snapshot import spares, template
 from perfkit.snapshot.template import TemplateInfo
+from perfkit.sqlnames import quote_ident
 from perfkit.urls import mask_url
 
 
@@ -59,7 +60,7 @@ async def build(
     ready one copies the template as it is now; returns it, or None when there is no template
     to copy or another build or a restore holds the spare. ``tables`` are the application's
     (their load is recorded in the spare). ``target``: first drop what the restore of that
-    database left behind (the database the spare replaced), when no command holds it.
+    database left behind (the databases spares replaced: :func:`_tidy`).
 
     The spare's lock is held throughout (module docstring); the template's only for the clone.
     """
@@ -77,14 +78,17 @@ async def build(
 
 
 async def _tidy(db: Database, admin: Admin, target: str) -> None:
-    """Drop ``target``'s helper leftovers (:meth:`~perfkit.database.Admin.leftovers`) under its
-    lock; nothing when a command holds it (that command tidies them itself)."""
-    try:
-        async with exclusive(db.other(target).url, wait_s=0.0, conn=admin.conn):
-            for leftover in await admin.leftovers(target):
+    """Drop the databases spares replaced as ``target`` (its ``old`` helpers among its
+    :meth:`~perfkit.database.Admin.leftovers`: complete from their rename on, used by
+    nobody), each under the lock of its own name (:func:`perfkit.database.lock_owner`), never
+    the target's: a restore of ``target`` meanwhile sweeps the other leftovers and skips
+    these while they are held."""
+    for leftover in await admin.leftovers(target):
+        if helper_kind(leftover) != "old":
+            continue  # a killed run's: the next command on the target removes it
+        with contextlib.suppress(LockTimeout):
+            async with exclusive(db.other(leftover).url, wait_s=0.0, conn=admin.conn):
                 await admin.drop(leftover)
-    except LockTimeout:
-        return
 
 
 async def _build_locked(

@@ -46,7 +46,11 @@ refresh or a foreground clone also take, so the template's dates never move unde
 it never connects to the template, and ends nobody's session there: a session on the
 template (someone looking inside it) makes the build give up, where a restore would end it.
 A build that finds the spare's lock taken leaves: whoever holds it (a restore) starts the
-next build.
+next build. A restore that finds it taken by a build does not wait: it clones the template
+(the build's own work, minus sealing), and the build goes on for the next restore. Nor does a
+build hold the target's lock: the database a spare replaced (a helper named ``..__pkold_..``,
+complete from its rename on) is dropped under a lock of its own name, which a restore's sweep
+of leftovers skips while it is held.
 
 **The background.** :func:`start_build` starts ``python -m perfkit.snapshot.spare_build``, a
 child in a session of its own that outlives the command (``perfkit restore`` exits at once). It
@@ -88,16 +92,14 @@ from perfkit.datagen.changes import (
 )
 from perfkit.errors import DatabaseEnvError
 from perfkit.locks import LockTimeout, exclusive
-from perfkit.schema import quote_ident
 from perfkit.snapshot import template
 from perfkit.snapshot.dataset import changes_problem
 from perfkit.snapshot.template import TemplateInfo
+from perfkit.sqlnames import quote_ident
 
 Progress = Callable[[str], None]
 #: The module the background build runs as (:mod:`perfkit.snapshot.spare_build`).
 MODULE = "perfkit.snapshot.spare_build"
-#: Seconds a restore waits for a build that holds the spare (a clone's time, at most).
-TAKE_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -266,7 +268,7 @@ async def take(
     tpl: TemplateInfo,
     *,
     owner: str,
-    app: Application,
+    app: Callable[[], Application],
     day: dt.date,
     hold: AsyncExitStack,
     progress: Progress | None = None,
@@ -276,22 +278,17 @@ async def take(
     it, after the swap. None when there is none fit for use: one that fails its check is
     dropped first (and said), so the caller clones the template instead.
 
-    A build in progress holds the spare's lock: the restore waits for it (up to
-    :data:`TAKE_WAIT_S`), since the build ends with a spare sooner than a clone of its own."""
+    A build in progress holds the spare's lock: the restore does not wait for it (None: it
+    clones the template, as the build does, and leaves the build to finish its spare for the
+    next restore)."""
     say = progress or (lambda _msg: None)
     if tpl.refreshing or tpl.anchor_date != day:
         return None  # the template's dates move first; any spare of it is stale then
     name = ready_spare_name(tpl.name, owner)
     try:
-        await hold.enter_async_context(
-            exclusive(
-                db.other(name).url,
-                wait_s=TAKE_WAIT_S,
-                conn=admin.conn,
-                on_wait=lambda _msg: say(f"waiting for spare {name}, being built"),
-            )
-        )
+        await hold.enter_async_context(exclusive(db.other(name).url, wait_s=0.0, conn=admin.conn))
     except LockTimeout:
+        say(f"spare {name} is being built; cloning the template")
         return None
     found = await find(admin, tpl.name, name)
     if not found.spare_exists:
@@ -311,7 +308,7 @@ async def _problem(
     *,
     tpl: TemplateInfo,
     owner: str,
-    app: Application,
+    app: Callable[[], Application],
     day: dt.date,
 ) -> str | None:
     """Why the spare in ``found`` must not become the data of ``day``; None when it may.
@@ -343,7 +340,7 @@ async def _problem(
                 f"ALTER DATABASE {quote_ident(spare.name)} WITH ALLOW_CONNECTIONS true"
             )
         async with db.other(spare.name).connect() as conn:
-            return await _data_problem(conn, app, spare, oid=found.spare_oid)
+            return await _data_problem(conn, app(), spare, oid=found.spare_oid)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, DatabaseEnvError) as exc:
         return f"its seal was broken and it could not be checked ({type(exc).__name__})"
 

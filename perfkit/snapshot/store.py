@@ -179,13 +179,13 @@ class SnapshotStore:
         self._key: bytes | None = None
 
     @classmethod
-    def for_run(cls, run: Run) -> SnapshotStore:
+    def for_run(cls, run: Run, *, tables: Sequence[str] | None = None) -> SnapshotStore:
         """The configured snapshot directory, this project's key, the run's application's
-        tables."""
+        tables (``tables``, when the caller knows them without loading it)."""
         return cls(
             run.cfg.snapshots.directory,
             key_file=run.cfg.state_dir / KEY_NAME,
-            tables=run.app.all_tables,
+            tables=run.app.all_tables if tables is None else tables,
         )
 
     def scale_dir(self, scale: str) -> Path:

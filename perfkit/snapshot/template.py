@@ -35,8 +35,8 @@ import asyncpg
 
 from perfkit.database import Admin, Database, helper_name
 from perfkit.locks import exclusive
-from perfkit.schema import DATASET_TABLE, quote_ident
 from perfkit.snapshot.dates import ANCHOR_COLUMN, Shifted, shift_days, shift_in_place
+from perfkit.sqlnames import DATASET_TABLE, quote_ident
 
 PREFIX = "perfkit_tpl_"
 COMMENT_MARK = "perfkit template "

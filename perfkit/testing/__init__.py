@@ -48,7 +48,7 @@ from perfkit.env.private import make_test_config as make_test_config
 from perfkit.env.private import private_server as private_server
 from perfkit.locks import lock_key
 from perfkit.results import RunRecord
-from perfkit.schema import quote_ident
+from perfkit.sqlnames import quote_ident
 from perfkit.staging import PERF_TEST_SCALE_ENV
 from perfkit.urls import SecretUrl, database_name
 

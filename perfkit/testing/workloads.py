@@ -15,7 +15,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from perfkit.schema import quote_ident
+from perfkit.sqlnames import quote_ident
 
 _STAMP = text(
     "UPDATE offices SET name = name || '*' WHERE id = (SELECT id FROM offices ORDER BY id LIMIT 1)"

@@ -20,17 +20,18 @@ import pytest
 
 from perfkit.apps.welfare import application
 from perfkit.config import Config, Scale
-from perfkit.database import Database, ready_spare_name
+from perfkit.database import Database, helper_kind, ready_spare_name
 from perfkit.datagen import seed_database
 from perfkit.env.base import CREATED_BY_PERFKIT
-from perfkit.locks import lock_key
+from perfkit.locks import exclusive, lock_key
+from perfkit.pipeline import prepare_data
 from perfkit.prepare import create_snapshot
 from perfkit.prepare import prepare as perfkit_prepare
 from perfkit.run import Run
 from perfkit.schema import quote_ident
 from perfkit.snapshot import prune, restore_snapshot, spare_build, spares, template
 from perfkit.snapshot.dataset import database_problem, expected_key
-from perfkit.snapshot.restore import RestoreReport
+from perfkit.snapshot.restore import RestoreReport, drop_leftovers
 from perfkit.snapshot.store import Snapshot
 from perfkit.testing import PrivateServer
 
@@ -415,26 +416,63 @@ async def test_prune_and_template_drops_take_spares_with_them(
     assert not await exists(server, made.name)
 
 
-async def test_a_restore_waits_for_a_build_in_progress_then_takes_its_spare(
+async def test_a_restore_does_not_wait_for_a_build_in_progress(
     server: Database, target: Database, cfg: Config, small: Scale
 ) -> None:
-    """The spare's lock, held by a build, makes the restore wait; the build's spare is then
-    taken (no clone of the restore's own)."""
+    """The spare's lock, held by a build, does not hold the restore up: it clones the
+    template at once and leaves the lock (and the build's spare) alone; the next restore,
+    once the spare is built, takes it."""
     name = spare_of(cfg, small)
     said: list[str] = []
     async with server.admin() as admin:
         assert await admin.conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key(name))
-        waiting = asyncio.create_task(restore(target, cfg, small, progress=said.append))
-        for _ in range(200):
-            if any(line.startswith("waiting for spare") for line in said):
-                break
-            await asyncio.sleep(0.02)
-        assert not waiting.done()
-        await admin.conn.execute("SELECT pg_advisory_unlock($1)", lock_key(name))
-    # the lock was ours, not a build's: no spare came of it, so the restore clones
-    assert (await waiting).route == "clone"
+        try:
+            report = await asyncio.wait_for(
+                restore(target, cfg, small, progress=said.append), timeout=60
+            )
+            assert report.route == "clone"
+            assert any(line.startswith(f"spare {name} is being built") for line in said)
+            # still ours: the restore never took it
+            held = await admin.conn.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND pid = pg_backend_pid()"
+            )
+            assert held == 1
+        finally:
+            await admin.conn.execute("SELECT pg_advisory_unlock($1)", lock_key(name))
     await build(server, cfg, small)
     assert (await restore(target, cfg, small)).route == "spare"
+
+
+async def test_a_build_drops_the_replaced_target_under_its_own_lock_only(
+    server: Database, target: Database, cfg: Config, small: Scale
+) -> None:
+    """What a spare replaced (``..__pkold_..``) is the background build's to drop, under the
+    lock of its own name, never the target's: a restore holding the target's lock does not
+    stop it, and a restore's sweep leaves one whose lock is held."""
+    await build(server, cfg, small)
+    assert (await restore(target, cfg, small)).route == "spare"
+    async with server.admin() as admin:
+        old = [n for n in await admin.leftovers(TARGET) if helper_kind(n) == "old"]
+        assert len(old) == 1
+        # a restore's sweep, while a build holds the old one's lock, leaves it
+        assert await admin.conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key(old[0]))
+        try:
+            async with server.admin() as other, exclusive(target, conn=other.conn):
+                await drop_leftovers(target, other)
+            assert await admin.exists(old[0])
+        finally:
+            await admin.conn.execute("SELECT pg_advisory_unlock($1)", lock_key(old[0]))
+        # the build drops it while a command holds the target
+        async with server.admin() as other, exclusive(target, conn=other.conn):
+            await spare_build.build(
+                server,
+                template_name=template_of(cfg, small),
+                owner=template.owner_of(cfg.state_dir),
+                tables=application().tables,
+                target=TARGET,
+            )
+        assert not await admin.exists(old[0])
 
 
 async def test_restores_and_background_builds_at_once_never_fail(
@@ -529,3 +567,28 @@ async def test_the_background_build_gets_its_job_on_stdin_and_runs_on_its_own(
         child.wait(timeout=60)
     assert child.returncode == 0, spares_log(cfg, small)
     assert "ready" in spares_log(cfg, small)
+
+
+async def test_a_perf_session_builds_no_spare_beside_its_measurements(
+    server: Database, cfg: Config, small: Scale
+) -> None:
+    """The pipeline's data step (what every perf session runs before measuring) starts no
+    background build, spares on or not: nothing runs beside the first measurement."""
+    db = server.other("perfkit_spare_session_test")
+    async with server.admin() as admin:
+        await admin.drop(db.name)
+        for info in await template.list_templates(admin):
+            await template.drop(admin, info)
+    await builds_finished()
+    try:
+        data = await prepare_data(Run(cfg, db=db), small)
+        assert data.preparations[0].report.how == "file"  # a template kept: a spare could be
+        assert background_builds() == []
+        async with server.admin() as admin:
+            assert await admin.ready_spares(template_of(cfg, small)) == []
+    finally:
+        async with server.admin() as admin:
+            for name in [db.name, *await admin.leftovers(db.name)]:
+                await admin.drop(name)
+            for info in await template.list_templates(admin):
+                await template.drop(admin, info)

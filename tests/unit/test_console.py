@@ -166,6 +166,43 @@ def test_db_status_of_a_stopped_server_imports_no_driver_and_no_sqlalchemy(tmp_p
     assert loaded(modules, (*banned, "perfkit.apps", "perfkit.app")) == []
 
 
+#: What a restore from the template or a spare never imports (perfkit.schema_record).
+NOT_FOR_A_RESTORE = (
+    *(m for m in NOT_FOR_HELP if m != "asyncpg"), "faker", "pglast", "perfkit.apps",
+    "perfkit.schema",
+)  # fmt: skip
+
+
+def test_a_restore_from_the_template_imports_neither_the_models_nor_sqlalchemy(
+    tmp_path: Path,
+) -> None:
+    """Once a command imported the models (and their fingerprint is known), ``perfkit
+    restore``'s modules and its choice of route (the models on record) import neither the
+    application nor SQLAlchemy, Faker or pglast."""
+    env = {"PERFKIT_STATE_DIR": str(tmp_path / "state"), "PERFKIT_BACKEND": "native"}
+    fresh_modules(
+        "from perfkit.config import load_config\n"
+        "from perfkit.loading import _models_schema\n"
+        "from perfkit.schema_record import MEMO_FILE, write_json\n"
+        "cfg = load_config(None)\n"
+        "schema = _models_schema(cfg, warn=print)\n"
+        "write_json(cfg.state_dir / MEMO_FILE, {schema.digest: '0123456789abcdef'})",
+        env=env,
+    )
+    modules = fresh_modules(
+        "from perfkit.config import load_config\n"
+        "from perfkit.run import Run\n"
+        "import perfkit.commands.snapshots, perfkit.console, perfkit.snapshot\n"
+        "from perfkit.snapshot.restore import models_on_record\n"
+        "found = models_on_record(Run(load_config(None)))\n"
+        "assert found is not None and found.fingerprint == '0123456789abcdef', found\n"
+        "assert found.tables[0] == 'offices' and found.all_tables[-1] == 'perfkit_dataset'",
+        env=env,
+    )
+    assert "perfkit.snapshot.restore" in modules
+    assert loaded(modules, NOT_FOR_A_RESTORE) == []
+
+
 @pytest.mark.parametrize("module", ["perfkit.app", "perfkit.datagen.recipe", "perfkit.workload"])
 def test_what_an_application_imports_loads_no_driver_and_no_sqlalchemy(module: str) -> None:
     modules = fresh_modules(f"import {module}")
