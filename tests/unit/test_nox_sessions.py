@@ -19,6 +19,8 @@ from perfkit.nox import (
     perf_sessions,
     perfkit_requirement,
     requirement_from_direct_url,
+    shared_install,
+    with_extras,
 )
 from perfkit.run import Run
 
@@ -68,6 +70,25 @@ def test_pip_s_record_of_a_wheel_a_git_url_or_an_editable_folder_is_installed_ag
         ("-e", "/src/perfkit"),
         (Path("/src/perfkit/pyproject.toml"),),
     )
+
+
+def test_the_shared_venv_gets_the_extras_the_project_needs(project_root: Path) -> None:
+    """pip's record of a wheel keeps no extras: an HTTP workload on psycopg (the home-care
+    example) asks for perfkit[http,psycopg] again, whatever form the requirement takes."""
+    homecare = load_config(project_root / "examples" / "homecare" / "scales.yaml", env={})
+    assert shared_install(homecare).perfkit == ("-e", f"{project_root}[test,http,psycopg]")
+    assert shared_install(load_config(project_root / "scales.yaml", env={})).perfkit == (
+        "-e",
+        f"{project_root}[test]",
+    )
+    extras = ("http", "psycopg")
+    wheel = "perfkit @ file:///tmp/dist/perfkit-0.1.0-py3-none-any.whl"
+    assert with_extras((wheel,), extras) == (
+        "perfkit[http,psycopg] @ file:///tmp/dist/perfkit-0.1.0-py3-none-any.whl",
+    )
+    assert with_extras(("-e", "/src/perfkit"), extras) == ("-e", "/src/perfkit[http,psycopg]")
+    assert with_extras(("perfkit==0.1.0",), ("http",)) == ("perfkit[http]==0.1.0",)
+    assert with_extras(("perfkit[http] @ x",), extras) == ("perfkit[http,psycopg] @ x",)
 
 
 def test_the_stamp_changes_with_the_requirements_and_skips_an_up_to_date_venv(

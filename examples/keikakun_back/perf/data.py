@@ -1,9 +1,11 @@
 """What keikakun's team knows better than inference: the overrides scales.yaml calls.
 
-Each function is ``fn(row) -> value``; ``row["_index"]`` is the row's number in its table.
-The tables are laid out by scales.yaml's ``app.data``: every recipient has two support-plan
-cycles, rows ``2 r`` (finished) and ``2 r + 1`` (the latest), and every cycle one deliverable
-(same row number). The values depend on the row number only, so a seed is deterministic.
+Each function is ``fn(row) -> value``: ``row["_index"]`` is the row's number in its table; in
+a child table (``per``), ``row["_parent"]`` is its parent's row number and ``row["_rank"]`` its
+rank among the parent's rows, from 0. scales.yaml's ``app.data`` gives every recipient two
+support-plan cycles (rank 0 finished, rank 1 the latest: cycle row ``2 r + rank`` of recipient
+``r``) and every cycle one deliverable. The values depend on row numbers only, so a seed is
+deterministic.
 """
 
 from __future__ import annotations
@@ -30,33 +32,21 @@ def preferences(row: Mapping[str, Any]) -> str:
 
 def latest_cycle(row: Mapping[str, Any]) -> bool:
     """support_plan_cycles.is_latest_cycle: the second cycle of each recipient."""
-    return int(row["_index"]) % 2 == 1
+    return int(row["_rank"]) == 1
 
 
 def cycle_number(row: Mapping[str, Any]) -> int:
     """support_plan_cycles.cycle_number: 1 for the finished cycle, 2 for the latest."""
-    return int(row["_index"]) % 2 + 1
+    return int(row["_rank"]) + 1
 
 
 def deliverable_type(row: Mapping[str, Any]) -> str:
     """plan_deliverables.deliverable_type: an assessment sheet on every cycle, except the
     latest cycles of every tenth recipient (10 %): their assessment is not done yet, so the
-    batch raises "assessment incomplete" alerts for them."""
-    i = int(row["_index"])
-    missing = i % 2 == 1 and (i // 2) % 10 == 0
+    batch raises "assessment incomplete" alerts for them. The parent is cycle ``2 r + rank``."""
+    recipient, rank = divmod(int(row["_parent"]), 2)
+    missing = rank == 1 and recipient % 10 == 0
     return "final_plan_signed_pdf" if missing else "assessment_sheet"
-
-
-def renewal_event(row: Mapping[str, Any]) -> str:
-    """calendar_events.event_type: each cycle's renewal-deadline event (one per cycle, so
-    the partial unique index on (support_plan_cycle_id, event_type) holds)."""
-    return "renewal_deadline"
-
-
-def null(row: Mapping[str, Any]) -> None:
-    """NULL, as a call: a column of a unique key that is always NULL (perfkit's unique-key
-    check counts a call's values as the team's own; PostgreSQL checks the key)."""
-    return None
 
 
 def series_cycle(row: Mapping[str, Any]) -> int:
