@@ -33,7 +33,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -253,10 +253,13 @@ def history_steps(
     *,
     metrics: Sequence[str],
     scales: Sequence[str] = (),
-    min_step: float = MIN_STEP,
+    min_step: float | Mapping[str, float] = MIN_STEP,
 ) -> list[Step]:
     """Every step of ``metrics`` in ``history``, per (workload, scale), in the order the
-    series first appear (``scales``: only these)."""
+    series first appear (``scales``: only these). ``min_step`` is one size for every metric,
+    or each metric's own (``perfkit compare --history`` and the report pass the regression
+    rules' thresholds: a step is listed when the gate would call it a change; at least
+    :data:`MIN_STEP`)."""
     groups: dict[tuple[str | None, str], list[RunRecord]] = {}
     for record in history:
         if not scales or record.scale in scales:
@@ -264,5 +267,6 @@ def history_steps(
     steps: list[Step] = []
     for records in groups.values():
         for metric in metrics:
-            steps += series_steps(records, metric, min_step=min_step)
+            size = min_step if isinstance(min_step, float | int) else min_step.get(metric, MIN_STEP)
+            steps += series_steps(records, metric, min_step=max(MIN_STEP, float(size)))
     return steps

@@ -846,4 +846,14 @@ def steps_command(cfg: Config, *, scales: Sequence[str] = ()) -> tuple[History, 
     for name in scales:
         cfg.scale(name)
     history = history_for(cfg)
-    return history, history_steps(history, metrics=tuple(COMPARED), scales=scales)
+    steps = history_steps(
+        history, metrics=tuple(COMPARED), scales=scales, min_step=step_sizes(cfg.regression)
+    )
+    return history, steps
+
+
+def step_sizes(reg: RegressionConfig) -> dict[str, float]:
+    """The smallest step of each metric that ``compare --history`` and the report list: its
+    regression threshold (a timing's steps within its threshold are the machine's drift,
+    which the gate does not act on either)."""
+    return {name: rule.threshold for name, rule in rules_from_config(reg).items()}

@@ -35,7 +35,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from perfkit.compare import compare_history, rules_from_config
+from perfkit.compare import compare_history, rules_from_config, step_sizes
 from perfkit.config import Config
 from perfkit.history import history_for
 from perfkit.markdown import Md, md_code, md_sentence, md_table, md_text
@@ -363,7 +363,12 @@ def report_command(
     shown = {id(r) for scale in history.scales() for r in history.last(scale, max(last, 1))}
     comparisons = [c for c in comparisons if id(c.candidate) in shown]
     data = build_report(
-        history, scale_order=cfg.scale_names, scales=scales, last=last, comparisons=comparisons
+        history,
+        scale_order=cfg.scale_names,
+        scales=scales,
+        last=last,
+        comparisons=comparisons,
+        step_sizes=step_sizes(cfg.regression),
     )
     if output is None and len(formats) == 1 and formats[0] in ("md", "comment"):
         return ReportOutcome(markdown=render(data, formats[0]), written=(), data=data)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -123,6 +123,9 @@ class ReportData:
     comparisons: tuple[Comparison, ...]
     generated: dt.datetime
     summaries: tuple[ScaleSummary, ...]
+    #: The smallest step of each metric the history's steps list (the regression thresholds,
+    #: :func:`perfkit.compare.step_sizes`); empty: :data:`perfkit.changepoints.MIN_STEP`.
+    step_sizes: Mapping[str, float] = field(default_factory=dict)
 
     def runs(self, scale: str) -> tuple[RunRecord, ...]:
         """The last N runs of ``scale``, oldest first."""
@@ -137,6 +140,7 @@ def build_report(
     last: int = 20,
     comparisons: Iterable[Comparison] = (),
     now: dt.datetime | None = None,
+    step_sizes: Mapping[str, float] | None = None,
 ) -> ReportData:
     """Gather the report's content: ``scales`` (default: every scale with runs, in
     ``scale_order``), the last ``last`` runs of each, and the given comparisons."""
@@ -162,6 +166,7 @@ def build_report(
         comparisons=tuple(c for c in comparisons if c.scale in chosen),
         generated=now or dt.datetime.now(dt.UTC),
         summaries=tuple(summaries),
+        step_sizes=dict(step_sizes or {}),
     )
 
 
@@ -662,7 +667,9 @@ def steps_of(data: ReportData) -> list[Step]:
         if record.scale in data.scales:
             newest.setdefault((record.workload, record.scale), []).append(record)
     records = [r for runs in newest.values() for r in runs[-STEP_RUNS:]]
-    return history_steps(records, metrics=tuple(COMPARED), scales=data.scales)
+    return history_steps(
+        records, metrics=tuple(COMPARED), scales=data.scales, min_step=data.step_sizes
+    )
 
 
 def budget_lines(data: ReportData) -> list[tuple[str, tuple[str, ...]]]:

@@ -87,6 +87,20 @@ def test_a_small_but_clear_drift_is_not_listed_as_a_step() -> None:
     assert MIN_STEP == 0.10
 
 
+def test_each_metric_lists_steps_from_its_own_size() -> None:
+    """``compare --history`` passes each metric's regression threshold: a timing's 20 % drift
+    (a shared machine's) is not listed where its threshold is 1.0, a threefold step is."""
+    drift = records(level(10, 0.005, seed=20, noise=0.01) + level(10, 0.006, seed=21, noise=0.01))
+    assert len(history_steps(History.of(drift), metrics=("batch_seconds",))) == 1
+    sizes = {"batch_seconds": 1.0, "statements": 0.2}
+    assert history_steps(History.of(drift), metrics=("batch_seconds",), min_step=sizes) == []
+    tripled = records(level(10, 0.005, seed=22) + level(6, 0.015, seed=23))
+    (step,) = history_steps(History.of(tripled), metrics=("batch_seconds",), min_step=sizes)
+    assert step.ratio == pytest.approx(3.0, rel=0.08)
+    # a size under MIN_STEP is raised to it
+    assert history_steps(History.of(drift), metrics=("batch_seconds",), min_step={"x": 0}) != []
+
+
 def test_history_steps_go_per_workload_and_scale() -> None:
     small = records(level(8, 0.005, seed=12) + level(8, 0.02, seed=13))
     medium = records(level(16, 0.05, seed=14), scale="medium")
