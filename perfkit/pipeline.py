@@ -309,13 +309,24 @@ async def run_scale(
     app = run.app
     name = workload or app.default_workload
     spec = registry.get(name) if registry is not None else app.workload(name)
+    async with data_for(run, scale, spec) as (data, fresh):
+        return await _measure_workload(run, data, spec, run_id=run_id, fresh=fresh)
+
+
+@asynccontextmanager
+async def data_for(
+    run: Run, scale: Scale, spec: Workload
+) -> AsyncIterator[tuple[PreparedData, FreshCopies | None]]:
+    """``scale``'s data made ready (:func:`prepare_data`) for measuring ``spec``: the shared
+    data, or, for a workload declared as writing (``writes: true``), a copy of it and the
+    fresh copies its every step takes (:func:`perfkit.fresh.template_copies`)."""
     data = await prepare_data(run, scale)
-    settings = app.workload_settings(spec.name)
+    settings = run.app.workload_settings(spec.name)
     if settings is None or not settings.writes:
-        return await _measure_workload(run, data, spec, run_id=run_id)
-    async with template_copies(run, scale) as copies:  # a fresh copy for each run
-        copy = await data_in(run, data, copies.db)
-        return await _measure_workload(run, copy, spec, run_id=run_id, fresh=copies)
+        yield data, None
+        return
+    async with template_copies(run, scale) as copies:
+        yield await data_in(run, data, copies.db), copies
 
 
 async def _measure_workload(

@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from perfkit.config import Scale
 from perfkit.db import create_session_factory, open_engine
-from perfkit.fresh import FreshCopies, template_copies
+from perfkit.fresh import FreshCopies
 from perfkit.guard import close_idle, shared_data_guard
 from perfkit.locks import exclusive
 from perfkit.pipeline import (
     PreparedData,
-    data_in,
+    data_for,
     pinned_clock,
-    prepare_data,
     workload_timed,
 )
 from perfkit.profile import (
@@ -103,13 +102,8 @@ async def explain_workload(
     app = run.app
     name = workload or app.default_workload
     spec = app.workload(name)
-    data = await prepare_data(run, scale)
-    settings = app.workload_settings(spec.name)
-    if settings is None or not settings.writes:
-        return await _explain(run, data, spec, limit=limit)
-    async with template_copies(run, scale) as copies:  # a fresh copy for each step
-        copy = await data_in(run, data, copies.db)
-        return await _explain(run, copy, spec, limit=limit, fresh=copies)
+    async with data_for(run, scale, spec) as (data, fresh):
+        return await _explain(run, data, spec, limit=limit, fresh=fresh)
 
 
 async def _explain(
