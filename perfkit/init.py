@@ -28,23 +28,19 @@ import dataclasses
 import datetime as dt
 import os
 import re
-import shlex
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from perfkit.config import MigrationsSource, SchemaSource, config_from, load_config
+from perfkit.config import load_config
 from perfkit.datagen.infer.model import InferenceError, Plan, Problem
 from perfkit.datagen.infer.plan import make_plan
 from perfkit.dataspec import ColumnOverride, GenerationSpec, TableSpec
 from perfkit.ddl import Capture
-from perfkit.errors import ConfigError, PerfkitError
+from perfkit.errors import PerfkitError
 from perfkit.initfile import Fixed, render
-from perfkit.typedconfig import build
 
 if TYPE_CHECKING:
     from perfkit.run import Run
@@ -252,59 +248,3 @@ def _write_checked(output: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def init_from_flags(
-    run: Run | None,
-    *,
-    output: Path,
-    sql: Path | None = None,
-    metadata: str | None = None,
-    migrations: str | None = None,
-    force: bool = False,
-    name: str | None = None,
-    locale: str = "en_US",
-) -> InitReport:
-    """``perfkit init``: the schema source from the flags (one of ``sql``, ``metadata``,
-    ``migrations``; none: the config's ``app.schema``), perfkit's server from the run's config
-    (``run`` None: no scales.yaml yet, so the built-in defaults and the environment, e.g.
-    ``PERFORMANCE_TEST_DATABASE_URL``), then :func:`init_config`."""
-    from perfkit.run import Run
-
-    target = Path(output).absolute()
-    given = {k: v for k, v in (("sql", sql), ("metadata", metadata), ("migrations", migrations))
-             if v}  # fmt: skip
-    if len(given) > 1:
-        raise ConfigError(
-            f"give one schema source, not {' and '.join(given)}",
-            source="command line",
-            key_path="app.schema",
-            hint="--sql FILE, --metadata module:attribute or --migrations 'COMMAND'",
-        )
-    if run is None:
-        if not given:
-            raise ConfigError(
-                "no scales.yaml found, and no schema source given",
-                source="command line",
-                key_path="app.schema",
-                hint="--sql FILE, --metadata module:attribute or --migrations 'COMMAND'",
-            )
-        run = Run(config_from({"scales": {"small": {"offices": 1}}}, source=target))
-    if given:
-        cfg = run.cfg
-        source = _schema_source(sql=sql, metadata=metadata, migrations=migrations)
-        run = run.with_config(
-            msgspec.structs.replace(cfg, app=msgspec.structs.replace(cfg.app, schema=source))
-        )
-    return init_config(run, output=target, force=force, name=name, locale=locale)
-
-
-def _schema_source(
-    *, sql: Path | None, metadata: str | None, migrations: str | None
-) -> SchemaSource:
-    if sql:
-        return SchemaSource(sql=Path(sql).absolute())
-    if migrations:
-        command = tuple(shlex.split(migrations))
-        return SchemaSource(migrations=MigrationsSource(command=command, cwd=Path.cwd()))
-    return build(SchemaSource, {"metadata": metadata}, source="command line", key_path="app.schema")
