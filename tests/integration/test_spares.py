@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import os
 import signal
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -135,6 +136,19 @@ def template_of(cfg: Config, small: Scale) -> str:
 
 def spare_of(cfg: Config, small: Scale) -> str:
     return ready_spare_name(template_of(cfg, small), template.owner_of(cfg.state_dir))
+
+
+def start_background_build(
+    server: Database, cfg: Config, small: Scale
+) -> subprocess.Popen[bytes] | None:
+    """The real background build of the module's template's spare, as a restore starts it."""
+    return spares.start_build(
+        server,
+        state_dir=cfg.state_dir,
+        template_name=template_of(cfg, small),
+        owner=template.owner_of(cfg.state_dir),
+        tables=application().tables,
+    )
 
 
 async def build(server: Database, cfg: Config, small: Scale) -> spares.SpareInfo:
@@ -331,13 +345,7 @@ async def test_a_killed_background_build_leaves_nothing_taken_for_ready(
     name = spare_of(cfg, small)
     async with server.admin() as holder, holder.conn.transaction():
         await holder.conn.execute("LOCK TABLE pg_catalog.pg_shdescription IN SHARE MODE")
-        child = spares.start_build(
-            server,
-            state_dir=cfg.state_dir,
-            template_name=template_of(cfg, small),
-            owner=template.owner_of(cfg.state_dir),
-            tables=application().tables,
-        )
+        child = start_background_build(server, cfg, small)
         assert child is not None
         try:
             for _ in range(600):  # the clone made, its comment waiting on our lock
@@ -550,13 +558,7 @@ async def test_the_background_build_gets_its_job_on_stdin_and_runs_on_its_own(
 ) -> None:
     """The background build's job (the URL, password included) goes through stdin: the
     command line of the process shows none of it."""
-    child = spares.start_build(
-        server,
-        state_dir=cfg.state_dir,
-        template_name=template_of(cfg, small),
-        owner=template.owner_of(cfg.state_dir),
-        tables=application().tables,
-    )
+    child = start_background_build(server, cfg, small)
     assert child is not None
     try:
         argv = [p for p in Path(f"/proc/{child.pid}/cmdline").read_bytes().split(b"\0") if p]
