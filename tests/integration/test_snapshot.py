@@ -579,10 +579,14 @@ async def test_a_database_the_user_made_is_seeded_in_place_never_replaced(
             again = await ensure_dataset(Run(cfg, db=url), small)
             assert again.how == "seeded" and again.snapshot_id is None  # a snapshot exists
             assert (await ensure_dataset(Run(cfg, db=url), small)).how == "kept"
+            await drop_templates(pg.url)  # no template: the file route would replace it too
+            async with connection(url) as conn:
+                await conn.execute("DELETE FROM offices")
+            assert (await ensure_dataset(Run(cfg, db=url), small)).how == "seeded"
             async with connection(url) as conn:
                 await conn.execute("DELETE FROM offices")
             confirmed = await ensure_dataset(Run(cfg, db=url), small, confirm="users_own_test")
-            assert confirmed.how == "template"
+            assert confirmed.how == "file"  # confirmed: the snapshot's files may replace it
     finally:
         async with Database(pg.url).admin() as admin:
             await admin.drop("perfkit_made_prepare_test")
