@@ -51,7 +51,7 @@ from perfkit.dataspec import SCALE_NUMBERS, GenerationSpec
 from perfkit.errors import ConfigError, ConfigFileError, UnknownScaleError
 from perfkit.httpconfig import HttpApp, HttpWorkload
 from perfkit.presets import with_preset
-from perfkit.text import clipped, quoted
+from perfkit.text import clipped, join_key, quoted
 from perfkit.typedconfig import (
     Count,
     Fraction,
@@ -78,7 +78,7 @@ from perfkit.urls import (
     parse_url,
 )
 from perfkit.variants import Variants
-from perfkit.yamlfile import file_problem, join_key, read_config_text, read_yaml
+from perfkit.yamlfile import file_problem, read_config_text, read_yaml
 
 CONFIG_ENV = "PERFKIT_CONFIG"
 DEFAULT_CONFIG_NAME = "scales.yaml"

@@ -44,8 +44,8 @@ from msgspec import Meta, field
 
 from perfkit.errors import ConfigError
 from perfkit.loadconfig import LoadBudgets, LoadSettings, MemoryBudgets, MemorySettings
+from perfkit.text import join_key
 from perfkit.typedconfig import ImportPath, PositiveFloat, Section, Text, frozen_map
-from perfkit.yamlfile import join_key
 
 if TYPE_CHECKING:
     from perfkit.config import Config

@@ -62,7 +62,7 @@ from perfkit.results import (
     results_path,
     utc_now,
 )
-from perfkit.yamlfile import join_key
+from perfkit.text import join_key
 
 if TYPE_CHECKING:
     from perfkit.run import Run

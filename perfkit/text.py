@@ -78,6 +78,13 @@ class BadDateError(ConfigError):
     exit_code = 2
 
 
+def join_key(path: str, key: str) -> str:
+    """``path.key``, the key path errors name (a key that is empty, padded or unprintable is
+    quoted)."""
+    shown = key if key.isprintable() and key.strip() == key and key else quoted(key)
+    return f"{path}.{shown}" if path else shown
+
+
 def parse_day(text: str, *, flag: str) -> dt.date:
     """``YYYY-MM-DD`` (or ``today``) given to ``flag``, as a date from :data:`EARLIEST_DAY`
     to :data:`LATEST_DAY`."""

@@ -49,9 +49,9 @@ import msgspec
 from msgspec import Meta, field
 
 from perfkit.errors import ConfigError, ConfigFileError
-from perfkit.text import MAX_INT, clipped, quoted
+from perfkit.text import MAX_INT, clipped, join_key, quoted
 from perfkit.urls import MAX_PORT, PORT_HINT, parse_port
-from perfkit.yamlfile import join_key, read_yaml
+from perfkit.yamlfile import read_yaml
 
 T = TypeVar("T")
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,19 @@ from perfkit.env.native import NativeEnvironment
 from perfkit.testing import PrivateServer, private_server
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_parse_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The session's parsed-YAML cache (:mod:`perfkit.parsecache`) is its own, for every
+    command it runs, in process or not: never the user's ``~/.cache``."""
+    before = os.environ.get("PERFKIT_CACHE_DIR")
+    os.environ["PERFKIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("parse-cache"))
+    yield
+    if before is None:
+        os.environ.pop("PERFKIT_CACHE_DIR", None)
+    else:
+        os.environ["PERFKIT_CACHE_DIR"] = before
 
 
 @pytest.fixture(scope="session")

@@ -33,8 +33,7 @@ from perfkit.errors import ConfigError
 from perfkit.http.script import load_rows
 from perfkit.httpconfig import Overrides, RowsSource, UserPick
 from perfkit.loading import import_object
-from perfkit.text import quoted
-from perfkit.yamlfile import join_key
+from perfkit.text import join_key, quoted
 
 #: The request header carrying the script's ``user`` to the current-user override.
 USER_HEADER = "x-perfkit-user"

@@ -27,8 +27,7 @@ from perfkit.errors import ConfigError
 from perfkit.httpconfig import RequestSpec, RowsSource
 from perfkit.loadgen import exception_line
 from perfkit.loading import import_object
-from perfkit.text import quoted
-from perfkit.yamlfile import join_key
+from perfkit.text import join_key, quoted
 
 Row = Mapping[str, Any]
 _FORMATTER = string.Formatter()

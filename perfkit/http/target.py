@@ -32,7 +32,7 @@ from perfkit.loadconfig import LoadSettings
 from perfkit.loadgen import Exchange, LoadResult, Operation, run_load
 from perfkit.loading import import_object, prepare_import, test_database_url
 from perfkit.measure import StatementCounter
-from perfkit.yamlfile import join_key
+from perfkit.text import join_key
 
 #: The server client's own timeout, seconds: a load run times each iteration out itself
 #: (``load.timeout``), this only ends a request nothing else would.

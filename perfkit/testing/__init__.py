@@ -111,6 +111,8 @@ async def lock_is_free(url: str) -> bool:
 #: at the user's own files or server), the database URLs and the staging switch.
 NOT_INHERITED_PREFIX = "PERFKIT_"
 NOT_INHERITED = (*URL_ENV_VARS, PERF_TEST_SCALE_ENV)
+#: ... except where parsed files are cached (:mod:`perfkit.parsecache`): the tests' own.
+INHERITED = ("PERFKIT_CACHE_DIR",)
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -118,7 +120,7 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(NOT_INHERITED_PREFIX) and k not in NOT_INHERITED
+        if k in INHERITED or not (k.startswith(NOT_INHERITED_PREFIX) or k in NOT_INHERITED)
     }
     env.update(extra or {})
     return env

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from perfkit import yamlfile
+from perfkit import yamlfile, yamlparse
 from perfkit.config import load_config
 from perfkit.errors import ConfigError, ConfigFileError, UnknownScaleError
 from perfkit.yamlfile import MAX_CONFIG_BYTES, read_config_text
@@ -388,14 +388,15 @@ def test_a_path_with_an_unknown_users_home_is_a_config_error(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
-    "loader", [yamlfile.ConfigLoader, yamlfile.FastConfigLoader], ids=["python", "libyaml"]
+    "loader", [yamlparse.ConfigLoader, yamlparse.FastConfigLoader], ids=["python", "libyaml"]
 )
 def test_both_yaml_parsers_read_the_file_alike(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loader: type
 ) -> None:
     """libyaml's parser (the default, ~20x faster) and the pure-Python fallback apply the
     same strict rules, with the same key paths and lines."""
-    monkeypatch.setattr(yamlfile, "LOADER", loader)
+    monkeypatch.setattr(yamlparse, "LOADER", loader)
+    monkeypatch.setenv("PERFKIT_CACHE_DIR", "")  # every text parsed by this loader
 
     def file_error(text: str) -> ConfigFileError:
         with pytest.raises(ConfigFileError) as info:
