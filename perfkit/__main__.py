@@ -1,10 +1,8 @@
-"""``python -m perfkit``: the ``perfkit`` console script (:func:`perfkit.console.main`)."""
+"""``python -m perfkit``: the ``perfkit`` console script (:func:`perfkit.console.script`)."""
 
 from __future__ import annotations
 
-import sys
-
-from perfkit.console import main
+from perfkit.console import script
 
 if __name__ == "__main__":
-    sys.exit(main())
+    script()

@@ -15,6 +15,8 @@ recognised through ``sys.modules``.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import signal
 import sys
@@ -22,7 +24,7 @@ import threading
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from perfkit.disks import HINT as DISK_HINT
 from perfkit.disks import disk_full, is_disk_full
@@ -39,6 +41,46 @@ T = TypeVar("T")
 SIGTERM_EXIT = 128 + signal.SIGTERM
 #: The exit status of a command ended by Ctrl-C (128 + SIGINT).
 SIGINT_EXIT = 128 + signal.SIGINT
+
+
+def leave(status: int) -> NoReturn:
+    """End the process with ``status``, the way a console script does after its command.
+
+    When the process ran installed code only (Python's own modules, perfkit and the packages of
+    its environment: no module of the application or its tests was imported) and no other
+    thread is left that Python would wait for (a daemon thread, such as the one that reaps a
+    background spare build, is not), the interpreter's tear-down is skipped: the exit handlers run
+    (:mod:`atexit`: what a library registered to save or close), stdout and stderr are
+    flushed, and the process ends at once (``os._exit``). Tearing down the ~300 modules a
+    command imports takes about 20 ms, an eighth of ``perfkit db-status``; nothing of perfkit's
+    needs it (files are closed where they are written, servers and children are stopped by the
+    command). Any other process exits normally (``sys.exit``), so code perfkit does not know
+    keeps every guarantee of a normal exit."""
+    main = threading.main_thread()
+    waited = [t for t in threading.enumerate() if t is not main and not t.daemon]
+    if waited or not only_installed_code():  # Python would wait for those threads
+        sys.exit(status)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # a closed pipe or stream
+            stream.flush()
+    os._exit(status)
+
+
+def only_installed_code() -> bool:
+    """Whether every imported module comes from Python itself, from the environment's
+    packages (``sys.prefix``, ``sys.base_prefix``) or from perfkit: none was imported from
+    an application's or a project's own folders."""
+    import perfkit
+
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *perfkit.__path__}
+    homes = tuple(f"{p.rstrip(os.sep)}{os.sep}" for r in roots for p in {r, os.path.realpath(r)})
+    for module in list(sys.modules.values()):
+        where = getattr(module, "__file__", None)
+        places = [where] if where else list(getattr(module, "__path__", None) or ())
+        if not all(isinstance(p, str) and p.startswith(homes) for p in places):
+            return False  # a path spelled another way counts as foreign: a normal exit
+    return True
 
 
 def error_line(message: str) -> None:

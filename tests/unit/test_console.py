@@ -338,3 +338,64 @@ def test_listing_and_verifying_never_import_the_application(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as info:
         _ = record.recipe
     assert info.value.key_path == "app.recipe" and "imported the application" in str(info.value)
+
+
+# -- how the console script ends ---------------------------------------------------------------
+
+#: Ends with :func:`perfkit.exits.leave`: an exit handler writes a file, stdout is left unflushed,
+#: an object's finaliser would print at a normal tear-down.
+LEAVING = """
+import atexit, pathlib, sys
+atexit.register(lambda: pathlib.Path(sys.argv[1]).write_text("handlers ran"))
+class Loud:
+    def __del__(self):
+        print("torn down", flush=True)
+keep = Loud()
+sys.stdout.write("report")
+{before}
+from perfkit.exits import leave
+leave(5)
+"""
+
+
+@pytest.mark.parametrize(
+    ("before", "torn_down"),
+    [
+        ("", False),
+        ("import threading; threading.Thread(target=lambda: None, daemon=False).start()", False),
+        ("import foreign_module", True),
+    ],
+    ids=["installed-code-only", "finished-thread", "foreign-module"],
+)
+def test_the_console_script_ends_at_once_only_when_only_installed_code_ran(
+    tmp_path: Path, before: str, torn_down: bool
+) -> None:
+    """The exit status, the exit handlers and the unflushed output survive the quick end; a
+    process that imported a module of the project's own folders tears down as Python does."""
+    (tmp_path / "foreign_module.py").write_text("x = 1\n")
+    marker = tmp_path / "marker"
+    done = subprocess.run(
+        [sys.executable, "-c", LEAVING.format(before=before), str(marker)],
+        capture_output=True, text=True, env=clean_env({"PYTHONPATH": str(tmp_path)}),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 5, done.stderr
+    assert marker.read_text() == "handlers ran"
+    assert done.stdout.startswith("report")
+    assert ("torn down" in done.stdout) is torn_down
+
+
+def test_a_thread_python_would_wait_for_is_waited_for(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    waiting = (
+        "import threading, time, pathlib\n"
+        "def late():\n    time.sleep(0.3)\n"
+        f"    pathlib.Path(r'{marker}').with_suffix('.late').touch()\n"
+        "threading.Thread(target=late).start()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", LEAVING.format(before=waiting), str(marker)],
+        capture_output=True, text=True, env=clean_env(), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 5, done.stderr
+    assert marker.with_suffix(".late").exists()
