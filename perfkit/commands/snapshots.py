@@ -152,7 +152,7 @@ async def restore(
 ) -> RestoreDone:
     """Make the test database hold a verified snapshot (default: the scale's latest), its
     dates moved to the run's day (``--as-of``)."""
-    from perfkit.snapshot import restore_snapshot
+    from perfkit.snapshot.restore import restore_snapshot
 
     report = await restore_snapshot(
         run, run.cfg.scale(scale), snapshot_id=snapshot, as_of=run.today, method=method,
@@ -205,7 +205,7 @@ class SnapshotList:
 async def snapshots(run: Run, *, scale: str | None = None) -> SnapshotList:
     """List the snapshots (newest first per scale) and whether each fits the schema as last
     built; nothing of the application is built."""
-    from perfkit.snapshot import list_snapshots
+    from perfkit.snapshot.listing import list_snapshots
 
     listed = list_snapshots(run, scale=scale)
     directory = str(run.cfg.snapshots.directory)
@@ -256,8 +256,8 @@ async def verify(
 ) -> VerifyReport:
     """Check snapshots' signatures, manifests, schema fingerprints and files; the command
     fails (exit 1) when any does."""
-    from perfkit.snapshot import verify_snapshots
     from perfkit.snapshot.errors import SnapshotNotFoundError
+    from perfkit.snapshot.listing import verify_snapshots
 
     try:
         results = verify_snapshots(run, scale=scale, snapshot_id=snapshot)
@@ -305,7 +305,7 @@ async def prune(
 ) -> PruneDone:
     """Keep the newest ``keep`` snapshots per scale (default: ``snapshots.keep``); drop stale
     templates and leftovers on the server. Nothing of the application is built."""
-    from perfkit.snapshot import prune as prune_snapshots
+    from perfkit.snapshot.prune import prune as prune_snapshots
 
     return PruneDone(await prune_snapshots(run, scale=scale, keep=keep, dry_run=dry_run))
 

@@ -11,49 +11,8 @@
 * :func:`ensure_template`, :func:`cloned_database` -- the fast path's template, and a
   throw-away clone per destructive test (:mod:`.prepare`). "Data ready" by the cheapest route
   (``perfkit prepare``) is :mod:`perfkit.prepare`, one layer up.
+
+The package imports none of its modules: each caller imports what it uses from the module that
+holds it (``from perfkit.snapshot.restore import restore_snapshot``), so a restore from the
+template loads neither the writer nor its schema capture.
 """
-
-from __future__ import annotations
-
-from perfkit.snapshot.create import write_snapshot
-from perfkit.snapshot.dates import shifted_columns, target_date
-from perfkit.snapshot.errors import (
-    CorruptSnapshotError,
-    RestoreFailedError,
-    SnapshotError,
-    SnapshotNotFoundError,
-    StaleSnapshotError,
-)
-from perfkit.snapshot.listing import Listed, Verified, list_snapshots, verify_snapshots
-from perfkit.snapshot.manifest import Manifest, TableFile
-from perfkit.snapshot.prepare import cloned_database, ensure_template
-from perfkit.snapshot.prune import PruneReport, prune
-from perfkit.snapshot.restore import RestoreReport, restore_snapshot, verify_snapshot
-from perfkit.snapshot.store import BrokenSnapshot, Snapshot, SnapshotStore
-
-__all__ = [
-    "BrokenSnapshot",
-    "CorruptSnapshotError",
-    "Listed",
-    "Manifest",
-    "PruneReport",
-    "RestoreFailedError",
-    "RestoreReport",
-    "Snapshot",
-    "SnapshotError",
-    "SnapshotNotFoundError",
-    "SnapshotStore",
-    "StaleSnapshotError",
-    "TableFile",
-    "Verified",
-    "cloned_database",
-    "ensure_template",
-    "list_snapshots",
-    "prune",
-    "restore_snapshot",
-    "shifted_columns",
-    "target_date",
-    "verify_snapshot",
-    "verify_snapshots",
-    "write_snapshot",
-]

@@ -14,7 +14,8 @@ The order of events is what makes it safe:
    a database created empty and loaded from the files (tables, COPY over two connections,
    then constraints and indexes in parallel, then foreign keys, then ``ANALYZE``). Dates are
    shifted on the way (:mod:`perfkit.snapshot.dates`). A snapshot of inferred data replays
-   the schema it holds instead of the models' DDL (:mod:`perfkit.snapshot.replay`).
+   the schema it holds instead of the models' DDL (:mod:`perfkit.snapshot.replay`, imported
+   only then: a restore from the template or a spare needs none of it).
 4. **Swap** the names in one transaction (other sessions on the target are ended first), then
    drop the old database. A failure or Ctrl-C before the swap drops the staging database and
    leaves the target as it was; a kill -9 leaves a marked helper database that the next run
@@ -75,7 +76,6 @@ from perfkit.snapshot.errors import (
 from perfkit.snapshot.fileformat import load_table, verify_files
 from perfkit.snapshot.manifest import TableFile
 from perfkit.snapshot.parallel import JOBS, spread
-from perfkit.snapshot.replay import drop_inferred_sql, load_inferred, read_schema_file
 from perfkit.snapshot.store import Snapshot, SnapshotStore
 from perfkit.sqlnames import DATASET_TABLE, quote_ident
 from perfkit.urls import mask_url
@@ -149,6 +149,8 @@ def check_files(snapshot: Snapshot) -> None:
     try:
         verify_files(snapshot.path, m.tables, label=snapshot.label)
         if m.schema_file is not None:
+            from perfkit.snapshot.replay import read_schema_file  # inferred data's own schema
+
             read_schema_file(snapshot)
     except CorruptSnapshotError as exc:
         raise CorruptSnapshotError(snapshot.label, reason=exc.reason, scale=m.scale) from None
@@ -382,6 +384,8 @@ def _drop_sql(run: Run, recorded: RecordedModels | None) -> list[str]:
     app = run.app
     inferred = app.inferred
     if inferred is not None:
+        from perfkit.snapshot.replay import drop_inferred_sql
+
         return drop_inferred_sql(inferred.capture)
     return app.schema.drop_tables_sql()
 
@@ -594,6 +598,8 @@ async def load_from_files(
     ``staging`` if this fails.
     """
     if app.inferred is not None:
+        from perfkit.snapshot.replay import load_inferred, read_schema_file
+
         await load_inferred(
             db,
             admin,

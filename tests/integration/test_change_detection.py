@@ -31,8 +31,8 @@ from perfkit.env.base import ensure_database
 from perfkit.prepare import create_snapshot, prepare
 from perfkit.run import Run
 from perfkit.schema import quote_ident
-from perfkit.snapshot import SnapshotStore
 from perfkit.snapshot.dataset import database_problem
+from perfkit.snapshot.store import SnapshotStore
 from perfkit.testing import PrivateServer, databases_named, drop_databases
 from perfkit.urls import with_database
 

@@ -36,7 +36,9 @@ from perfkit.env.base import ensure_database
 from perfkit.prepare import create_snapshot
 from perfkit.run import Run
 from perfkit.schema import quote_ident
-from perfkit.snapshot import list_snapshots, restore_snapshot, template
+from perfkit.snapshot import template
+from perfkit.snapshot.listing import list_snapshots
+from perfkit.snapshot.restore import restore_snapshot
 from perfkit.testing import (
     PrivateServer,
     clean_env,

@@ -24,10 +24,12 @@ from perfkit.prepare import create_snapshot
 from perfkit.prepare import prepare as perfkit_prepare
 from perfkit.run import Run
 from perfkit.schema import quote_ident
-from perfkit.snapshot import prune, restore_snapshot, template
+from perfkit.snapshot import template
 from perfkit.snapshot.dataset import database_problem, expected_key
 from perfkit.snapshot.errors import InterruptedAfterSwapError
 from perfkit.snapshot.prepare import cloned_database
+from perfkit.snapshot.prune import prune
+from perfkit.snapshot.restore import restore_snapshot
 from perfkit.snapshot.store import Snapshot
 from perfkit.testing import PrivateServer
 

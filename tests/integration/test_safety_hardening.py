@@ -22,7 +22,7 @@ from perfkit.prepare import create_snapshot
 from perfkit.run import Run
 from perfkit.safety import created_by_perfkit
 from perfkit.schema import quote_ident
-from perfkit.snapshot import restore_snapshot
+from perfkit.snapshot.restore import restore_snapshot
 from perfkit.testing import PrivateServer, run_perfkit
 from perfkit.urls import with_database
 

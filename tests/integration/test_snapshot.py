@@ -32,25 +32,21 @@ from perfkit.prepare import PrepareReport, create_snapshot
 from perfkit.prepare import prepare as ensure_dataset
 from perfkit.run import Run
 from perfkit.schema_source import remember_fingerprint
-from perfkit.snapshot import (
-    CorruptSnapshotError,
-    Manifest,
-    RestoreFailedError,
-    Snapshot,
-    SnapshotStore,
-    StaleSnapshotError,
-    cloned_database,
-    create,
-    list_snapshots,
-    prune,
-    restore_snapshot,
-    template,
-    verify_snapshots,
-    write_snapshot,
-)
+from perfkit.snapshot import create, template
+from perfkit.snapshot.create import write_snapshot
 from perfkit.snapshot.dataset import expected_key
-from perfkit.snapshot.errors import SnapshotError
-from perfkit.snapshot.prepare import template_from_target
+from perfkit.snapshot.errors import (
+    CorruptSnapshotError,
+    RestoreFailedError,
+    SnapshotError,
+    StaleSnapshotError,
+)
+from perfkit.snapshot.listing import list_snapshots, verify_snapshots
+from perfkit.snapshot.manifest import Manifest
+from perfkit.snapshot.prepare import cloned_database, template_from_target
+from perfkit.snapshot.prune import prune
+from perfkit.snapshot.restore import restore_snapshot
+from perfkit.snapshot.store import Snapshot, SnapshotStore
 from perfkit.testing import PrivateServer, scratch_database
 from perfkit.urls import with_database
 

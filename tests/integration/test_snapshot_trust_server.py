@@ -25,11 +25,12 @@ from perfkit.datagen import seed_database
 from perfkit.db import connection
 from perfkit.run import Run
 from perfkit.schema import quote_ident
-from perfkit.snapshot import CorruptSnapshotError, Snapshot, SnapshotStore, restore_snapshot
 from perfkit.snapshot.create import write_snapshot
+from perfkit.snapshot.errors import CorruptSnapshotError
 from perfkit.snapshot.fileformat import file_digest
 from perfkit.snapshot.manifest import Manifest
-from perfkit.snapshot.store import new_snapshot_id
+from perfkit.snapshot.restore import restore_snapshot
+from perfkit.snapshot.store import Snapshot, SnapshotStore, new_snapshot_id
 from perfkit.testing import PrivateServer, one_error_line, run_perfkit
 from perfkit.urls import with_database
 

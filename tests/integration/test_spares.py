@@ -30,9 +30,10 @@ from perfkit.prepare import create_snapshot
 from perfkit.prepare import prepare as perfkit_prepare
 from perfkit.run import Run
 from perfkit.schema import quote_ident
-from perfkit.snapshot import prune, restore_snapshot, spare_build, spares, template
+from perfkit.snapshot import spare_build, spares, template
 from perfkit.snapshot.dataset import database_problem, expected_key
-from perfkit.snapshot.restore import RestoreReport, drop_leftovers
+from perfkit.snapshot.prune import prune
+from perfkit.snapshot.restore import RestoreReport, drop_leftovers, restore_snapshot
 from perfkit.snapshot.store import Snapshot
 from perfkit.testing import PrivateServer
 
