@@ -363,3 +363,16 @@ def create_session_factory(
     return async_sessionmaker(
         engine, expire_on_commit=pool.expire_on_commit, autoflush=pool.autoflush
     )
+
+
+async def publish_counters(conn: asyncpg.Connection) -> None:
+    """Publish this session's own pending counters now (PostgreSQL 15+: a session flushes them
+    when it goes idle, at most once a second unless forced; earlier versions send them to the
+    statistics collector at each transaction's end).
+
+    A loader calls it after a table's rows are in and before the table's ``ANALYZE``: the
+    rows then count as analyzed, and
+    :func:`perfkit.datagen.changes.record_load_baseline` finds nothing to analyze
+    again (at medium, a second ``ANALYZE`` of every table took 30 ms of a 260 ms seed)."""
+    if conn.get_server_version().major >= 15:
+        await conn.execute("SELECT pg_stat_force_next_flush()")

@@ -77,6 +77,7 @@ from typing import Any
 import asyncpg
 
 from perfkit.catalog import Catalog, read_catalog
+from perfkit.db import publish_counters
 from perfkit.sqlnames import DATASET_TABLE, quote_ident
 
 #: What the ``perfkit_dataset`` comment starts with when it holds a load record.
@@ -290,14 +291,6 @@ async def wait_until_gone(
         await asyncio.sleep(0.01)
 
 
-async def _flush_own(conn: asyncpg.Connection) -> None:
-    """Publish this session's own pending counters (PostgreSQL 15+: a session flushes them
-    when it goes idle, before it says it is ready for the next statement; earlier versions
-    send them to the statistics collector at each transaction's end)."""
-    if int(await conn.fetchval("SHOW server_version_num")) >= 150000:
-        await conn.execute("SELECT pg_stat_force_next_flush()")
-
-
 async def record_load_baseline(
     conn: asyncpg.Connection,
     tables: Sequence[str],
@@ -313,14 +306,14 @@ async def record_load_baseline(
     first (module docstring: that makes "committed since" exact).
     """
     await wait_until_gone(conn, loaders)
-    await _flush_own(conn)
+    await publish_counters(conn)
     now = await _read_now(conn, tables, schema=schema)
     stale = [t for t, c in now.tables.items() if c.committed]
     if stale:
         await conn.execute(
             "ANALYZE " + ", ".join(f"{quote_ident(schema)}.{quote_ident(t)}" for t in stale)
         )
-        await _flush_own(conn)
+        await publish_counters(conn)
         now = await _read_now(conn, tables, schema=schema)
     catalog = await read_catalog(conn, schema, tables)
     baseline = Baseline(

@@ -60,7 +60,7 @@ from perfkit.datagen.metadata import (
 )
 from perfkit.datagen.recipe import Recipe, Shape, TableRecipe
 from perfkit.datagen.validate import validate_recipe
-from perfkit.db import connect
+from perfkit.db import connect, publish_counters
 from perfkit.errors import ConfigError
 from perfkit.locks import exclusive
 from perfkit.measure import Stopwatch, timed
@@ -532,6 +532,7 @@ async def _load_tables(
                 conn, spec, shape, staging, total=expected[spec.name], progress=progress
             )
             loaded[spec.name].set()
+            await publish_counters(conn)  # so that the ANALYZE below counts the rows as seen
             target = f"{quote_ident(staging)}.{quote_ident(spec.name)}"
             # Constraints, indexes and statistics in one round trip (one transaction).
             await conn.execute(";\n".join([*per_table.get(spec.name, ()), f"ANALYZE {target}"]))

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from perfkit.db import publish_counters
 from perfkit.ddl.emit import PostLoad
 from perfkit.sqlnames import quote_ident
 
@@ -104,6 +105,7 @@ async def load_tables(
     def copied(unit: Unit) -> Job:
         async def job(conn: asyncpg.Connection) -> None:
             await copy(conn, unit)
+            await publish_counters(conn)  # the table's ANALYZE, on any connection, sees them
             left[unit.owner] -= 1
             if left[unit.owner] == 0 and unit.owner not in deferred:
                 queue.add(build(unit.owner), first=True)

@@ -52,7 +52,7 @@ from perfkit.database import (
 )
 from perfkit.datagen.changes import record_load_baseline
 from perfkit.datagen.metadata import create_dataset_table_sql
-from perfkit.db import connect
+from perfkit.db import connect, publish_counters
 from perfkit.env.base import CREATED_BY_PERFKIT
 from perfkit.errors import PerfkitError
 from perfkit.locks import LockTimeout, exclusive
@@ -650,6 +650,7 @@ async def load_from_files(
                 else:
                     copied = await load_table(conn, entry, snap.path, freeze=True)
                     _check_rows(snap, table, copied, entry.rows)
+            await publish_counters(conn)  # the ANALYZE below then counts the rows as seen
             say(f"building constraints and indexes of {table}, analyzing")
             pk = [primary_keys[table][1]] if table in primary_keys else []
             for stmt in [*pk, *per_table.get(table, [])]:

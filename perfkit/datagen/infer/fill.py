@@ -39,7 +39,7 @@ from perfkit.datagen import load
 from perfkit.datagen.infer.model import InferenceError, Plan, Problem, TablePlan
 from perfkit.datagen.infer.values import from_moment
 from perfkit.datagen.metadata import DatasetInfo, create_dataset_table_sql, write_dataset_info
-from perfkit.db import connect
+from perfkit.db import connect, publish_counters
 from perfkit.ddl import Capture, UncarriedError, bare_sql, capture_schema, post_load
 from perfkit.ddl.bulk import Unit, load_tables
 from perfkit.ddl.emit import PostLoad, drop_sql, swap_sql
@@ -276,6 +276,7 @@ async def _load(
         conn = loaders[0]
         for update in plan.updates:
             await conn.execute(update.statement(staging))
+        await publish_counters(conn)  # the updates count as seen by the ANALYZE below
         for table in plan.tables:
             if table.name in late:
                 target = f"{quote_ident(staging)}.{quote_ident(table.name)}"
