@@ -350,6 +350,11 @@ async def _build_and_swap(
                         path,
                         *app.schema.create_types_sql(staging),
                         *app.schema.create_tables_sql(staging),
+                        *(  # built after the rows (Schema.primary_keys)
+                            f"ALTER TABLE {quote_ident(staging)}.{quote_ident(table)} "
+                            f"DROP CONSTRAINT {quote_ident(name)}"
+                            for table, (name, _) in app.schema.primary_keys().items()
+                        ),
                         create_dataset_table_sql(staging),
                         "RESET search_path",
                     ]
@@ -512,6 +517,7 @@ async def _load_tables(
     specs = {spec.name: spec for spec in app.recipe.tables}
     queue = load_order(app, expected)
     per_table, _ = app.schema.post_load_steps(staging)
+    primary_keys = app.schema.primary_keys(staging)
     foreign_keys = app.schema.foreign_keys_by_table(staging)
     loaded = {name: asyncio.Event() for name in app.tables}
     one_at_a_time = asyncio.Lock()
@@ -531,11 +537,14 @@ async def _load_tables(
             counts[spec.name] = await _copy_table(
                 conn, spec, shape, staging, total=expected[spec.name], progress=progress
             )
-            loaded[spec.name].set()
             await publish_counters(conn)  # so that the ANALYZE below counts the rows as seen
             target = f"{quote_ident(staging)}.{quote_ident(spec.name)}"
-            # Constraints, indexes and statistics in one round trip (one transaction).
-            await conn.execute(";\n".join([*per_table.get(spec.name, ()), f"ANALYZE {target}"]))
+            # Its primary key, constraints, indexes and statistics in one round trip (one
+            # transaction); its children's foreign keys need the key, so they wait for this.
+            pk = [primary_keys[spec.name][1]] if spec.name in primary_keys else []
+            steps = [*pk, *per_table.get(spec.name, ()), f"ANALYZE {target}"]
+            await conn.execute(";\n".join(steps))
+            loaded[spec.name].set()
             if spec.name in foreign_keys and spec.name not in late:
                 for parent in app.schema.referenced_tables(spec.name) - {spec.name}:
                     await loaded[parent].wait()

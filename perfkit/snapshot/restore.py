@@ -627,7 +627,7 @@ async def load_from_files(
         entries = sorted(snap.manifest.tables, key=lambda e: e.raw_bytes, reverse=True)
         creates = dict(zip(app.tables, app.schema.create_tables_sql(), strict=True))
         creates[DATASET_TABLE] = create_dataset_table_sql()
-        primary_keys = primary_key_sql(app)
+        primary_keys = app.schema.primary_keys()
         shifted = shifted_columns(app)
         per_table, foreign_keys = app.schema.post_load_steps()
         for stmt in app.schema.create_types_sql():  # the tables' ENUM types, before them
@@ -693,25 +693,6 @@ async def _load_shifted(
     cols = ", ".join(quote_ident(c) for c in columns)
     body = shifted_select(table, columns, source=scratch, days=days, shifted=shifted)
     await conn.execute(f"INSERT INTO {quote_ident(table)} ({cols}) {body}")
-
-
-def primary_key_sql(app: Application) -> dict[str, tuple[str, str]]:
-    """Table -> (primary key name, ``ALTER TABLE ... ADD CONSTRAINT ... PRIMARY KEY``).
-
-    Written out by hand: SQLAlchemy's ``AddConstraint`` would mark the model's constraint as
-    "added separately" and so change the schema fingerprint of the running process.
-    """
-    out = {}
-    for name in app.tables:
-        pk = app.schema.metadata.tables[name].primary_key
-        pk_name = str(pk.name) if pk.name else f"{name}_pkey"  # PostgreSQL's name when unnamed
-        columns = ", ".join(quote_ident(c.name) for c in pk.columns)
-        sql = (
-            f"ALTER TABLE {quote_ident(name)} ADD CONSTRAINT {quote_ident(pk_name)} "
-            f"PRIMARY KEY ({columns})"
-        )
-        out[name] = (pk_name, sql)
-    return out
 
 
 def _check_rows(snap: Snapshot, table: str, copied: int, expected: int) -> None:
