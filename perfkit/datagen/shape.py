@@ -64,7 +64,7 @@ def blocks(offices: int, rows_per_office: int) -> Iterator[tuple[int, int]]:
 
 def repeat_each(values: Sequence[Any], times: int) -> list[Any]:
     """``[a, a, b, b]`` for ``values=[a, b], times=2``."""
-    return list(itertools.chain.from_iterable(itertools.repeat(v, times) for v in values))
+    return list(itertools.chain.from_iterable(zip(*[values] * times, strict=True)))
 
 
 def apportion(shares: Mapping[str, float], n: int) -> list[str]:
@@ -81,4 +81,5 @@ def apportion(shares: Mapping[str, float], n: int) -> list[str]:
 def days(anchor: dt.date, first: int, last: int) -> tuple[dt.date, ...]:
     """Dates for day offsets ``first..last`` from the anchor; index ``i`` is ``first + i``
     (kept: a range of birthdays is tens of thousands of dates, asked for by several tables)."""
-    return tuple(anchor + dt.timedelta(days=d) for d in range(first, last + 1))
+    origin = anchor.toordinal()
+    return tuple(map(dt.date.fromordinal, range(origin + first, origin + last + 1)))
