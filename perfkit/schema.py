@@ -66,6 +66,23 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _drop_primary_key_sql(target: str) -> str:
+    """Drop the primary key of ``target`` (a quoted, qualified table name) whatever it is
+    named: the name is read from the catalogue by the statement itself."""
+    # the name goes in as an escaped literal, read as a regclass
+    body = (
+        "DECLARE pk name; BEGIN "  # noqa: S608
+        f"SELECT conname INTO pk FROM pg_constraint WHERE conrelid = {_literal(target)}::regclass "
+        "AND contype = 'p'; "
+        f"EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', {_literal(target)}::regclass, pk); "
+        "END"
+    )
+    tag = "$pk$"
+    while tag in body:  # a dollar quote the body does not hold
+        tag = f"${tag.strip('$')}x$"
+    return f"DO {tag}{body}{tag}"
+
+
 def _fed_by_sequence(column: Column[Any]) -> bool:
     if column.identity is not None or (column.server_default is None and column.default is None):
         return True
@@ -201,7 +218,8 @@ class Schema:
         out = []
         for table in self._tables(schema):
             parts = [compiler.get_column_specification(column) for column in table.columns]
-            parts.append(compiler.process(table.primary_key))
+            if table.primary_key.columns:  # a table read back from a database may have none
+                parts.append(compiler.process(table.primary_key))
             body = ",\n    ".join(parts)
             out.append(f"CREATE TABLE {compiler.preparer.format_table(table)} (\n    {body}\n)")
         return tuple(out)
@@ -211,29 +229,25 @@ class Schema:
         and the primary key only, ready for COPY."""
         return list(self._create_tables(schema))
 
-    def primary_keys(self, schema: str | None = None) -> dict[str, tuple[str, str]]:
-        """Table -> (primary key name, ``ALTER TABLE ... ADD CONSTRAINT ... PRIMARY KEY``), the
-        table qualified by ``schema`` when given. A bulk load drops each primary key from the
-        bare table and adds it after the rows, as ``pg_restore`` does: one sorted build instead
-        of an index insert per row (random UUID keys made a seed of 1.5 M rows spend most of its
-        server time there).
+    def primary_keys(self, schema: str = "public") -> dict[str, tuple[str, str]]:
+        """Table -> (what drops its primary key, what adds it again), for the tables as
+        :meth:`create_tables_sql` makes them in ``schema`` (tables without one left out).
 
-        Written out by hand: SQLAlchemy's ``AddConstraint`` would mark the model's constraint as
-        "added separately" and so change the schema fingerprint of the running process.
+        A bulk load drops each primary key from the bare table and adds it after the rows, as
+        ``pg_restore`` does: one sorted build instead of an index insert per row (random UUID
+        keys made a seed of 1.5 M rows spend most of its server time there). The key comes
+        back as ``CREATE TABLE`` gives it (its name, ``DEFERRABLE``...); the drop reads the
+        key's name from the catalogue, so a name PostgreSQL chose is dropped too.
         """
+        dialect = _dialect()
+        compiler = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
         out = {}
-        for table in self._chosen:
-            pk = table.primary_key
-            if not pk.columns:  # a table read back from a database may have none
+        for table in self._tables(schema):
+            if not table.primary_key.columns:  # a table read back from a database may have none
                 continue
-            pk_name = str(pk.name) if pk.name else f"{table.name}_pkey"  # PostgreSQL's name
-            columns = ", ".join(quote_ident(c.name) for c in pk.columns)
-            where = f"{quote_ident(schema)}." if schema else ""
-            out[table.name] = (
-                pk_name,
-                f"ALTER TABLE {where}{quote_ident(table.name)} ADD CONSTRAINT "
-                f"{quote_ident(pk_name)} PRIMARY KEY ({columns})",
-            )
+            clause = compiler.process(table.primary_key)
+            target = compiler.preparer.format_table(table)
+            out[table.name] = (_drop_primary_key_sql(target), f"ALTER TABLE {target} ADD {clause}")
         return out
 
     @functools.cache  # noqa: B019

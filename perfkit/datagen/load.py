@@ -351,9 +351,7 @@ async def _build_and_swap(
                         *app.schema.create_types_sql(staging),
                         *app.schema.create_tables_sql(staging),
                         *(  # built after the rows (Schema.primary_keys)
-                            f"ALTER TABLE {quote_ident(staging)}.{quote_ident(table)} "
-                            f"DROP CONSTRAINT {quote_ident(name)}"
-                            for table, (name, _) in app.schema.primary_keys().items()
+                            drop for drop, _ in app.schema.primary_keys(staging).values()
                         ),
                         create_dataset_table_sql(staging),
                         "RESET search_path",

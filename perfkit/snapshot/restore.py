@@ -641,10 +641,7 @@ async def load_from_files(
             async with conn.transaction():
                 await conn.execute(creates[table])
                 if table in primary_keys:  # built after the load, as pg_restore does
-                    await conn.execute(
-                        f"ALTER TABLE {quote_ident(table)} "
-                        f"DROP CONSTRAINT {quote_ident(primary_keys[table][0])}"
-                    )
+                    await conn.execute(primary_keys[table][0])
                 if days and table in shifted:
                     await _load_shifted(conn, entry, snap, days=days, shifted=shifted)
                 else:
