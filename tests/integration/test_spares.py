@@ -453,6 +453,32 @@ async def test_a_restore_does_not_wait_for_a_build_in_progress(
     assert (await restore(target, cfg, small)).route == "spare"
 
 
+async def test_a_clone_leaves_the_old_target_to_the_background_build(
+    server: Database, target: Database, cfg: Config, small: Scale, source_digests: dict[str, str]
+) -> None:
+    """With a background build to follow, a restore that clones drops nothing and empties
+    nothing before it returns: the target it replaced waits under a helper name, and the
+    build it started drops it (and readies the next spare)."""
+    await restore(target, cfg, small)  # the target exists: the next restore replaces it
+    async with server.admin() as admin:
+        for leftover in await admin.leftovers(TARGET):
+            await admin.drop(leftover)
+    report = await restore(target, cfg, small, build_spare=True)
+    assert report.route == "clone" and await digests(target) == source_digests
+    async with server.admin() as admin:
+        left = await admin.leftovers(TARGET)
+    assert [helper_kind(n) for n in left] in (["old"], [])  # [] when the build was quicker
+    made = await spares.wait_until_ready(
+        server,
+        template_name=template_of(cfg, small),
+        owner=template.owner_of(cfg.state_dir),
+        seconds=60,
+    )
+    assert made is not None
+    async with server.admin() as admin:
+        assert await admin.leftovers(TARGET) == []
+
+
 async def test_a_build_drops_the_replaced_target_under_its_own_lock_only(
     server: Database, target: Database, cfg: Config, small: Scale
 ) -> None:
