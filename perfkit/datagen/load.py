@@ -110,7 +110,9 @@ class SeedProgress:
 
 @dataclass(frozen=True)
 class SeedReport:
-    """What :func:`seed_database` did: rows per table, seconds per phase, the dataset."""
+    """What :func:`seed_database` did: rows per table, seconds per phase, the dataset.
+    ``seconds`` is the seed's own time: the application was imported before its clock, as a
+    restore's is."""
 
     info: DatasetInfo
     rows: Mapping[str, int]
@@ -196,9 +198,10 @@ async def seed_database(
     (``confirm`` repeats the name of a database that does not look like a test database), and
     the old tables are replaced.
     """
+    # Before the clock, as a restore does: importing the application is not seeding.
+    app, cfg, db = run.app, run.cfg, run.db
     total = Stopwatch()
     shown = progress or SeedProgress()
-    app, cfg, db = run.app, run.cfg, run.db
     shape = Shape(
         scale=scale,
         data=cfg.data,
