@@ -376,3 +376,13 @@ async def publish_counters(conn: asyncpg.Connection) -> None:
     again (at medium, a second ``ANALYZE`` of every table took 30 ms of a 260 ms seed)."""
     if conn.get_server_version().major >= 15:
         await conn.execute("SELECT pg_stat_force_next_flush()")
+
+
+def statement_failures() -> tuple[type[BaseException], ...]:
+    """What a statement raises when it, or the connection under it, fails: a server error, a
+    closed, lost or refused connection, and asyncpg's ``InternalClientError`` when the server
+    ended the session between two statements (a fast shutdown: asyncpg is left consuming that
+    error, and the next statement cannot start)."""
+    import asyncpg
+
+    return (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from perfkit.errors import PerfkitError
+from perfkit.urls import mask_text
 
 
 class DatasetConflictError(PerfkitError):
@@ -15,3 +16,15 @@ class SeedFailedError(PerfkitError):
     """The load failed or was interrupted; the database still holds what it held before."""
 
     exit_code = 1
+
+    @classmethod
+    def of(cls, exc: BaseException, *, hint: str) -> SeedFailedError:
+        """``seeding failed: <driver error>: <its first line>`` (masked), for what
+        :func:`perfkit.db.statement_failures` names."""
+        import asyncpg
+
+        text = str(exc).strip()
+        detail = mask_text(text.splitlines()[0] if text else "")
+        if isinstance(exc, asyncpg.InternalClientError):  # see statement_failures
+            return cls(f"seeding failed: the server ended the session ({detail})", hint=hint)
+        return cls(f"seeding failed: {type(exc).__name__}: {detail}", hint=hint)

@@ -60,14 +60,13 @@ from perfkit.datagen.metadata import (
 )
 from perfkit.datagen.recipe import Recipe, Shape, TableRecipe
 from perfkit.datagen.validate import validate_recipe
-from perfkit.db import connect, publish_counters
+from perfkit.db import connect, publish_counters, statement_failures
 from perfkit.errors import ConfigError
 from perfkit.locks import exclusive
 from perfkit.measure import Stopwatch, timed
 from perfkit.safety import ensure_test_database
 from perfkit.schema_source import built_by_source, remember_fingerprint
 from perfkit.sqlnames import quote_ident
-from perfkit.urls import mask_text
 
 if TYPE_CHECKING:
     from perfkit.app import Application
@@ -244,11 +243,8 @@ async def seed_database(
                 phases=phases,
                 progress=shown,
             )
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        detail = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-        raise SeedFailedError(
-            f"seeding failed: {type(exc).__name__}: {detail}", hint=_unchanged_hint(exc)
-        ) from exc
+    except statement_failures() as exc:
+        raise SeedFailedError.of(exc, hint=_unchanged_hint(exc)) from exc
     finally:
         await _close_quietly(conn)
     return SeedReport(info=wanted, rows=rows, phases=phases, seconds=total.stop())

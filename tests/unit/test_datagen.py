@@ -253,3 +253,23 @@ def test_swap_moves_every_table_and_drops_the_staging_schema() -> None:
     ]
     assert moves[-1] == 'DROP SCHEMA "perfkit_seed_ab"'
     assert not ddl.swap_sql("x", replace=False)[0].startswith("DROP TABLE")
+
+
+def test_a_session_the_server_ended_is_a_failed_seed_in_one_line() -> None:
+    """A fast shutdown can leave asyncpg consuming the server's last error, and the next
+    statement then raises its InternalClientError: still "seeding failed", one line, masked."""
+    import asyncpg
+
+    from perfkit.datagen.errors import SeedFailedError
+    from perfkit.db import statement_failures
+
+    exc = asyncpg.InternalClientError(
+        "cannot switch to state 21; another operation (2) is in progress"
+    )
+    assert isinstance(exc, statement_failures())
+    err = SeedFailedError.of(exc, hint="retry")
+    assert err.message.startswith("seeding failed: the server ended the session (cannot switch")
+    leaked = asyncpg.PostgresConnectionError("postgresql://u:hunter2@h/db refused\nsecond line")
+    said = SeedFailedError.of(leaked, hint="retry").message
+    assert said.startswith("seeding failed: PostgresConnectionError:") and "hunter2" not in said
+    assert "second line" not in said

@@ -36,12 +36,11 @@ from perfkit.datagen.infer.model import INFER_VERSION, Plan
 from perfkit.datagen.infer.plan import make_plan
 from perfkit.datagen.metadata import DatasetInfo
 from perfkit.dataspec import SCALE_NUMBERS, GenerationSpec
-from perfkit.db import connect
+from perfkit.db import connect, statement_failures
 from perfkit.ddl import Capture
 from perfkit.locks import exclusive
 from perfkit.measure import Stopwatch
 from perfkit.safety import ensure_test_database
-from perfkit.urls import mask_text
 
 if TYPE_CHECKING:
     from perfkit.run import Run
@@ -151,11 +150,9 @@ async def seed_inferred(
                 await record_load_baseline(conn, tables, loaders=report.loader_pids)
             except asyncpg.PostgresError as exc:
                 shown.note(f"the load's statistics were not recorded ({type(exc).__name__})")
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        detail = mask_text(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-        raise SeedFailedError(
-            f"seeding failed: {type(exc).__name__}: {detail}",
-            hint="the database still holds what it held before; fix the cause and retry",
+    except statement_failures() as exc:
+        raise SeedFailedError.of(
+            exc, hint="the database still holds what it held before; fix the cause and retry"
         ) from exc
     finally:
         await load._close_quietly(conn)
