@@ -346,7 +346,7 @@ COMMANDS: tuple[Command, ...] = (
         options=(
             opt(
                 "scales",
-                help="comma-separated scales (default: medium,large)",
+                help="comma-separated scales",
                 default="medium,large",
             ),
             opt("repeat"),
