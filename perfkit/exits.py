@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -110,12 +111,17 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     they opened) and comes out as ``KeyboardInterrupt``, which :func:`guarded` turns into one
     line. SIGTERM does the same and comes out as :class:`Terminated`; a second one stops the
     clean-up too. Connections closed that way leave asyncpg futures whose connection error
-    nobody awaits any more; they are not reported (:func:`_quiet_orphans`).
+    nobody awaits any more; they are not reported (:func:`_quiet_orphans`). Nor are asyncio's
+    warnings about writing to a connection the server closed (``socket.send() raised
+    exception.``, one per write): the command's own error says what happened, in one line.
     """
     import asyncio
+    import logging
 
+    logging.getLogger("asyncio").setLevel(logging.ERROR)
     with asyncio.Runner() as runner:
-        runner.get_loop().set_exception_handler(_quiet_orphans)
+        debug = os.environ.get("PERFKIT_DEBUG") == "1"
+        runner.get_loop().set_exception_handler(functools.partial(_quiet_orphans, debug=debug))
         return runner.run(_stopped_by_sigterm(coro))
 
 
@@ -172,7 +178,9 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-def _quiet_orphans(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+def _quiet_orphans(
+    loop: asyncio.AbstractEventLoop, context: dict[str, Any], *, debug: bool
+) -> None:
     """The event loop's exception handler: drop what asyncpg reports about a connection that
     is going away, report the rest.
 
@@ -183,19 +191,33 @@ def _quiet_orphans(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> 
       asyncpg protocol: its connection is closed by it, and the call that was using the
       connection fails with its own error, which the command reports in one line.
 
-    With ``PERFKIT_DEBUG=1`` everything is reported."""
-    if os.environ.get("PERFKIT_DEBUG") != "1":
+    With ``debug`` (``PERFKIT_DEBUG=1`` when the command started) everything is reported. The
+    handler reads no module state: it may run while the interpreter shuts down, when a
+    future nobody awaited is collected."""
+    if not debug:
         orphan = str(context.get("message", "")).endswith("exception was never retrieved")
-        asyncpg = sys.modules.get("asyncpg")
-        lost_types = (
-            (ConnectionError,) if asyncpg is None else (ConnectionError, asyncpg.InterfaceError)
-        )
-        lost = isinstance(context.get("exception"), lost_types)
-        if orphan and lost:
+        if orphan and _connection_lost(context.get("exception")):
             return
         if type(context.get("protocol")).__module__.startswith("asyncpg."):
             return
     loop.default_exception_handler(context)
+
+
+#: asyncpg's classes of a connection going away: closed or lost (``InterfaceError``), refused or
+#: ended (``PostgresConnectionError``: ``ConnectionDoesNotExistError``...), ended by the server
+#: or a cancel (``OperatorInterventionError``: admin shutdown, query cancelled).
+_LOST_CONNECTION_CLASSES = frozenset(
+    {"InterfaceError", "PostgresConnectionError", "OperatorInterventionError"}
+)
+
+
+def _connection_lost(exc: object) -> bool:
+    """A ``ConnectionError``, or one of asyncpg's errors of a connection going away, told by
+    its classes' names, which still answer while ``sys.modules`` is emptied at shutdown."""
+    return isinstance(exc, ConnectionError) or any(
+        cls.__name__ in _LOST_CONNECTION_CLASSES and cls.__module__.startswith("asyncpg")
+        for cls in type(exc).__mro__
+    )
 
 
 def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:

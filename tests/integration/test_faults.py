@@ -339,6 +339,7 @@ async def test_server_stopped_mid_seed_fails_fast_and_db_up_recovers(
         elapsed = time.monotonic() - started
         assert proc.returncode not in (0, None)
         assert "seeding failed" in one_error_line((proc.returncode, err))
+        assert err.strip().count("\n") == 0, err  # that line alone (no asyncio warnings)
         assert elapsed < server.cfg.pool.connect_timeout + 20, "the command hung"
         assert str(password_of(server.url)) not in err
         # a command while the server is down: one line, quickly
