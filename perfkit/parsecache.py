@@ -38,13 +38,17 @@ _SUFFIX = ".pickle"
 
 def cache_dir() -> Path | None:
     """Where entries go (see the module docstring), or None when ``PERFKIT_CACHE_DIR`` is set
-    empty."""
+    empty (or no home folder can be found)."""
     chosen = os.environ.get("PERFKIT_CACHE_DIR")
     if chosen is not None:
         return Path(chosen).expanduser() / "yaml" if chosen.strip() else None
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
-    return base / "perfkit" / "yaml"
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "perfkit" / "yaml"
+    try:
+        return Path.home() / ".cache" / "perfkit" / "yaml"
+    except (RuntimeError, KeyError, OSError):  # no home to be found: no cache
+        return None
 
 
 def get(text: str) -> Any:

@@ -122,6 +122,18 @@ def test_the_default_place_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert parsecache.cache_dir() == tmp_path / "home" / ".cache" / "perfkit" / "yaml"
 
 
+def test_no_home_folder_means_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PERFKIT_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def nowhere() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(nowhere))
+    assert parsecache.cache_dir() is None
+    assert read_yaml("a: 1\n", source="t") == {"a": 1}
+
+
 def test_the_oldest_entries_go_beyond_the_limit(
     cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
