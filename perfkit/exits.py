@@ -169,9 +169,10 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
     """The database drivers' own error types, of the drivers this process imported (an
     error of one that was never imported cannot happen)."""
     found: list[type[BaseException]] = []
-    asyncpg = sys.modules.get("asyncpg")
-    if asyncpg is not None:
-        found += [asyncpg.PostgresError, asyncpg.InterfaceError]
+    if "asyncpg" in sys.modules:
+        from perfkit.db import statement_failures
+
+        found += statement_failures()
     sa_exc = sys.modules.get("sqlalchemy.exc")
     if sa_exc is not None:
         found.append(sa_exc.DBAPIError)

@@ -21,10 +21,6 @@ class SeedFailedError(PerfkitError):
     def of(cls, exc: BaseException, *, hint: str) -> SeedFailedError:
         """``seeding failed: <driver error>: <its first line>`` (masked), for what
         :func:`perfkit.db.statement_failures` names."""
-        import asyncpg
-
         text = str(exc).strip()
         detail = mask_text(text.splitlines()[0] if text else "")
-        if isinstance(exc, asyncpg.InternalClientError):  # see statement_failures
-            return cls(f"seeding failed: the server ended the session ({detail})", hint=hint)
         return cls(f"seeding failed: {type(exc).__name__}: {detail}", hint=hint)

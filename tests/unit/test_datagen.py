@@ -268,7 +268,7 @@ def test_a_session_the_server_ended_is_a_failed_seed_in_one_line() -> None:
     )
     assert isinstance(exc, statement_failures())
     err = SeedFailedError.of(exc, hint="retry")
-    assert err.message.startswith("seeding failed: the server ended the session (cannot switch")
+    assert err.message.startswith("seeding failed: InternalClientError: cannot switch")
     leaked = asyncpg.PostgresConnectionError("postgresql://u:hunter2@h/db refused\nsecond line")
     said = SeedFailedError.of(leaked, hint="retry").message
     assert said.startswith("seeding failed: PostgresConnectionError:") and "hunter2" not in said

@@ -65,3 +65,19 @@ def test_anything_else_is_reported() -> None:
     assert handle(other) == [other]
     failed = {"message": "Unhandled error in a callback", "exception": LOST}
     assert handle(failed) == [failed]
+
+
+def test_a_session_the_server_ended_is_a_database_error_for_every_command(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """asyncpg's InternalClientError after a fast shutdown (its protocol left consuming the
+    server's last error) is the database's failure, exit status 3, not "a bug in perfkit"."""
+    from perfkit.exits import guarded
+
+    monkeypatch.delenv("PERFKIT_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as info, guarded():
+        raise asyncpg.InternalClientError("cannot switch to state 21; another operation (2)")
+    err = capsys.readouterr().err
+    assert info.value.code == 3
+    assert err.startswith("perfkit: database error: InternalClientError: cannot switch")
+    assert "internal error" not in err and err.count("\n") == 1
