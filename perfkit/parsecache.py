@@ -22,6 +22,7 @@ place, so a reader never sees half of one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -103,6 +104,7 @@ def _entry(text: str) -> Path | None:
     return folder / f"{digest.hexdigest()}{_SUFFIX}"
 
 
+@functools.cache
 def _parser_version() -> bytes:
     """perfkit's version and the identity (size, time) of the parser's files: a new PyYAML or
     a changed perfkit never reads an entry an old one wrote."""

@@ -239,16 +239,22 @@ class Schema:
         back as ``CREATE TABLE`` gives it (its name, ``DEFERRABLE``...); the drop reads the
         key's name from the catalogue, so a name PostgreSQL chose is dropped too.
         """
+        return dict(self._primary_keys(schema))
+
+    @functools.cache  # noqa: B019 - one Schema per application, kept for the process
+    def _primary_keys(self, schema: str) -> tuple[tuple[str, tuple[str, str]], ...]:
+        """:meth:`primary_keys`, compiled once per schema."""
         dialect = _dialect()
         compiler = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
-        out = {}
+        out = []
         for table in self._tables(schema):
             if not table.primary_key.columns:  # a table read back from a database may have none
                 continue
             clause = compiler.process(table.primary_key)
             target = compiler.preparer.format_table(table)
-            out[table.name] = (_drop_primary_key_sql(target), f"ALTER TABLE {target} ADD {clause}")
-        return out
+            drop, add = _drop_primary_key_sql(target), f"ALTER TABLE {target} ADD {clause}"
+            out.append((table.name, (drop, add)))
+        return tuple(out)
 
     @functools.cache  # noqa: B019
     def _post_load_parts(
