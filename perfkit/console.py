@@ -257,9 +257,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         with guarded():
             parser = build_parser(_parsed_commands(args))
             ns, extra = parser.parse_known_args(args)
-            if ns.command is None:
+            if ns.command is None and not extra:
                 parser.print_help()
                 return 0
+            if ns.command is None:
+                raise BadFlagError(
+                    extra[0],
+                    f"`{PROGRAM}` takes no {quoted(extra[0])}",
+                    value=clipped(extra[0]),
+                    hint=_help_hint(None),
+                )
             if passthrough and BY_NAME[ns.command].passthrough is None:
                 extra = ["--", *extra]
             if extra:

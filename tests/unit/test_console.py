@@ -108,6 +108,20 @@ def test_perfkit_help_lists_every_command_one_line_each(capsys: pytest.CaptureFi
         assert command.summary in line or command.summary in out, command.name
 
 
+@pytest.mark.parametrize(
+    "argv", [["nosuch"], ["--nosuch"], ["--nosuch", "db-status"], ["restore", "--nosuch", "x"]]
+)
+def test_an_unknown_command_or_flag_is_one_line_naming_what_exists(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The parser is built for the named command only; an unknown one still lists them all."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("perfkit: ")
+    if argv == ["nosuch"]:
+        assert all(repr(c.name) in err for c in COMMANDS)
+
+
 @pytest.mark.parametrize("name", [c.name for c in COMMANDS])
 def test_every_command_s_help_explains_every_flag_with_its_type(
     name: str, capsys: pytest.CaptureFixture[str]
