@@ -430,10 +430,11 @@ async def replace_database(
 
     Safety check, lock, removal of a killed run's leftovers, then ``build``; on success the
     swap, after which the old database becomes the spare (emptied; dropped if something else
-    was in it). On any failure (or Ctrl-C) the half-built database is dropped and the target
-    is untouched. Returns the database name. ``recorded``: the models as last imported, which
-    stand for the application (its tables) while it is not loaded. ``tidy_in_background``:
-    a background spare build follows, which drops a clone's old target (:meth:`Replacement.fresh`).
+    was in it), unless a background build takes it (a ready spare's swap; a clone's with
+    ``tidy_in_background``: a background spare build follows, :meth:`Replacement.fresh`). On
+    any failure (or Ctrl-C) the half-built database is dropped and the target is untouched.
+    Returns the database name. ``recorded``: the models as last imported, which stand for the
+    application (its tables) while it is not loaded.
     """
     say = run.say
     steps = steps if steps is not None else {}
@@ -465,14 +466,13 @@ async def replace_database(
                         )
                     if new.prepared:
                         return db.name
-                    try:  # the restore has taken effect: an interruption now must say so
-                        if new.leaves_old:
-                            old = None  # the background build's to drop
-                        say(f"swapped: {db.name!r} holds the restored copy; tidying the old one")
-                        if old and not await _empty(db.other(old), drop_sql()):
-                            await admin.drop(old)
-                    except (KeyboardInterrupt, asyncio.CancelledError):
-                        raise InterruptedAfterSwapError(db.name, old) from None
+                    if old and not new.leaves_old:  # else the background build drops it
+                        try:  # the restore has taken effect: an interruption now must say so
+                            say(f"swapped: {db.name!r} holds the restored copy; tidying the old")
+                            if not await _empty(db.other(old), drop_sql()):
+                                await admin.drop(old)
+                        except (KeyboardInterrupt, asyncio.CancelledError):
+                            raise InterruptedAfterSwapError(db.name, old) from None
             # what the data looked like as loaded: later changes are then noticed
             relations = recorded.tables if recorded is not None else run.app.data.relations
             async with db.connect() as conn:
